@@ -1,0 +1,49 @@
+/**
+ * The `edgefleet` command: one file per command under src/cli, loaded lazily so that `edgefleet pull`
+ * never pays for loading llama.cpp.
+ */
+type CommandModule = { run(args: string[]): Promise<number> };
+
+const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
+  up: {
+    summary: 'start EdgeFleet on this machine (engine + OpenAI-compatible API)',
+    load: () => import('./up.js'),
+  },
+  pull: {
+    summary: 'download a model (hf:user/repo/file.gguf or https URL) into the cache',
+    load: () => import('./pull.js'),
+  },
+  models: { summary: 'list the models in the cache', load: () => import('./models.js') },
+  engine: { summary: '(internal) run one embedded engine process', load: () => import('./engine.js') },
+  dev: {
+    summary: 'developer tools: `dev make-model` writes a generated GGUF model',
+    load: () => import('./dev.js'),
+  },
+};
+
+export function usage(): string {
+  const lines = Object.entries(commands)
+    .filter(([name]) => name !== 'engine')
+    .map(([name, { summary }]) => `  ${name.padEnd(8)} ${summary}`);
+  return `usage: edgefleet <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun \`edgefleet <command> --help\` for a command's options.\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return 0;
+  }
+  if (name === '--version' || name === '-v') {
+    const { createRequire } = await import('node:module');
+    const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
+    process.stdout.write(`${pkg.version}\n`);
+    return 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`edgefleet: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  return (await command.load()).run(rest);
+}

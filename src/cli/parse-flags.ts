@@ -1,0 +1,23 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { EdgeFleetError } from '../spec/edgefleet-error.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** Parses a command's flags strictly; unknown flags and missing values become a clear usage error. */
+export function parseFlags<O extends Options>(args: string[], options: O, allowPositionals = false) {
+  try {
+    return parseArgs({ args, options, allowPositionals, strict: true });
+  } catch (error) {
+    throw new EdgeFleetError('invalid_argument', error instanceof Error ? error.message : String(error));
+  }
+}
+
+/** Parses a positive integer flag value, or returns the fallback when absent. */
+export function intFlag(value: string | undefined, name: string, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < min) {
+    throw new EdgeFleetError('invalid_argument', `--${name} must be an integer ≥ ${min}, got "${value}"`);
+  }
+  return parsed;
+}

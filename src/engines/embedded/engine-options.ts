@@ -1,0 +1,46 @@
+import { availableParallelism } from 'node:os';
+
+/** Everything one embedded engine process needs; parsed once from its command line, then frozen. */
+export interface EngineOptions {
+  modelPath: string;
+  /** The id clients put in `model`. */
+  modelId: string;
+  host: string;
+  /** 0 picks a free port; the chosen one is announced on stdout as `EDGEFLEET_ENGINE_LISTENING <port>`. */
+  port: number;
+  threads: number;
+  /** Parallel slots (context sequences); concurrent requests share one batch. */
+  parallel: number;
+  /** Context tokens per slot (prompt + completion). */
+  contextSize: number;
+  batchSize: number;
+  /** 'auto' uses CUDA/Vulkan/Metal when present, else CPU. */
+  gpu: 'auto' | 'cuda' | 'vulkan' | 'metal' | false;
+  maxBodyBytes: number;
+  /** Requests allowed to wait for a slot before new ones get 429. */
+  maxQueue: number;
+  /** Extra facts shown in /v1/models under `meta` (e.g. that this is a generated demo model). */
+  meta: Record<string, unknown>;
+}
+
+/**
+ * Threads for llama.cpp on this machine. Never llama.cpp's CPU default of max(4, cores), which
+ * oversubscribes small machines (decode collapses to ~1 tok/s on 2 cores): one core stays free for the
+ * event loop and HTTP, and on larger machines we assume two hardware threads per core.
+ */
+export function defaultThreads(logicalCpus = availableParallelism()): number {
+  if (logicalCpus <= 2) return 1;
+  if (logicalCpus <= 4) return logicalCpus - 1;
+  return Math.max(2, Math.floor(logicalCpus / 2));
+}
+
+export const engineDefaults = {
+  host: '127.0.0.1',
+  port: 0,
+  parallel: 4,
+  contextSize: 4096,
+  batchSize: 512,
+  gpu: 'auto',
+  maxBodyBytes: 4 * 1024 * 1024,
+  maxQueue: 256,
+} as const;

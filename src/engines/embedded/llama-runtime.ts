@@ -1,0 +1,101 @@
+import {
+  getLlama,
+  type Llama,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaModel,
+} from 'node-llama-cpp';
+import type { Logger } from '../../telemetry/logger.js';
+import { ChatPrompt } from './chat-prompt.js';
+import { BatchGate } from './batch-gate.js';
+import type { EngineOptions } from './engine-options.js';
+import { SlotPool } from './slot-pool.js';
+
+/** One loaded model: llama.cpp, the model, one context with `parallel` sequences, and the slot pool. */
+export class LlamaRuntime {
+  private constructor(
+    readonly llama: Llama,
+    readonly model: LlamaModel,
+    readonly context: LlamaContext,
+    readonly sequences: readonly LlamaContextSequence[],
+    readonly slots: SlotPool<LlamaContextSequence>,
+    readonly chatPrompt: ChatPrompt,
+    readonly gate: BatchGate,
+  ) {}
+
+  static async load(options: EngineOptions, log: Logger): Promise<LlamaRuntime> {
+    const startedAt = performance.now();
+    const llama = await getLlama({
+      gpu: options.gpu,
+      build: 'never',
+      skipDownload: true,
+      maxThreads: options.threads,
+      logger: (level, message) => {
+        const text = message.trim();
+        if (text === '') return;
+        if (level === 'error' || level === 'fatal') log.error({ llama: true }, text);
+        else if (level === 'warn') log.warn({ llama: true }, text);
+        else log.trace({ llama: true }, text);
+      },
+    });
+    log.info({ gpu: llama.gpu, threads: options.threads, modelPath: options.modelPath }, 'loading model');
+    const model = await llama.loadModel({
+      modelPath: options.modelPath,
+      gpuLayers: llama.gpu === false ? 0 : 'auto',
+      onLoadProgress: (progress) => log.debug({ progress }, 'model load progress'),
+    });
+    const gate = new BatchGate();
+    const context = await model.createContext({
+      sequences: options.parallel,
+      contextSize: options.contextSize,
+      batchSize: Math.max(options.batchSize, options.parallel),
+      threads: { ideal: options.threads, min: options.threads },
+      batching: { dispatchSchedule: (dispatch) => gate.schedule(dispatch) },
+    });
+    // node-llama-cpp keeps the queued decodes in an internal set (pinned version 3.21.1); without it the
+    // gate dispatches at once, which is the library's own behaviour.
+    const queued = (context as unknown as { _queuedDecodeSequenceIds?: Set<number> })
+      ._queuedDecodeSequenceIds;
+    gate.bindQueueProbe(() => queued?.size ?? Number.POSITIVE_INFINITY);
+    const sequences = Array.from({ length: options.parallel }, () => context.getSequence());
+    const metadata = model.fileInfo.metadata as { tokenizer?: { chat_template?: unknown } };
+    const template = metadata.tokenizer?.chat_template;
+    const chatPrompt = new ChatPrompt(typeof template === 'string' ? template : undefined, {
+      bos: model.tokens.bosString ?? '',
+      eos: model.tokens.eosString ?? '',
+    });
+    if (chatPrompt.usesFallback) log.warn('the model has no chat template; using ChatML');
+    log.info(
+      {
+        loadMs: Math.round(performance.now() - startedAt),
+        contextSize: context.contextSize,
+        parallel: options.parallel,
+        ramBytes: model.memoryUsage.ram,
+        vramBytes: model.memoryUsage.vram,
+      },
+      'model loaded',
+    );
+    return new LlamaRuntime(
+      llama,
+      model,
+      context,
+      sequences,
+      new SlotPool(sequences, options.maxQueue),
+      chatPrompt,
+      gate,
+    );
+  }
+
+  /** Tokens per slot (prompt + completion). */
+  get contextSize(): number {
+    return this.context.contextSize;
+  }
+
+  tokenize(text: string): number[] {
+    return this.model.tokenize(text, true);
+  }
+
+  async dispose(): Promise<void> {
+    await this.llama.dispose();
+  }
+}

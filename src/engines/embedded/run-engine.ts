@@ -1,0 +1,49 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../../telemetry/logger.js';
+import { EngineServer } from './engine-server.js';
+import type { EngineOptions } from './engine-options.js';
+import { LlamaRuntime } from './llama-runtime.js';
+
+/** Line printed on stdout once the engine listens; its supervisor reads the port from it. */
+export const LISTENING_MARKER = 'EDGEFLEET_ENGINE_LISTENING';
+
+/**
+ * Runs one embedded engine in this process until SIGTERM/SIGINT or until its parent goes away.
+ * The HTTP server comes up first (health says "loading"), then the model loads.
+ */
+export async function runEngine(options: EngineOptions, log: Logger): Promise<void> {
+  const engine = new EngineServer(options, log);
+  engine.server.listen(options.port, options.host);
+  await once(engine.server, 'listening');
+  const { port } = engine.server.address() as AddressInfo;
+  process.stdout.write(`${LISTENING_MARKER} ${port}\n`);
+  log.info({ host: options.host, port, modelId: options.modelId }, 'engine listening');
+
+  let runtime: LlamaRuntime | undefined;
+  let stopping = false;
+  const stop = async (reason: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ reason }, 'engine stopping');
+    engine.server.close();
+    engine.server.closeAllConnections();
+    await runtime?.dispose().catch(() => undefined);
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('disconnect', () => void stop('supervisor gone'));
+
+  try {
+    runtime = await LlamaRuntime.load(options, log);
+    engine.setRuntime(runtime);
+    log.info('engine ready');
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    log.error({ err: error }, 'model failed to load');
+    engine.setError(message);
+    // Exit so the supervisor sees the failure and its reason; /health said "error" meanwhile.
+    setTimeout(() => process.exit(3), 200);
+  }
+}

@@ -1,0 +1,69 @@
+import type { IncomingMessage } from 'node:http';
+import type { z } from 'zod';
+import { EdgeFleetError } from '../spec/edgefleet-error.js';
+
+/**
+ * Reads a request body up to `maxBytes`. A body over the limit is refused as soon as the limit is
+ * crossed (from Content-Length or while streaming), without buffering the rest.
+ */
+export async function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const declared = Number(request.headers['content-length'] ?? NaN);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    request.resume();
+    throw new EdgeFleetError(
+      'request_too_large',
+      `request body is ${declared} bytes; the limit is ${maxBytes}`,
+    );
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      request.resume();
+      throw new EdgeFleetError('request_too_large', `request body exceeds the limit of ${maxBytes} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Reads a request body (see readBody) and parses it as UTF-8 JSON. */
+export async function readJsonBody(request: IncomingMessage, maxBytes: number): Promise<unknown> {
+  const raw = await readBody(request, maxBytes);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
+  } catch {
+    throw new EdgeFleetError('invalid_json', 'request body is not valid UTF-8');
+  }
+  if (text.trim() === '')
+    throw new EdgeFleetError('invalid_json', 'request body is empty; send a JSON object');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new EdgeFleetError(
+      'invalid_json',
+      `request body is not valid JSON: ${error instanceof Error ? error.message : ''}`,
+    );
+  }
+}
+
+/** Validates a parsed body against a zod schema; the first issue becomes a 400 naming the offending field. */
+export function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const param = issue && issue.path.length > 0 ? issue.path.join('.') : null;
+  const message =
+    issue?.code === 'unrecognized_keys'
+      ? `unsupported parameter(s): ${issue.keys.join(', ')}`
+      : `${param ?? 'body'}: ${issue?.message ?? 'invalid value'}`;
+  throw new EdgeFleetError(
+    issue?.code === 'unrecognized_keys' ? 'unsupported_parameter' : 'invalid_request',
+    message,
+    {
+      param: issue?.code === 'unrecognized_keys' ? (issue.keys[0] ?? null) : param,
+    },
+  );
+}

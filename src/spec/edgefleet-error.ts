@@ -1,0 +1,52 @@
+import { errorCodes, type ErrorCode } from './error-codes.js';
+
+/** The single error base class: a stable code from the table, optional data, and whether a retry may help. */
+export class EdgeFleetError extends Error {
+  readonly code: ErrorCode;
+  readonly param: string | null;
+  readonly data: Readonly<Record<string, unknown>>;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { param?: string | null; data?: Record<string, unknown>; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'EdgeFleetError';
+    this.code = code;
+    this.param = options.param ?? null;
+    this.data = Object.freeze({ ...(options.data ?? {}) });
+  }
+
+  get status(): number {
+    return errorCodes[this.code].status;
+  }
+
+  get isRetryable(): boolean {
+    return errorCodes[this.code].retryable;
+  }
+}
+
+/** OpenAI's error body: `{"error":{"message","type","param","code"}}`. */
+export interface OpenAiErrorBody {
+  error: { message: string; type: string; param: string | null; code: string };
+}
+
+/** Turns any thrown value into OpenAI's error shape and an HTTP status. Unknown errors become 500s. */
+export function toOpenAiError(error: unknown): { status: number; body: OpenAiErrorBody } {
+  const known =
+    error instanceof EdgeFleetError
+      ? error
+      : new EdgeFleetError('internal_error', error instanceof Error ? error.message : 'internal error');
+  return {
+    status: known.status,
+    body: {
+      error: {
+        message: known.message,
+        type: errorCodes[known.code].type,
+        param: known.param,
+        code: known.code,
+      },
+    },
+  };
+}

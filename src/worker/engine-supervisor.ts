@@ -1,0 +1,186 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from '../telemetry/logger.js';
+import { LISTENING_MARKER } from '../engines/embedded/run-engine.js';
+import { TailBuffer } from './tail-buffer.js';
+
+export type EngineState = 'starting' | 'ready' | 'restarting' | 'stopped' | 'failed';
+
+export interface EngineExit {
+  at: string;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** The engine's last error log line, if it wrote one. */
+  reason: string;
+}
+
+export interface SupervisorOptions {
+  /** Arguments after `edgefleet engine`. */
+  engineArgs: string[];
+  log: Logger;
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** After this long ready, the backoff starts again from the beginning. */
+  stableAfterMs?: number;
+  healthPollMs?: number;
+}
+
+const entry = fileURLToPath(new URL('../../bin/edgefleet.js', import.meta.url));
+
+/**
+ * Runs one embedded engine as a child process and keeps it running: waits for /health to say ready,
+ * restarts it with exponential backoff when it dies, and reports why it died. Emits 'state' on changes.
+ */
+export class EngineSupervisor extends EventEmitter<{ state: [EngineState] }> {
+  private child: ChildProcess | undefined;
+  private stateValue: EngineState = 'stopped';
+  private urlValue: string | undefined;
+  private restarts = 0;
+  private consecutiveFailures = 0;
+  private readyAt = 0;
+  private lastExitValue: EngineExit | undefined;
+  private stopping = false;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private readonly tail = new TailBuffer(40);
+
+  constructor(private readonly options: SupervisorOptions) {
+    super();
+  }
+
+  get state(): EngineState {
+    return this.stateValue;
+  }
+
+  /** Base URL of the engine when it is listening (e.g. http://127.0.0.1:41234). */
+  get url(): string | undefined {
+    return this.urlValue;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  status() {
+    return {
+      state: this.stateValue,
+      url: this.urlValue,
+      pid: this.child?.pid,
+      restarts: this.restarts,
+      lastExit: this.lastExitValue,
+    };
+  }
+
+  start(): void {
+    this.stopping = false;
+    this.spawnEngine();
+  }
+
+  /** Resolves once the engine is ready, or rejects when it is stopped or `timeoutMs` passes. */
+  waitUntilReady(timeoutMs: number): Promise<void> {
+    if (this.stateValue === 'ready') return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.off('state', onState);
+        reject(new Error(`engine not ready after ${timeoutMs} ms (state ${this.stateValue})`));
+      }, timeoutMs);
+      const onState = (state: EngineState) => {
+        if (state !== 'ready' && state !== 'stopped') return;
+        clearTimeout(timer);
+        this.off('state', onState);
+        if (state === 'ready') resolve();
+        else reject(new Error('engine stopped'));
+      };
+      this.on('state', onState);
+    });
+  }
+
+  async stop(timeoutMs = 5000): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.restartTimer);
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      await exited;
+      clearTimeout(timer);
+    }
+    this.setState('stopped');
+  }
+
+  private setState(state: EngineState): void {
+    if (state === this.stateValue) return;
+    this.stateValue = state;
+    this.emit('state', state);
+  }
+
+  private spawnEngine(): void {
+    const { log } = this.options;
+    this.urlValue = undefined;
+    this.setState(this.restarts === 0 ? 'starting' : 'restarting');
+    const child = spawn(process.execPath, [entry, 'engine', ...this.options.engineArgs], {
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: process.env,
+    });
+    this.child = child;
+    log.info({ pid: child.pid }, 'engine process started');
+    child.stdout?.setEncoding('utf8').on('data', (text: string) => {
+      for (const line of text.split('\n')) {
+        const match = line.startsWith(LISTENING_MARKER) ? /(\d+)\s*$/.exec(line) : null;
+        if (match) {
+          this.urlValue = `http://127.0.0.1:${match[1]}`;
+          void this.pollHealth(child);
+        }
+      }
+    });
+    child.stderr?.setEncoding('utf8').on('data', (text: string) => {
+      process.stderr.write(text);
+      this.tail.push(text);
+    });
+    child.on('error', (error) => log.error({ err: error }, 'engine process error'));
+    child.on('exit', (code, signal) => this.onExit(child, code, signal));
+  }
+
+  private async pollHealth(child: ChildProcess): Promise<void> {
+    const pollMs = this.options.healthPollMs ?? 100;
+    while (this.child === child && child.exitCode === null && this.urlValue) {
+      try {
+        const response = await fetch(`${this.urlValue}/health`, { signal: AbortSignal.timeout(2000) });
+        if (response.ok) {
+          this.readyAt = Date.now();
+          this.setState('ready');
+          this.options.log.info({ url: this.urlValue, pid: child.pid }, 'engine ready');
+          return;
+        }
+      } catch {
+        // not answering yet
+      }
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+    }
+  }
+
+  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.child !== child) return;
+    const exit: EngineExit = { at: new Date().toISOString(), code, signal, reason: this.tail.lastError() };
+    this.lastExitValue = exit;
+    this.urlValue = undefined;
+    if (this.stopping) return;
+    const stableMs = this.options.stableAfterMs ?? 60_000;
+    if (this.readyAt > 0 && Date.now() - this.readyAt > stableMs) this.consecutiveFailures = 0;
+    this.readyAt = 0;
+    this.consecutiveFailures++;
+    this.restarts++;
+    const initial = this.options.initialBackoffMs ?? 500;
+    const delayMs = Math.min(
+      this.options.maxBackoffMs ?? 30_000,
+      initial * 2 ** (this.consecutiveFailures - 1),
+    );
+    this.options.log.error(
+      { ...exit, restartInMs: delayMs, restarts: this.restarts },
+      'engine exited; restarting',
+    );
+    this.setState('restarting');
+    this.restartTimer = setTimeout(() => this.spawnEngine(), delayMs);
+  }
+}

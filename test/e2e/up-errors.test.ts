@@ -1,0 +1,183 @@
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeTestModel } from '../helpers/models.js';
+import { metricValue, startEdgeFleet, waitFor, type RunningEdgeFleet } from '../helpers/edgefleet-process.js';
+
+/** Every bad input gets a 4xx in OpenAI's error shape, and the server keeps serving afterwards. */
+describe('edgefleet up: bad input and client disconnects', () => {
+  let server: RunningEdgeFleet;
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    const model = await makeTestModel({});
+    server = await startEdgeFleet([
+      '--model',
+      model.path,
+      '--name',
+      'm',
+      '--context',
+      '256',
+      '--max-body-bytes',
+      '65536',
+      '--offline',
+    ]);
+    client = new OpenAI({ baseURL: `${server.baseUrl}/v1`, apiKey: 'unused', maxRetries: 0 });
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  async function post(path: string, body: string | Buffer, headers: Record<string, string> = {}) {
+    const response = await fetch(`${server.baseUrl}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
+    });
+    const json = (await response.json()) as {
+      error?: { message: string; type: string; param: string | null; code: string };
+    };
+    return { status: response.status, error: json.error };
+  }
+
+  const chat = (extra: Record<string, unknown>) =>
+    JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], ...extra });
+
+  const cases: Array<[string, string, string | Buffer, number, string]> = [
+    ['malformed JSON', '/v1/chat/completions', '{"model": "m", "messages": [', 400, 'invalid_json'],
+    ['an empty body', '/v1/chat/completions', '', 400, 'invalid_json'],
+    ['bad UTF-8', '/v1/chat/completions', Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), 400, 'invalid_json'],
+    ['a JSON array', '/v1/chat/completions', '[]', 400, 'invalid_request'],
+    [
+      'messages of the wrong type',
+      '/v1/chat/completions',
+      JSON.stringify({ model: 'm', messages: 'hi' }),
+      400,
+      'invalid_request',
+    ],
+    [
+      'no messages',
+      '/v1/chat/completions',
+      JSON.stringify({ model: 'm', messages: [] }),
+      400,
+      'invalid_request',
+    ],
+    [
+      'a bad role',
+      '/v1/chat/completions',
+      JSON.stringify({ model: 'm', messages: [{ role: 'wizard', content: 'x' }] }),
+      400,
+      'invalid_request',
+    ],
+    ['temperature as a string', '/v1/chat/completions', chat({ temperature: 'hot' }), 400, 'invalid_request'],
+    ['a huge max_tokens', '/v1/chat/completions', chat({ max_tokens: 1e300 }), 400, 'invalid_request'],
+    ['a negative max_tokens', '/v1/chat/completions', chat({ max_tokens: -1 }), 400, 'invalid_request'],
+    ['n > 1', '/v1/chat/completions', chat({ n: 2 }), 400, 'invalid_request'],
+    [
+      'an unknown parameter',
+      '/v1/chat/completions',
+      chat({ frobnicate: true }),
+      400,
+      'unsupported_parameter',
+    ],
+    [
+      'an unknown model',
+      '/v1/chat/completions',
+      JSON.stringify({ model: 'gpt-9', messages: [{ role: 'user', content: 'x' }] }),
+      404,
+      'model_not_found',
+    ],
+    [
+      'a prompt longer than the context',
+      '/v1/completions',
+      JSON.stringify({ model: 'm', prompt: 'word '.repeat(2000) }),
+      400,
+      'context_length_exceeded',
+    ],
+    [
+      'prompt + max_tokens over the context',
+      '/v1/completions',
+      JSON.stringify({ model: 'm', prompt: 'hi', max_tokens: 10_000 }),
+      400,
+      'context_length_exceeded',
+    ],
+    [
+      'a body over the size limit',
+      '/v1/completions',
+      JSON.stringify({ model: 'm', prompt: 'x'.repeat(70_000) }),
+      413,
+      'request_too_large',
+    ],
+  ];
+
+  it.each(cases)('refuses %s with a clear 4xx', async (_name, path, body, status, code) => {
+    const { status: got, error } = await post(path, body);
+    expect(got).toBe(status);
+    expect(error?.code).toBe(code);
+    expect(error?.message.length).toBeGreaterThan(10);
+    expect(error).toHaveProperty('type');
+    expect(error).toHaveProperty('param');
+  });
+
+  it('names the offending field in param', async () => {
+    const { error } = await post('/v1/chat/completions', chat({ temperature: 'hot' }));
+    expect(error?.param).toBe('temperature');
+  });
+
+  it('answers wrong methods and unknown paths in the same error shape', async () => {
+    const wrongMethod = await fetch(`${server.baseUrl}/v1/chat/completions`);
+    expect(wrongMethod.status).toBe(405);
+    const unknown = await fetch(`${server.baseUrl}/v1/nothing-here`, { method: 'POST', body: '{}' });
+    expect(unknown.status).toBe(404);
+    expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe('not_found');
+  });
+
+  it('raises typed errors in the openai client', async () => {
+    await expect(
+      client.chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'x' }] }),
+    ).rejects.toMatchObject({
+      status: 404,
+      code: 'model_not_found',
+    });
+  });
+
+  it('frees the slots of clients that disconnect mid-stream', async () => {
+    const aborts = Array.from({ length: 4 }, () => new AbortController());
+    await Promise.all(
+      aborts.map(async (abort) => {
+        const response = await fetch(`${server.baseUrl}/v1/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'm', prompt: 'hi', max_tokens: 240, ignore_eos: true, stream: true }),
+          signal: abort.signal,
+        });
+        const reader = response.body!.getReader();
+        await reader.read();
+        abort.abort();
+      }),
+    );
+    const metrics = await waitFor(
+      async () => {
+        const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
+        return metricValue(text, 'edgefleet_engine_requests_running') === 0 &&
+          (metricValue(text, 'edgefleet_engine_requests_total{endpoint="completion",finish_reason="abort"') ??
+            0) >= 4
+          ? text
+          : undefined;
+      },
+      3000,
+      'slots to be freed',
+    );
+    expect(metricValue(metrics, 'edgefleet_engine_requests_waiting')).toBe(0);
+  });
+
+  it('is still healthy and serving after all of the above', async () => {
+    expect((await fetch(`${server.baseUrl}/health`)).status).toBe(200);
+    const reply = await client.chat.completions.create({
+      model: 'm',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 5,
+    });
+    expect(reply.choices[0]?.message.content?.length).toBeGreaterThan(0);
+  });
+});
