@@ -8,7 +8,7 @@ import { EngineSupervisor } from '../worker/engine-supervisor.js';
 import { resolveHome } from '../worker/models/model-cache.js';
 import { resolveModel } from '../worker/resolve-model.js';
 import { intFlag, parseFlags } from './parse-flags.js';
-import { progressPrinter } from './progress-printer.js';
+import { progressView } from './progress-view.js';
 
 const help = `usage: edgefleet up [options]
 
@@ -59,14 +59,15 @@ export async function run(args: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 
+  const progress = progressView('model', log);
   const model = await resolveModel({
     home,
     ...(values.model !== undefined && { model: values.model }),
     offline,
     log,
-    onProgress: progressPrinter('downloading'),
+    onProgress: (update) => progress.update(update),
     signal: shutdown.signal,
-  });
+  }).finally(() => progress.finish());
   const modelId = values.name ?? model.modelId;
   const meta = { source: model.source, demo: model.demo, ...(model.note && { note: model.note }) };
   const engineArgs = [
