@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestModel, type TestModel } from '../helpers/models.js';
 import { startEdgeFleet } from '../helpers/edgefleet-process.js';
 
-const defaultPath = '/bartowski/DeepSeek-R1-Distill-Qwen-1.5B-GGUF/resolve/main/DeepSeek-R1-Distill-Qwen-1.5B-Q4_K_M.gguf';
+const defaultPath =
+  '/bartowski/DeepSeek-R1-Distill-Qwen-1.5B-GGUF/resolve/main/DeepSeek-R1-Distill-Qwen-1.5B-Q4_K_M.gguf';
 
 /**
  * `edgefleet up` with no --model: the default DeepSeek model comes from the cache, else a download
@@ -61,7 +62,9 @@ describe('edgefleet up: the default model', () => {
       await first.stop();
     }
     // A second start uses the cache: no new request reaches the hub.
-    const second = await startEdgeFleet(['--home', first.home, '--context', '512'], { env: { HF_ENDPOINT: hubUrl } });
+    const second = await startEdgeFleet(['--home', first.home, '--context', '512'], {
+      env: { HF_ENDPOINT: hubUrl },
+    });
     await second.stop();
     expect(requests).toHaveLength(1);
   });
@@ -86,7 +89,9 @@ describe('edgefleet up: the default model', () => {
     const before = requests.length;
     const server = await startEdgeFleet(['--context', '512', '--offline'], { env: { HF_ENDPOINT: hubUrl } });
     try {
-      const { data } = (await (await fetch(`${server.baseUrl}/v1/models`)).json()) as { data: Array<{ id: string }> };
+      const { data } = (await (await fetch(`${server.baseUrl}/v1/models`)).json()) as {
+        data: Array<{ id: string }>;
+      };
       expect(data[0]?.id).toBe('edgefleet-demo');
       expect(requests.length).toBe(before);
     } finally {
