@@ -8,6 +8,7 @@ main(process.argv.slice(2)).then(
   },
   (error) => {
     process.stderr.write(`edgefleet: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 1;
+    // Usage errors exit 2 (like most CLIs), everything else 1.
+    process.exitCode = error?.code === 'invalid_argument' ? 2 : 1;
   },
 );

@@ -1,7 +1,9 @@
 import { access, mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ggufRefFor, modelIdsWithGguf } from '../catalog/gguf-sources.js';
+import { ggufArchitecture } from '../catalog/gguf/gguf-architecture.js';
 import { makeModel } from '../catalog/gguf/make-model.js';
+import { readGgufHeader } from '../catalog/gguf/read-gguf-header.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import type { Logger } from '../telemetry/logger.js';
 import {
@@ -42,6 +44,14 @@ export const DEMO_MODEL_ID = 'edgefleet-demo';
  * model, said plainly in the log and in the result's note.
  */
 export async function resolveModel(options: ResolveModelOptions): Promise<ResolvedModel> {
+  const resolved = await locateModel(options);
+  // llama.cpp aborts the whole process on a malformed file; refuse it here with a clear message instead.
+  const header = await readGgufHeader(resolved.path);
+  ggufArchitecture(header);
+  return resolved;
+}
+
+async function locateModel(options: ResolveModelOptions): Promise<ResolvedModel> {
   const { model, log } = options;
   if (model === undefined) return resolveDefault(options);
   if (/^(hf:|https?:\/\/)/i.test(model)) {

@@ -5,6 +5,7 @@ import {
   type LlamaContextSequence,
   type LlamaModel,
 } from 'node-llama-cpp';
+import { readGgufHeader } from '../../catalog/gguf/read-gguf-header.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { ChatPrompt } from './chat-prompt.js';
 import { BatchGate } from './batch-gate.js';
@@ -25,6 +26,8 @@ export class LlamaRuntime {
 
   static async load(options: EngineOptions, log: Logger): Promise<LlamaRuntime> {
     const startedAt = performance.now();
+    // A malformed GGUF makes llama.cpp abort the process; check the header first and fail with a reason.
+    await readGgufHeader(options.modelPath);
     const llama = await getLlama({
       gpu: options.gpu,
       build: 'never',
