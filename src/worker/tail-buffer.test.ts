@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { TailBuffer } from './tail-buffer.js';
+
+describe('TailBuffer', () => {
+  it('reports the last error-level structured log line as the reason', () => {
+    const tail = new TailBuffer(10);
+    tail.push(
+      '{"level":30,"msg":"loading"}\n{"level":50,"msg":"model failed to load","err":{"message":"bad tensor"}}\n',
+    );
+    tail.push('{"level":30,"msg":"bye"}\n');
+    expect(tail.lastError()).toBe('model failed to load: bad tensor');
+  });
+
+  it('finds plain abort lines from llama.cpp and keeps only the last lines', () => {
+    const tail = new TailBuffer(2);
+    tail.push('one\ntwo\nGGML_ASSERT(x) failed\nthree');
+    expect(tail.lastError()).toBe('GGML_ASSERT(x) failed');
+    const quiet = new TailBuffer(2);
+    quiet.push('a\nb\nc\n');
+    expect(quiet.lastError()).toBe('c');
+  });
+});
