@@ -4,6 +4,11 @@
  * separate callback; the batch then splits into several decodes that each read all the weights, and
  * throughput at 4 streams halves. The gate waits until every active stream has queued its token (or a
  * short deadline passes, so a stream busy elsewhere never stalls the others), then dispatches once.
+ *
+ * It also makes room for work that needs node-llama-cpp's context lock between decodes, such as erasing
+ * a slot's stale cache for a new request. The library holds that lock for as long as any decode is
+ * queued, so while streams keep generating such work would wait until they all finish (seconds). During
+ * `exclusive` work, streams pause before queueing their next token; the decode loop drains and lets go.
  */
 export class BatchGate {
   private active = 0;
@@ -12,7 +17,28 @@ export class BatchGate {
   private deadline = 0;
   private polling = false;
 
+  private exclusiveCount = 0;
+  private exclusiveDone: Promise<void> = Promise.resolve();
+  private releaseExclusive: () => void = () => undefined;
+
   constructor(private readonly maxWaitMs = 2) {}
+
+  /** Runs `work` while streams hold back their next token, so it gets the context lock promptly. */
+  async exclusive<T>(work: () => Promise<T>): Promise<T> {
+    if (this.exclusiveCount++ === 0) {
+      this.exclusiveDone = new Promise((resolve) => (this.releaseExclusive = resolve));
+    }
+    try {
+      return await work();
+    } finally {
+      if (--this.exclusiveCount === 0) this.releaseExclusive();
+    }
+  }
+
+  /** A stream calls this before queueing its next token; it resolves at once unless exclusive work runs. */
+  beforeNextToken(): Promise<void> | undefined {
+    return this.exclusiveCount > 0 ? this.exclusiveDone : undefined;
+  }
 
   /** Tells the gate how many sequences have a decode queued right now. */
   bindQueueProbe(probe: () => number): void {

@@ -50,7 +50,7 @@ export async function generateText(
   hooks: GenerationHooks,
 ): Promise<GenerationResult> {
   const { onText, onToken, signal } = hooks;
-  const cachedPromptTokens = await reusePrefix(sequence, promptTokens);
+  const cachedPromptTokens = await reusePrefix(sequence, gate, promptTokens);
   const generated: Token[] = [];
   const stops = new StopMatcher(params.stop);
   let held: Token[] = [];
@@ -77,6 +77,8 @@ export async function generateText(
   gate.enter();
   try {
     while (generated.length < params.maxTokens && !signal.aborted) {
+      const pause = gate.beforeNextToken();
+      if (pause) await pause;
       const step = await iterator.next();
       if (step.done) {
         finishReason = 'stop';
@@ -120,13 +122,18 @@ export async function generateText(
  * Keeps the part of the sequence's cache that matches the new prompt and erases the rest (llama-server's
  * `cache_prompt`). At least one prompt token is always evaluated, since sampling needs its logits.
  */
-async function reusePrefix(sequence: LlamaContextSequence, promptTokens: readonly Token[]): Promise<number> {
+async function reusePrefix(
+  sequence: LlamaContextSequence,
+  gate: BatchGate,
+  promptTokens: readonly Token[],
+): Promise<number> {
   const cached = sequence.contextTokens;
   let common = 0;
   const limit = Math.min(cached.length, promptTokens.length - 1);
   while (common < limit && cached[common] === promptTokens[common]) common++;
   if (common < sequence.nextTokenIndex) {
-    await sequence.eraseContextTokenRanges([{ start: common, end: sequence.nextTokenIndex }]);
+    const end = sequence.nextTokenIndex;
+    await gate.exclusive(() => sequence.eraseContextTokenRanges([{ start: common, end }]));
   }
   return common;
 }

@@ -1,0 +1,145 @@
+import { getLlama, type Llama, type LlamaContext, type LlamaModel, type Token } from 'node-llama-cpp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeTestModel, type TestModel } from '../../../test/helpers/models.js';
+import { BatchGate } from './batch-gate.js';
+import { generateText, type SamplingParams } from './text-generator.js';
+
+const greedy: SamplingParams = {
+  maxTokens: 64,
+  temperature: 0,
+  presencePenalty: 0,
+  frequencyPenalty: 0,
+  repetitionPenalty: 1,
+  stop: [],
+  ignoreEos: false,
+};
+
+/** generateText on a real llama.cpp context with a generated deterministic model. */
+describe('generateText', () => {
+  let made: TestModel;
+  let llama: Llama;
+  let model: LlamaModel;
+  let context: LlamaContext;
+  let gate: BatchGate;
+
+  beforeAll(async () => {
+    made = await makeTestModel({});
+    llama = await getLlama({ gpu: false, build: 'never', skipDownload: true, maxThreads: 1 });
+    model = await llama.loadModel({ modelPath: made.path });
+    gate = new BatchGate();
+    context = await model.createContext({
+      sequences: 3,
+      contextSize: 4096,
+      threads: { ideal: 1, min: 1 },
+      batching: { dispatchSchedule: (dispatch) => gate.schedule(dispatch) },
+    });
+  });
+
+  afterAll(async () => {
+    await llama?.dispose();
+  });
+
+  const prompt = (text: string) => model.tokenize(text, true) as Token[];
+
+  async function run(
+    text: string,
+    params: Partial<SamplingParams> = {},
+    signal = new AbortController().signal,
+  ) {
+    const sequence = context.getSequence();
+    let out = '';
+    try {
+      const result = await generateText(
+        model,
+        sequence,
+        gate,
+        prompt(text),
+        { ...greedy, ...params },
+        {
+          onText: (piece) => (out += piece),
+          signal,
+        },
+      );
+      return { ...result, text: out, sequence };
+    } finally {
+      sequence.dispose();
+    }
+  }
+
+  it('generates the exact chain and stops at EOS', async () => {
+    const result = await run('hello');
+    expect(result.text).toBe(made.fullChainText);
+    expect(result.finishReason).toBe('stop');
+    expect(result.completionTokens).toBe(model.tokenize(made.fullChainText, false).length);
+  });
+
+  it('stops at max_tokens with finish reason length', async () => {
+    const result = await run('hello', { maxTokens: 2 });
+    expect(result.finishReason).toBe('length');
+    expect(result.completionTokens).toBe(2);
+    expect(made.fullChainText.startsWith(result.text)).toBe(true);
+  });
+
+  it('cuts at a stop string and never emits it', async () => {
+    const word = made.fullChainText.split(' ')[3]!;
+    const result = await run('hello', { stop: [word] });
+    expect(result.finishReason).toBe('stop');
+    expect(result.text).toBe(made.fullChainText.slice(0, made.fullChainText.indexOf(word)));
+  });
+
+  it('keeps generating past EOS with ignoreEos', async () => {
+    const result = await run('hello', { maxTokens: 100, ignoreEos: true });
+    expect(result.completionTokens).toBe(100);
+    expect(result.finishReason).toBe('length');
+  });
+
+  it('stops at once when the signal aborts', async () => {
+    const abort = new AbortController();
+    const sequence = context.getSequence();
+    let pieces = 0;
+    const result = await generateText(
+      model,
+      sequence,
+      gate,
+      prompt('hello'),
+      { ...greedy, maxTokens: 3000, ignoreEos: true },
+      {
+        onText: () => {
+          if (++pieces === 5) abort.abort();
+        },
+        signal: abort.signal,
+      },
+    );
+    sequence.dispose();
+    expect(result.completionTokens).toBeLessThan(10);
+  });
+
+  it('erases a stale slot cache without waiting for other streams to finish', async () => {
+    // node-llama-cpp keeps its context lock while any decode is queued; the erase must not wait for the
+    // two long streams below (without BatchGate.exclusive it waits until both end).
+    const stale = context.getSequence();
+    await generateText(model, stale, gate, prompt('hello, warm this slot'), greedy, {
+      onText: () => undefined,
+      signal: new AbortController().signal,
+    });
+    const longParams = { ...greedy, maxTokens: 1000, ignoreEos: true };
+    const longEnds: number[] = [];
+    const longs = [0, 1].map(async () => {
+      const result = await run('hello', longParams);
+      longEnds.push(performance.now());
+      return result;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    let quick = '';
+    const quickResult = await generateText(model, stale, gate, prompt('hello, another prompt'), greedy, {
+      onText: (piece) => (quick += piece),
+      signal: new AbortController().signal,
+    });
+    const quickEnd = performance.now();
+    await Promise.all(longs);
+    stale.dispose();
+    expect(quickResult.cachedPromptTokens).toBeGreaterThan(0);
+    expect(quick).toBe(made.fullChainText);
+    expect(quickEnd).toBeLessThan(Math.min(...longEnds));
+  });
+});
