@@ -15,6 +15,9 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
   },
   models: { summary: 'list the models in the cache', load: () => import('./models.js') },
   engine: { summary: '(internal) run one embedded engine process', load: () => import('./engine.js') },
+  estimate: { summary: 'will a model fit; memory, speed and cost', load: () => import('./estimate.js') },
+  recommend: { summary: 'what to run on these devices, ranked', load: () => import('./recommend.js') },
+  plan: { summary: 'plan a fleet across sites (MILP)', load: () => import('./plan.js') },
   dev: {
     summary: 'developer tools: `dev make-model` writes a generated GGUF model',
     load: () => import('./dev.js'),
