@@ -10,6 +10,7 @@ import type { Logger } from '../../telemetry/logger.js';
 import { ChatPrompt } from './chat-prompt.js';
 import { BatchGate } from './batch-gate.js';
 import type { EngineOptions } from './engine-options.js';
+import { sequenceOrderedStrategy, type QueuedDecodeView } from './sequence-order.js';
 import { SlotPool } from './slot-pool.js';
 
 /** One loaded model: llama.cpp, the model, one context with `parallel` sequences, and the slot pool. */
@@ -48,13 +49,24 @@ export class LlamaRuntime {
       onLoadProgress: (progress) => log.debug({ progress }, 'model load progress'),
     });
     const gate = new BatchGate();
+    let queuedDecodes: () => readonly QueuedDecodeView[] = () => [];
     const context = await model.createContext({
       sequences: options.parallel,
       contextSize: options.contextSize,
       batchSize: Math.max(options.batchSize, options.parallel),
       threads: { ideal: options.threads, min: options.threads },
-      batching: { dispatchSchedule: (dispatch) => gate.schedule(dispatch) },
+      batching: {
+        dispatchSchedule: (dispatch) => gate.schedule(dispatch),
+        itemPrioritizationStrategy: sequenceOrderedStrategy(() => queuedDecodes()),
+      },
     });
+    // node-llama-cpp keeps its queue in internal fields (pinned version 3.21.1). Without them the gate
+    // dispatches at once and batches keep the library's order: slower, never wrong.
+    const internals = context as unknown as {
+      _queuedDecodeSequenceIds?: Set<number>;
+      _queuedDecodes?: QueuedDecodeView[];
+    };
+    queuedDecodes = () => internals._queuedDecodes ?? [];
     // node-llama-cpp keeps the queued decodes in an internal set (pinned version 3.21.1); without it the
     // gate dispatches at once, which is the library's own behaviour.
     const queued = (context as unknown as { _queuedDecodeSequenceIds?: Set<number> })

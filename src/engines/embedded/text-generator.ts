@@ -74,12 +74,13 @@ export async function generateText(
     }),
     yieldEogToken: true,
   });
-  gate.enter();
+  const turn = gate.join();
   try {
     while (generated.length < params.maxTokens && !signal.aborted) {
-      const pause = gate.beforeNextToken();
-      if (pause) await pause;
+      const wait = turn.beforeNext();
+      if (wait) await wait;
       const step = await iterator.next();
+      turn.afterNext();
       if (step.done) {
         finishReason = 'stop';
         break;
@@ -112,7 +113,7 @@ export async function generateText(
       if (rest !== '') onText(rest);
     }
   } finally {
-    gate.leave();
+    turn.leave();
     await iterator.return();
   }
   return { finishReason, completionTokens: generated.length, cachedPromptTokens };
