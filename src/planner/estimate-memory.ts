@@ -81,16 +81,18 @@ export function estimateMemory(input: EstimateInput): MemoryEstimate {
   if (canOffload && (engine.id === 'ktransformers' || perDevice(0) > usable))
     offloaded = weights.routedExpertBytes;
   const fullest = perDevice(offloaded);
+  // Whole bytes: fractional bits per weight give fractional sums, which mean nothing to a reader.
+  const round = Math.round;
   return {
-    weightsBytes: weights.totalBytes,
-    kvCacheBytes: kvPerDevice * count,
-    computeBytes: computePerDevice * count,
-    overheadBytes: overheadPerDevice * count,
-    perDeviceBytes: fullest,
-    hostBytes: offloaded,
-    usablePerDeviceBytes: usable,
-    kvBytesPerStreamOnDevice: kvPerStream,
-    weightsOnDeviceBytes: weightsOnDevice(offloaded),
-    offloadedBytes: offloaded,
+    weightsBytes: round(weights.totalBytes),
+    kvCacheBytes: round(kvPerDevice * count),
+    computeBytes: round(computePerDevice * count),
+    overheadBytes: round(overheadPerDevice * count),
+    perDeviceBytes: round(fullest),
+    hostBytes: round(offloaded),
+    usablePerDeviceBytes: round(usable),
+    kvBytesPerStreamOnDevice: round(kvPerStream),
+    weightsOnDeviceBytes: round(weightsOnDevice(offloaded)),
+    offloadedBytes: round(offloaded),
   };
 }
