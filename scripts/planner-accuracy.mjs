@@ -6,9 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const csvPath = resolve(
-  process.argv[2] ?? join(root, '..', 'shared', 'calibration', 'published-measurements.csv'),
-);
+const csvPath = resolve(process.argv[2] ?? join(root, 'data', 'calibration', 'published-measurements.csv'));
 const { accuracyReport } = await import(join(root, 'dist', 'planner', 'calibration', 'accuracy-report.js'));
 const prettier = await import('prettier');
 const options = (await prettier.resolveConfig(join(root, 'docs', 'planner-accuracy.md'))) ?? {};

@@ -13,7 +13,7 @@ export function engineClass(engine: EngineSpec): EngineClass {
 /**
  * The roofline's efficiency factors: fractions of peak bandwidth and compute an engine reaches, and fixed
  * per-layer costs (kernel launches, synchronization) that the roofline alone misses. Fitted to
- * ../shared/calibration/published-measurements.csv by fitSpeedFactors (src/planner/calibration); the values
+ * data/calibration/published-measurements.csv by fitSpeedFactors (src/planner/calibration); the values
  * shipped here are that fit's output, and test/planner/speed-accuracy.test.ts checks they still are.
  */
 export interface SpeedFactors {

@@ -13,7 +13,7 @@ import { fitSpeedFactors, median, relativeError } from '../../src/planner/calibr
 import { shippedSpeedFactors } from '../../src/planner/speed-factors.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const csvPath = join(root, '..', 'shared', 'calibration', 'published-measurements.csv');
+const csvPath = join(root, 'data', 'calibration', 'published-measurements.csv');
 const csv = readFileSync(csvPath, 'utf8');
 const { cases, excluded } = calibrationCases(parseCsvRecords(csv));
 

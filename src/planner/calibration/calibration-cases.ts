@@ -1,5 +1,5 @@
 /**
- * Maps rows of ../shared/calibration/published-measurements.csv (free text: "NVIDIA H200 141GB SXM",
+ * Maps rows of data/calibration/published-measurements.csv (free text: "NVIDIA H200 141GB SXM",
  * "GGUF Q4_K_M", "llama.cpp b7315 (Metal)") to planner inputs, or says why a row is not scored.
  */
 
