@@ -56,7 +56,11 @@ export class BatchGate {
     const beforeNext = (): Promise<void> | undefined => {
       if (this.exclusiveCount > 0) return this.exclusiveDone.then(() => beforeNext());
       if (!stream.started) {
-        stream.started = true;
+        stream.started = true; // a prompt never waits, and no one waits for it
+        return undefined;
+      }
+      if (this.streams.size === 1) {
+        stream.state = 'decoding'; // a lone stream has no one to meet: no event-loop hops
         return undefined;
       }
       stream.state = 'waiting';
@@ -93,6 +97,10 @@ export class BatchGate {
 
   /** node-llama-cpp's dispatchSchedule hook: dispatch once every stream that went ahead has queued. */
   schedule(dispatch: () => void): void {
+    if (this.streams.size <= 1) {
+      dispatch();
+      return;
+    }
     this.pendingDispatch = dispatch;
     this.dispatchDeadline = performance.now() + this.maxWaitMs;
     if (!this.dispatchPolling) {
