@@ -25,6 +25,9 @@ export const errorCodes = {
   download_denied: { status: 403, type: 'permission_error', retryable: false },
   insufficient_storage: { status: 507, type: 'server_error', retryable: false },
   invalid_argument: { status: 400, type: 'invalid_request_error', retryable: false },
+  conflict: { status: 409, type: 'invalid_request_error', retryable: false },
+  store_unavailable: { status: 503, type: 'server_error', retryable: true },
+  store_schema_too_new: { status: 500, type: 'server_error', retryable: false },
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -1,0 +1,114 @@
+import { randomUUID } from 'node:crypto';
+import { notFound, type SqlContext } from './sql-driver.js';
+import type { Store } from './store.js';
+import { toApiKey, toJoinToken, toUsageSummary } from './store-rows.js';
+
+type CredentialQueries = Pick<
+  Store,
+  | 'createApiKey'
+  | 'findApiKeyByHash'
+  | 'listApiKeys'
+  | 'revokeApiKey'
+  | 'createJoinToken'
+  | 'consumeJoinToken'
+  | 'appendUsage'
+  | 'sumUsage'
+>;
+
+/** Rows appended per INSERT: 6 values each keeps well under every database's parameter limit. */
+const usageBatchRows = 200;
+
+/** API keys, worker join tokens (stored hashed) and the usage ledger keyed by API key. */
+export function credentialQueries({ db, atomically }: SqlContext): CredentialQueries {
+  return {
+    async createApiKey(input) {
+      const rows = await db.query(
+        `INSERT INTO api_keys (id, name, key_hash, role, created_at_ms, revoked_at_ms)
+         VALUES ($1, $2, $3, $4, $5, NULL) RETURNING *`,
+        [input.id ?? randomUUID(), input.name, input.keyHash, input.role, Date.now()],
+      );
+      return toApiKey(rows[0]);
+    },
+    async findApiKeyByHash(keyHash) {
+      const rows = await db.query('SELECT * FROM api_keys WHERE key_hash = $1', [keyHash]);
+      return rows[0] === undefined ? null : toApiKey(rows[0]);
+    },
+    async listApiKeys() {
+      return (await db.query('SELECT * FROM api_keys ORDER BY created_at_ms, id')).map(toApiKey);
+    },
+    async revokeApiKey(id, atMs = Date.now()) {
+      const changed = await db.run(
+        'UPDATE api_keys SET revoked_at_ms = COALESCE(revoked_at_ms, $2) WHERE id = $1',
+        [id, atMs],
+      );
+      if (changed === 0) throw notFound('api key', id);
+    },
+
+    async createJoinToken(input) {
+      const rows = await db.query(
+        `INSERT INTO join_tokens (id, token_hash, expires_at_ms, used_at_ms, created_at_ms)
+         VALUES ($1, $2, $3, NULL, $4) RETURNING *`,
+        [input.id ?? randomUUID(), input.tokenHash, input.expiresAtMs, Date.now()],
+      );
+      return toJoinToken(rows[0]);
+    },
+    async consumeJoinToken(tokenHash, nowMs = Date.now()) {
+      // One conditional UPDATE: the database lets exactly one concurrent caller flip used_at_ms.
+      const rows = await db.query(
+        `UPDATE join_tokens SET used_at_ms = $2
+         WHERE token_hash = $1 AND used_at_ms IS NULL AND expires_at_ms > $2
+         RETURNING *`,
+        [tokenHash, nowMs],
+      );
+      if (rows[0] !== undefined) return { ok: true, token: toJoinToken(rows[0]) };
+      const existing = await db.query('SELECT * FROM join_tokens WHERE token_hash = $1', [tokenHash]);
+      if (existing[0] === undefined) return { ok: false, reason: 'unknown' };
+      return { ok: false, reason: toJoinToken(existing[0]).usedAtMs === null ? 'expired' : 'used' };
+    },
+
+    async appendUsage(records) {
+      if (records.length === 0) return;
+      await atomically(async (tx) => {
+        for (let start = 0; start < records.length; start += usageBatchRows) {
+          const batch = records.slice(start, start + usageBatchRows);
+          const values = batch.map((_, row) => {
+            const base = row * 6;
+            return `($${base + 1}, $${base + 2}, $${base + 3}, $${base + 4}, $${base + 5}, $${base + 6})`;
+          });
+          await tx.run(
+            `INSERT INTO usage_records (id, key_id, model, prompt_tokens, completion_tokens, at_ms)
+             VALUES ${values.join(', ')}`,
+            batch.flatMap((r) => [
+              r.id ?? randomUUID(),
+              r.keyId,
+              r.model,
+              r.promptTokens,
+              r.completionTokens,
+              r.atMs,
+            ]),
+          );
+        }
+      });
+    },
+    async sumUsage(query) {
+      const params: (string | number)[] = [query.fromMs, query.toMs];
+      const where = ['at_ms >= $1', 'at_ms < $2'];
+      if (query.keyId !== undefined) {
+        params.push(query.keyId);
+        where.push(`key_id = $${params.length}`);
+      }
+      if (query.model !== undefined) {
+        params.push(query.model);
+        where.push(`model = $${params.length}`);
+      }
+      const rows = await db.query(
+        `SELECT key_id, model, COUNT(*) AS requests, SUM(prompt_tokens) AS prompt_tokens,
+           SUM(completion_tokens) AS completion_tokens
+         FROM usage_records WHERE ${where.join(' AND ')}
+         GROUP BY key_id, model ORDER BY key_id, model`,
+        params,
+      );
+      return rows.map(toUsageSummary);
+    },
+  };
+}

@@ -1,0 +1,104 @@
+/**
+ * The schema, as an ordered list of versioned steps. Never edit a released step: append a new one.
+ * Statements use only SQL both SQLite and PostgreSQL accept: TEXT ids, BIGINT epoch milliseconds and
+ * byte counts, JSON stored as TEXT.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  statements: readonly string[];
+}
+
+export const storeMigrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    statements: [
+      `CREATE TABLE sites (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        region TEXT,
+        created_at_ms BIGINT NOT NULL
+      )`,
+      `CREATE TABLE nodes (
+        id TEXT PRIMARY KEY,
+        site_id TEXT NOT NULL REFERENCES sites (id),
+        name TEXT NOT NULL,
+        address TEXT NOT NULL,
+        status TEXT NOT NULL,
+        credential_hash TEXT NOT NULL,
+        last_heartbeat_at_ms BIGINT,
+        labels TEXT NOT NULL,
+        created_at_ms BIGINT NOT NULL,
+        revoked_at_ms BIGINT
+      )`,
+      'CREATE INDEX nodes_credential_hash ON nodes (credential_hash)',
+      'CREATE INDEX nodes_site ON nodes (site_id)',
+      `CREATE TABLE devices (
+        node_id TEXT NOT NULL REFERENCES nodes (id) ON DELETE CASCADE,
+        device_index INTEGER NOT NULL,
+        vendor TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        memory_bytes BIGINT NOT NULL,
+        hardware_id TEXT,
+        PRIMARY KEY (node_id, device_index)
+      )`,
+      `CREATE TABLE deployments (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        model_ref TEXT NOT NULL,
+        quant TEXT,
+        engine TEXT,
+        replicas INTEGER NOT NULL,
+        site_constraints TEXT NOT NULL,
+        status TEXT NOT NULL,
+        status_reason TEXT,
+        created_at_ms BIGINT NOT NULL,
+        updated_at_ms BIGINT NOT NULL
+      )`,
+      `CREATE TABLE instances (
+        id TEXT PRIMARY KEY,
+        deployment_id TEXT NOT NULL REFERENCES deployments (id) ON DELETE CASCADE,
+        node_id TEXT REFERENCES nodes (id) ON DELETE SET NULL,
+        state TEXT NOT NULL,
+        engine TEXT NOT NULL,
+        port INTEGER,
+        allocations TEXT NOT NULL,
+        restarts INTEGER NOT NULL,
+        last_error TEXT,
+        downloaded_bytes BIGINT,
+        download_total_bytes BIGINT,
+        version INTEGER NOT NULL,
+        created_at_ms BIGINT NOT NULL,
+        updated_at_ms BIGINT NOT NULL
+      )`,
+      'CREATE INDEX instances_deployment ON instances (deployment_id)',
+      'CREATE INDEX instances_node ON instances (node_id)',
+      `CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        key_hash TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        created_at_ms BIGINT NOT NULL,
+        revoked_at_ms BIGINT
+      )`,
+      `CREATE TABLE join_tokens (
+        id TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        expires_at_ms BIGINT NOT NULL,
+        used_at_ms BIGINT,
+        created_at_ms BIGINT NOT NULL
+      )`,
+      `CREATE TABLE usage_records (
+        id TEXT PRIMARY KEY,
+        key_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        prompt_tokens BIGINT NOT NULL,
+        completion_tokens BIGINT NOT NULL,
+        at_ms BIGINT NOT NULL
+      )`,
+      'CREATE INDEX usage_records_key_at ON usage_records (key_id, at_ms)',
+    ],
+  },
+];

@@ -1,0 +1,127 @@
+/**
+ * Records the Store keeps. Times are epoch milliseconds (`…AtMs`), sizes are bytes. These are
+ * wire-facing (the management API returns most of them) and may later move to src/spec.
+ */
+
+export interface Site {
+  id: string;
+  name: string;
+  region: string | null;
+  createdAtMs: number;
+}
+
+export type NodeStatus = 'up' | 'down';
+
+export interface StoredNode {
+  id: string;
+  siteId: string;
+  name: string;
+  /** Host or host:port the control plane and gateway reach the node's agent at. */
+  address: string;
+  status: NodeStatus;
+  /** Hash of the per-node credential handed out when the join token was exchanged. */
+  credentialHash: string;
+  lastHeartbeatAtMs: number | null;
+  labels: Record<string, string>;
+  createdAtMs: number;
+  /** A revoked node is never found by its credential again. */
+  revokedAtMs: number | null;
+}
+
+export interface StoredDevice {
+  nodeId: string;
+  /** Position of the device on its node (0-based, as the vendor tool numbers it). */
+  index: number;
+  vendor: string;
+  /** gpu | npu | cpu | … */
+  kind: string;
+  name: string;
+  memoryBytes: number;
+  /** The planner's hardware id when one matched. */
+  hardwareId: string | null;
+}
+
+export type DeploymentStatus = 'pending' | 'running' | 'degraded' | 'failed' | 'deleting';
+
+export interface Deployment {
+  id: string;
+  /** What clients put in `model`; unique. */
+  name: string;
+  modelRef: string;
+  quant: string | null;
+  engine: string | null;
+  replicas: number;
+  /** Site ids the deployment may run in; empty means anywhere. */
+  siteConstraints: string[];
+  status: DeploymentStatus;
+  /** Why the deployment is in its status (e.g. the planner's reason it fits nowhere). */
+  statusReason: string | null;
+  createdAtMs: number;
+  updatedAtMs: number;
+}
+
+export type InstanceState =
+  'pending' | 'scheduled' | 'downloading' | 'starting' | 'running' | 'failed' | 'stopping' | 'stopped';
+
+/** Memory the scheduler reserved on one device of the instance's node. */
+export interface DeviceAllocation {
+  deviceIndex: number;
+  memoryBytes: number;
+}
+
+export interface Instance {
+  id: string;
+  deploymentId: string;
+  nodeId: string | null;
+  state: InstanceState;
+  engine: string;
+  port: number | null;
+  allocations: DeviceAllocation[];
+  restarts: number;
+  lastError: string | null;
+  downloadedBytes: number | null;
+  downloadTotalBytes: number | null;
+  /** Bumped on every update; writers pass the version they read (optimistic concurrency). */
+  version: number;
+  createdAtMs: number;
+  updatedAtMs: number;
+}
+
+export type ApiKeyRole = 'admin' | 'inference';
+
+export interface ApiKey {
+  id: string;
+  name: string;
+  keyHash: string;
+  role: ApiKeyRole;
+  createdAtMs: number;
+  revokedAtMs: number | null;
+}
+
+export interface JoinToken {
+  id: string;
+  tokenHash: string;
+  expiresAtMs: number;
+  usedAtMs: number | null;
+  createdAtMs: number;
+}
+
+export type ConsumeJoinTokenResult =
+  { ok: true; token: JoinToken } | { ok: false; reason: 'unknown' | 'expired' | 'used' };
+
+export interface UsageRecord {
+  id: string;
+  keyId: string;
+  model: string;
+  promptTokens: number;
+  completionTokens: number;
+  atMs: number;
+}
+
+export interface UsageSummary {
+  keyId: string;
+  model: string;
+  requests: number;
+  promptTokens: number;
+  completionTokens: number;
+}

@@ -1,0 +1,155 @@
+import type {
+  ApiKey,
+  ApiKeyRole,
+  ConsumeJoinTokenResult,
+  Deployment,
+  DeploymentStatus,
+  DeviceAllocation,
+  Instance,
+  InstanceState,
+  JoinToken,
+  NodeStatus,
+  Site,
+  StoredDevice,
+  StoredNode,
+  UsageRecord,
+  UsageSummary,
+} from './store-types.js';
+
+export type StoreDialect = 'sqlite' | 'postgres';
+
+/** Fields a caller may omit get defaults: ids are random UUIDs, times are `Date.now()`. */
+export interface NewSite {
+  id?: string;
+  name: string;
+  region?: string | null;
+}
+
+export interface RegisterNodeInput {
+  id?: string;
+  siteId: string;
+  name: string;
+  address: string;
+  credentialHash: string;
+  labels?: Record<string, string>;
+  devices: Omit<StoredDevice, 'nodeId'>[];
+  atMs?: number;
+}
+
+export interface NewDeployment {
+  id?: string;
+  name: string;
+  modelRef: string;
+  quant?: string | null;
+  engine?: string | null;
+  replicas: number;
+  siteConstraints?: string[];
+  status?: DeploymentStatus;
+  statusReason?: string | null;
+}
+
+export type DeploymentPatch = Partial<Pick<Deployment, 'replicas' | 'status' | 'statusReason'>>;
+
+export interface NewInstance {
+  id?: string;
+  deploymentId: string;
+  nodeId?: string | null;
+  state?: InstanceState;
+  engine: string;
+  port?: number | null;
+  allocations?: DeviceAllocation[];
+}
+
+export type InstancePatch = Partial<
+  Pick<
+    Instance,
+    | 'nodeId'
+    | 'state'
+    | 'port'
+    | 'allocations'
+    | 'restarts'
+    | 'lastError'
+    | 'downloadedBytes'
+    | 'downloadTotalBytes'
+  >
+>;
+
+export interface UsageQuery {
+  keyId?: string;
+  model?: string;
+  /** Inclusive. */
+  fromMs: number;
+  /** Exclusive. */
+  toMs: number;
+}
+
+/**
+ * Everything the control plane and gateway persist, over SQLite or PostgreSQL. Errors are
+ * EdgeFleetErrors: `conflict` (unique name, stale version), `not_found`, `store_unavailable`.
+ * Getters return `null` for a missing row; updates of a missing row throw `not_found`.
+ */
+export interface Store {
+  readonly dialect: StoreDialect;
+
+  upsertSite(site: NewSite): Promise<Site>;
+  getSite(id: string): Promise<Site | null>;
+  listSites(): Promise<Site[]>;
+
+  /** Creates or replaces a node (by id) and its devices; marks it up and heartbeating now. */
+  registerNode(input: RegisterNodeInput): Promise<StoredNode>;
+  getNode(id: string): Promise<StoredNode | null>;
+  /** Only nodes that are not revoked. */
+  findNodeByCredentialHash(credentialHash: string): Promise<StoredNode | null>;
+  listNodes(filter?: { siteId?: string }): Promise<StoredNode[]>;
+  listDevices(nodeId?: string): Promise<StoredDevice[]>;
+  recordHeartbeat(nodeId: string, atMs?: number): Promise<void>;
+  /** Nodes marked up whose last heartbeat is older than `atMs` (or that never sent one). */
+  listNodesNotSeenSince(atMs: number): Promise<StoredNode[]>;
+  setNodeStatus(nodeId: string, status: NodeStatus): Promise<void>;
+  revokeNode(nodeId: string, atMs?: number): Promise<void>;
+
+  /** A taken name throws `conflict`. */
+  createDeployment(input: NewDeployment): Promise<Deployment>;
+  getDeployment(id: string): Promise<Deployment | null>;
+  getDeploymentByName(name: string): Promise<Deployment | null>;
+  listDeployments(): Promise<Deployment[]>;
+  updateDeployment(id: string, patch: DeploymentPatch): Promise<Deployment>;
+  /** Deletes its instances too. Returns whether it existed. */
+  deleteDeployment(id: string): Promise<boolean>;
+
+  createInstance(input: NewInstance): Promise<Instance>;
+  getInstance(id: string): Promise<Instance | null>;
+  listInstances(filter?: { deploymentId?: string; nodeId?: string }): Promise<Instance[]>;
+  /** Applies the patch only if the row still has `expectedVersion`, else throws `conflict`. */
+  updateInstance(id: string, expectedVersion: number, patch: InstancePatch): Promise<Instance>;
+  deleteInstance(id: string): Promise<boolean>;
+
+  createApiKey(input: { id?: string; name: string; keyHash: string; role: ApiKeyRole }): Promise<ApiKey>;
+  /** Revoked keys are returned too (with `revokedAtMs`), so callers can tell "revoked" from "unknown". */
+  findApiKeyByHash(keyHash: string): Promise<ApiKey | null>;
+  listApiKeys(): Promise<ApiKey[]>;
+  revokeApiKey(id: string, atMs?: number): Promise<void>;
+
+  createJoinToken(input: { id?: string; tokenHash: string; expiresAtMs: number }): Promise<JoinToken>;
+  /** Single use and atomic: of two concurrent consumers exactly one gets `ok: true`. */
+  consumeJoinToken(tokenHash: string, nowMs?: number): Promise<ConsumeJoinTokenResult>;
+
+  appendUsage(records: (Omit<UsageRecord, 'id'> & { id?: string })[]): Promise<void>;
+  /** Totals grouped by key and model, ordered by key then model. */
+  sumUsage(query: UsageQuery): Promise<UsageSummary[]>;
+
+  /** Runs `fn` in one transaction; a throw rolls everything back. Nested calls join the outer one. */
+  withTransaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
+
+  /**
+   * Non-blocking leadership for "one scheduler at a time". PostgreSQL: a session advisory lock on a
+   * dedicated connection (lost when that connection or process dies; calling again while held
+   * re-checks the connection). SQLite: always granted (one process owns the file).
+   */
+  tryAcquireLeadership(name: string): Promise<boolean>;
+  releaseLeadership(name: string): Promise<void>;
+
+  /** The schema version this database is at. */
+  schemaVersion(): Promise<number>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,49 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore } from '../../src/store/open-store.js';
+import { rejectsWithCode } from './contract-harness.js';
+import { PostgresTestDatabases } from './postgres-test-databases.js';
+import { describeStoreContract } from './store-contract.js';
+
+const databases = new PostgresTestDatabases();
+
+beforeAll(() => databases.connect());
+afterAll(() => databases.dropAll());
+
+describeStoreContract('PostgreSQL', {
+  dialect: 'postgres',
+  freshUrl: () => databases.fresh(),
+  leadershipIsExclusive: true,
+});
+
+describe('PostgreSQL store specifics', () => {
+  it('reports an unreachable server as store_unavailable', async () => {
+    await rejectsWithCode(openStore('postgres://postgres@127.0.0.1:1/none'), 'store_unavailable');
+  });
+
+  it('migrates once when two replicas open a new database together', async () => {
+    const url = await databases.fresh();
+    const stores = await Promise.all([openStore(url), openStore(url), openStore(url)]);
+    try {
+      expect(await Promise.all(stores.map((s) => s.schemaVersion()))).toEqual([1, 1, 1]);
+      expect(stores.every((s) => s.dialect === 'postgres')).toBe(true);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+
+  it('hands leadership over when the holder connection dies, and the old holder notices', async () => {
+    const url = await databases.fresh();
+    const [holder, standby] = await Promise.all([openStore(url), openStore(url)]);
+    try {
+      expect(await holder.tryAcquireLeadership('scheduler')).toBe(true);
+      expect(await standby.tryAcquireLeadership('scheduler')).toBe(false);
+      // Kill the holder's session the way a crash or a network cut would.
+      const killed = await databases.terminateAdvisoryLockHolders(url);
+      expect(killed).toBe(1);
+      expect(await standby.tryAcquireLeadership('scheduler')).toBe(true);
+      expect(await holder.tryAcquireLeadership('scheduler')).toBe(false);
+    } finally {
+      await Promise.all([holder.close(), standby.close()]);
+    }
+  });
+});
