@@ -1,0 +1,87 @@
+import { meanMetric, parsePrometheusText, sumMetric } from '../prometheus-text.js';
+import type { EngineLoad, HealthState } from './engine-adapter.js';
+
+/* The readers every adapter shares: /health status rules, /metrics → EngineLoad, device visibility. */
+
+function messageOf(body: string): string | null {
+  try {
+    const parsed: unknown = JSON.parse(body);
+    if (typeof parsed !== 'object' || parsed === null) return null;
+    const record = parsed as Record<string, unknown>;
+    const error = record['error'];
+    if (typeof error === 'string') return error;
+    if (typeof error === 'object' && error !== null) {
+      const message = (error as Record<string, unknown>)['message'];
+      if (typeof message === 'string') return message;
+    }
+    const status = record['status'];
+    return typeof status === 'string' ? status : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The health rule shared by engines whose /health is "200 when serving": 2xx → ready; 503 → loading
+ * when the body says it is loading (llama-server's `Loading model`), or when empty if the engine answers
+ * 503 with no body while starting (SGLang); any other status → error.
+ */
+export function httpHealth(
+  status: number,
+  body: string,
+  options: { loadingPattern?: RegExp; emptyBodyIsLoading?: boolean } = {},
+): HealthState {
+  if (status >= 200 && status < 300) return { state: 'ready' };
+  const { loadingPattern = /load|not ready|starting|warm/i, emptyBodyIsLoading = false } = options;
+  const message = messageOf(body) ?? (body.trim().slice(0, 200) || `HTTP ${status}`);
+  if (status === 503 && (loadingPattern.test(message) || (emptyBodyIsLoading && body.trim() === ''))) {
+    return { state: 'loading', message };
+  }
+  return { state: 'error', message: `HTTP ${status}: ${message}` };
+}
+
+/** Device-visibility variable for a vendor's runtime. */
+export function visibleDevicesEnv(
+  variable: 'CUDA_VISIBLE_DEVICES' | 'HIP_VISIBLE_DEVICES' | 'ASCEND_RT_VISIBLE_DEVICES',
+  indices: readonly number[],
+): Record<string, string> {
+  return indices.length > 0 ? { [variable]: indices.join(',') } : {};
+}
+
+/** Which metric names carry each EngineLoad field; the first name present wins. */
+export interface MetricNames {
+  running: readonly string[];
+  waiting: readonly string[];
+  /** Gauges 0–1 (averaged over series); empty when the engine has none. */
+  kvCacheUsage: readonly string[];
+  promptTokens: readonly string[];
+  generationTokens: readonly string[];
+}
+
+function first(values: readonly string[], read: (name: string) => number | null): number | null {
+  for (const name of values) {
+    const value = read(name);
+    if (value !== null) return value;
+  }
+  return null;
+}
+
+/**
+ * Maps one /metrics scrape to EngineLoad. Counters and queue gauges are summed over series (vLLM with
+ * several engines, SGLang with several models); a missing queue gauge counts as 0.
+ */
+export function loadFromMetrics(text: string, names: MetricNames): EngineLoad {
+  const scrape = parsePrometheusText(text);
+  const sum = (name: string) => sumMetric(scrape, name);
+  const kv = first(names.kvCacheUsage, (name) => meanMetric(scrape, name));
+  const load: EngineLoad = {
+    requestsRunning: first(names.running, sum) ?? 0,
+    requestsWaiting: first(names.waiting, sum) ?? 0,
+    kvCacheUsage: kv === null ? null : Math.min(1, Math.max(0, kv)),
+  };
+  const prompt = first(names.promptTokens, sum);
+  const generation = first(names.generationTokens, sum);
+  if (prompt !== null) load.promptTokensTotal = prompt;
+  if (generation !== null) load.generationTokensTotal = generation;
+  return load;
+}
