@@ -13,6 +13,10 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'download a model (hf:user/repo/file.gguf or https URL) into the cache',
     load: () => import('./pull.js'),
   },
+  server: {
+    summary: 'run the control plane (management API, worker protocol, scheduler)',
+    load: () => import('./server.js'),
+  },
   models: { summary: 'list the models in the cache', load: () => import('./models.js') },
   engine: { summary: '(internal) run one embedded engine process', load: () => import('./engine.js') },
   estimate: { summary: 'will a model fit; memory, speed and cost', load: () => import('./estimate.js') },

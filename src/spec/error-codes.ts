@@ -28,6 +28,8 @@ export const errorCodes = {
   conflict: { status: 409, type: 'invalid_request_error', retryable: false },
   store_unavailable: { status: 503, type: 'server_error', retryable: true },
   store_schema_too_new: { status: 500, type: 'server_error', retryable: false },
+  unauthorized: { status: 401, type: 'authentication_error', retryable: false },
+  forbidden: { status: 403, type: 'permission_error', retryable: false },
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -1,0 +1,116 @@
+import { once } from 'node:events';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { ControlServer } from '../control/server/control-server.js';
+import { bootstrapSecrets, rotateJoinToken } from '../control/server/secrets.js';
+import { EdgeFleetError } from '../spec/edgefleet-error.js';
+import { openStore, redact } from '../store/open-store.js';
+import { createLogger } from '../telemetry/logger.js';
+import { resolveHome } from '../worker/models/model-cache.js';
+import { intFlag, parseFlags } from './parse-flags.js';
+
+const help = `usage: edgefleet server [options]
+       edgefleet server token [--home DIR] [--database URL]
+
+Runs the EdgeFleet control plane: the management API (/api/v1, admin key), the worker protocol
+(/api/v1/worker), /health, /metrics and the scheduler's reconcile loop.
+  --home DIR            data directory (default $EDGEFLEET_HOME or ~/.edgefleet); holds admin-key and join-token
+  --port N              port (default 8080)
+  --host H              address to listen on (default 127.0.0.1)
+  --database URL        sqlite:PATH or postgres://user@host:port/db (default sqlite:<home>/edgefleet.db)
+  --reconcile-ms N      reconcile interval (default 2000)
+  --node-timeout-ms N   a node without a heartbeat for this long is marked down (default 15000)
+  --context N           context tokens per instance (default 4096)
+
+The first start creates an admin API key and a worker join token, prints them once and writes them to
+<home>/admin-key and <home>/join-token (mode 0600). \`edgefleet server token\` makes a new join token
+(each join token registers one worker).
+`;
+
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(
+    args,
+    {
+      home: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      database: { type: 'string' },
+      'reconcile-ms': { type: 'string' },
+      'node-timeout-ms': { type: 'string' },
+      context: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+    true,
+  );
+  if (values.help) {
+    process.stdout.write(help);
+    return 0;
+  }
+  const [sub, ...extra] = positionals;
+  if ((sub !== undefined && sub !== 'token') || extra.length > 0) {
+    throw new EdgeFleetError(
+      'invalid_argument',
+      `unexpected argument(s): ${positionals.join(' ')}\n\n${help}`,
+    );
+  }
+  const home = resolveHome(values.home);
+  const database = values.database ?? `sqlite:${join(home, 'edgefleet.db')}`;
+  const log = createLogger('server');
+  if (database.startsWith('sqlite:')) {
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(home, { recursive: true });
+  }
+  const store = await openStore(database);
+  try {
+    if (sub === 'token') {
+      const token = await rotateJoinToken(store, home);
+      process.stdout.write(`${token}\n`);
+      return 0;
+    }
+    return await serve(values, home, database, store, log);
+  } finally {
+    await store.close();
+  }
+}
+
+async function serve(
+  values: Record<string, string | boolean | undefined>,
+  home: string,
+  database: string,
+  store: Awaited<ReturnType<typeof openStore>>,
+  log: ReturnType<typeof createLogger>,
+): Promise<number> {
+  const str = (name: string) => (typeof values[name] === 'string' ? values[name] : undefined);
+  const port = intFlag(str('port'), 'port', 8080, 0);
+  const host = str('host') ?? '127.0.0.1';
+  const { created } = await bootstrapSecrets(store, home);
+  if (created) {
+    process.stdout.write(
+      `First start: created credentials (shown once; also in ${join(home, 'admin-key')} and ${join(home, 'join-token')}, mode 0600)\n` +
+        `  admin API key:      ${created.adminKey}\n` +
+        `  worker join token:  ${created.joinToken}\n`,
+    );
+  }
+  const control = new ControlServer({
+    store,
+    log,
+    reconcileMs: intFlag(str('reconcile-ms'), 'reconcile-ms', 2000, 10),
+    nodeTimeoutMs: intFlag(str('node-timeout-ms'), 'node-timeout-ms', 15_000, 100),
+    contextTokens: intFlag(str('context'), 'context', 4096, 16),
+  });
+  const shutdown = new AbortController();
+  const onSignal = () => shutdown.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  control.server.listen(port, host);
+  await once(control.server, 'listening');
+  control.start();
+  const address = control.server.address() as AddressInfo;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+  log.info({ url, database: redact(database), home }, 'control plane listening');
+  process.stdout.write(`EdgeFleet control plane listening on ${url}\n`);
+  if (!shutdown.signal.aborted) await once(shutdown.signal, 'abort');
+  log.info('shutting down');
+  await control.close();
+  return 0;
+}

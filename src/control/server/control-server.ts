@@ -1,0 +1,145 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { sendError, sendJson } from '../../http/respond.js';
+import { EdgeFleetError } from '../../spec/edgefleet-error.js';
+import type { Store } from '../../store/store.js';
+import type { Logger } from '../../telemetry/logger.js';
+import { requireAdmin } from './authenticate.js';
+import { handleManagement } from './management-routes.js';
+import { Reconciler, type ReconcileResult } from './reconciler.js';
+import { ServerMetrics } from './server-metrics.js';
+import { handleWorker } from './worker-routes.js';
+
+export interface ControlServerOptions {
+  store: Store;
+  log: Logger;
+  /** Default 2000. */
+  reconcileMs?: number;
+  /** Default 15000. */
+  nodeTimeoutMs?: number;
+  /** Context tokens per instance (default 4096). */
+  contextTokens?: number;
+  /** Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** The clock for heartbeats and the node timeout (tests move it). Default Date.now. */
+  now?: () => number;
+}
+
+/**
+ * The control plane: management API (`/api/v1/…`, admin key), worker protocol (`/api/v1/worker/…`),
+ * `/health`, `/metrics`, and the reconcile loop. `start()` begins the loop; `close()` stops the loop
+ * and the HTTP server (the store stays open, it belongs to the caller).
+ */
+export class ControlServer {
+  readonly server: Server;
+  readonly metrics: ServerMetrics;
+  readonly reconciler: Reconciler;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly reconcileMs: number;
+
+  constructor(private readonly options: ControlServerOptions) {
+    this.metrics = new ServerMetrics(options.store);
+    this.reconcileMs = options.reconcileMs ?? 2000;
+    this.reconciler = new Reconciler({
+      store: options.store,
+      log: options.log.child({ component: 'reconciler' }),
+      nodeTimeoutMs: options.nodeTimeoutMs ?? 15_000,
+      contextTokens: options.contextTokens ?? 4096,
+      ...(options.now && { now: options.now }),
+    });
+    this.server = createServer((request, response) => void this.handle(request, response));
+  }
+
+  /** Starts the periodic reconcile loop. */
+  start(): void {
+    const tick = async () => {
+      await this.reconcile().catch(() => undefined);
+      if (this.timer) this.timer = setTimeout(() => void tick(), this.reconcileMs);
+    };
+    this.timer = setTimeout(() => void tick(), 0);
+  }
+
+  /** One reconcile pass (tests call this instead of waiting for the loop). */
+  async reconcile(): Promise<ReconcileResult> {
+    try {
+      const result = await this.reconciler.reconcileOnce();
+      this.metrics.reconciles.inc({ outcome: result.leader ? 'leader' : 'follower' });
+      return result;
+    } catch (error) {
+      this.metrics.reconciles.inc({ outcome: 'error' });
+      this.options.log.error({ err: error }, 'reconcile pass failed');
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.reconciler.settled();
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+    await this.options.store.releaseLeadership('scheduler').catch(() => undefined);
+  }
+
+  private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const started = process.hrtime.bigint();
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    const path = url.pathname;
+    const route = path.startsWith('/api/v1/worker/')
+      ? 'worker'
+      : path.startsWith('/api/v1/')
+        ? 'management'
+        : path === '/health' || path === '/metrics'
+          ? path.slice(1)
+          : 'other';
+    try {
+      await this.route(request, response, path, url.searchParams);
+    } catch (error) {
+      if (!(error instanceof EdgeFleetError) || error.status >= 500) {
+        this.options.log.error({ err: error, method: request.method, path }, 'request failed');
+      }
+      sendError(response, error);
+    } finally {
+      this.metrics.requests.inc({ route, status: String(response.statusCode) });
+      this.metrics.requestSeconds.observe({ route }, Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  }
+
+  private async route(
+    request: IncomingMessage,
+    response: ServerResponse,
+    path: string,
+    query: URLSearchParams,
+  ): Promise<void> {
+    const { store, log } = this.options;
+    const maxBodyBytes = this.options.maxBodyBytes ?? 1024 * 1024;
+    // With the loop running, a change is acted on at once rather than at the next tick.
+    const onChange = () => {
+      if (this.timer) void this.reconcile().catch(() => undefined);
+    };
+    if (path === '/health') return sendJson(response, 200, { status: 'ok' });
+    if (path === '/metrics') {
+      const text = await this.metrics.registry.metrics();
+      response.writeHead(200, { 'content-type': this.metrics.registry.contentType });
+      response.end(text);
+      return;
+    }
+    if (path.startsWith('/api/v1/worker/')) {
+      const ctx = {
+        store,
+        log,
+        maxBodyBytes,
+        contextTokens: this.options.contextTokens ?? 4096,
+        now: this.options.now ?? Date.now,
+        onChange,
+      };
+      return handleWorker(ctx, request, response, path.slice('/api/v1/worker/'.length));
+    }
+    if (path.startsWith('/api/v1/')) {
+      await requireAdmin(store, request);
+      return handleManagement({ store, maxBodyBytes, onChange }, request, response, path.slice(8), query);
+    }
+    throw new EdgeFleetError('not_found', `no route ${path}`);
+  }
+}

@@ -1,0 +1,116 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { modelCatalog } from '../../catalog/models/model-catalog.js';
+import { parseWith, readJsonBody } from '../../http/read-json-body.js';
+import { sendJson } from '../../http/respond.js';
+import { EdgeFleetError } from '../../spec/edgefleet-error.js';
+import {
+  createDeploymentRequestSchema,
+  isModelReference,
+  listInstancesQuerySchema,
+} from '../../spec/management-api.js';
+import type { Store } from '../../store/store.js';
+import type { Site } from '../../store/store-types.js';
+
+export interface ManagementContext {
+  store: Store;
+  maxBodyBytes: number;
+  /** Called after a change that the reconciler should act on soon. */
+  onChange?: () => void;
+}
+
+const list = <T>(data: T[]) => ({ object: 'list' as const, data });
+
+/** Site names or ids → site ids; an unknown site is a 400 listing the known ones. */
+function resolveSites(requested: readonly string[], sites: readonly Site[]): string[] {
+  return requested.map((wanted) => {
+    const site = sites.find((s) => s.id === wanted || s.name === wanted);
+    if (!site) {
+      const known = sites.map((s) => s.name).join(', ') || '(none registered yet)';
+      throw new EdgeFleetError('invalid_request', `unknown site "${wanted}"; known sites: ${known}`, {
+        param: 'sites',
+      });
+    }
+    return site.id;
+  });
+}
+
+/**
+ * Handles `/api/v1/{sites,nodes,deployments,instances}` after the admin key was checked.
+ * `path` is the part after `/api/v1/`.
+ */
+export async function handleManagement(
+  ctx: ManagementContext,
+  request: IncomingMessage,
+  response: ServerResponse,
+  path: string,
+  query: URLSearchParams,
+): Promise<void> {
+  const { store } = ctx;
+  const method = request.method ?? 'GET';
+  const segments = path.split('/').filter((s) => s !== '');
+  const [resource, id, ...rest] = segments;
+  const allow = (allowed: string[]): void => {
+    if (!allowed.includes(method) || rest.length > 0) {
+      throw new EdgeFleetError('method_not_allowed', `${method} /api/v1/${path} is not supported`);
+    }
+  };
+
+  if (resource === 'sites' && id === undefined) {
+    allow(['GET']);
+    return sendJson(response, 200, list(await store.listSites()));
+  }
+  if (resource === 'nodes' && id === undefined) {
+    allow(['GET']);
+    const [nodes, devices] = await Promise.all([store.listNodes(), store.listDevices()]);
+    const data = nodes.map(({ credentialHash: _hidden, ...node }) => ({
+      ...node,
+      devices: devices.filter((d) => d.nodeId === node.id),
+    }));
+    return sendJson(response, 200, list(data));
+  }
+  if (resource === 'instances' && id === undefined) {
+    allow(['GET']);
+    const filter = parseWith(listInstancesQuerySchema, Object.fromEntries(query));
+    const instances = await store.listInstances(
+      filter.deployment === undefined ? {} : { deploymentId: filter.deployment },
+    );
+    return sendJson(response, 200, list(instances));
+  }
+  if (resource === 'deployments' && id === undefined) {
+    allow(['GET', 'POST']);
+    if (method === 'GET') return sendJson(response, 200, list(await store.listDeployments()));
+    const body = parseWith(createDeploymentRequestSchema, await readJsonBody(request, ctx.maxBodyBytes));
+    if (!isModelReference(body.model) && !modelCatalog.some((m) => m.id === body.model)) {
+      throw new EdgeFleetError(
+        'invalid_request',
+        `unknown model "${body.model}": use a GGUF path, an https URL, an hf: reference or one of: ${modelCatalog.map((m) => m.id).join(', ')}`,
+        { param: 'model' },
+      );
+    }
+    const siteConstraints = resolveSites(body.sites ?? [], await store.listSites());
+    const deployment = await store.createDeployment({
+      name: body.name,
+      modelRef: body.model,
+      quant: body.quant ?? null,
+      engine: body.engine ?? null,
+      replicas: body.replicas,
+      siteConstraints,
+      status: 'pending',
+      statusReason: 'waiting for the scheduler',
+    });
+    ctx.onChange?.();
+    return sendJson(response, 201, deployment);
+  }
+  if (resource === 'deployments' && id !== undefined) {
+    allow(['GET', 'DELETE']);
+    if (method === 'GET') {
+      const deployment = await store.getDeployment(id);
+      if (!deployment) throw new EdgeFleetError('not_found', `no deployment "${id}"`);
+      return sendJson(response, 200, deployment);
+    }
+    if (!(await store.deleteDeployment(id))) throw new EdgeFleetError('not_found', `no deployment "${id}"`);
+    ctx.onChange?.();
+    return sendJson(response, 200, { id, object: 'deployment', deleted: true });
+  }
+  throw new EdgeFleetError('not_found', `no route /api/v1/${path}`);
+}

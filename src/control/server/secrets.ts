@@ -1,0 +1,67 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { mkdir, writeFile, chmod } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Store } from '../../store/store.js';
+
+/** How long a join token stays valid. */
+export const joinTokenTtlMs = 7 * 24 * 3600 * 1000;
+
+/** A new random secret such as `ef_admin_…`, `ef_join_…` or `ef_node_…` (256 bits, base64url). */
+export function newSecret(prefix: 'admin' | 'join' | 'node'): string {
+  return `ef_${prefix}_${randomBytes(32).toString('base64url')}`;
+}
+
+/** What the store keeps instead of a secret: hex sha256. */
+export function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret, 'utf8').digest('hex');
+}
+
+/** Constant-time comparison of two hex hashes. */
+export function hashesEqual(a: string, b: string): boolean {
+  const left = Buffer.from(a, 'hex');
+  const right = Buffer.from(b, 'hex');
+  return left.length === right.length && timingSafeEqual(left, right);
+}
+
+/** Writes a secret to a file readable by the owner only (0600, also when the file existed). */
+export async function writeSecretFile(home: string, file: string, secret: string): Promise<string> {
+  await mkdir(home, { recursive: true });
+  const path = join(home, file);
+  await writeFile(path, `${secret}\n`, { mode: 0o600 });
+  await chmod(path, 0o600);
+  return path;
+}
+
+export interface BootstrapResult {
+  /** Set only on the first start: the secrets to show once. */
+  created?: { adminKey: string; joinToken: string };
+}
+
+/**
+ * First start (no API key in the store): creates an admin key and a join token and writes them to
+ * `<home>/admin-key` and `<home>/join-token`. Later starts do nothing.
+ */
+export async function bootstrapSecrets(
+  store: Store,
+  home: string,
+  nowMs = Date.now(),
+): Promise<BootstrapResult> {
+  if ((await store.listApiKeys()).length > 0) return {};
+  const adminKey = newSecret('admin');
+  const joinToken = newSecret('join');
+  await store.withTransaction(async (tx) => {
+    await tx.createApiKey({ name: 'admin', keyHash: hashSecret(adminKey), role: 'admin' });
+    await tx.createJoinToken({ tokenHash: hashSecret(joinToken), expiresAtMs: nowMs + joinTokenTtlMs });
+  });
+  await writeSecretFile(home, 'admin-key', adminKey);
+  await writeSecretFile(home, 'join-token', joinToken);
+  return { created: { adminKey, joinToken } };
+}
+
+/** `edgefleet server token`: a new join token, stored hashed and written to `<home>/join-token`. */
+export async function rotateJoinToken(store: Store, home: string, nowMs = Date.now()): Promise<string> {
+  const joinToken = newSecret('join');
+  await store.createJoinToken({ tokenHash: hashSecret(joinToken), expiresAtMs: nowMs + joinTokenTtlMs });
+  await writeSecretFile(home, 'join-token', joinToken);
+  return joinToken;
+}

@@ -1,0 +1,44 @@
+/**
+ * The management HTTP API under `/api/v1` (admin key required): request schemas and response shapes.
+ * Documented in docs/api.md, section "Management API".
+ */
+import { z } from 'zod';
+
+/** `POST /api/v1/deployments`. `model`: a catalog id, a GGUF path, an http(s) URL or an `hf:` reference. */
+export const createDeploymentRequestSchema = z.strictObject({
+  name: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]*$/, 'letters, digits and . _ : / - only'),
+  model: z.string().min(1).max(2048),
+  quant: z.string().min(1).max(64).optional(),
+  engine: z.string().min(1).max(64).optional(),
+  replicas: z.number().int().min(1).max(64),
+  /** Site names or ids the deployment may run in; omitted or empty means anywhere. */
+  sites: z.array(z.string().min(1).max(128)).max(64).optional(),
+});
+export type CreateDeploymentRequest = z.infer<typeof createDeploymentRequestSchema>;
+
+/** `GET /api/v1/instances?deployment=ID`. */
+export const listInstancesQuerySchema = z.strictObject({
+  deployment: z.string().min(1).optional(),
+});
+
+/** One list response: `{ object: "list", data: [...] }`. */
+export interface ListResponse<T> {
+  object: 'list';
+  data: T[];
+}
+
+/** True when `model` is not a catalog id but a file, URL or Hugging Face reference. */
+export function isModelReference(model: string): boolean {
+  return (
+    model.startsWith('hf:') ||
+    /^https?:\/\//.test(model) ||
+    model.startsWith('/') ||
+    model.startsWith('./') ||
+    model.startsWith('../') ||
+    /\.gguf$/i.test(model)
+  );
+}

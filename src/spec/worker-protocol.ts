@@ -1,0 +1,88 @@
+/**
+ * The worker protocol under `/api/v1/worker`: a worker exchanges a join token for a node credential
+ * (`POST register`), then sends `POST heartbeat` with its instances' states (Bearer node credential) and
+ * gets back the instances it should run.
+ */
+import { z } from 'zod';
+
+export const workerDeviceSchema = z.strictObject({
+  index: z.number().int().min(0),
+  vendor: z.string().min(1).max(64),
+  kind: z.string().min(1).max(32),
+  name: z.string().min(1).max(256),
+  memoryBytes: z.number().int().min(0),
+  hardwareId: z.string().min(1).max(128).nullable().optional(),
+});
+
+export const workerCpuSchema = z.strictObject({
+  cores: z.number().int().min(1).optional(),
+  memoryBytes: z.number().int().min(0),
+  model: z.string().max(256).optional(),
+});
+
+export const registerRequestSchema = z.strictObject({
+  joinToken: z.string().min(1).max(512),
+  name: z.string().min(1).max(128),
+  site: z.string().min(1).max(128),
+  region: z.string().min(1).max(128).optional(),
+  /** host or host:port the control plane and gateway reach the worker at. */
+  address: z.string().min(1).max(512),
+  devices: z.array(workerDeviceSchema).max(256),
+  cpu: workerCpuSchema,
+  labels: z.record(z.string(), z.string()).optional(),
+});
+export type RegisterRequest = z.infer<typeof registerRequestSchema>;
+
+export interface RegisterResponse {
+  nodeId: string;
+  siteId: string;
+  /** Shown once; the control plane keeps only its hash. */
+  credential: string;
+}
+
+export const reportedInstanceStateSchema = z.enum([
+  'downloading',
+  'starting',
+  'running',
+  'failed',
+  'stopping',
+  'stopped',
+]);
+
+export const heartbeatRequestSchema = z.strictObject({
+  instances: z
+    .array(
+      z.strictObject({
+        id: z.string().min(1).max(128),
+        state: reportedInstanceStateSchema,
+        port: z.number().int().min(1).max(65535).optional(),
+        error: z.string().max(4096).optional(),
+        downloadProgress: z
+          .strictObject({
+            downloadedBytes: z.number().int().min(0),
+            totalBytes: z.number().int().min(0).optional(),
+          })
+          .optional(),
+      }),
+    )
+    .max(1024),
+});
+export type HeartbeatRequest = z.infer<typeof heartbeatRequestSchema>;
+
+/** An instance the node should run. */
+export interface DesiredInstance {
+  id: string;
+  deploymentId: string;
+  modelRef: string;
+  /** What clients put in `model` (the deployment's name). */
+  servedName: string;
+  engine: string;
+  quant?: string;
+  deviceIndexes: number[];
+  contextTokens: number;
+}
+
+export interface HeartbeatResponse {
+  nodeId: string;
+  instances: DesiredInstance[];
+}

@@ -1,0 +1,207 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { makeTestModel } from '../helpers/models.js';
+import { PostgresTestDatabases } from '../store/postgres-test-databases.js';
+import {
+  errorCode,
+  listOf,
+  registerBody,
+  startHarness,
+  type Harness,
+  type JsonObject,
+} from './server-harness.js';
+
+const postgres = new PostgresTestDatabases();
+afterAll(async () => {
+  await postgres.dropAll();
+});
+
+const stores: [string, () => Promise<string | undefined>][] = [
+  ['SQLite', async () => undefined],
+  [
+    'PostgreSQL',
+    async () => {
+      await postgres.connect();
+      return postgres.fresh();
+    },
+  ],
+];
+
+async function register(h: Harness, name: string, site: string) {
+  const response = await h.call('POST', '/api/v1/worker/register', {
+    key: null,
+    body: registerBody(await h.newJoinToken(), name, site),
+  });
+  expect(response.status).toBe(200);
+  return response.body as { nodeId: string; credential: string };
+}
+
+async function heartbeat(h: Harness, credential: string, instances: JsonObject[] = []) {
+  return h.call('POST', '/api/v1/worker/heartbeat', { key: credential, body: { instances } });
+}
+
+describe.each(stores)('worker protocol and reconciler on %s', (label, databaseUrl) => {
+  let h: Harness;
+  let url: string | undefined;
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('exchanges a join token once for a node credential', async () => {
+    url = await databaseUrl();
+    h = await startHarness(url);
+    const joinToken = await h.newJoinToken();
+    const first = await h.call('POST', '/api/v1/worker/register', {
+      key: null,
+      body: registerBody(joinToken, 'bj-1', 'beijing'),
+    });
+    expect(first.status).toBe(200);
+    expect(first.body['credential']).toMatch(/^ef_node_/);
+    const again = await h.call('POST', '/api/v1/worker/register', {
+      key: null,
+      body: registerBody(joinToken, 'bj-9', 'beijing'),
+    });
+    expect(again.status).toBe(401);
+    expect(JSON.stringify(again.body)).toContain('used');
+    const bad = await h.call('POST', '/api/v1/worker/register', {
+      key: null,
+      body: registerBody('ef_join_nope', 'bj-9', 'beijing'),
+    });
+    expect(bad.status).toBe(401);
+    expect((await heartbeat(h, 'ef_node_nope')).status).toBe(401);
+    expect(errorCode((await h.call('POST', '/api/v1/worker/heartbeat', { key: null, body: {} })).body)).toBe(
+      'unauthorized',
+    );
+
+    const nodes = listOf((await h.call('GET', '/api/v1/nodes')).body);
+    expect(nodes).toHaveLength(1);
+    expect(nodes[0]).toMatchObject({ name: 'bj-1', status: 'up' });
+    expect(nodes[0]).not.toHaveProperty('credentialHash');
+    expect((nodes[0]?.['devices'] as JsonObject[]).map((d) => d['kind'])).toEqual(['gpu', 'cpu']);
+    expect(listOf((await h.call('GET', '/api/v1/sites')).body).map((s) => s['name'])).toEqual(['beijing']);
+  });
+
+  it('assigns an instance, re-places it when its node stops heartbeating, and refuses a revoked node', async () => {
+    const a = await register(h, 'a-1', 'site-a');
+    const b = await register(h, 'b-1', 'site-b');
+    const created = await h.call('POST', '/api/v1/deployments', {
+      body: {
+        name: 'chat',
+        model: 'deepseek-r1-distill-qwen-7b',
+        quant: 'q4_k_m',
+        replicas: 1,
+        sites: ['site-a', 'site-b'],
+      },
+    });
+    expect(created.status).toBe(201);
+    const deploymentId = created.body['id'] as string;
+
+    const pass = await h.control.reconcile();
+    expect(pass.leader).toBe(true);
+    expect(pass.instancesCreated).toHaveLength(1);
+    const [instance] = listOf((await h.call('GET', `/api/v1/instances?deployment=${deploymentId}`)).body);
+    expect(instance).toMatchObject({ state: 'scheduled', deploymentId });
+    const owner = instance?.['nodeId'] === a.nodeId ? a : b;
+    const other = owner === a ? b : a;
+
+    const desired = await heartbeat(h, owner.credential, [
+      {
+        id: instance?.['id'],
+        state: 'downloading',
+        downloadProgress: { downloadedBytes: 10, totalBytes: 100 },
+      },
+    ]);
+    expect(desired.status).toBe(200);
+    expect(desired.body['instances']).toEqual([
+      expect.objectContaining({
+        id: instance?.['id'],
+        deploymentId,
+        modelRef: 'deepseek-r1-distill-qwen-7b',
+        servedName: 'chat',
+        quant: 'q4_k_m',
+        deviceIndexes: [0],
+        contextTokens: 4096,
+      }),
+    ]);
+    expect((await heartbeat(h, other.credential)).body['instances']).toEqual([]);
+    const stored = await h.store.getInstance(instance?.['id'] as string);
+    expect(stored).toMatchObject({ state: 'downloading', downloadedBytes: 10, downloadTotalBytes: 100 });
+    expect((await h.control.reconcile()).instancesCreated).toEqual([]);
+
+    // The owner goes silent; the other node keeps heartbeating.
+    h.clock.now += 20_000;
+    await heartbeat(h, other.credential);
+    const failover = await h.control.reconcile();
+    // bj-1 of the first test is silent too.
+    expect(failover.nodesMarkedDown).toContain(owner.nodeId);
+    expect(failover.nodesMarkedDown).not.toContain(other.nodeId);
+    expect(failover.instancesRemoved).toEqual([instance?.['id']]);
+    expect(failover.instancesCreated).toHaveLength(1);
+    const replaced = listOf((await h.call('GET', `/api/v1/instances?deployment=${deploymentId}`)).body);
+    expect(replaced).toHaveLength(1);
+    expect(replaced[0]?.['nodeId']).toBe(other.nodeId);
+    const nodes = listOf((await h.call('GET', '/api/v1/nodes')).body);
+    expect(nodes.find((n) => n['id'] === owner.nodeId)?.['status']).toBe('down');
+
+    // Running everywhere → deployment running.
+    await heartbeat(h, other.credential, [{ id: replaced[0]?.['id'], state: 'running', port: 8101 }]);
+    await h.control.reconcile();
+    expect((await h.call('GET', `/api/v1/deployments/${deploymentId}`)).body).toMatchObject({
+      status: 'running',
+    });
+
+    await h.store.revokeNode(other.nodeId);
+    expect((await heartbeat(h, other.credential)).status).toBe(401);
+  });
+
+  it('keeps a deployment pending with a reason when it fits nowhere', async () => {
+    const created = await h.call('POST', '/api/v1/deployments', {
+      body: { name: 'huge', model: 'deepseek-r1', replicas: 1 },
+    });
+    const url = await h.call('POST', '/api/v1/deployments', {
+      body: { name: 'remote', model: 'https://example.com/m.gguf', replicas: 1 },
+    });
+    await h.control.reconcile();
+    const huge = (await h.call('GET', `/api/v1/deployments/${created.body['id'] as string}`)).body;
+    expect(huge['status']).toBe('pending');
+    expect(huge['statusReason']).toMatch(/unplaced/);
+    const remote = (await h.call('GET', `/api/v1/deployments/${url.body['id'] as string}`)).body;
+    expect(remote['statusReason']).toMatch(/model size unknown/);
+  });
+
+  it('places a GGUF file the control plane can read, sized from its header, on llama.cpp', async () => {
+    const model = await makeTestModel();
+    const node = await register(h, 'c-1', 'site-c');
+    const created = await h.call('POST', '/api/v1/deployments', {
+      body: { name: 'tiny', model: model.path, replicas: 1, sites: ['site-c'] },
+    });
+    expect(created.status).toBe(201);
+    await h.control.reconcile();
+    const [instance] = listOf(
+      (await h.call('GET', `/api/v1/instances?deployment=${created.body['id'] as string}`)).body,
+    );
+    expect(instance).toMatchObject({ nodeId: node.nodeId, engine: 'llama.cpp', state: 'scheduled' });
+
+    // The node re-registers under the same name: same node id, the old credential stops working.
+    const again = await register(h, 'c-1', 'site-c');
+    expect(again.nodeId).toBe(node.nodeId);
+    expect((await heartbeat(h, node.credential)).status).toBe(401);
+    expect((await heartbeat(h, again.credential)).body['instances']).toEqual([
+      expect.objectContaining({ id: instance?.['id'], modelRef: model.path, servedName: 'tiny' }),
+    ]);
+  });
+
+  it.runIf(label === 'PostgreSQL')(
+    'lets only one of two servers on one database run the scheduler',
+    async () => {
+      const second = await startHarness(url);
+      try {
+        expect((await h.control.reconcile()).leader).toBe(true);
+        expect((await second.control.reconcile()).leader).toBe(false);
+        await h.store.releaseLeadership('scheduler');
+        expect((await second.control.reconcile()).leader).toBe(true);
+      } finally {
+        await second.close();
+      }
+    },
+  );
+});
