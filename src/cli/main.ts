@@ -17,6 +17,7 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'run the control plane (management API, worker protocol, scheduler)',
     load: () => import('./server.js'),
   },
+  worker: { summary: 'run the worker agent on a node (joins a server)', load: () => import('./worker.js') },
   models: { summary: 'list the models in the cache', load: () => import('./models.js') },
   engine: { summary: '(internal) run one embedded engine process', load: () => import('./engine.js') },
   estimate: { summary: 'will a model fit; memory, speed and cost', load: () => import('./estimate.js') },

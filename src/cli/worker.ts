@@ -1,0 +1,77 @@
+import { hostname } from 'node:os';
+import { defaultThreads, engineDefaults } from '../engines/embedded/engine-options.js';
+import { EdgeFleetError } from '../spec/edgefleet-error.js';
+import { createLogger } from '../telemetry/logger.js';
+import { WorkerAgent } from '../worker/agent/worker-agent.js';
+import { resolveHome } from '../worker/models/model-cache.js';
+import { intFlag, parseFlags } from './parse-flags.js';
+
+const help = `usage: edgefleet worker --server URL --token JOIN_TOKEN --site SITE [options]
+
+Runs the worker agent on this node: detects accelerators, registers with the control plane (the join
+token is exchanged for a node credential kept in <home>/worker.json, mode 0600, so restarts need no new
+token), heartbeats, and runs the instances the control plane assigns (embedded llama.cpp engine only).
+  --server URL          control plane URL, e.g. http://10.0.0.1:8080 (required)
+  --token T             worker join token (required on the first start; single use)
+  --site SITE           site (machine room) this node is in (required)
+  --region R            region of the site
+  --name N              node name, unique in its site (default: host name)
+  --home DIR            data directory (default $EDGEFLEET_HOME or ~/.edgefleet): worker.json, models/
+  --advertise-host H    address the gateway reaches this node's engines at; engines bind to it (default 127.0.0.1)
+  --heartbeat-ms N      heartbeat interval (default 2000)
+  --threads N           llama.cpp threads per engine (default ${defaultThreads()} on this machine)
+  --parallel N          parallel slots per engine (default ${engineDefaults.parallel})
+`;
+
+export async function run(args: string[]): Promise<number> {
+  const { values } = parseFlags(args, {
+    server: { type: 'string' },
+    token: { type: 'string' },
+    site: { type: 'string' },
+    region: { type: 'string' },
+    name: { type: 'string' },
+    home: { type: 'string' },
+    'advertise-host': { type: 'string' },
+    'heartbeat-ms': { type: 'string' },
+    threads: { type: 'string' },
+    parallel: { type: 'string' },
+    help: { type: 'boolean' },
+  });
+  if (values.help) {
+    process.stdout.write(help);
+    return 0;
+  }
+  if (!values.server) throw new EdgeFleetError('invalid_argument', `--server is required\n\n${help}`);
+  if (!values.site) throw new EdgeFleetError('invalid_argument', `--site is required\n\n${help}`);
+  try {
+    new URL(values.server);
+  } catch {
+    throw new EdgeFleetError('invalid_argument', `--server must be a URL, got "${values.server}"`);
+  }
+  const log = createLogger('worker');
+  const agent = new WorkerAgent({
+    serverUrl: values.server,
+    joinToken: values.token,
+    site: values.site,
+    ...(values.region !== undefined && { region: values.region }),
+    name: values.name ?? hostname(),
+    home: resolveHome(values.home),
+    advertiseHost: values['advertise-host'] ?? '127.0.0.1',
+    heartbeatMs: intFlag(values['heartbeat-ms'], 'heartbeat-ms', 2000, 50),
+    threads: intFlag(values.threads, 'threads', defaultThreads()),
+    parallel: intFlag(values.parallel, 'parallel', engineDefaults.parallel),
+    log,
+  });
+  const shutdown = () => {
+    log.info('shutting down: stopping engines');
+    void agent.close();
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+  process.stdout.write(
+    `EdgeFleet worker ${values.name ?? hostname()} (site ${values.site}) → ${values.server}\n`,
+  );
+  await agent.run();
+  await agent.close();
+  return 0;
+}

@@ -1,0 +1,96 @@
+import { z } from 'zod';
+import type {
+  DesiredInstance,
+  HeartbeatRequest,
+  RegisterRequest,
+  RegisterResponse,
+} from '../../spec/worker-protocol.js';
+
+/** Lenient schemas for what the control plane answers (unknown fields are ignored). */
+const registerResponseSchema = z.object({
+  nodeId: z.string().min(1),
+  siteId: z.string().min(1),
+  credential: z.string().min(1),
+});
+
+const desiredInstanceSchema = z.object({
+  id: z.string().min(1),
+  deploymentId: z.string(),
+  modelRef: z.string().min(1),
+  servedName: z.string().min(1),
+  engine: z.string().min(1),
+  quant: z.string().optional(),
+  deviceIndexes: z.array(z.number().int()).default([]),
+  contextTokens: z.number().int().positive(),
+});
+
+const heartbeatResponseSchema = z.object({
+  nodeId: z.string(),
+  instances: z.array(desiredInstanceSchema),
+});
+
+/** A control-plane answer other than 2xx; `status` tells a rejected credential (401) from an outage. */
+export class ControlRequestError extends Error {
+  constructor(
+    message: string,
+    readonly status: number | null,
+  ) {
+    super(message);
+  }
+}
+
+/** The worker's side of the worker protocol (`/api/v1/worker/*`). */
+export class ControlClient {
+  constructor(
+    private readonly serverUrl: string,
+    private readonly timeoutMs = 10_000,
+  ) {}
+
+  async register(body: RegisterRequest): Promise<RegisterResponse> {
+    return registerResponseSchema.parse(await this.post('register', body, undefined));
+  }
+
+  async heartbeat(credential: string, body: HeartbeatRequest): Promise<DesiredInstance[]> {
+    const parsed = heartbeatResponseSchema.parse(await this.post('heartbeat', body, credential));
+    return parsed.instances.map((i) => ({
+      id: i.id,
+      deploymentId: i.deploymentId,
+      modelRef: i.modelRef,
+      servedName: i.servedName,
+      engine: i.engine,
+      ...(i.quant !== undefined && { quant: i.quant }),
+      deviceIndexes: i.deviceIndexes,
+      contextTokens: i.contextTokens,
+    }));
+  }
+
+  private async post(path: string, body: unknown, credential: string | undefined): Promise<unknown> {
+    let response: Response;
+    try {
+      response = await fetch(new URL(`/api/v1/worker/${path}`, this.serverUrl), {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(credential !== undefined && { authorization: `Bearer ${credential}` }),
+        },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new ControlRequestError(`control plane unreachable: ${reason}`, null);
+    }
+    const text = await response.text();
+    if (!response.ok) {
+      throw new ControlRequestError(
+        `control plane answered ${response.status} to ${path}: ${text.slice(0, 500)}`,
+        response.status,
+      );
+    }
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw new ControlRequestError(`control plane sent invalid JSON to ${path}`, response.status);
+    }
+  }
+}

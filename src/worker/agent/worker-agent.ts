@@ -1,0 +1,177 @@
+import type { DesiredInstance, RegisterRequest } from '../../spec/worker-protocol.js';
+import type { Logger } from '../../telemetry/logger.js';
+import { detectAccelerators } from '../accelerators/detect-accelerators.js';
+import { ControlClient, ControlRequestError } from './control-client.js';
+import { InstanceRunner } from './instance-runner.js';
+import { loadWorkerIdentity, saveWorkerIdentity, type WorkerIdentity } from './worker-state-file.js';
+
+export interface WorkerAgentOptions {
+  serverUrl: string;
+  /** Single-use join token; only needed when `<home>/worker.json` holds no credential for this server. */
+  joinToken: string | undefined;
+  site: string;
+  region?: string;
+  name: string;
+  home: string;
+  /** Host the control plane and gateway reach this node's engines at; engines bind to it. */
+  advertiseHost: string;
+  heartbeatMs: number;
+  threads: number;
+  parallel: number;
+  log: Logger;
+  /** Longest wait between heartbeats while the control plane is unreachable. */
+  maxBackoffMs?: number;
+}
+
+/**
+ * The worker agent: registers the node (or re-uses its saved credential), heartbeats its instances'
+ * states, and starts and stops instances to match what the control plane answers. Keeps its instances
+ * running while the control plane is unreachable and re-syncs when it comes back.
+ */
+export class WorkerAgent {
+  private readonly client: ControlClient;
+  private readonly runners = new Map<string, InstanceRunner>();
+  private identity: WorkerIdentity | null = null;
+  private tokenUsed = false;
+  private rejectedCredential: string | undefined;
+  private cpuIndex = 0;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly options: WorkerAgentOptions) {
+    this.client = new ControlClient(options.serverUrl);
+  }
+
+  /** Runs until `close()` is called. */
+  async run(): Promise<void> {
+    const { log, heartbeatMs } = this.options;
+    const maxBackoffMs = this.options.maxBackoffMs ?? 30_000;
+    const registration = await this.describeNode();
+    let delayMs = heartbeatMs;
+    let failures = 0;
+    while (!this.closed) {
+      try {
+        await this.beat(registration);
+        if (failures > 0) log.info({ failures }, 'control plane reachable again; re-synced');
+        failures = 0;
+        delayMs = heartbeatMs;
+      } catch (error) {
+        failures += 1;
+        delayMs = Math.min(maxBackoffMs, heartbeatMs * 2 ** Math.min(failures - 1, 10));
+        const reason = error instanceof Error ? error.message : String(error);
+        log.warn({ failures, retryInMs: delayMs, reason }, 'heartbeat failed; instances keep running');
+      }
+      await this.sleep(delayMs);
+    }
+  }
+
+  /** Stops the loop and every engine. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      this.wake?.();
+      const runners = [...this.runners.values()];
+      this.runners.clear();
+      await Promise.all(runners.map((r) => r.stop()));
+    })();
+    return this.closing;
+  }
+
+  private async describeNode(): Promise<Omit<RegisterRequest, 'joinToken'>> {
+    const { log } = this.options;
+    const detection = await detectAccelerators({ log });
+    this.cpuIndex = detection.devices.reduce((max, d) => Math.max(max, d.index), -1) + 1;
+    log.info(
+      { devices: detection.devices.map((d) => d.name), cpu: detection.cpu.model },
+      'accelerators detected',
+    );
+    return {
+      name: this.options.name,
+      site: this.options.site,
+      ...(this.options.region !== undefined && { region: this.options.region }),
+      address: this.options.advertiseHost,
+      devices: detection.devices.map((d) => ({
+        index: d.index,
+        vendor: d.vendor,
+        kind: d.kind,
+        name: d.name,
+        memoryBytes: d.memoryBytes,
+        hardwareId: d.hardwareId ?? null,
+      })),
+      cpu: { cores: detection.cpu.cores, memoryBytes: detection.cpu.memoryBytes, model: detection.cpu.model },
+    };
+  }
+
+  private async ensureIdentity(registration: Omit<RegisterRequest, 'joinToken'>): Promise<WorkerIdentity> {
+    const { home, serverUrl, joinToken, log } = this.options;
+    if (!this.identity) {
+      const saved = await loadWorkerIdentity(home, serverUrl);
+      if (saved && saved.credential !== this.rejectedCredential) this.identity = saved;
+    }
+    if (this.identity) return this.identity;
+    if (joinToken === undefined || this.tokenUsed) {
+      throw new Error(`no node credential in ${home}/worker.json and no unused join token (--token)`);
+    }
+    this.tokenUsed = true;
+    const answer = await this.client.register({ ...registration, joinToken });
+    this.identity = { serverUrl, nodeId: answer.nodeId, credential: answer.credential };
+    await saveWorkerIdentity(home, this.identity);
+    log.info({ nodeId: answer.nodeId, siteId: answer.siteId }, 'registered with the control plane');
+    return this.identity;
+  }
+
+  private async beat(registration: Omit<RegisterRequest, 'joinToken'>): Promise<void> {
+    const identity = await this.ensureIdentity(registration);
+    const reports = [...this.runners.values()].map((r) => r.report());
+    let desired: DesiredInstance[];
+    try {
+      desired = await this.client.heartbeat(identity.credential, { instances: reports });
+    } catch (error) {
+      if (error instanceof ControlRequestError && error.status === 401) {
+        // The credential was revoked or replaced: forget it; the next beat registers with the token if unused.
+        this.rejectedCredential = identity.credential;
+        this.identity = null;
+        this.options.log.error('node credential rejected by the control plane');
+      }
+      throw error;
+    }
+    if (!this.closed) await this.sync(desired);
+  }
+
+  /** Starts desired instances that are not running here and stops those no longer desired. */
+  private async sync(desired: DesiredInstance[]): Promise<void> {
+    const wanted = new Set(desired.map((d) => d.id));
+    const stale = [...this.runners.values()].filter((r) => !wanted.has(r.id));
+    for (const runner of stale) {
+      this.runners.delete(runner.id);
+      this.options.log.info({ instanceId: runner.id }, 'instance no longer desired; stopping');
+    }
+    for (const instance of desired) {
+      if (this.runners.has(instance.id)) continue;
+      const runner = new InstanceRunner({
+        instance,
+        home: this.options.home,
+        bindHost: this.options.advertiseHost,
+        threads: this.options.threads,
+        parallel: this.options.parallel,
+        cpuOnly: instance.deviceIndexes.every((i) => i === this.cpuIndex),
+        log: this.options.log.child({ instanceId: instance.id, model: instance.servedName }),
+      });
+      this.runners.set(instance.id, runner);
+      this.options.log.info({ instanceId: instance.id, engine: instance.engine }, 'starting instance');
+      runner.start();
+    }
+    await Promise.all(stale.map((r) => r.stop()));
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}

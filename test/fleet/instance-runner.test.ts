@@ -1,0 +1,86 @@
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DesiredInstance } from '../../src/spec/worker-protocol.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+import { InstanceRunner } from '../../src/worker/agent/instance-runner.js';
+import {
+  loadWorkerIdentity,
+  saveWorkerIdentity,
+  workerStatePath,
+} from '../../src/worker/agent/worker-state-file.js';
+
+const log = createLogger('test');
+log.level = 'silent';
+
+function desired(patch: Partial<DesiredInstance>): DesiredInstance {
+  return {
+    id: 'i-1',
+    deploymentId: 'd-1',
+    modelRef: '/nonexistent/model.gguf',
+    servedName: 'tiny',
+    engine: 'llama.cpp',
+    deviceIndexes: [0],
+    contextTokens: 512,
+    ...patch,
+  };
+}
+
+async function settle(runner: InstanceRunner) {
+  for (let i = 0; i < 100 && runner.report().state !== 'failed'; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return runner.report();
+}
+
+describe('InstanceRunner failures (no engine started)', () => {
+  let home: string;
+  beforeAll(async () => {
+    home = await mkdtemp(join(tmpdir(), 'ef-runner-'));
+  });
+  afterAll(() => rm(home, { recursive: true, force: true }));
+
+  const runner = (patch: Partial<DesiredInstance>) =>
+    new InstanceRunner({
+      instance: desired(patch),
+      home,
+      bindHost: '127.0.0.1',
+      threads: 1,
+      parallel: 1,
+      cpuOnly: true,
+      log,
+    });
+
+  it.each([
+    [{ engine: 'vllm' }, /engine "vllm" is not launched by workers yet/],
+    [{ modelRef: '/nonexistent/model.gguf' }, /does not exist on this node/],
+    [{ modelRef: 'deepseek-r1-distill-qwen-7b' }, /cannot be fetched by the worker yet/],
+  ])('%j is reported failed with a clear reason', async (patch, reason) => {
+    const r = runner(patch);
+    r.start();
+    const report = await settle(r);
+    expect(report).toMatchObject({ id: 'i-1', state: 'failed' });
+    expect(report.error).toMatch(reason);
+    await r.stop();
+    expect(r.report().state).toBe('stopped');
+  });
+});
+
+describe('worker.json', () => {
+  it('round-trips the identity with mode 0600 and ignores other servers and junk', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'ef-identity-'));
+    try {
+      expect(await loadWorkerIdentity(home, 'http://a')).toBeNull();
+      const identity = { serverUrl: 'http://a', nodeId: 'n-1', credential: 'node_secret' };
+      await saveWorkerIdentity(home, identity);
+      expect((await stat(workerStatePath(home))).mode & 0o777).toBe(0o600);
+      expect(await loadWorkerIdentity(home, 'http://a')).toEqual(identity);
+      expect(await loadWorkerIdentity(home, 'http://b')).toBeNull();
+      await writeFile(workerStatePath(home), '{not json');
+      expect(await loadWorkerIdentity(home, 'http://a')).toBeNull();
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+});

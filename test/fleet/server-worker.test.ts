@@ -1,0 +1,139 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { afterAll, describe, expect, it } from 'vitest';
+import { binPath, waitFor } from '../helpers/edgefleet-process.js';
+import { makeTestModel } from '../helpers/models.js';
+import { rows, startCli, startServer, type FleetProcess, type FleetServer } from './fleet-processes.js';
+
+/**
+ * A server and two workers (sites north and south) as separate processes on 127.0.0.1: a generated
+ * GGUF is deployed with 2 replicas, each instance answers through the openai client, and a SIGKILLed
+ * worker's instance is placed on the surviving node.
+ */
+describe('edgefleet server + edgefleet worker', () => {
+  const processes: FleetProcess[] = [];
+  const dirs: string[] = [];
+  let server: FleetServer;
+
+  afterAll(async () => {
+    await Promise.all(processes.map((p) => p.stop()));
+    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  });
+
+  const tempDir = async (prefix: string) => {
+    const dir = await mkdtemp(join(tmpdir(), prefix));
+    dirs.push(dir);
+    return dir;
+  };
+
+  const startWorker = async (site: string, token: string) => {
+    const home = await tempDir(`ef-worker-${site}-`);
+    const worker = startCli([
+      'worker',
+      ...['--server', server.url, '--token', token, '--site', site, '--name', `node-${site}`],
+      ...['--home', home, '--heartbeat-ms', '200', '--threads', '1', '--parallel', '1'],
+    ]);
+    processes.push(worker);
+    return { worker, home };
+  };
+
+  const instances = async () => rows((await server.api('GET', '/api/v1/instances')).body);
+
+  it('runs replicas on two workers, chats with each, and re-places after a worker dies', async () => {
+    const model = await makeTestModel({});
+    const serverHome = await tempDir('ef-server-');
+    server = await startServer(serverHome, [
+      ...['--node-timeout-ms', '2000', '--reconcile-ms', '200', '--context', '512'],
+    ]);
+    processes.push(server);
+
+    const north = await startWorker('north', (await readFile(join(serverHome, 'join-token'), 'utf8')).trim());
+    await waitFor(
+      async () => (rows((await server.api('GET', '/api/v1/nodes')).body).length === 1 ? true : undefined),
+      15_000,
+      'the north worker to register',
+    );
+    const identity = await waitFor(() => stat(join(north.home, 'worker.json')), 5000, 'worker.json');
+    expect(identity.mode & 0o777).toBe(0o600);
+    const token2 = execFileSync(process.execPath, [binPath, 'server', 'token', '--home', serverHome], {
+      encoding: 'utf8',
+    }).trim();
+    const south = await startWorker('south', token2);
+    await waitFor(
+      async () => (rows((await server.api('GET', '/api/v1/nodes')).body).length === 2 ? true : undefined),
+      15_000,
+      'the south worker to register',
+    );
+
+    const created = await server.api('POST', '/api/v1/deployments', {
+      name: 'tiny',
+      model: model.path,
+      replicas: 2,
+    });
+    expect(created.status).toBe(201);
+
+    const running = await waitFor(
+      async () => {
+        const list = (await instances()).filter((i) => i['state'] === 'running');
+        return list.length === 2 ? list : undefined;
+      },
+      25_000,
+      'two running instances',
+    ).catch((error: unknown) => {
+      throw new Error(`${String(error)}\n${JSON.stringify(processes.map((p) => p.output()))}`);
+    });
+    expect(new Set(running.map((i) => i['nodeId'])).size).toBe(2);
+
+    for (const instance of running) {
+      const client = new OpenAI({
+        baseURL: `http://127.0.0.1:${String(instance['port'])}/v1`,
+        apiKey: 'unused',
+        maxRetries: 0,
+      });
+      const reply = await client.chat.completions.create({
+        model: 'tiny',
+        messages: [{ role: 'user', content: 'hi there' }],
+        temperature: 0,
+      });
+      expect(reply.choices[0]?.message.content).toBe(model.expectedText);
+    }
+
+    // Kill the north worker outright: its engine exits when the supervisor's IPC channel closes.
+    const nodes = rows((await server.api('GET', '/api/v1/nodes')).body);
+    const northId = nodes.find((n) => n['name'] === 'node-north')?.['id'];
+    const southId = nodes.find((n) => n['name'] === 'node-south')?.['id'];
+    const northPort = running.find((i) => i['nodeId'] === northId)?.['port'];
+    expect(northId).toBeDefined();
+    await north.worker.stop('SIGKILL');
+    await waitFor(
+      async () => {
+        const answered = await fetch(`http://127.0.0.1:${String(northPort)}/health`).catch(() => null);
+        return answered === null ? true : undefined;
+      },
+      5000,
+      'the orphaned engine to exit',
+    );
+    await waitFor(
+      async () => {
+        const node = rows((await server.api('GET', '/api/v1/nodes')).body).find((n) => n['id'] === northId);
+        return node?.['status'] === 'down' ? true : undefined;
+      },
+      10_000,
+      'the north node to be marked down',
+    );
+    await waitFor(
+      async () => {
+        const list = (await instances()).filter((i) => i['state'] === 'running');
+        return list.length === 2 && list.every((i) => i['nodeId'] === southId) ? true : undefined;
+      },
+      20_000,
+      'the deployment to be re-placed on the south node',
+    );
+
+    expect(await south.worker.stop()).toEqual({ code: 0, signal: null });
+    expect(await server.stop()).toEqual({ code: 0, signal: null });
+  }, 60_000);
+});
