@@ -19,6 +19,11 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
   },
   worker: { summary: 'run the worker agent on a node (joins a server)', load: () => import('./worker.js') },
   models: { summary: 'list the models in the cache', load: () => import('./models.js') },
+  nodes: { summary: 'list the worker nodes of a server', load: () => import('./nodes.js') },
+  deploy: { summary: 'deploy a model (catalog id, GGUF path, URL, hf:)', load: () => import('./deploy.js') },
+  deployments: { summary: 'list the deployments of a server', load: () => import('./deployments.js') },
+  instances: { summary: 'list the model instances and their state', load: () => import('./instances.js') },
+  undeploy: { summary: 'delete a deployment and its instances', load: () => import('./undeploy.js') },
   engine: { summary: '(internal) run one embedded engine process', load: () => import('./engine.js') },
   estimate: { summary: 'will a model fit; memory, speed and cost', load: () => import('./estimate.js') },
   recommend: { summary: 'what to run on these devices, ranked', load: () => import('./recommend.js') },
@@ -32,7 +37,7 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
 export function usage(): string {
   const lines = Object.entries(commands)
     .filter(([name]) => name !== 'engine')
-    .map(([name, { summary }]) => `  ${name.padEnd(8)} ${summary}`);
+    .map(([name, { summary }]) => `  ${name.padEnd(11)} ${summary}`);
   return `usage: edgefleet <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun \`edgefleet <command> --help\` for a command's options.\n`;
 }
 

@@ -1,0 +1,96 @@
+import { basename } from 'node:path';
+import { createDeploymentRequestSchema, type CreateDeploymentRequest } from '../spec/management-api.js';
+import { deploymentTable } from './deployments.js';
+import { intFlag } from './parse-flags.js';
+import {
+  CliFailure,
+  CONNECTION_HELP,
+  callApi,
+  printJson,
+  runManagementCommand,
+} from './management-client.js';
+
+const HELP = `usage: edgefleet deploy MODEL [--name NAME] [--quant Q] [--engine E] [--replicas N] [--site S ...]
+                        [--server URL] [--api-key KEY | --home DIR] [--json]
+
+Creates a deployment. MODEL is a catalog id, an absolute GGUF path the server can read, an
+http(s) URL or an hf:user/repo/file.gguf reference.
+
+  --name NAME      what clients put in "model" (default: derived from MODEL)
+  --quant Q        quantization, e.g. q4_k_m
+  --engine E       engine, e.g. llama.cpp (default: the scheduler picks)
+  --replicas N     number of replicas, 1..64 (default 1)
+  --site S         a site the deployment may run in; repeat for several (default: anywhere)
+${CONNECTION_HELP}`;
+
+/**
+ * The default deployment name: the catalog id as is; for a path, URL or hf: reference the file name
+ * without ".gguf" (query strings dropped), reduced to the characters the API accepts.
+ */
+export function defaultDeploymentName(model: string): string {
+  let base = model;
+  if (/^https?:\/\//.test(model)) {
+    try {
+      base = decodeURIComponent(basename(new URL(model).pathname)) || new URL(model).hostname;
+    } catch {
+      base = basename(model);
+    }
+  } else if (model.startsWith('hf:')) {
+    base = model.slice(3).split('/').filter(Boolean).pop() ?? model.slice(3);
+  } else if (model.includes('/') || /\.gguf$/i.test(model)) {
+    base = basename(model);
+  }
+  const name = base
+    .replace(/\.gguf$/i, '')
+    .replace(/[^A-Za-z0-9._:/-]+/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 128);
+  return name === '' ? 'model' : name;
+}
+
+/** `edgefleet deploy MODEL …`: POST /api/v1/deployments. */
+export async function run(args: string[]): Promise<number> {
+  return runManagementCommand(
+    'deploy',
+    HELP,
+    args,
+    {
+      name: { type: 'string' },
+      quant: { type: 'string' },
+      engine: { type: 'string' },
+      replicas: { type: 'string' },
+      site: { type: 'string', multiple: true },
+    },
+    true,
+    async ({ values, positionals }, connect) => {
+      if (positionals.length !== 1) {
+        throw new CliFailure(positionals.length === 0 ? 'missing MODEL' : 'expected one MODEL', 2);
+      }
+      const model = positionals[0]!;
+      const str = (key: string) => (typeof values[key] === 'string' ? values[key] : undefined);
+      const sites = Array.isArray(values.site)
+        ? values.site.filter((s): s is string => typeof s === 'string')
+        : [];
+      const request: CreateDeploymentRequest = {
+        name: str('name') ?? defaultDeploymentName(model),
+        model,
+        replicas: intFlag(str('replicas'), 'replicas', 1),
+        ...(str('quant') !== undefined && { quant: str('quant') }),
+        ...(str('engine') !== undefined && { engine: str('engine') }),
+        ...(sites.length > 0 && { sites }),
+      };
+      const checked = createDeploymentRequestSchema.safeParse(request);
+      if (!checked.success) {
+        const issue = checked.error.issues[0]!;
+        throw new CliFailure(`invalid ${issue.path.join('.') || 'request'}: ${issue.message}`, 2);
+      }
+      const body = await callApi(await connect(), 'POST', 'deployments', checked.data);
+      if (values.json === true) {
+        printJson(body);
+        return 0;
+      }
+      process.stdout.write(`${deploymentTable([body as Record<string, unknown>])}\n`);
+      return 0;
+    },
+  );
+}

@@ -1,0 +1,53 @@
+import {
+  CONNECTION_HELP,
+  callApi,
+  cell,
+  formatTable,
+  listRows,
+  printJson,
+  runManagementCommand,
+} from './management-client.js';
+
+const HELP = `usage: edgefleet deployments [--server URL] [--api-key KEY | --home DIR] [--json]
+
+Lists the deployments: name (what clients put in "model"), model, replicas and status.
+
+${CONNECTION_HELP}`;
+
+/** Table rows for deployments (shared with \`edgefleet deploy\`). */
+export function deploymentTable(deployments: Record<string, unknown>[]): string {
+  return formatTable([
+    ['ID', 'NAME', 'MODEL', 'QUANT', 'ENGINE', 'REPLICAS', 'SITES', 'STATUS', 'REASON'],
+    ...deployments.map((d) => [
+      cell(d.id),
+      cell(d.name),
+      cell(d.modelRef),
+      cell(d.quant),
+      cell(d.engine),
+      cell(d.replicas),
+      Array.isArray(d.siteConstraints) && d.siteConstraints.length > 0
+        ? d.siteConstraints.map(cell).join(',')
+        : 'any',
+      cell(d.status),
+      cell(d.statusReason),
+    ]),
+  ]);
+}
+
+/** `edgefleet deployments`: GET /api/v1/deployments. */
+export async function run(args: string[]): Promise<number> {
+  return runManagementCommand('deployments', HELP, args, {}, false, async ({ values }, connect) => {
+    const body = await callApi(await connect(), 'GET', 'deployments');
+    if (values.json === true) {
+      printJson(body);
+      return 0;
+    }
+    const deployments = listRows(body);
+    if (deployments.length === 0) {
+      process.stdout.write('no deployments; create one with: edgefleet deploy MODEL\n');
+      return 0;
+    }
+    process.stdout.write(`${deploymentTable(deployments)}\n`);
+    return 0;
+  });
+}
