@@ -1,5 +1,6 @@
 import { meanMetric, parsePrometheusText, sumMetric } from '../prometheus-text.js';
-import type { EngineLoad, HealthState } from './engine-adapter.js';
+import type { EngineLoad, HealthState, LaunchPlan } from './engine-adapter.js';
+import type { EngineLaunchSpec } from './launch-spec.js';
 
 /* The readers every adapter shares: /health status rules, /metrics → EngineLoad, device visibility. */
 
@@ -84,4 +85,21 @@ export function loadFromMetrics(text: string, names: MetricNames): EngineLoad {
   if (prompt !== null) load.promptTokensTotal = prompt;
   if (generation !== null) load.generationTokensTotal = generation;
   return load;
+}
+
+/**
+ * The endpoints of an engine that serves health, metrics and the OpenAI API on its one port (llama.cpp,
+ * vLLM, SGLang). `serving` false: a multi-node rank above 0, which runs model shards and serves no API.
+ */
+export function singlePortEndpoints(
+  spec: Pick<EngineLaunchSpec, 'host' | 'port'>,
+  serving = true,
+): Pick<LaunchPlan, 'port' | 'healthPath' | 'metricsPath' | 'metricsPort' | 'openAiBaseUrl'> {
+  return {
+    port: spec.port,
+    healthPath: '/health',
+    metricsPath: '/metrics',
+    metricsPort: spec.port,
+    openAiBaseUrl: serving ? `http://${spec.host}:${spec.port}/v1` : null,
+  };
 }

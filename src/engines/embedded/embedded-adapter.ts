@@ -1,4 +1,9 @@
-import { httpHealth, loadFromMetrics, type MetricNames } from '../adapter/engine-probes.js';
+import {
+  httpHealth,
+  loadFromMetrics,
+  type MetricNames,
+  singlePortEndpoints,
+} from '../adapter/engine-probes.js';
 import type {
   EngineAdapter,
   EngineSupportQuery,
@@ -58,11 +63,7 @@ export function createEmbeddedAdapter(options: { nodePath?: string; binPath?: st
       args,
       env: { ...env, ...spec.env },
       files: [],
-      port: spec.port,
-      healthPath: '/health',
-      metricsPath: '/metrics',
-      metricsPort: spec.port,
-      openAiBaseUrl: `http://${spec.host}:${spec.port}/v1`,
+      ...singlePortEndpoints(spec),
     };
   };
 

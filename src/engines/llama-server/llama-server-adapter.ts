@@ -4,6 +4,7 @@ import {
   loadFromMetrics,
   visibleDevicesEnv,
   type MetricNames,
+  singlePortEndpoints,
 } from '../adapter/engine-probes.js';
 import type {
   EngineAdapter,
@@ -80,11 +81,7 @@ export function createLlamaServerAdapter(): EngineAdapter {
       args: llamaArgs(spec),
       env: { ...deviceEnv(spec), ...spec.env },
       files: [],
-      port: spec.port,
-      healthPath: '/health',
-      metricsPath: '/metrics',
-      metricsPort: spec.port,
-      openAiBaseUrl: `http://${spec.host}:${spec.port}/v1`,
+      ...singlePortEndpoints(spec),
     };
   };
 

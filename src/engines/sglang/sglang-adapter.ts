@@ -3,6 +3,7 @@ import {
   loadFromMetrics,
   visibleDevicesEnv,
   type MetricNames,
+  singlePortEndpoints,
 } from '../adapter/engine-probes.js';
 import type {
   EngineAdapter,
@@ -66,11 +67,7 @@ export function createSglangAdapter(): EngineAdapter {
       args: sglangArgs(spec),
       env: { ...visibleDevicesEnv(variable, spec.deviceIndices), ...spec.env },
       files: [],
-      port: spec.port,
-      healthPath: '/health',
-      metricsPath: '/metrics',
-      metricsPort: spec.port,
-      openAiBaseUrl: serving ? `http://${spec.host}:${spec.port}/v1` : null,
+      ...singlePortEndpoints(spec, serving),
     };
   };
 

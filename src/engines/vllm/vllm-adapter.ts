@@ -3,6 +3,7 @@ import {
   loadFromMetrics,
   visibleDevicesEnv,
   type MetricNames,
+  singlePortEndpoints,
 } from '../adapter/engine-probes.js';
 import type {
   EngineAdapter,
@@ -84,11 +85,7 @@ export function createVllmAdapter(variant: 'vllm' | 'vllm-ascend' = 'vllm'): Eng
       args: vllmArgs(spec),
       env: { ...env, ...spec.env },
       files: [],
-      port: spec.port,
-      healthPath: '/health',
-      metricsPath: '/metrics',
-      metricsPort: spec.port,
-      openAiBaseUrl: headless ? null : `http://${spec.host}:${spec.port}/v1`,
+      ...singlePortEndpoints(spec, !headless),
     };
   };
 
