@@ -1,5 +1,6 @@
 import { formatBytes } from './planner-format.js';
 import {
+  CliFailure,
   CONNECTION_HELP,
   callApi,
   cell,
@@ -10,8 +11,13 @@ import {
 } from './management-client.js';
 
 const HELP = `usage: edgefleet nodes [--server URL] [--api-key KEY | --home DIR] [--json]
+       edgefleet nodes revoke ID [--server URL] [--api-key KEY | --home DIR] [--json]
 
 Lists the worker nodes registered with the control plane and their devices.
+
+revoke ID removes a node: its credential stops working (the worker gets 401), it is no longer listed or
+scheduled, and its instances are placed on other nodes. The machine can join again only with a new join
+token, as a new node.
 
 ${CONNECTION_HELP}`;
 
@@ -26,8 +32,37 @@ function devicesCell(devices: unknown): string {
     .join(', ');
 }
 
-/** `edgefleet nodes`: GET /api/v1/nodes. */
+/** `edgefleet nodes revoke ID`: DELETE /api/v1/nodes/:id. */
+function revoke(args: string[]): Promise<number> {
+  return runManagementCommand(
+    'nodes revoke',
+    HELP,
+    args,
+    {},
+    true,
+    async ({ values, positionals }, connect) => {
+      if (positionals.length !== 1) {
+        throw new CliFailure(positionals.length === 0 ? 'missing the node ID' : 'expected one node ID', 2);
+      }
+      const id = positionals[0]!;
+      const body = await callApi(await connect(), 'DELETE', `nodes/${encodeURIComponent(id)}`);
+      if (values.json === true) {
+        printJson(body);
+        return 0;
+      }
+      const moved = (body as { instancesRemoved?: unknown } | null)?.instancesRemoved;
+      const count = Array.isArray(moved) ? moved.length : 0;
+      process.stdout.write(
+        `revoked node ${id}${count > 0 ? `; ${count} instance(s) will be placed on other nodes` : ''}\n`,
+      );
+      return 0;
+    },
+  );
+}
+
+/** `edgefleet nodes`: GET /api/v1/nodes; `edgefleet nodes revoke ID`. */
 export async function run(args: string[]): Promise<number> {
+  if (args[0] === 'revoke') return revoke(args.slice(1));
   return runManagementCommand('nodes', HELP, args, {}, false, async ({ values }, connect) => {
     const body = await callApi(await connect(), 'GET', 'nodes');
     if (values.json === true) {

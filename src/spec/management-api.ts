@@ -31,6 +31,16 @@ export interface ListResponse<T> {
   data: T[];
 }
 
+/** `DELETE /api/v1/nodes/:id`: the node's credential is revoked and its instances are removed. */
+export interface RevokeNodeResponse {
+  id: string;
+  object: 'node';
+  deleted: true;
+  revokedAtMs: number;
+  /** Instances that were on the node; the reconciler places them on other nodes. */
+  instancesRemoved: string[];
+}
+
 /** True when `model` is not a catalog id but a file, URL or Hugging Face reference. */
 export function isModelReference(model: string): boolean {
   return (

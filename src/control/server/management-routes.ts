@@ -10,6 +10,7 @@ import {
 } from '../../spec/management-api.js';
 import type { Store } from '../../store/store.js';
 import type { Site } from '../../store/store-types.js';
+import { revokeNode } from './revoke-node.js';
 
 export interface ManagementContext {
   store: Store;
@@ -35,7 +36,8 @@ function resolveSites(requested: readonly string[], sites: readonly Site[]): str
 }
 
 /**
- * Handles `/api/v1/{sites,nodes,deployments,instances}` after the admin key was checked.
+ * Handles `/api/v1/{sites,nodes,deployments,instances}` after the admin key was checked. Revoking a
+ * node (`DELETE /nodes/:id`) is in revoke-node.ts.
  * `path` is the part after `/api/v1/`.
  */
 export async function handleManagement(
@@ -62,11 +64,20 @@ export async function handleManagement(
   if (resource === 'nodes' && id === undefined) {
     allow(['GET']);
     const [nodes, devices] = await Promise.all([store.listNodes(), store.listDevices()]);
-    const data = nodes.map(({ credentialHash: _hidden, ...node }) => ({
-      ...node,
-      devices: devices.filter((d) => d.nodeId === node.id),
-    }));
+    // Revoked nodes are gone for the user (DELETE /nodes/:id); their rows stay only as a record.
+    const data = nodes
+      .filter((n) => n.revokedAtMs === null)
+      .map(({ credentialHash: _hidden, ...node }) => ({
+        ...node,
+        devices: devices.filter((d) => d.nodeId === node.id),
+      }));
     return sendJson(response, 200, list(data));
+  }
+  if (resource === 'nodes' && id !== undefined) {
+    allow(['DELETE']);
+    const removed = await revokeNode(store, id);
+    ctx.onChange?.();
+    return sendJson(response, 200, removed);
   }
   if (resource === 'instances' && id === undefined) {
     allow(['GET']);

@@ -58,7 +58,9 @@ async function register(ctx: WorkerContext, request: IncomingMessage): Promise<R
   const node = await store.withTransaction(async (tx) => {
     const site = await tx.upsertSite({ name: body.site, region: body.region ?? null });
     // Same site and name: the node re-registers (a fresh credential, the old one stops working).
-    const previous = (await tx.listNodes({ siteId: site.id })).find((n) => n.name === body.name);
+    const previous = (await tx.listNodes({ siteId: site.id })).find(
+      (n) => n.name === body.name && n.revokedAtMs === null,
+    );
     const devices = body.devices.map((d) => ({ ...d, hardwareId: d.hardwareId ?? null }));
     const maxIndex = devices.reduce((max, d) => Math.max(max, d.index), -1);
     if (!devices.some((d) => d.kind === 'cpu')) {
