@@ -2,12 +2,16 @@
 # Build the llama.cpp reference binaries (llama-server, llama-bench) from the llama.cpp source
 # that node-llama-cpp ships as a git bundle. No network access is needed.
 #
-# Usage: scripts/build-llama-cpp.sh [OUT_DIR]     (default: .cache/llama.cpp)
+# Usage: scripts/build-llama-cpp.sh [--only TARGET[,TARGET...]] [OUT_DIR]     (default: .cache/llama.cpp)
 #
 # Result: OUT_DIR/bin/llama-server and OUT_DIR/bin/llama-bench (statically linked against
-# libllama/ggml). The build is skipped when both binaries exist and OUT_DIR/bin/.stamp records the
-# bundle's HEAD commit, the CPU variant and the patch level below. A full build takes ~8 min on 2 cores.
+# libllama/ggml). Each target is skipped when its binary exists and OUT_DIR/bin/.stamp-TARGET records the
+# bundle's HEAD commit, the CPU variant and the patch level below; only the stale targets are built.
+# A full build takes ~8 min on 2 idle cores; llama-server alone took 13 min on 2 busy ones.
+# Options:
+#   --only LIST       build only these targets (comma-separated: llama-server, llama-bench); same as TARGETS=LIST
 # Environment:
+#   TARGETS           comma-separated targets to build (default: llama-server,llama-bench)
 #   LLAMA_CPP_BUNDLE  path of the git bundle (default: node_modules/node-llama-cpp/llama/gitRelease.bundle)
 #   JOBS              parallel compile jobs (default: nproc)
 #   LLAMA_CPU         auto (default) | native | a ggml CPU variant name (haswell, skylakex, icelake, ...)
@@ -27,7 +31,26 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-OUT_DIR="${1:-$ROOT/.cache/llama.cpp}"
+TARGET_ARG="${TARGETS:-llama-server,llama-bench}"
+POSITIONAL=()
+while (($#)); do
+  case "$1" in
+    --only)
+      [[ $# -ge 2 ]] || { echo "[build-llama-cpp] error: --only needs a target list" >&2; exit 1; }
+      TARGET_ARG="$2"
+      shift 2
+      ;;
+    --only=*)
+      TARGET_ARG="${1#--only=}"
+      shift
+      ;;
+    *)
+      POSITIONAL+=("$1")
+      shift
+      ;;
+  esac
+done
+OUT_DIR="${POSITIONAL[0]:-$ROOT/.cache/llama.cpp}"
 mkdir -p "$OUT_DIR"
 OUT_DIR="$(cd "$OUT_DIR" && pwd)"
 BUNDLE="${LLAMA_CPP_BUNDLE:-$ROOT/node_modules/node-llama-cpp/llama/gitRelease.bundle}"
@@ -153,16 +176,22 @@ PATCH_ID="amx-ldtilecfg-1"
 STAMP_TEXT="$COMMIT cpu=${CPU_DESC%% *} patch=$PATCH_ID"
 
 BIN_DIR="$OUT_DIR/bin"
-STAMP="$BIN_DIR/.stamp"
-TARGETS=(llama-server llama-bench)
-TARGET_LIST="llama-server,llama-bench"
+IFS=',' read -r -a REQUESTED <<<"$TARGET_ARG"
+for t in "${REQUESTED[@]}"; do
+  [[ "$t" == llama-server || "$t" == llama-bench ]] || die "unknown target: $t (known: llama-server, llama-bench)"
+done
+((${#REQUESTED[@]})) || die "no targets to build"
+TARGET_LIST="$(IFS=,; echo "${REQUESTED[*]}")"
 
-have_all() {
-  local t
-  for t in "${TARGETS[@]}"; do [[ -x "$BIN_DIR/$t" ]] || return 1; done
+# One stamp per target, so building a subset never vouches for a binary it did not rebuild.
+up_to_date() {
+  [[ -x "$BIN_DIR/$1" ]] && [[ -f "$BIN_DIR/.stamp-$1" ]] && [[ "$(cat "$BIN_DIR/.stamp-$1")" == "$STAMP_TEXT" ]]
 }
-
-if [[ "${FORCE:-0}" != 1 ]] && have_all && [[ -f "$STAMP" ]] && [[ "$(cat "$STAMP")" == "$STAMP_TEXT" ]]; then
+TARGETS=()
+for t in "${REQUESTED[@]}"; do
+  if [[ "${FORCE:-0}" == 1 ]] || ! up_to_date "$t"; then TARGETS+=("$t"); fi
+done
+if ((${#TARGETS[@]} == 0)); then
   log "up to date: $BIN_DIR/{$TARGET_LIST} built from llama.cpp $COMMIT, CPU $CPU_DESC"
   exit 0
 fi
@@ -217,8 +246,10 @@ mkdir -p "$BIN_DIR"
 for t in "${TARGETS[@]}"; do
   f="$BUILD/bin/$t"
   [[ -x "$f" ]] || die "build finished but $f is missing"
+  rm -f "$BIN_DIR/.stamp-$t"
   cp -f "$f" "$BIN_DIR/$t.tmp"
   mv -f "$BIN_DIR/$t.tmp" "$BIN_DIR/$t"
+  echo "$STAMP_TEXT" >"$BIN_DIR/.stamp-$t"
 done
-echo "$STAMP_TEXT" >"$STAMP"
-log "done in $(($(date +%s) - START)) s: $BIN_DIR/{$TARGET_LIST} (llama.cpp $COMMIT, CPU $CPU_DESC)"
+BUILT_LIST="$(IFS=,; echo "${TARGETS[*]}")"
+log "done in $(($(date +%s) - START)) s: $BIN_DIR/{$BUILT_LIST} (llama.cpp $COMMIT, CPU $CPU_DESC)"

@@ -4,13 +4,16 @@ import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import { createLogger } from '../telemetry/logger.js';
 import { WorkerAgent } from '../worker/agent/worker-agent.js';
 import { resolveHome } from '../worker/models/model-cache.js';
+import { parseEngineBins } from '../worker/process-engine/engine-executables.js';
+import { DEFAULT_START_TIMEOUT_MS } from '../worker/process-engine/process-engine-supervisor.js';
 import { intFlag, parseFlags } from './parse-flags.js';
 
 const help = `usage: edgefleet worker --server URL --token JOIN_TOKEN --site SITE [options]
 
 Runs the worker agent on this node: detects accelerators, registers with the control plane (the join
 token is exchanged for a node credential kept in <home>/worker.json, mode 0600, so restarts need no new
-token), heartbeats, and runs the instances the control plane assigns (embedded llama.cpp engine only).
+token), heartbeats, and runs the instances the control plane assigns: llama.cpp as the embedded engine
+(edgefleet engine), llama-server, vLLM, SGLang, MindIE and vLLM-Ascend as supervised external processes.
   --server URL          control plane URL, e.g. http://10.0.0.1:8080 (required)
   --token T             worker join token (required on the first start; single use)
   --site SITE           site (machine room) this node is in (required)
@@ -21,6 +24,11 @@ token), heartbeats, and runs the instances the control plane assigns (embedded l
   --heartbeat-ms N      heartbeat interval (default 2000)
   --threads N           llama.cpp threads per engine (default ${defaultThreads()} on this machine)
   --parallel N          parallel slots per engine (default ${engineDefaults.parallel})
+  --engine-bin E=PATH   executable of engine E, repeatable: llama-server=PATH, vllm=PATH (the vllm launcher),
+                        sglang=PATH (the python that has sglang), mindie=PATH (mindieservice_daemon),
+                        vllm-ascend=PATH. Default: the engine's command on PATH (llama-server also
+                        .cache/llama.cpp/bin/llama-server of this package; mindie its install path)
+  --engine-start-timeout-s N  longest wait for an external engine to become ready (default ${DEFAULT_START_TIMEOUT_MS / 1000})
 `;
 
 export async function run(args: string[]): Promise<number> {
@@ -35,6 +43,8 @@ export async function run(args: string[]): Promise<number> {
     'heartbeat-ms': { type: 'string' },
     threads: { type: 'string' },
     parallel: { type: 'string' },
+    'engine-bin': { type: 'string', multiple: true },
+    'engine-start-timeout-s': { type: 'string' },
     help: { type: 'boolean' },
   });
   if (values.help) {
@@ -60,6 +70,10 @@ export async function run(args: string[]): Promise<number> {
     heartbeatMs: intFlag(values['heartbeat-ms'], 'heartbeat-ms', 2000, 50),
     threads: intFlag(values.threads, 'threads', defaultThreads()),
     parallel: intFlag(values.parallel, 'parallel', engineDefaults.parallel),
+    engineBins: parseEngineBins(values['engine-bin'] ?? []),
+    engineStartTimeoutMs:
+      intFlag(values['engine-start-timeout-s'], 'engine-start-timeout-s', DEFAULT_START_TIMEOUT_MS / 1000) *
+      1000,
     log,
   });
   const shutdown = () => {

@@ -57,6 +57,16 @@ export const heartbeatRequestSchema = z.strictObject({
         state: reportedInstanceStateSchema,
         port: z.number().int().min(1).max(65535).optional(),
         error: z.string().max(4096).optional(),
+        /** Times the worker restarted the engine process since the instance started on this node. */
+        restarts: z.number().int().min(0).optional(),
+        /** The engine's latest /metrics scrape (external engines), for routing and scheduling. */
+        load: z
+          .strictObject({
+            requestsRunning: z.number().min(0),
+            requestsWaiting: z.number().min(0),
+            kvCacheUsage: z.number().min(0).max(1).nullable(),
+          })
+          .optional(),
         downloadProgress: z
           .strictObject({
             downloadedBytes: z.number().int().min(0),
@@ -80,6 +90,20 @@ export interface DesiredInstance {
   quant?: string;
   deviceIndexes: number[];
   contextTokens: number;
+  /** Tensor-parallel size (total over all nodes); default: the number of accelerators allocated here. */
+  tensorParallelSize?: number;
+  /** Pipeline-parallel size (total over all nodes); default 1. */
+  pipelineParallelSize?: number;
+  /** Engine-specific quantization method (vLLM `--quantization`); default: derived from `quant`. */
+  quantization?: string;
+  /** Set when one instance spans several nodes: this node's place in the group. */
+  multiNode?: {
+    nodeCount: number;
+    /** 0 = head (serves the API). */
+    nodeRank: number;
+    masterAddr: string;
+    masterPort: number;
+  };
 }
 
 export interface HeartbeatResponse {

@@ -3,6 +3,8 @@ import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../telemetry/logger.js';
 import { LISTENING_MARKER } from '../engines/embedded/run-engine.js';
+import { instanceBaseUrl } from '../spec/route-table.js';
+import { RestartBackoff } from './process-engine/restart-backoff.js';
 import { TailBuffer } from './tail-buffer.js';
 
 export type EngineState = 'starting' | 'ready' | 'restarting' | 'stopped' | 'failed';
@@ -24,6 +26,10 @@ export interface SupervisorOptions {
   /** After this long ready, the backoff starts again from the beginning. */
   stableAfterMs?: number;
   healthPollMs?: number;
+  /** Added to the worker's environment (device pinning such as CUDA_VISIBLE_DEVICES). */
+  env?: Record<string, string>;
+  /** The address the engine binds (its `--host`); the supervisor reaches it there. Default 127.0.0.1. */
+  host?: string;
 }
 
 const entry = fileURLToPath(new URL('../../bin/edgefleet.js', import.meta.url));
@@ -36,9 +42,7 @@ export class EngineSupervisor extends EventEmitter<{ state: [EngineState] }> {
   private child: ChildProcess | undefined;
   private stateValue: EngineState = 'stopped';
   private urlValue: string | undefined;
-  private restarts = 0;
-  private consecutiveFailures = 0;
-  private readyAt = 0;
+  private readonly backoff: RestartBackoff;
   private lastExitValue: EngineExit | undefined;
   private stopping = false;
   private restartTimer: NodeJS.Timeout | undefined;
@@ -46,6 +50,7 @@ export class EngineSupervisor extends EventEmitter<{ state: [EngineState] }> {
 
   constructor(private readonly options: SupervisorOptions) {
     super();
+    this.backoff = new RestartBackoff(options);
   }
 
   get state(): EngineState {
@@ -66,7 +71,7 @@ export class EngineSupervisor extends EventEmitter<{ state: [EngineState] }> {
       state: this.stateValue,
       url: this.urlValue,
       pid: this.child?.pid,
-      restarts: this.restarts,
+      restarts: this.backoff.restarts,
       lastExit: this.lastExitValue,
     };
   }
@@ -118,10 +123,10 @@ export class EngineSupervisor extends EventEmitter<{ state: [EngineState] }> {
   private spawnEngine(): void {
     const { log } = this.options;
     this.urlValue = undefined;
-    this.setState(this.restarts === 0 ? 'starting' : 'restarting');
+    this.setState(this.backoff.restarts === 0 ? 'starting' : 'restarting');
     const child = spawn(process.execPath, [entry, 'engine', ...this.options.engineArgs], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      env: process.env,
+      env: { ...process.env, ...this.options.env },
     });
     this.child = child;
     log.info({ pid: child.pid }, 'engine process started');
@@ -129,7 +134,7 @@ export class EngineSupervisor extends EventEmitter<{ state: [EngineState] }> {
       for (const line of text.split('\n')) {
         const match = line.startsWith(LISTENING_MARKER) ? /(\d+)\s*$/.exec(line) : null;
         if (match) {
-          this.urlValue = `http://127.0.0.1:${match[1]}`;
+          this.urlValue = instanceBaseUrl(reachableHost(this.options.host), Number(match[1]));
           void this.pollHealth(child);
         }
       }
@@ -148,7 +153,7 @@ export class EngineSupervisor extends EventEmitter<{ state: [EngineState] }> {
       try {
         const response = await fetch(`${this.urlValue}/health`, { signal: AbortSignal.timeout(2000) });
         if (response.ok) {
-          this.readyAt = Date.now();
+          this.backoff.markReady();
           this.setState('ready');
           this.options.log.info({ url: this.urlValue, pid: child.pid }, 'engine ready');
           return;
@@ -166,21 +171,17 @@ export class EngineSupervisor extends EventEmitter<{ state: [EngineState] }> {
     this.lastExitValue = exit;
     this.urlValue = undefined;
     if (this.stopping) return;
-    const stableMs = this.options.stableAfterMs ?? 60_000;
-    if (this.readyAt > 0 && Date.now() - this.readyAt > stableMs) this.consecutiveFailures = 0;
-    this.readyAt = 0;
-    this.consecutiveFailures++;
-    this.restarts++;
-    const initial = this.options.initialBackoffMs ?? 500;
-    const delayMs = Math.min(
-      this.options.maxBackoffMs ?? 30_000,
-      initial * 2 ** (this.consecutiveFailures - 1),
-    );
+    const delayMs = this.backoff.nextDelayMs();
     this.options.log.error(
-      { ...exit, restartInMs: delayMs, restarts: this.restarts },
+      { ...exit, restartInMs: delayMs, restarts: this.backoff.restarts },
       'engine exited; restarting',
     );
     this.setState('restarting');
     this.restartTimer = setTimeout(() => this.spawnEngine(), delayMs);
   }
+}
+
+/** Where to reach an engine bound to `host`: a wildcard address is reached on loopback. */
+function reachableHost(host: string | undefined): string {
+  return host === undefined || host === '' || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
 }

@@ -49,13 +49,22 @@ describe('InstanceRunner failures (no engine started)', () => {
       threads: 1,
       parallel: 1,
       cpuOnly: true,
+      engineBins: { vllm: '/nonexistent/bin/vllm' },
       log,
     });
 
   it.each([
-    [{ engine: 'vllm' }, /engine "vllm" is not launched by workers yet/],
+    [{ engine: 'trtllm' }, /engine "trtllm" cannot be launched by workers/],
+    [
+      { engine: 'vllm', modelRef: 'deepseek-r1-distill-qwen-7b' },
+      /vllm executable \/nonexistent\/bin\/vllm \(from --engine-bin vllm=PATH\) is missing/,
+    ],
+    [
+      { engine: 'mindie', modelRef: 'org/model' },
+      /mindie is not installed on this node.*--engine-bin mindie=PATH/,
+    ],
     [{ modelRef: '/nonexistent/model.gguf' }, /does not exist on this node/],
-    [{ modelRef: 'deepseek-r1-distill-qwen-7b' }, /cannot be fetched by the worker yet/],
+    [{ modelRef: 'no-such-model' }, /model "no-such-model" cannot be used on this node/],
   ])('%j is reported failed with a clear reason', async (patch, reason) => {
     const r = runner(patch);
     r.start();

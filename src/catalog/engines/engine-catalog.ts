@@ -192,7 +192,18 @@ export const engineCatalog: readonly EngineSpec[] = Object.freeze(
 );
 assertUniqueIds(engineCatalog, 'engine');
 
-/** The engine with this id; an unknown id throws an error that lists the valid ids. */
+/**
+ * Engines a deployment may name that run like a catalog engine: `llama-server` is llama.cpp's own server (the
+ * worker runs it as an external process instead of the embedded engine), so it plans exactly as `llama.cpp`.
+ * Not listed in `engineCatalog`, so recommendations and fleet plans do not show it twice.
+ */
+const engineAliases: Readonly<Record<string, string>> = { 'llama-server': 'llama.cpp' };
+
+/** The engine with this id (or alias, under its own id); an unknown id throws an error that lists the valid ids. */
 export function findEngine(id: string): EngineSpec {
+  const wanted = id.trim().toLowerCase();
+  const target = engineAliases[wanted];
+  if (target !== undefined)
+    return Object.freeze({ ...findById(engineCatalog, target, 'engine'), id: wanted });
   return findById(engineCatalog, id, 'engine');
 }

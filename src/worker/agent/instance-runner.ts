@@ -1,12 +1,25 @@
 import { stat } from 'node:fs/promises';
-import { isAbsolute } from 'node:path';
+import { isAbsolute, join } from 'node:path';
+import type { EngineAdapter, EngineId, EngineLoad } from '../../engines/adapter/engine-adapter.js';
+import { visibleDevicesEnv } from '../../engines/adapter/engine-probes.js';
+import type { EngineLaunchInput } from '../../engines/adapter/launch-spec.js';
+import { createEngineRegistry } from '../../engines/adapter/engine-registry.js';
 import type { DesiredInstance } from '../../spec/worker-protocol.js';
 import type { Logger } from '../../telemetry/logger.js';
-import { EngineSupervisor, type EngineState } from '../engine-supervisor.js';
-import { findCached, pullModel } from '../models/model-cache.js';
-
-/** Engines a worker can launch today: only the embedded llama.cpp engine. */
-export const LAUNCHABLE_ENGINES: readonly string[] = ['llama.cpp', 'embedded'];
+import { EngineSupervisor, type EngineExit, type EngineState } from '../engine-supervisor.js';
+import { resolveModel } from '../resolve-model.js';
+import { findEngineExecutable, type EngineBins } from '../process-engine/engine-executables.js';
+import { ProcessEngineSupervisor } from '../process-engine/process-engine-supervisor.js';
+import {
+  adapterIdFor,
+  checkpointModelArg,
+  engineQuantization,
+  ggufModelRef,
+  placementOf,
+  readsGguf,
+  type Accelerator,
+  type NodeDevice,
+} from './engine-launch-spec.js';
 
 export type RunnerState = 'downloading' | 'starting' | 'running' | 'failed' | 'stopping' | 'stopped';
 
@@ -16,6 +29,8 @@ export interface InstanceReport {
   state: RunnerState;
   port?: number;
   error?: string;
+  restarts?: number;
+  load?: { requestsRunning: number; requestsWaiting: number; kvCacheUsage: number | null };
   downloadProgress?: { downloadedBytes: number; totalBytes?: number };
 }
 
@@ -28,18 +43,40 @@ export interface InstanceRunnerOptions {
   parallel: number;
   /** True when the instance was placed on the node's CPU device only: start the engine without a GPU. */
   cpuOnly: boolean;
+  /** The node's detected accelerators (vendor per device index), to pin the engine to its devices. */
+  devices?: readonly NodeDevice[];
+  /** Executables configured with `--engine-bin`. */
+  engineBins?: EngineBins;
+  /** Longest wait for an external engine to become ready (vLLM loads for minutes). */
+  startTimeoutMs?: number;
   log: Logger;
 }
 
+const registry = createEngineRegistry();
+
+/** The engine process's state, as `edgefleet up`'s /health shows it. */
+export interface EngineStatus {
+  state: EngineState;
+  pid?: number;
+  restarts: number;
+  lastExit?: EngineExit;
+}
+
+type Supervisor =
+  | { kind: 'embedded'; supervisor: EngineSupervisor }
+  | { kind: 'process'; supervisor: ProcessEngineSupervisor };
+
 /**
- * Makes one desired instance real: resolves its model (a local GGUF path, or `hf:`/https pulled into the
- * cache with progress), then runs the embedded engine under an EngineSupervisor, and reports its state.
+ * Makes one desired instance real: picks the engine adapter for `instance.engine`, resolves the model (GGUF
+ * engines: a local file, `hf:`/https or a catalog id pulled into the cache with progress; checkpoint engines:
+ * a local directory or Hugging Face repo id passed through), then runs the engine — the embedded one under an
+ * EngineSupervisor, every other one under a ProcessEngineSupervisor — pinned to its allocated devices.
  */
 export class InstanceRunner {
   private stateValue: RunnerState = 'downloading';
   private error: string | undefined;
   private progress: InstanceReport['downloadProgress'];
-  private supervisor: EngineSupervisor | undefined;
+  private engine: Supervisor | undefined;
   private readonly abort = new AbortController();
   private stopped = false;
 
@@ -47,6 +84,22 @@ export class InstanceRunner {
 
   get id(): string {
     return this.options.instance.id;
+  }
+
+  get deploymentId(): string {
+    return this.options.instance.deploymentId;
+  }
+
+  /** The engine's state, PID, restarts and last exit; undefined before the engine is started. */
+  engineStatus(): EngineStatus | undefined {
+    const status = this.engine?.supervisor.status();
+    if (!status) return undefined;
+    return {
+      state: status.state,
+      ...(status.pid !== undefined && { pid: status.pid }),
+      restarts: status.restarts,
+      ...(status.lastExit && { lastExit: status.lastExit }),
+    };
   }
 
   /** Begins the work in the background; failures end in the `failed` state, never a rejection. */
@@ -58,13 +111,33 @@ export class InstanceRunner {
 
   report(): InstanceReport {
     const port = this.port();
+    const restarts = this.engine?.supervisor.status().restarts;
+    const load = this.stateValue === 'running' ? this.load() : undefined;
     return {
       id: this.id,
       state: this.stateValue,
       ...(port !== undefined && this.stateValue === 'running' && { port }),
       ...(this.error !== undefined && { error: this.error.slice(0, 4000) }),
+      ...(restarts !== undefined && { restarts }),
+      ...(load && {
+        load: {
+          requestsRunning: load.requestsRunning,
+          requestsWaiting: load.requestsWaiting,
+          kvCacheUsage: load.kvCacheUsage,
+        },
+      }),
       ...(this.progress && { downloadProgress: this.progress }),
     };
+  }
+
+  /** The engine's latest scraped load (external engines), for the heartbeat and tests. */
+  load(): EngineLoad | undefined {
+    return this.engine?.kind === 'process' ? this.engine.supervisor.load : undefined;
+  }
+
+  /** PID of the engine process while it runs. */
+  pid(): number | undefined {
+    return this.engine?.supervisor.pid;
   }
 
   async stop(): Promise<void> {
@@ -72,12 +145,13 @@ export class InstanceRunner {
     this.stopped = true;
     this.stateValue = 'stopping';
     this.abort.abort();
-    await this.supervisor?.stop();
+    await this.engine?.supervisor.stop();
     this.stateValue = 'stopped';
   }
 
   private port(): number | undefined {
-    const url = this.supervisor?.url;
+    if (this.engine?.kind === 'process') return this.engine.supervisor.port;
+    const url = this.engine?.supervisor.url;
     if (url === undefined) return undefined;
     const port = Number(new URL(url).port);
     return Number.isInteger(port) && port > 0 ? port : undefined;
@@ -90,35 +164,116 @@ export class InstanceRunner {
     this.options.log.error({ instanceId: this.id, reason }, 'instance failed');
   }
 
+  private placement(): { accelerator: Accelerator; deviceIndices: number[] } {
+    const { instance, devices = [], cpuOnly } = this.options;
+    return cpuOnly ? { accelerator: 'cpu', deviceIndices: [] } : placementOf(instance.deviceIndexes, devices);
+  }
+
   private async run(): Promise<void> {
-    const { instance, log } = this.options;
-    if (!LAUNCHABLE_ENGINES.includes(instance.engine)) {
+    const { instance } = this.options;
+    const adapterId = adapterIdFor(instance.engine);
+    if (adapterId === undefined) {
       this.fail(
-        `engine "${instance.engine}" is not launched by workers yet; only the embedded llama.cpp engine is`,
+        `engine "${instance.engine}" cannot be launched by workers (supported: llama.cpp, llama-server, vllm, sglang, mindie, vllm-ascend)`,
       );
       return;
     }
-    const modelPath = await this.resolveModel(instance.modelRef);
+    const adapter = registry.get(adapterId);
+    let executable: string | undefined;
+    if (adapterId !== 'embedded') {
+      const defaultCommand = adapter.launch(this.launchInput(adapterId, 'model', 1)).command;
+      const found = await findEngineExecutable(adapterId, defaultCommand, this.options.engineBins ?? {});
+      if (!found.ok) {
+        this.fail(found.reason);
+        return;
+      }
+      executable = found.path;
+    }
+    const model = readsGguf(adapterId)
+      ? await this.resolveGguf(instance)
+      : await checkpointModelArg(instance.modelRef);
     if (this.stopped) return;
     this.progress = undefined;
     this.stateValue = 'starting';
-    const supervisor = new EngineSupervisor({ engineArgs: this.engineArgs(modelPath), log });
-    this.supervisor = supervisor;
+    if (adapterId === 'embedded') this.startEmbedded(model);
+    else this.startProcess(adapter, adapterId, model, executable);
+  }
+
+  /** The adapter input for this instance (the supervisor adds the port). */
+  private launchInput(adapterId: EngineId, model: string, port: number): EngineLaunchInput {
+    const { instance, bindHost, threads, parallel } = this.options;
+    const { accelerator, deviceIndices } = this.placement();
+    const quantization = engineQuantization(instance);
+    const llama = readsGguf(adapterId);
+    return {
+      model,
+      servedModelName: instance.servedName,
+      host: bindHost,
+      port,
+      contextLength: instance.contextTokens,
+      accelerator,
+      deviceIndices,
+      tensorParallelSize: llama ? 1 : (instance.tensorParallelSize ?? Math.max(1, deviceIndices.length)),
+      pipelineParallelSize: llama ? 1 : (instance.pipelineParallelSize ?? 1),
+      ...(instance.multiNode && !llama && { multiNode: instance.multiNode }),
+      ...(quantization !== undefined && !llama && { quantization }),
+      ...(llama && { threads, parallelSlots: parallel }),
+    };
+  }
+
+  private startEmbedded(modelPath: string): void {
+    const { log } = this.options;
+    const { accelerator, deviceIndices } = this.placement();
+    const env =
+      accelerator === 'nvidia'
+        ? visibleDevicesEnv('CUDA_VISIBLE_DEVICES', deviceIndices)
+        : accelerator === 'amd' || accelerator === 'hygon'
+          ? visibleDevicesEnv('HIP_VISIBLE_DEVICES', deviceIndices)
+          : {};
+    const supervisor = new EngineSupervisor({
+      engineArgs: this.engineArgs(modelPath),
+      env,
+      log,
+      host: this.options.bindHost,
+    });
+    this.engine = { kind: 'embedded', supervisor };
+    supervisor.on('state', (state) => this.onEngineState(state));
+    supervisor.start();
+  }
+
+  private startProcess(
+    adapter: EngineAdapter,
+    adapterId: EngineId,
+    model: string,
+    executable?: string,
+  ): void {
+    const { home, log, startTimeoutMs } = this.options;
+    const { port: _port, ...spec } = this.launchInput(adapterId, model, 1);
+    const supervisor = new ProcessEngineSupervisor({
+      adapter,
+      spec: { ...spec, ...(executable !== undefined && { executable }) },
+      workDir: join(home, 'instances', this.id),
+      log,
+      ...(startTimeoutMs !== undefined && { startTimeoutMs }),
+    });
+    this.engine = { kind: 'process', supervisor };
     supervisor.on('state', (state) => this.onEngineState(state));
     supervisor.start();
   }
 
   private onEngineState(state: EngineState): void {
     if (this.stopped) return;
+    const status = this.engine?.supervisor.status();
     if (state === 'ready') {
       this.stateValue = 'running';
       this.error = undefined;
     } else if (state === 'starting' || state === 'restarting') {
       this.stateValue = 'starting';
-      const reason = this.supervisor?.status().lastExit?.reason;
+      const reason = status?.lastExit?.reason;
       if (state === 'restarting' && reason) this.error = `engine exited, restarting: ${reason}`;
     } else if (state === 'failed') {
-      this.fail(this.supervisor?.status().lastExit?.reason || 'engine failed');
+      const error = status && 'error' in status ? status.error : undefined;
+      this.fail(error || status?.lastExit?.reason || 'engine failed');
     }
   }
 
@@ -143,34 +298,33 @@ export class InstanceRunner {
     ];
   }
 
-  /** An absolute path to an existing file, or an `hf:`/http(s) ref pulled into `<home>/models`. */
-  private async resolveModel(ref: string): Promise<string> {
+  /**
+   * A local GGUF file: an absolute path on this node, or an `hf:`/https reference or catalog id
+   * (`deepseek-r1-distill-qwen-1.5b`, with the deployment's quant) pulled into `<home>/models`.
+   */
+  private async resolveGguf(instance: DesiredInstance): Promise<string> {
+    const ref = ggufModelRef(instance);
     if (isAbsolute(ref)) {
       const info = await stat(ref).catch(() => undefined);
       if (!info?.isFile()) throw new Error(`model file ${ref} does not exist on this node`);
-      return ref;
     }
-    if (!/^(hf:|https?:\/\/)/i.test(ref)) {
-      throw new Error(
-        `model "${ref}" cannot be fetched by the worker yet: deploy an absolute GGUF path, an https URL or an hf: reference`,
-      );
-    }
-    const cached = await findCached(this.options.home, ref);
-    if (cached) return cached.path;
-    this.stateValue = 'downloading';
-    this.progress = { downloadedBytes: 0 };
-    const result = await pullModel({
+    const resolved = await resolveModel({
       home: this.options.home,
-      ref,
+      model: ref,
+      offline: false,
+      log: this.options.log,
       signal: this.abort.signal,
-      logger: this.options.log,
       onProgress: (p) => {
+        this.stateValue = 'downloading';
         this.progress = {
           downloadedBytes: p.receivedBytes,
           ...(p.totalBytes !== null && { totalBytes: p.totalBytes }),
         };
       },
+    }).catch((error: unknown) => {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new Error(`model "${ref}" cannot be used on this node: ${message.replace(/^--model /, '')}`);
     });
-    return result.path;
+    return resolved.path;
   }
 }

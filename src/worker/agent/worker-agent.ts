@@ -2,6 +2,8 @@ import type { DesiredInstance, RegisterRequest } from '../../spec/worker-protoco
 import type { Logger } from '../../telemetry/logger.js';
 import { detectAccelerators } from '../accelerators/detect-accelerators.js';
 import { ControlClient, ControlRequestError } from './control-client.js';
+import type { EngineBins } from '../process-engine/engine-executables.js';
+import type { NodeDevice } from './engine-launch-spec.js';
 import { InstanceRunner } from './instance-runner.js';
 import { loadWorkerIdentity, saveWorkerIdentity, type WorkerIdentity } from './worker-state-file.js';
 
@@ -21,6 +23,12 @@ export interface WorkerAgentOptions {
   log: Logger;
   /** Longest wait between heartbeats while the control plane is unreachable. */
   maxBackoffMs?: number;
+  /** Report no accelerators, so every instance runs on the CPU (`edgefleet up --gpu false`). */
+  cpuOnly?: boolean;
+  /** Executables of external engines (`--engine-bin ENGINE=PATH`). */
+  engineBins?: EngineBins;
+  /** Longest wait for an external engine to become ready after a start. */
+  engineStartTimeoutMs?: number;
 }
 
 /**
@@ -35,6 +43,7 @@ export class WorkerAgent {
   private tokenUsed = false;
   private rejectedCredential: string | undefined;
   private cpuIndex = 0;
+  private devices: NodeDevice[] = [];
   private closed = false;
   private closing: Promise<void> | undefined;
   private wake: (() => void) | undefined;
@@ -66,6 +75,12 @@ export class WorkerAgent {
     }
   }
 
+  /** The engine state of this node's instance of a deployment (the first one), if it runs one. */
+  engineStatus(deploymentId: string): ReturnType<InstanceRunner['engineStatus']> {
+    const runner = [...this.runners.values()].find((r) => r.deploymentId === deploymentId);
+    return runner?.engineStatus();
+  }
+
   /** Stops the loop and every engine. */
   close(): Promise<void> {
     this.closing ??= (async () => {
@@ -80,8 +95,10 @@ export class WorkerAgent {
 
   private async describeNode(): Promise<Omit<RegisterRequest, 'joinToken'>> {
     const { log } = this.options;
-    const detection = await detectAccelerators({ log });
+    const detected = await detectAccelerators({ log });
+    const detection = this.options.cpuOnly ? { ...detected, devices: [] } : detected;
     this.cpuIndex = detection.devices.reduce((max, d) => Math.max(max, d.index), -1) + 1;
+    this.devices = detection.devices.map((d) => ({ index: d.index, vendor: d.vendor, kind: d.kind }));
     log.info(
       { devices: detection.devices.map((d) => d.name), cpu: detection.cpu.model },
       'accelerators detected',
@@ -156,6 +173,11 @@ export class WorkerAgent {
         threads: this.options.threads,
         parallel: this.options.parallel,
         cpuOnly: instance.deviceIndexes.every((i) => i === this.cpuIndex),
+        devices: this.devices,
+        ...(this.options.engineBins && { engineBins: this.options.engineBins }),
+        ...(this.options.engineStartTimeoutMs !== undefined && {
+          startTimeoutMs: this.options.engineStartTimeoutMs,
+        }),
         log: this.options.log.child({ instanceId: instance.id, model: instance.servedName }),
       });
       this.runners.set(instance.id, runner);

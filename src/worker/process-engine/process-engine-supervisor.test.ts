@@ -1,0 +1,202 @@
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadFromMetrics } from '../../engines/adapter/engine-probes.js';
+import { createVllmAdapter, vllmMetricNames } from '../../engines/vllm/vllm-adapter.js';
+import { createLogger } from '../../telemetry/logger.js';
+import type { EngineState } from '../engine-supervisor.js';
+import { ProcessEngineSupervisor, type ProcessEngineOptions } from './process-engine-supervisor.js';
+
+const fakeVllm = fileURLToPath(new URL('../../../test/fixtures/engines/fake-vllm.mjs', import.meta.url));
+const metricsFixture = fileURLToPath(
+  new URL('../../../test/fixtures/engines/vllm-v1-metrics.txt', import.meta.url),
+);
+const log = createLogger('test');
+log.level = 'silent';
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until<T>(what: string, read: () => T | undefined, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = read();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('ProcessEngineSupervisor (fake vLLM process)', () => {
+  let dir: string;
+  const running: ProcessEngineSupervisor[] = [];
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ef-process-engine-'));
+  });
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((s) => s.stop(200)));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  const supervise = (
+    name: string,
+    patch: Partial<ProcessEngineOptions> = {},
+    env: Record<string, string> = {},
+  ) => {
+    const supervisor = new ProcessEngineSupervisor({
+      adapter: createVllmAdapter('vllm'),
+      spec: {
+        model: 'deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B',
+        servedModelName: 'r1',
+        host: '127.0.0.1',
+        contextLength: 4096,
+        accelerator: 'nvidia',
+        deviceIndices: [2, 3],
+        tensorParallelSize: 2,
+        executable: fakeVllm,
+        env,
+      },
+      workDir: join(dir, name),
+      log,
+      healthPollMs: 20,
+      metricsPollMs: 50,
+      initialBackoffMs: 50,
+      ...patch,
+    });
+    running.push(supervisor);
+    return supervisor;
+  };
+
+  it('launches the adapter plan in the work dir, becomes ready and scrapes the load', async () => {
+    const supervisor = supervise('ready');
+    const states: EngineState[] = [];
+    supervisor.on('state', (s) => states.push(s));
+    supervisor.start();
+    await supervisor.waitUntilReady(10_000);
+    expect(states).toEqual(['starting', 'ready']);
+    const plan = supervisor.plan!;
+    expect(supervisor.port).toBe(plan.port);
+    const launched = JSON.parse(await readFile(join(dir, 'ready', 'fake-vllm-launch.json'), 'utf8')) as {
+      argv: string[];
+      cwd: string;
+      env: Record<string, string>;
+    };
+    expect(launched.argv).toEqual(plan.args);
+    expect(launched.argv).toEqual(
+      expect.arrayContaining([
+        '--port',
+        String(plan.port),
+        '--tensor-parallel-size',
+        '2',
+        '--max-model-len',
+        '4096',
+      ]),
+    );
+    expect(launched.env['CUDA_VISIBLE_DEVICES']).toBe('2,3');
+    expect(launched.env['PATH']).toBe(process.env['PATH']); // merged onto the worker's environment
+    const expected = loadFromMetrics(await readFile(metricsFixture, 'utf8'), vllmMetricNames);
+    const load = await until('a metrics scrape', () => supervisor.load);
+    expect(load).toEqual(expected);
+    expect(load.requestsRunning).toBe(8);
+  });
+
+  it('restarts a killed engine (new PID, restarts counted, lastExit says SIGKILL)', async () => {
+    const supervisor = supervise('killed');
+    supervisor.start();
+    await supervisor.waitUntilReady(10_000);
+    const firstPid = supervisor.pid!;
+    const firstPort = supervisor.port;
+    process.kill(firstPid, 'SIGKILL');
+    await until('the restart', () => supervisor.status().restarts === 1 || undefined);
+    await supervisor.waitUntilReady(10_000);
+    expect(supervisor.pid).not.toBe(firstPid);
+    expect(supervisor.port).toBe(firstPort); // the freed port is taken again: same URL
+    expect(supervisor.status().lastExit).toMatchObject({ signal: 'SIGKILL' });
+  });
+
+  it('backs off exponentially while the engine keeps crashing, and keeps the reason', async () => {
+    const supervisor = supervise(
+      'crash',
+      { initialBackoffMs: 40, maxBackoffMs: 10_000 },
+      { FAKE_VLLM_CRASH: 'CUDA out of memory' },
+    );
+    supervisor.start();
+    // Each restart is counted when the engine exits; the next start follows after the backoff delay.
+    const restartTimes: number[] = [];
+    await until(
+      'five restarts',
+      () => {
+        if (supervisor.status().restarts > restartTimes.length) restartTimes.push(Date.now());
+        return restartTimes.length >= 5 || undefined;
+      },
+      15_000,
+    );
+    expect(supervisor.state === 'restarting' || supervisor.state === 'starting').toBe(true);
+    expect(supervisor.status().lastExit).toMatchObject({ code: 3, reason: 'ERROR CUDA out of memory' });
+    // Delays 40, 80, 160, 320 ms: the 4th to 5th restart waited at least 320 ms (minus the 20 ms poll).
+    expect(restartTimes[4]! - restartTimes[3]!).toBeGreaterThanOrEqual(300);
+  });
+
+  it('kills an engine that is not ready within the start timeout, and restarts it', async () => {
+    const supervisor = supervise('slow', { startTimeoutMs: 300 }, { FAKE_VLLM_LOAD_MS: '60000' });
+    supervisor.start();
+    await until('the timeout restart', () => supervisor.status().restarts >= 1 || undefined);
+    expect(supervisor.status().lastExit?.signal).toBe('SIGKILL');
+    expect(supervisor.status().lastExit?.reason).toMatch(/not ready after 300 ms/);
+  });
+
+  it('stop() SIGKILLs an engine that ignores SIGTERM, with the workers it forked', async () => {
+    const supervisor = supervise('hung', {}, { FAKE_VLLM_FORK: '1', FAKE_VLLM_IGNORE_TERM: '1' });
+    supervisor.start();
+    await supervisor.waitUntilReady(10_000);
+    const pid = supervisor.pid!;
+    const workerPid = Number(await readFile(join(dir, 'hung', 'fake-vllm-worker.pid'), 'utf8'));
+    expect(isAlive(workerPid)).toBe(true);
+    const started = Date.now();
+    await supervisor.stop(300);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(supervisor.state).toBe('stopped');
+    expect(isAlive(pid)).toBe(false);
+    await until('the forked worker to exit', () => !isAlive(workerPid) || undefined, 2000);
+  });
+
+  it('kills the engine an earlier (SIGKILLed) worker left in the work dir before starting', async () => {
+    const workDir = join(dir, 'orphan');
+    await mkdir(workDir, { recursive: true });
+    const orphan = spawn(fakeVllm, ['serve', 'm', '--port', '0'], {
+      cwd: workDir,
+      detached: true,
+      stdio: 'ignore',
+    });
+    await writeFile(join(workDir, 'engine.pid'), JSON.stringify({ pid: orphan.pid, command: fakeVllm }));
+    const exited = new Promise((resolve) => orphan.once('exit', (_code, signal) => resolve(signal)));
+    const supervisor = supervise('orphan');
+    supervisor.start();
+    await supervisor.waitUntilReady(10_000);
+    expect(await exited).toBe('SIGKILL');
+    expect(supervisor.pid).not.toBe(orphan.pid);
+    const recorded = JSON.parse(await readFile(join(workDir, 'engine.pid'), 'utf8')) as { pid: number };
+    expect(recorded.pid).toBe(supervisor.pid);
+    await supervisor.stop();
+    await expect(readFile(join(workDir, 'engine.pid'), 'utf8')).rejects.toThrow(/ENOENT/);
+  });
+
+  it('fails (no restart loop) when the executable cannot run', async () => {
+    const supervisor = supervise('missing', {
+      spec: { model: 'm', servedModelName: 'm', executable: join(dir, 'no-such-vllm') },
+    });
+    supervisor.start();
+    await until('failed', () => supervisor.state === 'failed' || undefined);
+    expect(supervisor.status().error).toMatch(/cannot start .*no-such-vllm: .*ENOENT/);
+    expect(supervisor.status().restarts).toBe(0);
+  });
+});
