@@ -1,8 +1,7 @@
 import { once } from 'node:events';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
-import { ControlServer } from '../control/server/control-server.js';
-import { bootstrapSecrets, rotateJoinToken } from '../control/server/secrets.js';
+import { startControlPlane } from './control-plane.js';
+import { rotateJoinToken } from '../control/server/secrets.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import { openStore, redact } from '../store/open-store.js';
 import { createLogger } from '../telemetry/logger.js';
@@ -12,8 +11,9 @@ import { intFlag, parseFlags } from './parse-flags.js';
 const help = `usage: edgefleet server [options]
        edgefleet server token [--home DIR] [--database URL]
 
-Runs the EdgeFleet control plane: the management API (/api/v1, admin key), the worker protocol
-(/api/v1/worker), /health, /metrics and the scheduler's reconcile loop.
+Runs the EdgeFleet control plane and gateway on one port: the OpenAI-compatible API (/v1, any API key),
+the management API (/api/v1, admin key), the worker protocol (/api/v1/worker), /health, /metrics and the
+scheduler's reconcile loop.
   --home DIR            data directory (default $EDGEFLEET_HOME or ~/.edgefleet); holds admin-key and join-token
   --port N              port (default 8080)
   --host H              address to listen on (default 127.0.0.1)
@@ -21,6 +21,8 @@ Runs the EdgeFleet control plane: the management API (/api/v1, admin key), the w
   --reconcile-ms N      reconcile interval (default 2000)
   --node-timeout-ms N   a node without a heartbeat for this long is marked down (default 15000)
   --context N           context tokens per instance (default 4096)
+  --max-body-bytes N    largest /v1 request body (default 8388608)
+  --upstream-wait-ms N  how long a /v1 request waits for a running instance of its model (default 10000)
 
 The first start creates an admin API key and a worker join token, prints them once and writes them to
 <home>/admin-key and <home>/join-token (mode 0600). \`edgefleet server token\` makes a new join token
@@ -38,6 +40,8 @@ export async function run(args: string[]): Promise<number> {
       'reconcile-ms': { type: 'string' },
       'node-timeout-ms': { type: 'string' },
       context: { type: 'string' },
+      'max-body-bytes': { type: 'string' },
+      'upstream-wait-ms': { type: 'string' },
       help: { type: 'boolean' },
     },
     true,
@@ -81,36 +85,37 @@ async function serve(
   log: ReturnType<typeof createLogger>,
 ): Promise<number> {
   const str = (name: string) => (typeof values[name] === 'string' ? values[name] : undefined);
-  const port = intFlag(str('port'), 'port', 8080, 0);
-  const host = str('host') ?? '127.0.0.1';
-  const { created } = await bootstrapSecrets(store, home);
-  if (created) {
-    process.stdout.write(
-      `First start: created credentials (shown once; also in ${join(home, 'admin-key')} and ${join(home, 'join-token')}, mode 0600)\n` +
-        `  admin API key:      ${created.adminKey}\n` +
-        `  worker join token:  ${created.joinToken}\n`,
-    );
-  }
-  const control = new ControlServer({
-    store,
-    log,
-    reconcileMs: intFlag(str('reconcile-ms'), 'reconcile-ms', 2000, 10),
-    nodeTimeoutMs: intFlag(str('node-timeout-ms'), 'node-timeout-ms', 15_000, 100),
-    contextTokens: intFlag(str('context'), 'context', 4096, 16),
-  });
   const shutdown = new AbortController();
   const onSignal = () => shutdown.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  control.server.listen(port, host);
-  await once(control.server, 'listening');
-  control.start();
-  const address = control.server.address() as AddressInfo;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
-  log.info({ url, database: redact(database), home }, 'control plane listening');
-  process.stdout.write(`EdgeFleet control plane listening on ${url}\n`);
+  const plane = await startControlPlane({
+    store,
+    home,
+    log,
+    host: str('host') ?? '127.0.0.1',
+    port: intFlag(str('port'), 'port', 8080, 0),
+    reconcileMs: intFlag(str('reconcile-ms'), 'reconcile-ms', 2000, 10),
+    nodeTimeoutMs: intFlag(str('node-timeout-ms'), 'node-timeout-ms', 15_000, 100),
+    contextTokens: intFlag(str('context'), 'context', 4096, 16),
+    maxBodyBytes: intFlag(str('max-body-bytes'), 'max-body-bytes', 8 * 1024 * 1024, 1024),
+    inferenceAuth: 'key',
+    upstreamWaitMs: intFlag(str('upstream-wait-ms'), 'upstream-wait-ms', 10_000, 0),
+  });
+  if (plane.created) printCreatedSecrets(home, plane.created);
+  log.info({ url: plane.url, database: redact(database), home }, 'control plane listening');
+  process.stdout.write(`EdgeFleet control plane listening on ${plane.url} (OpenAI API: ${plane.url}/v1)\n`);
   if (!shutdown.signal.aborted) await once(shutdown.signal, 'abort');
   log.info('shutting down');
-  await control.close();
+  await plane.close();
   return 0;
+}
+
+/** First start: the admin key and join token, shown once (they are also in files readable by the owner). */
+export function printCreatedSecrets(home: string, created: { adminKey: string; joinToken: string }): void {
+  process.stdout.write(
+    `First start: created credentials (shown once; also in ${join(home, 'admin-key')} and ${join(home, 'join-token')}, mode 0600)\n` +
+      `  admin API key:      ${created.adminKey}\n` +
+      `  worker join token:  ${created.joinToken}\n`,
+  );
 }

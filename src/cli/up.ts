@@ -1,31 +1,42 @@
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { defaultThreads, engineDefaults } from '../engines/embedded/engine-options.js';
-import { LocalGateway, type UpstreamSource } from '../gateway/local-gateway.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
+import { openStore } from '../store/open-store.js';
 import { createLogger } from '../telemetry/logger.js';
-import { EngineSupervisor } from '../worker/engine-supervisor.js';
+import { WorkerAgent } from '../worker/agent/worker-agent.js';
 import { resolveHome } from '../worker/models/model-cache.js';
 import { resolveModel } from '../worker/resolve-model.js';
+import { StoreRouteSource } from '../control/server/route-table.js';
+import { startControlPlane, type ControlPlane } from './control-plane.js';
 import { intFlag, parseFlags } from './parse-flags.js';
 import { progressView } from './progress-view.js';
+import { printCreatedSecrets } from './server.js';
+import { ensureUpDeployment } from './up-deployment.js';
+import { mintLocalJoinToken, upHealth, upMetrics, withUpModelMeta } from './up-local.js';
 
 const help = `usage: edgefleet up [options]
 
-Starts EdgeFleet on this machine: an embedded llama.cpp engine (supervised, restarted if it dies) behind an
-OpenAI-compatible API.
+Starts EdgeFleet on this machine in one command: the control plane with its OpenAI-compatible gateway,
+and a local worker that runs the model in an embedded llama.cpp engine (supervised, restarted if it
+dies). State lives in SQLite in --home; more workers may join it (edgefleet worker --token …).
   --model M        a GGUF file, hf:user/repo/file.gguf, an https URL, or a model id such as
                    deepseek-r1-distill-qwen-7b[:Q8_0]. Default: DeepSeek-R1-Distill-Qwen-1.5B Q4_K_M
                    (from the cache, else downloaded; offline: a generated demo model, said plainly)
   --name ID        the id clients put in "model" (default: derived from the model)
   --host H         address to listen on (default 127.0.0.1)
   --port N         port (default 8080)
-  --home DIR       data directory with the model cache (default $EDGEFLEET_HOME or ~/.edgefleet)
+  --home DIR       data directory: database, keys, model cache (default $EDGEFLEET_HOME or ~/.edgefleet)
   --threads N      llama.cpp threads (default ${defaultThreads()} on this machine)
   --parallel N     parallel slots; concurrent requests are batched (default ${engineDefaults.parallel})
   --context N      context tokens per slot (default ${engineDefaults.contextSize})
-  --gpu auto|cuda|vulkan|metal|false   compute backend (default auto: a GPU when present, else CPU)
+  --gpu auto|false compute backend (default auto: a GPU when present, else CPU; false: CPU only)
   --offline        never download (also: HF_HUB_OFFLINE=1)
+  --require-key    /v1 needs an API key even on a loopback address (always on for other addresses)
+
+On 127.0.0.1 the OpenAI API (/v1) is open, like a local llama.cpp server; the management API (/api/v1)
+always needs the admin key, shown on the first start and kept in <home>/admin-key.
 `;
 
 export async function run(args: string[]): Promise<number> {
@@ -41,6 +52,7 @@ export async function run(args: string[]): Promise<number> {
     gpu: { type: 'string' },
     offline: { type: 'boolean' },
     'max-body-bytes': { type: 'string' },
+    'require-key': { type: 'boolean' },
     help: { type: 'boolean' },
   });
   if (values.help) {
@@ -53,6 +65,14 @@ export async function run(args: string[]): Promise<number> {
   const host = values.host ?? '127.0.0.1';
   const maxBodyBytes = intFlag(values['max-body-bytes'], 'max-body-bytes', engineDefaults.maxBodyBytes, 1024);
   const offline = values.offline === true || ['1', 'true'].includes(process.env['HF_HUB_OFFLINE'] ?? '');
+  const gpu = values.gpu ?? 'auto';
+  if (!['auto', 'false'].includes(gpu)) {
+    throw new EdgeFleetError('invalid_argument', `--gpu must be auto or false, not "${gpu}"`);
+  }
+  const loopback = host === '127.0.0.1' || host === '::1' || host === 'localhost';
+  const threads = intFlag(values.threads, 'threads', defaultThreads());
+  const parallel = intFlag(values.parallel, 'parallel', engineDefaults.parallel);
+  const contextTokens = intFlag(values.context, 'context', engineDefaults.contextSize, 16);
 
   const shutdown = new AbortController();
   const onSignal = () => shutdown.abort(new EdgeFleetError('internal_error', 'interrupted'));
@@ -69,49 +89,60 @@ export async function run(args: string[]): Promise<number> {
     signal: shutdown.signal,
   }).finally(() => progress.finish());
   const modelId = values.name ?? model.modelId;
-  const meta = { source: model.source, demo: model.demo, ...(model.note && { note: model.note }) };
-  const engineArgs = [
-    ['--model', model.path],
-    ['--model-id', modelId],
-    ['--threads', String(intFlag(values.threads, 'threads', defaultThreads()))],
-    ['--parallel', String(intFlag(values.parallel, 'parallel', engineDefaults.parallel))],
-    ['--context', String(intFlag(values.context, 'context', engineDefaults.contextSize, 16))],
-    ['--gpu', values.gpu ?? engineDefaults.gpu],
-    ['--max-body-bytes', String(maxBodyBytes)],
-    ['--meta', JSON.stringify(meta)],
-  ].flat();
 
-  const supervisor = new EngineSupervisor({ engineArgs, log: log.child({ component: 'supervisor' }) });
-  const source: UpstreamSource = {
-    current: () => (supervisor.state === 'ready' ? supervisor.url : undefined),
-    waitForReady: async (timeoutMs) => {
-      await supervisor.waitUntilReady(timeoutMs).catch(() => undefined);
-      return supervisor.state === 'ready' ? supervisor.url : undefined;
-    },
-    status: () => ({ ...supervisor.status(), model: modelId, ...meta }),
-  };
-  const gateway = new LocalGateway({
-    source,
-    log: log.child({ component: 'gateway' }),
-    maxBodyBytes,
-    upstreamWaitMs: 30_000,
-  });
-  gateway.server.listen(port, host);
-  await once(gateway.server, 'listening');
-  const address = gateway.server.address() as AddressInfo;
-  supervisor.start();
+  const { mkdir } = await import('node:fs/promises');
+  await mkdir(home, { recursive: true });
+  const store = await openStore(`sqlite:${join(home, 'edgefleet.db')}`);
+  let agent: WorkerAgent | undefined;
+  let plane: ControlPlane | undefined;
+  try {
+    const { deployment } = await ensureUpDeployment(store, home, { name: modelId, modelRef: model.path });
+    const routes = withUpModelMeta(new StoreRouteSource(store), deployment.id, model);
+    plane = await startControlPlane({
+      store,
+      home,
+      host,
+      port,
+      log,
+      reconcileMs: 500,
+      nodeTimeoutMs: 15_000,
+      contextTokens,
+      maxBodyBytes,
+      inferenceAuth: loopback && values['require-key'] !== true ? 'none' : 'key',
+      upstreamWaitMs: 30_000,
+      health: () => upHealth(routes, () => agent, deployment, model),
+      extraMetrics: () => upMetrics(routes, deployment.id),
+      routes,
+    });
+    if (plane.created) printCreatedSecrets(home, plane.created);
+    agent = new WorkerAgent({
+      serverUrl: plane.url,
+      joinToken: await mintLocalJoinToken(store),
+      site: 'local',
+      name: hostname(),
+      home,
+      advertiseHost: loopback ? host : '127.0.0.1',
+      heartbeatMs: 500,
+      threads,
+      parallel,
+      ...(gpu === 'false' && { cpuOnly: true }),
+      log: log.child({ component: 'worker' }),
+    });
+    const running = agent.run();
+    log.info({ url: plane.url, model: modelId, path: model.path, demo: model.demo }, 'EdgeFleet listening');
+    process.stdout.write(
+      `EdgeFleet listening on ${plane.url}/v1 (model "${modelId}"${model.demo ? ', DEMO model' : ''})\n`,
+    );
+    if (model.demo && model.note) process.stdout.write(`note: ${model.note}\n`);
 
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
-  log.info({ url, model: modelId, path: model.path, demo: model.demo }, 'EdgeFleet listening');
-  process.stdout.write(
-    `EdgeFleet listening on ${url}/v1 (model "${modelId}"${model.demo ? ', DEMO model' : ''})\n`,
-  );
-  if (model.demo && model.note) process.stdout.write(`note: ${model.note}\n`);
-
-  if (!shutdown.signal.aborted) await once(shutdown.signal, 'abort');
-  log.info('shutting down');
-  gateway.server.close();
-  gateway.server.closeAllConnections();
-  await supervisor.stop();
+    if (!shutdown.signal.aborted) await once(shutdown.signal, 'abort');
+    log.info('shutting down');
+    await agent.close();
+    await running.catch(() => undefined);
+  } finally {
+    await agent?.close();
+    await plane?.close();
+    await store.close();
+  }
   return 0;
 }

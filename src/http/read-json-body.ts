@@ -30,7 +30,11 @@ export async function readBody(request: IncomingMessage, maxBytes: number): Prom
 
 /** Reads a request body (see readBody) and parses it as UTF-8 JSON. */
 export async function readJsonBody(request: IncomingMessage, maxBytes: number): Promise<unknown> {
-  const raw = await readBody(request, maxBytes);
+  return parseJsonBuffer(await readBody(request, maxBytes));
+}
+
+/** Parses a body as UTF-8 JSON; bad UTF-8, an empty body and malformed JSON are `invalid_json`. */
+export function parseJsonBuffer(raw: Buffer): unknown {
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(raw);

@@ -101,6 +101,22 @@ describe('edgefleet server + edgefleet worker', () => {
       expect(reply.choices[0]?.message.content).toBe(model.expectedText);
     }
 
+    // The gateway in the server process routes by model name to both instances, with the admin key.
+    const gateway = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: server.adminKey, maxRetries: 0 });
+    const ask = () =>
+      gateway.chat.completions
+        .create({ model: 'tiny', messages: [{ role: 'user', content: 'hi there' }], temperature: 0 })
+        .withResponse();
+    const sites = new Set<string | null>();
+    for (let i = 0; i < 4; i++) {
+      const { data, response } = await ask();
+      expect(data.choices[0]?.message.content).toBe(model.expectedText);
+      sites.add(response.headers.get('x-edgefleet-site'));
+    }
+    expect(sites).toEqual(new Set(['north', 'south']));
+    const anonymous = await fetch(`${server.url}/v1/models`);
+    expect(anonymous.status).toBe(401);
+
     // Kill the north worker outright: its engine exits when the supervisor's IPC channel closes.
     const nodes = rows((await server.api('GET', '/api/v1/nodes')).body);
     const northId = nodes.find((n) => n['name'] === 'node-north')?.['id'];
@@ -115,6 +131,17 @@ describe('edgefleet server + edgefleet worker', () => {
       },
       5000,
       'the orphaned engine to exit',
+    );
+    // The north instance is still listed as running until its node times out: the gateway's first try
+    // there is refused and the request is retried on south before the client sees a byte.
+    for (let i = 0; i < 3; i++) {
+      const { data, response } = await ask();
+      expect(data.choices[0]?.message.content).toBe(model.expectedText);
+      expect(response.headers.get('x-edgefleet-site')).toBe('south');
+    }
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(
+      /edgefleet_gateway_upstream_attempts_total\{model="tiny",site="north",outcome="refused"\} [1-9]/,
     );
     await waitFor(
       async () => {

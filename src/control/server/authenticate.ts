@@ -16,11 +16,7 @@ export function bearerSecret(request: IncomingMessage): string {
 
 /** The admin key of a request: 401 when missing, unknown or revoked; 403 when not an admin key. */
 export async function requireAdmin(store: Store, request: IncomingMessage): Promise<ApiKey> {
-  const hash = hashSecret(bearerSecret(request));
-  const key = await store.findApiKeyByHash(hash);
-  if (!key || key.revokedAtMs !== null || !hashesEqual(key.keyHash, hash)) {
-    throw new EdgeFleetError('unauthorized', 'invalid or revoked API key');
-  }
+  const key = await requireApiKey(store, request);
   if (key.role !== 'admin') {
     throw new EdgeFleetError('forbidden', 'this API key may not use the management API (admin key required)');
   }
@@ -35,4 +31,14 @@ export async function requireNode(store: Store, request: IncomingMessage): Promi
     throw new EdgeFleetError('unauthorized', 'invalid or revoked node credential');
   }
   return node;
+}
+
+/** The API key of an inference request (`/v1/…`): any key that is not revoked; 401 otherwise. */
+export async function requireApiKey(store: Store, request: IncomingMessage): Promise<ApiKey> {
+  const hash = hashSecret(bearerSecret(request));
+  const key = await store.findApiKeyByHash(hash);
+  if (!key || key.revokedAtMs !== null || !hashesEqual(key.keyHash, hash)) {
+    throw new EdgeFleetError('unauthorized', 'invalid or revoked API key');
+  }
+  return key;
 }

@@ -9,6 +9,15 @@ import { Reconciler, type ReconcileResult } from './reconciler.js';
 import { ServerMetrics } from './server-metrics.js';
 import { handleWorker } from './worker-routes.js';
 
+/** Routes served beside the control plane in the same process (the gateway's `/v1/…`). */
+export interface MountedRoutes {
+  /** Handles a request whose path starts with one of `prefixes`; throws for the error responder. */
+  handle(request: IncomingMessage, response: ServerResponse, path: string): Promise<void>;
+  prefixes: readonly string[];
+  /** Prometheus text appended to `/metrics`. */
+  metrics(): Promise<string>;
+}
+
 export interface ControlServerOptions {
   store: Store;
   log: Logger;
@@ -22,6 +31,10 @@ export interface ControlServerOptions {
   maxBodyBytes?: number;
   /** The clock for heartbeats and the node timeout (tests move it). Default Date.now. */
   now?: () => number;
+  /** The gateway, when it runs in this process. */
+  mounted?: MountedRoutes;
+  /** Replaces the answer of `/health` (`edgefleet up` reports its local engine there). */
+  health?: () => Promise<{ status: number; body: unknown }>;
 }
 
 /**
@@ -92,7 +105,9 @@ export class ControlServer {
         ? 'management'
         : path === '/health' || path === '/metrics'
           ? path.slice(1)
-          : 'other';
+          : this.mountedPath(path)
+            ? 'gateway'
+            : 'other';
     try {
       await this.route(request, response, path, url.searchParams);
     } catch (error) {
@@ -104,6 +119,10 @@ export class ControlServer {
       this.metrics.requests.inc({ route, status: String(response.statusCode) });
       this.metrics.requestSeconds.observe({ route }, Number(process.hrtime.bigint() - started) / 1e9);
     }
+  }
+
+  private mountedPath(path: string): boolean {
+    return this.options.mounted?.prefixes.some((prefix) => path.startsWith(prefix)) ?? false;
   }
 
   private async route(
@@ -118,13 +137,18 @@ export class ControlServer {
     const onChange = () => {
       if (this.timer) void this.reconcile().catch(() => undefined);
     };
-    if (path === '/health') return sendJson(response, 200, { status: 'ok' });
+    if (path === '/health') {
+      const health = (await this.options.health?.()) ?? { status: 200, body: { status: 'ok' } };
+      return sendJson(response, health.status, health.body);
+    }
     if (path === '/metrics') {
+      const mounted = (await this.options.mounted?.metrics()) ?? '';
       const text = await this.metrics.registry.metrics();
       response.writeHead(200, { 'content-type': this.metrics.registry.contentType });
-      response.end(text);
+      response.end(mounted ? `${text}\n${mounted}` : text);
       return;
     }
+    if (this.mountedPath(path)) return this.options.mounted!.handle(request, response, path);
     if (path.startsWith('/api/v1/worker/')) {
       const ctx = {
         store,

@@ -1,5 +1,6 @@
 import { Agent, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import { EdgeFleetError, toOpenAiError } from '../spec/edgefleet-error.js';
+import { EdgeFleetError, toOpenAiError } from '../../spec/edgefleet-error.js';
+import { readUsage, SseUsageRelay, type TokenUsage } from './sse-usage-relay.js';
 
 const hopByHop = new Set([
   'connection',
@@ -16,15 +17,55 @@ const hopByHop = new Set([
 
 const agent = new Agent({ keepAlive: true, maxSockets: 1024 });
 
-export interface ForwardResult {
+/**
+ * The upstream could not take the request and nothing was sent to the client yet: it was unreachable,
+ * or (when the caller allowed it) it answered 5xx or 429. The caller may try another instance.
+ */
+export class UpstreamRefusedError extends EdgeFleetError {
+  constructor(
+    message: string,
+    readonly upstreamStatus: number | null,
+    cause?: unknown,
+  ) {
+    super(upstreamStatus === 429 ? 'server_busy' : 'engine_unavailable', message, { cause });
+  }
+}
+
+/** What the gateway meters from one forwarded answer. */
+export interface MeteredAnswer {
   status: number;
   /** True when the upstream ended its response normally. */
   completed: boolean;
+  usage: TokenUsage | null;
+  /** When the first generated text passed (streams only). */
+  firstTextAtMs: number | null;
+  /** Stream chunks with generated text (the count when the engine reports no usage). */
+  textChunks: number;
 }
+
+export interface ForwardMeter {
+  /** The client asked for `stream_options.include_usage` itself (else the usage-only chunk is dropped). */
+  clientWantsUsage: boolean;
+  /** Runs after the upstream ended and before the client gets the last bytes (the usage journal). */
+  beforeEnd(answer: MeteredAnswer): Promise<void>;
+}
+
+/** Non-streamed answers up to this size are held to read their usage; larger ones pass through unmetered. */
+const maxMeteredBodyBytes = 8 * 1024 * 1024;
+
+export interface ForwardOptions {
+  /** Headers added to the client's response. */
+  extraHeaders?: Record<string, string>;
+  /** Turn a 5xx or 429 answer into an UpstreamRefusedError instead of forwarding it (not on the last try). */
+  refuseErrorStatus?: boolean;
+  meter?: ForwardMeter;
+}
+
+export type ForwardResult = MeteredAnswer;
 
 /**
  * Sends one buffered request to an upstream and streams the answer back. Failures before the first
- * byte reject with a retryable `engine_unavailable`, so the caller may try again elsewhere; a failure
+ * byte reject with an UpstreamRefusedError, so the caller may try again elsewhere; a failure
  * after it ends an event stream with an error event (never `[DONE]`) and cuts any other body. A client
  * that goes away aborts the upstream request at once.
  */
@@ -32,8 +73,9 @@ export function forwardRequest(
   client: { request: IncomingMessage; response: ServerResponse },
   upstreamBaseUrl: string,
   body: Buffer,
-  extraHeaders: Record<string, string> = {},
+  options: ForwardOptions = {},
 ): Promise<ForwardResult> {
+  const { extraHeaders = {}, refuseErrorStatus = false } = options;
   const { request, response } = client;
   const target = new URL(request.url ?? '/', upstreamBaseUrl);
   const headers: Record<string, string | string[]> = {};
@@ -46,6 +88,18 @@ export function forwardRequest(
     let answered = false;
     const upstream = httpRequest(target, { method: request.method, headers, agent }, (reply) => {
       answered = true;
+      const status = reply.statusCode ?? 502;
+      if (refuseErrorStatus && (status >= 500 || status === 429)) {
+        let text = '';
+        reply.setEncoding('utf8');
+        reply.on('data', (chunk: string) => (text = (text + chunk).slice(0, 2048)));
+        reply.on('close', () =>
+          reject(
+            new UpstreamRefusedError(`the instance answered ${status}: ${upstreamMessage(text)}`, status),
+          ),
+        );
+        return;
+      }
       const replyHeaders: Record<string, string | string[]> = { ...extraHeaders };
       for (const [name, value] of Object.entries(reply.headers)) {
         if (value !== undefined && (!hopByHop.has(name) || name === 'content-length'))
@@ -54,37 +108,86 @@ export function forwardRequest(
       response.writeHead(reply.statusCode ?? 502, replyHeaders);
       response.flushHeaders();
       const isStream = String(reply.headers['content-type'] ?? '').startsWith('text/event-stream');
+      const { meter } = options;
+      const relay = meter && isStream ? new SseUsageRelay(meter.clientWantsUsage) : undefined;
+      // A non-streamed answer is held (bounded) so its usage can be read before it is sent.
+      let held: Buffer[] | undefined = meter && !isStream ? [] : undefined;
+      let heldBytes = 0;
       let ended = false;
-      reply.on('data', (chunk: Buffer) => response.write(chunk));
+      const answer = (completed: boolean, body?: Buffer): MeteredAnswer => ({
+        status,
+        completed,
+        usage: relay ? relay.usage : body ? usageOfJson(body) : null,
+        firstTextAtMs: relay?.firstTextAtMs ?? null,
+        textChunks: relay?.textChunks ?? 0,
+      });
+      const settle = async (result: MeteredAnswer) => {
+        await meter?.beforeEnd(result).catch(() => undefined);
+        return result;
+      };
+      reply.on('data', (chunk: Buffer) => {
+        if (relay) {
+          const text = relay.push(chunk, Date.now());
+          if (text) response.write(text);
+        } else if (held && heldBytes + chunk.length <= maxMeteredBodyBytes) {
+          held.push(chunk);
+          heldBytes += chunk.length;
+        } else {
+          if (held) for (const part of held) response.write(part);
+          held = undefined;
+          response.write(chunk);
+        }
+      });
       reply.on('end', () => {
         ended = true;
-        response.end();
-        resolve({ status: reply.statusCode ?? 502, completed: true });
+        const body = held ? Buffer.concat(held) : undefined;
+        void settle(answer(true, body)).then((result) => {
+          response.end(relay ? relay.finish() : body);
+          resolve(result);
+        });
       });
       reply.on('close', () => {
         if (ended) return;
-        if (isStream && !response.destroyed) {
-          const { body: errorBody } = toOpenAiError(
-            new EdgeFleetError('engine_error', 'the engine stopped in the middle of the response'),
-          );
-          response.end(`data: ${JSON.stringify(errorBody)}\n\n`);
-        } else {
-          response.destroy();
-        }
-        resolve({ status: reply.statusCode ?? 502, completed: false });
+        void settle(answer(false)).then((result) => {
+          if (isStream && !response.destroyed) {
+            const { body: errorBody } = toOpenAiError(
+              new EdgeFleetError('engine_error', 'the engine stopped in the middle of the response'),
+            );
+            response.end(`data: ${JSON.stringify(errorBody)}\n\n`);
+          } else {
+            response.destroy();
+          }
+          resolve(result);
+        });
       });
     });
     upstream.on('error', (error) => {
       if (answered) return;
-      reject(
-        new EdgeFleetError('engine_unavailable', `the engine is not reachable: ${error.message}`, {
-          cause: error,
-        }),
-      );
+      reject(new UpstreamRefusedError(`the engine is not reachable: ${error.message}`, null, error));
     });
     response.on('close', () => {
       if (!response.writableFinished) upstream.destroy();
     });
     upstream.end(body);
   });
+}
+
+/** The `usage` of a JSON answer, or null. */
+function usageOfJson(body: Buffer): TokenUsage | null {
+  try {
+    return readUsage((JSON.parse(body.toString('utf8')) as { usage?: unknown }).usage);
+  } catch {
+    return null;
+  }
+}
+
+/** The message of an OpenAI-shaped error body, else the start of the text. */
+function upstreamMessage(text: string): string {
+  try {
+    const parsed = JSON.parse(text) as { error?: { message?: unknown } };
+    if (typeof parsed.error?.message === 'string') return parsed.error.message;
+  } catch {
+    // not JSON
+  }
+  return text.slice(0, 200) || '(no body)';
 }

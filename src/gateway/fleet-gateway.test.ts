@@ -1,0 +1,365 @@
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { sendError } from '../http/respond.js';
+import { EdgeFleetError } from '../spec/edgefleet-error.js';
+import type { RouteInstance, RouteTable } from '../spec/route-table.js';
+import type { UsageEvent } from '../spec/usage-event.js';
+import { createLogger } from '../telemetry/logger.js';
+import { FleetGateway, type RouteSource } from './fleet-gateway.js';
+
+/**
+ * The gateway against scripted OpenAI-compatible upstreams: each answers as the test says (delays,
+ * 5xx, broken streams), so routing, retries and error endings can be checked exactly.
+ */
+type Script = (request: IncomingMessage, response: ServerResponse, body: string) => void | Promise<void>;
+
+const silentLog = createLogger('test');
+silentLog.level = 'silent';
+
+const servers: Server[] = [];
+afterEach(async () => {
+  for (const server of servers.splice(0)) {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
+  const server = createServer(handler);
+  servers.push(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** An upstream that records what it was sent and answers with `script`. */
+async function upstream(script: Script) {
+  const seen: string[] = [];
+  const url = await listen((request, response) => {
+    let body = '';
+    request.setEncoding('utf8').on('data', (c: string) => (body += c));
+    request.on('end', () => {
+      seen.push(body);
+      void script(request, response, body);
+    });
+  });
+  return { url, seen };
+}
+
+const ok: Script = (_req, res, body) => {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ echo: JSON.parse(body) as unknown }));
+};
+
+function instance(id: string, url: string, site = 'north'): RouteInstance {
+  return {
+    id,
+    url,
+    deploymentId: 'd1',
+    nodeId: `n-${id}`,
+    nodeName: id,
+    siteId: site,
+    siteName: site,
+    region: null,
+  };
+}
+
+/** A route source the test edits: `table.models[0].instances` is what the gateway sees next. */
+function routesOf(instances: RouteInstance[]) {
+  const table: RouteTable = {
+    builtAtMs: Date.now(),
+    models: [
+      { name: 'm', deploymentId: 'd1', status: 'running', statusReason: null, createdAtMs: 0, instances },
+    ],
+  };
+  const source: RouteSource = { get: async () => table, refresh: async () => table };
+  return { table, source };
+}
+
+async function startGateway(
+  routes: RouteSource,
+  extra: Partial<ConstructorParameters<typeof FleetGateway>[0]> = {},
+) {
+  const gateway = new FleetGateway({
+    routes,
+    log: silentLog,
+    maxBodyBytes: 64 * 1024,
+    upstreamWaitMs: 300,
+    ...extra,
+  });
+  const url = await listen((request, response) => {
+    const path = (request.url ?? '/').split('?')[0]!;
+    gateway.handle(request, response, path).catch((error: unknown) => sendError(response, error));
+  });
+  return { gateway, url };
+}
+
+const chat = (model = 'm') => JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] });
+const post = (url: string, body: string, headers: Record<string, string> = {}) =>
+  fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body,
+  });
+
+describe('FleetGateway', () => {
+  it('forwards to an instance of the model and says which one answered', async () => {
+    const a = await upstream(ok);
+    const { url } = await startGateway(routesOf([instance('a', a.url, 'south')]).source);
+    const response = await post(url, chat());
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-edgefleet-instance')).toBe('a');
+    expect(response.headers.get('x-edgefleet-site')).toBe('south');
+    expect(((await response.json()) as { echo: { model: string } }).echo.model).toBe('m');
+    expect(a.seen).toHaveLength(1);
+  });
+
+  it('sends concurrent requests to the instance with the fewest in flight', async () => {
+    const slow: Script = (req, res, body) => void setTimeout(() => ok(req, res, body), 150);
+    const a = await upstream(slow);
+    const b = await upstream(slow);
+    const { url } = await startGateway(routesOf([instance('a', a.url), instance('b', b.url)]).source);
+    const answers = await Promise.all([1, 2, 3, 4].map(() => post(url, chat())));
+    const used = answers.map((r) => r.headers.get('x-edgefleet-instance'));
+    expect(used.filter((id) => id === 'a')).toHaveLength(2);
+    expect(used.filter((id) => id === 'b')).toHaveLength(2);
+  });
+
+  it('retries on another instance when one refuses the connection or answers 5xx before the first byte', async () => {
+    const dead = await listen(() => undefined);
+    servers.pop()!.close(); // nothing listens there any more
+    const failing = await upstream((_req, res) =>
+      sendError(res, new EdgeFleetError('engine_unavailable', 'overloaded')),
+    );
+    const good = await upstream(ok);
+    const { url, gateway } = await startGateway(
+      routesOf([instance('dead', dead), instance('failing', failing.url), instance('good', good.url)]).source,
+    );
+    for (let i = 0; i < 3; i++) {
+      const response = await post(url, chat());
+      expect(response.status).toBe(200);
+      expect(response.headers.get('x-edgefleet-instance')).toBe('good');
+    }
+    const metrics = await gateway.registry.metrics();
+    expect(metrics).toMatch(
+      /edgefleet_gateway_upstream_attempts_total\{model="m",site="north",outcome="refused"\} [1-9]/,
+    );
+    expect(metrics).toMatch(/edgefleet_gateway_retries_total\{model="m"\} [1-9]/);
+  });
+
+  it('gives the last refusal to the client when every instance refuses', async () => {
+    const failing = await upstream((_req, res) =>
+      sendError(res, new EdgeFleetError('server_busy', 'all slots busy')),
+    );
+    const { url } = await startGateway(routesOf([instance('f', failing.url)]).source);
+    const response = await post(url, chat());
+    expect(response.status).toBe(429);
+    const body = (await response.json()) as { error: { message: string } };
+    expect(body.error.message).toMatch(/all slots busy/);
+  });
+
+  it('waits for an instance to appear (an engine restarting), then serves', async () => {
+    const { table, source } = routesOf([]);
+    const { url } = await startGateway(source, { upstreamWaitMs: 5000 });
+    const good = await upstream(ok);
+    setTimeout(() => table.models[0]!.instances.push(instance('late', good.url)), 400);
+    const response = await post(url, chat());
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-edgefleet-instance')).toBe('late');
+  });
+
+  it('answers 503 with the deployment status when no instance runs within the wait', async () => {
+    const { table, source } = routesOf([]);
+    table.models[0]!.status = 'pending';
+    table.models[0]!.statusReason = 'fits nowhere: needs 40 GB';
+    const { url } = await startGateway(source);
+    const response = await post(url, chat());
+    expect(response.status).toBe(503);
+    expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(/fits nowhere/);
+  });
+
+  it('ends a stream that breaks after the first byte with an error event and no [DONE]', async () => {
+    const breaking = await upstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"choices":[{"delta":{"content":"he"}}]}\n\n');
+      setTimeout(() => res.destroy(), 50);
+    });
+    const other = await upstream(ok);
+    const { url } = await startGateway(
+      routesOf([instance('x', breaking.url), instance('y', other.url)]).source,
+    );
+    // The first request goes to x (round robin starts there); it must not be retried once it streamed.
+    const response = await post(url, JSON.stringify({ model: 'm', stream: true, messages: [] }));
+    const text = await response.text();
+    expect(text).toContain('"content":"he"');
+    expect(text).toMatch(/"error"/);
+    expect(text).not.toContain('[DONE]');
+    expect(other.seen).toHaveLength(0);
+  });
+
+  it('refuses bad requests before choosing an instance', async () => {
+    const a = await upstream(ok);
+    const { url } = await startGateway(routesOf([instance('a', a.url)]).source);
+    const cases: [string, number, string][] = [
+      ['{"model": "m", "messages": [', 400, 'invalid_json'],
+      ['[]', 400, 'invalid_request'],
+      ['{"messages": []}', 400, 'invalid_request'],
+      [chat('nope'), 404, 'model_not_found'],
+    ];
+    for (const [body, status, code] of cases) {
+      const response = await post(url, body);
+      expect(response.status).toBe(status);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe(code);
+    }
+    expect((await fetch(`${url}/v1/chat/completions`)).status).toBe(405);
+    expect((await fetch(`${url}/v1/unknown`, { method: 'POST', body: '{}' })).status).toBe(404);
+    expect(a.seen).toHaveLength(0);
+  });
+
+  it('lists the models with their status, and asks authorize() first', async () => {
+    const a = await upstream(ok);
+    const { url } = await startGateway(routesOf([instance('a', a.url)]).source, {
+      authorize: async (request) => {
+        if (request.headers.authorization !== 'Bearer good')
+          throw new EdgeFleetError('unauthorized', 'no key');
+        return { keyId: 'k1' };
+      },
+    });
+    expect((await fetch(`${url}/v1/models`)).status).toBe(401);
+    expect((await post(url, chat())).status).toBe(401);
+    const models = (await (
+      await fetch(`${url}/v1/models`, { headers: { authorization: 'Bearer good' } })
+    ).json()) as {
+      data: { id: string; meta: { instances: number; sites: string[] } }[];
+    };
+    expect(models.data).toEqual([
+      expect.objectContaining({ id: 'm', meta: expect.objectContaining({ instances: 1, sites: ['north'] }) }),
+    ]);
+    expect(a.seen).toHaveLength(0);
+  });
+
+  it('cancels the upstream request at once when the client goes away', async () => {
+    let upstreamClosed = false;
+    const hanging = await upstream((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {}\n\n');
+      res.on('close', () => (upstreamClosed = true));
+    });
+    const { url } = await startGateway(routesOf([instance('h', hanging.url)]).source);
+    const abort = new AbortController();
+    const response = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      body: JSON.stringify({ model: 'm', stream: true, messages: [] }),
+      signal: abort.signal,
+    });
+    await response.body!.getReader().read();
+    abort.abort();
+    const deadline = Date.now() + 2000;
+    while (!upstreamClosed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(upstreamClosed).toBe(true);
+  });
+
+  describe('metering', () => {
+    /** An engine that streams two tokens and, when asked, a usage-only chunk. */
+    const streaming: Script = (_req, res, body) => {
+      const request = JSON.parse(body) as { stream_options?: { include_usage?: boolean } };
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"choices":[{"index":0,"delta":{"content":"he"}}]}\n\n');
+      setTimeout(() => {
+        res.write('data: {"choices":[{"index":0,"delta":{"content":"llo"}}]}\n\n');
+        if (request.stream_options?.include_usage) {
+          res.write(
+            'data: {"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9}}\n\n',
+          );
+        }
+        res.end('data: [DONE]\n\n');
+      }, 30);
+    };
+
+    it('asks the engine for usage, journals it before [DONE], and hides the usage chunk the client did not ask for', async () => {
+      const engine = await upstream(streaming);
+      const events: UsageEvent[] = [];
+      let releaseJournal: () => void = () => undefined;
+      const { url } = await startGateway(routesOf([instance('a', engine.url)]).source, {
+        recordUsage: (event) =>
+          new Promise<void>((resolve) => {
+            events.push(event);
+            releaseJournal = resolve;
+          }),
+      });
+      const response = await post(url, JSON.stringify({ model: 'm', stream: true, messages: [] }));
+      const reader = response.body!.getReader();
+      let text = '';
+      while (events.length === 0) text += new TextDecoder().decode((await reader.read()).value);
+      // The journal has the record but has not confirmed it: the client has the tokens, not [DONE].
+      expect(text).toContain('"llo"');
+      expect(text).not.toContain('[DONE]');
+      releaseJournal();
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+        text += new TextDecoder().decode(chunk.value);
+      }
+      expect(text).toMatch(/data: \[DONE\]\n\n$/);
+      expect(text).not.toContain('usage');
+      expect(JSON.parse(engine.seen[0]!)).toMatchObject({ stream_options: { include_usage: true } });
+      expect(events[0]).toMatchObject({
+        keyId: 'anonymous',
+        model: 'm',
+        instanceId: 'a',
+        siteName: 'north',
+        promptTokens: 7,
+        completionTokens: 2,
+        status: 200,
+        outcome: 'ok',
+        usageEstimated: false,
+      });
+      expect(events[0]!.ttftMs).toBeGreaterThanOrEqual(0);
+      expect(events[0]!.durationMs).toBeGreaterThanOrEqual(events[0]!.ttftMs!);
+    });
+
+    it('passes the usage chunk through when the client asked for it', async () => {
+      const engine = await upstream(streaming);
+      const { url } = await startGateway(routesOf([instance('a', engine.url)]).source, {
+        recordUsage: async () => undefined,
+      });
+      const body = { model: 'm', stream: true, stream_options: { include_usage: true }, messages: [] };
+      const text = await (await post(url, JSON.stringify(body))).text();
+      expect(text).toContain('"prompt_tokens":7');
+    });
+
+    it('counts streamed chunks when the engine reports no usage, and meters errors and broken streams', async () => {
+      const bare: Script = (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('data: {"choices":[{"index":0,"delta":{"content":"a"}}]}\n\n');
+        res.write('data: {"choices":[{"index":0,"delta":{"content":"b"}}]}\n\n');
+        res.write('data: {"choices":[{"index":0,"delta":{"content":"c"}}]}\n\n');
+        res.end('data: [DONE]\n\n');
+      };
+      const engine = await upstream(bare);
+      const events: UsageEvent[] = [];
+      const { url } = await startGateway(routesOf([instance('a', engine.url)]).source, {
+        recordUsage: async (event) => void events.push(event),
+      });
+      await (await post(url, JSON.stringify({ model: 'm', stream: true, messages: [] }))).text();
+      expect(events[0]).toMatchObject({
+        completionTokens: 3,
+        promptTokens: 0,
+        usageEstimated: true,
+        outcome: 'ok',
+      });
+      await (await post(url, chat('nope'))).text();
+      expect(events[1]).toMatchObject({ model: 'nope', status: 404, outcome: 'error', instanceId: null });
+    });
+
+    it('still answers when the journal cannot write, and counts the lost record', async () => {
+      const engine = await upstream(ok);
+      const { url, gateway } = await startGateway(routesOf([instance('a', engine.url)]).source, {
+        recordUsage: () => Promise.reject(new Error('ENOSPC: no space left on device')),
+      });
+      const response = await post(url, chat());
+      expect(response.status).toBe(200);
+      expect(await gateway.registry.metrics()).toMatch(/edgefleet_gateway_usage_journal_errors_total 1/);
+    });
+  });
+});

@@ -1,0 +1,155 @@
+/**
+ * Meters each inference request the gateway answers: one UsageEvent (tokens, time to first token,
+ * duration, outcome) handed to the journal before the client gets the last bytes, and the gateway's
+ * token and latency metrics. A journal that cannot write (disk full) costs the record, not the answer:
+ * the loss is logged and counted in `edgefleet_gateway_usage_journal_errors_total`.
+ */
+import { randomUUID } from 'node:crypto';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import type { RouteInstance } from '../../spec/route-table.js';
+import type { UsageEvent } from '../../spec/usage-event.js';
+import type { Logger } from '../../telemetry/logger.js';
+import type { ForwardMeter, MeteredAnswer } from '../streaming/forward-request.js';
+
+export type RecordUsage = (event: UsageEvent) => Promise<void>;
+
+export interface MeterContext {
+  keyId: string;
+  route: string;
+  /** Epoch ms when the request arrived. */
+  arrivedAtMs: number;
+}
+
+export class RequestMeter {
+  private readonly tokens: Counter<'model' | 'site' | 'kind'>;
+  private readonly ttft: Histogram<'model' | 'site'>;
+  private readonly tpot: Histogram<'model' | 'site'>;
+  private readonly journalErrors: Counter;
+
+  constructor(
+    registry: Registry,
+    private readonly log: Logger,
+    private readonly record?: RecordUsage,
+  ) {
+    const registers = [registry];
+    this.tokens = new Counter({
+      name: 'edgefleet_gateway_tokens_total',
+      help: 'Tokens through the gateway by model, site and kind (prompt, completion)',
+      labelNames: ['model', 'site', 'kind'],
+      registers,
+    });
+    this.ttft = new Histogram({
+      name: 'edgefleet_gateway_time_to_first_token_seconds',
+      help: 'Gateway arrival to the first generated text of a stream',
+      labelNames: ['model', 'site'],
+      buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+      registers,
+    });
+    this.tpot = new Histogram({
+      name: 'edgefleet_gateway_time_per_output_token_seconds',
+      help: 'After the first token: time per further output token of a stream',
+      labelNames: ['model', 'site'],
+      buckets: [0.005, 0.01, 0.02, 0.04, 0.06, 0.1, 0.2, 0.5, 1],
+      registers,
+    });
+    this.journalErrors = new Counter({
+      name: 'edgefleet_gateway_usage_journal_errors_total',
+      help: 'Usage records that could not be written to the journal (lost)',
+      registers,
+    });
+  }
+
+  /** The meter `forwardRequest` calls for one attempt on `instance`. */
+  forAttempt(
+    context: MeterContext,
+    model: string,
+    instance: RouteInstance,
+    clientWantsUsage: boolean,
+    clientGone: () => boolean,
+  ): ForwardMeter {
+    return {
+      clientWantsUsage,
+      beforeEnd: (answer) => this.finish(context, model, instance, answer, clientGone()),
+    };
+  }
+
+  /** A request answered with an error before any instance answered (no instance, refused, limits). */
+  async failed(
+    context: MeterContext,
+    model: string,
+    status: number,
+    instance?: RouteInstance,
+  ): Promise<void> {
+    await this.write({
+      ...this.base(context, model, instance),
+      status,
+      outcome: 'error',
+      promptTokens: 0,
+      completionTokens: 0,
+      ttftMs: null,
+      usageEstimated: false,
+    });
+  }
+
+  private async finish(
+    context: MeterContext,
+    model: string,
+    instance: RouteInstance,
+    answer: MeteredAnswer,
+    clientGone: boolean,
+  ): Promise<void> {
+    const estimated = answer.usage === null;
+    const promptTokens = answer.usage?.promptTokens ?? 0;
+    const completionTokens = answer.usage?.completionTokens ?? answer.textChunks;
+    const ttftMs = answer.firstTextAtMs === null ? null : answer.firstTextAtMs - context.arrivedAtMs;
+    const event: UsageEvent = {
+      ...this.base(context, model, instance),
+      status: answer.status,
+      outcome: clientGone ? 'aborted' : !answer.completed ? 'broken' : answer.status >= 400 ? 'error' : 'ok',
+      promptTokens,
+      completionTokens,
+      ttftMs,
+      usageEstimated: estimated && completionTokens > 0,
+    };
+    const labels = { model, site: instance.siteName };
+    this.tokens.inc({ ...labels, kind: 'prompt' }, promptTokens);
+    this.tokens.inc({ ...labels, kind: 'completion' }, completionTokens);
+    if (ttftMs !== null) {
+      this.ttft.observe(labels, ttftMs / 1000);
+      if (completionTokens > 1) {
+        this.tpot.observe(labels, (event.durationMs - ttftMs) / 1000 / (completionTokens - 1));
+      }
+    }
+    await this.write(event);
+  }
+
+  private base(context: MeterContext, model: string, instance: RouteInstance | undefined) {
+    return {
+      id: randomUUID(),
+      atMs: context.arrivedAtMs,
+      keyId: context.keyId,
+      model,
+      siteName: instance?.siteName ?? null,
+      instanceId: instance?.id ?? null,
+      route: context.route,
+      durationMs: Math.max(0, Date.now() - context.arrivedAtMs),
+    };
+  }
+
+  private async write(event: UsageEvent): Promise<void> {
+    if (!this.record) return;
+    try {
+      await this.record(event);
+    } catch (error) {
+      this.journalErrors.inc();
+      this.log.error(
+        {
+          err: error instanceof Error ? error.message : String(error),
+          requestId: event.id,
+          model: event.model,
+        },
+        'usage record lost: the journal could not be written',
+      );
+    }
+  }
+}

@@ -1,0 +1,125 @@
+import { appendFile, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { UsageEvent } from '../../spec/usage-event.js';
+import { createLogger } from '../../telemetry/logger.js';
+import { UsageJournal } from './usage-journal.js';
+import { UsageShipper } from './usage-shipper.js';
+
+const log = createLogger('test');
+log.level = 'silent';
+
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+});
+
+async function journalDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'ef-journal-'));
+  dirs.push(dir);
+  return dir;
+}
+
+const event = (n: number, model = 'm'): UsageEvent => ({
+  id: `e${n}`,
+  atMs: 1_700_000_000_000 + n,
+  keyId: 'k',
+  model,
+  siteName: 'north',
+  instanceId: 'i',
+  route: '/v1/chat/completions',
+  promptTokens: n,
+  completionTokens: 2 * n,
+  ttftMs: 5,
+  durationMs: 10,
+  status: 200,
+  outcome: 'ok',
+  usageEstimated: false,
+});
+
+describe('UsageJournal', () => {
+  it('keeps every appended event across a restart until it is shipped', async () => {
+    const dir = await journalDir();
+    const first = new UsageJournal(dir);
+    await first.open();
+    await Promise.all([1, 2, 3].map((n) => first.append(event(n, 'modèle-ü'))));
+    await first.close();
+
+    const second = new UsageJournal(dir);
+    await second.open();
+    await second.append(event(4));
+    const batch = await second.readUnshipped(100);
+    expect(batch.events.map((e) => e.id)).toEqual(['e1', 'e2', 'e3', 'e4']);
+    expect(batch.events[0]!.model).toBe('modèle-ü');
+    await second.markShipped(batch.next);
+    expect((await second.readUnshipped(100)).events).toEqual([]);
+    await second.append(event(5));
+    expect((await second.readUnshipped(100)).events.map((e) => e.id)).toEqual(['e5']);
+    await second.close();
+  });
+
+  it('reads in batches and deletes segments once they are shipped', async () => {
+    const dir = await journalDir();
+    const journal = new UsageJournal(dir, 600); // a few events per segment
+    await journal.open();
+    for (let n = 1; n <= 12; n++) await journal.append(event(n));
+    expect((await readdir(dir)).filter((f) => f.endsWith('.jsonl')).length).toBeGreaterThan(2);
+    const seen: string[] = [];
+    for (;;) {
+      const batch = await journal.readUnshipped(5);
+      if (batch.events.length === 0) break;
+      expect(batch.events.length).toBeLessThanOrEqual(5);
+      seen.push(...batch.events.map((e) => e.id));
+      await journal.markShipped(batch.next);
+    }
+    expect(seen).toEqual(Array.from({ length: 12 }, (_, i) => `e${i + 1}`));
+    expect((await readdir(dir)).filter((f) => f.endsWith('.jsonl')).length).toBe(1);
+    await journal.close();
+  });
+
+  it('skips and reports a line torn by a crash, never ships it', async () => {
+    const dir = await journalDir();
+    const journal = new UsageJournal(dir);
+    await journal.open();
+    await journal.append(event(1));
+    await journal.close();
+    const segment = (await readdir(dir)).find((f) => f.endsWith('.jsonl'))!;
+    await appendFile(join(dir, segment), '{"id":"torn","atMs":1\n');
+    const reopened = new UsageJournal(dir);
+    await reopened.open();
+    await reopened.append(event(2));
+    const batch = await reopened.readUnshipped(100);
+    expect(batch.events.map((e) => e.id)).toEqual(['e1', 'e2']);
+    expect(batch.skippedLines).toBe(1);
+    await reopened.close();
+  });
+});
+
+describe('UsageShipper', () => {
+  it('keeps events in the journal while the store is down and ships each once it is back', async () => {
+    const dir = await journalDir();
+    const journal = new UsageJournal(dir);
+    await journal.open();
+    for (let n = 1; n <= 3; n++) await journal.append(event(n));
+    const stored = new Map<string, UsageEvent>();
+    let storeUp = false;
+    const shipper = new UsageShipper({
+      journal,
+      log,
+      ship: async (events) => {
+        if (!storeUp) throw new Error('connection refused');
+        for (const e of events) stored.set(e.id, e);
+      },
+    });
+    await expect(shipper.flush()).rejects.toThrow(/connection refused/);
+    expect(stored.size).toBe(0);
+    storeUp = true;
+    expect(await shipper.flush()).toBe(3);
+    await journal.append(event(4));
+    expect(await shipper.flush()).toBe(1);
+    expect([...stored.keys()]).toEqual(['e1', 'e2', 'e3', 'e4']);
+    expect(await shipper.flush()).toBe(0);
+    await journal.close();
+  });
+});

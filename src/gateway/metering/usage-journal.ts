@@ -1,0 +1,166 @@
+/**
+ * The gateway's durable usage journal: one JSON line per request, appended to
+ * `<dir>/usage-<segment>.jsonl` and fsynced before `append()` resolves. Appends that arrive while a
+ * sync runs share the next write and sync (group commit), so a busy gateway pays one fsync per batch.
+ * A shipper reads what is past the checkpoint (`<dir>/shipped.json`) and deletes segments it has
+ * shipped completely. Each start opens a new segment, so a line torn by a crash is never appended to.
+ */
+import { mkdir, open, readdir, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { usageEventSchema, type UsageEvent } from '../../spec/usage-event.js';
+
+export interface JournalCheckpoint {
+  segment: number;
+  /** Bytes of that segment already shipped. */
+  offset: number;
+}
+
+export interface UnshippedBatch {
+  events: UsageEvent[];
+  /** Lines that did not parse (a crash mid-write); skipped and counted, never shipped. */
+  skippedLines: number;
+  /** Pass to `markShipped` once the events are stored. */
+  next: JournalCheckpoint;
+}
+
+interface PendingAppend {
+  line: string;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+const segmentName = (segment: number) => `usage-${String(segment).padStart(8, '0')}.jsonl`;
+const segmentPattern = /^usage-(\d{8})\.jsonl$/;
+
+export class UsageJournal {
+  private handle: FileHandle | undefined;
+  private segment = 0;
+  private segmentBytes = 0;
+  private queue: PendingAppend[] = [];
+  private flushing: Promise<void> | undefined;
+
+  constructor(
+    readonly dir: string,
+    private readonly maxSegmentBytes = 8 * 1024 * 1024,
+  ) {}
+
+  async open(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    const segments = await this.segments();
+    this.segment = (segments.at(-1) ?? 0) + 1;
+    this.handle = await open(join(this.dir, segmentName(this.segment)), 'a');
+    this.segmentBytes = 0;
+  }
+
+  /** Resolves once the event is on disk (fsynced); rejects when it could not be written (disk full…). */
+  append(event: UsageEvent): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ line: `${JSON.stringify(event)}\n`, resolve, reject });
+      this.kick();
+    });
+  }
+
+  /** Starts a flush unless one runs; one that ends with appends queued meanwhile starts the next. */
+  private kick(): void {
+    if (this.flushing) return;
+    this.flushing = this.flush().finally(() => {
+      this.flushing = undefined;
+      if (this.queue.length > 0) this.kick();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue;
+      this.queue = [];
+      try {
+        if (!this.handle) throw new Error('the usage journal is not open');
+        const text = batch.map((p) => p.line).join('');
+        await this.handle.write(text);
+        await this.handle.sync();
+        this.segmentBytes += Buffer.byteLength(text);
+        for (const pending of batch) pending.resolve();
+        if (this.segmentBytes >= this.maxSegmentBytes) await this.rotate();
+      } catch (error) {
+        for (const pending of batch) pending.reject(error);
+      }
+    }
+  }
+
+  private async rotate(): Promise<void> {
+    await this.handle?.close();
+    this.segment += 1;
+    this.handle = await open(join(this.dir, segmentName(this.segment)), 'a');
+    this.segmentBytes = 0;
+  }
+
+  /** Up to `maxEvents` events after the checkpoint, oldest first. */
+  async readUnshipped(maxEvents: number): Promise<UnshippedBatch> {
+    const checkpoint = await this.checkpoint();
+    const events: UsageEvent[] = [];
+    let skippedLines = 0;
+    let next = checkpoint;
+    for (const segment of await this.segments()) {
+      if (segment < checkpoint.segment) continue;
+      const bytes = await readFile(join(this.dir, segmentName(segment))).catch(() => Buffer.alloc(0));
+      let offset = segment === checkpoint.segment ? checkpoint.offset : 0;
+      for (;;) {
+        const end = bytes.indexOf(0x0a, offset);
+        if (end < 0 || events.length >= maxEvents) break;
+        const parsed = safeParse(bytes.subarray(offset, end).toString('utf8'));
+        if (parsed) events.push(parsed);
+        else skippedLines += 1;
+        offset = end + 1;
+      }
+      next = { segment, offset };
+      if (events.length >= maxEvents || segment === this.segment) break;
+    }
+    return { events, skippedLines, next };
+  }
+
+  /** Records that everything before `next` is stored, and deletes segments that are done. */
+  async markShipped(next: JournalCheckpoint): Promise<void> {
+    const path = join(this.dir, 'shipped.json');
+    await writeFile(`${path}.tmp`, JSON.stringify(next));
+    await rename(`${path}.tmp`, path);
+    for (const segment of await this.segments()) {
+      if (segment < next.segment && segment !== this.segment) {
+        await rm(join(this.dir, segmentName(segment)), { force: true });
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.flushing;
+    await this.handle?.close();
+    this.handle = undefined;
+  }
+
+  private async checkpoint(): Promise<JournalCheckpoint> {
+    try {
+      const parsed = JSON.parse(await readFile(join(this.dir, 'shipped.json'), 'utf8')) as JournalCheckpoint;
+      if (Number.isInteger(parsed.segment) && Number.isInteger(parsed.offset)) return parsed;
+    } catch {
+      // no checkpoint yet: everything is unshipped
+    }
+    return { segment: 0, offset: 0 };
+  }
+
+  private async segments(): Promise<number[]> {
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    return names
+      .map((name) => segmentPattern.exec(name)?.[1])
+      .filter((n): n is string => n !== undefined)
+      .map(Number)
+      .sort((a, b) => a - b);
+  }
+}
+
+function safeParse(line: string): UsageEvent | null {
+  try {
+    const result = usageEventSchema.safeParse(JSON.parse(line));
+    return result.success ? result.data : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * The route table: what a gateway needs to know to send a request for a model to an instance. The
+ * control plane builds it from its store; a gateway in the same process reads it directly.
+ */
+
+/** One running instance a gateway may send requests to. */
+export interface RouteInstance {
+  id: string;
+  deploymentId: string;
+  nodeId: string;
+  nodeName: string;
+  siteId: string;
+  siteName: string;
+  region: string | null;
+  /** Base URL of the instance's OpenAI-compatible server, without `/v1` (e.g. `http://10.0.0.5:41234`). */
+  url: string;
+}
+
+/** One deployment by the name clients put in `model`. */
+export interface RouteModel {
+  name: string;
+  deploymentId: string;
+  status: string;
+  /** Why the deployment has no running instance, when it has none. */
+  statusReason: string | null;
+  createdAtMs: number;
+  instances: RouteInstance[];
+  /** Extra facts shown in `/v1/models` (e.g. `up`'s model source and whether it is a demo model). */
+  meta?: Record<string, unknown>;
+}
+
+export interface RouteTable {
+  builtAtMs: number;
+  models: RouteModel[];
+}
+
+/**
+ * `http://host:port` for an engine port on a node whose advertised address is `host` or `host:port`
+ * (IPv6 literals with or without brackets).
+ */
+export function instanceBaseUrl(nodeAddress: string, port: number): string {
+  let host = nodeAddress.trim();
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(host);
+  if (bracketed) host = bracketed[1]!;
+  else if (/^[^:]+:\d+$/.test(host)) host = host.slice(0, host.lastIndexOf(':'));
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
