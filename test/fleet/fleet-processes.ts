@@ -1,5 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { binPath, waitFor } from '../helpers/edgefleet-process.js';
 
@@ -12,9 +13,19 @@ export interface FleetProcess {
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+export interface StartOptions {
+  /**
+   * Run inside this network namespace: `ip netns exec NS node …`. `ip` execs node after entering the
+   * namespace, so `child.pid` is still the node process.
+   */
+  netns?: string;
+}
+
 /** Starts `node bin/edgefleet.js ARGS` (the built CLI) with its stdout and stderr captured. */
-export function startCli(args: string[]): FleetProcess {
-  const child = spawn(process.execPath, [binPath, ...args], {
+export function startCli(args: string[], options: StartOptions = {}): FleetProcess {
+  const command = [process.execPath, binPath, ...args];
+  if (options.netns !== undefined) command.unshift('ip', 'netns', 'exec', options.netns);
+  const child = spawn(command[0]!, command.slice(1), {
     env: { ...process.env, EDGEFLEET_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -41,11 +52,17 @@ export interface FleetServer extends FleetProcess {
   home: string;
   /** Calls the management API with the admin key. */
   api(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }>;
+  /** Same with a raw request body (malformed JSON and the like). */
+  apiRaw(method: string, path: string, raw: string): Promise<{ status: number; body: unknown }>;
 }
 
 /** Starts `edgefleet server --port 0` and reads its URL from stdout and its admin key from `<home>/admin-key`. */
-export async function startServer(home: string, extra: string[]): Promise<FleetServer> {
-  const proc = startCli(['server', '--home', home, '--port', '0', ...extra]);
+export async function startServer(
+  home: string,
+  extra: string[],
+  options: StartOptions = {},
+): Promise<FleetServer> {
+  const proc = startCli(['server', '--home', home, '--port', '0', ...extra], options);
   const url = await waitFor(
     async () => {
       if (proc.child.exitCode !== null) throw new Error(`server exited:\n${proc.output()}`);
@@ -55,18 +72,104 @@ export async function startServer(home: string, extra: string[]): Promise<FleetS
     'the server URL',
   );
   const adminKey = (await readFile(join(home, 'admin-key'), 'utf8')).trim();
-  const api = async (method: string, path: string, body?: unknown) => {
+  const apiRaw = async (method: string, path: string, raw: string | undefined) => {
     const response = await fetch(`${url}${path}`, {
       method,
       headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
-      ...(body !== undefined && { body: JSON.stringify(body) }),
+      ...(raw !== undefined && { body: raw }),
     });
     return { status: response.status, body: (await response.json()) as unknown };
   };
-  return { ...proc, url, adminKey, home, api };
+  const api = (method: string, path: string, body?: unknown) =>
+    apiRaw(method, path, body === undefined ? undefined : JSON.stringify(body));
+  return { ...proc, url, adminKey, home, api, apiRaw };
 }
 
 /** `{object:'list', data:[…]}` → its rows. */
 export function rows(body: unknown): Record<string, unknown>[] {
   return ((body as { data?: Record<string, unknown>[] }).data ?? []).filter(Boolean);
+}
+
+/** The PIDs of every live descendant of `pid` (children first), read from /proc. */
+export async function descendantPids(pid: number): Promise<number[]> {
+  const parents = new Map<number, number>();
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // pid (comm) state ppid …; comm may contain spaces and parentheses.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parents.set(Number(entry), ppid);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const found: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const parent = queue.shift()!;
+    for (const [child, ppid] of parents) {
+      if (ppid === parent && !found.includes(child)) {
+        found.push(child);
+        queue.push(child);
+      }
+    }
+  }
+  return found;
+}
+
+/** True while a process with this PID exists (and is not a zombie). */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Stops a fleet process and everything it started: SIGTERM, then after `graceMs` SIGKILL to it and to any
+ * descendant (engines) still alive. For cleanup in afterAll; never throws.
+ */
+export async function stopTree(proc: FleetProcess, graceMs = 10_000): Promise<void> {
+  const pid = proc.child.pid;
+  const tree = pid === undefined ? [] : await descendantPids(pid).catch(() => []);
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>(
+    (resolve) => (timer = setTimeout(() => resolve('timeout'), graceMs)),
+  );
+  const result = await Promise.race([proc.stop(), timedOut]);
+  clearTimeout(timer);
+  if (result === 'timeout') await proc.stop('SIGKILL');
+  for (const child of tree) {
+    if (isAlive(child)) {
+      try {
+        process.kill(child, 'SIGKILL');
+      } catch {
+        // exited meanwhile
+      }
+    }
+  }
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built CLI once (`node bin/edgefleet.js ARGS`) and collects its exit code and output. */
+export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [binPath, ...args],
+      { env: { ...process.env, EDGEFLEET_SERVER: '', EDGEFLEET_API_KEY: '', ...env }, timeout: 30_000 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
 }

@@ -1,0 +1,140 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes, randomInt } from 'node:crypto';
+
+/**
+ * Network namespaces as separate hosts on one machine: a hub namespace holding a Linux bridge, one
+ * namespace per host with a veth into the bridge, and one veth from the root namespace into the bridge
+ * so that the test process (a client only) reaches every host. Addresses come from a random private
+ * 10.x.y.0/24 that no route or address of this machine overlaps, so parallel runs never clash.
+ */
+export interface NetnsTopology {
+  /** Random tag in every namespace and interface name of this topology. */
+  tag: string;
+  /** e.g. `10.37.201` (hosts are `${prefix}.N`). */
+  prefix: string;
+  /** The root namespace's address in the subnet (the test client's side). */
+  clientAddress: string;
+  hosts: Record<string, NetnsHost>;
+  /** Deletes every namespace and veth of the topology; safe to call twice. */
+  destroy(): void;
+}
+
+export interface NetnsHost {
+  /** Namespace name, `ef-<tag>-<host>`. */
+  netns: string;
+  address: string;
+}
+
+function ip(...args: string[]): void {
+  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
+}
+
+function ipOutput(...args: string[]): string {
+  return execFileSync('ip', args, { encoding: 'utf8', timeout: 10_000 });
+}
+
+/** Why namespace tests cannot run here (not root, no `ip netns`), or undefined when they can. */
+export function netnsUnavailableReason(): string | undefined {
+  if (process.platform !== 'linux') return `network namespaces need Linux (this is ${process.platform})`;
+  if (process.getuid?.() !== 0) return 'network namespaces need root (run the tests as root, as CI does)';
+  const probe = `ef-probe-${randomBytes(3).toString('hex')}`;
+  try {
+    ip('netns', 'add', probe);
+    ip('-n', probe, 'link', 'set', 'lo', 'up');
+    ip('-n', probe, 'link', 'add', 'br0', 'type', 'bridge');
+  } catch (error) {
+    return `\`ip netns\` does not work here: ${String(error).split('\n')[0]}`;
+  } finally {
+    try {
+      ip('netns', 'del', probe);
+    } catch {
+      // it was never created
+    }
+  }
+  return undefined;
+}
+
+/** IPv4 networks (address/length) and single addresses the root namespace has routes or addresses for. */
+function usedNetworks(): { base: number; bits: number }[] {
+  const text = `${ipOutput('-4', 'route', 'show', 'table', 'all')}\n${ipOutput('-4', 'addr')}`;
+  const toInt = (dotted: string) => dotted.split('.').reduce((value, part) => value * 256 + Number(part), 0);
+  return [...text.matchAll(/\b(\d+\.\d+\.\d+\.\d+)(?:\/(\d+))?\b/g)]
+    .map((m) => ({ base: toInt(m[1]!), bits: m[2] === undefined ? 32 : Number(m[2]) }))
+    .filter((n) => n.bits > 0);
+}
+
+/** A 10.x.y prefix whose /24 no address or route of the root namespace overlaps. */
+function freePrefix(): string {
+  const used = usedNetworks();
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const [x, y] = [randomInt(16, 250), randomInt(1, 250)];
+    const base = (10 * 256 + x) * 256 * 256 + y * 256;
+    const overlaps = used.some((n) => {
+      const bits = Math.min(n.bits, 24);
+      const size = 2 ** (32 - bits);
+      return Math.floor(n.base / size) === Math.floor(base / size);
+    });
+    if (!overlaps) return `10.${x}.${y}`;
+  }
+  throw new Error('no free 10.x.y.0/24 subnet found for the test network');
+}
+
+/**
+ * Builds the topology: hosts[name] gets address `${prefix}.${hostNumbers[name]}`. On any error the
+ * part already built is deleted before the error is thrown.
+ */
+export function createNetnsTopology(hostNumbers: Record<string, number>): NetnsTopology {
+  const tag = randomBytes(2).toString('hex');
+  const prefix = freePrefix();
+  const hub = `ef-${tag}-hub`;
+  const rootVeth = `ef${tag}r`;
+  const namespaces: string[] = [];
+  const destroy = () => {
+    for (const netns of namespaces.splice(0).reverse()) {
+      try {
+        ip('netns', 'del', netns); // deletes the veths inside, and with them their peers
+      } catch {
+        // already gone
+      }
+    }
+    try {
+      ip('link', 'del', rootVeth);
+    } catch {
+      // went with the hub namespace
+    }
+  };
+  const hosts: Record<string, NetnsHost> = {};
+  try {
+    ip('netns', 'add', hub);
+    namespaces.push(hub);
+    ip('-n', hub, 'link', 'set', 'lo', 'up');
+    ip('-n', hub, 'link', 'add', 'br0', 'type', 'bridge');
+    ip('-n', hub, 'link', 'set', 'br0', 'up');
+
+    ip('link', 'add', rootVeth, 'type', 'veth', 'peer', 'name', `${rootVeth}b`);
+    ip('link', 'set', `${rootVeth}b`, 'netns', hub);
+    ip('-n', hub, 'link', 'set', `${rootVeth}b`, 'master', 'br0', 'up');
+    ip('addr', 'add', `${prefix}.1/24`, 'dev', rootVeth);
+    ip('link', 'set', rootVeth, 'up');
+
+    for (const [name, number] of Object.entries(hostNumbers)) {
+      const netns = `ef-${tag}-${name}`;
+      const veth = `ef${tag}h${number}`;
+      ip('netns', 'add', netns);
+      namespaces.push(netns);
+      ip('-n', netns, 'link', 'set', 'lo', 'up');
+      ip('link', 'add', veth, 'type', 'veth', 'peer', 'name', `${veth}b`);
+      ip('link', 'set', veth, 'netns', netns);
+      ip('link', 'set', `${veth}b`, 'netns', hub);
+      ip('-n', hub, 'link', 'set', `${veth}b`, 'master', 'br0', 'up');
+      ip('-n', netns, 'link', 'set', veth, 'name', 'eth0');
+      ip('-n', netns, 'addr', 'add', `${prefix}.${number}/24`, 'dev', 'eth0');
+      ip('-n', netns, 'link', 'set', 'eth0', 'up');
+      hosts[name] = { netns, address: `${prefix}.${number}` };
+    }
+  } catch (error) {
+    destroy();
+    throw error;
+  }
+  return { tag, prefix, clientAddress: `${prefix}.1`, hosts, destroy };
+}
