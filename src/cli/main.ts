@@ -24,6 +24,10 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
   deployments: { summary: 'list the deployments of a server', load: () => import('./deployments.js') },
   instances: { summary: 'list the model instances and their state', load: () => import('./instances.js') },
   undeploy: { summary: 'delete a deployment and its instances', load: () => import('./undeploy.js') },
+  keys: {
+    summary: 'create, list and revoke API keys (models, rate limits, budgets)',
+    load: () => import('./keys.js'),
+  },
   engine: { summary: '(internal) run one embedded engine process', load: () => import('./engine.js') },
   estimate: { summary: 'will a model fit; memory, speed and cost', load: () => import('./estimate.js') },
   recommend: { summary: 'what to run on these devices, ranked', load: () => import('./recommend.js') },

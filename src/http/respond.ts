@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { toOpenAiError } from '../spec/edgefleet-error.js';
+import { EdgeFleetError, toOpenAiError } from '../spec/edgefleet-error.js';
 
 /** Sends a JSON body with the given status. */
 export function sendJson(
@@ -17,12 +17,20 @@ export function sendJson(
   response.end(payload);
 }
 
-/** The one place an error becomes an HTTP response: OpenAI's error shape with the code's status. */
+/**
+ * The one place an error becomes an HTTP response: OpenAI's error shape with the code's status, and
+ * `retry-after` (whole seconds) when the error carries `data.retryAfterS`.
+ */
 export function sendError(response: ServerResponse, error: unknown): void {
   if (response.headersSent) {
     response.destroy();
     return;
   }
   const { status, body } = toOpenAiError(error);
-  sendJson(response, status, body);
+  const retryAfterS = error instanceof EdgeFleetError ? error.data['retryAfterS'] : undefined;
+  const headers: Record<string, string> =
+    typeof retryAfterS === 'number' && Number.isFinite(retryAfterS) && retryAfterS >= 0
+      ? { 'retry-after': String(Math.ceil(retryAfterS)) }
+      : {};
+  sendJson(response, status, body, headers);
 }

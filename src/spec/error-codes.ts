@@ -13,6 +13,7 @@ export const errorCodes = {
   request_too_large: { status: 413, type: 'invalid_request_error', retryable: false },
   unsupported_media_type: { status: 415, type: 'invalid_request_error', retryable: false },
   server_busy: { status: 429, type: 'rate_limit_error', retryable: true },
+  rate_limited: { status: 429, type: 'rate_limit_error', retryable: true },
   internal_error: { status: 500, type: 'server_error', retryable: true },
   engine_error: { status: 502, type: 'server_error', retryable: true },
   engine_unavailable: { status: 503, type: 'server_error', retryable: true },

@@ -9,10 +9,12 @@ type CredentialQueries = Pick<
   | 'findApiKeyByHash'
   | 'listApiKeys'
   | 'revokeApiKey'
+  | 'touchApiKey'
   | 'createJoinToken'
   | 'consumeJoinToken'
   | 'appendUsage'
   | 'sumUsage'
+  | 'totalTokensForKey'
 >;
 
 /** Rows appended per INSERT: 6 values each keeps well under every database's parameter limit. */
@@ -23,9 +25,21 @@ export function credentialQueries({ db, atomically }: SqlContext): CredentialQue
   return {
     async createApiKey(input) {
       const rows = await db.query(
-        `INSERT INTO api_keys (id, name, key_hash, role, created_at_ms, revoked_at_ms)
-         VALUES ($1, $2, $3, $4, $5, NULL) RETURNING *`,
-        [input.id ?? randomUUID(), input.name, input.keyHash, input.role, Date.now()],
+        `INSERT INTO api_keys (id, name, key_hash, role, allowed_models, rpm, tpm, token_budget, region,
+           created_at_ms, revoked_at_ms, last_used_at_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL) RETURNING *`,
+        [
+          input.id ?? randomUUID(),
+          input.name,
+          input.keyHash,
+          input.role,
+          input.allowedModels == null ? null : JSON.stringify(input.allowedModels),
+          input.rpm ?? null,
+          input.tpm ?? null,
+          input.tokenBudget ?? null,
+          input.region ?? null,
+          Date.now(),
+        ],
       );
       return toApiKey(rows[0]);
     },
@@ -42,6 +56,13 @@ export function credentialQueries({ db, atomically }: SqlContext): CredentialQue
         [id, atMs],
       );
       if (changed === 0) throw notFound('api key', id);
+    },
+    async touchApiKey(id, atMs = Date.now()) {
+      await db.run(
+        `UPDATE api_keys SET last_used_at_ms = $2
+         WHERE id = $1 AND (last_used_at_ms IS NULL OR last_used_at_ms < $2)`,
+        [id, atMs],
+      );
     },
 
     async createJoinToken(input) {
@@ -109,6 +130,14 @@ export function credentialQueries({ db, atomically }: SqlContext): CredentialQue
         params,
       );
       return rows.map(toUsageSummary);
+    },
+    async totalTokensForKey(keyId) {
+      const rows = await db.query(
+        `SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS total
+         FROM usage_records WHERE key_id = $1`,
+        [keyId],
+      );
+      return Number(rows[0]?.['total'] ?? 0);
     },
   };
 }

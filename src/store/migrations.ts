@@ -101,4 +101,17 @@ export const storeMigrations: readonly Migration[] = [
       'CREATE INDEX usage_records_key_at ON usage_records (key_id, at_ms)',
     ],
   },
+  {
+    version: 2,
+    name: 'api key limits',
+    statements: [
+      // JSON list of deployment names the key may call; NULL means every model.
+      'ALTER TABLE api_keys ADD COLUMN allowed_models TEXT',
+      'ALTER TABLE api_keys ADD COLUMN rpm INTEGER',
+      'ALTER TABLE api_keys ADD COLUMN tpm INTEGER',
+      'ALTER TABLE api_keys ADD COLUMN token_budget BIGINT',
+      'ALTER TABLE api_keys ADD COLUMN region TEXT',
+      'ALTER TABLE api_keys ADD COLUMN last_used_at_ms BIGINT',
+    ],
+  },
 ];

@@ -159,8 +159,14 @@ const apiKeyRow = z.object({
   name: z.string(),
   key_hash: z.string(),
   role: z.enum(['admin', 'inference']),
+  allowed_models: z.null().or(json(z.array(z.string()))),
+  rpm: nullableNum,
+  tpm: nullableNum,
+  token_budget: nullableNum,
+  region: nullableText,
   created_at_ms: num,
   revoked_at_ms: nullableNum,
+  last_used_at_ms: nullableNum,
 });
 
 export const toApiKey = (row: unknown): ApiKey => {
@@ -170,8 +176,14 @@ export const toApiKey = (row: unknown): ApiKey => {
     name: r.name,
     keyHash: r.key_hash,
     role: r.role,
+    allowedModels: r.allowed_models,
+    rpm: r.rpm,
+    tpm: r.tpm,
+    tokenBudget: r.token_budget,
+    region: r.region,
     createdAtMs: r.created_at_ms,
     revokedAtMs: r.revoked_at_ms,
+    lastUsedAtMs: r.last_used_at_ms,
   };
 };
 

@@ -94,8 +94,20 @@ export interface ApiKey {
   name: string;
   keyHash: string;
   role: ApiKeyRole;
+  /** Deployment names the key may call; null means every model. */
+  allowedModels: string[] | null;
+  /** Requests per minute; null means unlimited (likewise for the other limits). */
+  rpm: number | null;
+  /** Tokens (prompt + completion) per minute. */
+  tpm: number | null;
+  /** Tokens (prompt + completion) over the key's whole life. */
+  tokenBudget: number | null;
+  /** The region whose gateways the key is meant for (a hint for routing); null means any. */
+  region: string | null;
   createdAtMs: number;
   revokedAtMs: number | null;
+  /** Updated at most once per gateway cache period, not per request. */
+  lastUsedAtMs: number | null;
 }
 
 export interface JoinToken {

@@ -74,6 +74,18 @@ export type InstancePatch = Partial<
   >
 >;
 
+export interface NewApiKey {
+  id?: string;
+  name: string;
+  keyHash: string;
+  role: ApiKeyRole;
+  allowedModels?: string[] | null;
+  rpm?: number | null;
+  tpm?: number | null;
+  tokenBudget?: number | null;
+  region?: string | null;
+}
+
 export interface UsageQuery {
   keyId?: string;
   model?: string;
@@ -124,11 +136,14 @@ export interface Store {
   updateInstance(id: string, expectedVersion: number, patch: InstancePatch): Promise<Instance>;
   deleteInstance(id: string): Promise<boolean>;
 
-  createApiKey(input: { id?: string; name: string; keyHash: string; role: ApiKeyRole }): Promise<ApiKey>;
+  /** Limits left out are null (unlimited; every model). */
+  createApiKey(input: NewApiKey): Promise<ApiKey>;
   /** Revoked keys are returned too (with `revokedAtMs`), so callers can tell "revoked" from "unknown". */
   findApiKeyByHash(keyHash: string): Promise<ApiKey | null>;
   listApiKeys(): Promise<ApiKey[]>;
   revokeApiKey(id: string, atMs?: number): Promise<void>;
+  /** Sets `lastUsedAtMs` (never moves it back); an unknown id is ignored. */
+  touchApiKey(id: string, atMs?: number): Promise<void>;
 
   createJoinToken(input: { id?: string; tokenHash: string; expiresAtMs: number }): Promise<JoinToken>;
   /** Single use and atomic: of two concurrent consumers exactly one gets `ok: true`. */
@@ -137,6 +152,8 @@ export interface Store {
   appendUsage(records: (Omit<UsageRecord, 'id'> & { id?: string })[]): Promise<void>;
   /** Totals grouped by key and model, ordered by key then model. */
   sumUsage(query: UsageQuery): Promise<UsageSummary[]>;
+  /** Prompt + completion tokens a key has used, over all time (0 for none). */
+  totalTokensForKey(keyId: string): Promise<number>;
 
   /** Runs `fn` in one transaction; a throw rolls everything back. Nested calls join the outer one. */
   withTransaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;

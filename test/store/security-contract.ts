@@ -22,6 +22,54 @@ export function securityContract(h: ContractHarness): void {
     await rejectsWithCode(store.revokeApiKey('nope'), 'not_found');
   });
 
+  it("keeps an API key's limits, allow-list and region, and when it was last used", async () => {
+    const store = await h.open();
+    const plain = await store.createApiKey({ name: 'plain', keyHash: 'hash-plain', role: 'inference' });
+    expect(plain).toMatchObject({
+      allowedModels: null,
+      rpm: null,
+      tpm: null,
+      tokenBudget: null,
+      region: null,
+      lastUsedAtMs: null,
+    });
+    const limited = await store.createApiKey({
+      name: 'limited',
+      keyHash: 'hash-limited',
+      role: 'inference',
+      allowedModels: ['chat-7b', 'embed'],
+      rpm: 60,
+      tpm: 10_000,
+      tokenBudget: 5_000_000_000,
+      region: 'cn-east',
+    });
+    expect(limited).toMatchObject({
+      allowedModels: ['chat-7b', 'embed'],
+      rpm: 60,
+      tpm: 10_000,
+      tokenBudget: 5_000_000_000,
+      region: 'cn-east',
+    });
+    expect(await store.findApiKeyByHash('hash-limited')).toEqual(limited);
+    await store.touchApiKey(limited.id, 9_000);
+    await store.touchApiKey(limited.id, 8_000);
+    await store.touchApiKey('no-such-key', 8_000);
+    expect((await store.findApiKeyByHash('hash-limited'))?.lastUsedAtMs).toBe(9_000);
+    expect((await store.listApiKeys()).find((k) => k.id === plain.id)?.lastUsedAtMs).toBeNull();
+  });
+
+  it('totals the tokens a key used over all time', async () => {
+    const store = await h.open();
+    expect(await store.totalTokensForKey('key-x')).toBe(0);
+    await store.appendUsage([
+      { keyId: 'key-x', model: 'a', promptTokens: 10, completionTokens: 5, atMs: 1 },
+      { keyId: 'key-x', model: 'b', promptTokens: 3_000_000_000, completionTokens: 7, atMs: 2 },
+      { keyId: 'key-y', model: 'a', promptTokens: 100, completionTokens: 100, atMs: 3 },
+    ]);
+    expect(await store.totalTokensForKey('key-x')).toBe(3_000_000_022);
+    expect(await store.totalTokensForKey('key-y')).toBe(200);
+  });
+
   it('consumes a join token once, and refuses expired and unknown ones', async () => {
     const store = await h.open();
     const token = await store.createJoinToken({ tokenHash: 'jt-1', expiresAtMs: 10_000 });
@@ -136,7 +184,9 @@ export function securityContract(h: ContractHarness): void {
     expect(await upgraded.schemaVersion()).toBe(future.length);
     await upgraded.close();
     const error = await rejectsWithCode(openStore(url), 'store_schema_too_new');
-    expect(error.message).toMatch(/schema version 2 .*knows only up to 1/);
+    expect(error.message).toMatch(
+      new RegExp(`schema version ${future.length} .*knows only up to ${storeMigrations.length}`),
+    );
     await rejectsWithCode(openStore('mysql://localhost/x'), 'invalid_argument');
   });
 

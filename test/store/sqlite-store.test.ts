@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { storeMigrations } from '../../src/store/migrations.js';
 import { openStore } from '../../src/store/open-store.js';
 import { rejectsWithCode } from './contract-harness.js';
 import { describeStoreContract } from './store-contract.js';
@@ -30,7 +31,7 @@ describe('SQLite store specifics', () => {
       await store.close();
     }
     const memory = await openStore('sqlite::memory:');
-    expect(await memory.schemaVersion()).toBe(1);
+    expect(await memory.schemaVersion()).toBe(storeMigrations.length);
     await memory.close();
     await rejectsWithCode(openStore('sqlite:'), 'invalid_argument');
   });

@@ -10,6 +10,7 @@ import {
 } from '../../spec/management-api.js';
 import type { Store } from '../../store/store.js';
 import type { Site } from '../../store/store-types.js';
+import { handleKeys } from './key-routes.js';
 import { revokeNode } from './revoke-node.js';
 
 export interface ManagementContext {
@@ -36,8 +37,8 @@ function resolveSites(requested: readonly string[], sites: readonly Site[]): str
 }
 
 /**
- * Handles `/api/v1/{sites,nodes,deployments,instances}` after the admin key was checked. Revoking a
- * node (`DELETE /nodes/:id`) is in revoke-node.ts.
+ * Handles `/api/v1/{sites,nodes,deployments,instances,keys}` after the admin key was checked. Revoking a
+ * node (`DELETE /nodes/:id`) is in revoke-node.ts; API keys are in key-routes.ts.
  * `path` is the part after `/api/v1/`.
  */
 export async function handleManagement(
@@ -57,6 +58,7 @@ export async function handleManagement(
     }
   };
 
+  if (resource === 'keys') return handleKeys(ctx, request, response, id, rest);
   if (resource === 'sites' && id === undefined) {
     allow(['GET']);
     return sendJson(response, 200, list(await store.listSites()));

@@ -1,0 +1,108 @@
+/**
+ * `/api/v1/keys` (admin key): create an API key with its limits (the secret is answered once and
+ * only its hash is stored), list keys (never hashes or secrets) and revoke one.
+ */
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseWith, readJsonBody } from '../../http/read-json-body.js';
+import { sendJson } from '../../http/respond.js';
+import {
+  createApiKeyRequestSchema,
+  type ApiKeyView,
+  type CreateApiKeyResponse,
+  type RevokeApiKeyResponse,
+} from '../../spec/api-keys.js';
+import { EdgeFleetError } from '../../spec/edgefleet-error.js';
+import type { Store } from '../../store/store.js';
+import type { ApiKey } from '../../store/store-types.js';
+import { hashSecret, newSecret } from './secrets.js';
+
+export interface KeyRoutesContext {
+  store: Store;
+  maxBodyBytes: number;
+}
+
+/** The public view of a stored key. */
+export function toApiKeyView(key: ApiKey, tokensUsed: number): ApiKeyView {
+  return {
+    id: key.id,
+    object: 'api_key',
+    name: key.name,
+    role: key.role,
+    models: key.allowedModels,
+    rpm: key.rpm,
+    tpm: key.tpm,
+    tokenBudget: key.tokenBudget,
+    region: key.region,
+    tokensUsed,
+    createdAtMs: key.createdAtMs,
+    revokedAtMs: key.revokedAtMs,
+    lastUsedAtMs: key.lastUsedAtMs,
+  };
+}
+
+/** `ef_key_…` for inference keys, `ef_admin_…` for admin keys (256 random bits). */
+function newKeySecret(role: ApiKey['role']): string {
+  return role === 'admin' ? newSecret('admin') : `ef_key_${randomBytes(32).toString('base64url')}`;
+}
+
+/** Handles `/api/v1/keys[/:id]`; `id` and `rest` are the path segments after `keys`. */
+export async function handleKeys(
+  ctx: KeyRoutesContext,
+  request: IncomingMessage,
+  response: ServerResponse,
+  id: string | undefined,
+  rest: readonly string[],
+): Promise<void> {
+  const { store } = ctx;
+  const method = request.method ?? 'GET';
+  const refuse = () =>
+    new EdgeFleetError('method_not_allowed', `${method} ${request.url ?? '/api/v1/keys'} is not supported`);
+  if (rest.length > 0) throw refuse();
+
+  if (id === undefined && method === 'GET') {
+    const [keys, usage] = await Promise.all([
+      store.listApiKeys(),
+      store.sumUsage({ fromMs: 0, toMs: Number.MAX_SAFE_INTEGER }),
+    ]);
+    const used = new Map<string, number>();
+    for (const u of usage) used.set(u.keyId, (used.get(u.keyId) ?? 0) + u.promptTokens + u.completionTokens);
+    const data = keys.map((key) => toApiKeyView(key, used.get(key.id) ?? 0));
+    return sendJson(response, 200, { object: 'list', data });
+  }
+
+  if (id === undefined && method === 'POST') {
+    const body = parseWith(createApiKeyRequestSchema, await readJsonBody(request, ctx.maxBodyBytes));
+    const secret = newKeySecret(body.role);
+    const key = await store.createApiKey({
+      name: body.name,
+      keyHash: hashSecret(secret),
+      role: body.role,
+      allowedModels: body.models ? [...new Set(body.models)] : null,
+      rpm: body.rpm ?? null,
+      tpm: body.tpm ?? null,
+      tokenBudget: body.tokenBudget ?? null,
+      region: body.region ?? null,
+    });
+    const created: CreateApiKeyResponse = { ...toApiKeyView(key, 0), key: secret };
+    return sendJson(response, 201, created);
+  }
+
+  if (id !== undefined && method === 'DELETE') {
+    const keys = await store.listApiKeys();
+    const key = keys.find((k) => k.id === id);
+    if (!key) throw new EdgeFleetError('not_found', `no API key "${id}"`, { param: 'id' });
+    const otherAdmins = keys.filter((k) => k.role === 'admin' && k.revokedAtMs === null && k.id !== id);
+    if (key.role === 'admin' && key.revokedAtMs === null && otherAdmins.length === 0) {
+      throw new EdgeFleetError(
+        'conflict',
+        `API key "${key.name}" is the last admin key; create another admin key before revoking it`,
+      );
+    }
+    await store.revokeApiKey(id);
+    const revokedAtMs = (await store.listApiKeys()).find((k) => k.id === id)?.revokedAtMs ?? Date.now();
+    const revoked: RevokeApiKeyResponse = { id, object: 'api_key', revoked: true, revokedAtMs };
+    return sendJson(response, 200, revoked);
+  }
+  throw refuse();
+}

@@ -1,0 +1,78 @@
+/**
+ * API keys with limits: the `/api/v1/keys` management API (request schema, public view) and the
+ * principal the gateway's key guard works with. Documented in docs/api.md, "API keys and limits".
+ */
+import { z } from 'zod';
+
+export const apiKeyRoles = ['admin', 'inference'] as const;
+export type ApiKeyRoleName = (typeof apiKeyRoles)[number];
+
+const limit = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+
+/** `POST /api/v1/keys`. Limits left out mean unlimited; `models` left out means every model. */
+export const createApiKeyRequestSchema = z.strictObject({
+  name: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._:@/-]*$/, 'letters, digits and . _ : @ / - only'),
+  /** Deployment names (what clients put in `model`) the key may call. */
+  models: z.array(z.string().min(1).max(128)).min(1).max(256).optional(),
+  /** Requests per minute. */
+  rpm: limit.optional(),
+  /** Tokens (prompt + completion) per minute. */
+  tpm: limit.optional(),
+  /** Tokens (prompt + completion) over the key's life. */
+  tokenBudget: limit.optional(),
+  /** The region whose gateways the key is meant for. */
+  region: z.string().min(1).max(128).optional(),
+  role: z.enum(apiKeyRoles).default('inference'),
+});
+export type CreateApiKeyRequest = z.infer<typeof createApiKeyRequestSchema>;
+
+/** What `GET /api/v1/keys` shows of a key: never its hash or secret. */
+export interface ApiKeyView {
+  id: string;
+  object: 'api_key';
+  name: string;
+  role: ApiKeyRoleName;
+  /** null: every model. */
+  models: string[] | null;
+  rpm: number | null;
+  tpm: number | null;
+  tokenBudget: number | null;
+  region: string | null;
+  /** Prompt + completion tokens recorded in the usage ledger. */
+  tokensUsed: number;
+  createdAtMs: number;
+  revokedAtMs: number | null;
+  lastUsedAtMs: number | null;
+}
+
+/** `POST /api/v1/keys` answers 201 with the view and the secret, which is shown this once only. */
+export interface CreateApiKeyResponse extends ApiKeyView {
+  key: string;
+}
+
+/** `DELETE /api/v1/keys/:id`. */
+export interface RevokeApiKeyResponse {
+  id: string;
+  object: 'api_key';
+  revoked: true;
+  revokedAtMs: number;
+}
+
+/** Who a gateway request is, as the key guard sees it (a key that is not revoked). */
+export interface KeyPrincipal {
+  keyId: string;
+  name: string;
+  role: ApiKeyRoleName;
+  /** null: every model. */
+  allowedModels: readonly string[] | null;
+  rpm: number | null;
+  tpm: number | null;
+  tokenBudget: number | null;
+  region: string | null;
+  /** Tokens in the usage ledger when the principal was looked up (counts toward the budget). */
+  tokensUsed: number;
+}
