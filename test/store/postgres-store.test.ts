@@ -43,7 +43,13 @@ describe('PostgreSQL store specifics', () => {
       // Kill the holder's session the way a crash or a network cut would.
       const killed = await databases.terminateAdvisoryLockHolders(url);
       expect(killed).toBe(1);
-      expect(await standby.tryAcquireLeadership('scheduler')).toBe(true);
+      // pg_terminate_backend only signals the backend; its locks go when it has exited.
+      let acquired = false;
+      for (const deadline = Date.now() + 5000; !acquired && Date.now() < deadline;) {
+        acquired = await standby.tryAcquireLeadership('scheduler');
+        if (!acquired) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(acquired).toBe(true);
       expect(await holder.tryAcquireLeadership('scheduler')).toBe(false);
     } finally {
       await Promise.all([holder.close(), standby.close()]);

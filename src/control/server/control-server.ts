@@ -5,6 +5,7 @@ import type { Store } from '../../store/store.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { requireAdmin } from './authenticate.js';
 import { handleManagement } from './management-routes.js';
+import { InstanceLoads } from './instance-loads.js';
 import { Reconciler, type ReconcileResult } from './reconciler.js';
 import { ServerMetrics } from './server-metrics.js';
 import { handleWorker } from './worker-routes.js';
@@ -46,6 +47,8 @@ export class ControlServer {
   readonly server: Server;
   readonly metrics: ServerMetrics;
   readonly reconciler: Reconciler;
+  /** Engine loads from worker heartbeats, for the route table. */
+  readonly loads = new InstanceLoads();
   private timer: NodeJS.Timeout | undefined;
   private readonly reconcileMs: number;
 
@@ -157,6 +160,7 @@ export class ControlServer {
         contextTokens: this.options.contextTokens ?? 4096,
         now: this.options.now ?? Date.now,
         onChange,
+        loads: this.loads,
       };
       return handleWorker(ctx, request, response, path.slice('/api/v1/worker/'.length));
     }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../telemetry/logger.js';
+import type { InstanceLoads } from './instance-loads.js';
 import { parseWith, readJsonBody } from '../../http/read-json-body.js';
 import { sendJson } from '../../http/respond.js';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
@@ -24,6 +25,8 @@ export interface WorkerContext {
   contextTokens: number;
   now: () => number;
   onChange?: () => void;
+  /** Where reported engine loads go (for the route table). */
+  loads?: InstanceLoads;
 }
 
 /** Handles `/api/v1/worker/{register,heartbeat}`; `path` is the part after `/api/v1/worker/`. */
@@ -106,11 +109,13 @@ async function heartbeat(
     for (let attempt = 0; attempt < 3; attempt += 1) {
       const instance = await store.getInstance(report.id);
       if (!instance || instance.nodeId !== node.id) break;
+      if (report.load && report.state === 'running') ctx.loads?.record(report.id, report.load, ctx.now());
       try {
         await store.updateInstance(instance.id, instance.version, {
           state: report.state,
           ...(report.port !== undefined && { port: report.port }),
           ...(report.error !== undefined && { lastError: report.error }),
+          ...(report.restarts !== undefined && { restarts: report.restarts }),
           ...(report.downloadProgress && {
             downloadedBytes: report.downloadProgress.downloadedBytes,
             downloadTotalBytes: report.downloadProgress.totalBytes ?? null,

@@ -109,6 +109,46 @@ describe('ProcessEngineSupervisor (fake vLLM process)', () => {
     expect(load.requestsRunning).toBe(8);
   });
 
+  it('counts a follower rank of a multi-node model as up without an API (vLLM --headless)', async () => {
+    const supervisor = supervise('follower', {
+      spec: {
+        model: 'deepseek-ai/DeepSeek-R1',
+        servedModelName: 'r1',
+        host: '127.0.0.1',
+        accelerator: 'nvidia',
+        tensorParallelSize: 8,
+        pipelineParallelSize: 2,
+        multiNode: { nodeCount: 2, nodeRank: 1, masterAddr: '10.0.0.1', masterPort: 29500 },
+        executable: fakeVllm,
+        env: { FAKE_VLLM_LOAD_MS: '600000' }, // its /health would never say ready
+      },
+    });
+    supervisor.start();
+    await supervisor.waitUntilReady(10_000);
+    expect(supervisor.plan?.openAiBaseUrl).toBeNull();
+    const launchFile = join(dir, 'follower', 'fake-vllm-launch.json');
+    let text: string | undefined;
+    await until('the launch record', () => {
+      void readFile(launchFile, 'utf8').then(
+        (t) => (text = t),
+        () => undefined,
+      );
+      return text;
+    });
+    const launched = JSON.parse(text!) as { argv: string[] };
+    expect(launched.argv).toEqual(
+      expect.arrayContaining([
+        '--headless',
+        '--node-rank',
+        '1',
+        '--nnodes',
+        '2',
+        '--master-addr',
+        '10.0.0.1',
+      ]),
+    );
+  });
+
   it('restarts a killed engine (new PID, restarts counted, lastExit says SIGKILL)', async () => {
     const supervisor = supervise('killed');
     supervisor.start();

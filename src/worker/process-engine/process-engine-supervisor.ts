@@ -225,11 +225,24 @@ export class ProcessEngineSupervisor extends EventEmitter<{ state: [EngineState]
     return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
   }
 
+  /**
+   * A follower rank of a model spread over several nodes (vLLM `--headless`) serves no HTTP: it is up
+   * once its process has stayed alive a few health-poll intervals (it joins the head's process group).
+   */
+  private async waitForFollower(child: ChildProcess, pollMs: number): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, pollMs * 4));
+    if (this.child !== child || child.exitCode !== null || this.stopping) return;
+    this.backoff.markReady();
+    this.setState('ready');
+    this.options.log.info({ pid: child.pid }, 'follower engine up (serves no API)');
+  }
+
   private async waitForHealth(child: ChildProcess, plan: LaunchPlan): Promise<void> {
     const { adapter, log } = this.options;
     const pollMs = this.options.healthPollMs ?? 500;
     const deadline = Date.now() + (this.options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
     const url = `${this.baseUrl(plan, plan.port)}${plan.healthPath}`;
+    if (plan.openAiBaseUrl === null) return this.waitForFollower(child, pollMs);
     let last = 'no answer yet';
     while (this.child === child && child.exitCode === null && !this.stopping) {
       try {

@@ -1,0 +1,29 @@
+/**
+ * The engines' load as workers last reported it in their heartbeats, kept in memory by the control
+ * plane for the route table (it changes every few seconds and is worthless after a restart, so it is
+ * not stored). Entries older than `maxAgeMs` are dropped when read.
+ */
+import type { InstanceLoad } from '../../spec/route-table.js';
+
+export class InstanceLoads {
+  private readonly loads = new Map<string, InstanceLoad>();
+
+  constructor(private readonly maxAgeMs = 30_000) {}
+
+  record(instanceId: string, load: Omit<InstanceLoad, 'atMs'>, atMs = Date.now()): void {
+    this.loads.set(instanceId, { ...load, atMs });
+  }
+
+  get(instanceId: string, nowMs = Date.now()): InstanceLoad | undefined {
+    const load = this.loads.get(instanceId);
+    if (load && nowMs - load.atMs > this.maxAgeMs) {
+      this.loads.delete(instanceId);
+      return undefined;
+    }
+    return load;
+  }
+
+  forget(instanceId: string): void {
+    this.loads.delete(instanceId);
+  }
+}
