@@ -5,13 +5,20 @@
 import { once } from 'node:events';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { requireApiKey } from '../control/server/authenticate.js';
+import { EndpointProber } from '../control/server/endpoint-prober.js';
+import { InstanceLoads } from '../control/server/instance-loads.js';
+import { StoreKeyLookup } from '../control/server/key-lookup.js';
 import { ControlServer, type ControlServerOptions } from '../control/server/control-server.js';
 import { StoreRouteSource } from '../control/server/route-table.js';
+import { storeUsageEvents } from '../control/server/usage-sink.js';
 import { bootstrapSecrets } from '../control/server/secrets.js';
+import { KeyGuard } from '../gateway/auth/key-guard.js';
+import { LocalRateLimiter } from '../gateway/auth/local-rate-limiter.js';
+import { RedisRateLimiter } from '../gateway/auth/redis-rate-limiter.js';
 import { FleetGateway, type RouteSource } from '../gateway/fleet-gateway.js';
 import { UsageJournal } from '../gateway/metering/usage-journal.js';
 import { UsageShipper } from '../gateway/metering/usage-shipper.js';
+import { redact } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import type { Logger } from '../telemetry/logger.js';
 
@@ -33,12 +40,16 @@ export interface ControlPlaneOptions {
   health?: ControlServerOptions['health'];
   /** Prometheus text appended after the gateway's. */
   extraMetrics?: () => Promise<string>;
-  /** Default: built from the store, at most 500 ms old. */
-  routes?: RouteSource;
+  /** Wraps the route source (built from the store, at most 500 ms old), e.g. to add facts to models. */
+  decorateRoutes?: (routes: RouteSource) => RouteSource;
+  /** Share rpm/tpm/budget counters with other gateways through this Redis; default: per process. */
+  redisUrl?: string;
 }
 
 export interface ControlPlane {
   url: string;
+  /** What the gateway routes by. */
+  routes: RouteSource;
   control: ControlServer;
   gateway: FleetGateway;
   /** Set on the first start: the admin key and join token to show once. */
@@ -49,30 +60,32 @@ export interface ControlPlane {
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const { store, log } = options;
   const { created } = await bootstrapSecrets(store, options.home);
+  const loads = new InstanceLoads();
+  const fromStore = new StoreRouteSource(store, 500, loads);
+  const routes = options.decorateRoutes?.(fromStore) ?? fromStore;
+  const limiter = options.redisUrl
+    ? new RedisRateLimiter({ url: options.redisUrl, log: log.child({ component: 'limits' }) })
+    : new LocalRateLimiter();
+  if (limiter instanceof RedisRateLimiter && !(await limiter.ready(2000))) {
+    log.warn(
+      { redis: redact(options.redisUrl!) },
+      'Redis is not reachable yet; key limits are counted locally until it is',
+    );
+  }
   const journal = new UsageJournal(join(options.home, 'usage-journal'));
   await journal.open();
   const shipper = new UsageShipper({
     journal,
     log: log.child({ component: 'usage-shipper' }),
-    ship: (events) =>
-      store.appendUsage(
-        events.map((e) => ({
-          id: e.id,
-          keyId: e.keyId,
-          model: e.model,
-          promptTokens: e.promptTokens,
-          completionTokens: e.completionTokens,
-          atMs: e.atMs,
-        })),
-      ),
+    ship: (events) => storeUsageEvents(store, events),
   });
   const gateway = new FleetGateway({
-    routes: options.routes ?? new StoreRouteSource(store),
+    routes,
     log: log.child({ component: 'gateway' }),
     maxBodyBytes: options.maxBodyBytes,
     upstreamWaitMs: options.upstreamWaitMs,
     ...(options.inferenceAuth === 'key' && {
-      authorize: async (request) => ({ keyId: (await requireApiKey(store, request)).id }),
+      guard: new KeyGuard({ lookup: new StoreKeyLookup({ store, log }).lookup, limiter, log }),
     }),
     recordUsage: (event) => journal.append(event),
   });
@@ -82,6 +95,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     reconcileMs: options.reconcileMs,
     nodeTimeoutMs: options.nodeTimeoutMs,
     contextTokens: options.contextTokens,
+    loads,
     mounted: {
       prefixes: ['/v1/'],
       handle: (request, response, path) => gateway.handle(request, response, path),
@@ -94,18 +108,23 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   await once(control.server, 'listening');
   control.start();
   shipper.start();
+  const prober = new EndpointProber({ store, log: log.child({ component: 'endpoint-prober' }) });
+  prober.start();
   const address = control.server.address() as AddressInfo;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   return {
     url: `http://${host}:${address.port}`,
+    routes,
     control,
     gateway,
     created,
     close: async () => {
+      await prober.stop();
       await control.close();
       await shipper.stop();
       await shipper.flush().catch(() => undefined);
       await journal.close();
+      await limiter.close();
     },
   };
 }

@@ -28,6 +28,14 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'create, list and revoke API keys (models, rate limits, budgets)',
     load: () => import('./keys.js'),
   },
+  usage: {
+    summary: 'requests, errors and tokens per key, model, site and time',
+    load: () => import('./usage.js'),
+  },
+  endpoints: {
+    summary: 'add, list and remove external OpenAI-compatible servers to route to',
+    load: () => import('./endpoints.js'),
+  },
   engine: { summary: '(internal) run one embedded engine process', load: () => import('./engine.js') },
   estimate: { summary: 'will a model fit; memory, speed and cost', load: () => import('./estimate.js') },
   recommend: { summary: 'what to run on these devices, ranked', load: () => import('./recommend.js') },

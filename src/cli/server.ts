@@ -23,6 +23,7 @@ scheduler's reconcile loop.
   --context N           context tokens per instance (default 4096)
   --max-body-bytes N    largest /v1 request body (default 8388608)
   --upstream-wait-ms N  how long a /v1 request waits for a running instance of its model (default 10000)
+  --redis URL           share API-key rate limits with other gateways through Redis (also EDGEFLEET_REDIS_URL)
 
 The first start creates an admin API key and a worker join token, prints them once and writes them to
 <home>/admin-key and <home>/join-token (mode 0600). \`edgefleet server token\` makes a new join token
@@ -42,6 +43,7 @@ export async function run(args: string[]): Promise<number> {
       context: { type: 'string' },
       'max-body-bytes': { type: 'string' },
       'upstream-wait-ms': { type: 'string' },
+      redis: { type: 'string' },
       help: { type: 'boolean' },
     },
     true,
@@ -101,6 +103,7 @@ async function serve(
     maxBodyBytes: intFlag(str('max-body-bytes'), 'max-body-bytes', 8 * 1024 * 1024, 1024),
     inferenceAuth: 'key',
     upstreamWaitMs: intFlag(str('upstream-wait-ms'), 'upstream-wait-ms', 10_000, 0),
+    ...redisOption(str('redis')),
   });
   if (plane.created) printCreatedSecrets(home, plane.created);
   log.info({ url: plane.url, database: redact(database), home }, 'control plane listening');
@@ -118,4 +121,10 @@ export function printCreatedSecrets(home: string, created: { adminKey: string; j
       `  admin API key:      ${created.adminKey}\n` +
       `  worker join token:  ${created.joinToken}\n`,
   );
+}
+
+/** `--redis URL`, else EDGEFLEET_REDIS_URL, else none (limits counted per process). */
+export function redisOption(flag: string | undefined): { redisUrl?: string } {
+  const url = flag ?? process.env['EDGEFLEET_REDIS_URL'];
+  return url ? { redisUrl: url } : {};
 }

@@ -8,11 +8,10 @@ import { createLogger } from '../telemetry/logger.js';
 import { WorkerAgent } from '../worker/agent/worker-agent.js';
 import { resolveHome } from '../worker/models/model-cache.js';
 import { resolveModel } from '../worker/resolve-model.js';
-import { StoreRouteSource } from '../control/server/route-table.js';
 import { startControlPlane, type ControlPlane } from './control-plane.js';
 import { intFlag, parseFlags } from './parse-flags.js';
 import { progressView } from './progress-view.js';
-import { printCreatedSecrets } from './server.js';
+import { printCreatedSecrets, redisOption } from './server.js';
 import { ensureUpDeployment } from './up-deployment.js';
 import { mintLocalJoinToken, upHealth, upMetrics, withUpModelMeta } from './up-local.js';
 
@@ -34,6 +33,7 @@ dies). State lives in SQLite in --home; more workers may join it (edgefleet work
   --gpu auto|false compute backend (default auto: a GPU when present, else CPU; false: CPU only)
   --offline        never download (also: HF_HUB_OFFLINE=1)
   --require-key    /v1 needs an API key even on a loopback address (always on for other addresses)
+  --redis URL      share API-key rate limits with other gateways (also EDGEFLEET_REDIS_URL)
 
 On 127.0.0.1 the OpenAI API (/v1) is open, like a local llama.cpp server; the management API (/api/v1)
 always needs the admin key, shown on the first start and kept in <home>/admin-key.
@@ -53,6 +53,7 @@ export async function run(args: string[]): Promise<number> {
     offline: { type: 'boolean' },
     'max-body-bytes': { type: 'string' },
     'require-key': { type: 'boolean' },
+    redis: { type: 'string' },
     help: { type: 'boolean' },
   });
   if (values.help) {
@@ -97,7 +98,6 @@ export async function run(args: string[]): Promise<number> {
   let plane: ControlPlane | undefined;
   try {
     const { deployment } = await ensureUpDeployment(store, home, { name: modelId, modelRef: model.path });
-    const routes = withUpModelMeta(new StoreRouteSource(store), deployment.id, model);
     plane = await startControlPlane({
       store,
       home,
@@ -110,9 +110,10 @@ export async function run(args: string[]): Promise<number> {
       maxBodyBytes,
       inferenceAuth: loopback && values['require-key'] !== true ? 'none' : 'key',
       upstreamWaitMs: 30_000,
-      health: () => upHealth(routes, () => agent, deployment, model),
-      extraMetrics: () => upMetrics(routes, deployment.id),
-      routes,
+      ...redisOption(values.redis),
+      health: () => upHealth(plane!.routes, () => agent, deployment, model),
+      extraMetrics: () => upMetrics(plane!.routes, deployment.id),
+      decorateRoutes: (routes) => withUpModelMeta(routes, deployment.id, model),
     });
     if (plane.created) printCreatedSecrets(home, plane.created);
     agent = new WorkerAgent({

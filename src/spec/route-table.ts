@@ -14,6 +14,22 @@ export interface RouteInstance {
   region: string | null;
   /** Base URL of the instance's OpenAI-compatible server, without `/v1` (e.g. `http://10.0.0.5:41234`). */
   url: string;
+  /**
+   * The upstream API key of an external endpoint: the gateway sends `Authorization: Bearer <apiKey>`
+   * to such an instance instead of the client's header. Absent for EdgeFleet's own instances.
+   */
+  apiKey?: string;
+  /** The engine's load as its worker last reported it (from the engine's Prometheus metrics). */
+  load?: InstanceLoad;
+}
+
+export interface InstanceLoad {
+  requestsRunning: number;
+  requestsWaiting: number;
+  /** KV-cache use 0–1, or null when the engine exports no such gauge. */
+  kvCacheUsage: number | null;
+  /** When the worker read it (epoch ms). */
+  atMs: number;
 }
 
 /** One deployment by the name clients put in `model`. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { notFound, type SqlContext } from './sql-driver.js';
 import type { Store } from './store.js';
-import { toApiKey, toJoinToken, toUsageSummary } from './store-rows.js';
+import { toApiKey, toJoinToken } from './store-rows.js';
 
 type CredentialQueries = Pick<
   Store,
@@ -12,16 +12,10 @@ type CredentialQueries = Pick<
   | 'touchApiKey'
   | 'createJoinToken'
   | 'consumeJoinToken'
-  | 'appendUsage'
-  | 'sumUsage'
-  | 'totalTokensForKey'
 >;
 
-/** Rows appended per INSERT: 6 values each keeps well under every database's parameter limit. */
-const usageBatchRows = 200;
-
-/** API keys, worker join tokens (stored hashed) and the usage ledger keyed by API key. */
-export function credentialQueries({ db, atomically }: SqlContext): CredentialQueries {
+/** API keys and worker join tokens (stored hashed). The usage ledger is in usage-queries.ts. */
+export function credentialQueries({ db }: SqlContext): CredentialQueries {
   return {
     async createApiKey(input) {
       const rows = await db.query(
@@ -85,59 +79,6 @@ export function credentialQueries({ db, atomically }: SqlContext): CredentialQue
       const existing = await db.query('SELECT * FROM join_tokens WHERE token_hash = $1', [tokenHash]);
       if (existing[0] === undefined) return { ok: false, reason: 'unknown' };
       return { ok: false, reason: toJoinToken(existing[0]).usedAtMs === null ? 'expired' : 'used' };
-    },
-
-    async appendUsage(records) {
-      if (records.length === 0) return;
-      await atomically(async (tx) => {
-        for (let start = 0; start < records.length; start += usageBatchRows) {
-          const batch = records.slice(start, start + usageBatchRows);
-          const values = batch.map((_, row) => {
-            const base = row * 6;
-            return `($${base + 1}, $${base + 2}, $${base + 3}, $${base + 4}, $${base + 5}, $${base + 6})`;
-          });
-          await tx.run(
-            `INSERT INTO usage_records (id, key_id, model, prompt_tokens, completion_tokens, at_ms)
-             VALUES ${values.join(', ')}`,
-            batch.flatMap((r) => [
-              r.id ?? randomUUID(),
-              r.keyId,
-              r.model,
-              r.promptTokens,
-              r.completionTokens,
-              r.atMs,
-            ]),
-          );
-        }
-      });
-    },
-    async sumUsage(query) {
-      const params: (string | number)[] = [query.fromMs, query.toMs];
-      const where = ['at_ms >= $1', 'at_ms < $2'];
-      if (query.keyId !== undefined) {
-        params.push(query.keyId);
-        where.push(`key_id = $${params.length}`);
-      }
-      if (query.model !== undefined) {
-        params.push(query.model);
-        where.push(`model = $${params.length}`);
-      }
-      const rows = await db.query(
-        `SELECT key_id, model, COUNT(*) AS requests, SUM(prompt_tokens) AS prompt_tokens,
-           SUM(completion_tokens) AS completion_tokens
-         FROM usage_records WHERE ${where.join(' AND ')}
-         GROUP BY key_id, model ORDER BY key_id, model`,
-        params,
-      );
-      return rows.map(toUsageSummary);
-    },
-    async totalTokensForKey(keyId) {
-      const rows = await db.query(
-        `SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS total
-         FROM usage_records WHERE key_id = $1`,
-        [keyId],
-      );
-      return Number(rows[0]?.['total'] ?? 0);
     },
   };
 }

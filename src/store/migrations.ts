@@ -114,4 +114,40 @@ export const storeMigrations: readonly Migration[] = [
       'ALTER TABLE api_keys ADD COLUMN last_used_at_ms BIGINT',
     ],
   },
+  {
+    version: 3,
+    name: 'usage ledger with the full usage event',
+    statements: [
+      // Rows from before this step keep NULL site/instance/timings and count as successful requests.
+      'ALTER TABLE usage_records ADD COLUMN site_name TEXT',
+      'ALTER TABLE usage_records ADD COLUMN instance_id TEXT',
+      "ALTER TABLE usage_records ADD COLUMN route TEXT NOT NULL DEFAULT ''",
+      'ALTER TABLE usage_records ADD COLUMN ttft_ms DOUBLE PRECISION',
+      'ALTER TABLE usage_records ADD COLUMN duration_ms DOUBLE PRECISION',
+      'ALTER TABLE usage_records ADD COLUMN status INTEGER NOT NULL DEFAULT 200',
+      "ALTER TABLE usage_records ADD COLUMN outcome TEXT NOT NULL DEFAULT 'ok'",
+      // 0 or 1: both databases accept it, unlike BOOLEAN literals.
+      'ALTER TABLE usage_records ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0',
+      'CREATE INDEX usage_records_at ON usage_records (at_ms)',
+    ],
+  },
+  {
+    version: 4,
+    name: 'external endpoints',
+    statements: [
+      `CREATE TABLE endpoints (
+        id TEXT PRIMARY KEY,
+        model TEXT NOT NULL,
+        url TEXT NOT NULL,
+        site_id TEXT NOT NULL REFERENCES sites (id),
+        api_key TEXT,
+        health TEXT NOT NULL,
+        last_check_at_ms BIGINT,
+        last_error TEXT,
+        created_at_ms BIGINT NOT NULL,
+        UNIQUE (model, url)
+      )`,
+      'CREATE INDEX endpoints_model ON endpoints (model)',
+    ],
+  },
 ];

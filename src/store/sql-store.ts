@@ -1,8 +1,10 @@
 import { credentialQueries } from './credential-queries.js';
 import { deploymentQueries } from './deployment-queries.js';
+import { endpointQueries } from './endpoint-queries.js';
 import { fleetQueries } from './fleet-queries.js';
 import type { SqlContext, SqlDriver, SqlExecutor } from './sql-driver.js';
 import type { Store } from './store.js';
+import { usageQueries } from './usage-queries.js';
 
 /**
  * The one Store implementation: plain portable SQL over a driver (SQLite or PostgreSQL), in the
@@ -41,6 +43,8 @@ function bind(driver: SqlDriver, context: SqlContext): Omit<Store, 'withTransact
     ...fleetQueries(context),
     ...deploymentQueries(context),
     ...credentialQueries(context),
+    ...usageQueries(context),
+    ...endpointQueries(context),
     tryAcquireLeadership: (name) => driver.tryAdvisoryLock(name),
     releaseLeadership: (name) => driver.releaseAdvisoryLock(name),
     async schemaVersion() {

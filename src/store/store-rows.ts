@@ -2,11 +2,13 @@ import { z } from 'zod';
 import type {
   ApiKey,
   Deployment,
+  Endpoint,
   Instance,
   JoinToken,
   Site,
   StoredDevice,
   StoredNode,
+  UsageAggregate,
   UsageSummary,
 } from './store-types.js';
 
@@ -124,7 +126,9 @@ const instanceRow = z.object({
   state: z.enum(instanceStates),
   engine: z.string(),
   port: nullableNum,
-  allocations: json(z.array(z.object({ deviceIndex: z.number(), memoryBytes: z.number() }))),
+  allocations: json(
+    z.array(z.object({ deviceIndex: z.number(), memoryBytes: z.number(), nodeId: z.string().optional() })),
+  ),
   restarts: num,
   last_error: nullableText,
   downloaded_bytes: nullableNum,
@@ -217,5 +221,61 @@ export const toUsageSummary = (row: unknown): UsageSummary => {
     requests: r.requests,
     promptTokens: r.prompt_tokens,
     completionTokens: r.completion_tokens,
+  };
+};
+
+const usageAggregateRow = z.object({
+  key_id: nullableText.optional(),
+  model: nullableText.optional(),
+  site_name: nullableText.optional(),
+  bucket_start_ms: nullableNum.optional(),
+  requests: num,
+  errors: nullableNum,
+  prompt_tokens: nullableNum,
+  completion_tokens: nullableNum,
+  mean_ttft_ms: nullableNum,
+  mean_duration_ms: nullableNum,
+});
+
+export const toUsageAggregate = (row: unknown): UsageAggregate => {
+  const r = usageAggregateRow.parse(row);
+  return {
+    keyId: r.key_id ?? null,
+    model: r.model ?? null,
+    siteName: r.site_name ?? null,
+    bucketStartMs: r.bucket_start_ms ?? null,
+    requests: r.requests,
+    errors: r.errors ?? 0,
+    promptTokens: r.prompt_tokens ?? 0,
+    completionTokens: r.completion_tokens ?? 0,
+    meanTtftMs: r.mean_ttft_ms,
+    meanDurationMs: r.mean_duration_ms,
+  };
+};
+
+const endpointRow = z.object({
+  id: z.string(),
+  model: z.string(),
+  url: z.string(),
+  site_id: z.string(),
+  api_key: nullableText,
+  health: z.enum(['unknown', 'healthy', 'unhealthy']),
+  last_check_at_ms: nullableNum,
+  last_error: nullableText,
+  created_at_ms: num,
+});
+
+export const toEndpoint = (row: unknown): Endpoint => {
+  const r = endpointRow.parse(row);
+  return {
+    id: r.id,
+    model: r.model,
+    url: r.url,
+    siteId: r.site_id,
+    apiKey: r.api_key,
+    health: r.health,
+    lastCheckAtMs: r.last_check_at_ms,
+    lastError: r.last_error,
+    createdAtMs: r.created_at_ms,
   };
 };

@@ -67,6 +67,8 @@ export type InstanceState =
 export interface DeviceAllocation {
   deviceIndex: number;
   memoryBytes: number;
+  /** The node of the device when it is not the instance's own (the other nodes of a multi-node instance). */
+  nodeId?: string;
 }
 
 export interface Instance {
@@ -121,6 +123,7 @@ export interface JoinToken {
 export type ConsumeJoinTokenResult =
   { ok: true; token: JoinToken } | { ok: false; reason: 'unknown' | 'expired' | 'used' };
 
+/** One metered request in the usage ledger (the gateway's UsageEvent). */
 export interface UsageRecord {
   id: string;
   keyId: string;
@@ -128,6 +131,18 @@ export interface UsageRecord {
   promptTokens: number;
   completionTokens: number;
   atMs: number;
+  /** The site the request was served in; null when none was reached. */
+  siteName: string | null;
+  instanceId: string | null;
+  /** The gateway route, e.g. `chat.completions`; empty for records from before it was kept. */
+  route: string;
+  ttftMs: number | null;
+  durationMs: number | null;
+  /** HTTP status sent to the client. */
+  status: number;
+  /** `ok`, `broken`, `error` or `aborted`. */
+  outcome: string;
+  usageEstimated: boolean;
 }
 
 export interface UsageSummary {
@@ -136,4 +151,42 @@ export interface UsageSummary {
   requests: number;
   promptTokens: number;
   completionTokens: number;
+}
+
+export type UsageGroupField = 'key' | 'model' | 'site';
+export type UsageBucket = 'minute' | 'hour' | 'day';
+
+/** One group of the usage ledger; the fields not grouped by are null. */
+export interface UsageAggregate {
+  keyId: string | null;
+  model: string | null;
+  siteName: string | null;
+  /** Start of the time bucket (epoch ms, UTC), when grouped by one. */
+  bucketStartMs: number | null;
+  requests: number;
+  /** Requests answered with status ≥ 400. */
+  errors: number;
+  promptTokens: number;
+  completionTokens: number;
+  /** Over the requests that have a TTFT (streams); null when none has. */
+  meanTtftMs: number | null;
+  meanDurationMs: number | null;
+}
+
+export type EndpointHealth = 'unknown' | 'healthy' | 'unhealthy';
+
+/** An OpenAI-compatible server a team runs itself, registered so the gateway routes to it. */
+export interface Endpoint {
+  id: string;
+  /** The model name clients use (may also be a deployment's name). */
+  model: string;
+  /** Base URL without `/v1`. */
+  url: string;
+  siteId: string;
+  /** Sent upstream as a bearer token; never shown by the API. */
+  apiKey: string | null;
+  health: EndpointHealth;
+  lastCheckAtMs: number | null;
+  lastError: string | null;
+  createdAtMs: number;
 }

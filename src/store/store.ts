@@ -5,6 +5,7 @@ import type {
   Deployment,
   DeploymentStatus,
   DeviceAllocation,
+  Endpoint,
   Instance,
   InstanceState,
   JoinToken,
@@ -12,6 +13,9 @@ import type {
   Site,
   StoredDevice,
   StoredNode,
+  UsageAggregate,
+  UsageBucket,
+  UsageGroupField,
   UsageRecord,
   UsageSummary,
 } from './store-types.js';
@@ -95,6 +99,40 @@ export interface UsageQuery {
   toMs: number;
 }
 
+/** A usage record to append: the id and the fields of the full event are optional (older callers). */
+export type NewUsageRecord = Pick<
+  UsageRecord,
+  'keyId' | 'model' | 'promptTokens' | 'completionTokens' | 'atMs'
+> &
+  Partial<Omit<UsageRecord, 'keyId' | 'model' | 'promptTokens' | 'completionTokens' | 'atMs'>>;
+
+export interface UsageAggregateQuery {
+  /** Inclusive. */
+  fromMs: number;
+  /** Exclusive. */
+  toMs: number;
+  groupBy: readonly UsageGroupField[];
+  bucket?: UsageBucket | undefined;
+  keyId?: string | undefined;
+  model?: string | undefined;
+  siteName?: string | undefined;
+}
+
+export interface NewEndpoint {
+  id?: string;
+  model: string;
+  url: string;
+  siteId: string;
+  apiKey?: string | null;
+}
+
+export interface EndpointCheck {
+  healthy: boolean;
+  atMs?: number;
+  /** Why the check failed; ignored (cleared) when healthy. */
+  error?: string | null;
+}
+
 /**
  * Everything the control plane and gateway persist, over SQLite or PostgreSQL. Errors are
  * EdgeFleetErrors: `conflict` (unique name, stale version), `not_found`, `store_unavailable`.
@@ -149,11 +187,30 @@ export interface Store {
   /** Single use and atomic: of two concurrent consumers exactly one gets `ok: true`. */
   consumeJoinToken(tokenHash: string, nowMs?: number): Promise<ConsumeJoinTokenResult>;
 
-  appendUsage(records: (Omit<UsageRecord, 'id'> & { id?: string })[]): Promise<void>;
+  /**
+   * Idempotent by id: a record whose id is already stored is skipped. Returns how many were new.
+   * Records without an id get a random one.
+   */
+  appendUsage(records: NewUsageRecord[]): Promise<number>;
   /** Totals grouped by key and model, ordered by key then model. */
   sumUsage(query: UsageQuery): Promise<UsageSummary[]>;
   /** Prompt + completion tokens a key has used, over all time (0 for none). */
   totalTokensForKey(keyId: string): Promise<number>;
+  /**
+   * Requests, errors, tokens and mean timings over [fromMs, toMs), grouped by the chosen fields and
+   * time bucket (UTC); ordered by bucket, key, model, site.
+   */
+  aggregateUsage(query: UsageAggregateQuery): Promise<UsageAggregate[]>;
+
+  /** A model already registered at the same URL throws `conflict`; health starts `unknown`. */
+  createEndpoint(input: NewEndpoint): Promise<Endpoint>;
+  getEndpoint(id: string): Promise<Endpoint | null>;
+  /** Ordered by model, then creation. */
+  listEndpoints(): Promise<Endpoint[]>;
+  /** Returns whether it existed. */
+  deleteEndpoint(id: string): Promise<boolean>;
+  /** Records a health check; an unknown id (deleted meanwhile) is ignored. */
+  recordEndpointCheck(id: string, check: EndpointCheck): Promise<void>;
 
   /** Runs `fn` in one transaction; a throw rolls everything back. Nested calls join the outer one. */
   withTransaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;

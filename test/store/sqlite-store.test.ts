@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +35,48 @@ describe('SQLite store specifics', () => {
     expect(await memory.schemaVersion()).toBe(storeMigrations.length);
     await memory.close();
     await rejectsWithCode(openStore('sqlite:'), 'invalid_argument');
+  });
+
+  it('upgrades a version-2 usage ledger: old rows count as successful, without site or timings', async () => {
+    const path = join(directory, 'upgrade.db');
+    const old = await openStore(`sqlite:${path}`, { migrations: storeMigrations.slice(0, 2) });
+    expect(await old.schemaVersion()).toBe(2);
+    await old.close();
+    const raw = new Database(path);
+    raw
+      .prepare(
+        `INSERT INTO usage_records (id, key_id, model, prompt_tokens, completion_tokens, at_ms)
+         VALUES ('old-1', 'k', 'm', 5, 7, 100)`,
+      )
+      .run();
+    raw.close();
+    const store = await openStore(`sqlite:${path}`);
+    try {
+      expect(await store.schemaVersion()).toBe(storeMigrations.length);
+      expect(await store.totalTokensForKey('k')).toBe(12);
+      expect(await store.aggregateUsage({ fromMs: 0, toMs: 1_000, groupBy: ['key', 'site'] })).toEqual([
+        {
+          keyId: 'k',
+          model: null,
+          siteName: null,
+          bucketStartMs: null,
+          requests: 1,
+          errors: 0,
+          promptTokens: 5,
+          completionTokens: 7,
+          meanTtftMs: null,
+          meanDurationMs: null,
+        },
+      ]);
+      // The id is taken: shipping it again changes nothing.
+      expect(
+        await store.appendUsage([
+          { id: 'old-1', keyId: 'k', model: 'm', promptTokens: 1, completionTokens: 1, atMs: 100 },
+        ]),
+      ).toBe(0);
+    } finally {
+      await store.close();
+    }
   });
 
   it('keeps statements from outside an open transaction out of it', async () => {

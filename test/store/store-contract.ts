@@ -2,8 +2,10 @@ import { afterEach, describe } from 'vitest';
 import { openStore } from '../../src/store/open-store.js';
 import type { Store } from '../../src/store/store.js';
 import type { ContractHarness, StoreContractTarget } from './contract-harness.js';
+import { endpointContract } from './endpoint-contract.js';
 import { registryContract } from './registry-contract.js';
 import { securityContract } from './security-contract.js';
+import { usageContract } from './usage-contract.js';
 
 export type { StoreContractTarget } from './contract-harness.js';
 
@@ -28,5 +30,7 @@ export function describeStoreContract(name: string, target: StoreContractTarget)
     };
     registryContract(harness);
     securityContract(harness);
+    usageContract(harness);
+    endpointContract(harness);
   });
 }

@@ -29,12 +29,17 @@ export class FleetLedger {
     }
     for (const instance of instances) {
       if (instance.nodeId === null) continue;
+      const head = instance.nodeId;
+      const nodeIds = [...new Set([head, ...instance.allocations.map((a) => a.nodeId ?? head)])];
       if (memoryHoldingStates.includes(instance.state)) {
-        this.reserve(instance.nodeId, instance.allocations, instance.hostBytes ?? 0);
+        for (const nodeId of nodeIds) {
+          const onNode = instance.allocations.filter((a) => (a.nodeId ?? head) === nodeId);
+          this.reserve(nodeId, onNode, nodeId === head ? (instance.hostBytes ?? 0) : 0);
+        }
       }
-      // A replica on a down (or unknown) node is gone: the scheduler places it again elsewhere.
-      if (replicaStates.includes(instance.state) && this.upNodes.has(instance.nodeId)) {
-        this.countReplica(instance.deploymentId, [instance.nodeId]);
+      // A replica with a down (or unknown) node is gone: the scheduler places it again elsewhere.
+      if (replicaStates.includes(instance.state) && nodeIds.every((id) => this.upNodes.has(id))) {
+        this.countReplica(instance.deploymentId, nodeIds);
       }
     }
   }

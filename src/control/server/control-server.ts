@@ -34,6 +34,8 @@ export interface ControlServerOptions {
   now?: () => number;
   /** The gateway, when it runs in this process. */
   mounted?: MountedRoutes;
+  /** Where worker-reported engine loads are kept (share it with the route table). */
+  loads?: InstanceLoads;
   /** Replaces the answer of `/health` (`edgefleet up` reports its local engine there). */
   health?: () => Promise<{ status: number; body: unknown }>;
 }
@@ -48,12 +50,13 @@ export class ControlServer {
   readonly metrics: ServerMetrics;
   readonly reconciler: Reconciler;
   /** Engine loads from worker heartbeats, for the route table. */
-  readonly loads = new InstanceLoads();
+  readonly loads: InstanceLoads;
   private timer: NodeJS.Timeout | undefined;
   private readonly reconcileMs: number;
 
   constructor(private readonly options: ControlServerOptions) {
     this.metrics = new ServerMetrics(options.store);
+    this.loads = options.loads ?? new InstanceLoads();
     this.reconcileMs = options.reconcileMs ?? 2000;
     this.reconciler = new Reconciler({
       store: options.store,
@@ -166,7 +169,13 @@ export class ControlServer {
     }
     if (path.startsWith('/api/v1/')) {
       await requireAdmin(store, request);
-      return handleManagement({ store, maxBodyBytes, onChange }, request, response, path.slice(8), query);
+      return handleManagement(
+        { store, maxBodyBytes, onChange, loads: this.loads },
+        request,
+        response,
+        path.slice(8),
+        query,
+      );
     }
     throw new EdgeFleetError('not_found', `no route ${path}`);
   }

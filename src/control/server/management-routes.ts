@@ -10,14 +10,20 @@ import {
 } from '../../spec/management-api.js';
 import type { Store } from '../../store/store.js';
 import type { Site } from '../../store/store-types.js';
+import { handleGatewaySync } from './gateway-sync-routes.js';
+import type { InstanceLoads } from './instance-loads.js';
+import { handleEndpoints } from './endpoint-routes.js';
 import { handleKeys } from './key-routes.js';
 import { revokeNode } from './revoke-node.js';
+import { handleUsage } from './usage-routes.js';
 
 export interface ManagementContext {
   store: Store;
   maxBodyBytes: number;
   /** Called after a change that the reconciler should act on soon. */
   onChange?: () => void;
+  /** Engine loads from heartbeats, for the route table handed to per-room gateways. */
+  loads?: InstanceLoads;
 }
 
 const list = <T>(data: T[]) => ({ object: 'list' as const, data });
@@ -37,8 +43,9 @@ function resolveSites(requested: readonly string[], sites: readonly Site[]): str
 }
 
 /**
- * Handles `/api/v1/{sites,nodes,deployments,instances,keys}` after the admin key was checked. Revoking a
- * node (`DELETE /nodes/:id`) is in revoke-node.ts; API keys are in key-routes.ts.
+ * Handles `/api/v1/{sites,nodes,deployments,instances,keys,usage,endpoints}` after the admin key was
+ * checked. Revoking a node (`DELETE /nodes/:id`) is in revoke-node.ts; API keys are in key-routes.ts,
+ * the usage ledger in usage-routes.ts, external endpoints in endpoint-routes.ts.
  * `path` is the part after `/api/v1/`.
  */
 export async function handleManagement(
@@ -59,6 +66,9 @@ export async function handleManagement(
   };
 
   if (resource === 'keys') return handleKeys(ctx, request, response, id, rest);
+  if (resource === 'usage') return handleUsage(ctx, request, response, segments.slice(1), query);
+  if (resource === 'endpoints') return handleEndpoints(ctx, request, response, id, rest);
+  if (resource === 'gateway') return handleGatewaySync(ctx, request, response, id, rest);
   if (resource === 'sites' && id === undefined) {
     allow(['GET']);
     return sendJson(response, 200, list(await store.listSites()));

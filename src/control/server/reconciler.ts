@@ -71,7 +71,8 @@ export class Reconciler {
     const upNodes = new Set(nodes.filter((n) => n.status === 'up').map((n) => n.id));
     const instances: Instance[] = [];
     for (const instance of await store.listInstances()) {
-      const lost = instance.nodeId !== null && !upNodes.has(instance.nodeId);
+      const instanceNodes = [instance.nodeId, ...instance.allocations.map((a) => a.nodeId)];
+      const lost = instanceNodes.some((id) => id !== null && id !== undefined && !upNodes.has(id));
       if (lost || instance.state === 'failed' || instance.state === 'stopped') {
         await store.deleteInstance(instance.id);
         result.instancesRemoved.push(instance.id);
@@ -110,9 +111,12 @@ export class Reconciler {
         nodeId: placement.nodeId,
         state: 'scheduled',
         engine: placement.engine,
-        allocations: placement.allocations
-          .filter((a) => a.nodeId === placement.nodeId)
-          .map(({ deviceIndex, memoryBytes }) => ({ deviceIndex, memoryBytes })),
+        // The head node's devices, then those of the other nodes of a multi-node instance.
+        allocations: placement.allocations.map(({ nodeId, deviceIndex, memoryBytes }) => ({
+          deviceIndex,
+          memoryBytes,
+          ...(nodeId !== placement.nodeId && { nodeId }),
+        })),
       });
       instances.push(instance);
       result.instancesCreated.push(instance.id);

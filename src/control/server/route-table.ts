@@ -1,13 +1,28 @@
-/** Builds the gateway's route table from the store: running instances on live nodes, by deployment name. */
-import { instanceBaseUrl, type RouteModel, type RouteTable } from '../../spec/route-table.js';
+/**
+ * Builds the gateway's route table from the store: running instances on live nodes, by deployment name,
+ * merged with the healthy external endpoints registered under the same (or their own) model name.
+ */
+import {
+  instanceBaseUrl,
+  type InstanceLoad,
+  type RouteModel,
+  type RouteTable,
+} from '../../spec/route-table.js';
 import type { Store } from '../../store/store.js';
+import type { Endpoint, Site } from '../../store/store-types.js';
+import type { InstanceLoads } from './instance-loads.js';
 
-export async function buildRouteTable(store: Store, nowMs = Date.now()): Promise<RouteTable> {
-  const [deployments, instances, nodes, sites] = await Promise.all([
+export async function buildRouteTable(
+  store: Store,
+  nowMs = Date.now(),
+  loads?: InstanceLoads,
+): Promise<RouteTable> {
+  const [deployments, instances, nodes, sites, endpoints] = await Promise.all([
     store.listDeployments(),
     store.listInstances(),
     store.listNodes(),
     store.listSites(),
+    store.listEndpoints(),
   ]);
   const liveNodes = new Map(
     nodes.filter((n) => n.status === 'up' && n.revokedAtMs === null).map((n) => [n.id, n]),
@@ -39,9 +54,62 @@ export async function buildRouteTable(store: Store, nowMs = Date.now()): Promise
       siteName: site?.name ?? node.siteId,
       region: site?.region ?? null,
       url: instanceBaseUrl(node.address, instance.port),
+      ...withLoad(loads?.get(instance.id, nowMs)),
     });
   }
+  addEndpoints(models, endpoints, sitesById);
   return { builtAtMs: nowMs, models: [...models.values()] };
+}
+
+/**
+ * Healthy endpoints become instances (node `external`) of the model of their name; a name served
+ * only by endpoints gets a model of its own, listed in `/v1/models` even while none is healthy.
+ */
+function addEndpoints(
+  models: Map<string, RouteModel>,
+  endpoints: readonly Endpoint[],
+  sitesById: ReadonlyMap<string, Site>,
+): void {
+  const byName = new Map([...models.values()].map((m) => [m.name, m]));
+  for (const endpoint of endpoints) {
+    let model = byName.get(endpoint.model);
+    if (!model) {
+      model = {
+        name: endpoint.model,
+        deploymentId: `external:${endpoint.model}`,
+        status: 'degraded',
+        statusReason: 'no external endpoint is healthy yet',
+        createdAtMs: endpoint.createdAtMs,
+        instances: [],
+        meta: { external: true },
+      };
+      byName.set(endpoint.model, model);
+      models.set(model.deploymentId, model);
+    }
+    const external = model.meta?.['external'] === true;
+    if (endpoint.health !== 'healthy') {
+      if (external && model.instances.length === 0 && endpoint.lastError !== null) {
+        model.statusReason = `external endpoint unhealthy: ${endpoint.lastError}`;
+      }
+      continue;
+    }
+    if (external) {
+      model.status = 'running';
+      model.statusReason = null;
+    }
+    const site = sitesById.get(endpoint.siteId);
+    model.instances.push({
+      id: endpoint.id,
+      deploymentId: model.deploymentId,
+      nodeId: 'external',
+      nodeName: 'external',
+      siteId: endpoint.siteId,
+      siteName: site?.name ?? endpoint.siteId,
+      region: site?.region ?? null,
+      url: endpoint.url,
+      ...(endpoint.apiKey !== null && { apiKey: endpoint.apiKey }),
+    });
+  }
 }
 
 /**
@@ -55,6 +123,7 @@ export class StoreRouteSource {
   constructor(
     private readonly store: Store,
     private readonly maxAgeMs = 500,
+    private readonly loads?: InstanceLoads,
   ) {}
 
   async get(): Promise<RouteTable> {
@@ -63,9 +132,11 @@ export class StoreRouteSource {
   }
 
   refresh(): Promise<RouteTable> {
-    this.building ??= buildRouteTable(this.store)
+    this.building ??= buildRouteTable(this.store, Date.now(), this.loads)
       .then((table) => (this.table = table))
       .finally(() => (this.building = undefined));
     return this.building;
   }
 }
+
+const withLoad = (load: InstanceLoad | undefined): { load?: InstanceLoad } => (load ? { load } : {});

@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { instanceBaseUrl } from '../../spec/route-table.js';
+import type { DeviceAllocation } from '../../store/store-types.js';
 import type { Logger } from '../../telemetry/logger.js';
 import type { InstanceLoads } from './instance-loads.js';
 import { parseWith, readJsonBody } from '../../http/read-json-body.js';
@@ -130,15 +132,28 @@ async function heartbeat(
   return { nodeId: node.id, instances: await desiredInstances(ctx, node.id) };
 }
 
-/** What the node should run: its instances that are not stopped, with their deployment's model. */
+/**
+ * What the node should run: the instances it heads and those it serves as another node of a multi-node
+ * instance (with its rank and the head's address), not stopped, with their deployment's model.
+ */
 export async function desiredInstances(ctx: WorkerContext, nodeId: string): Promise<DesiredInstance[]> {
-  const instances = await ctx.store.listInstances({ nodeId });
-  const deployments = new Map((await ctx.store.listDeployments()).map((d) => [d.id, d]));
+  const [instances, deploymentList, nodes] = await Promise.all([
+    ctx.store.listInstances(),
+    ctx.store.listDeployments(),
+    ctx.store.listNodes(),
+  ]);
+  const deployments = new Map(deploymentList.map((d) => [d.id, d]));
+  const addresses = new Map(nodes.map((n) => [n.id, n.address]));
   const desired: DesiredInstance[] = [];
   for (const instance of instances) {
+    if (instance.nodeId === null) continue;
+    const group = instanceNodes(instance.nodeId, instance.allocations);
+    const rank = group.indexOf(nodeId);
+    if (rank < 0) continue;
     const deployment = deployments.get(instance.deploymentId);
     if (!deployment || deployment.status === 'deleting') continue;
     if (instance.state === 'stopping' || instance.state === 'stopped') continue;
+    const mine = instance.allocations.filter((a) => (a.nodeId ?? instance.nodeId) === nodeId);
     desired.push({
       id: instance.id,
       deploymentId: deployment.id,
@@ -146,9 +161,37 @@ export async function desiredInstances(ctx: WorkerContext, nodeId: string): Prom
       servedName: deployment.name,
       engine: instance.engine,
       ...(deployment.quant !== null && { quant: deployment.quant }),
-      deviceIndexes: instance.allocations.map((a) => a.deviceIndex),
+      deviceIndexes: mine.map((a) => a.deviceIndex),
       contextTokens: ctx.contextTokens,
+      ...(group.length > 1 && {
+        // Tensor parallel inside each node, pipeline parallel across nodes (vLLM's advice for multi-node).
+        tensorParallelSize: mine.length,
+        pipelineParallelSize: group.length,
+        multiNode: {
+          nodeCount: group.length,
+          nodeRank: rank,
+          masterAddr: hostOf(addresses.get(instance.nodeId) ?? '127.0.0.1'),
+          masterPort: rendezvousPort(instance.id),
+        },
+      }),
     });
   }
   return desired;
+}
+
+/** The nodes of an instance: its head node first, then the others in allocation order. */
+export function instanceNodes(headNodeId: string, allocations: readonly DeviceAllocation[]): string[] {
+  return [...new Set([headNodeId, ...allocations.map((a) => a.nodeId ?? headNodeId)])];
+}
+
+/** A stable port in 29500–29999 for the ranks of one multi-node instance to meet at on the head node. */
+function rendezvousPort(instanceId: string): number {
+  let hash = 0;
+  for (const char of instanceId) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
+  return 29500 + (hash % 500);
+}
+
+/** The host part of a node address (`host`, `host:port`, `[v6]:port`). */
+function hostOf(address: string): string {
+  return new URL(instanceBaseUrl(address, 1)).hostname.replace(/^\[|\]$/g, '');
 }

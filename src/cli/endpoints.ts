@@ -1,0 +1,115 @@
+/**
+ * `edgefleet endpoints add|list|rm`: register an OpenAI-compatible server a team already runs (a
+ * hand-started vLLM, a MindIE box) so the gateway routes to it, through `/api/v1/endpoints`.
+ */
+import {
+  CliFailure,
+  CONNECTION_HELP,
+  callApi,
+  cell,
+  formatTable,
+  listRows,
+  printJson,
+  runManagementCommand,
+} from './management-client.js';
+
+const HELP = `usage: edgefleet endpoints add --model NAME --url URL --site SITE [--upstream-key K]
+       edgefleet endpoints list
+       edgefleet endpoints rm ID
+       (each with [--server URL] [--api-key KEY | --home DIR] [--json])
+
+Registers an external OpenAI-compatible server as an instance of a model: the gateway routes to it
+while its health check (GET <url>/v1/models every few seconds) passes. A model name may be served by
+deployments and endpoints together.
+
+  --model NAME         the model name clients use
+  --url URL            the server's base URL (http or https; a trailing /v1 is dropped)
+  --site SITE          the site (machine room) the server is in; created when new
+  --upstream-key K     the key the server wants ("Authorization: Bearer K"); stored, never shown
+
+${CONNECTION_HELP}`;
+
+const addOptions = {
+  model: { type: 'string' },
+  url: { type: 'string' },
+  site: { type: 'string' },
+  'upstream-key': { type: 'string' },
+} as const;
+
+function endpointTable(endpoints: Record<string, unknown>[]): string {
+  const when = (ms: unknown) => (typeof ms === 'number' ? new Date(ms).toISOString() : '-');
+  return formatTable([
+    ['ID', 'MODEL', 'URL', 'SITE', 'KEY', 'HEALTH', 'LAST CHECK', 'LAST ERROR'],
+    ...endpoints.map((e) => [
+      cell(e['id']),
+      cell(e['model']),
+      cell(e['url']),
+      cell(e['site']),
+      e['hasApiKey'] === true ? 'set' : '-',
+      cell(e['health']),
+      when(e['lastCheckAtMs']),
+      cell(e['lastError']),
+    ]),
+  ]);
+}
+
+/** `edgefleet endpoints add|list|rm`. */
+export async function run(args: string[]): Promise<number> {
+  return runManagementCommand(
+    'endpoints',
+    HELP,
+    args,
+    addOptions,
+    true,
+    async ({ values, positionals }, connect) => {
+      const [action, ...operands] = positionals;
+      const text = (key: string) => (typeof values[key] === 'string' ? values[key] : undefined);
+      const addOnly = Object.keys(addOptions).filter((flag) => values[flag] !== undefined);
+      if (action !== 'add' && addOnly.length > 0) {
+        throw new CliFailure(`--${addOnly[0]} is an option of "endpoints add"`, 2);
+      }
+      if (action !== 'rm' && operands.length > 0)
+        throw new CliFailure(`unexpected argument "${operands[0]}"`, 2);
+      if (action === 'add') {
+        const body: Record<string, unknown> = {};
+        for (const flag of ['model', 'url', 'site'] as const) {
+          const value = text(flag);
+          if (value === undefined) throw new CliFailure(`endpoints add needs --${flag}`, 2);
+          body[flag] = value;
+        }
+        const upstreamKey = text('upstream-key');
+        if (upstreamKey !== undefined) body['apiKey'] = upstreamKey;
+        const created = (await callApi(await connect(), 'POST', 'endpoints', body)) as Record<
+          string,
+          unknown
+        >;
+        if (values.json === true) printJson(created);
+        else process.stdout.write(`${endpointTable([created])}\n`);
+        return 0;
+      }
+      if (action === 'list') {
+        const body = await callApi(await connect(), 'GET', 'endpoints');
+        if (values.json === true) printJson(body);
+        else process.stdout.write(`${endpointTable(listRows(body))}\n`);
+        return 0;
+      }
+      if (action === 'rm') {
+        if (operands.length !== 1) {
+          throw new CliFailure(
+            operands.length === 0 ? 'missing the endpoint ID' : 'expected one endpoint ID',
+            2,
+          );
+        }
+        const id = operands[0]!;
+        const body = await callApi(await connect(), 'DELETE', `endpoints/${encodeURIComponent(id)}`);
+        if (values.json === true) printJson(body);
+        else process.stdout.write(`removed endpoint ${id}\n`);
+        return 0;
+      }
+      throw new CliFailure(
+        action === undefined ? 'missing the action: add, list or rm' : `unknown action "${action}"`,
+        2,
+      );
+    },
+  );
+}

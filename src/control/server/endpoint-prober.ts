@@ -1,0 +1,119 @@
+/**
+ * Health checks of external endpoints: every `intervalMs` the control plane asks each endpoint for
+ * `GET {url}/v1/models` (with its upstream key) and records healthy (a 2xx within `timeoutMs`) or the
+ * error. Only healthy endpoints enter the route table (route-table.ts).
+ */
+import type { Store } from '../../store/store.js';
+import type { Endpoint } from '../../store/store-types.js';
+import type { Logger } from '../../telemetry/logger.js';
+
+export interface EndpointProberOptions {
+  store: Store;
+  log: Logger;
+  /** Default 5000. */
+  intervalMs?: number;
+  /** Default 3000. */
+  timeoutMs?: number;
+}
+
+export interface EndpointCheckResult {
+  healthy: boolean;
+  error: string | null;
+}
+
+/** Errors of a pooled connection the upstream closed while idle: worth one more try. */
+const staleConnectionCodes = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+
+/** One check of one endpoint (retried once on a stale keep-alive connection); never throws. */
+export async function checkEndpoint(endpoint: Endpoint, timeoutMs: number): Promise<EndpointCheckResult> {
+  const first = await checkOnce(endpoint, timeoutMs);
+  return first.stale ? checkOnce(endpoint, timeoutMs) : first;
+}
+
+async function checkOnce(
+  endpoint: Endpoint,
+  timeoutMs: number,
+): Promise<EndpointCheckResult & { stale?: boolean }> {
+  try {
+    const response = await fetch(`${endpoint.url}/v1/models`, {
+      headers: endpoint.apiKey === null ? {} : { authorization: `Bearer ${endpoint.apiKey}` },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    await response.body?.cancel().catch(() => undefined);
+    if (response.ok) return { healthy: true, error: null };
+    return {
+      healthy: false,
+      error: `GET /v1/models answered ${response.status} ${response.statusText}`.trim(),
+    };
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    const reason =
+      (error as Error).name === 'TimeoutError'
+        ? `no answer within ${timeoutMs} ms`
+        : (cause?.code ?? cause?.message ?? (error as Error).message);
+    const stale = cause?.code !== undefined && staleConnectionCodes.has(cause.code);
+    return { healthy: false, error: `GET /v1/models failed: ${reason}`, stale };
+  }
+}
+
+export class EndpointProber {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private readonly intervalMs: number;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly options: EndpointProberOptions) {
+    this.intervalMs = options.intervalMs ?? 5000;
+    this.timeoutMs = options.timeoutMs ?? 3000;
+  }
+
+  /** Checks at once, then every `intervalMs` until `stop()`. */
+  start(): void {
+    if (this.timer) return;
+    const tick = async () => {
+      await this.probeOnce();
+      if (this.timer) this.timer = setTimeout(() => void tick(), this.intervalMs);
+    };
+    this.timer = setTimeout(() => void tick(), 0);
+  }
+
+  /** Stops the loop and waits for a check in flight. */
+  async stop(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  /** Checks every endpoint once (concurrently) and records the results; never throws. */
+  probeOnce(): Promise<void> {
+    this.running ??= this.probeAll().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async probeAll(): Promise<void> {
+    const { store, log } = this.options;
+    try {
+      const endpoints = await store.listEndpoints();
+      await Promise.all(
+        endpoints.map(async (endpoint) => {
+          const result = await checkEndpoint(endpoint, this.timeoutMs);
+          await store.recordEndpointCheck(endpoint.id, { healthy: result.healthy, error: result.error });
+          const was = endpoint.health;
+          const now = result.healthy ? 'healthy' : 'unhealthy';
+          if (was !== now) {
+            const fields = {
+              endpoint: endpoint.id,
+              model: endpoint.model,
+              url: endpoint.url,
+              error: result.error,
+            };
+            if (result.healthy) log.info(fields, 'external endpoint is healthy');
+            else log.warn(fields, 'external endpoint is unhealthy');
+          }
+        }),
+      );
+    } catch (error) {
+      log.error({ err: error }, 'endpoint health checks failed');
+    }
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * `/api/v1/gateway/{routes,keys}` (admin key): what a per-room gateway (`edgefleet gateway`) pulls to
+ * serve its room and to keep serving it while the control plane is unreachable. A per-room gateway
+ * runs with an admin key for now; a narrower gateway role may replace it later.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sendJson } from '../../http/respond.js';
+import { EdgeFleetError } from '../../spec/edgefleet-error.js';
+import type { GatewayKeysResponse, GatewayRoutesResponse } from '../../spec/gateway-sync.js';
+import type { Store } from '../../store/store.js';
+import type { InstanceLoads } from './instance-loads.js';
+import { buildRouteTable } from './route-table.js';
+
+export interface GatewaySyncContext {
+  store: Store;
+  loads?: InstanceLoads;
+}
+
+/** Every key that is not revoked, with its hash and the tokens it has used so far. */
+export async function listGatewayKeys(store: Store, nowMs = Date.now()): Promise<GatewayKeysResponse> {
+  const [keys, usage] = await Promise.all([
+    store.listApiKeys(),
+    store.sumUsage({ fromMs: 0, toMs: Number.MAX_SAFE_INTEGER }),
+  ]);
+  const used = new Map<string, number>();
+  for (const u of usage) used.set(u.keyId, (used.get(u.keyId) ?? 0) + u.promptTokens + u.completionTokens);
+  const data = keys
+    .filter((key) => key.revokedAtMs === null)
+    .map((key) => ({
+      keyHash: key.keyHash,
+      keyId: key.id,
+      name: key.name,
+      role: key.role,
+      allowedModels: key.allowedModels,
+      rpm: key.rpm,
+      tpm: key.tpm,
+      tokenBudget: key.tokenBudget,
+      region: key.region,
+      tokensUsed: used.get(key.id) ?? 0,
+    }));
+  return { object: 'list', builtAtMs: nowMs, data };
+}
+
+/** Handles `/api/v1/gateway/:what`; `what` and `rest` are the path segments after `gateway`. */
+export async function handleGatewaySync(
+  ctx: GatewaySyncContext,
+  request: IncomingMessage,
+  response: ServerResponse,
+  what: string | undefined,
+  rest: readonly string[],
+): Promise<void> {
+  const method = request.method ?? 'GET';
+  if ((what !== 'routes' && what !== 'keys') || rest.length > 0) {
+    throw new EdgeFleetError('not_found', `no route /api/v1/gateway/${[what, ...rest].join('/')}`);
+  }
+  if (method !== 'GET') {
+    throw new EdgeFleetError('method_not_allowed', `${method} /api/v1/gateway/${what} is not supported`);
+  }
+  if (what === 'routes') {
+    const table: GatewayRoutesResponse = await buildRouteTable(ctx.store, Date.now(), ctx.loads);
+    return sendJson(response, 200, table, { 'cache-control': 'no-store' });
+  }
+  return sendJson(response, 200, await listGatewayKeys(ctx.store), { 'cache-control': 'no-store' });
+}

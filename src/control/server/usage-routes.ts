@@ -1,0 +1,90 @@
+/**
+ * `/api/v1/usage` (admin key): the usage report (`GET`, grouped by key, model, site and time bucket)
+ * and `POST /api/v1/usage/events`, where a standalone gateway ships its journaled usage events.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseWith, readJsonBody } from '../../http/read-json-body.js';
+import { sendJson } from '../../http/respond.js';
+import { EdgeFleetError } from '../../spec/edgefleet-error.js';
+import {
+  postUsageEventsRequestSchema,
+  usageQuerySchema,
+  type PostUsageEventsResponse,
+  type UsageReport,
+} from '../../spec/usage-api.js';
+import type { Store } from '../../store/store.js';
+import { toUsageRecord } from './usage-sink.js';
+
+export interface UsageRoutesContext {
+  store: Store;
+  maxBodyBytes: number;
+}
+
+/** Handles `/api/v1/usage[/events]`; `rest` are the path segments after `usage`. */
+export async function handleUsage(
+  ctx: UsageRoutesContext,
+  request: IncomingMessage,
+  response: ServerResponse,
+  rest: readonly string[],
+  query: URLSearchParams,
+): Promise<void> {
+  const method = request.method ?? 'GET';
+  if (rest.length === 0 && method === 'GET')
+    return sendJson(response, 200, await usageReport(ctx.store, query));
+  if (rest.length === 1 && rest[0] === 'events' && method === 'POST') {
+    const body = parseWith(postUsageEventsRequestSchema, await readJsonBody(request, ctx.maxBodyBytes));
+    const stored = await ctx.store.appendUsage(body.events.map(toUsageRecord));
+    const answer: PostUsageEventsResponse = { object: 'usage_events', received: body.events.length, stored };
+    return sendJson(response, 200, answer);
+  }
+  throw new EdgeFleetError(
+    'method_not_allowed',
+    `${method} ${request.url ?? '/api/v1/usage'} is not supported`,
+  );
+}
+
+async function usageReport(store: Store, params: URLSearchParams): Promise<UsageReport> {
+  const repeated = [...new Set(params.keys())].find((name) => params.getAll(name).length > 1);
+  if (repeated !== undefined) {
+    throw new EdgeFleetError('invalid_request', `query parameter "${repeated}" is given more than once`, {
+      param: repeated,
+    });
+  }
+  const q = parseWith(usageQuerySchema, Object.fromEntries(params));
+  const keys = await store.listApiKeys();
+  // `key` is a key id, or else the name of a key.
+  const keyId =
+    q.key === undefined
+      ? undefined
+      : ((keys.find((k) => k.id === q.key) ?? keys.find((k) => k.name === q.key))?.id ?? q.key);
+  const names = new Map(keys.map((k) => [k.id, k.name]));
+  const rows = await store.aggregateUsage({
+    fromMs: q.fromMs,
+    toMs: q.toMs,
+    groupBy: q.groupBy,
+    bucket: q.bucket,
+    keyId,
+    model: q.model,
+    siteName: q.site,
+  });
+  return {
+    object: 'list',
+    data: rows.map((r) => ({
+      key_id: r.keyId,
+      key_name: r.keyId === null ? null : (names.get(r.keyId) ?? null),
+      model: r.model,
+      site: r.siteName,
+      bucket_start: r.bucketStartMs === null ? null : new Date(r.bucketStartMs).toISOString(),
+      requests: r.requests,
+      errors: r.errors,
+      prompt_tokens: r.promptTokens,
+      completion_tokens: r.completionTokens,
+      mean_ttft_ms: r.meanTtftMs === null ? null : Math.round(r.meanTtftMs * 10) / 10,
+      mean_duration_ms: r.meanDurationMs === null ? null : Math.round(r.meanDurationMs * 10) / 10,
+    })),
+    from: new Date(q.fromMs).toISOString(),
+    to: new Date(q.toMs).toISOString(),
+    group_by: q.groupBy,
+    bucket: q.bucket ?? null,
+  };
+}

@@ -1,0 +1,102 @@
+/**
+ * The usage ledger API under `/api/v1/usage` (admin key): the report query, the rows it answers, and
+ * the batch of usage events a standalone gateway ships. Documented in docs/api.md, section "Usage".
+ */
+import { z } from 'zod';
+import { usageEventSchema } from './usage-event.js';
+
+export const usageGroupFields = ['key', 'model', 'site'] as const;
+export const usageBuckets = ['minute', 'hour', 'day'] as const;
+export const defaultUsageWindowMs = 24 * 3_600_000;
+
+/** An ISO 8601 timestamp or epoch milliseconds → epoch milliseconds. */
+const instant = z
+  .string()
+  .trim()
+  .min(1)
+  .transform((text, ctx) => {
+    const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+    if (!Number.isSafeInteger(ms) || ms < 0) {
+      ctx.addIssue({ code: 'custom', message: 'expected an ISO 8601 time or epoch milliseconds' });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const optionalName = z.string().trim().min(1).max(256).optional();
+
+/**
+ * `GET /api/v1/usage` query parameters. `group_by` is a comma list (default `key,model`; empty for one
+ * total); `from`/`to` default to the last 24 hours; `key` is a key id or name.
+ */
+export const usageQuerySchema = z
+  .strictObject({
+    group_by: z
+      .string()
+      .default('key,model')
+      .transform((text) => [
+        ...new Set(
+          text
+            .split(',')
+            .map((f) => f.trim())
+            .filter((f) => f !== ''),
+        ),
+      ])
+      .pipe(z.array(z.enum(usageGroupFields))),
+    bucket: z.enum(usageBuckets).optional(),
+    from: instant.optional(),
+    to: instant.optional(),
+    key: optionalName,
+    model: optionalName,
+    site: optionalName,
+  })
+  .transform((q, ctx) => {
+    const toMs = q.to ?? Date.now();
+    const fromMs = q.from ?? toMs - defaultUsageWindowMs;
+    if (fromMs >= toMs) {
+      ctx.addIssue({ code: 'custom', path: ['from'], message: '"from" must be before "to"' });
+      return z.NEVER;
+    }
+    return { groupBy: q.group_by, bucket: q.bucket, fromMs, toMs, key: q.key, model: q.model, site: q.site };
+  });
+export type UsageQuery = z.infer<typeof usageQuerySchema>;
+
+/** One row of `GET /api/v1/usage`; fields not grouped by are null. Times are ISO 8601 (UTC). */
+export interface UsageRowView {
+  key_id: string | null;
+  key_name: string | null;
+  model: string | null;
+  site: string | null;
+  bucket_start: string | null;
+  requests: number;
+  /** Requests answered with status ≥ 400. */
+  errors: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  mean_ttft_ms: number | null;
+  mean_duration_ms: number | null;
+}
+
+export interface UsageReport {
+  object: 'list';
+  data: UsageRowView[];
+  from: string;
+  to: string;
+  group_by: (typeof usageGroupFields)[number][];
+  bucket: (typeof usageBuckets)[number] | null;
+}
+
+export const maxUsageEventsPerPost = 1000;
+
+/** `POST /api/v1/usage/events`: stored idempotently by event id. */
+export const postUsageEventsRequestSchema = z.strictObject({
+  events: z.array(usageEventSchema).max(maxUsageEventsPerPost),
+});
+
+export interface PostUsageEventsResponse {
+  object: 'usage_events';
+  /** Events in the request. */
+  received: number;
+  /** Events not stored before (the others were already in the ledger). */
+  stored: number;
+}

@@ -1,0 +1,45 @@
+/**
+ * External endpoints: OpenAI-compatible servers run outside EdgeFleet (a hand-started vLLM, a MindIE
+ * box) that the gateway routes to like instances, with the health the control plane last saw.
+ */
+import { randomUUID } from 'node:crypto';
+import type { SqlContext } from './sql-driver.js';
+import type { Store } from './store.js';
+import { toEndpoint } from './store-rows.js';
+
+type EndpointQueries = Pick<
+  Store,
+  'createEndpoint' | 'getEndpoint' | 'listEndpoints' | 'deleteEndpoint' | 'recordEndpointCheck'
+>;
+
+export function endpointQueries({ db }: SqlContext): EndpointQueries {
+  return {
+    async createEndpoint(input) {
+      const rows = await db.query(
+        `INSERT INTO endpoints (id, model, url, site_id, api_key, health, last_check_at_ms, last_error,
+           created_at_ms)
+         VALUES ($1, $2, $3, $4, $5, 'unknown', NULL, NULL, $6) RETURNING *`,
+        [input.id ?? randomUUID(), input.model, input.url, input.siteId, input.apiKey ?? null, Date.now()],
+      );
+      return toEndpoint(rows[0]);
+    },
+    async getEndpoint(id) {
+      const rows = await db.query('SELECT * FROM endpoints WHERE id = $1', [id]);
+      return rows[0] === undefined ? null : toEndpoint(rows[0]);
+    },
+    async listEndpoints() {
+      return (await db.query('SELECT * FROM endpoints ORDER BY model, created_at_ms, id')).map(toEndpoint);
+    },
+    async deleteEndpoint(id) {
+      return (await db.run('DELETE FROM endpoints WHERE id = $1', [id])) > 0;
+    },
+    async recordEndpointCheck(id, check) {
+      await db.run('UPDATE endpoints SET health = $2, last_check_at_ms = $3, last_error = $4 WHERE id = $1', [
+        id,
+        check.healthy ? 'healthy' : 'unhealthy',
+        check.atMs ?? Date.now(),
+        check.healthy ? null : (check.error ?? 'health check failed'),
+      ]);
+    },
+  };
+}

@@ -1,0 +1,163 @@
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EndpointProber } from '../../src/control/server/endpoint-prober.js';
+import { buildRouteTable } from '../../src/control/server/route-table.js';
+import { PostgresTestDatabases } from '../store/postgres-test-databases.js';
+import { startOpenAiUpstream, type OpenAiUpstream } from './openai-upstream.js';
+import { errorCode, listOf, startHarness, type Harness } from './server-harness.js';
+
+const databases = new PostgresTestDatabases();
+
+describe.each([
+  ['SQLite', false],
+  ['PostgreSQL', true],
+])('external endpoints over the management API (%s)', (_name, postgres) => {
+  let h: Harness;
+  let upstream: OpenAiUpstream | undefined;
+
+  beforeAll(async () => {
+    let databaseUrl: string | undefined;
+    if (postgres) {
+      await databases.connect();
+      databaseUrl = await databases.fresh();
+    }
+    h = await startHarness(databaseUrl);
+  });
+  afterAll(async () => {
+    await upstream?.close();
+    await h?.close();
+    if (postgres) await databases.dropAll();
+  });
+
+  it('adds, lists and removes endpoints; the upstream key is never answered', async () => {
+    const created = await h.call('POST', '/api/v1/endpoints', {
+      body: { model: 'team-vllm', url: 'http://10.1.2.3:8000/v1/', site: 'room-9', apiKey: 'sk-team-secret' },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body).toMatchObject({
+      object: 'endpoint',
+      model: 'team-vllm',
+      url: 'http://10.1.2.3:8000',
+      site: 'room-9',
+      hasApiKey: true,
+      health: 'unknown',
+      lastCheckAtMs: null,
+    });
+    const id = created.body['id'] as string;
+    // The site was created by name.
+    expect(listOf((await h.call('GET', '/api/v1/sites')).body).map((s) => s['name'])).toContain('room-9');
+    const listed = await h.call('GET', '/api/v1/endpoints');
+    expect(listOf(listed.body)).toEqual([created.body]);
+    const one = await h.call('GET', `/api/v1/endpoints/${id}`);
+    expect(one.body).toEqual(created.body);
+    for (const answer of [created, listed, one])
+      expect(JSON.stringify(answer.body)).not.toContain('sk-team-secret');
+    // …but it is stored, to be sent upstream.
+    expect((await h.store.getEndpoint(id))?.apiKey).toBe('sk-team-secret');
+
+    const twice = await h.call('POST', '/api/v1/endpoints', {
+      body: { model: 'team-vllm', url: 'http://10.1.2.3:8000', site: 'room-9' },
+    });
+    expect(twice.status).toBe(409);
+
+    const removed = await h.call('DELETE', `/api/v1/endpoints/${id}`);
+    expect(removed).toEqual({ status: 200, body: { id, object: 'endpoint', deleted: true } });
+    expect(listOf((await h.call('GET', '/api/v1/endpoints')).body)).toEqual([]);
+    expect((await h.call('DELETE', `/api/v1/endpoints/${id}`)).status).toBe(404);
+  });
+
+  it('refuses bad URLs and bodies with 400, and non-admin keys', async () => {
+    const base = { model: 'm', url: 'http://10.0.0.1:8000', site: 'room-1' };
+    const bad: [Record<string, unknown>, string][] = [
+      [{ ...base, url: 'ftp://10.0.0.1/' }, 'url'],
+      [{ ...base, url: 'http://user:pw@10.0.0.1:8000' }, 'url'],
+      [{ ...base, url: 'not a url' }, 'url'],
+      [{ ...base, url: 'http://10.0.0.1:8000/v1?x=1' }, 'url'],
+      [{ ...base, model: 'bad name!' }, 'model'],
+      [{ ...base, site: '' }, 'site'],
+      [{ model: 'm', site: 'room-1' }, 'url'],
+      [{ ...base, apiKey: '' }, 'apiKey'],
+    ];
+    for (const [body, param] of bad) {
+      const answer = await h.call('POST', '/api/v1/endpoints', { body });
+      expect(answer.status, JSON.stringify(body)).toBe(400);
+      expect((answer.body['error'] as { param?: string }).param, JSON.stringify(body)).toBe(param);
+    }
+    const extra = await h.call('POST', '/api/v1/endpoints', { body: { ...base, region: 'x' } });
+    expect(errorCode(extra.body)).toBe('unsupported_parameter');
+    expect(listOf((await h.call('GET', '/api/v1/endpoints')).body)).toEqual([]);
+    expect((await h.call('GET', '/api/v1/endpoints', { key: h.inferenceKey })).status).toBe(403);
+    expect((await h.call('PUT', '/api/v1/endpoints')).status).toBe(405);
+  });
+
+  it('routes to an endpoint once its health check passes, and drops it when the upstream stops', async () => {
+    upstream = await startOpenAiUpstream('sk-upstream', 'external-llm');
+    const prober = new EndpointProber({ store: h.store, log: pino({ level: 'silent' }), timeoutMs: 1000 });
+    const wrongKey = await h.call('POST', '/api/v1/endpoints', {
+      body: { model: 'wrong-key-llm', url: `${upstream.url}/v1`, site: 'room-ext', apiKey: 'sk-wrong' },
+    });
+    const created = await h.call('POST', '/api/v1/endpoints', {
+      body: { model: 'external-llm', url: `${upstream.url}/`, site: 'room-ext', apiKey: 'sk-upstream' },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = created.body['id'] as string;
+
+    // Not checked yet: the model is listed, with no instance to route to.
+    const before = (await buildRouteTable(h.store)).models.find((m) => m.name === 'external-llm');
+    expect(before).toMatchObject({ status: 'degraded', instances: [] });
+
+    await prober.probeOnce();
+    expect(upstream.authorizations).toEqual(
+      expect.arrayContaining(['Bearer sk-upstream', 'Bearer sk-wrong']),
+    );
+    const endpoints = listOf((await h.call('GET', '/api/v1/endpoints')).body);
+    expect(endpoints.find((e) => e['id'] === id)).toMatchObject({ health: 'healthy', lastError: null });
+    expect(endpoints.find((e) => e['id'] === wrongKey.body['id'])).toMatchObject({
+      health: 'unhealthy',
+      lastError: expect.stringMatching(/401/) as unknown,
+    });
+    const healthy = (await buildRouteTable(h.store)).models.find((m) => m.name === 'external-llm');
+    expect(healthy).toMatchObject({ status: 'running', statusReason: null });
+    expect(healthy?.instances).toEqual([
+      expect.objectContaining({
+        id,
+        nodeId: 'external',
+        nodeName: 'external',
+        siteName: 'room-ext',
+        url: upstream.url,
+        apiKey: 'sk-upstream',
+      }),
+    ]);
+
+    await upstream.close();
+    upstream = undefined;
+    await prober.probeOnce();
+    const down = (await buildRouteTable(h.store)).models.find((m) => m.name === 'external-llm');
+    expect(down?.instances).toEqual([]);
+    expect(down?.statusReason).toMatch(/unhealthy: GET \/v1\/models failed: ECONNREFUSED/);
+    expect((await h.store.getEndpoint(id))?.health).toBe('unhealthy');
+    await prober.stop();
+  });
+
+  it('merges endpoints into the deployment of the same name', async () => {
+    const deployment = await h.store.createDeployment({
+      name: 'shared-name',
+      modelRef: 'x.gguf',
+      replicas: 1,
+    });
+    const site = await h.store.upsertSite({ name: 'room-ext' });
+    const endpoint = await h.store.createEndpoint({
+      model: 'shared-name',
+      url: 'http://10.9.9.9:1',
+      siteId: site.id,
+    });
+    await h.store.recordEndpointCheck(endpoint.id, { healthy: true });
+    const models = (await buildRouteTable(h.store)).models.filter((m) => m.name === 'shared-name');
+    expect(models).toHaveLength(1);
+    expect(models[0]).toMatchObject({ deploymentId: deployment.id, status: 'pending' });
+    expect(models[0]?.instances).toEqual([
+      expect.objectContaining({ id: endpoint.id, deploymentId: deployment.id, nodeId: 'external' }),
+    ]);
+    expect(models[0]?.instances[0]).not.toHaveProperty('apiKey');
+  });
+});

@@ -1,0 +1,181 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { UsageEvent } from '../../src/spec/usage-event.js';
+import { PostgresTestDatabases } from '../store/postgres-test-databases.js';
+import { errorCode, listOf, startHarness, type Harness } from './server-harness.js';
+
+const databases = new PostgresTestDatabases();
+const hourMs = 3_600_000;
+const t0 = Date.UTC(2026, 0, 1);
+
+function usageEvent(id: string, fields: Partial<UsageEvent> = {}): UsageEvent {
+  return {
+    id,
+    atMs: t0,
+    keyId: 'key-x',
+    model: 'r1-7b',
+    siteName: 'room-1',
+    instanceId: 'inst-1',
+    route: 'chat.completions',
+    promptTokens: 10,
+    completionTokens: 20,
+    ttftMs: 50,
+    durationMs: 400,
+    status: 200,
+    outcome: 'ok',
+    usageEstimated: false,
+    ...fields,
+  };
+}
+
+describe.each([
+  ['SQLite', false],
+  ['PostgreSQL', true],
+])('usage ledger over the management API (%s)', (_name, postgres) => {
+  let h: Harness;
+  let appKeyId: string;
+
+  beforeAll(async () => {
+    let databaseUrl: string | undefined;
+    if (postgres) {
+      await databases.connect();
+      databaseUrl = await databases.fresh();
+    }
+    h = await startHarness(databaseUrl);
+    const keys = listOf((await h.call('GET', '/api/v1/keys')).body);
+    appKeyId = keys.find((k) => k['name'] === 'app')!['id'] as string;
+    const events = [
+      usageEvent('e1', { keyId: appKeyId }),
+      usageEvent('e2', { keyId: appKeyId, atMs: t0 + 10 * 60_000, ttftMs: 150, durationMs: 600 }),
+      usageEvent('e3', { keyId: appKeyId, model: 'qwen', siteName: 'room-2', status: 503, outcome: 'error' }),
+      usageEvent('e4', { atMs: t0 + hourMs + 5, ttftMs: null }),
+      usageEvent('e5', { atMs: t0 + 2 * hourMs, siteName: null, instanceId: null, status: 429 }),
+    ];
+    const posted = await h.call('POST', '/api/v1/usage/events', { body: { events } });
+    expect(posted).toEqual({ status: 200, body: { object: 'usage_events', received: 5, stored: 5 } });
+  });
+  afterAll(async () => {
+    await h?.close();
+    if (postgres) await databases.dropAll();
+  });
+
+  const report = async (query: string) => {
+    const { status, body } = await h.call('GET', `/api/v1/usage?${query}`);
+    expect(status, JSON.stringify(body)).toBe(200);
+    return body;
+  };
+  const range = `from=${new Date(t0).toISOString()}&to=${t0 + 3 * hourMs}`;
+
+  it('groups by key and model by default, with key names, errors and mean timings', async () => {
+    const body = await report(range);
+    expect(body).toMatchObject({
+      object: 'list',
+      from: '2026-01-01T00:00:00.000Z',
+      to: '2026-01-01T03:00:00.000Z',
+      group_by: ['key', 'model'],
+      bucket: null,
+    });
+    const rows = listOf(body);
+    expect(rows).toContainEqual({
+      key_id: appKeyId,
+      key_name: 'app',
+      model: 'r1-7b',
+      site: null,
+      bucket_start: null,
+      requests: 2,
+      errors: 0,
+      prompt_tokens: 20,
+      completion_tokens: 40,
+      mean_ttft_ms: 100,
+      mean_duration_ms: 500,
+    });
+    expect(rows).toContainEqual(
+      expect.objectContaining({ key_id: appKeyId, model: 'qwen', requests: 1, errors: 1 }),
+    );
+    // A key id the server does not know (a standalone gateway's) has no name.
+    expect(rows).toContainEqual(
+      expect.objectContaining({ key_id: 'key-x', key_name: null, model: 'r1-7b', requests: 2, errors: 1 }),
+    );
+    expect(rows).toHaveLength(3);
+  });
+
+  it('filters by key (id or name), model and site, and buckets by hour', async () => {
+    const byName = listOf(await report(`${range}&key=app&group_by=site`));
+    expect(byName.map((r) => [r['site'], r['requests'], r['key_id']])).toEqual([
+      ['room-1', 2, null],
+      ['room-2', 1, null],
+    ]);
+    expect(listOf(await report(`${range}&key=${appKeyId}&group_by=site`))).toEqual(byName);
+    const hourly = listOf(await report(`${range}&group_by=model&bucket=hour&model=r1-7b`));
+    expect(hourly.map((r) => [r['bucket_start'], r['model'], r['requests']])).toEqual([
+      ['2026-01-01T00:00:00.000Z', 'r1-7b', 2],
+      ['2026-01-01T01:00:00.000Z', 'r1-7b', 1],
+      ['2026-01-01T02:00:00.000Z', 'r1-7b', 1],
+    ]);
+    const perSite = listOf(await report(`${range}&group_by=&site=room-1`));
+    expect(perSite).toEqual([
+      expect.objectContaining({ key_id: null, model: null, site: null, requests: 3 }),
+    ]);
+    // [from, to): the event at exactly `to` is left out.
+    const upToTwo = listOf(await report(`from=${t0}&to=${t0 + 2 * hourMs}&group_by=`));
+    expect(upToTwo[0]?.['requests']).toBe(4);
+  });
+
+  it('defaults to the last 24 hours', async () => {
+    const now = Date.now();
+    const posted = await h.call('POST', '/api/v1/usage/events', {
+      body: {
+        events: [
+          usageEvent('recent', { model: 'fresh', atMs: now - hourMs }),
+          usageEvent('old', { model: 'fresh', atMs: now - 25 * hourMs }),
+        ],
+      },
+    });
+    expect(posted.body['stored']).toBe(2);
+    const rows = listOf(await report('model=fresh'));
+    expect(rows.map((r) => [r['model'], r['requests']])).toEqual([['fresh', 1]]);
+  });
+
+  it('stores posted events idempotently by id', async () => {
+    const again = await h.call('POST', '/api/v1/usage/events', {
+      body: { events: [usageEvent('e1', { keyId: appKeyId }), usageEvent('e6', { atMs: t0 + 1 })] },
+    });
+    expect(again.body).toEqual({ object: 'usage_events', received: 2, stored: 1 });
+    const total = listOf(await report(`${range}&group_by=`));
+    expect(total[0]?.['requests']).toBe(6);
+    expect((await h.call('POST', '/api/v1/usage/events', { body: { events: [] } })).body['stored']).toBe(0);
+  });
+
+  it('refuses bad events, bad queries and non-admin keys', async () => {
+    const refused = (id: string) => usageEvent(id, { model: 'refused' });
+    const bad: [unknown, string][] = [
+      [{ events: [{ ...refused('x'), status: 99 }] }, 'invalid_request'],
+      [{ events: [{ ...refused('x'), promptTokens: -1 }] }, 'invalid_request'],
+      [{ events: [{ ...refused('x'), extra: 1 }] }, 'unsupported_parameter'],
+      [{ events: Array.from({ length: 1001 }, (_, i) => refused(`many-${i}`)) }, 'invalid_request'],
+      [{}, 'invalid_request'],
+    ];
+    for (const [body, code] of bad) {
+      const answer = await h.call('POST', '/api/v1/usage/events', { body });
+      expect(answer.status, JSON.stringify(answer.body).slice(0, 200)).toBe(400);
+      expect(errorCode(answer.body)).toBe(code);
+    }
+    // Nothing of a refused batch is stored.
+    expect(listOf(await report(`${range}&model=refused`))).toEqual([]);
+    for (const query of [
+      'group_by=region',
+      'bucket=week',
+      'from=yesterday',
+      `from=${t0 + 1}&to=${t0}`,
+      'limit=5',
+      'model=a&model=b',
+    ]) {
+      const answer = await h.call('GET', `/api/v1/usage?${query}`);
+      expect(answer.status, query).toBe(400);
+    }
+    expect((await h.call('GET', '/api/v1/usage', { key: h.inferenceKey })).status).toBe(403);
+    expect((await h.call('POST', '/api/v1/usage/events', { body: { events: [] }, key: null })).status).toBe(
+      401,
+    );
+    expect((await h.call('DELETE', '/api/v1/usage')).status).toBe(405);
+  });
+});
