@@ -13,14 +13,13 @@ import { StoreRouteSource } from '../control/server/route-table.js';
 import { storeUsageEvents } from '../control/server/usage-sink.js';
 import { bootstrapSecrets } from '../control/server/secrets.js';
 import { KeyGuard } from '../gateway/auth/key-guard.js';
-import { LocalRateLimiter } from '../gateway/auth/local-rate-limiter.js';
-import { RedisRateLimiter } from '../gateway/auth/redis-rate-limiter.js';
 import { FleetGateway, type RouteSource } from '../gateway/fleet-gateway.js';
+import type { RoutingConfig } from '../gateway/routing/routing-config.js';
 import { UsageJournal } from '../gateway/metering/usage-journal.js';
 import { UsageShipper } from '../gateway/metering/usage-shipper.js';
-import { redact } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import type { Logger } from '../telemetry/logger.js';
+import { makeLimiter } from './gateway-options.js';
 
 export interface ControlPlaneOptions {
   store: Store;
@@ -44,6 +43,10 @@ export interface ControlPlaneOptions {
   decorateRoutes?: (routes: RouteSource) => RouteSource;
   /** Share rpm/tpm/budget counters with other gateways through this Redis; default: per process. */
   redisUrl?: string;
+  /** The routing policy and its weights (`--routing-config FILE`); default: built-in defaults. */
+  routing?: RoutingConfig;
+  /** The region clients are assumed to be in when nothing else tells (`--region`). */
+  region?: string;
 }
 
 export interface ControlPlane {
@@ -63,15 +66,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const loads = new InstanceLoads();
   const fromStore = new StoreRouteSource(store, 500, loads);
   const routes = options.decorateRoutes?.(fromStore) ?? fromStore;
-  const limiter = options.redisUrl
-    ? new RedisRateLimiter({ url: options.redisUrl, log: log.child({ component: 'limits' }) })
-    : new LocalRateLimiter();
-  if (limiter instanceof RedisRateLimiter && !(await limiter.ready(2000))) {
-    log.warn(
-      { redis: redact(options.redisUrl!) },
-      'Redis is not reachable yet; key limits are counted locally until it is',
-    );
-  }
+  const limiter = await makeLimiter(options.redisUrl, log);
+
   const journal = new UsageJournal(join(options.home, 'usage-journal'));
   await journal.open();
   const shipper = new UsageShipper({
@@ -88,6 +84,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       guard: new KeyGuard({ lookup: new StoreKeyLookup({ store, log }).lookup, limiter, log }),
     }),
     recordUsage: (event) => journal.append(event),
+    ...(options.routing && { routing: options.routing }),
+    ...(options.region !== undefined && { region: options.region }),
   });
   const control = new ControlServer({
     store,
@@ -107,6 +105,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   control.server.listen(options.port, options.host);
   await once(control.server, 'listening');
   control.start();
+  gateway.start();
   shipper.start();
   const prober = new EndpointProber({ store, log: log.child({ component: 'endpoint-prober' }) });
   prober.start();
@@ -121,6 +120,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     close: async () => {
       await prober.stop();
       await control.close();
+      await gateway.close();
       await shipper.stop();
       await shipper.flush().catch(() => undefined);
       await journal.close();

@@ -18,6 +18,10 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
     load: () => import('./server.js'),
   },
   worker: { summary: 'run the worker agent on a node (joins a server)', load: () => import('./worker.js') },
+  gateway: {
+    summary: 'run a gateway for one site that keeps serving while the server is unreachable',
+    load: () => import('./gateway.js'),
+  },
   models: { summary: 'list the models in the cache', load: () => import('./models.js') },
   nodes: { summary: 'list the worker nodes of a server', load: () => import('./nodes.js') },
   deploy: { summary: 'deploy a model (catalog id, GGUF path, URL, hf:)', load: () => import('./deploy.js') },

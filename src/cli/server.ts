@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { startControlPlane } from './control-plane.js';
+import { redisOption, routingFlagsHelp, routingOption } from './gateway-options.js';
 import { rotateJoinToken } from '../control/server/secrets.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import { openStore, redact } from '../store/open-store.js';
@@ -23,7 +24,7 @@ scheduler's reconcile loop.
   --context N           context tokens per instance (default 4096)
   --max-body-bytes N    largest /v1 request body (default 8388608)
   --upstream-wait-ms N  how long a /v1 request waits for a running instance of its model (default 10000)
-  --redis URL           share API-key rate limits with other gateways through Redis (also EDGEFLEET_REDIS_URL)
+${routingFlagsHelp}  --region R            the region clients are taken to be in when their key, header and address say nothing
 
 The first start creates an admin API key and a worker join token, prints them once and writes them to
 <home>/admin-key and <home>/join-token (mode 0600). \`edgefleet server token\` makes a new join token
@@ -44,6 +45,8 @@ export async function run(args: string[]): Promise<number> {
       'max-body-bytes': { type: 'string' },
       'upstream-wait-ms': { type: 'string' },
       redis: { type: 'string' },
+      'routing-config': { type: 'string' },
+      region: { type: 'string' },
       help: { type: 'boolean' },
     },
     true,
@@ -104,6 +107,8 @@ async function serve(
     inferenceAuth: 'key',
     upstreamWaitMs: intFlag(str('upstream-wait-ms'), 'upstream-wait-ms', 10_000, 0),
     ...redisOption(str('redis')),
+    ...(await routingOption(str('routing-config'))),
+    ...(str('region') !== undefined && { region: str('region')! }),
   });
   if (plane.created) printCreatedSecrets(home, plane.created);
   log.info({ url: plane.url, database: redact(database), home }, 'control plane listening');
@@ -121,10 +126,4 @@ export function printCreatedSecrets(home: string, created: { adminKey: string; j
       `  admin API key:      ${created.adminKey}\n` +
       `  worker join token:  ${created.joinToken}\n`,
   );
-}
-
-/** `--redis URL`, else EDGEFLEET_REDIS_URL, else none (limits counted per process). */
-export function redisOption(flag: string | undefined): { redisUrl?: string } {
-  const url = flag ?? process.env['EDGEFLEET_REDIS_URL'];
-  return url ? { redisUrl: url } : {};
 }

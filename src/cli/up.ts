@@ -11,7 +11,8 @@ import { resolveModel } from '../worker/resolve-model.js';
 import { startControlPlane, type ControlPlane } from './control-plane.js';
 import { intFlag, parseFlags } from './parse-flags.js';
 import { progressView } from './progress-view.js';
-import { printCreatedSecrets, redisOption } from './server.js';
+import { redisOption, routingFlagsHelp, routingOption } from './gateway-options.js';
+import { printCreatedSecrets } from './server.js';
 import { ensureUpDeployment } from './up-deployment.js';
 import { mintLocalJoinToken, upHealth, upMetrics, withUpModelMeta } from './up-local.js';
 
@@ -33,8 +34,7 @@ dies). State lives in SQLite in --home; more workers may join it (edgefleet work
   --gpu auto|false compute backend (default auto: a GPU when present, else CPU; false: CPU only)
   --offline        never download (also: HF_HUB_OFFLINE=1)
   --require-key    /v1 needs an API key even on a loopback address (always on for other addresses)
-  --redis URL      share API-key rate limits with other gateways (also EDGEFLEET_REDIS_URL)
-
+${routingFlagsHelp}
 On 127.0.0.1 the OpenAI API (/v1) is open, like a local llama.cpp server; the management API (/api/v1)
 always needs the admin key, shown on the first start and kept in <home>/admin-key.
 `;
@@ -54,6 +54,7 @@ export async function run(args: string[]): Promise<number> {
     'max-body-bytes': { type: 'string' },
     'require-key': { type: 'boolean' },
     redis: { type: 'string' },
+    'routing-config': { type: 'string' },
     help: { type: 'boolean' },
   });
   if (values.help) {
@@ -74,6 +75,7 @@ export async function run(args: string[]): Promise<number> {
   const threads = intFlag(values.threads, 'threads', defaultThreads());
   const parallel = intFlag(values.parallel, 'parallel', engineDefaults.parallel);
   const contextTokens = intFlag(values.context, 'context', engineDefaults.contextSize, 16);
+  const routing = await routingOption(values['routing-config']);
 
   const shutdown = new AbortController();
   const onSignal = () => shutdown.abort(new EdgeFleetError('internal_error', 'interrupted'));
@@ -111,6 +113,7 @@ export async function run(args: string[]): Promise<number> {
       inferenceAuth: loopback && values['require-key'] !== true ? 'none' : 'key',
       upstreamWaitMs: 30_000,
       ...redisOption(values.redis),
+      ...routing,
       health: () => upHealth(plane!.routes, () => agent, deployment, model),
       extraMetrics: () => upMetrics(plane!.routes, deployment.id),
       decorateRoutes: (routes) => withUpModelMeta(routes, deployment.id, model),

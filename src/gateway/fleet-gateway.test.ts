@@ -7,7 +7,11 @@ import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import type { RouteInstance, RouteTable } from '../spec/route-table.js';
 import type { UsageEvent } from '../spec/usage-event.js';
 import { createLogger } from '../telemetry/logger.js';
+import type { KeyPrincipal } from '../spec/api-keys.js';
+import { KeyGuard } from './auth/key-guard.js';
+import { LocalRateLimiter } from './auth/local-rate-limiter.js';
 import { FleetGateway, type RouteSource } from './fleet-gateway.js';
+import { defaultRoutingConfig } from './routing/routing-config.js';
 
 /**
  * The gateway against scripted OpenAI-compatible upstreams: each answers as the test says (delays,
@@ -105,6 +109,24 @@ const post = (url: string, body: string, headers: Record<string, string> = {}) =
   });
 
 describe('FleetGateway', () => {
+  it("never passes the client's key upstream; an external endpoint gets its own key", async () => {
+    const seenAuth: (string | undefined)[] = [];
+    const recording: Script = (req, res, body) => {
+      seenAuth.push(req.headers.authorization);
+      ok(req, res, body);
+    };
+    const internal = await upstream(recording);
+    const external = await upstream(recording);
+    for (const [target, extra] of [
+      [internal.url, {}],
+      [external.url, { apiKey: 'upstream-secret' }],
+    ] as const) {
+      const { url } = await startGateway(routesOf([{ ...instance('i', target), ...extra }]).source);
+      expect((await post(url, chat(), { authorization: 'Bearer client-edgefleet-key' })).status).toBe(200);
+    }
+    expect(seenAuth).toEqual([undefined, 'Bearer upstream-secret']);
+  });
+
   it('forwards to an instance of the model and says which one answered', async () => {
     const a = await upstream(ok);
     const { url } = await startGateway(routesOf([instance('a', a.url, 'south')]).source);
@@ -120,7 +142,10 @@ describe('FleetGateway', () => {
     const slow: Script = (req, res, body) => void setTimeout(() => ok(req, res, body), 150);
     const a = await upstream(slow);
     const b = await upstream(slow);
-    const { url } = await startGateway(routesOf([instance('a', a.url), instance('b', b.url)]).source);
+    // The same prompt four times would stay on one instance by prefix affinity; this is about load.
+    const { url } = await startGateway(routesOf([instance('a', a.url), instance('b', b.url)]).source, {
+      routing: defaultRoutingConfig({ prefixAffinity: { enabled: false } }),
+    });
     const answers = await Promise.all([1, 2, 3, 4].map(() => post(url, chat())));
     const used = answers.map((r) => r.headers.get('x-edgefleet-instance'));
     expect(used.filter((id) => id === 'a')).toHaveLength(2);
@@ -134,8 +159,10 @@ describe('FleetGateway', () => {
       sendError(res, new EdgeFleetError('engine_unavailable', 'overloaded')),
     );
     const good = await upstream(ok);
+    // Without prefix affinity the first request tries the instances in key order: dead, failing, good.
     const { url, gateway } = await startGateway(
       routesOf([instance('dead', dead), instance('failing', failing.url), instance('good', good.url)]).source,
+      { routing: defaultRoutingConfig({ prefixAffinity: { enabled: false } }) },
     );
     for (let i = 0; i < 3; i++) {
       const response = await post(url, chat());
@@ -190,7 +217,7 @@ describe('FleetGateway', () => {
     const { url } = await startGateway(
       routesOf([instance('x', breaking.url), instance('y', other.url)]).source,
     );
-    // The first request goes to x (round robin starts there); it must not be retried once it streamed.
+    // The first request goes to x (ties go round robin in key order); it must not be retried once it streamed.
     const response = await post(url, JSON.stringify({ model: 'm', stream: true, messages: [] }));
     const text = await response.text();
     expect(text).toContain('"content":"he"');
@@ -218,26 +245,59 @@ describe('FleetGateway', () => {
     expect(a.seen).toHaveLength(0);
   });
 
-  it('lists the models with their status, and asks authorize() first', async () => {
-    const a = await upstream(ok);
-    const { url } = await startGateway(routesOf([instance('a', a.url)]).source, {
-      authorize: async (request) => {
-        if (request.headers.authorization !== 'Bearer good')
-          throw new EdgeFleetError('unauthorized', 'no key');
-        return { keyId: 'k1' };
-      },
-    });
-    expect((await fetch(`${url}/v1/models`)).status).toBe(401);
-    expect((await post(url, chat())).status).toBe(401);
-    const models = (await (
-      await fetch(`${url}/v1/models`, { headers: { authorization: 'Bearer good' } })
-    ).json()) as {
-      data: { id: string; meta: { instances: number; sites: string[] } }[];
+  it('checks API keys: 401 without one, models filtered by the allow-list, 403 and 429 from the limits', async () => {
+    const withUsage: Script = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ choices: [], usage: { prompt_tokens: 7, completion_tokens: 2 } }));
     };
-    expect(models.data).toEqual([
-      expect.objectContaining({ id: 'm', meta: expect.objectContaining({ instances: 1, sites: ['north'] }) }),
-    ]);
+    const a = await upstream(withUsage);
+    const principal = (keyId: string, extra: Partial<KeyPrincipal>): KeyPrincipal => ({
+      keyId,
+      name: keyId,
+      role: 'inference',
+      allowedModels: null,
+      rpm: null,
+      tpm: null,
+      tokenBudget: null,
+      region: null,
+      tokensUsed: 0,
+      ...extra,
+    });
+    const keys: Record<string, KeyPrincipal> = {
+      good: principal('good', { allowedModels: ['m'] }),
+      other: principal('other', { allowedModels: ['x'] }),
+      tpm: principal('tpm', { tpm: 5 }),
+    };
+    const guard = new KeyGuard({
+      lookup: async (secret) => keys[secret] ?? null,
+      limiter: new LocalRateLimiter(),
+    });
+    const { table, source } = routesOf([instance('a', a.url)]);
+    table.models.push({ ...table.models[0]!, name: 'x', deploymentId: 'd2' });
+    const { url } = await startGateway(source, { guard });
+    const as = (key: string) => ({ authorization: `Bearer ${key}` });
+    expect((await fetch(`${url}/v1/models`)).status).toBe(401);
+    expect((await post(url, chat(), as('nope'))).status).toBe(401);
+    const list = async (key: string) =>
+      (
+        (await (await fetch(`${url}/v1/models`, { headers: as(key) })).json()) as {
+          data: { id: string; meta: { instances: number; sites: string[] } }[];
+        }
+      ).data;
+    expect((await list('good')).map((m) => m.id)).toEqual(['m']);
+    expect((await list('good'))[0]!.meta).toMatchObject({ instances: 1, sites: ['north'] });
+    expect((await list('other')).map((m) => m.id)).toEqual(['x']);
+    const forbidden = await post(url, chat('m'), as('other'));
+    expect(forbidden.status).toBe(403);
+    expect(((await forbidden.json()) as { error: { param: string } }).error.param).toBe('model');
     expect(a.seen).toHaveLength(0);
+    // tpm 5: the first answer (9 tokens) is counted after it completes; the next request waits.
+    expect((await post(url, chat(), as('tpm'))).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const limited = await post(url, chat(), as('tpm'));
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(a.seen).toHaveLength(1);
   });
 
   it('cancels the upstream request at once when the client goes away', async () => {

@@ -1,18 +1,27 @@
 /**
  * The fleet gateway: OpenAI-compatible routes (`/v1/models`, chat and text completions, embeddings)
- * sent to a running instance of the requested model, with retries on another instance before the
- * first byte, routing headers on every answer, and its own Prometheus metrics.
+ * sent to the instance of the requested model its Router chooses (client region, load, prefix affinity,
+ * measured speed), with retries on another instance before the first byte, routing headers on every
+ * answer, and its own Prometheus metrics. `start()` begins the active health checks, `close()` ends them.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { parseJsonBuffer, readBody } from '../http/read-json-body.js';
 import { sendJson } from '../http/respond.js';
+import type { KeyPrincipal } from '../spec/api-keys.js';
 import { EdgeFleetError, toOpenAiError } from '../spec/edgefleet-error.js';
 import type { RouteInstance, RouteModel, RouteTable } from '../spec/route-table.js';
 import type { Logger } from '../telemetry/logger.js';
-import { RequestMeter, type RecordUsage } from './metering/request-meter.js';
-import { forwardRequest, UpstreamRefusedError, type ForwardMeter } from './streaming/forward-request.js';
-import { InstancePicker, targetKey } from './routing/instance-picker.js';
+import { allowsModel } from './auth/key-guard.js';
+import {
+  RequestMeter,
+  type AnswerObservation,
+  type MeterContext,
+  type RecordUsage,
+} from './metering/request-meter.js';
+import { forwardWithFailover } from './routing/failover.js';
+import { Router } from './routing/router.js';
+import { defaultRoutingConfig, type RoutingConfig } from './routing/routing-config.js';
 
 /** Where the gateway reads its routes; `refresh()` rebuilds now (used while waiting for an instance). */
 export interface RouteSource {
@@ -26,26 +35,46 @@ export interface FleetGatewayOptions {
   maxBodyBytes: number;
   /** How long a request waits for a running instance of its model (e.g. during an engine restart). */
   upstreamWaitMs: number;
-  /** Instances tried per request before giving up (default 3). */
+  /** Instances tried per request before giving up (default: the routing config's, 3). */
   maxAttempts?: number;
-  /**
-   * Throws `unauthorized`/`forbidden` to refuse a request, else names the caller for metering;
-   * absent: no credential needed and requests are metered as `anonymous`.
-   */
-  authorize?: (request: IncomingMessage) => Promise<RequestPrincipal>;
+  /** The routing policy and its settings (default: `defaultRoutingConfig()`). */
+  routing?: RoutingConfig;
+  /** This gateway's region: the client's when neither its key, a header nor its address says (the config's wins). */
+  region?: string;
+  /** API keys and their limits; absent: no credential needed and requests are metered as `anonymous`. */
+  guard?: GatewayGuard;
   /** Writes one request's usage durably (the journal); awaited before the client gets the last bytes. */
   recordUsage?: RecordUsage;
 }
 
-export interface RequestPrincipal {
-  keyId: string;
+/** What the gateway asks of API keys per request (KeyGuard implements it). */
+export interface GatewayGuard {
+  /** The caller of an `Authorization` header value; throws 401. */
+  authenticate(authorization: string | undefined): Promise<KeyPrincipal>;
+  /** Throws 403 (model not allowed) or 429 (limits) when the request may not go on. */
+  admit(principal: KeyPrincipal, model: string): Promise<void>;
+  /** Counts a finished request's tokens toward the key's limits; never throws. */
+  record(principal: KeyPrincipal, promptTokens: number, completionTokens: number): Promise<void>;
 }
+
+/** The caller where no key is needed. */
+const anonymous: KeyPrincipal = {
+  keyId: 'anonymous',
+  name: 'anonymous',
+  role: 'inference',
+  allowedModels: null,
+  rpm: null,
+  tpm: null,
+  tokenBudget: null,
+  region: null,
+  tokensUsed: 0,
+};
 
 const inferencePaths = new Set(['/v1/chat/completions', '/v1/completions', '/v1/embeddings']);
 
 export class FleetGateway {
   readonly registry = new Registry();
-  private readonly picker = new InstancePicker();
+  readonly router: Router;
   private readonly requests: Counter<'route' | 'status'>;
   private readonly duration: Histogram<'route'>;
   private readonly upstream: Counter<'model' | 'site' | 'outcome'>;
@@ -79,7 +108,33 @@ export class FleetGateway {
       labelNames: ['model'],
       registers,
     });
-    this.meter = new RequestMeter(this.registry, options.log, options.recordUsage);
+    this.router = new Router(options.routing ?? defaultRoutingConfig(), {
+      registry: this.registry,
+      log: options.log,
+      targets: async () => (await options.routes.get()).models.flatMap((m) => m.instances),
+    });
+    this.meter = new RequestMeter(this.registry, options.log, options.recordUsage, (model, instance, seen) =>
+      this.learn(model, instance, seen),
+    );
+  }
+
+  /** Starts the active health checks of routed instances. */
+  start(): void {
+    this.router.start();
+  }
+
+  /** Stops the health checks (requests in flight are not touched). */
+  async close(): Promise<void> {
+    await this.router.stop();
+  }
+
+  /** An answer's verdict on its instance: speed and success, or a failure for its circuit breaker. */
+  private learn(model: string, instance: RouteInstance, seen: AnswerObservation): void {
+    if (seen.outcome === 'aborted') return;
+    if (seen.outcome === 'broken') return this.router.onFailure(instance, 'broken');
+    if (seen.status === 429) return this.router.onFailure(instance, 'busy');
+    if (seen.status >= 500) return this.router.onFailure(instance, 'error_status');
+    this.router.onSuccess(instance, model, seen);
   }
 
   /** Handles one request under `/v1/`; errors are thrown for the caller's error responder. */
@@ -90,20 +145,48 @@ export class FleetGateway {
       this.requests.inc({ route, status: String(response.statusCode) });
       this.duration.observe({ route }, (performance.now() - startedAt) / 1000);
     });
-    const principal = (await this.options.authorize?.(request)) ?? { keyId: 'anonymous' };
+    const { guard } = this.options;
+    const principal = guard ? await guard.authenticate(request.headers.authorization) : anonymous;
     if (path === '/v1/models' || path.startsWith('/v1/models/')) {
       if (request.method !== 'GET') throw new EdgeFleetError('method_not_allowed', `use GET for ${path}`);
-      return this.listModels(response, path);
+      return this.listModels(response, path, principal);
     }
     if (!inferencePaths.has(path))
       throw new EdgeFleetError('not_found', `no route for ${request.method} ${path}`);
     if (request.method !== 'POST') throw new EdgeFleetError('method_not_allowed', `use POST for ${path}`);
-    const meterContext = { keyId: principal.keyId, route, arrivedAtMs: Date.now() };
+    const meterContext: MeterContext = {
+      keyId: principal.keyId,
+      route,
+      arrivedAtMs: Date.now(),
+      ...(guard && { onTokens: (prompt, completion) => void guard.record(principal, prompt, completion) }),
+    };
     const raw = await readBody(request, this.options.maxBodyBytes);
-    const { model, body, clientWantsUsage } = prepareBody(parseJsonBuffer(raw), raw, path);
+    const parsed = parseJsonBuffer(raw);
+    const { model, body, clientWantsUsage } = prepareBody(parsed, raw, path);
     try {
-      await this.forward(request, response, model, body, (instance) =>
-        this.meter.forAttempt(meterContext, model, instance, clientWantsUsage, () => response.destroyed),
+      await guard?.admit(principal, model);
+      const { router } = this;
+      await forwardWithFailover(
+        {
+          router,
+          log: this.options.log,
+          findModel: (name) => this.findModel(name),
+          refreshRoutes: () => this.options.routes.refresh(),
+          upstreamWaitMs: this.options.upstreamWaitMs,
+          maxAttempts: this.options.maxAttempts ?? router.config.retry.maxAttempts,
+          upstreamAttempts: this.upstream,
+          retries: this.retries,
+        },
+        {
+          request,
+          response,
+          model,
+          body,
+          clientRegion: this.clientRegionOf(request, principal),
+          prefixKey: path === '/v1/embeddings' ? undefined : router.prefixKey(parsed),
+          meterFor: (instance) =>
+            this.meter.forAttempt(meterContext, model, instance, clientWantsUsage, () => response.destroyed),
+        },
       );
     } catch (error) {
       await this.meter.failed(meterContext, model, toOpenAiError(error).status);
@@ -111,8 +194,22 @@ export class FleetGateway {
     }
   }
 
-  private async listModels(response: ServerResponse, path: string): Promise<void> {
+  private clientRegionOf(request: IncomingMessage, principal: KeyPrincipal): string | null {
+    const header = request.headers['x-edgefleet-region'];
+    const forwarded = request.headers['x-forwarded-for'];
+    const address =
+      this.router.config.trustForwardedFor && typeof forwarded === 'string'
+        ? forwarded.split(',')[0]?.trim()
+        : request.socket.remoteAddress;
+    return this.router.clientRegion(
+      { keyRegion: principal.region, headerRegion: Array.isArray(header) ? header[0] : header, address },
+      this.options.region ?? null,
+    ).region;
+  }
+
+  private async listModels(response: ServerResponse, path: string, principal: KeyPrincipal): Promise<void> {
     const table = await this.options.routes.get();
+    const visible = table.models.filter((m) => allowsModel(principal, m.name));
     const asModel = (m: RouteModel) => ({
       id: m.name,
       object: 'model',
@@ -126,10 +223,10 @@ export class FleetGateway {
       },
     });
     if (path === '/v1/models') {
-      return sendJson(response, 200, { object: 'list', data: table.models.map(asModel) });
+      return sendJson(response, 200, { object: 'list', data: visible.map(asModel) });
     }
     const id = decodeURIComponent(path.slice('/v1/models/'.length));
-    const found = table.models.find((m) => m.name === id);
+    const found = visible.find((m) => m.name === id);
     if (!found)
       throw new EdgeFleetError('model_not_found', `the model "${id}" does not exist`, { param: 'model' });
     return sendJson(response, 200, asModel(found));
@@ -147,85 +244,6 @@ export class FleetGateway {
       'model_not_found',
       `the model "${name}" does not exist${names.length > 0 ? `; available: ${names.slice(0, 20).join(', ')}` : ''}`,
       { param: 'model' },
-    );
-  }
-
-  private async forward(
-    request: IncomingMessage,
-    response: ServerResponse,
-    modelName: string,
-    body: Buffer,
-    meterFor: (instance: RouteInstance) => ForwardMeter,
-  ): Promise<void> {
-    const { log, upstreamWaitMs } = this.options;
-    const maxAttempts = this.options.maxAttempts ?? 3;
-    const deadline = Date.now() + upstreamWaitMs;
-    const tried = new Set<string>();
-    let lastError: EdgeFleetError | undefined;
-    let clientGone = false;
-    response.once('close', () => (clientGone = true));
-    for (let attempt = 1; attempt <= maxAttempts && !clientGone;) {
-      const model = await this.findModel(modelName);
-      const pick = this.picker.pick(model.instances, tried);
-      if (!pick) {
-        if (Date.now() >= deadline) break;
-        await new Promise((resolve) => setTimeout(resolve, 200));
-        await this.options.routes.refresh();
-        continue;
-      }
-      const { instance, reason } = pick;
-      tried.add(targetKey(instance));
-      if (attempt > 1) this.retries.inc({ model: modelName });
-      const release = this.picker.begin(instance.id);
-      const labels = { model: modelName, site: instance.siteName };
-      try {
-        const result = await forwardRequest({ request, response }, instance.url, body, {
-          extraHeaders: { 'x-edgefleet-site': instance.siteName, 'x-edgefleet-instance': instance.id },
-          refuseErrorStatus: attempt < maxAttempts,
-          meter: meterFor(instance),
-        });
-        this.upstream.inc({ ...labels, outcome: result.completed ? 'ok' : 'broken' });
-        log.debug(
-          {
-            model: modelName,
-            instance: instance.id,
-            site: instance.siteName,
-            attempt,
-            status: result.status,
-            why: reason,
-          },
-          'routed',
-        );
-        return;
-      } catch (error) {
-        if (!(error instanceof UpstreamRefusedError) || response.headersSent) throw error;
-        this.upstream.inc({ ...labels, outcome: 'refused' });
-        this.picker.markFailed(instance);
-        lastError = error;
-        log.warn(
-          {
-            model: modelName,
-            instance: instance.id,
-            site: instance.siteName,
-            attempt,
-            reason: error.message,
-          },
-          'instance refused the request before the first byte; trying another',
-        );
-        attempt += 1;
-      } finally {
-        release();
-      }
-    }
-    if (clientGone) return;
-    if (lastError) throw lastError;
-    const model = await this.findModel(modelName);
-    const why = model.statusReason
-      ? `: ${model.status}, ${model.statusReason}`
-      : ` (deployment ${model.status})`;
-    throw new EdgeFleetError(
-      'engine_unavailable',
-      `no running instance of "${modelName}" is available${why}; retry shortly`,
     );
   }
 }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -45,8 +45,12 @@ describe('edgefleet server + edgefleet worker', () => {
   it('runs replicas on two workers, chats with each, and re-places after a worker dies', async () => {
     const model = await makeTestModel({});
     const serverHome = await tempDir('ef-server-');
+    // Identical prompts would stay on one instance by prefix affinity; this test is about spreading.
+    const routingConfig = join(serverHome, 'routing.yaml');
+    await writeFile(routingConfig, 'prefixAffinity:\n  enabled: false\n');
     server = await startServer(serverHome, [
       ...['--node-timeout-ms', '2000', '--reconcile-ms', '200', '--context', '512'],
+      ...['--routing-config', routingConfig],
     ]);
     processes.push(server);
 

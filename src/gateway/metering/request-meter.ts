@@ -13,12 +13,29 @@ import type { ForwardMeter, MeteredAnswer } from '../streaming/forward-request.j
 
 export type RecordUsage = (event: UsageEvent) => Promise<void>;
 
+/** What one answer showed of its instance's speed (the router's feedback); told before the journal write. */
+export interface AnswerObservation {
+  status: number;
+  outcome: UsageEvent['outcome'];
+  ttftMs: number | null;
+  /** After the first token (streams), else the whole answer's time over its tokens; null when too short. */
+  timePerOutputTokenMs: number | null;
+  completionTokens: number;
+}
+
+export type ObserveAnswer = (model: string, instance: RouteInstance, observed: AnswerObservation) => void;
+
 export interface MeterContext {
   keyId: string;
   route: string;
   /** Epoch ms when the request arrived. */
   arrivedAtMs: number;
+  /** Told the tokens of an answered request (the key's tpm and budget count them). */
+  onTokens?: (promptTokens: number, completionTokens: number) => void;
 }
+
+/** A non-streamed answer shorter than this says more about prefill than about generation speed. */
+const minTokensForSpeed = 16;
 
 export class RequestMeter {
   private readonly tokens: Counter<'model' | 'site' | 'kind'>;
@@ -30,6 +47,7 @@ export class RequestMeter {
     registry: Registry,
     private readonly log: Logger,
     private readonly record?: RecordUsage,
+    private readonly observe?: ObserveAnswer,
   ) {
     const registers = [registry];
     this.tokens = new Counter({
@@ -111,15 +129,27 @@ export class RequestMeter {
       ttftMs,
       usageEstimated: estimated && completionTokens > 0,
     };
+    context.onTokens?.(promptTokens, completionTokens);
     const labels = { model, site: instance.siteName };
     this.tokens.inc({ ...labels, kind: 'prompt' }, promptTokens);
     this.tokens.inc({ ...labels, kind: 'completion' }, completionTokens);
+    let timePerOutputTokenMs: number | null = null;
     if (ttftMs !== null) {
       this.ttft.observe(labels, ttftMs / 1000);
       if (completionTokens > 1) {
-        this.tpot.observe(labels, (event.durationMs - ttftMs) / 1000 / (completionTokens - 1));
+        timePerOutputTokenMs = (event.durationMs - ttftMs) / (completionTokens - 1);
+        this.tpot.observe(labels, timePerOutputTokenMs / 1000);
       }
+    } else if (completionTokens >= minTokensForSpeed) {
+      timePerOutputTokenMs = event.durationMs / completionTokens;
     }
+    this.observe?.(model, instance, {
+      status: event.status,
+      outcome: event.outcome,
+      ttftMs,
+      timePerOutputTokenMs,
+      completionTokens,
+    });
     await this.write(event);
   }
 

@@ -77,7 +77,7 @@ export class UsageJournal {
         if (!this.handle) throw new Error('the usage journal is not open');
         const text = batch.map((p) => p.line).join('');
         await this.handle.write(text);
-        await this.handle.sync();
+        await this.handle.datasync(); // the data and the file size, not timestamps
         this.segmentBytes += Buffer.byteLength(text);
         for (const pending of batch) pending.resolve();
         if (this.segmentBytes >= this.maxSegmentBytes) await this.rotate();

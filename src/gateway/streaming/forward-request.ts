@@ -59,6 +59,10 @@ export interface ForwardOptions {
   /** Turn a 5xx or 429 answer into an UpstreamRefusedError instead of forwarding it (not on the last try). */
   refuseErrorStatus?: boolean;
   meter?: ForwardMeter;
+  /** Give up connecting after this long (default 3000); the caller may then try another instance. */
+  connectTimeoutMs?: number;
+  /** Sent upstream as `Authorization: Bearer …` (an external endpoint's key); the client's own credential never is. */
+  upstreamApiKey?: string;
 }
 
 export type ForwardResult = MeteredAnswer;
@@ -75,7 +79,7 @@ export function forwardRequest(
   body: Buffer,
   options: ForwardOptions = {},
 ): Promise<ForwardResult> {
-  const { extraHeaders = {}, refuseErrorStatus = false } = options;
+  const { extraHeaders = {}, refuseErrorStatus = false, connectTimeoutMs = 3000 } = options;
   const { request, response } = client;
   const target = new URL(request.url ?? '/', upstreamBaseUrl);
   const headers: Record<string, string | string[]> = {};
@@ -83,6 +87,9 @@ export function forwardRequest(
     if (value !== undefined && !hopByHop.has(name)) headers[name] = value;
   }
   headers['content-length'] = String(body.length);
+  // The client's EdgeFleet key stays here; an upstream that needs one gets its own.
+  delete headers['authorization'];
+  if (options.upstreamApiKey !== undefined) headers['authorization'] = `Bearer ${options.upstreamApiKey}`;
 
   return new Promise<ForwardResult>((resolve, reject) => {
     let answered = false;
@@ -160,6 +167,16 @@ export function forwardRequest(
           resolve(result);
         });
       });
+    });
+    // An instance whose network drops packets must not hold the attempt until TCP gives up.
+    upstream.on('socket', (socket) => {
+      if (!socket.connecting) return;
+      const timer = setTimeout(
+        () => upstream.destroy(new Error(`no connection within ${connectTimeoutMs} ms`)),
+        connectTimeoutMs,
+      );
+      socket.once('connect', () => clearTimeout(timer));
+      socket.once('close', () => clearTimeout(timer));
     });
     upstream.on('error', (error) => {
       if (answered) return;

@@ -1,0 +1,46 @@
+/**
+ * The gateway flags `edgefleet server`, `up` and `gateway` share: `--routing-config FILE` (the routing
+ * policy and its weights, YAML or JSON, read once) and `--redis URL` (key limits shared by gateways).
+ */
+import { readFile } from 'node:fs/promises';
+import { LocalRateLimiter } from '../gateway/auth/local-rate-limiter.js';
+import type { RateLimiter } from '../gateway/auth/rate-limiter.js';
+import { RedisRateLimiter } from '../gateway/auth/redis-rate-limiter.js';
+import { parseRoutingConfig, type RoutingConfig } from '../gateway/routing/routing-config.js';
+import { EdgeFleetError } from '../spec/edgefleet-error.js';
+import { redact } from '../store/open-store.js';
+import type { Logger } from '../telemetry/logger.js';
+
+export const routingFlagsHelp = `  --routing-config FILE routing policy and weights, YAML or JSON (docs/gateway.md)
+  --redis URL           share API-key rate limits with other gateways through Redis (also EDGEFLEET_REDIS_URL)
+`;
+
+export async function routingOption(file: string | undefined): Promise<{ routing?: RoutingConfig }> {
+  if (file === undefined) return {};
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new EdgeFleetError('invalid_argument', `--routing-config ${file}: ${(error as Error).message}`);
+  }
+  return { routing: parseRoutingConfig(text) };
+}
+
+/** `--redis URL`, else EDGEFLEET_REDIS_URL, else none (limits counted per process). */
+export function redisOption(flag: string | undefined): { redisUrl?: string } {
+  const url = flag ?? process.env['EDGEFLEET_REDIS_URL'];
+  return url ? { redisUrl: url } : {};
+}
+
+/** Key-limit counters: in Redis when a URL is given (waits up to 2 s for it, never fails), else in process. */
+export async function makeLimiter(redisUrl: string | undefined, log: Logger): Promise<RateLimiter> {
+  if (!redisUrl) return new LocalRateLimiter();
+  const limiter = new RedisRateLimiter({ url: redisUrl, log: log.child({ component: 'limits' }) });
+  if (!(await limiter.ready(2000))) {
+    log.warn(
+      { redis: redact(redisUrl) },
+      'Redis is not reachable yet; key limits are counted locally until it is',
+    );
+  }
+  return limiter;
+}

@@ -1,0 +1,130 @@
+/**
+ * `edgefleet gateway`: a per-room gateway in its own process. It serves the OpenAI-compatible API for
+ * one site from routes and API keys it pulls from the control plane and caches on disk, so the room
+ * keeps serving while the control plane is unreachable; usage is journaled locally and shipped.
+ */
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startStandaloneGateway } from '../gateway/sync/standalone-gateway.js';
+import { EdgeFleetError } from '../spec/edgefleet-error.js';
+import { createLogger } from '../telemetry/logger.js';
+import { resolveHome } from '../worker/models/model-cache.js';
+import { makeLimiter, redisOption, routingFlagsHelp, routingOption } from './gateway-options.js';
+import { intFlag, parseFlags } from './parse-flags.js';
+
+const help = `usage: edgefleet gateway --server URL --site SITE [options]
+
+Runs a gateway for one site (machine room): the OpenAI-compatible API (/v1, API keys required),
+/health and /metrics. It pulls the route table (every second) and the API keys (every 5 s) from the
+control plane and caches both in <home>/gateway-cache, so it keeps serving the room's instances with
+the keys it knew while the control plane is unreachable, also across its own restarts. Every request's
+usage is written to <home>/usage-journal before the answer completes and shipped to the control plane.
+  --server URL          control-plane URL (required; also $EDGEFLEET_SERVER)
+  --site SITE           the site this gateway serves (required)
+  --region R            the region of the site
+  --port N              port (default 8080)
+  --host H              address to listen on (default 127.0.0.1)
+  --home DIR            data directory, not a server's (default $EDGEFLEET_HOME or ~/.edgefleet)
+  --api-key KEY         the control plane's admin API key (default $EDGEFLEET_API_KEY, else <home>/admin-key)
+${routingFlagsHelp}  --max-body-bytes N    largest /v1 request body (default 8388608)
+  --upstream-wait-ms N  how long a /v1 request waits for a running instance of its model (default 10000)
+
+A per-room gateway runs with an admin API key for now (it reads every key's hash and limits).
+`;
+
+export async function run(args: string[]): Promise<number> {
+  const { values } = parseFlags(args, {
+    server: { type: 'string' },
+    site: { type: 'string' },
+    region: { type: 'string' },
+    port: { type: 'string' },
+    host: { type: 'string' },
+    home: { type: 'string' },
+    'api-key': { type: 'string' },
+    redis: { type: 'string' },
+    'routing-config': { type: 'string' },
+    'max-body-bytes': { type: 'string' },
+    'upstream-wait-ms': { type: 'string' },
+    help: { type: 'boolean' },
+  });
+  if (values.help) {
+    process.stdout.write(help);
+    return 0;
+  }
+  const serverUrl = checkUrl(values.server ?? (process.env['EDGEFLEET_SERVER'] || undefined));
+  const site = values.site?.trim();
+  if (!site) throw new EdgeFleetError('invalid_argument', `--site is required\n\n${help}`);
+  const home = resolveHome(values.home);
+  if (existsSync(join(home, 'edgefleet.db'))) {
+    // The server journals its own gateway's usage in <home>/usage-journal too.
+    throw new EdgeFleetError(
+      'invalid_argument',
+      `${home} is a server's home; give the gateway a home of its own (--home DIR)`,
+    );
+  }
+  await mkdir(home, { recursive: true, mode: 0o700 });
+  const apiKey = await readApiKey(values['api-key'], home);
+  const log = createLogger('gateway', { site });
+  const limiter = await makeLimiter(redisOption(values.redis).redisUrl, log);
+
+  const shutdown = new AbortController();
+  const onSignal = () => shutdown.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const gateway = await startStandaloneGateway({
+    serverUrl,
+    apiKey,
+    site,
+    region: values.region?.trim() || null,
+    home,
+    host: values.host ?? '127.0.0.1',
+    port: intFlag(values.port, 'port', 8080, 0),
+    maxBodyBytes: intFlag(values['max-body-bytes'], 'max-body-bytes', 8 * 1024 * 1024, 1024),
+    upstreamWaitMs: intFlag(values['upstream-wait-ms'], 'upstream-wait-ms', 10_000, 0),
+    limiter,
+    log,
+    ...(await routingOption(values['routing-config'])),
+  });
+  log.info({ url: gateway.url, server: serverUrl, home, origin: gateway.routes.origin }, 'gateway listening');
+  process.stdout.write(
+    `EdgeFleet gateway for site ${site} listening on ${gateway.url} (OpenAI API: ${gateway.url}/v1)\n`,
+  );
+  if (!shutdown.signal.aborted) await once(shutdown.signal, 'abort');
+  log.info('shutting down');
+  await gateway.close();
+  return 0;
+}
+
+function checkUrl(raw: string | undefined): string {
+  if (raw === undefined) throw new EdgeFleetError('invalid_argument', `--server is required\n\n${help}`);
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new EdgeFleetError('invalid_argument', `--server must be an http(s) URL, got "${raw}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new EdgeFleetError('invalid_argument', `--server must be an http(s) URL, got "${raw}"`);
+  }
+  return url.toString().replace(/\/+$/, '');
+}
+
+/** `--api-key`, else $EDGEFLEET_API_KEY, else `<home>/admin-key`. */
+async function readApiKey(flag: string | undefined, home: string): Promise<string> {
+  const given = flag ?? (process.env['EDGEFLEET_API_KEY'] || undefined);
+  if (given !== undefined && given.trim() !== '') return given.trim();
+  const file = join(home, 'admin-key');
+  const fromFile = await readFile(file, 'utf8').then(
+    (text) => text.trim(),
+    () => '',
+  );
+  if (fromFile === '') {
+    throw new EdgeFleetError(
+      'invalid_argument',
+      `no admin API key: pass --api-key KEY, set EDGEFLEET_API_KEY or write it to ${file}`,
+    );
+  }
+  return fromFile;
+}

@@ -1,0 +1,270 @@
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { sendError } from '../http/respond.js';
+import type { RouteInstance, RouteTable } from '../spec/route-table.js';
+import { createLogger } from '../telemetry/logger.js';
+import { FleetGateway } from './fleet-gateway.js';
+import { defaultRoutingConfig, type RoutingConfigInput } from './routing/routing-config.js';
+
+/**
+ * The gateway's routing policy and failover against scripted upstreams on 127.0.0.1 with known speeds
+ * and failures. Assertions compare counts (never wall-clock times), with generous margins.
+ */
+const silentLog = createLogger('test');
+silentLog.level = 'silent';
+
+const servers: Server[] = [];
+const gateways: FleetGateway[] = [];
+afterEach(async () => {
+  for (const gateway of gateways.splice(0)) await gateway.close();
+  for (const server of servers.splice(0)) {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
+  const server = createServer(handler);
+  servers.push(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * An engine: `/health` answers `state.healthStatus`; completions answer `state.status` (an error) or
+ * stream `tokens` chunks `interTokenMs` apart after `firstTokenMs`, with usage. `hits` counts completions.
+ */
+async function engine(options: { interTokenMs?: number; firstTokenMs?: number; tokens?: number } = {}) {
+  const { interTokenMs = 1, tokens = 8 } = options;
+  const state = { status: 200, healthStatus: 200, hits: 0, firstTokenMs: options.firstTokenMs ?? 0 };
+  const url = await listen((request, response) => {
+    if (request.url === '/health') {
+      response.writeHead(state.healthStatus).end();
+      return;
+    }
+    request.resume();
+    request.on('end', () => {
+      state.hits += 1;
+      if (state.status !== 200) {
+        response.writeHead(state.status, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ error: { message: `scripted ${state.status}` } }));
+        return;
+      }
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      const chunk = (text: string) => `data: {"choices":[{"index":0,"delta":{"content":"${text}"}}]}\n\n`;
+      void (async () => {
+        await sleep(state.firstTokenMs);
+        for (let i = 0; i < tokens; i++) {
+          if (i > 0) await sleep(interTokenMs);
+          response.write(chunk(`t${i}`));
+        }
+        response.write(
+          `data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":${tokens},"total_tokens":${tokens + 5}}}\n\n`,
+        );
+        response.end('data: [DONE]\n\n');
+      })();
+    });
+  });
+  return { url, state };
+}
+
+function instance(id: string, url: string, site = 'north', region: string | null = null): RouteInstance {
+  return {
+    id,
+    url,
+    deploymentId: 'd1',
+    nodeId: `n-${id}`,
+    nodeName: id,
+    siteId: site,
+    siteName: site,
+    region,
+  };
+}
+
+async function startGateway(instances: RouteInstance[], routing: RoutingConfigInput = {}, region?: string) {
+  const table: RouteTable = {
+    builtAtMs: Date.now(),
+    models: [
+      { name: 'm', deploymentId: 'd1', status: 'running', statusReason: null, createdAtMs: 0, instances },
+    ],
+  };
+  const gateway = new FleetGateway({
+    routes: { get: async () => table, refresh: async () => table },
+    log: silentLog,
+    maxBodyBytes: 64 * 1024,
+    upstreamWaitMs: 300,
+    routing: defaultRoutingConfig({ healthCheck: { enabled: false }, ...routing }),
+    ...(region && { region }),
+  });
+  gateways.push(gateway);
+  gateway.start();
+  const url = await listen((request, response) => {
+    gateway
+      .handle(request, response, request.url ?? '/')
+      .catch((error: unknown) => sendError(response, error));
+  });
+  return { gateway, url, table };
+}
+
+let prompts = 0;
+/** Sends one streamed chat request (a fresh prompt unless given) and reads it to the end. */
+async function ask(url: string, options: { prompt?: string; headers?: Record<string, string> } = {}) {
+  const content = options.prompt ?? `question ${++prompts}`;
+  const response = await fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...options.headers },
+    body: JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content }] }),
+  });
+  await response.text();
+  return { status: response.status, instance: response.headers.get('x-edgefleet-instance') };
+}
+
+function tally(ids: (string | null)[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const id of ids) counts[String(id)] = (counts[String(id)] ?? 0) + 1;
+  return counts;
+}
+
+async function until(condition: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(20);
+  }
+}
+
+describe('FleetGateway routing', () => {
+  it('sends clearly more of a sequential workload to the faster instance once both are measured', async () => {
+    const fast = await engine({ interTokenMs: 2 });
+    const slow = await engine({ interTokenMs: 30 });
+    const { url, gateway } = await startGateway([instance('fast', fast.url), instance('slow', slow.url)]);
+    const used: (string | null)[] = [];
+    for (let i = 0; i < 30; i++) used.push((await ask(url)).instance);
+    const counts = tally(used);
+    expect(counts['fast'] ?? 0).toBeGreaterThanOrEqual(2 * (counts['slow'] ?? 0));
+    // After the warm-up (three answers each) the fast one takes (nearly) everything.
+    expect(tally(used.slice(20))['fast'] ?? 0).toBeGreaterThanOrEqual(9);
+    expect(await gateway.registry.metrics()).toMatch(
+      /edgefleet_gateway_routing_decisions_total\{model="m",site="north",reason="least_cost"\} [1-9]/,
+    );
+  });
+
+  it("prefers the client's region while it has capacity and spills over when it has none", async () => {
+    const local = await engine();
+    const remote = await engine();
+    const { url, table, gateway } = await startGateway(
+      [instance('local', local.url, 'room-n', 'north'), instance('remote', remote.url, 'room-s', 'south')],
+      { clientRegions: [{ cidr: '127.0.0.0/8', region: 'north' }] },
+    );
+    const north = { 'x-edgefleet-region': 'north' };
+    const south = { 'x-edgefleet-region': 'south' };
+    const byHeader = [];
+    for (let i = 0; i < 6; i++) byHeader.push((await ask(url, { headers: i % 2 ? north : south })).instance);
+    expect(byHeader).toEqual(['remote', 'local', 'remote', 'local', 'remote', 'local']);
+    // No header: the address map says 127.0.0.1 is in the north.
+    for (let i = 0; i < 4; i++) expect((await ask(url)).instance).toBe('local');
+    // The north room's KV cache is full (as its worker reported): requests go south.
+    table.models[0]!.instances[0]!.load = {
+      requestsRunning: 30,
+      requestsWaiting: 10,
+      kvCacheUsage: 0.99,
+      atMs: Date.now(),
+    };
+    for (let i = 0; i < 4; i++) expect((await ask(url, { headers: north })).instance).toBe('remote');
+    expect(await gateway.registry.metrics()).toMatch(/reason="spillover"\} 4/);
+    // The report goes stale (the worker stopped reporting it): back home.
+    table.models[0]!.instances[0]!.load!.atMs = Date.now() - 60_000;
+    expect((await ask(url, { headers: north })).instance).toBe('local');
+  });
+
+  it('keeps a prefix on one instance until that instance is loaded', async () => {
+    const engines = await Promise.all([1, 2, 3].map(() => engine()));
+    const { url } = await startGateway(engines.map((e, i) => instance(`i${i}`, e.url)));
+    const prompt = 'You are a careful assistant for the EdgeFleet operators. '.repeat(10);
+    const sequential = [];
+    for (let i = 0; i < 5; i++)
+      sequential.push((await ask(url, { prompt: `${prompt} question ${i}` })).instance);
+    expect(new Set(sequential).size).toBe(1);
+    const owner = sequential[0]!;
+    // Eight at once, each answered after a second: the owner takes up to four (the threshold), the
+    // rest go elsewhere.
+    for (const e of engines) e.state.firstTokenMs = 1000;
+    const burst = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => ask(url, { prompt: `${prompt} burst ${i}` })),
+    );
+    const counts = tally(burst.map((b) => b.instance));
+    expect(counts[owner]).toBeGreaterThanOrEqual(1);
+    expect(counts[owner]).toBeLessThanOrEqual(5);
+    expect(8 - (counts[owner] ?? 0)).toBeGreaterThanOrEqual(3);
+  });
+
+  it('skips an instance that fails health checks and uses it again once it passes', async () => {
+    const a = await engine();
+    const b = await engine();
+    const { url, gateway } = await startGateway([instance('a', a.url), instance('b', b.url)], {
+      healthCheck: { enabled: true, intervalMs: 50, timeoutMs: 1000, unhealthyAfter: 1, healthyAfter: 1 },
+      prefixAffinity: { enabled: false }, // ties rotate, so the recovered instance's turn comes at once
+    });
+    const upGauge = async (value: 0 | 1) =>
+      new RegExp(`edgefleet_gateway_instance_up\\{instance="a",site="north"\\} ${value}`).test(
+        await gateway.registry.metrics(),
+      );
+    a.state.healthStatus = 503;
+    await until(() => upGauge(0));
+    const hitsBefore = a.state.hits;
+    for (let i = 0; i < 6; i++) expect((await ask(url)).instance).toBe('b');
+    expect(a.state.hits).toBe(hitsBefore);
+    a.state.healthStatus = 200;
+    await until(() => upGauge(1));
+    const after = [];
+    for (let i = 0; i < 2; i++) after.push((await ask(url)).instance);
+    expect(after).toContain('a');
+  });
+
+  it('opens the breaker of a failing instance, skips it, and closes it after a good trial', async () => {
+    const a = await engine();
+    const b = await engine();
+    const { url, gateway } = await startGateway([instance('a', a.url), instance('b', b.url)], {
+      circuitBreaker: { cooldownMs: 0, failureThreshold: 2, openMs: 300 },
+      prefixAffinity: { enabled: false }, // ties rotate: a, b, a, ...
+    });
+    a.state.status = 500;
+    for (let i = 0; i < 10; i++) expect(await ask(url)).toEqual({ status: 200, instance: 'b' });
+    expect(a.state.hits).toBe(2);
+    expect(await gateway.registry.metrics()).toMatch(
+      /edgefleet_gateway_circuit_open\{instance="a",site="north"\} 1/,
+    );
+    a.state.status = 200;
+    await sleep(350);
+    const after = [];
+    for (let i = 0; i < 2; i++) after.push((await ask(url)).instance);
+    expect(after).toContain('a');
+    expect(await gateway.registry.metrics()).toMatch(
+      /edgefleet_gateway_circuit_open\{instance="a",site="north"\} 0/,
+    );
+  });
+
+  it('stops retrying when the retry budget is spent and answers the refusal', async () => {
+    const engines = await Promise.all([1, 2, 3].map(() => engine()));
+    for (const e of engines) e.state.status = 503;
+    const { url, gateway } = await startGateway(
+      engines.map((e, i) => instance(`i${i}`, e.url)),
+      {
+        circuitBreaker: { cooldownMs: 0, failureThreshold: 1000, openMs: 1000 },
+        retry: { budgetMinRetries: 1, budgetRatio: 0.1 },
+      },
+    );
+    for (let i = 0; i < 10; i++) expect((await ask(url)).status).toBe(503);
+    const hits = engines.reduce((sum, e) => sum + e.state.hits, 0);
+    // Without a budget: 30 (three attempts each). With it: 10 first attempts + 1 + 10 × 0.1 retries,
+    // and every request ends on a refused retry.
+    expect(hits).toBeGreaterThanOrEqual(10);
+    expect(hits).toBeLessThanOrEqual(12);
+    expect(await gateway.registry.metrics()).toMatch(/edgefleet_gateway_retry_budget_exhausted_total 10/);
+  });
+});

@@ -1,0 +1,121 @@
+/**
+ * Per-instance circuit breakers. Closed: requests flow; any failure makes the instance sit out a short
+ * cooldown, and `failureThreshold` failures in a row open the breaker. Open: no requests for `openMs`.
+ * Half-open (after that): exactly one trial request; its success closes the breaker, its failure opens it
+ * again. Pure state over an injected clock; the router asks `allows` and reports outcomes.
+ */
+
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
+export interface BreakerSettings {
+  cooldownMs: number;
+  failureThreshold: number;
+  openMs: number;
+}
+
+interface Breaker {
+  consecutiveFailures: number;
+  /** Closed: skipped until then (cooldown). Open: until then, then half-open. */
+  untilMs: number;
+  open: boolean;
+  trialInFlight: boolean;
+}
+
+/** A state change, for metrics and logs. */
+export interface BreakerTransition {
+  key: string;
+  from: BreakerState;
+  to: BreakerState;
+}
+
+export class CircuitBreakers {
+  private readonly breakers = new Map<string, Breaker>();
+
+  constructor(
+    private readonly settings: BreakerSettings,
+    private readonly onTransition: (transition: BreakerTransition) => void = () => undefined,
+  ) {}
+
+  stateOf(key: string, nowMs: number): BreakerState {
+    const breaker = this.breakers.get(key);
+    if (!breaker?.open) return 'closed';
+    return nowMs < breaker.untilMs ? 'open' : 'half-open';
+  }
+
+  /** Whether a request may go to the instance now (a half-open one takes one trial at a time). */
+  allows(key: string, nowMs: number): boolean {
+    const breaker = this.breakers.get(key);
+    if (!breaker) return true;
+    if (nowMs < breaker.untilMs) return false;
+    return !(breaker.open && breaker.trialInFlight);
+  }
+
+  /** A request was sent; true when it is a half-open breaker's trial. */
+  onSend(key: string, nowMs: number): boolean {
+    const breaker = this.breakers.get(key);
+    if (!breaker?.open || nowMs < breaker.untilMs || breaker.trialInFlight) return false;
+    this.onTransition({ key, from: 'open', to: 'half-open' });
+    breaker.trialInFlight = true;
+    return true;
+  }
+
+  /** The instance said it is busy (429): a cooldown, not a step toward opening. */
+  onBusy(key: string, nowMs: number): void {
+    const breaker = this.breakers.get(key);
+    if (breaker?.open) return this.onFailure(key, nowMs);
+    const cooling = breaker ?? { consecutiveFailures: 0, untilMs: 0, open: false, trialInFlight: false };
+    cooling.untilMs = Math.max(cooling.untilMs, nowMs + this.settings.cooldownMs);
+    this.breakers.set(key, cooling);
+  }
+
+  onSuccess(key: string, nowMs: number): void {
+    const breaker = this.breakers.get(key);
+    if (!breaker) return;
+    const from = this.stateOf(key, nowMs);
+    this.breakers.delete(key);
+    if (breaker.open) this.onTransition({ key, from, to: 'closed' });
+  }
+
+  onFailure(key: string, nowMs: number): void {
+    const breaker = this.breakers.get(key) ?? {
+      consecutiveFailures: 0,
+      untilMs: 0,
+      open: false,
+      trialInFlight: false,
+    };
+    this.breakers.set(key, breaker);
+    breaker.consecutiveFailures += 1;
+    const { cooldownMs, failureThreshold, openMs } = this.settings;
+    if (breaker.open) {
+      // A failed trial (or a late failure of a request sent before the breaker opened).
+      if (breaker.trialInFlight) this.onTransition({ key, from: 'half-open', to: 'open' });
+      breaker.trialInFlight = false;
+      breaker.untilMs = nowMs + openMs;
+    } else if (breaker.consecutiveFailures >= failureThreshold) {
+      breaker.open = true;
+      breaker.untilMs = nowMs + openMs;
+      this.onTransition({ key, from: 'closed', to: 'open' });
+    } else {
+      breaker.untilMs = nowMs + cooldownMs;
+    }
+    this.prune(nowMs);
+  }
+
+  /** A request ended with no verdict (the client went away): a half-open breaker may try again. */
+  onAbandon(key: string): void {
+    const breaker = this.breakers.get(key);
+    if (breaker) breaker.trialInFlight = false;
+  }
+
+  /** Forgets instances that are no longer routed to (keys not in `live`). */
+  retain(live: ReadonlySet<string>): void {
+    for (const key of this.breakers.keys()) if (!live.has(key)) this.breakers.delete(key);
+  }
+
+  private prune(nowMs: number): void {
+    if (this.breakers.size <= 10_000) return;
+    for (const [key, breaker] of this.breakers) {
+      if (!breaker.open && breaker.untilMs <= nowMs) this.breakers.delete(key);
+    }
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * Sends one request to the instance the router chooses and, when that instance refuses before the first
+ * byte (unreachable, 5xx, 429), to the next best — within the attempt limit, the time limit and the
+ * retry budget. With no instance to choose (none running, or all cooling down), waits for one up to the
+ * upstream wait, re-reading the route table. Once a byte has reached the client there is no retry.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Counter } from 'prom-client';
+import { EdgeFleetError } from '../../spec/edgefleet-error.js';
+import type { RouteInstance, RouteModel } from '../../spec/route-table.js';
+import type { Logger } from '../../telemetry/logger.js';
+import { forwardRequest, UpstreamRefusedError, type ForwardMeter } from '../streaming/forward-request.js';
+import { targetKey, type Router } from './router.js';
+
+export interface FailoverContext {
+  router: Router;
+  log: Logger;
+  findModel(name: string): Promise<RouteModel>;
+  refreshRoutes(): Promise<unknown>;
+  upstreamWaitMs: number;
+  maxAttempts: number;
+  upstreamAttempts: Counter<'model' | 'site' | 'outcome'>;
+  retries: Counter<'model'>;
+}
+
+export interface FailoverRequest {
+  request: IncomingMessage;
+  response: ServerResponse;
+  model: string;
+  body: Buffer;
+  clientRegion: string | null;
+  prefixKey: string | undefined;
+  meterFor: (instance: RouteInstance) => ForwardMeter;
+}
+
+const pollMs = 200;
+
+export async function forwardWithFailover(context: FailoverContext, job: FailoverRequest): Promise<void> {
+  const { router, log, maxAttempts } = context;
+  const { request, response, model: modelName } = job;
+  const arrivedAtMs = Date.now();
+  const deadline = arrivedAtMs + context.upstreamWaitMs;
+  const tried = new Set<string>();
+  let lastError: EdgeFleetError | undefined;
+  let clientGone = false;
+  response.once('close', () => (clientGone = true));
+  router.onRequest();
+  for (let attempt = 1; attempt <= maxAttempts && !clientGone;) {
+    const model = await context.findModel(modelName);
+    const choice = router.choose(modelName, model.instances, {
+      clientRegion: job.clientRegion,
+      prefixKey: job.prefixKey,
+      exclude: tried,
+    });
+    if (!choice) {
+      // Every instance refused already: the client gets the refusal now rather than after the wait.
+      const allTried = lastError && model.instances.every((i) => tried.has(targetKey(i)));
+      if (allTried || Date.now() >= deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+      await context.refreshRoutes();
+      continue;
+    }
+    const { instance } = choice;
+    tried.add(targetKey(instance));
+    if (attempt > 1) context.retries.inc({ model: modelName });
+    const release = router.begin(instance);
+    const labels = { model: modelName, site: instance.siteName };
+    try {
+      const result = await forwardRequest({ request, response }, instance.url, job.body, {
+        extraHeaders: { 'x-edgefleet-site': instance.siteName, 'x-edgefleet-instance': instance.id },
+        refuseErrorStatus: attempt < maxAttempts,
+        meter: job.meterFor(instance),
+        ...(instance.apiKey !== undefined && { upstreamApiKey: instance.apiKey }),
+      });
+      context.upstreamAttempts.inc({ ...labels, outcome: result.completed ? 'ok' : 'broken' });
+      log.debug(
+        {
+          model: modelName,
+          instance: instance.id,
+          site: instance.siteName,
+          attempt,
+          status: result.status,
+          clientRegion: job.clientRegion,
+          reason: choice.kind,
+          why: choice.reason,
+        },
+        'routed',
+      );
+      return;
+    } catch (error) {
+      if (!(error instanceof UpstreamRefusedError) || response.headersSent) throw error;
+      context.upstreamAttempts.inc({ ...labels, outcome: 'refused' });
+      const status = error.upstreamStatus;
+      router.onFailure(instance, status === null ? 'unreachable' : status === 429 ? 'busy' : 'error_status');
+      lastError = error;
+      const late = Date.now() - arrivedAtMs > router.config.retry.maxElapsedMs;
+      const willRetry = attempt < maxAttempts && !late && router.tryRetry();
+      log.warn(
+        {
+          model: modelName,
+          instance: instance.id,
+          site: instance.siteName,
+          attempt,
+          reason: error.message,
+        },
+        willRetry
+          ? 'instance refused the request before the first byte; trying another'
+          : `instance refused the request before the first byte; not retried (${
+              attempt >= maxAttempts ? 'attempts' : late ? 'time limit' : 'retry budget'
+            } spent)`,
+      );
+      if (!willRetry) throw error;
+      attempt += 1;
+    } finally {
+      release();
+    }
+  }
+  if (clientGone) return;
+  if (lastError) throw lastError;
+  const model = await context.findModel(modelName);
+  if (model.instances.length > 0) {
+    throw new EdgeFleetError(
+      'engine_unavailable',
+      `every instance of "${modelName}" is failing (circuit breakers open or cooling down); retry shortly`,
+    );
+  }
+  const why = model.statusReason
+    ? `: ${model.status}, ${model.statusReason}`
+    : ` (deployment ${model.status})`;
+  throw new EdgeFleetError(
+    'engine_unavailable',
+    `no running instance of "${modelName}" is available${why}; retry shortly`,
+  );
+}

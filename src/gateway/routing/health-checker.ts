@@ -1,0 +1,121 @@
+/**
+ * Active health checks: every `intervalMs`, `GET {url}{path}` on each routed instance with a timeout.
+ * `unhealthyAfter` failures in a row (unreachable, timeout, 5xx or 429) mark an instance down, and
+ * `healthyAfter` good answers mark it up again; any answer below 500 other than 429 is good, so an engine
+ * without a health route (404) is not shut out. Each answer's round-trip time is reported (the router
+ * keeps it per site). Instances never checked count as up.
+ */
+import { Agent, request as httpRequest } from 'node:http';
+
+export interface HealthTarget {
+  key: string;
+  url: string;
+  siteName: string;
+}
+
+export interface HealthSettings {
+  path: string;
+  intervalMs: number;
+  timeoutMs: number;
+  unhealthyAfter: number;
+  healthyAfter: number;
+}
+
+interface TargetHealth {
+  up: boolean;
+  failures: number;
+  successes: number;
+}
+
+/** A fresh connection per check (a pooled one would hide a dead listener and skew the RTT less truly). */
+const agent = new Agent({ keepAlive: false });
+
+export class HealthChecker {
+  private readonly health = new Map<string, TargetHealth>();
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = true;
+
+  constructor(
+    private readonly settings: HealthSettings,
+    private readonly targets: () => Promise<HealthTarget[]>,
+    private readonly report: {
+      rtt(target: HealthTarget, rttMs: number): void;
+      change(target: HealthTarget, up: boolean, detail: string): void;
+    },
+  ) {}
+
+  /** Whether the instance may get requests (true until checks say otherwise). */
+  isUp(key: string): boolean {
+    return this.health.get(key)?.up ?? true;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    const tick = () => {
+      this.running = this.checkAll().finally(() => {
+        this.running = undefined;
+        if (!this.stopped) this.timer = setTimeout(tick, this.settings.intervalMs).unref();
+      });
+    };
+    tick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** One round of checks over the current targets (exposed for tests). */
+  async checkAll(): Promise<void> {
+    let targets: HealthTarget[];
+    try {
+      targets = await this.targets();
+    } catch {
+      return; // the route source is down; keep the last verdicts
+    }
+    const live = new Set(targets.map((t) => t.key));
+    for (const key of this.health.keys()) if (!live.has(key)) this.health.delete(key);
+    await Promise.all(targets.map((target) => this.checkOne(target)));
+  }
+
+  private async checkOne(target: HealthTarget): Promise<void> {
+    const startedAt = performance.now();
+    const result = await probe(new URL(this.settings.path, target.url), this.settings.timeoutMs);
+    if (this.stopped) return;
+    const state = this.health.get(target.key) ?? { up: true, failures: 0, successes: 0 };
+    this.health.set(target.key, state);
+    if (result.ok) {
+      this.report.rtt(target, performance.now() - startedAt);
+      state.failures = 0;
+      state.successes += 1;
+      if (!state.up && state.successes >= this.settings.healthyAfter) {
+        state.up = true;
+        this.report.change(target, true, result.detail);
+      }
+    } else {
+      state.successes = 0;
+      state.failures += 1;
+      if (state.up && state.failures >= this.settings.unhealthyAfter) {
+        state.up = false;
+        this.report.change(target, false, result.detail);
+      }
+    }
+  }
+}
+
+function probe(url: URL, timeoutMs: number): Promise<{ ok: boolean; detail: string }> {
+  return new Promise((resolve) => {
+    const request = httpRequest(url, { method: 'GET', agent, timeout: timeoutMs }, (response) => {
+      const status = response.statusCode ?? 0;
+      response.resume();
+      response.on('error', () => undefined);
+      resolve({ ok: status > 0 && status < 500 && status !== 429, detail: `health answered ${status}` });
+    });
+    request.on('timeout', () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    request.on('error', (error) => resolve({ ok: false, detail: `health check failed: ${error.message}` }));
+    request.end();
+  });
+}

@@ -1,0 +1,115 @@
+/**
+ * What this gateway has measured about instances and rooms: requests it has in flight to each instance
+ * (with their send times, so engine load read at time T can be topped up with what was sent after T),
+ * the moving average of each instance's time per output token, each model's typical completion length,
+ * and each site's round-trip time (from the health checker). Pure state over an injected clock.
+ */
+
+/** An exponentially weighted moving average. */
+export class Ewma {
+  value: number | null = null;
+  samples = 0;
+  lastAtMs = 0;
+
+  constructor(private readonly alpha: number) {}
+
+  add(sample: number, nowMs: number): void {
+    if (!Number.isFinite(sample) || sample < 0) return;
+    this.value = this.value === null ? sample : this.alpha * sample + (1 - this.alpha) * this.value;
+    this.samples += 1;
+    this.lastAtMs = nowMs;
+  }
+}
+
+interface InstanceRecord {
+  /** Send times (epoch ms) of the requests in flight. */
+  inFlight: number[];
+  timePerOutputTokenMs: Ewma;
+  /** Last use or measurement; records idle for long are dropped. */
+  touchedAtMs: number;
+}
+
+const maxRecords = 10_000;
+
+export class InstanceStats {
+  private readonly instances = new Map<string, InstanceRecord>();
+  private readonly completionTokens = new Map<string, Ewma>();
+  private readonly siteRtt = new Map<string, Ewma>();
+
+  constructor(private readonly alpha: number) {}
+
+  /** Counts a request in flight to `key` until the returned function is called (idempotent). */
+  begin(key: string, nowMs: number): () => void {
+    const record = this.record(key, nowMs);
+    record.inFlight.push(nowMs);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const at = record.inFlight.indexOf(nowMs);
+      if (at >= 0) record.inFlight.splice(at, 1);
+    };
+  }
+
+  /** Requests in flight to `key` sent at or after `sinceMs` (all of them without it). */
+  inFlight(key: string, sinceMs = 0): number {
+    const list = this.instances.get(key)?.inFlight ?? [];
+    return sinceMs <= 0 ? list.length : list.filter((at) => at >= sinceMs).length;
+  }
+
+  /** One answer's speed: time per output token after the first, and its completion length. */
+  recordAnswer(
+    key: string,
+    model: string,
+    answer: { timePerOutputTokenMs: number | null; completionTokens: number },
+    nowMs: number,
+  ): void {
+    const record = this.record(key, nowMs);
+    if (answer.timePerOutputTokenMs !== null)
+      record.timePerOutputTokenMs.add(answer.timePerOutputTokenMs, nowMs);
+    if (answer.completionTokens > 0) {
+      let tokens = this.completionTokens.get(model);
+      if (!tokens) this.completionTokens.set(model, (tokens = new Ewma(this.alpha)));
+      tokens.add(answer.completionTokens, nowMs);
+    }
+  }
+
+  /** The instance's time per output token, when it has `minSamples` and one is newer than `maxAgeMs`. */
+  timePerOutputTokenMs(key: string, minSamples: number, maxAgeMs: number, nowMs: number): number | null {
+    const ewma = this.instances.get(key)?.timePerOutputTokenMs;
+    if (!ewma || ewma.value === null || ewma.samples < Math.max(1, minSamples)) return null;
+    return nowMs - ewma.lastAtMs > maxAgeMs ? null : ewma.value;
+  }
+
+  /** The model's typical completion length so far, or null before its first measured answer. */
+  typicalCompletionTokens(model: string): number | null {
+    return this.completionTokens.get(model)?.value ?? null;
+  }
+
+  recordRtt(siteName: string, rttMs: number, nowMs: number): void {
+    let ewma = this.siteRtt.get(siteName);
+    if (!ewma) this.siteRtt.set(siteName, (ewma = new Ewma(this.alpha)));
+    ewma.add(rttMs, nowMs);
+  }
+
+  rttMs(siteName: string): number | null {
+    return this.siteRtt.get(siteName)?.value ?? null;
+  }
+
+  private record(key: string, nowMs: number): InstanceRecord {
+    let record = this.instances.get(key);
+    if (!record) {
+      if (this.instances.size >= maxRecords) this.dropIdle();
+      record = { inFlight: [], timePerOutputTokenMs: new Ewma(this.alpha), touchedAtMs: nowMs };
+      this.instances.set(key, record);
+    }
+    record.touchedAtMs = nowMs;
+    return record;
+  }
+
+  private dropIdle(): void {
+    const idle = [...this.instances].filter(([, r]) => r.inFlight.length === 0);
+    idle.sort((a, b) => a[1].touchedAtMs - b[1].touchedAtMs);
+    for (const [key] of idle.slice(0, Math.ceil(maxRecords / 10))) this.instances.delete(key);
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * The routing policy as a pure function over what is known of each healthy candidate instance:
+ *
+ * 1. Locality: the candidates in the client's region that have capacity (KV cache and outstanding
+ *    requests below the saturation limits); when there are none, every candidate (a spillover).
+ * 2. Prefix affinity: the rendezvous owner of the request's prefix key among those about as fast as the
+ *    fastest (time per output token within `maxSlowdown` times), unless it has `maxOutstanding`
+ *    requests outstanding or its KV cache is fuller than `maxKvCacheUsage`.
+ * 3. Least cost, in milliseconds of expected delay (each term times its weight):
+ *      rtt    measured round trip to the instance's site
+ *      work   outstanding requests × typical completion tokens × the instance's time per output token
+ *             (token work ahead ÷ its measured token rate)
+ *      speed  typical completion tokens × time per output token (a fast H200 beats a slow 910B)
+ *      kv     KV-cache use (0–1) × the speed term (a full cache means waiting for memory)
+ *    Costs within 1% (or 0.5 ms) of the best are a tie, broken round robin.
+ *
+ * An unmeasured instance (fewer answers than the warm-up, or none for a while) is assumed as fast as
+ * the fastest measured one and as near as the nearest, so it gets requests and is measured; with nothing
+ * measured every cost is equal and requests spread round robin.
+ */
+
+export interface CandidateFacts {
+  /** The instance's routing key (id@url). */
+  key: string;
+  /** In the client's region: true/false; null when the client's or the instance's region is unknown. */
+  inClientRegion: boolean | null;
+  rttMs: number | null;
+  /** Requests ahead of this one: the engine's running + waiting plus what this gateway sent since. */
+  outstanding: number;
+  kvCacheUsage: number | null;
+  /** Measured and warm; null: not (yet) known. */
+  timePerOutputTokenMs: number | null;
+}
+
+export interface RankSettings {
+  policy: 'least-cost' | 'round-robin';
+  weights: { rtt: number; work: number; speed: number; kvCache: number };
+  preferClientRegion: boolean;
+  saturatedKvCacheUsage: number;
+  saturatedOutstanding: number;
+  affinity: { enabled: boolean; maxOutstanding: number; maxKvCacheUsage: number; maxSlowdown: number };
+  defaultTimePerOutputTokenMs: number;
+  typicalCompletionTokens: number;
+}
+
+/** Bounded reason kinds (the `reason` label of the routing-decision metric). */
+export type ReasonKind = 'single' | 'least_cost' | 'tie' | 'prefix_affinity' | 'round_robin' | 'spillover';
+
+export interface CandidateScore {
+  key: string;
+  costMs: number;
+  terms: { rttMs: number; workMs: number; speedMs: number; kvMs: number };
+}
+
+export interface Ranking {
+  chosen: string;
+  kind: ReasonKind;
+  /** The choice went outside the client's region (none there had capacity). */
+  spilled: boolean;
+  /** One line for the debug log. */
+  why: string;
+  /** Costs of the considered candidates, best first. */
+  scores: CandidateScore[];
+}
+
+const round = (value: number) => Math.round(value * 10) / 10;
+
+/** Picks one of `candidates` (non-empty); `turn` rotates ties. */
+export function rankCandidates(
+  candidates: readonly CandidateFacts[],
+  settings: RankSettings,
+  turn: number,
+  prefixKeyOwner?: (keys: readonly string[]) => string | undefined,
+): Ranking | undefined {
+  if (candidates.length === 0) return undefined;
+  const hasCapacity = (c: CandidateFacts) =>
+    (c.kvCacheUsage ?? 0) < settings.saturatedKvCacheUsage && c.outstanding < settings.saturatedOutstanding;
+  const local = candidates.filter((c) => c.inClientRegion === true);
+  const localOpen = local.filter(hasCapacity);
+  const regionKnown = candidates.some((c) => c.inClientRegion !== null);
+  let pool: readonly CandidateFacts[];
+  let spilled = false;
+  if (settings.preferClientRegion && localOpen.length > 0) pool = localOpen;
+  else {
+    const open = candidates.filter(hasCapacity);
+    pool = open.length > 0 ? open : candidates;
+    spilled = settings.preferClientRegion && regionKnown && pool.some((c) => c.inClientRegion !== true);
+  }
+  pool = [...pool].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const where = spilled ? 'outside the client region' : localOpen.length > 0 ? 'in the client region' : '';
+  const of = `of ${pool.length}${where ? ` ${where}` : ''}`;
+
+  const scores = pool.map((c) => score(c, pool, settings)).sort((a, b) => a.costMs - b.costMs);
+  const done = (chosen: string, kind: ReasonKind, why: string): Ranking => ({
+    chosen,
+    kind: spilled ? 'spillover' : kind,
+    spilled,
+    why: spilled ? `spillover: ${why}` : why,
+    scores,
+  });
+
+  if (pool.length === 1) return done(pool[0]!.key, 'single', `only candidate ${of}`);
+  if (settings.policy === 'round-robin') {
+    return done(pool[turn % pool.length]!.key, 'round_robin', `round robin ${of}`);
+  }
+  if (settings.affinity.enabled && prefixKeyOwner) {
+    // Only instances about as fast as the fastest share prefixes: a slow one is no cache worth waiting for.
+    const fastest = Math.min(...scores.map((s) => s.terms.speedMs));
+    const peers = pool.filter(
+      (p) => speedOf(scores, p.key) <= fastest * settings.affinity.maxSlowdown + 1e-9,
+    );
+    const owner =
+      peers.length > 1 ? peers.find((c) => c.key === prefixKeyOwner(peers.map((p) => p.key))) : undefined;
+    if (owner) {
+      const loaded =
+        owner.outstanding >= settings.affinity.maxOutstanding ||
+        (owner.kvCacheUsage ?? 0) > settings.affinity.maxKvCacheUsage;
+      if (!loaded) return done(owner.key, 'prefix_affinity', `prefix owner ${of}`);
+    }
+  }
+  const best = scores[0]!;
+  const tolerance = Math.max(0.5, best.costMs * 0.01);
+  const tied = scores.filter((s) => s.costMs - best.costMs <= tolerance);
+  const pick = tied.length > 1 ? tied[turn % tied.length]! : best;
+  const next = scores.find((s) => s.key !== pick.key);
+  const t = pick.terms;
+  const detail =
+    `cost ${round(pick.costMs)} ms (rtt ${round(t.rttMs)}, work ${round(t.workMs)}, ` +
+    `speed ${round(t.speedMs)}, kv ${round(t.kvMs)})` +
+    (next ? `; next ${next.key} ${round(next.costMs)} ms` : '');
+  return tied.length > 1
+    ? done(pick.key, 'tie', `tie of ${tied.length} ${of}, round robin; ${detail}`)
+    : done(pick.key, 'least_cost', `least cost ${of}: ${detail}`);
+}
+
+const speedOf = (scores: readonly CandidateScore[], key: string): number =>
+  scores.find((s) => s.key === key)?.terms.speedMs ?? Infinity;
+
+function score(c: CandidateFacts, pool: readonly CandidateFacts[], settings: RankSettings): CandidateScore {
+  const measured = pool.map((p) => p.timePerOutputTokenMs).filter((v): v is number => v !== null);
+  const tpot =
+    c.timePerOutputTokenMs ??
+    (measured.length > 0 ? Math.min(...measured) : settings.defaultTimePerOutputTokenMs);
+  const rtts = pool.map((p) => p.rttMs).filter((v): v is number => v !== null);
+  const rttMs = c.rttMs ?? (rtts.length > 0 ? Math.min(...rtts) : 0);
+  const speedMs = settings.typicalCompletionTokens * tpot;
+  const workMs = c.outstanding * speedMs;
+  const kvMs = (c.kvCacheUsage ?? 0) * speedMs;
+  const { weights: w } = settings;
+  return {
+    key: c.key,
+    costMs: w.rtt * rttMs + w.work * workMs + w.speed * speedMs + w.kvCache * kvMs,
+    terms: { rttMs, workMs, speedMs, kvMs },
+  };
+}

@@ -1,0 +1,242 @@
+/**
+ * The gateway's router: chooses the instance for each attempt (see rank-candidates.ts for the policy)
+ * and learns from what happens — requests in flight, each answer's time per output token, failures
+ * (circuit breakers), active health checks (up/down and round-trip time per site) — and keeps the retry
+ * budget. Owns a HealthChecker, started and stopped with the gateway.
+ */
+import type { Registry } from 'prom-client';
+import type { RouteInstance } from '../../spec/route-table.js';
+import type { Logger } from '../../telemetry/logger.js';
+import { CircuitBreakers } from './circuit-breaker.js';
+import { RegionMap, resolveClientRegion, type ClientFacts, type RegionSource } from './client-region.js';
+import { HealthChecker, type HealthTarget } from './health-checker.js';
+import { InstanceStats } from './instance-stats.js';
+import { prefixKeyOf, rendezvousPick } from './prefix-key.js';
+import {
+  rankCandidates,
+  type CandidateFacts,
+  type CandidateScore,
+  type ReasonKind,
+} from './rank-candidates.js';
+import { RetryBudget } from './retry-budget.js';
+import type { RoutingConfig } from './routing-config.js';
+import { RoutingMetrics } from './routing-metrics.js';
+
+/** An instance is identified by id and URL, so a restarted engine on a new port is a fresh target. */
+export const targetKey = (instance: RouteInstance): string => `${instance.id}@${instance.url}`;
+
+export interface ChooseRequest {
+  clientRegion: string | null;
+  prefixKey?: string | undefined;
+  /** Target keys already tried for this request. */
+  exclude: ReadonlySet<string>;
+}
+
+export interface Choice {
+  instance: RouteInstance;
+  kind: ReasonKind | 'unhealthy_fallback';
+  /** Why this one, for the debug log. */
+  reason: string;
+  scores: CandidateScore[];
+}
+
+/** What the meter measured of one answer. */
+export interface AnswerMeasurement {
+  ttftMs: number | null;
+  timePerOutputTokenMs: number | null;
+  completionTokens: number;
+}
+
+export type FailureKind = 'unreachable' | 'error_status' | 'busy' | 'broken';
+
+export interface RouterOptions {
+  registry: Registry;
+  log: Logger;
+  /** Every routed instance (all models), for the health checker. */
+  targets: () => Promise<RouteInstance[]>;
+  now?: () => number;
+}
+
+export class Router {
+  private readonly stats: InstanceStats;
+  private readonly breakers: CircuitBreakers;
+  private readonly health: HealthChecker;
+  private readonly budget: RetryBudget;
+  private readonly regions: RegionMap;
+  private readonly metrics: RoutingMetrics;
+  private readonly known = new Map<string, { instance: string; site: string }>();
+  private readonly now: () => number;
+  private turn = 0;
+
+  constructor(
+    readonly config: RoutingConfig,
+    private readonly options: RouterOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+    this.metrics = new RoutingMetrics(options.registry);
+    this.stats = new InstanceStats(config.measurement.ewmaAlpha);
+    this.budget = new RetryBudget({
+      ratio: config.retry.budgetRatio,
+      minRetries: config.retry.budgetMinRetries,
+      windowMs: config.retry.budgetWindowMs,
+    });
+    this.regions = new RegionMap(config.clientRegions);
+    this.breakers = new CircuitBreakers(config.circuitBreaker, ({ key, from, to }) => {
+      const labels = this.known.get(key) ?? { instance: key, site: '' };
+      this.metrics.circuitTransitions.inc({ to });
+      this.metrics.circuitOpen.set(labels, to === 'closed' ? 0 : 1);
+      const log = to === 'open' ? options.log.warn.bind(options.log) : options.log.info.bind(options.log);
+      log({ ...labels, from, to }, `circuit breaker ${to}`);
+    });
+    this.health = new HealthChecker(config.healthCheck, () => this.healthTargets(), {
+      rtt: (target, rttMs) => this.stats.recordRtt(target.siteName, rttMs, this.now()),
+      change: (target, up, detail) => {
+        const labels = this.known.get(target.key) ?? { instance: target.key, site: target.siteName };
+        this.metrics.instanceUp.set(labels, up ? 1 : 0);
+        options.log.warn(
+          { ...labels, detail },
+          up ? 'instance passes health checks again' : 'instance fails health checks; skipped',
+        );
+      },
+    });
+  }
+
+  start(): void {
+    if (this.config.healthCheck.enabled) this.health.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.health.stop();
+  }
+
+  /** Runs one round of health checks now (tests, and a gateway that wants verdicts before serving). */
+  checkHealth(): Promise<void> {
+    return this.health.checkAll();
+  }
+
+  /** The client's region: key, then header, then address, then this gateway's. */
+  clientRegion(
+    facts: ClientFacts,
+    gatewayRegion: string | null,
+  ): { region: string | null; source: RegionSource } {
+    return resolveClientRegion(facts, this.regions, this.config.region ?? gatewayRegion);
+  }
+
+  prefixKey(body: unknown): string | undefined {
+    return this.config.prefixAffinity.enabled
+      ? prefixKeyOf(body, this.config.prefixAffinity.chars)
+      : undefined;
+  }
+
+  /** The instance for the next attempt, or undefined when none may take it now. */
+  choose(model: string, instances: readonly RouteInstance[], request: ChooseRequest): Choice | undefined {
+    const nowMs = this.now();
+    const config = this.config;
+    const available = instances.filter((i) => {
+      const key = targetKey(i);
+      this.known.set(key, { instance: i.id, site: i.siteName });
+      return !request.exclude.has(key) && this.breakers.allows(key, nowMs);
+    });
+    const healthy = available.filter((i) => this.health.isUp(targetKey(i)));
+    // When checks fail everywhere but the control plane says the instances run, trust the control plane.
+    const fallback = healthy.length === 0 && available.length > 0;
+    const pool = fallback ? available : healthy;
+    const byKey = new Map(pool.map((i) => [targetKey(i), i]));
+    const typical = this.stats.typicalCompletionTokens(model) ?? config.measurement.defaultCompletionTokens;
+    const facts = pool.map((i) => this.factsOf(i, request.clientRegion, nowMs));
+    const { prefixKey } = request;
+    const ranking = rankCandidates(
+      facts,
+      {
+        policy: config.policy,
+        weights: config.weights,
+        preferClientRegion: config.locality.preferClientRegion,
+        saturatedKvCacheUsage: config.locality.saturatedKvCacheUsage,
+        saturatedOutstanding: config.locality.saturatedOutstanding,
+        affinity: config.prefixAffinity,
+        defaultTimePerOutputTokenMs: config.measurement.defaultTimePerOutputTokenMs,
+        typicalCompletionTokens: typical,
+      },
+      this.turn++,
+      prefixKey === undefined ? undefined : (keys) => rendezvousPick(prefixKey, keys),
+    );
+    if (!ranking) return undefined;
+    const instance = byKey.get(ranking.chosen)!;
+    const kind = fallback ? 'unhealthy_fallback' : ranking.kind;
+    this.metrics.decisions.inc({ model, site: instance.siteName, reason: kind });
+    const reason = fallback ? `every instance fails health checks; ${ranking.why}` : ranking.why;
+    return { instance, kind, reason, scores: ranking.scores };
+  }
+
+  private factsOf(instance: RouteInstance, clientRegion: string | null, nowMs: number): CandidateFacts {
+    const key = targetKey(instance);
+    const { measurement } = this.config;
+    const load = instance.load;
+    const fresh = load !== undefined && nowMs - load.atMs <= measurement.loadMaxAgeMs;
+    const outstanding = fresh
+      ? load.requestsRunning + load.requestsWaiting + this.stats.inFlight(key, Math.min(load.atMs, nowMs))
+      : this.stats.inFlight(key);
+    return {
+      key,
+      inClientRegion: clientRegion && instance.region ? instance.region === clientRegion : null,
+      rttMs: this.stats.rttMs(instance.siteName),
+      outstanding,
+      kvCacheUsage: fresh ? load.kvCacheUsage : null,
+      timePerOutputTokenMs: this.stats.timePerOutputTokenMs(
+        key,
+        measurement.warmupSamples,
+        measurement.remeasureAfterMs,
+        nowMs,
+      ),
+    };
+  }
+
+  /** Counts a request in flight to the instance until the returned function is called. */
+  begin(instance: RouteInstance): () => void {
+    const key = targetKey(instance);
+    const nowMs = this.now();
+    const isTrial = this.breakers.onSend(key, nowMs);
+    const release = this.stats.begin(key, nowMs);
+    return () => {
+      release();
+      if (isTrial) this.breakers.onAbandon(key);
+    };
+  }
+
+  onSuccess(instance: RouteInstance, model: string, measured: AnswerMeasurement): void {
+    const key = targetKey(instance);
+    const nowMs = this.now();
+    this.breakers.onSuccess(key, nowMs);
+    this.stats.recordAnswer(key, model, measured, nowMs);
+  }
+
+  onFailure(instance: RouteInstance, kind: FailureKind): void {
+    const key = targetKey(instance);
+    if (kind === 'busy') this.breakers.onBusy(key, this.now());
+    else this.breakers.onFailure(key, this.now());
+  }
+
+  /** Counts a request toward the retry budget. */
+  onRequest(): void {
+    this.budget.onRequest(this.now());
+  }
+
+  /** Takes a retry from the budget; false (counted) when it is spent. */
+  tryRetry(): boolean {
+    if (this.budget.tryRetry(this.now())) return true;
+    this.metrics.retryBudgetExhausted.inc();
+    return false;
+  }
+
+  private async healthTargets(): Promise<HealthTarget[]> {
+    const seen = new Map<string, HealthTarget>();
+    for (const instance of await this.options.targets()) {
+      const key = targetKey(instance);
+      seen.set(key, { key, url: instance.url, siteName: instance.siteName });
+      this.known.set(key, { instance: instance.id, site: instance.siteName });
+    }
+    for (const key of this.known.keys()) if (!seen.has(key)) this.known.delete(key);
+    this.breakers.retain(new Set(seen.keys()));
+    return [...seen.values()];
+  }
+}

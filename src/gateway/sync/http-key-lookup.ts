@@ -1,0 +1,168 @@
+/**
+ * The per-room gateway's API keys: the list of keys that are not revoked, pulled from the control plane
+ * (`GET /api/v1/gateway/keys`) every `pollMs`, kept in memory and on disk (0600; hashes only, never
+ * secrets) so that the room's users keep working while the control plane is unreachable. A secret is
+ * looked up by its sha256 hex and compared in constant time. A revoked key stops working at the next
+ * pull; an unknown secret triggers one pull (at most every `missPullMs`) so a key created a moment
+ * ago works at once.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { KeyPrincipal } from '../../spec/api-keys.js';
+import { EdgeFleetError } from '../../spec/edgefleet-error.js';
+import { parseGatewayKeys, type GatewayKeyEntry } from '../../spec/gateway-sync.js';
+import type { Logger } from '../../telemetry/logger.js';
+import type { ControlPlaneClient } from './control-plane-client.js';
+import { DiskCache } from './disk-cache.js';
+import { PollLoop, withinMs } from './poll-loop.js';
+
+/** What the store keeps instead of a secret: hex sha256 (the same as the control plane's hashSecret). */
+export function hashKeySecret(secret: string): string {
+  return createHash('sha256').update(secret, 'utf8').digest('hex');
+}
+
+interface CachedKeys {
+  fetchedAtMs: number;
+  keys: GatewayKeyEntry[];
+}
+
+export interface HttpKeyLookupOptions {
+  client: ControlPlaneClient;
+  /** `<home>/gateway-cache/keys.json`. */
+  cachePath: string;
+  log: Logger;
+  /** Default 5000. */
+  pollMs?: number;
+  /** An unknown secret pulls the list again when the last pull is older than this. Default 1000. */
+  missPullMs?: number;
+  /** Longest a lookup waits for such a pull. Default 1000. */
+  lookupWaitMs?: number;
+}
+
+export class HttpKeyLookup {
+  private keys = new Map<string, GatewayKeyEntry>();
+  private fetchedAtMs = 0;
+  private loaded = false;
+  private lastAttemptAtMs = 0;
+  private pulling: Promise<void> | undefined;
+  private readonly loop: PollLoop;
+  private readonly cache: DiskCache<CachedKeys>;
+  private readonly failures: Counter;
+  private readonly metrics: (Gauge | Counter)[] = [];
+
+  constructor(private readonly options: HttpKeyLookupOptions) {
+    this.cache = new DiskCache(options.cachePath, (value) => {
+      const { fetchedAtMs, keys } = value as { fetchedAtMs?: unknown; keys?: unknown };
+      if (typeof fetchedAtMs !== 'number') throw new Error('fetchedAtMs missing');
+      return { fetchedAtMs, keys: parseGatewayKeys({ object: 'list', builtAtMs: 0, data: keys }).data };
+    });
+    this.loop = new PollLoop(options.pollMs ?? 5000, () => this.pull());
+    const registers: Registry[] = [];
+    const ageMs = () => this.ageMs();
+    this.metrics.push(
+      new Gauge({
+        name: 'edgefleet_gateway_key_list_age_seconds',
+        help: 'Time since the API key list was last pulled from the control plane (-1: never)',
+        registers,
+        collect() {
+          const age = ageMs();
+          this.set(age === null ? -1 : age / 1000);
+        },
+      }),
+    );
+    this.failures = new Counter({
+      name: 'edgefleet_gateway_key_sync_failures_total',
+      help: 'API key list pulls from the control plane that failed',
+      registers,
+    });
+  }
+
+  /** Loads the disk cache, tries one pull, then pulls every `pollMs`. */
+  async start(): Promise<void> {
+    const cached = await this.cache.load();
+    if (cached.value) this.replace(cached.value.keys, cached.value.fetchedAtMs);
+    else if (cached.error !== undefined) {
+      this.options.log.warn({ err: cached.error, path: this.cache.path }, 'key cache unreadable; ignored');
+    }
+    await this.pull().catch(() => undefined);
+    this.loop.start();
+  }
+
+  stop(): void {
+    this.loop.stop();
+  }
+
+  /** Adds this source's gauges and counter to a registry (the gateway's, for its /metrics). */
+  registerMetrics(registry: Registry): void {
+    for (const metric of [...this.metrics, this.failures]) registry.registerMetric(metric);
+  }
+
+  /** Milliseconds since the list was pulled from the control plane; null when there is none. */
+  ageMs(): number | null {
+    return this.fetchedAtMs === 0 ? null : Math.max(0, Date.now() - this.fetchedAtMs);
+  }
+
+  /** How many keys are known. */
+  get size(): number {
+    return this.keys.size;
+  }
+
+  /** The principal of a secret; null when the key is unknown or revoked. Pass as KeyGuard's `lookup`. */
+  readonly lookup = async (secret: string): Promise<KeyPrincipal | null> => {
+    const hash = hashKeySecret(secret);
+    const found = this.find(hash);
+    if (found) return found;
+    if (!this.loaded || Date.now() - this.lastAttemptAtMs >= (this.options.missPullMs ?? 1000)) {
+      await withinMs(
+        this.pull().catch(() => undefined),
+        this.options.lookupWaitMs ?? 1000,
+        () => undefined,
+      );
+    }
+    const again = this.find(hash);
+    if (again) return again;
+    if (!this.loaded) {
+      throw new EdgeFleetError(
+        'store_unavailable',
+        'this gateway has not loaded the API keys from its control plane yet; retry shortly',
+      );
+    }
+    return null;
+  };
+
+  private find(hash: string): KeyPrincipal | null {
+    const entry = this.keys.get(hash);
+    if (!entry) return null;
+    const left = Buffer.from(entry.keyHash, 'hex');
+    const right = Buffer.from(hash, 'hex');
+    if (left.length !== right.length || !timingSafeEqual(left, right)) return null;
+    const { keyHash: _hash, ...principal } = entry;
+    return principal;
+  }
+
+  private replace(keys: readonly GatewayKeyEntry[], fetchedAtMs: number): void {
+    this.keys = new Map(keys.map((k) => [k.keyHash, k]));
+    this.fetchedAtMs = fetchedAtMs;
+    this.loaded = true;
+  }
+
+  private pull(): Promise<void> {
+    this.pulling ??= this.pullOnce().finally(() => (this.pulling = undefined));
+    return this.pulling;
+  }
+
+  private async pullOnce(): Promise<void> {
+    this.lastAttemptAtMs = Date.now();
+    let keys: GatewayKeyEntry[];
+    try {
+      keys = parseGatewayKeys(await this.options.client.getJson('/api/v1/gateway/keys')).data;
+    } catch (error) {
+      this.failures.inc();
+      throw error;
+    }
+    this.replace(keys, Date.now());
+    await this.cache.save({ fetchedAtMs: this.fetchedAtMs, keys }).catch((error: unknown) => {
+      this.options.log.warn({ err: error, path: this.cache.path }, 'could not save the key cache');
+    });
+  }
+}

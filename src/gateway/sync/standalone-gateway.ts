@@ -1,0 +1,170 @@
+/**
+ * A per-room gateway in its own process (`edgefleet gateway`): the fleet gateway fed by routes and keys
+ * pulled from the control plane and cached in memory and on disk, a durable usage journal shipped to
+ * the control plane, and one HTTP server with `/v1/…`, `/health` and `/metrics`. While the control
+ * plane is unreachable it keeps serving the room's instances from the last routes and keys it knew;
+ * the journal ships when the control plane answers again.
+ */
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { sendError, sendJson } from '../../http/respond.js';
+import { EdgeFleetError } from '../../spec/edgefleet-error.js';
+import type { Logger } from '../../telemetry/logger.js';
+import { KeyGuard } from '../auth/key-guard.js';
+import type { RateLimiter } from '../auth/rate-limiter.js';
+import type { RoutingConfig } from '../routing/routing-config.js';
+import { FleetGateway } from '../fleet-gateway.js';
+import { UsageJournal } from '../metering/usage-journal.js';
+import { UsageShipper } from '../metering/usage-shipper.js';
+import { ControlPlaneClient } from './control-plane-client.js';
+import { HttpKeyLookup } from './http-key-lookup.js';
+import { HttpRouteSource } from './http-route-source.js';
+import { withinMs } from './poll-loop.js';
+
+export interface StandaloneGatewayOptions {
+  serverUrl: string;
+  /** Admin API key of the control plane. */
+  apiKey: string;
+  /** The room this gateway serves (shown in /health), and its region (routing prefers it). */
+  site: string;
+  region: string | null;
+  /** Holds `gateway-cache/` and `usage-journal/`. */
+  home: string;
+  host: string;
+  port: number;
+  maxBodyBytes: number;
+  upstreamWaitMs: number;
+  limiter: RateLimiter;
+  log: Logger;
+  /** The routing policy and its weights; default: built-in defaults. */
+  routing?: RoutingConfig;
+  /** Route pulls. Default 1000. */
+  routesPollMs?: number;
+  /** Key list pulls. Default 5000. */
+  keysPollMs?: number;
+  /** Usage shipping. Default 1000. */
+  shipIntervalMs?: number;
+}
+
+export interface StandaloneGateway {
+  url: string;
+  server: Server;
+  routes: HttpRouteSource;
+  keys: HttpKeyLookup;
+  /** Stops accepting requests, lets those in flight finish (up to `graceMs`), ships what it can. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export async function startStandaloneGateway(options: StandaloneGatewayOptions): Promise<StandaloneGateway> {
+  const { log } = options;
+  const cacheDir = join(options.home, 'gateway-cache');
+  const client = new ControlPlaneClient({ serverUrl: options.serverUrl, apiKey: options.apiKey });
+  const journal = new UsageJournal(join(options.home, 'usage-journal'));
+  await journal.open();
+  const shipper = new UsageShipper({
+    journal,
+    log: log.child({ component: 'usage-shipper' }),
+    ship: client.shipUsage,
+    intervalMs: options.shipIntervalMs ?? 1000,
+  });
+  const routes = new HttpRouteSource({
+    client,
+    cachePath: join(cacheDir, 'routes.json'),
+    log: log.child({ component: 'route-sync' }),
+    pollMs: options.routesPollMs ?? 1000,
+    // The control plane is back: ship the journal now rather than at the shipper's backed-off tick.
+    onReachable: () => void shipper.flush().catch(() => undefined),
+  });
+  const keys = new HttpKeyLookup({
+    client,
+    cachePath: join(cacheDir, 'keys.json'),
+    log: log.child({ component: 'key-sync' }),
+    pollMs: options.keysPollMs ?? 5000,
+  });
+  await Promise.all([routes.start(), keys.start()]);
+  const gateway = new FleetGateway({
+    routes,
+    log: log.child({ component: 'gateway' }),
+    maxBodyBytes: options.maxBodyBytes,
+    upstreamWaitMs: options.upstreamWaitMs,
+    // Clients whose key, header and address say nothing are taken to be in this room's region.
+    ...(options.region !== null && { region: options.region }),
+    guard: new KeyGuard({ lookup: keys.lookup, limiter: options.limiter, log }),
+    recordUsage: (event) => journal.append(event),
+    ...(options.routing && { routing: options.routing }),
+  });
+  routes.registerMetrics(gateway.registry);
+  keys.registerMetrics(gateway.registry);
+
+  const health = () => {
+    return routes.get().then((table) => ({
+      status: routes.reachable ? 'ok' : 'degraded',
+      site: options.site,
+      region: options.region,
+      controlPlane: {
+        url: client.serverUrl,
+        reachable: routes.reachable,
+        lastContactAtMs: client.lastContactAtMs === 0 ? null : client.lastContactAtMs,
+      },
+      routes: {
+        origin: routes.origin,
+        ageMs: routes.ageMs(),
+        models: table.models.length,
+        instances: table.models.reduce((n, m) => n + m.instances.length, 0),
+      },
+      keys: { count: keys.size, ageMs: keys.ageMs() },
+    }));
+  };
+
+  const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    try {
+      if (path === '/health') return sendJson(response, 200, await health());
+      if (path === '/metrics') {
+        response.writeHead(200, { 'content-type': gateway.registry.contentType });
+        response.end(await gateway.registry.metrics());
+        return;
+      }
+      if (path.startsWith('/v1/')) return await gateway.handle(request, response, path);
+      throw new EdgeFleetError('not_found', `no route ${path}`);
+    } catch (error) {
+      if (!(error instanceof EdgeFleetError) || error.status >= 500) {
+        log.error({ err: error, method: request.method, path }, 'request failed');
+      }
+      sendError(response, error);
+    }
+  };
+  const server = createServer((request, response) => void handle(request, response));
+  server.listen(options.port, options.host);
+  await once(server, 'listening');
+  gateway.start();
+  shipper.start();
+  const address = server.address() as AddressInfo;
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+  return {
+    url: `http://${host}:${address.port}`,
+    server,
+    routes,
+    keys,
+    close: async (graceMs = 10_000) => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await withinMs(closed, graceMs, () => undefined);
+      server.closeAllConnections();
+      routes.stop();
+      keys.stop();
+      await gateway.close();
+      await shipper.stop();
+      await shipper.flush().catch((error: unknown) => {
+        log.warn(
+          { err: error instanceof Error ? error.message : String(error) },
+          'usage records stay in the journal until the next start',
+        );
+      });
+      await journal.close();
+      await options.limiter.close();
+    },
+  };
+}

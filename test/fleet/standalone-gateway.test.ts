@@ -1,0 +1,207 @@
+import { createServer } from 'node:net';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { afterAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/edgefleet-process.js';
+import { makeTestModel } from '../helpers/models.js';
+import { rows, startCli, stopTree, type FleetProcess } from './fleet-processes.js';
+
+/**
+ * A per-room gateway (`edgefleet gateway`) beside a server and one worker, as separate processes on
+ * 127.0.0.1: it serves with an inference key, keeps serving when the server is SIGKILLed, serves from
+ * its disk cache after its own restart during the outage, and ships its journal when the server is
+ * back: the usage ledger counts exactly the requests sent through it; a revoked key stops working.
+ */
+describe('edgefleet gateway (per room)', () => {
+  const processes: FleetProcess[] = [];
+  const dirs: string[] = [];
+
+  afterAll(async () => {
+    await Promise.all(processes.map((p) => stopTree(p, 5000)));
+    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  });
+
+  const tempDir = async (prefix: string) => {
+    const dir = await mkdtemp(join(tmpdir(), prefix));
+    dirs.push(dir);
+    return dir;
+  };
+
+  const freePort = () =>
+    new Promise<number>((resolve, reject) => {
+      const probe = createServer();
+      probe.once('error', reject);
+      probe.listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => resolve(port));
+      });
+    });
+
+  const start = async (args: string[], pattern: RegExp, what: string) => {
+    const proc = startCli(args);
+    processes.push(proc);
+    const url = await waitFor(
+      async () => {
+        if (proc.child.exitCode !== null) throw new Error(`${what} exited:\n${proc.output()}`);
+        return pattern.exec(proc.output())?.[1];
+      },
+      20_000,
+      what,
+    ).catch((error: unknown) => {
+      throw new Error(`${String(error)}\n${proc.output()}`);
+    });
+    return { proc, url };
+  };
+
+  it('serves its room through a control-plane outage and ships every usage record once', async () => {
+    const model = await makeTestModel({});
+    const serverHome = await tempDir('ef-gw-server-');
+    const serverPort = await freePort();
+    const serverArgs = [
+      'server',
+      ...['--home', serverHome, '--port', String(serverPort)],
+      ...['--reconcile-ms', '200', '--context', '512'],
+    ];
+    let server = await start(serverArgs, /listening on (http:\/\/\S+)/, 'the server');
+    const adminKey = (await readFile(join(serverHome, 'admin-key'), 'utf8')).trim();
+    const api = async (method: string, path: string, body?: unknown) => {
+      const response = await fetch(`${server.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+        ...(body !== undefined && { body: JSON.stringify(body) }),
+      });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+
+    const token = (await readFile(join(serverHome, 'join-token'), 'utf8')).trim();
+    const workerHome = await tempDir('ef-gw-worker-');
+    processes.push(
+      startCli([
+        'worker',
+        ...['--server', server.url, '--token', token, '--site', 'north', '--name', 'node-north'],
+        ...['--home', workerHome, '--heartbeat-ms', '200', '--threads', '1', '--parallel', '1'],
+      ]),
+    );
+    expect(
+      (await api('POST', '/api/v1/deployments', { name: 'tiny', model: model.path, replicas: 1 })).status,
+    ).toBe(201);
+    await waitFor(
+      async () => {
+        const running = rows((await api('GET', '/api/v1/instances')).body).filter(
+          (i) => i['state'] === 'running',
+        );
+        return running.length === 1 ? true : undefined;
+      },
+      30_000,
+      'a running instance',
+    ).catch((error: unknown) => {
+      throw new Error(`${String(error)}\n${processes.map((p) => p.output()).join('\n')}`);
+    });
+    const created = await api('POST', '/api/v1/keys', { name: 'room-user' });
+    expect(created.status).toBe(201);
+    const secret = created.body['key'] as string;
+    const keyId = created.body['id'] as string;
+
+    // The sync endpoints need the admin key; an inference key is refused.
+    const asUser = await fetch(`${server.url}/api/v1/gateway/keys`, {
+      headers: { authorization: `Bearer ${secret}` },
+    });
+    expect(asUser.status).toBe(403);
+    const synced = await api('GET', '/api/v1/gateway/keys');
+    expect(rows(synced.body).map((k) => k['keyId'])).toContain(keyId);
+    expect(JSON.stringify(synced.body)).not.toContain(secret);
+
+    const gatewayHome = await tempDir('ef-gw-room-');
+    const gatewayArgs = [
+      'gateway',
+      ...['--server', server.url, '--site', 'north', '--region', 'cn-east'],
+      ...['--home', gatewayHome, '--port', '0', '--api-key', adminKey],
+    ];
+    const gatewayPattern = /gateway for site north listening on (http:\/\/\S+)/;
+    let gateway = await start(gatewayArgs, gatewayPattern, 'the gateway');
+    const health = async () =>
+      (await (await fetch(`${gateway.url}/health`)).json()) as {
+        status: string;
+        controlPlane: { reachable: boolean };
+        routes: { origin: string; ageMs: number | null; instances: number };
+        keys: { count: number };
+      };
+    await waitFor(async () => ((await health()).routes.instances === 1 ? true : undefined), 10_000, 'routes');
+
+    let sent = 0;
+    const chat = async () => {
+      const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: secret, maxRetries: 0 });
+      const { data, response } = await client.chat.completions
+        .create({ model: 'tiny', messages: [{ role: 'user', content: 'hi there' }], temperature: 0 })
+        .withResponse();
+      sent += 1;
+      expect(data.choices[0]?.message.content).toBe(model.expectedText);
+      expect(response.headers.get('x-edgefleet-site')).toBe('north');
+      expect(response.headers.get('x-edgefleet-instance')).toMatch(/\S/);
+    };
+    const usageCount = async () => {
+      const report = await api('GET', `/api/v1/usage?group_by=key&key=${keyId}`);
+      return rows(report.body).reduce((n, r) => n + Number(r['requests']), 0);
+    };
+
+    await chat();
+    expect((await fetch(`${gateway.url}/v1/models`)).status).toBe(401);
+    const wrongKey = await fetch(`${gateway.url}/v1/models`, {
+      headers: { authorization: 'Bearer ef_key_no' },
+    });
+    expect(wrongKey.status).toBe(401);
+    await waitFor(async () => ((await usageCount()) === 1 ? true : undefined), 10_000, 'the live shipment');
+
+    // The control plane dies: the room keeps serving from the routes and keys in memory.
+    await server.proc.stop('SIGKILL');
+    await waitFor(
+      async () => ((await health()).controlPlane.reachable ? undefined : true),
+      5000,
+      'the gateway to notice',
+    );
+    for (let i = 0; i < 5; i++) await chat();
+    const degraded = await health();
+    expect(degraded).toMatchObject({ status: 'degraded', routes: { origin: 'control-plane', instances: 1 } });
+    expect(degraded.routes.ageMs).toBeGreaterThan(0);
+    const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+    expect(metrics).toMatch(/^edgefleet_gateway_control_plane_reachable 0$/m);
+    expect(metrics).toMatch(/^edgefleet_gateway_route_table_age_seconds \d/m);
+
+    // Restarted during the outage, the gateway serves from its disk cache.
+    expect(await gateway.proc.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    expect((await stat(join(gatewayHome, 'gateway-cache', 'keys.json'))).mode & 0o777).toBe(0o600);
+    gateway = await start(gatewayArgs, gatewayPattern, 'the restarted gateway');
+    expect(await health()).toMatchObject({
+      status: 'degraded',
+      routes: { origin: 'disk-cache', instances: 1 },
+      keys: { count: 2 },
+    });
+    for (let i = 0; i < 3; i++) await chat();
+    expect((await fetch(`${gateway.url}/v1/models`)).status).toBe(401);
+
+    // The control plane is back on the same address: the journal ships, each request exactly once.
+    server = await start(serverArgs, /listening on (http:\/\/\S+)/, 'the restarted server');
+    await waitFor(
+      async () => ((await usageCount()) === sent ? true : undefined),
+      15_000,
+      'the shipment',
+    ).catch(async (error: unknown) => {
+      throw new Error(`${String(error)}: ${await usageCount()} of ${sent}\n${gateway.proc.output()}`);
+    });
+    expect(sent).toBe(9);
+    await waitFor(async () => ((await health()).status === 'ok' ? true : undefined), 5000, 'healthy');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(await usageCount()).toBe(sent);
+
+    // A key revoked on the control plane stops working at the gateway's next key pull.
+    const asKey = () =>
+      fetch(`${gateway.url}/v1/models`, { headers: { authorization: `Bearer ${secret}` } }).then(
+        (r) => r.status,
+      );
+    expect(await asKey()).toBe(200);
+    expect((await api('DELETE', `/api/v1/keys/${keyId}`)).status).toBe(200);
+    await expect.poll(asKey, { timeout: 8000, interval: 250 }).toBe(401);
+  }, 90_000);
+});
