@@ -36,7 +36,7 @@ export interface CpuInfo {
 }
 
 /** Names of the probes detectAccelerators runs, one per vendor tool. */
-export type AcceleratorTool = 'nvidia-smi' | 'rocm-smi' | 'npu-smi' | 'hy-smi' | 'sysctl';
+export type AcceleratorTool = 'nvidia-smi' | 'amd-smi' | 'rocm-smi' | 'npu-smi' | 'hy-smi' | 'sysctl';
 
 /** What happened to one probe: 'absent' when the tool is not installed, 'failed' with a reason otherwise. */
 export interface ToolReport {

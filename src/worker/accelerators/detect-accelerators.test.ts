@@ -58,6 +58,7 @@ describe('detectAccelerators with captured outputs', () => {
     ).toHaveLength(8);
     expect(result.tools).toEqual([
       { tool: 'nvidia-smi', status: 'ok' },
+      { tool: 'amd-smi', status: 'absent', reason: 'amd-smi not found on PATH' },
       { tool: 'rocm-smi', status: 'absent', reason: 'rocm-smi not found on PATH' },
       { tool: 'npu-smi', status: 'ok' },
       { tool: 'hy-smi', status: 'ok' },

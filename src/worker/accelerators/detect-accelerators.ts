@@ -11,6 +11,7 @@ import type {
   ToolReport,
 } from './accelerator-device.js';
 import { matchHardwareId } from './match-hardware-id.js';
+import { amdSmiMetricArgs, amdSmiStaticArgs, parseAmdSmi } from './parse-amd-smi.js';
 import { appleSysctlArgs, parseAppleSysctl } from './parse-apple-sysctl.js';
 import { hySmiMemoryArgs, hySmiProductArgs, hySmiTableArgs, parseHySmi } from './parse-hy-smi.js';
 import { parseLinuxCpu } from './parse-linux-cpu.js';
@@ -34,6 +35,8 @@ export interface DetectAcceleratorsOptions {
 interface Probe {
   tool: AcceleratorTool;
   detect: (call: (args: readonly string[]) => Promise<string>) => Promise<ParsedDevice[]>;
+  /** Runs only when this tool is absent or fails, e.g. rocm-smi on a ROCm node without amd-smi. */
+  fallback?: Probe;
 }
 
 /** A probe failure with the reason to report; 'absent' when the tool is not installed. */
@@ -46,9 +49,26 @@ class ProbeError extends Error {
   }
 }
 
+const rocmSmiProbe: Probe = {
+  tool: 'rocm-smi',
+  detect: async (call) => parseRocmSmi(await call(rocmSmiArgs)),
+};
+
+/** AMD: amd-smi (ROCm 6.x/7.x) when it works, else the older rocm-smi, so each card is listed once. */
+const amdSmiProbe: Probe = {
+  tool: 'amd-smi',
+  detect: async (call) => {
+    const staticOutput = await call(amdSmiStaticArgs);
+    // Used memory and utilisation are extras; without them the cards are still listed.
+    const metricOutput = await call(amdSmiMetricArgs).catch(() => '');
+    return parseAmdSmi(staticOutput, metricOutput);
+  },
+  fallback: rocmSmiProbe,
+};
+
 const linuxProbes: readonly Probe[] = [
   { tool: 'nvidia-smi', detect: async (call) => parseNvidiaSmi(await call(nvidiaSmiArgs)) },
-  { tool: 'rocm-smi', detect: async (call) => parseRocmSmi(await call(rocmSmiArgs)) },
+  amdSmiProbe,
   { tool: 'npu-smi', detect: async (call) => parseNpuSmi(await call(npuSmiArgs)) },
   {
     tool: 'hy-smi',
@@ -125,7 +145,8 @@ async function readCpu(
  * Finds the node's accelerators by running each vendor tool that applies to this platform, in
  * parallel, and merging what they report. Never throws: a tool that is not installed, exits non-zero,
  * times out or prints something unparseable is reported in `tools` and logged, and the node is then
- * "CPU only" as far as that vendor goes. Devices carry the planner's hardware id when the name matches.
+ * "CPU only" as far as that vendor goes. AMD cards come from amd-smi, or from rocm-smi when amd-smi is
+ * absent or fails (both are then reported). Devices carry the planner's hardware id when the name matches.
  */
 export async function detectAccelerators(
   options: DetectAcceleratorsOptions = {},
@@ -137,23 +158,27 @@ export async function detectAccelerators(
   const readText = options.readText ?? ((path: string) => readFile(path, 'utf8'));
   const probes = platform === 'darwin' ? darwinProbes : linuxProbes;
 
-  const outcomes = await Promise.all(
-    probes.map(async (probe): Promise<{ report: ToolReport; devices: ParsedDevice[] }> => {
-      try {
-        const devices = await probe.detect((args) => callTool(run, probe.tool, args, timeoutMs));
-        return { report: { tool: probe.tool, status: 'ok' }, devices };
-      } catch (error) {
-        const status = error instanceof ProbeError ? error.status : 'failed';
-        const reason =
-          error instanceof ProbeError
-            ? error.message
-            : `unparseable output: ${error instanceof Error ? error.message : String(error)}`;
-        if (status === 'absent') log.info({ tool: probe.tool, reason }, 'accelerator tool not installed');
-        else log.warn({ tool: probe.tool, reason }, 'accelerator tool failed; ignoring its devices');
-        return { report: { tool: probe.tool, status, reason }, devices: [] };
-      }
-    }),
-  );
+  /** Runs one probe, then its fallback if it did not succeed; reports every tool that was tried. */
+  const runProbe = async (probe: Probe): Promise<{ reports: ToolReport[]; devices: ParsedDevice[] }> => {
+    try {
+      const devices = await probe.detect((args) => callTool(run, probe.tool, args, timeoutMs));
+      return { reports: [{ tool: probe.tool, status: 'ok' }], devices };
+    } catch (error) {
+      const status = error instanceof ProbeError ? error.status : 'failed';
+      const reason =
+        error instanceof ProbeError
+          ? error.message
+          : `unparseable output: ${error instanceof Error ? error.message : String(error)}`;
+      if (status === 'absent') log.info({ tool: probe.tool, reason }, 'accelerator tool not installed');
+      else log.warn({ tool: probe.tool, reason }, 'accelerator tool failed; ignoring its devices');
+      const report: ToolReport = { tool: probe.tool, status, reason };
+      if (probe.fallback === undefined) return { reports: [report], devices: [] };
+      const fallback = await runProbe(probe.fallback);
+      return { reports: [report, ...fallback.reports], devices: fallback.devices };
+    }
+  };
+
+  const outcomes = await Promise.all(probes.map(runProbe));
 
   const devices: AcceleratorDevice[] = outcomes.flatMap(({ devices: found }) =>
     found.map((device) => {
@@ -163,5 +188,5 @@ export async function detectAccelerators(
   );
   const cpu = await readCpu(readText, platform);
   if (devices.length === 0) log.info({ cpu: cpu.model, cores: cpu.cores }, 'no accelerators found; CPU only');
-  return { devices, cpu, tools: outcomes.map(({ report }) => report) };
+  return { devices, cpu, tools: outcomes.flatMap(({ reports }) => reports) };
 }
