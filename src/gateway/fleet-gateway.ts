@@ -75,7 +75,7 @@ const inferencePaths = new Set(['/v1/chat/completions', '/v1/completions', '/v1/
 export class FleetGateway {
   readonly registry = new Registry();
   readonly router: Router;
-  private readonly requests: Counter<'route' | 'status'>;
+  private readonly requests: Counter<'route' | 'model' | 'site' | 'status'>;
   private readonly duration: Histogram<'route'>;
   private readonly upstream: Counter<'model' | 'site' | 'outcome'>;
   private readonly retries: Counter<'model'>;
@@ -85,8 +85,8 @@ export class FleetGateway {
     const registers = [this.registry];
     this.requests = new Counter({
       name: 'edgefleet_gateway_requests_total',
-      help: 'Requests by route and HTTP status',
-      labelNames: ['route', 'status'],
+      help: 'Requests by route, model, site (room) that answered, and HTTP status',
+      labelNames: ['route', 'model', 'site', 'status'],
       registers,
     });
     this.duration = new Histogram({
@@ -141,12 +141,35 @@ export class FleetGateway {
   async handle(request: IncomingMessage, response: ServerResponse, path: string): Promise<void> {
     const startedAt = performance.now();
     const route = inferencePaths.has(path) || path === '/v1/models' ? path : 'other';
+    // Filled in as the request goes: what the metrics and the access log line say about it.
+    // `model` becomes a metric label only once it named a routed model (clients can send any string).
+    const seen: { requested?: string; model: string; instance?: RouteInstance; keyId?: string } = {
+      model: '',
+    };
     response.once('close', () => {
-      this.requests.inc({ route, status: String(response.statusCode) });
-      this.duration.observe({ route }, (performance.now() - startedAt) / 1000);
+      const status = String(response.statusCode);
+      const site = seen.instance?.siteName ?? '';
+      const durationMs = performance.now() - startedAt;
+      this.requests.inc({ route, model: seen.model, site, status });
+      this.duration.observe({ route }, durationMs / 1000);
+      this.options.log.info(
+        {
+          method: request.method,
+          route,
+          status: response.statusCode,
+          model: seen.requested?.slice(0, 256),
+          site: site || undefined,
+          instance: seen.instance?.id,
+          keyId: seen.keyId,
+          durationMs: Math.round(durationMs * 10) / 10,
+          completed: response.writableFinished,
+        },
+        'request',
+      );
     });
     const { guard } = this.options;
     const principal = guard ? await guard.authenticate(request.headers.authorization) : anonymous;
+    seen.keyId = principal.keyId;
     if (path === '/v1/models' || path.startsWith('/v1/models/')) {
       if (request.method !== 'GET') throw new EdgeFleetError('method_not_allowed', `use GET for ${path}`);
       return this.listModels(response, path, principal);
@@ -163,6 +186,7 @@ export class FleetGateway {
     const raw = await readBody(request, this.options.maxBodyBytes);
     const parsed = parseJsonBuffer(raw);
     const { model, body, clientWantsUsage } = prepareBody(parsed, raw, path);
+    seen.requested = model;
     try {
       await guard?.admit(principal, model);
       const { router } = this;
@@ -184,8 +208,17 @@ export class FleetGateway {
           body,
           clientRegion: this.clientRegionOf(request, principal),
           prefixKey: path === '/v1/embeddings' ? undefined : router.prefixKey(parsed),
-          meterFor: (instance) =>
-            this.meter.forAttempt(meterContext, model, instance, clientWantsUsage, () => response.destroyed),
+          meterFor: (instance) => {
+            seen.instance = instance;
+            seen.model = model;
+            return this.meter.forAttempt(
+              meterContext,
+              model,
+              instance,
+              clientWantsUsage,
+              () => response.destroyed,
+            );
+          },
         },
       );
     } catch (error) {

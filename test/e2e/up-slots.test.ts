@@ -66,8 +66,18 @@ describe('edgefleet up: the prompt cache', () => {
     expect(metricValue(metrics, 'edgefleet_engine_kv_cache_usage_ratio')).toBe(0);
     expect(metricValue(metrics, 'edgefleet_engine_requests_running')).toBe(0);
     expect(
-      metricValue(metrics, 'edgefleet_gateway_requests_total{route="/v1/completions",status="200"}'),
+      metricValue(
+        metrics,
+        'edgefleet_gateway_requests_total{route="/v1/completions",model="m",site="local",status="200"}',
+      ),
     ).toBe(3);
+    // The gateway meters the same tokens the engine counted.
+    expect(metricValue(metrics, 'edgefleet_gateway_tokens_total{model="m",site="local",kind="prompt"}')).toBe(
+      prompt,
+    );
+    expect(
+      metricValue(metrics, 'edgefleet_gateway_tokens_total{model="m",site="local",kind="completion"}'),
+    ).toBe(completion);
   });
 
   it('reuses the cached prefix of a repeated prompt', async () => {
