@@ -46,8 +46,8 @@ retry: { budgetRatio: 0.1 }
     }
   });
 
-  it('reads the example in docs/architecture.md, which spells out the defaults', () => {
-    const doc = readFileSync(new URL('../../../docs/architecture.md', import.meta.url), 'utf8');
+  it('reads the example in docs/gateway.md, which spells out the defaults', () => {
+    const doc = readFileSync(new URL('../../../docs/gateway.md', import.meta.url), 'utf8');
     const example = /## Routing[\s\S]*?```yaml\n([\s\S]*?)```/.exec(doc)?.[1];
     expect(example).toBeDefined();
     const config = parseRoutingConfig(example!);

@@ -2,7 +2,7 @@
  * The gateway's routing configuration: policy, score weights, prefix affinity, measurement defaults,
  * circuit breaker, active health checks, retries and the retry budget, and where clients are (their
  * region by CIDR). Every field has a default, so an empty file (or none) is a working configuration.
- * Read once (`parseRoutingConfig`) from YAML or JSON, then frozen. Documented in docs/architecture.md,
+ * Read once (`parseRoutingConfig`) from YAML or JSON, then frozen. Documented in docs/gateway.md,
  * "Routing".
  */
 import { z } from 'zod';
