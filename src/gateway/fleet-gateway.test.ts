@@ -300,6 +300,28 @@ describe('FleetGateway', () => {
     expect(a.seen).toHaveLength(1);
   });
 
+  it('does not hold clients that leave before the first byte against the instance', async () => {
+    const slow: Script = (req, res, body) => void setTimeout(() => ok(req, res, body), 300);
+    const a = await upstream(slow);
+    const { url, gateway } = await startGateway(routesOf([instance('a', a.url)]).source);
+    for (let i = 0; i < 4; i++) {
+      const abort = new AbortController();
+      setTimeout(() => abort.abort(), 50);
+      await expect(
+        fetch(`${url}/v1/chat/completions`, { method: 'POST', body: chat(), signal: abort.signal }),
+      ).rejects.toThrow();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const started = Date.now();
+    expect((await post(url, chat())).status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(2000); // no breaker open, no wait for another instance
+    const metrics = await gateway.registry.metrics();
+    expect(metrics).toMatch(
+      /edgefleet_gateway_upstream_attempts_total\{model="m",site="north",outcome="aborted"\} 4/,
+    );
+    expect(metrics).not.toMatch(/outcome="refused"/);
+  });
+
   it('cancels the upstream request at once when the client goes away', async () => {
     let upstreamClosed = false;
     const hanging = await upstream((req, res) => {

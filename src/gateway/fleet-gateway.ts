@@ -98,7 +98,7 @@ export class FleetGateway {
     });
     this.upstream = new Counter({
       name: 'edgefleet_gateway_upstream_attempts_total',
-      help: 'Requests sent to instances, by model, site and outcome (ok, broken, refused)',
+      help: 'Requests sent to instances, by model, site and outcome (ok, broken, refused, aborted by the client)',
       labelNames: ['model', 'site', 'outcome'],
       registers,
     });

@@ -7,6 +7,7 @@
  */
 import { mkdir, open, readdir, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { constants } from 'node:fs';
 import { usageEventSchema, type UsageEvent } from '../../spec/usage-event.js';
 
 export interface JournalCheckpoint {
@@ -29,6 +30,9 @@ interface PendingAppend {
   reject: (error: unknown) => void;
 }
 
+/** Each write returns once its data (and the file size) are on disk: one system call per batch. */
+const appendDurably = constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_DSYNC;
+
 const segmentName = (segment: number) => `usage-${String(segment).padStart(8, '0')}.jsonl`;
 const segmentPattern = /^usage-(\d{8})\.jsonl$/;
 
@@ -48,7 +52,7 @@ export class UsageJournal {
     await mkdir(this.dir, { recursive: true });
     const segments = await this.segments();
     this.segment = (segments.at(-1) ?? 0) + 1;
-    this.handle = await open(join(this.dir, segmentName(this.segment)), 'a');
+    this.handle = await open(join(this.dir, segmentName(this.segment)), appendDurably);
     this.segmentBytes = 0;
   }
 
@@ -76,8 +80,7 @@ export class UsageJournal {
       try {
         if (!this.handle) throw new Error('the usage journal is not open');
         const text = batch.map((p) => p.line).join('');
-        await this.handle.write(text);
-        await this.handle.datasync(); // the data and the file size, not timestamps
+        await this.handle.write(text); // O_DSYNC: returns once the bytes are on disk
         this.segmentBytes += Buffer.byteLength(text);
         for (const pending of batch) pending.resolve();
         if (this.segmentBytes >= this.maxSegmentBytes) await this.rotate();
@@ -90,7 +93,7 @@ export class UsageJournal {
   private async rotate(): Promise<void> {
     await this.handle?.close();
     this.segment += 1;
-    this.handle = await open(join(this.dir, segmentName(this.segment)), 'a');
+    this.handle = await open(join(this.dir, segmentName(this.segment)), appendDurably);
     this.segmentBytes = 0;
   }
 

@@ -72,7 +72,8 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
         meter: job.meterFor(instance),
         ...(instance.apiKey !== undefined && { upstreamApiKey: instance.apiKey }),
       });
-      context.upstreamAttempts.inc({ ...labels, outcome: result.completed ? 'ok' : 'broken' });
+      const outcome = result.completed ? 'ok' : clientGone ? 'aborted' : 'broken';
+      context.upstreamAttempts.inc({ ...labels, outcome });
       log.debug(
         {
           model: modelName,
@@ -89,6 +90,11 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
       return;
     } catch (error) {
       if (!(error instanceof UpstreamRefusedError) || response.headersSent) throw error;
+      if (clientGone) {
+        // The client left and the gateway cut the upstream request: no verdict on the instance.
+        context.upstreamAttempts.inc({ ...labels, outcome: 'aborted' });
+        return;
+      }
       context.upstreamAttempts.inc({ ...labels, outcome: 'refused' });
       const status = error.upstreamStatus;
       router.onFailure(instance, status === null ? 'unreachable' : status === 429 ? 'busy' : 'error_status');

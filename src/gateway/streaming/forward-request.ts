@@ -112,8 +112,8 @@ export function forwardRequest(
         if (value !== undefined && (!hopByHop.has(name) || name === 'content-length'))
           replyHeaders[name] = value;
       }
+      // The headers leave with the first bytes of the body (one write, not two).
       response.writeHead(reply.statusCode ?? 502, replyHeaders);
-      response.flushHeaders();
       const isStream = String(reply.headers['content-type'] ?? '').startsWith('text/event-stream');
       const { meter } = options;
       const relay = meter && isStream ? new SseUsageRelay(meter.clientWantsUsage) : undefined;
@@ -134,8 +134,8 @@ export function forwardRequest(
       };
       reply.on('data', (chunk: Buffer) => {
         if (relay) {
-          const text = relay.push(chunk, Date.now());
-          if (text) response.write(text);
+          const out = relay.push(chunk, Date.now());
+          if (out.length > 0) response.write(out);
         } else if (held && heldBytes + chunk.length <= maxMeteredBodyBytes) {
           held.push(chunk);
           heldBytes += chunk.length;

@@ -1,17 +1,23 @@
 /**
- * Relays an engine's server-sent events to the client event by event while reading what the gateway
- * meters: the time of the first generated text and the `usage` of the last chunk. The final
- * `data: [DONE]` is held back until `finish()`, so the gateway can journal the request before the
- * client sees the stream complete. A usage-only chunk the client did not ask for is dropped.
+ * Relays an engine's server-sent events to the client while reading what the gateway meters: the time
+ * of the first generated text and the `usage` of the last chunk. It works on the engine's bytes: events
+ * pass through unchanged (one write per read), only an event that carries a `usage` object is parsed,
+ * and generated text is recognised by a byte scan. The final `data: [DONE]` is held back until
+ * `finish()`, so the gateway can journal the request before the client sees the stream complete. A
+ * usage-only chunk the client did not ask for is dropped.
  */
-import { StringDecoder } from 'node:string_decoder';
 
 export interface TokenUsage {
   promptTokens: number;
   completionTokens: number;
 }
 
-const eventEnd = /\r?\n\r?\n/;
+const LF = 0x0a;
+const CR = 0x0d;
+const doneEvent = Buffer.from('data: [DONE]\n\n');
+const usageMarker = Buffer.from('"usage":{');
+const usageMarkerSpaced = Buffer.from('"usage": {');
+const textKeys = ['"content":', '"reasoning_content":', '"text":'].map((k) => Buffer.from(k));
 
 export class SseUsageRelay {
   usage: TokenUsage | null = null;
@@ -20,67 +26,61 @@ export class SseUsageRelay {
   /** Chunks that carried generated text (the estimate when the engine reports no usage). */
   textChunks = 0;
   sawDone = false;
-  private pending = '';
-  private readonly decoder = new StringDecoder('utf8');
+  private pending: Buffer = Buffer.alloc(0);
 
   /** @param clientWantsUsage the client set `stream_options.include_usage` itself. */
   constructor(private readonly clientWantsUsage: boolean) {}
 
-  /** The complete events of `chunk` (and earlier partial ones) to send to the client now. */
-  push(chunk: Buffer, nowMs: number): string {
-    this.pending += this.decoder.write(chunk);
-    let out = '';
-    for (let match = eventEnd.exec(this.pending); match; match = eventEnd.exec(this.pending)) {
-      const end = match.index + match[0].length;
-      out += this.relayEvent(this.pending.slice(0, end), nowMs);
-      this.pending = this.pending.slice(end);
+  /** The complete events of `chunk` (and of earlier partial reads) to send to the client now. */
+  push(chunk: Buffer, nowMs: number): Buffer {
+    const data = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
+    const out: Buffer[] = [];
+    let runStart = 0; // start of the run of events forwarded unchanged
+    let at = 0;
+    for (;;) {
+      const end = eventEnd(data, at);
+      if (end < 0) break;
+      if (!this.keep(data.subarray(at, end), nowMs)) {
+        if (at > runStart) out.push(data.subarray(runStart, at));
+        runStart = end;
+      }
+      at = end;
     }
-    return out;
+    if (at > runStart) out.push(data.subarray(runStart, at));
+    this.pending = at < data.length ? Buffer.from(data.subarray(at)) : Buffer.alloc(0);
+    return out.length === 1 ? out[0]! : Buffer.concat(out);
   }
 
   /** What is left to send when the engine ended its stream normally: a partial event and `[DONE]`. */
-  finish(): string {
-    const rest = this.pending + this.decoder.end();
-    this.pending = '';
-    return rest + (this.sawDone ? 'data: [DONE]\n\n' : '');
+  finish(): Buffer {
+    const rest = this.pending;
+    this.pending = Buffer.alloc(0);
+    return this.sawDone ? Buffer.concat([rest, doneEvent]) : rest;
   }
 
-  private relayEvent(event: string, nowMs: number): string {
-    const data = event
-      .split(/\r?\n/)
-      .filter((line) => line.startsWith('data:'))
-      .map((line) => line.slice(5).trimStart())
-      .join('\n');
-    if (data === '') return event;
-    if (data.trim() === '[DONE]') {
+  /** Whether to forward one complete event (its bytes include the blank line that ends it). */
+  private keep(event: Buffer, nowMs: number): boolean {
+    const data = dataOffset(event);
+    if (data < 0) return true;
+    if (event.subarray(data, data + 6).toString('latin1') === '[DONE]') {
       this.sawDone = true;
-      return '';
+      return false;
     }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(data);
-    } catch {
-      return event;
-    }
-    const chunk = parsed as {
-      usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } | null;
-      choices?: { delta?: { content?: unknown; reasoning_content?: unknown }; text?: unknown }[];
-    };
-    const usage = readUsage(chunk.usage);
-    if (usage) this.usage = usage;
-    const choices = Array.isArray(chunk.choices) ? chunk.choices : [];
-    const hasText = choices.some(
-      (c) =>
-        nonEmpty(c.delta?.content) ||
-        nonEmpty(c.delta?.reasoning_content) ||
-        nonEmpty((c as { text?: unknown }).text),
-    );
-    if (hasText) {
+    if (textKeys.some((key) => hasNonEmptyString(event, key))) {
       this.textChunks += 1;
       this.firstTextAtMs ??= nowMs;
     }
-    if (usage && choices.length === 0 && !this.clientWantsUsage) return '';
-    return event;
+    if (event.indexOf(usageMarker) < 0 && event.indexOf(usageMarkerSpaced) < 0) return true;
+    let parsed: { usage?: unknown; choices?: unknown };
+    try {
+      parsed = JSON.parse(eventData(event)) as { usage?: unknown; choices?: unknown };
+    } catch {
+      return true;
+    }
+    const usage = readUsage(parsed.usage);
+    if (usage) this.usage = usage;
+    const noChoices = !Array.isArray(parsed.choices) || parsed.choices.length === 0;
+    return !(usage && noChoices && !this.clientWantsUsage);
   }
 }
 
@@ -93,4 +93,45 @@ export function readUsage(value: unknown): TokenUsage | null {
   return { promptTokens: Math.round(prompt), completionTokens: Math.round(completion) };
 }
 
-const nonEmpty = (value: unknown): boolean => typeof value === 'string' && value.length > 0;
+/** The index just past the blank line that ends the event starting at `from`, or -1. */
+function eventEnd(data: Buffer, from: number): number {
+  for (let i = data.indexOf(LF, from); i >= 0; i = data.indexOf(LF, i + 1)) {
+    if (data[i + 1] === LF) return i + 2;
+    if (data[i + 1] === CR && data[i + 2] === LF) return i + 3;
+  }
+  return -1;
+}
+
+/** Offset of the value of the event's first `data:` field, or -1 when it has none. */
+function dataOffset(event: Buffer): number {
+  let line = 0;
+  while (line < event.length) {
+    if (event.subarray(line, line + 5).toString('latin1') === 'data:') {
+      return event[line + 5] === 0x20 ? line + 6 : line + 5;
+    }
+    const next = event.indexOf(LF, line);
+    if (next < 0) return -1;
+    line = next + 1;
+  }
+  return -1;
+}
+
+/** The event's `data:` lines joined, as SSE defines it. */
+function eventData(event: Buffer): string {
+  return event
+    .toString('utf8')
+    .split(/\r?\n/)
+    .filter((l) => l.startsWith('data:'))
+    .map((l) => l.slice(5).trimStart())
+    .join('\n');
+}
+
+/** Whether `"key": "<at least one character>"` occurs in the event. */
+function hasNonEmptyString(event: Buffer, key: Buffer): boolean {
+  for (let at = event.indexOf(key); at >= 0; at = event.indexOf(key, at + 1)) {
+    let i = at + key.length;
+    while (event[i] === 0x20) i += 1;
+    if (event[i] === 0x22 && event[i + 1] !== 0x22 && event[i + 1] !== undefined) return true;
+  }
+  return false;
+}

@@ -1,0 +1,421 @@
+#!/usr/bin/env node
+/**
+ * Gateway overhead benchmark: a fast OpenAI-compatible upstream measured directly, through a bare Node.js
+ * proxy, and through EdgeFleet's FleetGateway (without and with API keys), in one run, with wrk.
+ *
+ *   npm run build && node bench/gateway/run.mjs [options]
+ *
+ * See docs/benchmarks.md ("Gateway overhead") for what is measured. Options: --help.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import http from 'node:http';
+import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { summarizeProfile } from './profile-summary.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const help = `usage: node bench/gateway/run.mjs [options]
+
+Loads a constant-time upstream with wrk (1 thread) directly and through each proxy, at each concurrency,
+non-streamed and streamed, then measures streamed chunks relayed per second.
+  --targets LIST          any of direct,bare,gateway,gateway-keys (default all four; direct is always run),
+                          and gateway-shm: the gateway with its journal on /dev/shm (fsync nearly free)
+  --concurrency LIST      wrk connections (default 1,64)
+  --duration-s N          seconds per measurement (default 6)
+  --warmup-requests N     non-streamed requests (and N/20 streamed) sent to a fresh process before each
+                          measurement, 8 at a time, all allowed to finish (default 2000)
+  --chunks N              content chunks per streamed answer (default 16)
+  --chunk-interval-ms N   time between chunks (default 1)
+  --tput-chunks N         chunks per answer in the chunk-throughput run, sent as fast as possible (default 1000)
+  --tput-concurrency N    connections in the chunk-throughput run (default 64)
+  --cpu-prof DIR          run the gateway processes under node --cpu-prof, profiles and summaries in DIR
+  --out FILE              JSON results (default bench/results/gateway-<date>.json)
+`;
+
+const { values: flags } = parseArgs({
+  options: {
+    targets: { type: 'string', default: 'direct,bare,gateway,gateway-keys' },
+    concurrency: { type: 'string', default: '1,64' },
+    'duration-s': { type: 'string', default: '6' },
+    'warmup-requests': { type: 'string', default: '2000' },
+    chunks: { type: 'string', default: '16' },
+    'chunk-interval-ms': { type: 'string', default: '1' },
+    'tput-chunks': { type: 'string', default: '1000' },
+    'tput-concurrency': { type: 'string', default: '64' },
+    'cpu-prof': { type: 'string' },
+    out: { type: 'string' },
+    help: { type: 'boolean' },
+  },
+  strict: true,
+});
+if (flags.help) {
+  process.stdout.write(help);
+  process.exit(0);
+}
+
+const targets = ['direct', ...flags.targets.split(',').filter((t) => t && t !== 'direct')];
+const concurrencies = flags.concurrency.split(',').map(Number);
+const durationS = Number(flags['duration-s']);
+const chunks = Number(flags.chunks);
+const intervalMs = Number(flags['chunk-interval-ms']);
+const tputChunks = Number(flags['tput-chunks']);
+const tputConcurrency = Number(flags['tput-concurrency']);
+const warmupRequests = Number(flags['warmup-requests']);
+const benchKey = 'ef-bench-0123456789abcdef0123456789abcdef';
+const clkTck = Number(spawnSync('getconf', ['CLK_TCK']).stdout.toString().trim() || 100);
+
+const wrkVersion = spawnSync('wrk', ['-v']).stdout?.toString().split('\n')[0] ?? '';
+if (!wrkVersion.startsWith('wrk')) {
+  process.stderr.write('wrk not found (Debian: apt-get install wrk)\n');
+  process.exit(1);
+}
+
+// A typical small chat request (~0.6 KB); the client does not ask for include_usage, so the gateway adds it.
+const prompt =
+  'You are a helpful assistant. '.repeat(6) + 'Summarize the benefits of keep-alive connections.';
+const body = (stream) =>
+  JSON.stringify({
+    model: 'bench',
+    messages: [
+      { role: 'system', content: prompt },
+      { role: 'user', content: 'Hello, how are you today? Please answer in one short sentence.' },
+    ],
+    max_tokens: chunks,
+    temperature: 0,
+    ...(stream && { stream: true }),
+  });
+
+const children = new Set();
+function startNode(script, args, nodeFlags = []) {
+  const child = spawn(process.execPath, [...nodeFlags, path.join(here, script), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-20_000)));
+  const port = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${script} did not start: ${stderr}`)), 15_000);
+    child.stdout.on('data', () => {
+      const match = /listening (\d+)/.exec(stdout);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`${script} exited ${code}: ${stderr}`)));
+  });
+  return { child, port, output: () => ({ stdout, stderr }) };
+}
+
+async function stopNode(proc) {
+  if (proc.child.exitCode !== null) return;
+  proc.child.kill('SIGTERM');
+  const timer = setTimeout(() => proc.child.kill('SIGKILL'), 10_000);
+  await once(proc.child, 'exit');
+  clearTimeout(timer);
+  children.delete(proc.child);
+}
+
+process.on('exit', () => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+});
+
+/** CPU seconds of one process (user + system). */
+function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / clkTck;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Busy CPU seconds of the whole machine. */
+function machineBusySeconds() {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = cpu[3] + cpu[4];
+  return (cpu.reduce((a, b) => a + b, 0) - idle) / clkTck;
+}
+
+async function wrk(url, { connections, seconds, stream, tput = false, auth = false }) {
+  const env = {
+    ...process.env,
+    BENCH_PATH: '/v1/chat/completions',
+    BENCH_BODY: body(stream),
+    BENCH_AUTH: auth ? `Bearer ${benchKey}` : '',
+    BENCH_CHUNKS: tput ? String(tputChunks) : '',
+    BENCH_INTERVAL_MS: '0',
+  };
+  const args = [
+    '-t1',
+    `-c${connections}`,
+    `-d${seconds}s`,
+    '--timeout',
+    '10s',
+    '--latency',
+    '-s',
+    path.join(here, 'wrk.lua'),
+    url,
+  ];
+  const child = spawn('wrk', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  await once(child, 'exit');
+  children.delete(child);
+  const line = out.split('\n').find((l) => l.startsWith('WRKJSON '));
+  if (!line) throw new Error(`wrk printed no result:\n${out}`);
+  return JSON.parse(line.slice('WRKJSON '.length));
+}
+
+const results = {
+  startedAt: new Date().toISOString(),
+  command: `node bench/gateway/run.mjs ${process.argv.slice(2).join(' ')}`.trim(),
+  machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, wrk: wrkVersion },
+  settings: { durationS, warmupRequests, chunks, intervalMs, tputChunks, tputConcurrency, concurrencies },
+  runs: [],
+  tput: [],
+  profiles: {},
+  journalBytes: {},
+};
+
+const upstream = startNode('upstream.mjs', [
+  '--chunks',
+  String(chunks),
+  '--chunk-interval-ms',
+  String(intervalMs),
+]);
+const upstreamPort = await upstream.port;
+const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
+const profileRoot = flags['cpu-prof'] ? path.resolve(flags['cpu-prof']) : undefined;
+if (profileRoot) mkdirSync(profileRoot, { recursive: true });
+
+function startTarget(target) {
+  if (target === 'direct') return undefined;
+  if (target === 'bare') return startNode('bare-proxy.mjs', ['--upstream', upstreamUrl]);
+  const profileDir = profileRoot && path.join(profileRoot, target);
+  const nodeFlags = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  const args = ['--upstream', upstreamUrl, ...(target === 'gateway-keys' ? ['--keys'] : [])];
+  // Diagnostic: the journal on tmpfs, where fsync costs next to nothing.
+  if (target === 'gateway-shm') args.push('--journal-parent', '/dev/shm');
+  return startNode('gateway.mjs', args, nodeFlags);
+}
+
+const log = (text) => process.stderr.write(`${text}\n`);
+
+/** Warm-up that lets every request finish (wrk cuts requests in flight when it stops, see below). */
+async function warm(url, { stream, count, concurrency, auth }) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const payload = body(stream);
+  const one = () =>
+    new Promise((resolve, reject) => {
+      const request = http.request(
+        `${url}/v1/chat/completions`,
+        {
+          method: 'POST',
+          agent,
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(payload),
+            ...(auth && { authorization: `Bearer ${benchKey}` }),
+          },
+        },
+        (response) => {
+          response.resume();
+          response.on('end', () =>
+            response.statusCode === 200 ? resolve() : reject(new Error(`warm-up: ${response.statusCode}`)),
+          );
+        },
+      );
+      request.on('error', reject);
+      request.end(payload);
+    });
+  let left = count;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (left-- > 0) await one();
+    }),
+  );
+  agent.destroy();
+}
+
+/**
+ * One measurement on a fresh proxy process: wrk drops the requests in flight when it stops, and the
+ * gateway counts a client that goes away before the upstream's first byte as a refusal by the instance;
+ * three in a row open its circuit breaker, so a second run on the same process would measure a gateway
+ * waiting for an instance (see docs/benchmarks.md).
+ */
+async function measure(target, { stream, connections, tput = false }) {
+  const proc = startTarget(target);
+  try {
+    const url = proc ? `http://127.0.0.1:${await proc.port}` : upstreamUrl;
+    const auth = target === 'gateway-keys';
+    await warm(url, { stream: false, count: warmupRequests, concurrency: 8, auth });
+    await warm(url, { stream: true, count: Math.ceil(warmupRequests / 20), concurrency: 8, auth });
+    const pids = { up: upstream.child.pid, proxy: proc?.child.pid };
+    const before = {
+      up: cpuSeconds(pids.up),
+      proxy: proc ? cpuSeconds(pids.proxy) : 0,
+      machine: machineBusySeconds(),
+    };
+    const r = await wrk(url, { connections, seconds: durationS, stream, tput, auth });
+    const after = {
+      up: cpuSeconds(pids.up),
+      proxy: proc ? cpuSeconds(pids.proxy) : 0,
+      machine: machineBusySeconds(),
+    };
+    const seconds = r.duration_us / 1e6;
+    return {
+      r,
+      seconds,
+      errors: Object.values(r.errors).reduce((a, b) => a + b, 0),
+      upstreamCores: (after.up - before.up) / seconds,
+      proxyCores: (after.proxy - before.proxy) / seconds,
+      proxyCpuS: after.proxy - before.proxy,
+      machineBusyCores: (after.machine - before.machine) / seconds,
+    };
+  } finally {
+    if (proc)
+      await finishTarget(target, proc, `${stream ? 'stream' : 'json'}-c${connections}${tput ? '-tput' : ''}`);
+  }
+}
+
+async function finishTarget(target, proc, label) {
+  await stopNode(proc);
+  const journal = /journal (\d+)/.exec(proc.output().stdout);
+  if (journal) (results.journalBytes[target] ??= {})[label] = Number(journal[1]);
+  const profileDir = profileRoot && target.startsWith('gateway') && path.join(profileRoot, target);
+  if (!profileDir) return;
+  const file = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) return;
+  const kept = path.join(profileDir, `${label}.cpuprofile`);
+  renameSync(path.join(profileDir, file), kept);
+  const summary = summarizeProfile(JSON.parse(readFileSync(kept, 'utf8')));
+  writeFileSync(path.join(profileDir, `${label}.txt`), summary.text);
+  (results.profiles[target] ??= {})[label] = {
+    file: kept,
+    top: summary.top.slice(0, 25),
+    byFile: summary.byFile.slice(0, 25),
+  };
+}
+
+for (const target of targets) {
+  for (const stream of [false, true]) {
+    for (const connections of concurrencies) {
+      const m = await measure(target, { stream, connections });
+      const { r } = m;
+      const run = {
+        target,
+        stream,
+        connections,
+        requests: r.requests,
+        errors: m.errors,
+        rps: r.requests / m.seconds,
+        latencyUs: r.latency_us,
+        upstreamCores: m.upstreamCores,
+        proxyCores: m.proxyCores,
+        proxyCpuUsPerRequest: target === 'direct' ? null : (m.proxyCpuS * 1e6) / r.requests,
+        machineBusyCores: m.machineBusyCores,
+      };
+      results.runs.push(run);
+      log(
+        `${target.padEnd(12)} ${stream ? 'stream' : 'json  '} c=${String(connections).padEnd(3)} ` +
+          `${run.rps.toFixed(0).padStart(6)} req/s  p50 ${(r.latency_us.p50 / 1000).toFixed(3)} ms  p99 ${(r.latency_us.p99 / 1000).toFixed(3)} ms` +
+          `  proxy ${run.proxyCores.toFixed(2)} cores  machine ${run.machineBusyCores.toFixed(2)} cores${m.errors ? `  ERRORS ${m.errors}` : ''}`,
+      );
+    }
+  }
+  // Chunk throughput: long streams sent as fast as the upstream can, relayed by this one process.
+  const m = await measure(target, { stream: true, connections: tputConcurrency, tput: true });
+  const run = {
+    target,
+    connections: tputConcurrency,
+    requests: m.r.requests,
+    errors: m.errors,
+    // Content chunks only (each answer also has a role chunk, a stop chunk and [DONE]).
+    chunksPerSecond: (m.r.requests * tputChunks) / m.seconds,
+    mbPerSecond: m.r.bytes / m.seconds / 1e6,
+    upstreamCores: m.upstreamCores,
+    proxyCores: m.proxyCores,
+    machineBusyCores: m.machineBusyCores,
+  };
+  results.tput.push(run);
+  log(
+    `${target.padEnd(12)} chunks       ${run.chunksPerSecond.toFixed(0).padStart(8)} chunks/s  proxy ${run.proxyCores.toFixed(2)} cores${m.errors ? `  ERRORS ${m.errors}` : ''}`,
+  );
+}
+await stopNode(upstream);
+
+// Summary against the targets.
+const find = (target, stream, connections) =>
+  results.runs.find((r) => r.target === target && r.stream === stream && r.connections === connections);
+const cLow = Math.min(...concurrencies);
+const cHigh = Math.max(...concurrencies);
+results.summary = [];
+for (const target of targets.filter((t) => t !== 'direct')) {
+  for (const stream of [false, true]) {
+    const d1 = find('direct', stream, cLow);
+    const t1 = find(target, stream, cLow);
+    const dN = find('direct', stream, cHigh);
+    const tN = find(target, stream, cHigh);
+    results.summary.push({
+      target,
+      stream,
+      addedP50Ms: (t1.latencyUs.p50 - d1.latencyUs.p50) / 1000,
+      addedP99Ms: (t1.latencyUs.p99 - d1.latencyUs.p99) / 1000,
+      throughputRatio: tN.rps / dN.rps,
+      proxyCpuUsPerRequest: tN.proxyCpuUsPerRequest,
+    });
+  }
+}
+const tputOf = (t) => results.tput.find((r) => r.target === t);
+
+const lines = [];
+lines.push(
+  `| target | mode | c=${cLow} p50 ms | c=${cLow} p99 ms | added p50 ms | added p99 ms | c=${cHigh} req/s | ratio to direct | proxy CPU µs/req (c=${cHigh}) |`,
+);
+lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
+for (const target of targets) {
+  for (const stream of [false, true]) {
+    const t1 = find(target, stream, cLow);
+    const tN = find(target, stream, cHigh);
+    const s = results.summary.find((x) => x.target === target && x.stream === stream);
+    lines.push(
+      `| ${target} | ${stream ? `stream ${chunks}×${intervalMs} ms` : 'json'} | ${(t1.latencyUs.p50 / 1000).toFixed(3)} | ${(t1.latencyUs.p99 / 1000).toFixed(3)} | ` +
+        `${s ? s.addedP50Ms.toFixed(3) : '–'} | ${s ? s.addedP99Ms.toFixed(3) : '–'} | ${tN.rps.toFixed(0)} | ${s ? s.throughputRatio.toFixed(2) : '1'} | ` +
+        `${s?.proxyCpuUsPerRequest ? s.proxyCpuUsPerRequest.toFixed(0) : '–'} |`,
+    );
+  }
+}
+lines.push('');
+lines.push(
+  `| target | streamed chunks/s (c=${tputConcurrency}, ${tputChunks} chunks per answer) | proxy cores | upstream cores |`,
+);
+lines.push('|---|---:|---:|---:|');
+for (const t of targets) {
+  const r = tputOf(t);
+  lines.push(
+    `| ${t} | ${r.chunksPerSecond.toFixed(0)} | ${t === 'direct' ? '–' : r.proxyCores.toFixed(2)} | ${r.upstreamCores.toFixed(2)} |`,
+  );
+}
+const errors = [...results.runs, ...results.tput].reduce((n, r) => n + r.errors, 0);
+if (errors) lines.push('', `**${errors} wrk errors** (connect/read/write/status/timeout): see the JSON.`);
+results.table = lines.join('\n');
+process.stdout.write(`\n${results.table}\n`);
+
+const out =
+  flags.out ??
+  path.join(root, 'bench/results', `gateway-${results.startedAt.replace(/[:.]/g, '-').slice(0, 19)}.json`);
+mkdirSync(path.dirname(out), { recursive: true });
+writeFileSync(out, JSON.stringify(results, null, 2));
+process.stdout.write(`\nresults: ${path.relative(process.cwd(), out)}\n`);
+if (profileRoot) process.stdout.write(`profiles: ${profileRoot}/<target>/<run>.{cpuprofile,txt}\n`);

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { SseUsageRelay } from './sse-usage-relay.js';
+
+const events = [
+  'data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}\n\n',
+  'data: {"choices":[{"index":0,"delta":{"reasoning_content":"思考"}}]}\n\n',
+  'data: {"choices":[{"index":0,"delta":{"content": "héllo"}}],"usage":null}\r\n\r\n',
+  ': a comment line\n\n',
+  'data: {"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9}}\n\n',
+  'data: [DONE]\n\n',
+];
+const stream = Buffer.from(events.join(''));
+
+/** Runs the whole stream through a relay cut into reads at the given byte offsets. */
+function relay(cuts: number[], clientWantsUsage: boolean) {
+  const r = new SseUsageRelay(clientWantsUsage);
+  const out: Buffer[] = [];
+  let from = 0;
+  for (const cut of [...cuts, stream.length]) {
+    out.push(r.push(stream.subarray(from, cut), from));
+    from = cut;
+  }
+  out.push(r.finish());
+  return { text: Buffer.concat(out).toString('utf8'), relay: r };
+}
+
+describe('SseUsageRelay', () => {
+  it('gives the same bytes and the same measurements however the stream is cut into reads', () => {
+    const whole = relay([], false);
+    expect(whole.text).toBe(events.filter((_, i) => i !== 4).join(''));
+    expect(whole.relay.usage).toEqual({ promptTokens: 7, completionTokens: 2 });
+    expect(whole.relay.textChunks).toBe(2);
+    for (let cut = 1; cut < stream.length; cut++) {
+      const split = relay([cut], false);
+      expect(split.text).toBe(whole.text);
+      expect(split.relay.usage).toEqual(whole.relay.usage);
+      expect(split.relay.textChunks).toBe(2);
+    }
+    // Every byte its own read, across the multi-byte characters too.
+    const bytewise = relay(
+      Array.from({ length: stream.length - 1 }, (_, i) => i + 1),
+      false,
+    );
+    expect(bytewise.text).toBe(whole.text);
+  });
+
+  it('passes the usage chunk when the client asked for it, and holds [DONE] until finish()', () => {
+    const r = new SseUsageRelay(true);
+    const forwarded = r.push(stream, 5).toString('utf8');
+    expect(forwarded).toContain('"prompt_tokens":7');
+    expect(forwarded).not.toContain('[DONE]');
+    expect(r.firstTextAtMs).toBe(5);
+    expect(r.finish().toString('utf8')).toBe('data: [DONE]\n\n');
+  });
+
+  it('says nothing of [DONE] when the engine never sent it', () => {
+    const r = new SseUsageRelay(false);
+    r.push(Buffer.from(events[1]!), 0);
+    expect(r.finish().length).toBe(0);
+    expect(r.sawDone).toBe(false);
+  });
+});
