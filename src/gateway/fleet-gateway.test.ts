@@ -300,6 +300,39 @@ describe('FleetGateway', () => {
     expect(a.seen).toHaveLength(1);
   });
 
+  it('moves a request still waiting on an instance that fails its health checks (a cut link)', async () => {
+    let cut = false;
+    const hanging = await upstream((req, res) => {
+      if (req.url === '/health') {
+        if (cut) res.destroy();
+        else ok(req, res, '{}');
+      }
+      // Chat requests get no answer: the link went dead after the connection was made.
+    });
+    const good = await upstream((req, res, body) => ok(req, res, req.url === '/health' ? '{}' : body));
+    const near = { ...instance('near', hanging.url, 'room-a'), region: 'region-a' };
+    const far = { ...instance('far', good.url, 'room-b'), region: 'region-b' };
+    const { url, gateway } = await startGateway(routesOf([near, far]).source, {
+      upstreamWaitMs: 5000,
+      routing: defaultRoutingConfig({
+        prefixAffinity: { enabled: false },
+        healthCheck: { intervalMs: 100, timeoutMs: 200, unhealthyAfter: 1 },
+      }),
+    });
+    gateway.start();
+    try {
+      const answer = post(url, chat(), { 'x-edgefleet-region': 'region-a' });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(hanging.seen.some((body) => body.includes('"messages"'))).toBe(true);
+      cut = true;
+      const response = await answer;
+      expect(response.status).toBe(200);
+      expect(response.headers.get('x-edgefleet-instance')).toBe('far');
+    } finally {
+      await gateway.close();
+    }
+  });
+
   it('does not hold clients that leave before the first byte against the instance', async () => {
     const slow: Script = (req, res, body) => void setTimeout(() => ok(req, res, body), 300);
     const a = await upstream(slow);

@@ -15,7 +15,20 @@ export interface NetnsTopology {
   /** The root namespace's address in the subnet (the test client's side). */
   clientAddress: string;
   hosts: Record<string, NetnsHost>;
-  /** Deletes every namespace and veth of the topology; safe to call twice. */
+  /** The hub namespace (holds the bridge and the hub side of every host's veth). */
+  hub: string;
+  /**
+   * Delays every packet the host sends by `ms` with `tc netem` on its interface, so that every round trip
+   * with it (from the client and from every other host) takes `ms` longer; 0 removes the delay. Throws when
+   * the kernel has no netem (see `netemUnavailableReason`).
+   */
+  setDelay(host: string, ms: number): void;
+  /**
+   * Takes the host's link down at the hub (`ip link set … down`), like a cut cable: its packets vanish,
+   * no reset or ICMP error reaches anyone; `true` puts it back.
+   */
+  setLink(host: string, up: boolean): void;
+  /** Deletes every namespace and veth of the topology (and with them any qdisc); safe to call twice. */
   destroy(): void;
 }
 
@@ -23,10 +36,19 @@ export interface NetnsHost {
   /** Namespace name, `ef-<tag>-<host>`. */
   netns: string;
   address: string;
+  /** The hub side of the host's veth (in the hub namespace). */
+  hubVeth: string;
 }
 
 function ip(...args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
+}
+
+function tc(netns: string, ...args: string[]): void {
+  execFileSync('ip', ['netns', 'exec', netns, 'tc', ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    timeout: 10_000,
+  });
 }
 
 function ipOutput(...args: string[]): string {
@@ -44,6 +66,30 @@ export function netnsUnavailableReason(): string | undefined {
     ip('-n', probe, 'link', 'add', 'br0', 'type', 'bridge');
   } catch (error) {
     return `\`ip netns\` does not work here: ${String(error).split('\n')[0]}`;
+  } finally {
+    try {
+      ip('netns', 'del', probe);
+    } catch {
+      // it was never created
+    }
+  }
+  return undefined;
+}
+
+/** Why `tc netem` link delays cannot be used here (no `tc`, a kernel without netem), or undefined when they can. */
+export function netemUnavailableReason(): string | undefined {
+  const reason = netnsUnavailableReason();
+  if (reason !== undefined) return reason;
+  const probe = `ef-probe-${randomBytes(3).toString('hex')}`;
+  try {
+    ip('netns', 'add', probe);
+    ip('-n', probe, 'link', 'set', 'lo', 'up');
+    tc(probe, 'qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '1ms');
+  } catch (error) {
+    const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim();
+    return `\`tc qdisc … netem\` does not work here (a kernel without CONFIG_NET_SCH_NETEM?): ${
+      stderr || String(error).split('\n')[0]
+    }`;
   } finally {
     try {
       ip('netns', 'del', probe);
@@ -130,11 +176,29 @@ export function createNetnsTopology(hostNumbers: Record<string, number>): NetnsT
       ip('-n', netns, 'link', 'set', veth, 'name', 'eth0');
       ip('-n', netns, 'addr', 'add', `${prefix}.${number}/24`, 'dev', 'eth0');
       ip('-n', netns, 'link', 'set', 'eth0', 'up');
-      hosts[name] = { netns, address: `${prefix}.${number}` };
+      hosts[name] = { netns, address: `${prefix}.${number}`, hubVeth: `${veth}b` };
     }
   } catch (error) {
     destroy();
     throw error;
   }
-  return { tag, prefix, clientAddress: `${prefix}.1`, hosts, destroy };
+  const hostNamed = (name: string): NetnsHost => {
+    const host = hosts[name];
+    if (host === undefined) throw new Error(`no host ${name} in the topology`);
+    return host;
+  };
+  const setDelay = (name: string, ms: number) => {
+    const { netns } = hostNamed(name);
+    if (ms > 0) tc(netns, 'qdisc', 'replace', 'dev', 'eth0', 'root', 'netem', 'delay', `${ms}ms`);
+    else {
+      try {
+        tc(netns, 'qdisc', 'del', 'dev', 'eth0', 'root');
+      } catch {
+        // no delay was set
+      }
+    }
+  };
+  const setLink = (name: string, up: boolean) =>
+    ip('-n', hub, 'link', 'set', hostNamed(name).hubVeth, up ? 'up' : 'down');
+  return { tag, prefix, clientAddress: `${prefix}.1`, hosts, hub, setDelay, setLink, destroy };
 }

@@ -64,6 +64,8 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
     tried.add(targetKey(instance));
     if (attempt > 1) context.retries.inc({ model: modelName });
     const release = router.begin(instance);
+    const failedCheck = new AbortController();
+    const unwatch = router.watchDown(instance, () => failedCheck.abort());
     const labels = { model: modelName, site: instance.siteName };
     try {
       const result = await forwardRequest({ request, response }, instance.url, job.body, {
@@ -71,6 +73,7 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
         refuseErrorStatus: attempt < maxAttempts,
         meter: job.meterFor(instance),
         ...(instance.apiKey !== undefined && { upstreamApiKey: instance.apiKey }),
+        abortUnanswered: failedCheck.signal,
       });
       const outcome = result.completed ? 'ok' : clientGone ? 'aborted' : 'broken';
       context.upstreamAttempts.inc({ ...labels, outcome });
@@ -118,6 +121,7 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
       if (!willRetry) throw error;
       attempt += 1;
     } finally {
+      unwatch();
       release();
     }
   }

@@ -65,6 +65,8 @@ export class Router {
   private readonly regions: RegionMap;
   private readonly metrics: RoutingMetrics;
   private readonly known = new Map<string, { instance: string; site: string }>();
+  /** Attempts waiting on an instance, told when it fails its health checks. */
+  private readonly downWatchers = new Map<string, Set<() => void>>();
   private readonly now: () => number;
   private turn = 0;
 
@@ -97,8 +99,24 @@ export class Router {
           { ...labels, detail },
           up ? 'instance passes health checks again' : 'instance fails health checks; skipped',
         );
+        if (!up) for (const onDown of [...(this.downWatchers.get(target.key) ?? [])]) onDown();
       },
     });
+  }
+
+  /**
+   * Calls `onDown` if the instance fails its health checks while the watch is held (until the returned
+   * function is called): an attempt still waiting for its answer there can go elsewhere.
+   */
+  watchDown(instance: RouteInstance, onDown: () => void): () => void {
+    const key = targetKey(instance);
+    const watchers = this.downWatchers.get(key) ?? new Set<() => void>();
+    this.downWatchers.set(key, watchers);
+    watchers.add(onDown);
+    return () => {
+      watchers.delete(onDown);
+      if (watchers.size === 0) this.downWatchers.delete(key);
+    };
   }
 
   start(): void {

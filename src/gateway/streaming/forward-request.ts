@@ -59,6 +59,11 @@ export interface ForwardOptions {
   /** Turn a 5xx or 429 answer into an UpstreamRefusedError instead of forwarding it (not on the last try). */
   refuseErrorStatus?: boolean;
   meter?: ForwardMeter;
+  /**
+   * Aborting it before the instance answered (its health check failed meanwhile) ends the attempt with
+   * an UpstreamRefusedError, so the caller may try another instance; after the answer began it is ignored.
+   */
+  abortUnanswered?: AbortSignal;
   /** Give up connecting after this long (default 3000); the caller may then try another instance. */
   connectTimeoutMs?: number;
   /** Sent upstream as `Authorization: Bearer …` (an external endpoint's key); the client's own credential never is. */
@@ -178,6 +183,14 @@ export function forwardRequest(
       socket.once('connect', () => clearTimeout(timer));
       socket.once('close', () => clearTimeout(timer));
     });
+    const signal = options.abortUnanswered;
+    const onAbort = () => {
+      if (answered) return;
+      reject(new UpstreamRefusedError('the instance failed its health check before it answered', null));
+      upstream.destroy();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    upstream.once('close', () => signal?.removeEventListener('abort', onAbort));
     upstream.on('error', (error) => {
       if (answered) return;
       reject(new UpstreamRefusedError(`the engine is not reachable: ${error.message}`, null, error));
