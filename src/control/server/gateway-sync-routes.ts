@@ -9,6 +9,7 @@ import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 import type { GatewayKeysResponse, GatewayRoutesResponse } from '../../spec/gateway-sync.js';
 import type { Store } from '../../store/store.js';
 import type { InstanceLoads } from './instance-loads.js';
+import { principalOf } from './key-lookup.js';
 import { buildRouteTable } from './route-table.js';
 
 export interface GatewaySyncContext {
@@ -26,18 +27,7 @@ export async function listGatewayKeys(store: Store, nowMs = Date.now()): Promise
   for (const u of usage) used.set(u.keyId, (used.get(u.keyId) ?? 0) + u.promptTokens + u.completionTokens);
   const data = keys
     .filter((key) => key.revokedAtMs === null)
-    .map((key) => ({
-      keyHash: key.keyHash,
-      keyId: key.id,
-      name: key.name,
-      role: key.role,
-      allowedModels: key.allowedModels,
-      rpm: key.rpm,
-      tpm: key.tpm,
-      tokenBudget: key.tokenBudget,
-      region: key.region,
-      tokensUsed: used.get(key.id) ?? 0,
-    }));
+    .map((key) => ({ keyHash: key.keyHash, ...principalOf(key, used.get(key.id) ?? 0) }));
   return { object: 'list', builtAtMs: nowMs, data };
 }
 

@@ -7,6 +7,7 @@
  */
 import type { KeyPrincipal } from '../../spec/api-keys.js';
 import type { Store } from '../../store/store.js';
+import type { ApiKey } from '../../store/store-types.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { hashSecret, hashesEqual } from './secrets.js';
 
@@ -78,16 +79,21 @@ export class StoreKeyLookup {
     store.touchApiKey(key.id, nowMs).catch((error: unknown) => {
       this.options.log?.warn({ err: error, keyId: key.id }, 'could not record when an API key was used');
     });
-    return {
-      keyId: key.id,
-      name: key.name,
-      role: key.role,
-      allowedModels: key.allowedModels,
-      rpm: key.rpm,
-      tpm: key.tpm,
-      tokenBudget: key.tokenBudget,
-      region: key.region,
-      tokensUsed,
-    };
+    return principalOf(key, tokensUsed);
   }
+}
+
+/** What the gateway's key guard knows of a stored key. */
+export function principalOf(key: ApiKey, tokensUsed: number): KeyPrincipal {
+  return {
+    keyId: key.id,
+    name: key.name,
+    role: key.role,
+    allowedModels: key.allowedModels,
+    rpm: key.rpm,
+    tpm: key.tpm,
+    tokenBudget: key.tokenBudget,
+    region: key.region,
+    tokensUsed,
+  };
 }
