@@ -2,13 +2,17 @@ import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import { estimate, type Estimate } from '../planner/estimate.js';
 import { inputFromIds } from '../planner/estimate-input.js';
 import { webSearchQueryPriceUsd } from '../planner/cost-energy.js';
+import { latestCalibration, speedCalibrationOf } from '../planner/calibration/measured-efficiency.js';
+import { resolveHome } from '../worker/models/model-cache.js';
+import { readCalibrationFile } from './calibration-file.js';
 import { intFlag, parseFlags } from './parse-flags.js';
 import { commandError, formatBytes, formatNumber, formatPairs, formatUsd } from './planner-format.js';
 import { readHardwareChoice, readModelChoice } from './planner-inputs.js';
 
 const HELP = `usage: edgefleet estimate (--model ID | --model-config FILE | --model-file FILE) --quant Q --engine E
                           (--hardware ID | --hardware-spec FILE) [--count N] [--batch B] [--context C]
-                          [--prompt P] [--output G] [--flash-attention] [--host ID --host-count N] [--json]
+                          [--prompt P] [--output G] [--flash-attention] [--host ID --host-count N]
+                          [--home DIR] [--uncalibrated] [--json]
 
 Estimates memory per device, whether it fits, decode and prefill speed, time to first token, concurrency,
 energy and cost for one model on one engine and device type. See docs/planner.md.
@@ -29,6 +33,9 @@ energy and cost for one model on one engine and device type. See docs/planner.md
   --flash-attention     llama.cpp with flash attention (smaller compute buffer)
   --host ID             CPU that holds offloaded MoE experts (ktransformers, llama.cpp -ot)
   --host-count N        sockets of that CPU (default 1)
+  --home DIR            where \`edgefleet calibrate\` stored measurements (default: $EDGEFLEET_HOME, else
+                        ~/.edgefleet); the latest one for this hardware and engine scales decode speed
+  --uncalibrated        ignore stored measurements (the planner's roofline alone)
   --json                print one JSON object
 `;
 
@@ -48,6 +55,8 @@ const flags = {
   'flash-attention': { type: 'boolean' },
   host: { type: 'string' },
   'host-count': { type: 'string' },
+  home: { type: 'string' },
+  uncalibrated: { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -89,7 +98,11 @@ export function formatEstimate(result: Estimate): string {
     ],
   ];
   const reasons = result.reasons.map((reason) => `  - ${reason}`).join('\n');
-  return `${formatPairs(pairs)}\n${result.fits ? 'notes' : 'why not'}:\n${reasons}\n`;
+  const c = result.calibrated;
+  const calibrated = c
+    ? `speed calibrated from a measurement on ${c.from.hardware} with ${c.from.engine} (${c.from.model} ${c.from.quant}: ${formatNumber(c.from.measuredTokensPerSecond)} tok/s measured, ${formatNumber(c.from.estimatedTokensPerSecond)} estimated, efficiency ${c.efficiency.toFixed(3)}; ${c.source}, ${new Date(c.from.atMs).toISOString().slice(0, 10)})\n`
+    : '';
+  return `${formatPairs(pairs)}\n${calibrated}${result.fits ? 'notes' : 'why not'}:\n${reasons}\n`;
 }
 
 /** `edgefleet estimate ...`: one configuration's memory, fit, speed and cost. */
@@ -107,24 +120,28 @@ export async function run(args: string[]): Promise<number> {
     }
     const promptTokens = intFlag(values.prompt, 'prompt', 500, 0);
     const outputTokens = intFlag(values.output, 'output', 1000);
-    const result = estimate(
-      inputFromIds({
-        model: choice.model,
-        quant,
-        engine: values.engine,
-        hardware: await readHardwareChoice(values),
-        count: intFlag(values.count, 'count', 1),
-        batch: intFlag(values.batch, 'batch', 1),
-        contextTokens: intFlag(values.context, 'context', Math.max(4096, promptTokens + outputTokens)),
-        promptTokens,
-        outputTokens,
-        ...(choice.weightsBytes !== undefined ? { weightsBytes: choice.weightsBytes } : {}),
-        ...(values['flash-attention'] ? { flashAttention: true } : {}),
-        ...(values.host
-          ? { host: { hardware: values.host, count: intFlag(values['host-count'], 'host-count', 1) } }
-          : {}),
-      }),
-    );
+    const input = inputFromIds({
+      model: choice.model,
+      quant,
+      engine: values.engine,
+      hardware: await readHardwareChoice(values),
+      count: intFlag(values.count, 'count', 1),
+      batch: intFlag(values.batch, 'batch', 1),
+      contextTokens: intFlag(values.context, 'context', Math.max(4096, promptTokens + outputTokens)),
+      promptTokens,
+      outputTokens,
+      ...(choice.weightsBytes !== undefined ? { weightsBytes: choice.weightsBytes } : {}),
+      ...(values['flash-attention'] ? { flashAttention: true } : {}),
+      ...(values.host
+        ? { host: { hardware: values.host, count: intFlag(values['host-count'], 'host-count', 1) } }
+        : {}),
+    });
+    if (!values.uncalibrated) {
+      const stored = await readCalibrationFile(resolveHome(values.home));
+      const entry = latestCalibration(stored?.entries ?? [], input.hardware.id, input.engine.id);
+      if (entry) input.calibration = speedCalibrationOf(entry);
+    }
+    const result = estimate(input);
     process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : formatEstimate(result));
     return 0;
   } catch (error) {

@@ -44,6 +44,11 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
   estimate: { summary: 'will a model fit; memory, speed and cost', load: () => import('./estimate.js') },
   recommend: { summary: 'what to run on these devices, ranked', load: () => import('./recommend.js') },
   plan: { summary: 'plan a fleet across sites (MILP)', load: () => import('./plan.js') },
+  bench: {
+    summary: 'benchmark an OpenAI-compatible endpoint (TTFT, TPOT, throughput, goodput)',
+    load: () => import('./bench.js'),
+  },
+  calibrate: { summary: 'store bench-measured speed for estimate', load: () => import('./calibrate.js') },
   dev: {
     summary: 'developer tools: `dev make-model` writes a generated GGUF model',
     load: () => import('./dev.js'),

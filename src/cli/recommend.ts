@@ -1,13 +1,20 @@
 import { findHardware } from '../catalog/hardware/hardware-catalog.js';
 import type { HardwareSpec } from '../catalog/hardware/hardware-spec.js';
+import {
+  latestCalibration,
+  speedCalibrationOf,
+  type SpeedCalibration,
+} from '../planner/calibration/measured-efficiency.js';
 import { recommend, type Recommendation } from '../planner/recommend.js';
+import { resolveHome } from '../worker/models/model-cache.js';
+import { readCalibrationFile } from './calibration-file.js';
 import { intFlag, parseFlags } from './parse-flags.js';
 import { commandError, formatBytes, formatNumber, formatTable, formatUsd } from './planner-format.js';
 import { readHardwareChoice } from './planner-inputs.js';
 
 const HELP = `usage: edgefleet recommend (--hardware ID | --hardware-spec FILE) [--count N] [--users U]
                            [--slo-ttft-ms X] [--slo-tpot-ms Y] [--context C] [--prompt P] [--output G]
-                           [--limit K] [--all] [--json]
+                           [--limit K] [--all] [--home DIR] [--uncalibrated] [--json]
 
 Lists every model × quantization × engine × instance size that fits N devices, ranked: configurations that
 meet the SLO (and serve U concurrent users) first, the largest model first, then higher precision, then
@@ -24,6 +31,9 @@ throughput. Each line says how fast it is, how many streams it serves and why. S
   --output G           output tokens (default 1000)
   --limit K            rows in the table (default 20; JSON has all unless --limit is given)
   --all                one row per model × quant × engine × size (default: best per model × quant × engine)
+  --home DIR           where \`edgefleet calibrate\` stored measurements (default: $EDGEFLEET_HOME, else
+                       ~/.edgefleet); engines measured on this hardware use them
+  --uncalibrated       ignore stored measurements
   --json               print a JSON array
 `;
 
@@ -39,6 +49,8 @@ const flags = {
   output: { type: 'string' },
   limit: { type: 'string' },
   all: { type: 'boolean' },
+  home: { type: 'string' },
+  uncalibrated: { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -100,7 +112,16 @@ export async function run(args: string[]): Promise<number> {
     const hardware: HardwareSpec = typeof choice === 'string' ? findHardware(choice) : choice;
     const promptTokens = intFlag(values.prompt, 'prompt', 500, 0);
     const outputTokens = intFlag(values.output, 'output', 1000);
+    const calibrations: Record<string, SpeedCalibration> = {};
+    if (!values.uncalibrated) {
+      const entries = (await readCalibrationFile(resolveHome(values.home)))?.entries ?? [];
+      for (const engine of new Set(entries.map((e) => e.engine))) {
+        const entry = latestCalibration(entries, hardware.id, engine);
+        if (entry) calibrations[engine] = speedCalibrationOf(entry);
+      }
+    }
     const all = recommend({
+      calibrations,
       hardware,
       count: intFlag(values.count, 'count', 1),
       ...(values.users !== undefined ? { users: intFlag(values.users, 'users', 1) } : {}),

@@ -4,6 +4,7 @@ import type { HardwareSpec } from '../catalog/hardware/hardware-spec.js';
 import { findModel } from '../catalog/models/model-catalog.js';
 import type { ModelSpec } from '../catalog/models/model-spec.js';
 import { findQuantization, type QuantizationSpec } from '../catalog/quantizations/quantization-catalog.js';
+import type { SpeedCalibration } from './calibration/measured-efficiency.js';
 
 /** One question to the planner: this model, quantized so, on this engine, on `count` of this device. */
 export interface EstimateInput {
@@ -25,6 +26,8 @@ export interface EstimateInput {
   flashAttention?: boolean;
   /** CPU that holds offloaded experts (KTransformers, llama.cpp -ot): its bandwidth × `hostCount`. */
   host?: { hardware: HardwareSpec; count: number };
+  /** A measured efficiency for this hardware and engine (`edgefleet calibrate`): decode speed × efficiency. */
+  calibration?: SpeedCalibration;
 }
 
 export const estimateDefaults = {

@@ -1,5 +1,6 @@
 import { modelParameters } from './model-parameters.js';
 import { costEnergy, type CostEnergy } from './cost-energy.js';
+import type { SpeedCalibration } from './calibration/measured-efficiency.js';
 import type { EstimateInput } from './estimate-input.js';
 import { estimateMemory, type MemoryEstimate } from './estimate-memory.js';
 import { decodeStepParts, prefillTokensPerSecond } from './estimate-speed.js';
@@ -61,6 +62,8 @@ export interface Estimate extends CostEnergy {
   timePerOutputTokenMs: number;
   /** Streams of `contextTokens` whose KV cache fits beside the weights (0 when nothing fits). */
   maxConcurrency: number;
+  /** Present when decode speed was scaled by a measured efficiency (absent for the roofline alone). */
+  calibrated?: SpeedCalibration;
 }
 
 /** Bytes in the unit that reads best (a microcontroller's 352 KB must not print as 0.0 GB). */
@@ -107,12 +110,24 @@ export function estimate(input: EstimateInput, factors: SpeedFactors = shippedSp
   }
   const midContext = Math.min(input.contextTokens, input.promptTokens + input.outputTokens / 2);
   const parts = decodeStepParts(input, input.batch, midContext, memory.offloadedBytes, factors);
-  const stepSeconds = Math.max(parts.memorySeconds, parts.computeSeconds) + parts.overheadSeconds;
+  const rooflineStepSeconds = Math.max(parts.memorySeconds, parts.computeSeconds) + parts.overheadSeconds;
+  // A measured efficiency scales the whole step: decode speed × efficiency (prefill is not scaled).
+  const stepSeconds = rooflineStepSeconds / (input.calibration?.efficiency ?? 1);
   const prefillTps = prefillTokensPerSecond(input, Math.max(1, input.promptTokens), factors);
   const decodeTps = input.batch / stepSeconds;
   if (fits) {
     if (memory.offloadedBytes > 0)
       reasons.push(`routed experts (${gb(memory.offloadedBytes)}) run from host memory`);
+    const c = input.calibration;
+    if (c) {
+      const other = c.from.model !== input.model.id || c.from.quant !== input.quant.id;
+      reasons.push(
+        `decode speed × ${c.efficiency.toFixed(3)}, measured on ${c.from.hardware} with ${c.from.engine} (roofline step ${(rooflineStepSeconds * 1000).toFixed(2)} ms)` +
+          (other
+            ? `; measured with ${c.from.model} ${c.from.quant}, so it transfers best to models of similar size`
+            : ''),
+      );
+    }
     reasons.push(
       `decode step ${(stepSeconds * 1000).toFixed(2)} ms at batch ${input.batch}: ${parts.memorySeconds >= parts.computeSeconds ? 'memory-bandwidth' : 'compute'}-bound (memory ${(parts.memorySeconds * 1000).toFixed(2)} ms, compute ${(parts.computeSeconds * 1000).toFixed(2)} ms, per-layer and communication overhead ${(parts.overheadSeconds * 1000).toFixed(2)} ms)`,
     );
@@ -143,6 +158,7 @@ export function estimate(input: EstimateInput, factors: SpeedFactors = shippedSp
     timeToFirstTokenMs: (input.promptTokens / prefillTps + stepSeconds) * 1000,
     timePerOutputTokenMs: stepSeconds * 1000,
     maxConcurrency,
+    ...(input.calibration ? { calibrated: input.calibration } : {}),
     ...costEnergy({
       hardware: input.hardware,
       count: input.count,

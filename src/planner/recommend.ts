@@ -2,6 +2,7 @@ import { engineCatalog } from '../catalog/engines/engine-catalog.js';
 import type { HardwareSpec } from '../catalog/hardware/hardware-spec.js';
 import { modelCatalog } from '../catalog/models/model-catalog.js';
 import { quantizationCatalog } from '../catalog/quantizations/quantization-catalog.js';
+import type { SpeedCalibration } from './calibration/measured-efficiency.js';
 import { estimateDefaults, type EstimateInput } from './estimate-input.js';
 import { estimate, type Estimate } from './estimate.js';
 import { modelParameters } from './model-parameters.js';
@@ -17,6 +18,8 @@ export interface RecommendRequest {
   contextTokens?: number;
   promptTokens?: number;
   outputTokens?: number;
+  /** Measured efficiencies on this hardware, by engine id (`edgefleet calibrate`). */
+  calibrations?: Readonly<Record<string, SpeedCalibration>>;
 }
 
 /** One way to use the devices: `replicas` instances of `devicesPerInstance` devices each. */
@@ -40,6 +43,8 @@ export interface Recommendation {
   /** Host memory for MoE experts offloaded to the CPU (0 when none). */
   hostBytes: number;
   costPerMillionOutputTokensUsd: number | null;
+  /** Whether decode speed was scaled by a measured efficiency for this engine. */
+  calibrated: boolean;
   why: string[];
 }
 
@@ -80,6 +85,7 @@ export function recommend(request: RecommendRequest): Recommendation[] {
   for (const model of modelCatalog) {
     const paramsB = modelParameters(model).totalParams / 1e9;
     for (const engine of engineCatalog) {
+      const calibration = request.calibrations?.[engine.id];
       for (const quant of quantizationCatalog.filter((q) => engine.quantizations.includes(q.id))) {
         for (const size of instanceSizes(request.count)) {
           const input: EstimateInput = {
@@ -92,6 +98,7 @@ export function recommend(request: RecommendRequest): Recommendation[] {
             contextTokens,
             promptTokens,
             outputTokens,
+            ...(calibration ? { calibration } : {}),
           };
           const single = estimate(input);
           if (!single.fits || contextTokens > model.contextLength) continue;
@@ -120,6 +127,7 @@ export function recommend(request: RecommendRequest): Recommendation[] {
               `MoE experts (${(single.memory.hostBytes / 1e9).toFixed(0)} GB) offloaded to host memory`,
             );
           }
+          if (calibration) why.push(`speed calibrated: measured × ${calibration.efficiency.toFixed(3)}`);
           if (meetsSlo) {
             why.push(
               `${replicas} × ${size} device${size > 1 ? 's' : ''}: ${streams} streams each within the SLO, ${(atLoad.decode.tokensPerSecond * replicas).toFixed(0)} tok/s in all`,
@@ -142,6 +150,7 @@ export function recommend(request: RecommendRequest): Recommendation[] {
             perDeviceBytes: single.memory.perDeviceBytes,
             hostBytes: single.memory.hostBytes,
             costPerMillionOutputTokensUsd: atLoad.costPerMillionOutputTokensUsd,
+            calibrated: calibration !== undefined,
             why,
           });
         }
