@@ -173,14 +173,21 @@ describe('metrics parsing on recorded outputs', () => {
       'mindie',
       'mindie-metrics.txt',
       {
-        requestsRunning: 14,
-        requestsWaiting: 6,
-        kvCacheUsage: null,
-        promptTokensTotal: 402331,
-        generationTokensTotal: 288410,
+        requestsRunning: 0,
+        requestsWaiting: 0,
+        kvCacheUsage: 1,
+        promptTokensTotal: 9564,
+        generationTokensTotal: 84425,
       },
     ],
     ['vllm-ascend', 'vllm-v1-metrics.txt', { requestsRunning: 8, requestsWaiting: 2, kvCacheUsage: 0.5 }],
+    // Real scrapes, as pasted in public threads (sources in test/fixtures/engines/README.md).
+    ['vllm', 'vllm-recorded-v1-fragment.txt', { requestsRunning: 0, requestsWaiting: 0, kvCacheUsage: 0 }],
+    [
+      'vllm',
+      'vllm-recorded-v0-fragment.txt',
+      { kvCacheUsage: null, promptTokensTotal: 1196, generationTokensTotal: 218152 },
+    ],
   ])('%s on %s', (id, file, expected) => {
     expect(registry.get(id).parseMetrics(fixture(file))).toMatchObject(expected);
   });

@@ -10,8 +10,8 @@ import { parseLaunchSpec, type EngineLaunchInput } from '../adapter/launch-spec.
 import { mindieConfig, mindiePorts } from './mindie-config.js';
 
 /**
- * MindIE Server's Prometheus names (MIES_SERVICE_MONITOR_MODE=1): vLLM-like but without a prefix. Its
- * documented set has no KV-cache gauge; `npu_cache_usage_perc` is read if a version exports it.
+ * MindIE Server's Prometheus names (MIES_SERVICE_MONITOR_MODE=1): vLLM-like but without a prefix; the
+ * KV-cache gauge is `npu_cache_usage_perc` (in the documented response sample the fixture is taken from).
  */
 export const mindieMetricNames: MetricNames = {
   running: ['num_requests_running'],
