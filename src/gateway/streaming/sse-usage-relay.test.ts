@@ -59,4 +59,13 @@ describe('SseUsageRelay', () => {
     expect(r.finish().length).toBe(0);
     expect(r.sawDone).toBe(false);
   });
+
+  it('ignores implausible usage numbers from an engine', () => {
+    const r = new SseUsageRelay(false);
+    r.push(
+      Buffer.from('data: {"choices":[],"usage":{"prompt_tokens":1e300,"completion_tokens":0.4}}\n\n'),
+      0,
+    );
+    expect(r.usage).toBeNull();
+  });
 });

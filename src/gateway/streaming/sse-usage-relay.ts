@@ -89,8 +89,12 @@ export function readUsage(value: unknown): TokenUsage | null {
   if (typeof value !== 'object' || value === null) return null;
   const { prompt_tokens: prompt, completion_tokens: completion } = value as Record<string, unknown>;
   if (typeof prompt !== 'number' || typeof completion !== 'number') return null;
-  if (!Number.isFinite(prompt) || !Number.isFinite(completion) || prompt < 0 || completion < 0) return null;
-  return { promptTokens: Math.round(prompt), completionTokens: Math.round(completion) };
+  const promptTokens = Math.round(prompt);
+  const completionTokens = Math.round(completion);
+  // An engine that reports nonsense (1e300 tokens) must not reach usage records and token budgets.
+  const plausible = (n: number) => Number.isSafeInteger(n) && n >= 0 && n <= 100_000_000;
+  if (!plausible(promptTokens) || !plausible(completionTokens)) return null;
+  return { promptTokens, completionTokens };
 }
 
 /** The index just past the blank line that ends the event starting at `from`, or -1. */
