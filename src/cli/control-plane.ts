@@ -9,6 +9,7 @@ import { EndpointProber } from '../control/server/endpoint-prober.js';
 import { InstanceLoads } from '../control/server/instance-loads.js';
 import { StoreKeyLookup } from '../control/server/key-lookup.js';
 import { ControlServer, type ControlServerOptions } from '../control/server/control-server.js';
+import { desiredReplicas } from '../control/server/desired-replicas.js';
 import { StoreRouteSource } from '../control/server/route-table.js';
 import { storeUsageEvents } from '../control/server/usage-sink.js';
 import { bootstrapSecrets } from '../control/server/secrets.js';
@@ -75,8 +76,18 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     log: log.child({ component: 'usage-shipper' }),
     ship: (events) => storeUsageEvents(store, events),
   });
+  // Set once the control server exists; requests only arrive after it listens.
+  let reconcileNow: () => Promise<unknown> = async () => undefined;
   const gateway = new FleetGateway({
     routes,
+    // Scale to zero: a request records its deployment's last request time; one that may scale down is
+    // reconciled at once, so one scaled to zero is placed without waiting for the next loop.
+    activate: async (deploymentId) => {
+      const nowMs = Date.now();
+      const deployment = await store.getDeployment(deploymentId);
+      await store.touchDeployment(deploymentId, nowMs);
+      if (deployment && desiredReplicas(deployment, nowMs) < deployment.replicas) await reconcileNow();
+    },
     log: log.child({ component: 'gateway' }),
     maxBodyBytes: options.maxBodyBytes,
     upstreamWaitMs: options.upstreamWaitMs,
@@ -102,6 +113,11 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     },
     ...(options.health && { health: options.health }),
   });
+  reconcileNow = async () => {
+    // A pass already running may have read the deployment before the touch: run a fresh one after it.
+    await control.reconciler.settled();
+    await control.reconcile();
+  };
   control.server.listen(options.port, options.host);
   await once(control.server, 'listening');
   control.start();

@@ -11,6 +11,7 @@ import {
 } from './management-client.js';
 
 const HELP = `usage: edgefleet deploy MODEL [--name NAME] [--quant Q] [--engine E] [--replicas N] [--site S ...]
+                        [--min-replicas N] [--idle-timeout-s N]
                         [--server URL] [--api-key KEY | --home DIR] [--json]
 
 Creates a deployment. MODEL is a catalog id, an absolute GGUF path the server can read, an
@@ -21,6 +22,9 @@ http(s) URL or an hf:user/repo/file.gguf reference.
   --engine E       engine, e.g. llama.cpp (default: the scheduler picks)
   --replicas N     number of replicas, 1..64 (default 1)
   --site S         a site the deployment may run in; repeat for several (default: anywhere)
+  --min-replicas N replicas kept while idle, 0..replicas (default: replicas); 0 scales to zero and the
+                   next request starts it again
+  --idle-timeout-s N  seconds without a request before scaling down to --min-replicas (default 600)
 ${CONNECTION_HELP}`;
 
 /**
@@ -60,6 +64,8 @@ export async function run(args: string[]): Promise<number> {
       engine: { type: 'string' },
       replicas: { type: 'string' },
       site: { type: 'string', multiple: true },
+      'min-replicas': { type: 'string' },
+      'idle-timeout-s': { type: 'string' },
     },
     true,
     async ({ values, positionals }, connect) => {
@@ -78,6 +84,12 @@ export async function run(args: string[]): Promise<number> {
         ...(str('quant') !== undefined && { quant: str('quant') }),
         ...(str('engine') !== undefined && { engine: str('engine') }),
         ...(sites.length > 0 && { sites }),
+        ...(str('min-replicas') !== undefined && {
+          minReplicas: intFlag(str('min-replicas'), 'min-replicas', 0, 0),
+        }),
+        ...(str('idle-timeout-s') !== undefined && {
+          idleTimeoutS: intFlag(str('idle-timeout-s'), 'idle-timeout-s', 600),
+        }),
       };
       const checked = createDeploymentRequestSchema.safeParse(request);
       if (!checked.success) {

@@ -478,3 +478,63 @@ describe('FleetGateway', () => {
     });
   });
 });
+
+describe('FleetGateway scale to zero', () => {
+  it('activates a deployment scaled to zero, waits for it, and answers 503 with retry-after in vain', async () => {
+    const { table, source } = routesOf([]);
+    Object.assign(table.models[0]!, {
+      status: 'pending',
+      statusReason: 'scaled to zero; starts on the next request',
+      scaledToZero: true,
+      idleTimeoutMs: 60_000,
+    });
+    const activated: string[] = [];
+    const { url } = await startGateway(source, {
+      activate: async (id) => {
+        activated.push(id);
+      },
+    });
+    const refused = await post(url, chat());
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('5');
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(
+      /starting from zero/,
+    );
+    expect(activated).toEqual(['d1']);
+
+    // Started meanwhile: the next request is served, and reports itself (throttled: no second call yet).
+    const up = await upstream(ok);
+    table.models[0]!.instances = [instance('a', up.url)];
+    delete table.models[0]!.scaledToZero;
+    const served = await post(url, chat());
+    expect(served.status).toBe(200);
+    expect(activated).toEqual(['d1']);
+  });
+
+  it('is served by an instance that comes up within the wait, and never activates a fixed deployment', async () => {
+    const { table, source } = routesOf([]);
+    Object.assign(table.models[0]!, { scaledToZero: true, idleTimeoutMs: 60_000 });
+    const up = await upstream(ok);
+    const activated: string[] = [];
+    const { url } = await startGateway(source, {
+      upstreamWaitMs: 5000,
+      activate: async (id) => {
+        activated.push(id);
+        setTimeout(() => {
+          table.models[0]!.instances = [instance('cold', up.url)];
+          delete table.models[0]!.scaledToZero;
+        }, 300);
+      },
+    });
+    const response = await post(url, chat());
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-edgefleet-instance')).toBe('cold');
+    expect(activated).toEqual(['d1']);
+
+    const fixed = routesOf([instance('b', up.url)]);
+    const calls: string[] = [];
+    const other = await startGateway(fixed.source, { activate: async (id) => void calls.push(id) });
+    expect((await post(other.url, chat())).status).toBe(200);
+    expect(calls).toEqual([]);
+  });
+});

@@ -45,7 +45,23 @@ export interface FleetGatewayOptions {
   guard?: GatewayGuard;
   /** Writes one request's usage durably (the journal); awaited before the client gets the last bytes. */
   recordUsage?: RecordUsage;
+  /**
+   * Scale to zero: tells the control plane a request is in flight for this deployment (it records the
+   * time, so the deployment is not scaled down, and starts one scaled to zero). Called only for
+   * deployments that scale down (their route has `idleTimeoutMs`), without waiting, at most once per
+   * `min(5 s, idleTimeoutMs / 4)` per deployment while requests are in flight.
+   */
+  activate?: (deploymentId: string) => Promise<void>;
 }
+
+/** The longest interval between two `activate` calls for a deployment while requests for it are in flight. */
+const touchEveryMs = 5000;
+/** A deployment scaled to zero is activated again (whatever the interval above) at most this often. */
+const activateEveryMs = 2000;
+/** A deployment started from zero this recently is still taken as starting (its 503s carry `retry-after`). */
+const startingForMs = 5 * 60_000;
+/** The `retry-after` of a 503 for a deployment starting from zero. */
+const coldRetryAfterS = 5;
 
 /** What the gateway asks of API keys per request (KeyGuard implements it). */
 export interface GatewayGuard {
@@ -80,6 +96,8 @@ export class FleetGateway {
   private readonly upstream: Counter<'model' | 'site' | 'outcome'>;
   private readonly retries: Counter<'model'>;
   private readonly meter: RequestMeter;
+  private readonly touchedAtMs = new Map<string, number>();
+  private readonly activatedAtMs = new Map<string, number>();
 
   constructor(private readonly options: FleetGatewayOptions) {
     const registers = [this.registry];
@@ -187,8 +205,11 @@ export class FleetGateway {
     const parsed = parseJsonBuffer(raw);
     const { model, body, clientWantsUsage } = prepareBody(parsed, raw, path);
     seen.requested = model;
+    let stopWarm: () => void = () => undefined;
     try {
       await guard?.admit(principal, model);
+      const { cold, stop } = await this.wake(model);
+      stopWarm = stop;
       const { router } = this;
       await forwardWithFailover(
         {
@@ -197,6 +218,7 @@ export class FleetGateway {
           findModel: (name) => this.findModel(name),
           refreshRoutes: () => this.options.routes.refresh(),
           upstreamWaitMs: this.options.upstreamWaitMs,
+          ...(cold && { retryAfterS: coldRetryAfterS }),
           maxAttempts: this.options.maxAttempts ?? router.config.retry.maxAttempts,
           upstreamAttempts: this.upstream,
           retries: this.retries,
@@ -224,7 +246,48 @@ export class FleetGateway {
     } catch (error) {
       await this.meter.failed(meterContext, model, toOpenAiError(error).status);
       throw error;
+    } finally {
+      stopWarm();
     }
+  }
+
+  /**
+   * Scale to zero, for a deployment that scales down while idle: calls `activate` now and every
+   * `min(5 s, idleTimeoutMs / 4)` while the request is in flight (throttled per deployment, not awaited),
+   * so a busy deployment is never scaled down and one scaled to zero is started. `cold`: the deployment
+   * is starting from zero (scaled to zero now, or started from zero lately and still without an instance).
+   */
+  private async wake(name: string): Promise<{ cold: boolean; stop: () => void }> {
+    const { activate, log } = this.options;
+    const nothing = { cold: false, stop: () => undefined };
+    if (!activate) return nothing;
+    const model = await this.findModel(name);
+    if (model.idleTimeoutMs === undefined) return nothing;
+    const id = model.deploymentId;
+    const everyMs = Math.max(100, Math.min(touchEveryMs, model.idleTimeoutMs / 4));
+    const nowMs = Date.now();
+    const empty = model.instances.length === 0;
+    const zero = empty && model.scaledToZero === true;
+    const activated = this.activatedAtMs.get(id);
+    const starting = empty && activated !== undefined && nowMs - activated < startingForMs;
+    if (zero && (activated === undefined || nowMs - activated >= activateEveryMs)) {
+      this.activatedAtMs.set(id, nowMs);
+      this.touchedAtMs.delete(id);
+      log.info({ model: name, deploymentId: id }, 'starting a deployment scaled to zero');
+    }
+    const touch = () => {
+      const atMs = Date.now();
+      const last = this.touchedAtMs.get(id);
+      if (last !== undefined && atMs - last < everyMs) return;
+      this.touchedAtMs.set(id, atMs);
+      activate(id).catch((error: unknown) => {
+        log.warn({ err: error, model: name, deploymentId: id }, 'activate failed');
+      });
+    };
+    touch();
+    const timer = setInterval(touch, everyMs);
+    timer.unref();
+    return { cold: zero || starting, stop: () => clearInterval(timer) };
   }
 
   private clientRegionOf(request: IncomingMessage, principal: KeyPrincipal): string | null {

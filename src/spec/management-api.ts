@@ -5,19 +5,36 @@
 import { z } from 'zod';
 
 /** `POST /api/v1/deployments`. `model`: a catalog id, a GGUF path, an http(s) URL or an `hf:` reference. */
-export const createDeploymentRequestSchema = z.strictObject({
-  name: z
-    .string()
-    .min(1)
-    .max(128)
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]*$/, 'letters, digits and . _ : / - only'),
-  model: z.string().min(1).max(2048),
-  quant: z.string().min(1).max(64).optional(),
-  engine: z.string().min(1).max(64).optional(),
-  replicas: z.number().int().min(1).max(64),
-  /** Site names or ids the deployment may run in; omitted or empty means anywhere. */
-  sites: z.array(z.string().min(1).max(128)).max(64).optional(),
-});
+export const createDeploymentRequestSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .min(1)
+      .max(128)
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]*$/, 'letters, digits and . _ : / - only'),
+    model: z.string().min(1).max(2048),
+    quant: z.string().min(1).max(64).optional(),
+    engine: z.string().min(1).max(64).optional(),
+    replicas: z.number().int().min(1).max(64),
+    /** Site names or ids the deployment may run in; omitted or empty means anywhere. */
+    sites: z.array(z.string().min(1).max(128)).max(64).optional(),
+    /**
+     * Replicas kept while idle (default: `replicas`, never scaled down); 0 scales to zero: the next
+     * request starts it again.
+     */
+    minReplicas: z.number().int().min(0).max(64).optional(),
+    /** Seconds without a request after which it scales down to `minReplicas` (default 600). */
+    idleTimeoutS: z
+      .number()
+      .int()
+      .min(1)
+      .max(30 * 86_400)
+      .optional(),
+  })
+  .refine((body) => body.minReplicas === undefined || body.minReplicas <= body.replicas, {
+    message: 'minReplicas must not exceed replicas',
+    path: ['minReplicas'],
+  });
 export type CreateDeploymentRequest = z.infer<typeof createDeploymentRequestSchema>;
 
 /** `GET /api/v1/instances?deployment=ID`. */

@@ -41,6 +41,16 @@ export interface RouteModel {
   statusReason: string | null;
   createdAtMs: number;
   instances: RouteInstance[];
+  /**
+   * The deployment is idle and scaled to zero (`minReplicas: 0`): a request for it should ask the control
+   * plane to start it (the gateway's `activate` hook), then wait for an instance.
+   */
+  scaledToZero?: boolean;
+  /**
+   * Present when the deployment scales down while idle (`minReplicas` below `replicas`): the gateway
+   * reports requests for it (the `activate` hook) often enough that a busy one is never scaled down.
+   */
+  idleTimeoutMs?: number;
   /** Extra facts shown in `/v1/models` (e.g. `up`'s model source and whether it is a demo model). */
   meta?: Record<string, unknown>;
 }

@@ -11,6 +11,7 @@ type DeploymentQueries = Pick<
   | 'getDeploymentByName'
   | 'listDeployments'
   | 'updateDeployment'
+  | 'touchDeployment'
   | 'deleteDeployment'
   | 'createInstance'
   | 'getInstance'
@@ -21,6 +22,8 @@ type DeploymentQueries = Pick<
 
 const deploymentColumns = {
   replicas: ['replicas', same],
+  minReplicas: ['min_replicas', same],
+  idleTimeoutMs: ['idle_timeout_ms', same],
   status: ['status', same],
   statusReason: ['status_reason', same],
 } as const;
@@ -46,8 +49,8 @@ export function deploymentQueries({ db }: SqlContext): DeploymentQueries {
       try {
         const rows = await db.query(
           `INSERT INTO deployments (id, name, model_ref, quant, engine, replicas, site_constraints, status,
-             status_reason, created_at_ms, updated_at_ms)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+             status_reason, created_at_ms, updated_at_ms, min_replicas, idle_timeout_ms)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12)
            RETURNING *`,
           [
             input.id ?? randomUUID(),
@@ -60,6 +63,8 @@ export function deploymentQueries({ db }: SqlContext): DeploymentQueries {
             input.status ?? 'pending',
             input.statusReason ?? null,
             nowMs,
+            input.minReplicas ?? input.replicas,
+            input.idleTimeoutMs ?? 600_000,
           ],
         );
         return toDeployment(rows[0]);
@@ -88,6 +93,13 @@ export function deploymentQueries({ db }: SqlContext): DeploymentQueries {
       );
       if (rows[0] === undefined) throw notFound('deployment', id);
       return toDeployment(rows[0]);
+    },
+    async touchDeployment(id, atMs = Date.now()) {
+      await db.run(
+        `UPDATE deployments SET last_request_at_ms = $2
+         WHERE id = $1 AND (last_request_at_ms IS NULL OR last_request_at_ms < $2)`,
+        [id, atMs],
+      );
     },
     async deleteDeployment(id) {
       return (await db.run('DELETE FROM deployments WHERE id = $1', [id])) > 0;

@@ -150,4 +150,15 @@ export const storeMigrations: readonly Migration[] = [
       'CREATE INDEX endpoints_model ON endpoints (model)',
     ],
   },
+  {
+    version: 5,
+    name: 'scale to zero',
+    statements: [
+      // The replicas kept while the deployment is idle; rows from before this step keep all of them.
+      'ALTER TABLE deployments ADD COLUMN min_replicas INTEGER',
+      'UPDATE deployments SET min_replicas = replicas',
+      'ALTER TABLE deployments ADD COLUMN idle_timeout_ms BIGINT NOT NULL DEFAULT 600000',
+      'ALTER TABLE deployments ADD COLUMN last_request_at_ms BIGINT',
+    ],
+  },
 ];

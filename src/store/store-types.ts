@@ -51,6 +51,14 @@ export interface Deployment {
   quant: string | null;
   engine: string | null;
   replicas: number;
+  /**
+   * Replicas kept while no request came within `idleTimeoutMs` (0: scale to zero, started again by the
+   * next request). Equal to `replicas` for a deployment that never scales down.
+   */
+  minReplicas: number;
+  idleTimeoutMs: number;
+  /** When the gateway last routed (or tried to route) a request to it; null before the first. */
+  lastRequestAtMs: number | null;
   /** Site ids the deployment may run in; empty means anywhere. */
   siteConstraints: string[];
   status: DeploymentStatus;

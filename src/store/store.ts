@@ -47,12 +47,18 @@ export interface NewDeployment {
   quant?: string | null;
   engine?: string | null;
   replicas: number;
+  /** Default: `replicas` (never scaled down). */
+  minReplicas?: number;
+  /** Default: 600000 (10 minutes). */
+  idleTimeoutMs?: number;
   siteConstraints?: string[];
   status?: DeploymentStatus;
   statusReason?: string | null;
 }
 
-export type DeploymentPatch = Partial<Pick<Deployment, 'replicas' | 'status' | 'statusReason'>>;
+export type DeploymentPatch = Partial<
+  Pick<Deployment, 'replicas' | 'minReplicas' | 'idleTimeoutMs' | 'status' | 'statusReason'>
+>;
 
 export interface NewInstance {
   id?: string;
@@ -164,6 +170,8 @@ export interface Store {
   getDeploymentByName(name: string): Promise<Deployment | null>;
   listDeployments(): Promise<Deployment[]>;
   updateDeployment(id: string, patch: DeploymentPatch): Promise<Deployment>;
+  /** Sets `lastRequestAtMs` (never moves it back, leaves `updatedAtMs`); an unknown id is ignored. */
+  touchDeployment(id: string, atMs?: number): Promise<void>;
   /** Deletes its instances too. Returns whether it existed. */
   deleteDeployment(id: string): Promise<boolean>;
 

@@ -160,6 +160,28 @@ export function registryContract(h: ContractHarness): void {
     expect(await store.deleteDeployment(deployment.id)).toBe(false);
   });
 
+  it('keeps scale-to-zero settings and the last request time of a deployment', async () => {
+    const store = await h.open();
+    const always = await store.createDeployment({ name: 'always', modelRef: 'm', replicas: 2 });
+    expect(always).toMatchObject({ minReplicas: 2, idleTimeoutMs: 600_000, lastRequestAtMs: null });
+    const idle = await store.createDeployment({
+      name: 'idle',
+      modelRef: 'm',
+      replicas: 1,
+      minReplicas: 0,
+      idleTimeoutMs: 2_000,
+    });
+    expect(idle).toMatchObject({ replicas: 1, minReplicas: 0, idleTimeoutMs: 2_000, lastRequestAtMs: null });
+    await store.touchDeployment(idle.id, 9_000);
+    await store.touchDeployment(idle.id, 8_000);
+    await store.touchDeployment('no-such-deployment', 8_000);
+    const touched = await store.getDeployment(idle.id);
+    expect(touched).toMatchObject({ lastRequestAtMs: 9_000, updatedAtMs: idle.updatedAtMs });
+    const patched = await store.updateDeployment(idle.id, { minReplicas: 1, idleTimeoutMs: 60_000 });
+    expect(patched).toMatchObject({ minReplicas: 1, idleTimeoutMs: 60_000, lastRequestAtMs: 9_000 });
+    expect((await store.listDeployments()).find((d) => d.id === idle.id)).toEqual(patched);
+  });
+
   it('creates, lists and deletes instances', async () => {
     const store = await h.open();
     const { node } = await seedNode(store);

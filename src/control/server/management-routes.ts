@@ -117,6 +117,8 @@ export async function handleManagement(
       quant: body.quant ?? null,
       engine: body.engine ?? null,
       replicas: body.replicas,
+      ...(body.minReplicas !== undefined && { minReplicas: body.minReplicas }),
+      ...(body.idleTimeoutS !== undefined && { idleTimeoutMs: body.idleTimeoutS * 1000 }),
       siteConstraints,
       status: 'pending',
       statusReason: 'waiting for the scheduler',

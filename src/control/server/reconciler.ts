@@ -3,6 +3,7 @@ import type { Store } from '../../store/store.js';
 import type { Deployment, DeploymentStatus, Instance } from '../../store/store-types.js';
 import { schedule } from '../scheduler/schedule.js';
 import { replicaStates, type SchedulerDeployment } from '../scheduler/scheduler-types.js';
+import { desiredReplicas, scaledToZeroReason } from './desired-replicas.js';
 import { ModelResolver } from './model-resolver.js';
 
 export interface ReconcilerOptions {
@@ -21,15 +22,30 @@ export interface ReconcileResult {
   instancesCreated: string[];
 }
 
+/** Instances to delete so that at most `desired` replicas are left: not yet running ones first, then the newest. */
+function surplus(mine: readonly Instance[], desired: number): Instance[] {
+  const replicas = mine.filter((i) => replicaStates.includes(i.state));
+  if (replicas.length <= desired) return [];
+  const order = (i: Instance) => (i.state === 'running' ? 1 : 0);
+  return [...replicas]
+    .sort((a, b) => order(a) - order(b) || b.createdAtMs - a.createdAtMs || b.id.localeCompare(a.id))
+    .slice(0, replicas.length - desired);
+}
+
 /**
  * One pass of the control loop, run only by the leader (`tryAcquireLeadership('scheduler')`):
  * 1. nodes not heard from within `nodeTimeoutMs` are marked down;
  * 2. instances on down nodes, and instances a worker reported `failed` or `stopped`, are deleted (their
  *    memory is freed and they stop counting as replicas; a node that comes back stops them because they
  *    are no longer in its desired list);
- * 3. `schedule()` places the missing replicas; each placement becomes an instance in state `scheduled`
+ * 3. each deployment's desired replicas: all of them, unless it may scale down (`minReplicas` below
+ *    `replicas`) and no request came within its `idleTimeoutMs`, then `minReplicas`; instances above the
+ *    desired count are deleted (not yet running ones first, then the newest; the worker stops them because
+ *    they are no longer in its desired list);
+ * 4. `schedule()` places the missing replicas; each placement becomes an instance in state `scheduled`
  *    with its head node's device allocations;
- * 4. each deployment's status and reason are updated (pending: the scheduler's reason).
+ * 5. each deployment's status and reason are updated (pending: the scheduler's reason; a deployment
+ *    scaled to zero is pending with the reason `scaledToZeroReason`).
  */
 export class Reconciler {
   private readonly resolver = new ModelResolver();
@@ -86,12 +102,28 @@ export class Reconciler {
     }
 
     const deployments = (await store.listDeployments()).filter((d) => d.status !== 'deleting');
+    const desired = new Map(deployments.map((d) => [d.id, desiredReplicas(d, now)]));
+    for (const deployment of deployments) {
+      const mine = instances.filter((i) => i.deploymentId === deployment.id);
+      for (const instance of surplus(mine, desired.get(deployment.id) ?? deployment.replicas)) {
+        await store.deleteInstance(instance.id);
+        instances.splice(instances.indexOf(instance), 1);
+        result.instancesRemoved.push(instance.id);
+        log.info(
+          { instanceId: instance.id, deploymentId: deployment.id, desired: desired.get(deployment.id) },
+          'instance removed: deployment idle, scaled down',
+        );
+      }
+    }
     const devices = await store.listDevices();
     const reasons = new Map<string, string>();
     const schedulable: SchedulerDeployment[] = [];
     for (const deployment of deployments) {
+      const replicas = desired.get(deployment.id) ?? deployment.replicas;
+      // Scaled to zero: nothing to place, and no model header to read until it is needed.
+      if (replicas === 0) continue;
       const resolved = await this.resolver.resolve(deployment);
-      if (resolved.ok) schedulable.push(resolved.deployment);
+      if (resolved.ok) schedulable.push({ ...resolved.deployment, replicas });
       else reasons.set(deployment.id, resolved.reason);
     }
     const plan = schedule({
@@ -124,26 +156,38 @@ export class Reconciler {
     }
     for (const pending of plan.pending) reasons.set(pending.deploymentId, pending.reason);
     for (const deployment of deployments) {
-      await this.updateStatus(deployment, instances, reasons.get(deployment.id));
+      const replicas = desired.get(deployment.id) ?? deployment.replicas;
+      await this.updateStatus(deployment, replicas, instances, reasons.get(deployment.id));
     }
     return result;
   }
 
-  private async updateStatus(deployment: Deployment, instances: Instance[], pendingReason?: string) {
+  private async updateStatus(
+    deployment: Deployment,
+    desired: number,
+    instances: Instance[],
+    pendingReason?: string,
+  ) {
     const mine = instances.filter((i) => i.deploymentId === deployment.id);
     const live = mine.filter((i) => replicaStates.includes(i.state)).length;
     const running = mine.filter((i) => i.state === 'running').length;
     let status: DeploymentStatus;
     let reason: string | null;
-    if (pendingReason !== undefined) {
+    if (desired === 0 && live === 0) {
+      status = 'pending';
+      reason = scaledToZeroReason;
+    } else if (pendingReason !== undefined) {
       status = live > 0 ? 'degraded' : 'pending';
-      reason = `${deployment.replicas - live} replica(s) unplaced: ${pendingReason}`;
-    } else if (running >= deployment.replicas) {
+      reason = `${desired - live} replica(s) unplaced: ${pendingReason}`;
+    } else if (running >= desired) {
       status = 'running';
-      reason = null;
+      reason =
+        desired < deployment.replicas
+          ? `idle: scaled down to ${desired} of ${deployment.replicas} replica(s)`
+          : null;
     } else {
       status = running > 0 ? 'degraded' : 'pending';
-      reason = `${running} of ${deployment.replicas} replica(s) running; the rest are being started`;
+      reason = `${running} of ${desired} replica(s) running; the rest are being started`;
     }
     if (status === deployment.status && reason === deployment.statusReason) return;
     try {

@@ -1,6 +1,7 @@
 /**
  * Builds the gateway's route table from the store: running instances on live nodes, by deployment name,
  * merged with the healthy external endpoints registered under the same (or their own) model name.
+ * A deployment idle past its timeout with `minReplicas: 0` is marked `scaledToZero`.
  */
 import {
   instanceBaseUrl,
@@ -10,6 +11,7 @@ import {
 } from '../../spec/route-table.js';
 import type { Store } from '../../store/store.js';
 import type { Endpoint, Site } from '../../store/store-types.js';
+import { desiredReplicas } from './desired-replicas.js';
 import type { InstanceLoads } from './instance-loads.js';
 
 export async function buildRouteTable(
@@ -38,6 +40,8 @@ export async function buildRouteTable(
       statusReason: deployment.statusReason,
       createdAtMs: deployment.createdAtMs,
       instances: [],
+      ...(deployment.minReplicas < deployment.replicas && { idleTimeoutMs: deployment.idleTimeoutMs }),
+      ...(desiredReplicas(deployment, nowMs) === 0 && { scaledToZero: true }),
     });
   }
   for (const instance of instances) {

@@ -18,6 +18,8 @@ export interface FailoverContext {
   findModel(name: string): Promise<RouteModel>;
   refreshRoutes(): Promise<unknown>;
   upstreamWaitMs: number;
+  /** Sent as `retry-after` with the 503 when no instance came up in time (a deployment starting from zero). */
+  retryAfterS?: number;
   maxAttempts: number;
   upstreamAttempts: Counter<'model' | 'site' | 'outcome'>;
   retries: Counter<'model'>;
@@ -137,6 +139,14 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
   const why = model.statusReason
     ? `: ${model.status}, ${model.statusReason}`
     : ` (deployment ${model.status})`;
+  const { retryAfterS } = context;
+  if (retryAfterS !== undefined) {
+    throw new EdgeFleetError(
+      'engine_unavailable',
+      `"${modelName}" is starting from zero replicas and no instance is running yet${why}; retry after ${retryAfterS} s`,
+      { data: { retryAfterS } },
+    );
+  }
   throw new EdgeFleetError(
     'engine_unavailable',
     `no running instance of "${modelName}" is available${why}; retry shortly`,
