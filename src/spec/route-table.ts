@@ -71,3 +71,13 @@ export function instanceBaseUrl(nodeAddress: string, port: number): string {
   else if (/^[^:]+:\d+$/.test(host)) host = host.slice(0, host.lastIndexOf(':'));
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
+
+/**
+ * Where to reach a server bound to `host` on this machine: a wildcard address (`0.0.0.0`, `::`, none)
+ * is reached on loopback of the same family.
+ */
+export function reachableBaseUrl(host: string | undefined, port: number): string {
+  const reachable =
+    host === undefined || host === '' || host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return instanceBaseUrl(reachable, port);
+}

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../telemetry/logger.js';
 import { LISTENING_MARKER } from '../engines/embedded/run-engine.js';
-import { instanceBaseUrl } from '../spec/route-table.js';
+import { reachableBaseUrl } from '../spec/route-table.js';
 import { RestartBackoff } from './process-engine/restart-backoff.js';
 import { TailBuffer } from './tail-buffer.js';
 
@@ -134,7 +134,7 @@ export class EngineSupervisor extends EventEmitter<{ state: [EngineState] }> {
       for (const line of text.split('\n')) {
         const match = line.startsWith(LISTENING_MARKER) ? /(\d+)\s*$/.exec(line) : null;
         if (match) {
-          this.urlValue = instanceBaseUrl(reachableHost(this.options.host), Number(match[1]));
+          this.urlValue = reachableBaseUrl(this.options.host, Number(match[1]));
           void this.pollHealth(child);
         }
       }
@@ -179,9 +179,4 @@ export class EngineSupervisor extends EventEmitter<{ state: [EngineState] }> {
     this.setState('restarting');
     this.restartTimer = setTimeout(() => this.spawnEngine(), delayMs);
   }
-}
-
-/** Where to reach an engine bound to `host`: a wildcard address is reached on loopback. */
-function reachableHost(host: string | undefined): string {
-  return host === undefined || host === '' || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
 }

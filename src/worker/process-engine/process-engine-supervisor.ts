@@ -11,6 +11,7 @@ import { TailBuffer } from '../tail-buffer.js';
 import { freePortBlock } from './free-ports.js';
 import { RestartBackoff, type BackoffOptions } from './restart-backoff.js';
 import { forgetEngine, killStaleEngine, recordEngine } from './stale-engine.js';
+import { reachableBaseUrl } from '../../spec/route-table.js';
 
 /** Default wait for an engine's first "ready": vLLM and SGLang load and compile for minutes. */
 export const DEFAULT_START_TIMEOUT_MS = 20 * 60_000;
@@ -219,10 +220,8 @@ export class ProcessEngineSupervisor extends EventEmitter<{ state: [EngineState]
     void this.waitForHealth(child, plan);
   }
 
-  private baseUrl(plan: LaunchPlan, port: number): string {
-    const host = this.options.spec.host ?? '127.0.0.1';
-    const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
-    return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
+  private baseUrl(port: number): string {
+    return reachableBaseUrl(this.options.spec.host, port);
   }
 
   /**
@@ -241,7 +240,7 @@ export class ProcessEngineSupervisor extends EventEmitter<{ state: [EngineState]
     const { adapter, log } = this.options;
     const pollMs = this.options.healthPollMs ?? 500;
     const deadline = Date.now() + (this.options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
-    const url = `${this.baseUrl(plan, plan.port)}${plan.healthPath}`;
+    const url = `${this.baseUrl(plan.port)}${plan.healthPath}`;
     if (plan.openAiBaseUrl === null) return this.waitForFollower(child, pollMs);
     let last = 'no answer yet';
     while (this.child === child && child.exitCode === null && !this.stopping) {
@@ -284,7 +283,7 @@ export class ProcessEngineSupervisor extends EventEmitter<{ state: [EngineState]
 
   private async scrape(child: ChildProcess, plan: LaunchPlan): Promise<void> {
     try {
-      const response = await fetch(`${this.baseUrl(plan, plan.metricsPort)}${plan.metricsPath}`, {
+      const response = await fetch(`${this.baseUrl(plan.metricsPort)}${plan.metricsPath}`, {
         signal: AbortSignal.timeout(5000),
       });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
