@@ -219,10 +219,26 @@ describe('ProcessEngineSupervisor (fake vLLM process)', () => {
     });
     await writeFile(join(workDir, 'engine.pid'), JSON.stringify({ pid: orphan.pid, command: fakeVllm }));
     const exited = new Promise((resolve) => orphan.once('exit', (_code, signal) => resolve(signal)));
+    // Only once the orphan runs the engine (not the instant after fork, when /proc still shows the
+    // parent's command line) is it what a SIGKILLed worker leaves behind.
+    let launched = false;
+    await until('the orphan to start', () => {
+      void readFile(join(workDir, 'fake-vllm-launch.json'), 'utf8').then(
+        () => (launched = true),
+        () => undefined,
+      );
+      return launched || undefined;
+    });
     const supervisor = supervise('orphan');
-    supervisor.start();
-    await supervisor.waitUntilReady(10_000);
-    expect(await exited).toBe('SIGKILL');
+    try {
+      supervisor.start();
+      await supervisor.waitUntilReady(10_000);
+      const stillRunning = new Promise((resolve) => setTimeout(() => resolve('still running'), 10_000));
+      expect(await Promise.race([exited, stillRunning])).toBe('SIGKILL');
+    } finally {
+      // A failed run must not leave the orphan behind.
+      if (orphan.exitCode === null && orphan.signalCode === null) orphan.kill('SIGKILL');
+    }
     expect(supervisor.pid).not.toBe(orphan.pid);
     const recorded = JSON.parse(await readFile(join(workDir, 'engine.pid'), 'utf8')) as { pid: number };
     expect(recorded.pid).toBe(supervisor.pid);
