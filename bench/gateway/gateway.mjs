@@ -8,6 +8,7 @@
  * looked up by its sha256 like HttpKeyLookup, through the real KeyGuard and LocalRateLimiter.
  *
  *   node bench/gateway/gateway.mjs --upstream http://127.0.0.1:PORT [--port 0] [--keys] [--journal-parent DIR]
+ *                                   [--journal-sync always|interval]
  *
  * The journal lives in a new directory under --journal-parent (default: the OS temp directory), removed on exit.
  *
@@ -30,6 +31,7 @@ const { values: flags } = parseArgs({
     upstream: { type: 'string' },
     keys: { type: 'boolean', default: false },
     'journal-parent': { type: 'string' },
+    'journal-sync': { type: 'string', default: 'always' },
   },
   strict: true,
 });
@@ -102,7 +104,7 @@ const principals = new Map([
 const limiter = new LocalRateLimiter();
 
 const journalDir = mkdtempSync(path.join(flags['journal-parent'] ?? os.tmpdir(), 'edgefleet-gateway-bench-'));
-const journal = new UsageJournal(path.join(journalDir, 'usage-journal'));
+const journal = new UsageJournal(path.join(journalDir, 'usage-journal'), { sync: flags['journal-sync'] });
 await journal.open();
 const gateway = new FleetGateway({
   routes,

@@ -24,7 +24,8 @@ const help = `usage: node bench/gateway/run.mjs [options]
 Loads a constant-time upstream with wrk (1 thread) directly and through each proxy, at each concurrency,
 non-streamed and streamed, then measures streamed chunks relayed per second.
   --targets LIST          any of direct,bare,gateway,gateway-keys (default all four; direct is always run),
-                          and gateway-shm: the gateway with its journal on /dev/shm (fsync nearly free)
+                          gateway-shm: the gateway with its journal on /dev/shm (fsync nearly free), and
+                          gateway-interval: the gateway with --journal-sync interval (fsync every 200 ms)
   --concurrency LIST      wrk connections (default 1,64)
   --duration-s N          seconds per measurement (default 6)
   --warmup-requests N     non-streamed requests (and N/20 streamed) sent to a fresh process before each
@@ -207,6 +208,7 @@ function startTarget(target) {
   const args = ['--upstream', upstreamUrl, ...(target === 'gateway-keys' ? ['--keys'] : [])];
   // Diagnostic: the journal on tmpfs, where fsync costs next to nothing.
   if (target === 'gateway-shm') args.push('--journal-parent', '/dev/shm');
+  if (target === 'gateway-interval') args.push('--journal-sync', 'interval');
   return startNode('gateway.mjs', args, nodeFlags);
 }
 

@@ -16,7 +16,7 @@ import { bootstrapSecrets } from '../control/server/secrets.js';
 import { KeyGuard } from '../gateway/auth/key-guard.js';
 import { FleetGateway, type RouteSource } from '../gateway/fleet-gateway.js';
 import type { RoutingConfig } from '../gateway/routing/routing-config.js';
-import { UsageJournal } from '../gateway/metering/usage-journal.js';
+import { UsageJournal, type JournalSync } from '../gateway/metering/usage-journal.js';
 import { UsageShipper } from '../gateway/metering/usage-shipper.js';
 import type { Store } from '../store/store.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -48,6 +48,8 @@ export interface ControlPlaneOptions {
   routing?: RoutingConfig;
   /** The region clients are assumed to be in when nothing else tells (`--region`). */
   region?: string;
+  /** When the usage journal is fsynced (`--journal-sync`); default `always`. */
+  journalSync?: JournalSync;
 }
 
 export interface ControlPlane {
@@ -69,7 +71,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const routes = options.decorateRoutes?.(fromStore) ?? fromStore;
   const limiter = await makeLimiter(options.redisUrl, log);
 
-  const journal = new UsageJournal(join(options.home, 'usage-journal'));
+  const journal = new UsageJournal(join(options.home, 'usage-journal'), {
+    ...(options.journalSync && { sync: options.journalSync }),
+  });
   await journal.open();
   const shipper = new UsageShipper({
     journal,

@@ -11,7 +11,13 @@ import { startStandaloneGateway } from '../gateway/sync/standalone-gateway.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import { createLogger } from '../telemetry/logger.js';
 import { resolveHome } from '../worker/models/model-cache.js';
-import { makeLimiter, redisOption, routingFlagsHelp, routingOption } from './gateway-options.js';
+import {
+  makeLimiter,
+  redisOption,
+  routingFlagsHelp,
+  journalSyncOption,
+  routingOption,
+} from './gateway-options.js';
 import { intFlag, parseFlags } from './parse-flags.js';
 
 const help = `usage: edgefleet gateway --server URL --site SITE [options]
@@ -45,6 +51,7 @@ export async function run(args: string[]): Promise<number> {
     'api-key': { type: 'string' },
     redis: { type: 'string' },
     'routing-config': { type: 'string' },
+    'journal-sync': { type: 'string' },
     'max-body-bytes': { type: 'string' },
     'upstream-wait-ms': { type: 'string' },
     help: { type: 'boolean' },
@@ -86,6 +93,7 @@ export async function run(args: string[]): Promise<number> {
     limiter,
     log,
     ...(await routingOption(values['routing-config'])),
+    ...journalSyncOption(values['journal-sync']),
   });
   log.info({ url: gateway.url, server: serverUrl, home, origin: gateway.routes.origin }, 'gateway listening');
   process.stdout.write(

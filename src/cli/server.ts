@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { startControlPlane } from './control-plane.js';
-import { redisOption, routingFlagsHelp, routingOption } from './gateway-options.js';
+import { redisOption, routingFlagsHelp, journalSyncOption, routingOption } from './gateway-options.js';
 import { rotateJoinToken } from '../control/server/secrets.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import { openStore, redact } from '../store/open-store.js';
@@ -46,6 +46,7 @@ export async function run(args: string[]): Promise<number> {
       'upstream-wait-ms': { type: 'string' },
       redis: { type: 'string' },
       'routing-config': { type: 'string' },
+      'journal-sync': { type: 'string' },
       region: { type: 'string' },
       help: { type: 'boolean' },
     },
@@ -108,6 +109,7 @@ async function serve(
     upstreamWaitMs: intFlag(str('upstream-wait-ms'), 'upstream-wait-ms', 10_000, 0),
     ...redisOption(str('redis')),
     ...(await routingOption(str('routing-config'))),
+    ...journalSyncOption(str('journal-sync')),
     ...(str('region') !== undefined && { region: str('region')! }),
   });
   if (plane.created) printCreatedSecrets(home, plane.created);

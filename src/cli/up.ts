@@ -11,7 +11,7 @@ import { resolveModel } from '../worker/resolve-model.js';
 import { startControlPlane, type ControlPlane } from './control-plane.js';
 import { intFlag, parseFlags } from './parse-flags.js';
 import { progressView } from './progress-view.js';
-import { redisOption, routingFlagsHelp, routingOption } from './gateway-options.js';
+import { redisOption, routingFlagsHelp, journalSyncOption, routingOption } from './gateway-options.js';
 import { printCreatedSecrets } from './server.js';
 import { ensureUpDeployment } from './up-deployment.js';
 import { mintLocalJoinToken, upHealth, upMetrics, withUpModelMeta } from './up-local.js';
@@ -55,6 +55,7 @@ export async function run(args: string[]): Promise<number> {
     'require-key': { type: 'boolean' },
     redis: { type: 'string' },
     'routing-config': { type: 'string' },
+    'journal-sync': { type: 'string' },
     help: { type: 'boolean' },
   });
   if (values.help) {
@@ -76,6 +77,7 @@ export async function run(args: string[]): Promise<number> {
   const parallel = intFlag(values.parallel, 'parallel', engineDefaults.parallel);
   const contextTokens = intFlag(values.context, 'context', engineDefaults.contextSize, 16);
   const routing = await routingOption(values['routing-config']);
+  const journalSync = journalSyncOption(values['journal-sync']);
 
   const shutdown = new AbortController();
   const onSignal = () => shutdown.abort(new EdgeFleetError('internal_error', 'interrupted'));
@@ -114,6 +116,7 @@ export async function run(args: string[]): Promise<number> {
       upstreamWaitMs: 30_000,
       ...redisOption(values.redis),
       ...routing,
+      ...journalSync,
       health: () => upHealth(plane!.routes, () => agent, deployment, model),
       extraMetrics: () => upMetrics(plane!.routes, deployment.id),
       decorateRoutes: (routes) => withUpModelMeta(routes, deployment.id, model),

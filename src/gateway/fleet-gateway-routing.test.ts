@@ -1,7 +1,5 @@
-import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { closeServers, listen } from '../../test/helpers/http-servers.js';
 import { sendError } from '../http/respond.js';
 import type { RouteInstance, RouteTable } from '../spec/route-table.js';
 import { createLogger } from '../telemetry/logger.js';
@@ -15,23 +13,11 @@ import { defaultRoutingConfig, type RoutingConfigInput } from './routing/routing
 const silentLog = createLogger('test');
 silentLog.level = 'silent';
 
-const servers: Server[] = [];
 const gateways: FleetGateway[] = [];
 afterEach(async () => {
   for (const gateway of gateways.splice(0)) await gateway.close();
-  for (const server of servers.splice(0)) {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
+  await closeServers();
 });
-
-async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
-  const server = createServer(handler);
-  servers.push(server);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -1,7 +1,6 @@
-import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
+import { closeServers, listen, refusingUrl } from '../../test/helpers/http-servers.js';
 import { sendError } from '../http/respond.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import type { RouteInstance, RouteTable } from '../spec/route-table.js';
@@ -22,30 +21,19 @@ type Script = (request: IncomingMessage, response: ServerResponse, body: string)
 const silentLog = createLogger('test');
 silentLog.level = 'silent';
 
-const servers: Server[] = [];
-afterEach(async () => {
-  for (const server of servers.splice(0)) {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
-});
+afterEach(closeServers);
 
-async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
-  const server = createServer(handler);
-  servers.push(server);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
-
-/** An upstream that records what it was sent and answers with `script`. */
+/**
+ * An upstream that records the inference requests it was sent and answers every request with `script`
+ * (so it has no tokenizer API: `/tokenize` gets an answer that is not one, and usage is estimated).
+ */
 async function upstream(script: Script) {
   const seen: string[] = [];
   const url = await listen((request, response) => {
     let body = '';
     request.setEncoding('utf8').on('data', (c: string) => (body += c));
     request.on('end', () => {
-      seen.push(body);
+      if (request.url?.startsWith('/v1/')) seen.push(body);
       void script(request, response, body);
     });
   });
@@ -112,7 +100,7 @@ describe('FleetGateway', () => {
   it("never passes the client's key upstream; an external endpoint gets its own key", async () => {
     const seenAuth: (string | undefined)[] = [];
     const recording: Script = (req, res, body) => {
-      seenAuth.push(req.headers.authorization);
+      if (req.url?.startsWith('/v1/')) seenAuth.push(req.headers.authorization);
       ok(req, res, body);
     };
     const internal = await upstream(recording);
@@ -153,8 +141,7 @@ describe('FleetGateway', () => {
   });
 
   it('retries on another instance when one refuses the connection or answers 5xx before the first byte', async () => {
-    const dead = await listen(() => undefined);
-    servers.pop()!.close(); // nothing listens there any more
+    const dead = await refusingUrl();
     const failing = await upstream((_req, res) =>
       sendError(res, new EdgeFleetError('engine_unavailable', 'overloaded')),
     );

@@ -19,6 +19,7 @@ import {
   type MeterContext,
   type RecordUsage,
 } from './metering/request-meter.js';
+import { engineTokenCounter, type CountTokens } from './metering/engine-token-counter.js';
 import { forwardWithFailover } from './routing/failover.js';
 import { Router } from './routing/router.js';
 import { defaultRoutingConfig, type RoutingConfig } from './routing/routing-config.js';
@@ -52,6 +53,8 @@ export interface FleetGatewayOptions {
    * `min(5 s, idleTimeoutMs / 4)` per deployment while requests are in flight.
    */
   activate?: (deploymentId: string) => Promise<void>;
+  /** Counts an answer's tokens when its engine reported none (default: the instance's tokenizer API). */
+  countTokens?: CountTokens;
 }
 
 /** The longest interval between two `activate` calls for a deployment while requests for it are in flight. */
@@ -131,8 +134,12 @@ export class FleetGateway {
       log: options.log,
       targets: async () => (await options.routes.get()).models.flatMap((m) => m.instances),
     });
-    this.meter = new RequestMeter(this.registry, options.log, options.recordUsage, (model, instance, seen) =>
-      this.learn(model, instance, seen),
+    this.meter = new RequestMeter(
+      this.registry,
+      options.log,
+      options.recordUsage,
+      (model, instance, seen) => this.learn(model, instance, seen),
+      options.countTokens ?? engineTokenCounter(),
     );
   }
 
@@ -205,6 +212,10 @@ export class FleetGateway {
     const parsed = parseJsonBuffer(raw);
     const { model, body, clientWantsUsage } = prepareBody(parsed, raw, path);
     seen.requested = model;
+    if (path !== '/v1/embeddings') {
+      const { messages, prompt } = parsed as { messages?: unknown; prompt?: unknown };
+      meterContext.prompt = { model, messages, prompt };
+    }
     let stopWarm: () => void = () => undefined;
     try {
       await guard?.admit(principal, model);

@@ -2,7 +2,9 @@
  * Meters each inference request the gateway answers: one UsageEvent (tokens, time to first token,
  * duration, outcome) handed to the journal before the client gets the last bytes, and the gateway's
  * token and latency metrics. A journal that cannot write (disk full) costs the record, not the answer:
- * the loss is logged and counted in `edgefleet_gateway_usage_journal_errors_total`.
+ * the loss is logged and counted in `edgefleet_gateway_usage_journal_errors_total`. When an engine
+ * answered without `usage`, the tokens are counted with the model's tokenizer through the instance
+ * (`engine-token-counter.ts`); only when that fails are streamed chunks counted (`usageEstimated`).
  */
 import { randomUUID } from 'node:crypto';
 import { Counter, Histogram, type Registry } from 'prom-client';
@@ -10,6 +12,8 @@ import type { RouteInstance } from '../../spec/route-table.js';
 import type { UsageEvent } from '../../spec/usage-event.js';
 import type { Logger } from '../../telemetry/logger.js';
 import type { ForwardMeter, MeteredAnswer } from '../streaming/forward-request.js';
+import type { TokenUsage } from '../streaming/sse-usage-relay.js';
+import type { CountTokens, PromptToCount } from './engine-token-counter.js';
 
 export type RecordUsage = (event: UsageEvent) => Promise<void>;
 
@@ -32,6 +36,8 @@ export interface MeterContext {
   arrivedAtMs: number;
   /** Told the tokens of an answered request (the key's tpm and budget count them). */
   onTokens?: (promptTokens: number, completionTokens: number) => void;
+  /** The request's prompt, for counting its tokens when the engine reports none. */
+  prompt?: PromptToCount;
 }
 
 /** A non-streamed answer shorter than this says more about prefill than about generation speed. */
@@ -48,6 +54,7 @@ export class RequestMeter {
     private readonly log: Logger,
     private readonly record?: RecordUsage,
     private readonly observe?: ObserveAnswer,
+    private readonly countTokens?: CountTokens,
   ) {
     const registers = [registry];
     this.tokens = new Counter({
@@ -115,10 +122,12 @@ export class RequestMeter {
     instance: RouteInstance,
     answer: MeteredAnswer,
     clientGone: boolean,
-  ): Promise<void> {
-    const estimated = answer.usage === null;
-    const promptTokens = answer.usage?.promptTokens ?? 0;
-    const completionTokens = answer.usage?.completionTokens ?? answer.textChunks;
+  ): Promise<TokenUsage | null> {
+    const counted = answer.usage === null ? await this.count(context, instance, answer) : null;
+    const usage = answer.usage ?? counted;
+    const estimated = usage === null;
+    const promptTokens = usage?.promptTokens ?? 0;
+    const completionTokens = usage?.completionTokens ?? answer.textChunks;
     const ttftMs = answer.firstTextAtMs === null ? null : answer.firstTextAtMs - context.arrivedAtMs;
     const event: UsageEvent = {
       ...this.base(context, model, instance),
@@ -151,6 +160,19 @@ export class RequestMeter {
       completionTokens,
     });
     await this.write(event);
+    return counted;
+  }
+
+  /** The answer's tokens by the model's tokenizer, for a completed answer that came without usage. */
+  private async count(
+    context: MeterContext,
+    instance: RouteInstance,
+    answer: MeteredAnswer,
+  ): Promise<TokenUsage | null> {
+    if (!this.countTokens || !context.prompt || !answer.completed || answer.status >= 400) return null;
+    const text = answer.generatedText();
+    if (text === null) return null;
+    return this.countTokens(instance, context.prompt, text);
   }
 
   private base(context: MeterContext, model: string, instance: RouteInstance | undefined) {

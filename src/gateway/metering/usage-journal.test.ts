@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { appendFile, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,9 +60,38 @@ describe('UsageJournal', () => {
     await second.close();
   });
 
+  it("with sync 'interval', loses nothing when the gateway process is killed before any fsync", async () => {
+    const dir = await journalDir();
+    // A process that appends 300 events (rotating segments) with fsync an hour away, then kills itself.
+    const module = new URL('../../../dist/gateway/metering/usage-journal.js', import.meta.url).href;
+    const script = `
+      const { UsageJournal } = await import(${JSON.stringify(module)});
+      const journal = new UsageJournal(process.argv[1], { sync: 'interval', syncEveryMs: 3600000, maxSegmentBytes: 4096 });
+      await journal.open();
+      const events = JSON.parse(process.argv[2]);
+      for (const event of events) await journal.append(event);
+      process.kill(process.pid, 'SIGKILL');`;
+    const events = Array.from({ length: 300 }, (_, n) => event(n));
+    const child = spawnSync(
+      process.execPath,
+      ['--input-type=module', '-e', script, dir, JSON.stringify(events)],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(child.signal, child.stderr).toBe('SIGKILL');
+    const reader = new UsageJournal(dir);
+    await reader.open();
+    const batch = await reader.readUnshipped(1000);
+    expect(batch.events.map((e) => e.id)).toEqual(events.map((e) => e.id));
+    expect(batch.skippedLines).toBe(0);
+    expect((await readdir(dir)).filter((name) => name.endsWith('.jsonl')).length).toBeGreaterThan(5);
+    await reader.close();
+  });
+
   it('reads in batches and deletes segments once they are shipped', async () => {
     const dir = await journalDir();
-    const journal = new UsageJournal(dir, 600); // a few events per segment
+    const journal = new UsageJournal(dir, { maxSegmentBytes: 600 }); // a few events per segment
     await journal.open();
     for (let n = 1; n <= 12; n++) await journal.append(event(n));
     expect((await readdir(dir)).filter((f) => f.endsWith('.jsonl')).length).toBeGreaterThan(2);

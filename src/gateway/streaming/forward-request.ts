@@ -1,6 +1,6 @@
 import { Agent, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { EdgeFleetError, toOpenAiError } from '../../spec/edgefleet-error.js';
-import { readUsage, SseUsageRelay, type TokenUsage } from './sse-usage-relay.js';
+import { choicesOf, readUsage, SseUsageRelay, type TokenUsage } from './sse-usage-relay.js';
 
 const hopByHop = new Set([
   'connection',
@@ -41,13 +41,18 @@ export interface MeteredAnswer {
   firstTextAtMs: number | null;
   /** Stream chunks with generated text (the count when the engine reports no usage). */
   textChunks: number;
+  /** The answer's generated text (read on demand), or null when it is not known in full. */
+  generatedText(): string | null;
 }
 
 export interface ForwardMeter {
   /** The client asked for `stream_options.include_usage` itself (else the usage-only chunk is dropped). */
   clientWantsUsage: boolean;
-  /** Runs after the upstream ended and before the client gets the last bytes (the usage journal). */
-  beforeEnd(answer: MeteredAnswer): Promise<void>;
+  /**
+   * Runs after the upstream ended and before the client gets the last bytes (the usage journal). When the
+   * engine reported no usage it may resolve to a counted one, which the client then gets in the answer.
+   */
+  beforeEnd(answer: MeteredAnswer): Promise<TokenUsage | null | void>;
 }
 
 /** Non-streamed answers up to this size are held to read their usage; larger ones pass through unmetered. */
@@ -117,25 +122,31 @@ export function forwardRequest(
         if (value !== undefined && (!hopByHop.has(name) || name === 'content-length'))
           replyHeaders[name] = value;
       }
-      // The headers leave with the first bytes of the body (one write, not two).
-      response.writeHead(reply.statusCode ?? 502, replyHeaders);
       const isStream = String(reply.headers['content-type'] ?? '').startsWith('text/event-stream');
       const { meter } = options;
       const relay = meter && isStream ? new SseUsageRelay(meter.clientWantsUsage) : undefined;
-      // A non-streamed answer is held (bounded) so its usage can be read before it is sent.
+      // A non-streamed answer is held (bounded) so its usage can be read (or added) before it is sent;
+      // its headers wait with it, since adding usage changes its length.
       let held: Buffer[] | undefined = meter && !isStream ? [] : undefined;
       let heldBytes = 0;
       let ended = false;
+      // The headers leave with the first bytes of the body (one write, not two).
+      const writeHead = (length?: number) => {
+        if (length !== undefined) replyHeaders['content-length'] = String(length);
+        response.writeHead(status, replyHeaders);
+      };
+      if (!held) writeHead();
       const answer = (completed: boolean, body?: Buffer): MeteredAnswer => ({
         status,
         completed,
         usage: relay ? relay.usage : body ? usageOfJson(body) : null,
         firstTextAtMs: relay?.firstTextAtMs ?? null,
         textChunks: relay?.textChunks ?? 0,
+        generatedText: () => (relay ? relay.generatedText() : body ? textOfJson(body) : null),
       });
       const settle = async (result: MeteredAnswer) => {
-        await meter?.beforeEnd(result).catch(() => undefined);
-        return result;
+        const counted = await meter?.beforeEnd(result).catch(() => undefined);
+        return { result, counted: counted ?? null };
       };
       reply.on('data', (chunk: Buffer) => {
         if (relay) {
@@ -145,7 +156,10 @@ export function forwardRequest(
           held.push(chunk);
           heldBytes += chunk.length;
         } else {
-          if (held) for (const part of held) response.write(part);
+          if (held) {
+            writeHead();
+            for (const part of held) response.write(part);
+          }
           held = undefined;
           response.write(chunk);
         }
@@ -153,14 +167,23 @@ export function forwardRequest(
       reply.on('end', () => {
         ended = true;
         const body = held ? Buffer.concat(held) : undefined;
-        void settle(answer(true, body)).then((result) => {
-          response.end(relay ? relay.finish() : body);
+        void settle(answer(true, body)).then(({ result, counted }) => {
+          if (relay) {
+            response.end(relay.finish(counted));
+          } else if (body) {
+            const out = counted && result.usage === null ? withUsage(body, counted) : body;
+            writeHead(out === body ? undefined : out.length);
+            response.end(out);
+          } else {
+            response.end();
+          }
           resolve(result);
         });
       });
       reply.on('close', () => {
         if (ended) return;
-        void settle(answer(false)).then((result) => {
+        if (held) writeHead();
+        void settle(answer(false)).then(({ result }) => {
           if (isStream && !response.destroyed) {
             const { body: errorBody } = toOpenAiError(
               new EdgeFleetError('engine_error', 'the engine stopped in the middle of the response'),
@@ -208,6 +231,39 @@ function usageOfJson(body: Buffer): TokenUsage | null {
     return readUsage((JSON.parse(body.toString('utf8')) as { usage?: unknown }).usage);
   } catch {
     return null;
+  }
+}
+
+/** The generated text of a JSON answer (all choices, reasoning included), or null. */
+function textOfJson(body: Buffer): string | null {
+  try {
+    const parsed = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+    let text = '';
+    for (const choice of choicesOf(parsed)) {
+      const message = (choice['message'] ?? {}) as Record<string, unknown>;
+      for (const part of [message['reasoning_content'], message['content'], choice['text']]) {
+        if (typeof part === 'string') text += part;
+      }
+    }
+    return text;
+  } catch {
+    return null;
+  }
+}
+
+/** A JSON answer with `usage` set to the counted one (the body unchanged when it is not a JSON object). */
+function withUsage(body: Buffer, counted: TokenUsage): Buffer {
+  try {
+    const parsed = JSON.parse(body.toString('utf8')) as unknown;
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return body;
+    const usage = {
+      prompt_tokens: counted.promptTokens,
+      completion_tokens: counted.completionTokens,
+      total_tokens: counted.promptTokens + counted.completionTokens,
+    };
+    return Buffer.from(JSON.stringify({ ...parsed, usage }));
+  } catch {
+    return body;
   }
 }
 

@@ -4,7 +4,9 @@
  * pass through unchanged (one write per read), only an event that carries a `usage` object is parsed,
  * and generated text is recognised by a byte scan. The final `data: [DONE]` is held back until
  * `finish()`, so the gateway can journal the request before the client sees the stream complete. A
- * usage-only chunk the client did not ask for is dropped.
+ * usage-only chunk the client did not ask for is dropped. Events with generated text are kept (by
+ * reference, up to 4 MiB) so that an answer whose engine reported no usage can be counted afterwards, and
+ * `finish()` can then add the counted usage as a last chunk.
  */
 
 export interface TokenUsage {
@@ -18,6 +20,8 @@ const doneEvent = Buffer.from('data: [DONE]\n\n');
 const usageMarker = Buffer.from('"usage":{');
 const usageMarkerSpaced = Buffer.from('"usage": {');
 const textKeys = ['"content":', '"reasoning_content":', '"text":'].map((k) => Buffer.from(k));
+/** Text events kept for counting an answer without usage; a longer answer falls back to an estimate. */
+const maxKeptTextBytes = 4 * 1024 * 1024;
 
 export class SseUsageRelay {
   usage: TokenUsage | null = null;
@@ -27,6 +31,8 @@ export class SseUsageRelay {
   textChunks = 0;
   sawDone = false;
   private pending: Buffer = Buffer.alloc(0);
+  private textEvents: Buffer[] | null = [];
+  private textBytes = 0;
 
   /** @param clientWantsUsage the client set `stream_options.include_usage` itself. */
   constructor(private readonly clientWantsUsage: boolean) {}
@@ -51,11 +57,54 @@ export class SseUsageRelay {
     return out.length === 1 ? out[0]! : Buffer.concat(out);
   }
 
-  /** What is left to send when the engine ended its stream normally: a partial event and `[DONE]`. */
-  finish(): Buffer {
+  /**
+   * What is left to send when the engine ended its stream normally: a partial event and `[DONE]`, and
+   * before it, when the engine sent no usage and the client asked for it, a usage chunk with `counted`.
+   */
+  finish(counted?: TokenUsage | null): Buffer {
     const rest = this.pending;
     this.pending = Buffer.alloc(0);
-    return this.sawDone ? Buffer.concat([rest, doneEvent]) : rest;
+    if (!this.sawDone) return rest;
+    if (!counted || this.usage || !this.clientWantsUsage) return Buffer.concat([rest, doneEvent]);
+    return Buffer.concat([
+      rest,
+      Buffer.from(`data: ${JSON.stringify(this.usageChunk(counted))}\n\n`),
+      doneEvent,
+    ]);
+  }
+
+  /** The generated text of the stream (all choices, reasoning included), or null when not all was kept. */
+  generatedText(): string | null {
+    if (this.textEvents === null) return null;
+    let text = '';
+    for (const event of this.textEvents) {
+      const chunk = parseEvent(event);
+      for (const choice of choicesOf(chunk)) {
+        const delta = (choice['delta'] ?? {}) as Record<string, unknown>;
+        for (const part of [delta['reasoning_content'], delta['content'], choice['text']]) {
+          if (typeof part === 'string') text += part;
+        }
+      }
+    }
+    return text;
+  }
+
+  /** A usage-only chunk shaped like the stream's own chunks (id, object, created and model of the first). */
+  private usageChunk(counted: TokenUsage): Record<string, unknown> {
+    const first = this.textEvents?.[0] ? parseEvent(this.textEvents[0]) : null;
+    const pick = (key: string) => (first && key in first ? { [key]: first[key] } : {});
+    return {
+      ...pick('id'),
+      ...pick('object'),
+      ...pick('created'),
+      ...pick('model'),
+      choices: [],
+      usage: {
+        prompt_tokens: counted.promptTokens,
+        completion_tokens: counted.completionTokens,
+        total_tokens: counted.promptTokens + counted.completionTokens,
+      },
+    };
   }
 
   /** Whether to forward one complete event (its bytes include the blank line that ends it). */
@@ -69,6 +118,11 @@ export class SseUsageRelay {
     if (textKeys.some((key) => hasNonEmptyString(event, key))) {
       this.textChunks += 1;
       this.firstTextAtMs ??= nowMs;
+      if (this.textEvents !== null) {
+        this.textBytes += event.length;
+        if (this.textBytes <= maxKeptTextBytes) this.textEvents.push(event);
+        else this.textEvents = null;
+      }
     }
     if (event.indexOf(usageMarker) < 0 && event.indexOf(usageMarkerSpaced) < 0) return true;
     let parsed: { usage?: unknown; choices?: unknown };
@@ -95,6 +149,23 @@ export function readUsage(value: unknown): TokenUsage | null {
   const plausible = (n: number) => Number.isSafeInteger(n) && n >= 0 && n <= 100_000_000;
   if (!plausible(promptTokens) || !plausible(completionTokens)) return null;
   return { promptTokens, completionTokens };
+}
+
+/** The JSON object of an event's data, or null. */
+function parseEvent(event: Buffer): Record<string, unknown> | null {
+  try {
+    const value = JSON.parse(eventData(event)) as unknown;
+    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The `choices` of a chunk or an answer that are objects. */
+export function choicesOf(value: Record<string, unknown> | null): Record<string, unknown>[] {
+  const choices = value?.['choices'];
+  if (!Array.isArray(choices)) return [];
+  return choices.filter((c): c is Record<string, unknown> => typeof c === 'object' && c !== null);
 }
 
 /** The index just past the blank line that ends the event starting at `from`, or -1. */

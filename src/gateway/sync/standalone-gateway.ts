@@ -16,7 +16,7 @@ import { KeyGuard } from '../auth/key-guard.js';
 import type { RateLimiter } from '../auth/rate-limiter.js';
 import type { RoutingConfig } from '../routing/routing-config.js';
 import { FleetGateway } from '../fleet-gateway.js';
-import { UsageJournal } from '../metering/usage-journal.js';
+import { UsageJournal, type JournalSync } from '../metering/usage-journal.js';
 import { UsageShipper } from '../metering/usage-shipper.js';
 import { ControlPlaneClient } from './control-plane-client.js';
 import { HttpKeyLookup } from './http-key-lookup.js';
@@ -46,6 +46,8 @@ export interface StandaloneGatewayOptions {
   keysPollMs?: number;
   /** Usage shipping. Default 1000. */
   shipIntervalMs?: number;
+  /** When the usage journal is fsynced; default `always`. */
+  journalSync?: JournalSync;
 }
 
 export interface StandaloneGateway {
@@ -61,7 +63,9 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
   const { log } = options;
   const cacheDir = join(options.home, 'gateway-cache');
   const client = new ControlPlaneClient({ serverUrl: options.serverUrl, apiKey: options.apiKey });
-  const journal = new UsageJournal(join(options.home, 'usage-journal'));
+  const journal = new UsageJournal(join(options.home, 'usage-journal'), {
+    ...(options.journalSync && { sync: options.journalSync }),
+  });
   await journal.open();
   const shipper = new UsageShipper({
     journal,

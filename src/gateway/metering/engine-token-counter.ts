@@ -1,0 +1,103 @@
+/**
+ * Counts an answer's tokens with the model's own tokenizer when its engine answered without `usage`, by
+ * asking the instance that served it. Two tokenizer APIs are spoken:
+ * - vLLM's `POST /tokenize` `{model, prompt | messages, add_special_tokens, add_generation_prompt}` →
+ *   `{count, tokens, max_model_len}`;
+ * - llama.cpp's server: `POST /apply-template {messages}` → `{prompt}` (the chat template applied), then
+ *   `POST /tokenize {content, add_special}` → `{tokens}`.
+ * One `/tokenize` body carries both field sets (each server ignores the other's). Any failure (no such
+ * API, a timeout, an implausible answer) gives null, and the caller falls back to an estimate.
+ */
+import type { RouteInstance } from '../../spec/route-table.js';
+import { readUsage, type TokenUsage } from '../streaming/sse-usage-relay.js';
+
+/** What the client asked for: a chat's `messages` or a completion's `prompt`. */
+export interface PromptToCount {
+  model: string;
+  messages?: unknown;
+  prompt?: unknown;
+}
+
+export type CountTokens = (
+  instance: RouteInstance,
+  prompt: PromptToCount,
+  completionText: string,
+) => Promise<TokenUsage | null>;
+
+/** The whole count (prompt and completion, up to four calls) gives up after this long. */
+const defaultTimeoutMs = 2000;
+
+/** A token counter that asks each instance's own tokenizer API. */
+export function engineTokenCounter(timeoutMs = defaultTimeoutMs): CountTokens {
+  return async (instance, prompt, completionText) => {
+    const signal = AbortSignal.timeout(timeoutMs);
+    const call = (path: string, body: unknown) => postJson(instance, path, body, signal);
+    try {
+      const [promptTokens, completionTokens] = await Promise.all([
+        countPrompt(call, prompt),
+        completionText === '' ? 0 : countText(call, prompt.model, completionText, false),
+      ]);
+      if (promptTokens === null || completionTokens === null) return null;
+      return readUsage({ prompt_tokens: promptTokens, completion_tokens: completionTokens });
+    } catch {
+      return null;
+    }
+  };
+}
+
+type Call = (path: string, body: unknown) => Promise<Record<string, unknown> | null>;
+
+async function countPrompt(call: Call, prompt: PromptToCount): Promise<number | null> {
+  if (Array.isArray(prompt.messages)) {
+    // llama.cpp's server renders the template itself; vLLM tokenizes the messages in one call.
+    const rendered = await call('/apply-template', { messages: prompt.messages });
+    if (typeof rendered?.['prompt'] === 'string') {
+      return countText(call, prompt.model, rendered['prompt'], true);
+    }
+    const answer = await call('/tokenize', {
+      model: prompt.model,
+      messages: prompt.messages,
+      add_generation_prompt: true,
+    });
+    return typeof answer?.['count'] === 'number' ? answer['count'] : null;
+  }
+  const text = Array.isArray(prompt.prompt) && prompt.prompt.length === 1 ? prompt.prompt[0] : prompt.prompt;
+  return typeof text === 'string' ? countText(call, prompt.model, text, true) : null;
+}
+
+async function countText(call: Call, model: string, text: string, special: boolean): Promise<number | null> {
+  const answer = await call('/tokenize', {
+    model,
+    prompt: text,
+    add_special_tokens: special,
+    content: text,
+    add_special: special,
+  });
+  if (typeof answer?.['count'] === 'number') return answer['count'];
+  return Array.isArray(answer?.['tokens']) ? answer['tokens'].length : null;
+}
+
+/** POSTs JSON to the instance; the parsed object of a 2xx answer, else null. */
+async function postJson(
+  instance: RouteInstance,
+  path: string,
+  body: unknown,
+  signal: AbortSignal,
+): Promise<Record<string, unknown> | null> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (instance.apiKey !== undefined) headers['authorization'] = `Bearer ${instance.apiKey}`;
+  const response = await fetch(new URL(path, instance.url), {
+    method: 'POST',
+    headers,
+    body: JSON.stringify(body),
+    signal,
+  });
+  if (!response.ok) {
+    await response.body?.cancel();
+    return null;
+  }
+  const parsed = (await response.json().catch(() => null)) as unknown;
+  return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
+    ? (parsed as Record<string, unknown>)
+    : null;
+}
