@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { answerClientErrors } from '../../http/client-errors.js';
 import { parseWith, readJsonBody } from '../../http/read-json-body.js';
 import { sendError, sendJson } from '../../http/respond.js';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
@@ -42,6 +43,7 @@ export class EngineServer {
       });
     });
     this.server.requestTimeout = 0; // generations may be long; clients and gateways bound them
+    answerClientErrors(this.server);
   }
 
   setRuntime(runtime: LlamaRuntime): void {

@@ -57,6 +57,13 @@ export class InstanceStats {
     return sinceMs <= 0 ? list.length : list.filter((at) => at >= sinceMs).length;
   }
 
+  /** Requests in flight to every instance together. */
+  inFlightTotal(): number {
+    let total = 0;
+    for (const record of this.instances.values()) total += record.inFlight.length;
+    return total;
+  }
+
   /** One answer's speed: time per output token after the first, and its completion length. */
   recordAnswer(
     key: string,

@@ -75,8 +75,8 @@ export class Router {
     private readonly options: RouterOptions,
   ) {
     this.now = options.now ?? Date.now;
-    this.metrics = new RoutingMetrics(options.registry);
     this.stats = new InstanceStats(config.measurement.ewmaAlpha);
+    this.metrics = new RoutingMetrics(options.registry, () => this.stats.inFlightTotal());
     this.budget = new RetryBudget({
       ratio: config.retry.budgetRatio,
       minRetries: config.retry.budgetMinRetries,

@@ -1,6 +1,7 @@
 /**
  * The router's Prometheus metrics: routing decisions by model, site and reason kind, open circuit
- * breakers and health-check verdicts per instance, and requests whose retry the budget refused.
+ * breakers and health-check verdicts per instance, requests whose retry the budget refused, and the
+ * requests this gateway has in flight to instances (read at scrape time).
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 
@@ -10,9 +11,18 @@ export class RoutingMetrics {
   readonly circuitTransitions: Counter<'to'>;
   readonly instanceUp: Gauge<'instance' | 'site'>;
   readonly retryBudgetExhausted: Counter;
+  readonly inFlight: Gauge;
 
-  constructor(registry: Registry) {
+  constructor(registry: Registry, inFlight: () => number) {
     const registers = [registry];
+    this.inFlight = new Gauge({
+      name: 'edgefleet_gateway_requests_in_flight',
+      help: 'Requests this gateway has sent to instances and not yet seen answered, failed or cancelled',
+      registers,
+      collect() {
+        this.set(inFlight());
+      },
+    });
     this.decisions = new Counter({
       name: 'edgefleet_gateway_routing_decisions_total',
       help: 'Instances chosen, by model, site and reason (single, least_cost, tie, prefix_affinity, round_robin, spillover, unhealthy_fallback)',

@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { answerClientErrors } from '../../http/client-errors.js';
 import { sendError, sendJson } from '../../http/respond.js';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 import type { Logger } from '../../telemetry/logger.js';
@@ -141,6 +142,7 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
     }
   };
   const server = createServer((request, response) => void handle(request, response));
+  answerClientErrors(server);
   server.listen(options.port, options.host);
   await once(server, 'listening');
   gateway.start();
