@@ -73,6 +73,11 @@ export const heartbeatRequestSchema = z.strictObject({
             totalBytes: z.number().int().min(0).optional(),
           })
           .optional(),
+        /**
+         * The last lines of the instance's engine log (workers send at most 50 lines / 16 KiB, when it
+         * changed); the control plane keeps the latest in memory for `GET /api/v1/instances/:id/logs`.
+         */
+        logTail: z.array(z.string().max(4096)).max(200).optional(),
       }),
     )
     .max(1024),

@@ -4,6 +4,7 @@ import { endpointQueries } from './endpoint-queries.js';
 import { fleetQueries } from './fleet-queries.js';
 import type { SqlContext, SqlDriver, SqlExecutor } from './sql-driver.js';
 import type { Store } from './store.js';
+import { trafficQueries } from './traffic-queries.js';
 import { usageQueries } from './usage-queries.js';
 
 /**
@@ -44,6 +45,7 @@ function bind(driver: SqlDriver, context: SqlContext): Omit<Store, 'withTransact
     ...deploymentQueries(context),
     ...credentialQueries(context),
     ...usageQueries(context),
+    ...trafficQueries(context),
     ...endpointQueries(context),
     tryAcquireLeadership: (name) => driver.tryAdvisoryLock(name),
     releaseLeadership: (name) => driver.releaseAdvisoryLock(name),

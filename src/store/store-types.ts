@@ -198,3 +198,40 @@ export interface Endpoint {
   lastError: string | null;
   createdAtMs: number;
 }
+
+/** What `trafficBuckets` reads: fixed-width buckets over [fromMs, fromMs + buckets × stepMs). */
+export interface TrafficQuery {
+  fromMs: number;
+  stepMs: number;
+  /** Number of buckets. */
+  buckets: number;
+  siteName?: string | undefined;
+  model?: string | undefined;
+}
+
+/**
+ * One bucket of the usage ledger by arrival time: for one site and model, or (in `fleet`) for all
+ * requests the query matched. Percentiles are nearest-rank; null when no request had the timing.
+ */
+export interface TrafficBucket {
+  /** 0-based bucket index: the bucket starts at fromMs + bucket × stepMs. */
+  bucket: number;
+  /** Null for requests that reached no site; always null in `fleet`. */
+  siteName: string | null;
+  model: string | null;
+  requests: number;
+  /** Requests answered with status ≥ 400. */
+  errors: number;
+  completionTokens: number;
+  ttftP50Ms: number | null;
+  ttftP99Ms: number | null;
+  /** Time per output token: (duration − TTFT) / (completion tokens − 1), over requests with > 1 token. */
+  tpotP50Ms: number | null;
+  tpotP99Ms: number | null;
+}
+
+/** The buckets that had requests, per site and model (`groups`) and for all of them (`fleet`). */
+export interface TrafficBuckets {
+  groups: TrafficBucket[];
+  fleet: TrafficBucket[];
+}

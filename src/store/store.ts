@@ -13,6 +13,8 @@ import type {
   Site,
   StoredDevice,
   StoredNode,
+  TrafficBuckets,
+  TrafficQuery,
   UsageAggregate,
   UsageBucket,
   UsageGroupField,
@@ -209,6 +211,11 @@ export interface Store {
    * time bucket (UTC); ordered by bucket, key, model, site.
    */
   aggregateUsage(query: UsageAggregateQuery): Promise<UsageAggregate[]>;
+  /**
+   * Requests, errors, completion tokens and p50/p99 TTFT and TPOT per fixed-width bucket (by arrival
+   * time), per site and model and for all matched requests; only buckets that had requests.
+   */
+  trafficBuckets(query: TrafficQuery): Promise<TrafficBuckets>;
 
   /** A model already registered at the same URL throws `conflict`; health starts `unknown`. */
   createEndpoint(input: NewEndpoint): Promise<Endpoint>;

@@ -5,6 +5,7 @@ import type { Logger } from '../telemetry/logger.js';
 import { LISTENING_MARKER } from '../engines/embedded/run-engine.js';
 import { reachableBaseUrl } from '../spec/route-table.js';
 import { RestartBackoff } from './process-engine/restart-backoff.js';
+import type { LogTail } from './log-tail.js';
 import { TailBuffer } from './tail-buffer.js';
 
 export type EngineState = 'starting' | 'ready' | 'restarting' | 'stopped' | 'failed';
@@ -30,6 +31,8 @@ export interface SupervisorOptions {
   env?: Record<string, string>;
   /** The address the engine binds (its `--host`); the supervisor reaches it there. Default 127.0.0.1. */
   host?: string;
+  /** Also receives the engine's log output (stderr), for the heartbeat. */
+  logTail?: LogTail;
 }
 
 const entry = fileURLToPath(new URL('../../bin/edgefleet.js', import.meta.url));
@@ -142,6 +145,7 @@ export class EngineSupervisor extends EventEmitter<{ state: [EngineState] }> {
     child.stderr?.setEncoding('utf8').on('data', (text: string) => {
       process.stderr.write(text);
       this.tail.push(text);
+      this.options.logTail?.push(text);
     });
     child.on('error', (error) => log.error({ err: error }, 'engine process error'));
     child.on('exit', (code, signal) => this.onExit(child, code, signal));

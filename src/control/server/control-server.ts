@@ -1,11 +1,14 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { answerClientErrors } from '../../http/client-errors.js';
 import { sendError, sendJson } from '../../http/respond.js';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 import type { Store } from '../../store/store.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { requireAdmin } from './authenticate.js';
+import { DashboardFiles, defaultWebDir } from './dashboard-files.js';
 import { handleManagement } from './management-routes.js';
 import { InstanceLoads } from './instance-loads.js';
+import { InstanceLogs } from './instance-logs.js';
 import { Reconciler, type ReconcileResult } from './reconciler.js';
 import { ServerMetrics } from './server-metrics.js';
 import { handleWorker } from './worker-routes.js';
@@ -38,12 +41,15 @@ export interface ControlServerOptions {
   loads?: InstanceLoads;
   /** Replaces the answer of `/health` (`edgefleet up` reports its local engine there). */
   health?: () => Promise<{ status: number; body: unknown }>;
+  /** The built dashboard (index.html, assets/). Default: `EDGEFLEET_WEB_DIR`, else dist/web of this install. */
+  webDir?: string;
 }
 
 /**
  * The control plane: management API (`/api/v1/…`, admin key), worker protocol (`/api/v1/worker/…`),
- * `/health`, `/metrics`, and the reconcile loop. `start()` begins the loop; `close()` stops the loop
- * and the HTTP server (the store stays open, it belongs to the caller).
+ * `/health`, `/metrics`, the built dashboard (`/`, `/assets/…`, no credential) and the reconcile loop.
+ * `start()` begins the loop; `close()` stops the loop and the HTTP server (the store stays open, it
+ * belongs to the caller).
  */
 export class ControlServer {
   readonly server: Server;
@@ -51,13 +57,17 @@ export class ControlServer {
   readonly reconciler: Reconciler;
   /** Engine loads from worker heartbeats, for the route table. */
   readonly loads: InstanceLoads;
+  /** Engine log tails from worker heartbeats, for the dashboard. */
+  readonly logs = new InstanceLogs();
   private timer: NodeJS.Timeout | undefined;
   private readonly reconcileMs: number;
+  private readonly dashboard: DashboardFiles;
 
   constructor(private readonly options: ControlServerOptions) {
     this.metrics = new ServerMetrics(options.store);
     this.loads = options.loads ?? new InstanceLoads();
     this.reconcileMs = options.reconcileMs ?? 2000;
+    this.dashboard = new DashboardFiles(options.webDir ?? defaultWebDir());
     this.reconciler = new Reconciler({
       store: options.store,
       log: options.log.child({ component: 'reconciler' }),
@@ -66,6 +76,7 @@ export class ControlServer {
       ...(options.now && { now: options.now }),
     });
     this.server = createServer((request, response) => void this.handle(request, response));
+    answerClientErrors(this.server);
   }
 
   /** Starts the periodic reconcile loop. */
@@ -113,7 +124,9 @@ export class ControlServer {
           ? path.slice(1)
           : this.mountedPath(path)
             ? 'gateway'
-            : 'other';
+            : this.dashboard.handles(path)
+              ? 'dashboard'
+              : 'other';
     try {
       await this.route(request, response, path, url.searchParams);
     } catch (error) {
@@ -164,19 +177,30 @@ export class ControlServer {
         now: this.options.now ?? Date.now,
         onChange,
         loads: this.loads,
+        logs: this.logs,
       };
       return handleWorker(ctx, request, response, path.slice('/api/v1/worker/'.length));
     }
     if (path.startsWith('/api/v1/')) {
       await requireAdmin(store, request);
       return handleManagement(
-        { store, maxBodyBytes, onChange, loads: this.loads },
+        {
+          store,
+          maxBodyBytes,
+          onChange,
+          loads: this.loads,
+          logs: this.logs,
+          now: this.options.now ?? Date.now,
+          resolver: this.reconciler.resolver,
+          contextTokens: this.options.contextTokens ?? 4096,
+        },
         request,
         response,
         path.slice(8),
         query,
       );
     }
+    if (this.dashboard.handles(path)) return this.dashboard.serve(request, response, path);
     throw new EdgeFleetError('not_found', `no route ${path}`);
   }
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
 import { modelCatalog } from '../../catalog/models/model-catalog.js';
 import { parseWith, readJsonBody } from '../../http/read-json-body.js';
 import { sendJson } from '../../http/respond.js';
@@ -7,14 +8,20 @@ import {
   createDeploymentRequestSchema,
   isModelReference,
   listInstancesQuerySchema,
+  type CreateDeploymentRequest,
 } from '../../spec/management-api.js';
 import type { Store } from '../../store/store.js';
 import type { Site } from '../../store/store-types.js';
+import { previewDeployment } from './deployment-preview.js';
 import { handleGatewaySync } from './gateway-sync-routes.js';
 import type { InstanceLoads } from './instance-loads.js';
+import type { InstanceLogs } from './instance-logs.js';
+import { ModelResolver } from './model-resolver.js';
 import { handleEndpoints } from './endpoint-routes.js';
 import { handleKeys } from './key-routes.js';
+import { handlePlanner } from './planner-routes.js';
 import { revokeNode } from './revoke-node.js';
+import { handleTraffic } from './traffic-routes.js';
 import { handleUsage } from './usage-routes.js';
 
 export interface ManagementContext {
@@ -24,9 +31,26 @@ export interface ManagementContext {
   onChange?: () => void;
   /** Engine loads from heartbeats, for the route table handed to per-room gateways. */
   loads?: InstanceLoads;
+  /** The clock (tests move it). Default Date.now. */
+  now?: () => number;
+  /** Engine log tails from heartbeats. */
+  logs?: InstanceLogs;
+  /** The reconciler's model resolver (deployment previews read model headers through it). */
+  resolver?: ModelResolver;
+  /** Context tokens per instance, as the reconciler places them (default 4096). */
+  contextTokens?: number;
 }
 
 const list = <T>(data: T[]) => ({ object: 'list' as const, data });
+
+const instanceLogQuerySchema = z.strictObject({
+  lines: z
+    .string()
+    .regex(/^\d+$/, 'expected a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(1000))
+    .default(200),
+});
 
 /** Site names or ids → site ids; an unknown site is a 400 listing the known ones. */
 function resolveSites(requested: readonly string[], sites: readonly Site[]): string[] {
@@ -42,8 +66,44 @@ function resolveSites(requested: readonly string[], sites: readonly Site[]): str
   });
 }
 
+/** A create (or preview) body, validated as create does it; sites are resolved to site ids. */
+async function readDeploymentRequest(
+  ctx: ManagementContext,
+  request: IncomingMessage,
+): Promise<{ body: CreateDeploymentRequest; siteConstraints: string[] }> {
+  const body = parseWith(createDeploymentRequestSchema, await readJsonBody(request, ctx.maxBodyBytes));
+  if (!isModelReference(body.model) && !modelCatalog.some((m) => m.id === body.model)) {
+    throw new EdgeFleetError(
+      'invalid_request',
+      `unknown model "${body.model}": use a GGUF path, an https URL, an hf: reference or one of: ${modelCatalog.map((m) => m.id).join(', ')}`,
+      { param: 'model' },
+    );
+  }
+  return { body, siteConstraints: resolveSites(body.sites ?? [], await ctx.store.listSites()) };
+}
+
 /**
- * Handles `/api/v1/{sites,nodes,deployments,instances,keys,usage,endpoints}` after the admin key was
+ * `GET /instances/:id/logs?lines=N`: the last N lines (default 200, at most 1000) of the log tail its
+ * worker last sent. An instance the store no longer has (a failed one is removed by the reconciler)
+ * still answers while its tail is in memory.
+ */
+async function instanceLog(ctx: ManagementContext, id: string, query: URLSearchParams) {
+  const { lines } = parseWith(instanceLogQuerySchema, Object.fromEntries(query));
+  const log = ctx.logs?.get(id);
+  if (!log && !(await ctx.store.getInstance(id)))
+    throw new EdgeFleetError('not_found', `no instance "${id}"`);
+  return {
+    object: 'instance_log' as const,
+    id,
+    lines: log ? log.lines.slice(-lines) : [],
+    updatedAtMs: log ? log.updatedAtMs : null,
+  };
+}
+
+/**
+ * Handles `/api/v1/{sites,nodes,deployments,instances,keys,usage,endpoints}` and the dashboard's
+ * `catalog`, `planner/…` (planner-routes.ts), `deployments/preview` (deployment-preview.ts), `traffic`
+ * (traffic-routes.ts) and `instances/:id/logs` after the admin key was
  * checked. Revoking a node (`DELETE /nodes/:id`) is in revoke-node.ts; API keys are in key-routes.ts,
  * the usage ledger in usage-routes.ts, external endpoints in endpoint-routes.ts.
  * `path` is the part after `/api/v1/`.
@@ -69,6 +129,12 @@ export async function handleManagement(
   if (resource === 'usage') return handleUsage(ctx, request, response, segments.slice(1), query);
   if (resource === 'endpoints') return handleEndpoints(ctx, request, response, id, rest);
   if (resource === 'gateway') return handleGatewaySync(ctx, request, response, id, rest);
+  if (resource === 'traffic') {
+    return handleTraffic(store, request, response, segments.slice(1), query, (ctx.now ?? Date.now)());
+  }
+  if (resource === 'catalog' || resource === 'planner') {
+    if (await handlePlanner(ctx.maxBodyBytes, request, response, segments)) return;
+  }
   if (resource === 'sites' && id === undefined) {
     allow(['GET']);
     return sendJson(response, 200, list(await store.listSites()));
@@ -99,18 +165,16 @@ export async function handleManagement(
     );
     return sendJson(response, 200, list(instances));
   }
+  if (resource === 'instances' && id !== undefined && rest.length === 1 && rest[0] === 'logs') {
+    if (method !== 'GET') {
+      throw new EdgeFleetError('method_not_allowed', `${method} /api/v1/${path} is not supported`);
+    }
+    return sendJson(response, 200, await instanceLog(ctx, id, query));
+  }
   if (resource === 'deployments' && id === undefined) {
     allow(['GET', 'POST']);
     if (method === 'GET') return sendJson(response, 200, list(await store.listDeployments()));
-    const body = parseWith(createDeploymentRequestSchema, await readJsonBody(request, ctx.maxBodyBytes));
-    if (!isModelReference(body.model) && !modelCatalog.some((m) => m.id === body.model)) {
-      throw new EdgeFleetError(
-        'invalid_request',
-        `unknown model "${body.model}": use a GGUF path, an https URL, an hf: reference or one of: ${modelCatalog.map((m) => m.id).join(', ')}`,
-        { param: 'model' },
-      );
-    }
-    const siteConstraints = resolveSites(body.sites ?? [], await store.listSites());
+    const { body, siteConstraints } = await readDeploymentRequest(ctx, request);
     const deployment = await store.createDeployment({
       name: body.name,
       modelRef: body.model,
@@ -125,6 +189,20 @@ export async function handleManagement(
     });
     ctx.onChange?.();
     return sendJson(response, 201, deployment);
+  }
+  if (resource === 'deployments' && id === 'preview' && method === 'POST' && rest.length === 0) {
+    const { body, siteConstraints } = await readDeploymentRequest(ctx, request);
+    const preview = await previewDeployment(
+      {
+        store,
+        resolver: ctx.resolver ?? new ModelResolver(),
+        contextTokens: ctx.contextTokens ?? 4096,
+        nowMs: (ctx.now ?? Date.now)(),
+      },
+      body,
+      siteConstraints,
+    );
+    return sendJson(response, 200, preview);
   }
   if (resource === 'deployments' && id !== undefined) {
     allow(['GET', 'DELETE']);

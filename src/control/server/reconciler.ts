@@ -48,7 +48,8 @@ function surplus(mine: readonly Instance[], desired: number): Instance[] {
  *    scaled to zero is pending with the reason `scaledToZeroReason`).
  */
 export class Reconciler {
-  private readonly resolver = new ModelResolver();
+  /** Reads model headers once per ref; deployment previews share it (and its cache). */
+  readonly resolver = new ModelResolver();
   private running: Promise<ReconcileResult> | undefined;
 
   constructor(private readonly options: ReconcilerOptions) {}

@@ -3,6 +3,7 @@ import { instanceBaseUrl } from '../../spec/route-table.js';
 import type { DeviceAllocation } from '../../store/store-types.js';
 import type { Logger } from '../../telemetry/logger.js';
 import type { InstanceLoads } from './instance-loads.js';
+import type { InstanceLogs } from './instance-logs.js';
 import { parseWith, readJsonBody } from '../../http/read-json-body.js';
 import { sendJson } from '../../http/respond.js';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
@@ -29,6 +30,8 @@ export interface WorkerContext {
   onChange?: () => void;
   /** Where reported engine loads go (for the route table). */
   loads?: InstanceLoads;
+  /** Where reported engine log tails go (for `GET /api/v1/instances/:id/logs`). */
+  logs?: InstanceLogs;
 }
 
 /** Handles `/api/v1/worker/{register,heartbeat}`; `path` is the part after `/api/v1/worker/`. */
@@ -112,6 +115,7 @@ async function heartbeat(
       const instance = await store.getInstance(report.id);
       if (!instance || instance.nodeId !== node.id) break;
       if (report.load && report.state === 'running') ctx.loads?.record(report.id, report.load, ctx.now());
+      if (report.logTail && attempt === 0) ctx.logs?.record(report.id, report.logTail, ctx.now());
       try {
         await store.updateInstance(instance.id, instance.version, {
           state: report.state,

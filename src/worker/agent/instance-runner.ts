@@ -7,6 +7,7 @@ import { createEngineRegistry } from '../../engines/adapter/engine-registry.js';
 import type { DesiredInstance } from '../../spec/worker-protocol.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { EngineSupervisor, type EngineExit, type EngineState } from '../engine-supervisor.js';
+import { LogTail, readableLogLine } from '../log-tail.js';
 import { resolveModel } from '../resolve-model.js';
 import { findEngineExecutable, type EngineBins } from '../process-engine/engine-executables.js';
 import { ProcessEngineSupervisor } from '../process-engine/process-engine-supervisor.js';
@@ -32,6 +33,8 @@ export interface InstanceReport {
   restarts?: number;
   load?: { requestsRunning: number; requestsWaiting: number; kvCacheUsage: number | null };
   downloadProgress?: { downloadedBytes: number; totalBytes?: number };
+  /** The last lines of the engine's log (and the worker's own notes on the instance). */
+  logTail?: string[];
 }
 
 export interface InstanceRunnerOptions {
@@ -79,6 +82,8 @@ export class InstanceRunner {
   private engine: Supervisor | undefined;
   private readonly abort = new AbortController();
   private stopped = false;
+  /** The engine's output (pino records made readable) and the worker's notes, for the heartbeat. */
+  readonly logTail = new LogTail({ format: readableLogLine });
 
   constructor(private readonly options: InstanceRunnerOptions) {}
 
@@ -109,7 +114,8 @@ export class InstanceRunner {
     );
   }
 
-  report(): InstanceReport {
+  /** What the heartbeat says about this instance; `withLog` adds the log tail. */
+  report(withLog = false): InstanceReport {
     const port = this.port();
     const restarts = this.engine?.supervisor.status().restarts;
     const load = this.stateValue === 'running' ? this.load() : undefined;
@@ -127,7 +133,13 @@ export class InstanceRunner {
         },
       }),
       ...(this.progress && { downloadProgress: this.progress }),
+      ...(withLog && { logTail: this.logTail.lines() }),
     };
+  }
+
+  /** A line of the worker's own in the instance's log tail. */
+  private note(text: string): void {
+    this.logTail.append(`${new Date().toISOString()} [edgefleet worker] ${text}`);
   }
 
   /** The engine's latest scraped load (external engines), for the heartbeat and tests. */
@@ -161,6 +173,7 @@ export class InstanceRunner {
     if (this.stopped) return;
     this.stateValue = 'failed';
     this.error = reason;
+    this.note(`instance failed: ${reason}`);
     this.options.log.error({ instanceId: this.id, reason }, 'instance failed');
   }
 
@@ -195,6 +208,7 @@ export class InstanceRunner {
     if (this.stopped) return;
     this.progress = undefined;
     this.stateValue = 'starting';
+    this.note(`starting engine ${instance.engine} with model ${model}`);
     if (adapterId === 'embedded') this.startEmbedded(model);
     else this.startProcess(adapter, adapterId, model, executable);
   }
@@ -235,6 +249,7 @@ export class InstanceRunner {
       env,
       log,
       host: this.options.bindHost,
+      logTail: this.logTail,
     });
     this.engine = { kind: 'embedded', supervisor };
     supervisor.on('state', (state) => this.onEngineState(state));
@@ -254,6 +269,7 @@ export class InstanceRunner {
       spec: { ...spec, ...(executable !== undefined && { executable }) },
       workDir: join(home, 'instances', this.id),
       log,
+      logTail: this.logTail,
       ...(startTimeoutMs !== undefined && { startTimeoutMs }),
     });
     this.engine = { kind: 'process', supervisor };
@@ -267,9 +283,11 @@ export class InstanceRunner {
     if (state === 'ready') {
       this.stateValue = 'running';
       this.error = undefined;
+      this.note('engine ready');
     } else if (state === 'starting' || state === 'restarting') {
       this.stateValue = 'starting';
       const reason = status?.lastExit?.reason;
+      if (state === 'restarting') this.note(`engine exited, restarting${reason ? `: ${reason}` : ''}`);
       if (state === 'restarting' && reason) this.error = `engine exited, restarting: ${reason}`;
     } else if (state === 'failed') {
       const error = status && 'error' in status ? status.error : undefined;

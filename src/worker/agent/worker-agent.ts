@@ -31,6 +31,9 @@ export interface WorkerAgentOptions {
   engineStartTimeoutMs?: number;
 }
 
+/** Every this many heartbeats, each instance's log tail is sent even when unchanged. */
+const fullLogEveryBeats = 12;
+
 /**
  * The worker agent: registers the node (or re-uses its saved credential), heartbeats its instances'
  * states, and starts and stops instances to match what the control plane answers. Keeps its instances
@@ -47,6 +50,9 @@ export class WorkerAgent {
   private closed = false;
   private closing: Promise<void> | undefined;
   private wake: (() => void) | undefined;
+  /** Log-tail version each instance last sent in an answered heartbeat. */
+  private readonly sentLogVersions = new Map<string, number>();
+  private beats = 0;
 
   constructor(private readonly options: WorkerAgentOptions) {
     this.client = new ControlClient(options.serverUrl);
@@ -140,11 +146,22 @@ export class WorkerAgent {
 
   private async beat(registration: Omit<RegisterRequest, 'joinToken'>): Promise<void> {
     const identity = await this.ensureIdentity(registration);
-    const reports = [...this.runners.values()].map((r) => r.report());
+    // Log tails go along when they changed since the last answered heartbeat, and all of them every
+    // `fullLogEveryBeats` beats (a restarted control plane keeps them only in memory).
+    const full = this.beats % fullLogEveryBeats === 0;
+    this.beats += 1;
+    const runners = [...this.runners.values()];
+    const versions = new Map(runners.map((r) => [r.id, r.logTail.version]));
+    const reports = runners.map((r) =>
+      r.report(r.logTail.version > 0 && (full || this.sentLogVersions.get(r.id) !== r.logTail.version)),
+    );
     let desired: DesiredInstance[];
     try {
       desired = await this.client.heartbeat(identity.credential, { instances: reports });
+      this.sentLogVersions.clear();
+      for (const [id, version] of versions) this.sentLogVersions.set(id, version);
     } catch (error) {
+      this.beats = 0; // after a failure, the next answered heartbeat carries every tail
       if (error instanceof ControlRequestError && error.status === 401) {
         // The credential was revoked or replaced: forget it; the next beat registers with the token if unused.
         this.rejectedCredential = identity.credential;

@@ -7,6 +7,7 @@ import type { EngineAdapter, EngineLoad, LaunchPlan } from '../../engines/adapte
 import type { EngineLaunchInput } from '../../engines/adapter/launch-spec.js';
 import type { Logger } from '../../telemetry/logger.js';
 import type { EngineExit, EngineState } from '../engine-supervisor.js';
+import type { LogTail } from '../log-tail.js';
 import { TailBuffer } from '../tail-buffer.js';
 import { freePortBlock } from './free-ports.js';
 import { RestartBackoff, type BackoffOptions } from './restart-backoff.js';
@@ -30,6 +31,8 @@ export interface ProcessEngineOptions extends BackoffOptions {
   metricsPollMs?: number;
   /** SIGTERM, then SIGKILL to the whole process group after this long. */
   stopGraceMs?: number;
+  /** Also receives what the engine writes to engine.log, for the heartbeat. */
+  logTail?: LogTail;
 }
 
 /** Ports reserved per engine: MindIE uses port, port + 1 (management) and port + 2 (metrics). */
@@ -201,6 +204,7 @@ export class ProcessEngineSupervisor extends EventEmitter<{ state: [EngineState]
     const onOutput = (text: string) => {
       this.tail.push(text);
       this.logFile?.write(text);
+      this.options.logTail?.push(text);
     };
     child.stdout?.setEncoding('utf8').on('data', onOutput);
     child.stderr?.setEncoding('utf8').on('data', onOutput);
