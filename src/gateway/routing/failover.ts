@@ -76,6 +76,8 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
         meter: job.meterFor(instance),
         ...(instance.apiKey !== undefined && { upstreamApiKey: instance.apiKey }),
         abortUnanswered: failedCheck.signal,
+        firstByteTimeoutMs: router.config.timeouts.firstByteMs,
+        idleTimeoutMs: router.config.timeouts.idleMs,
       });
       const outcome = result.completed ? 'ok' : clientGone ? 'aborted' : 'broken';
       context.upstreamAttempts.inc({ ...labels, outcome });

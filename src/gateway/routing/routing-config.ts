@@ -123,6 +123,18 @@ export const routingConfigSchema = z.strictObject({
       budgetWindowMs: positiveMs.default(10_000),
     })
     .prefault({}),
+  timeouts: z
+    .strictObject({
+      /**
+       * An instance that sends no answer (headers) this long after the request is taken as refusing it:
+       * cut, counted against its breaker, retried elsewhere when still allowed. A non-streamed answer's
+       * headers come with its end, so this bounds a whole non-streamed generation.
+       */
+      firstByteMs: positiveMs.default(600_000),
+      /** An answer that sends nothing for this long is cut (a stream ends with an error event). */
+      idleMs: positiveMs.default(120_000),
+    })
+    .prefault({}),
 });
 
 export type RoutingConfig = z.infer<typeof routingConfigSchema>;

@@ -1,4 +1,5 @@
 import { Agent, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { sendError } from '../../http/respond.js';
 import { EdgeFleetError, toOpenAiError } from '../../spec/edgefleet-error.js';
 import { choicesOf, readUsage, SseUsageRelay, type TokenUsage } from './sse-usage-relay.js';
 
@@ -71,6 +72,10 @@ export interface ForwardOptions {
   abortUnanswered?: AbortSignal;
   /** Give up connecting after this long (default 3000); the caller may then try another instance. */
   connectTimeoutMs?: number;
+  /** Give up waiting for the answer's headers after this long (a stalled engine); the caller may retry. */
+  firstByteTimeoutMs?: number;
+  /** Cut an answer that sends nothing for this long (a stream then ends with an error event). */
+  idleTimeoutMs?: number;
   /** Sent upstream as `Authorization: Bearer …` (an external endpoint's key); the client's own credential never is. */
   upstreamApiKey?: string;
 }
@@ -79,9 +84,12 @@ export type ForwardResult = MeteredAnswer;
 
 /**
  * Sends one buffered request to an upstream and streams the answer back. Failures before the first
- * byte reject with an UpstreamRefusedError, so the caller may try again elsewhere; a failure
- * after it ends an event stream with an error event (never `[DONE]`) and cuts any other body. A client
- * that goes away aborts the upstream request at once.
+ * byte (no connection, no answer within `firstByteTimeoutMs`) reject with an UpstreamRefusedError, so the
+ * caller may try again elsewhere. A failure after it — the engine dies, sends nothing for
+ * `idleTimeoutMs`, ends a stream without `[DONE]`, or answers 2xx with a body that is not JSON — is never
+ * passed on as a success: an event stream ends with an error event (never `[DONE]`), a held JSON answer
+ * becomes a 502 `engine_error`, and a body already partly sent is cut. A client that goes away aborts the
+ * upstream request at once.
  */
 export function forwardRequest(
   client: { request: IncomingMessage; response: ServerResponse },
@@ -103,8 +111,22 @@ export function forwardRequest(
 
   return new Promise<ForwardResult>((resolve, reject) => {
     let answered = false;
+    const firstByteTimer =
+      options.firstByteTimeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            if (answered) return;
+            reject(
+              new UpstreamRefusedError(
+                `the instance sent no answer within ${options.firstByteTimeoutMs} ms`,
+                null,
+              ),
+            );
+            upstream.destroy();
+          }, options.firstByteTimeoutMs);
     const upstream = httpRequest(target, { method: request.method, headers, agent }, (reply) => {
       answered = true;
+      clearTimeout(firstByteTimer);
       const status = reply.statusCode ?? 502;
       if (refuseErrorStatus && (status >= 500 || status === 429)) {
         let text = '';
@@ -136,19 +158,29 @@ export function forwardRequest(
         response.writeHead(status, replyHeaders);
       };
       if (!held) writeHead();
-      const answer = (completed: boolean, body?: Buffer): MeteredAnswer => ({
+      const answer = (completed: boolean, json?: Record<string, unknown> | null): MeteredAnswer => ({
         status,
         completed,
-        usage: relay ? relay.usage : body ? usageOfJson(body) : null,
+        usage: relay ? relay.usage : json ? readUsage(json['usage']) : null,
         firstTextAtMs: relay?.firstTextAtMs ?? null,
         textChunks: relay?.textChunks ?? 0,
-        generatedText: () => (relay ? relay.generatedText() : body ? textOfJson(body) : null),
+        generatedText: () => (relay ? relay.generatedText() : json ? textOfJson(json) : null),
       });
       const settle = async (result: MeteredAnswer) => {
         const counted = await meter?.beforeEnd(result).catch(() => undefined);
         return { result, counted: counted ?? null };
       };
+      // An engine that goes quiet mid-answer is cut (`idleTimeoutMs`); each read re-arms the timer.
+      let idle = false;
+      const idleTimer =
+        options.idleTimeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              idle = true;
+              reply.destroy();
+            }, options.idleTimeoutMs);
       reply.on('data', (chunk: Buffer) => {
+        idleTimer?.refresh();
         if (relay) {
           const out = relay.push(chunk, Date.now());
           if (out.length > 0) response.write(out);
@@ -164,14 +196,40 @@ export function forwardRequest(
           response.write(chunk);
         }
       });
+      /** The answer failed after the instance began it: never passed on as a success. */
+      const broken = (message: string) => {
+        void settle(answer(false)).then(({ result }) => {
+          const error = new EdgeFleetError('engine_error', message);
+          if (isStream) {
+            if (!response.destroyed) response.end(`data: ${JSON.stringify(toOpenAiError(error).body)}\n\n`);
+          } else if (held && !response.headersSent) {
+            sendError(response, error);
+          } else {
+            response.destroy();
+          }
+          resolve(result);
+        });
+      };
       reply.on('end', () => {
         ended = true;
+        clearTimeout(idleTimer);
         const body = held ? Buffer.concat(held) : undefined;
-        void settle(answer(true, body)).then(({ result, counted }) => {
+        const json = body ? parseObject(body) : null;
+        if (status < 300 && relay && !relay.sawDone) {
+          return broken('the engine ended the stream without [DONE]');
+        }
+        if (status < 300 && body && !json) {
+          // Nothing reached the client yet: like a 5xx, another instance may answer (not on the last try).
+          const message = 'the engine answered with a body that is not a JSON object';
+          if (refuseErrorStatus)
+            return reject(new UpstreamRefusedError(`the instance answered ${status}: ${message}`, status));
+          return broken(message);
+        }
+        void settle(answer(true, json)).then(({ result, counted }) => {
           if (relay) {
             response.end(relay.finish(counted));
           } else if (body) {
-            const out = counted && result.usage === null ? withUsage(body, counted) : body;
+            const out = counted && json && result.usage === null ? withUsage(json, counted) : body;
             writeHead(out === body ? undefined : out.length);
             response.end(out);
           } else {
@@ -181,19 +239,13 @@ export function forwardRequest(
         });
       });
       reply.on('close', () => {
+        clearTimeout(idleTimer);
         if (ended) return;
-        if (held) writeHead();
-        void settle(answer(false)).then(({ result }) => {
-          if (isStream && !response.destroyed) {
-            const { body: errorBody } = toOpenAiError(
-              new EdgeFleetError('engine_error', 'the engine stopped in the middle of the response'),
-            );
-            response.end(`data: ${JSON.stringify(errorBody)}\n\n`);
-          } else {
-            response.destroy();
-          }
-          resolve(result);
-        });
+        broken(
+          idle
+            ? `the engine sent nothing for ${options.idleTimeoutMs} ms and was cut off`
+            : 'the engine stopped in the middle of the response',
+        );
       });
     });
     // An instance whose network drops packets must not hold the attempt until TCP gives up.
@@ -213,7 +265,10 @@ export function forwardRequest(
       upstream.destroy();
     };
     signal?.addEventListener('abort', onAbort, { once: true });
-    upstream.once('close', () => signal?.removeEventListener('abort', onAbort));
+    upstream.once('close', () => {
+      clearTimeout(firstByteTimer);
+      signal?.removeEventListener('abort', onAbort);
+    });
     upstream.on('error', (error) => {
       if (answered) return;
       reject(new UpstreamRefusedError(`the engine is not reachable: ${error.message}`, null, error));
@@ -225,46 +280,38 @@ export function forwardRequest(
   });
 }
 
-/** The `usage` of a JSON answer, or null. */
-function usageOfJson(body: Buffer): TokenUsage | null {
-  try {
-    return readUsage((JSON.parse(body.toString('utf8')) as { usage?: unknown }).usage);
-  } catch {
-    return null;
-  }
-}
-
-/** The generated text of a JSON answer (all choices, reasoning included), or null. */
-function textOfJson(body: Buffer): string | null {
-  try {
-    const parsed = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
-    let text = '';
-    for (const choice of choicesOf(parsed)) {
-      const message = (choice['message'] ?? {}) as Record<string, unknown>;
-      for (const part of [message['reasoning_content'], message['content'], choice['text']]) {
-        if (typeof part === 'string') text += part;
-      }
-    }
-    return text;
-  } catch {
-    return null;
-  }
-}
-
-/** A JSON answer with `usage` set to the counted one (the body unchanged when it is not a JSON object). */
-function withUsage(body: Buffer, counted: TokenUsage): Buffer {
+/** A JSON answer's object, or null when the body is not a JSON object. */
+function parseObject(body: Buffer): Record<string, unknown> | null {
   try {
     const parsed = JSON.parse(body.toString('utf8')) as unknown;
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return body;
-    const usage = {
-      prompt_tokens: counted.promptTokens,
-      completion_tokens: counted.completionTokens,
-      total_tokens: counted.promptTokens + counted.completionTokens,
-    };
-    return Buffer.from(JSON.stringify({ ...parsed, usage }));
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
+      ? (parsed as Record<string, unknown>)
+      : null;
   } catch {
-    return body;
+    return null;
   }
+}
+
+/** The generated text of a JSON answer (all choices, reasoning included). */
+function textOfJson(parsed: Record<string, unknown>): string {
+  let text = '';
+  for (const choice of choicesOf(parsed)) {
+    const message = (choice['message'] ?? {}) as Record<string, unknown>;
+    for (const part of [message['reasoning_content'], message['content'], choice['text']]) {
+      if (typeof part === 'string') text += part;
+    }
+  }
+  return text;
+}
+
+/** A JSON answer with `usage` set to the counted one. */
+function withUsage(parsed: Record<string, unknown>, counted: TokenUsage): Buffer {
+  const usage = {
+    prompt_tokens: counted.promptTokens,
+    completion_tokens: counted.completionTokens,
+    total_tokens: counted.promptTokens + counted.completionTokens,
+  };
+  return Buffer.from(JSON.stringify({ ...parsed, usage }));
 }
 
 /** The message of an OpenAI-shaped error body, else the start of the text. */
