@@ -9,7 +9,7 @@ import { EndpointProber } from '../control/server/endpoint-prober.js';
 import { InstanceLoads } from '../control/server/instance-loads.js';
 import { StoreKeyLookup } from '../control/server/key-lookup.js';
 import { ControlServer, type ControlServerOptions } from '../control/server/control-server.js';
-import { desiredReplicas } from '../control/server/desired-replicas.js';
+import { activateDeployment } from '../control/server/activate-deployment.js';
 import { StoreRouteSource } from '../control/server/route-table.js';
 import { storeUsageEvents } from '../control/server/usage-sink.js';
 import { bootstrapSecrets } from '../control/server/secrets.js';
@@ -87,10 +87,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     // Scale to zero: a request records its deployment's last request time; one that may scale down is
     // reconciled at once, so one scaled to zero is placed without waiting for the next loop.
     activate: async (deploymentId) => {
-      const nowMs = Date.now();
-      const deployment = await store.getDeployment(deploymentId);
-      await store.touchDeployment(deploymentId, nowMs);
-      if (deployment && desiredReplicas(deployment, nowMs) < deployment.replicas) await reconcileNow();
+      await activateDeployment(store, deploymentId, Date.now(), reconcileNow);
     },
     log: log.child({ component: 'gateway' }),
     maxBodyBytes: options.maxBodyBytes,

@@ -80,3 +80,12 @@ export function parseGatewayRoutes(value: unknown): GatewayRoutesResponse {
 export function parseGatewayKeys(value: unknown): GatewayKeysResponse {
   return gatewayKeysResponseSchema.parse(value) as GatewayKeysResponse;
 }
+
+/**
+ * `POST /api/v1/gateway/activate`: a per-room gateway has a request in flight for a deployment that
+ * scales down while idle (scale to zero): the control plane records it and starts one scaled to zero.
+ * Answered `{"object":"deployment_activation","deploymentId"}`; an unknown id → 404.
+ */
+export const gatewayActivateRequestSchema = z.strictObject({
+  deploymentId: z.string().min(1).max(200),
+});

@@ -10,7 +10,8 @@ import { rows, runCli, startCli, startServer, type FleetProcess } from './fleet-
 /**
  * Scale to zero with a real server and worker: a deployment with `--min-replicas 0 --idle-timeout-s 2`
  * loses its instance once idle, and a chat request through the server's /v1 starts it again (the request
- * waits for the cold start within the server's upstream wait).
+ * waits for the cold start within the server's upstream wait); so does one through a room's own
+ * `edgefleet gateway`.
  */
 describe('scale to zero (edgefleet server + worker)', () => {
   const processes: FleetProcess[] = [];
@@ -111,7 +112,32 @@ describe('scale to zero (edgefleet server + worker)', () => {
     expect(back[0]).toMatchObject({ state: 'running' });
     expect(back[0]?.['id']).not.toBe(started?.['id']);
 
+    // Idle again; this time a room's own gateway (`edgefleet gateway`) gets the request and starts it
+    // through the control plane (POST /api/v1/gateway/activate).
+    await waitFor(
+      async () => ((await instances()).length === 0 ? true : undefined),
+      10_000,
+      'the idle instance to be removed again',
+    ).catch(failWith);
+    const room = startCli([
+      ...['gateway', '--server', server.url, '--site', 'north', '--port', '0', '--api-key', server.adminKey],
+      ...['--home', await tempDir('ef-gw-'), '--upstream-wait-ms', '30000'],
+    ]);
+    processes.push(room);
+    const roomUrl = await waitFor(
+      async () => /listening on (http:\/\/\S+)/.exec(room.output())?.[1],
+      15_000,
+      'the room gateway',
+    ).catch(failWith);
+    const viaRoom = new OpenAI({ baseURL: `${roomUrl}/v1`, apiKey: server.adminKey, maxRetries: 0 });
+    const fromRoom = await viaRoom.chat.completions
+      .create({ model: 'tiny', messages: [{ role: 'user', content: 'hi there' }], temperature: 0 })
+      .catch(failWith);
+    expect(fromRoom.choices[0]?.message.content).toBe(model.expectedText);
+    expect(await instances()).toHaveLength(1);
+
+    expect(await room.stop()).toEqual({ code: 0, signal: null });
     expect(await worker.stop()).toEqual({ code: 0, signal: null });
     expect(await server.stop()).toEqual({ code: 0, signal: null });
-  }, 40_000);
+  }, 70_000);
 });

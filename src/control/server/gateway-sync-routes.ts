@@ -1,13 +1,20 @@
 /**
  * `/api/v1/gateway/{routes,keys}` (admin key): what a per-room gateway (`edgefleet gateway`) pulls to
- * serve its room and to keep serving it while the control plane is unreachable. A per-room gateway
+ * serve its room and to keep serving it while the control plane is unreachable; and
+ * `POST /api/v1/gateway/activate`, how it reports requests for deployments that scale to zero. A per-room gateway
  * runs with an admin key for now; a narrower gateway role may replace it later.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseWith, readJsonBody } from '../../http/read-json-body.js';
 import { sendJson } from '../../http/respond.js';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
-import type { GatewayKeysResponse, GatewayRoutesResponse } from '../../spec/gateway-sync.js';
+import {
+  gatewayActivateRequestSchema,
+  type GatewayKeysResponse,
+  type GatewayRoutesResponse,
+} from '../../spec/gateway-sync.js';
 import type { Store } from '../../store/store.js';
+import { activateDeployment } from './activate-deployment.js';
 import type { InstanceLoads } from './instance-loads.js';
 import { principalOf } from './key-lookup.js';
 import { buildRouteTable } from './route-table.js';
@@ -15,6 +22,9 @@ import { buildRouteTable } from './route-table.js';
 export interface GatewaySyncContext {
   store: Store;
   loads?: InstanceLoads;
+  maxBodyBytes: number;
+  /** Asks the reconciler to act soon (a deployment scaled to zero was activated). */
+  onChange?: () => void;
 }
 
 /** Every key that is not revoked, with its hash and the tokens it has used so far. */
@@ -40,6 +50,18 @@ export async function handleGatewaySync(
   rest: readonly string[],
 ): Promise<void> {
   const method = request.method ?? 'GET';
+  if (what === 'activate' && rest.length === 0) {
+    if (method !== 'POST') {
+      throw new EdgeFleetError('method_not_allowed', `${method} /api/v1/gateway/activate is not supported`);
+    }
+    const { deploymentId } = parseWith(
+      gatewayActivateRequestSchema,
+      await readJsonBody(request, ctx.maxBodyBytes),
+    );
+    const known = await activateDeployment(ctx.store, deploymentId, Date.now(), () => ctx.onChange?.());
+    if (!known) throw new EdgeFleetError('not_found', `no deployment ${deploymentId}`);
+    return sendJson(response, 200, { object: 'deployment_activation', deploymentId });
+  }
   if ((what !== 'routes' && what !== 'keys') || rest.length > 0) {
     throw new EdgeFleetError('not_found', `no route /api/v1/gateway/${[what, ...rest].join('/')}`);
   }

@@ -35,6 +35,12 @@ export class ControlPlaneClient {
     return response.json() as Promise<unknown>;
   }
 
+  /** Scale to zero: reports a request in flight for a deployment (`POST /api/v1/gateway/activate`). */
+  readonly activate = async (deploymentId: string): Promise<void> => {
+    const response = await this.request('POST', '/api/v1/gateway/activate', JSON.stringify({ deploymentId }));
+    await response.arrayBuffer();
+  };
+
   /** Ships usage events to `POST /api/v1/usage/events` (idempotent by event id on the server). */
   readonly shipUsage = async (events: UsageEvent[]): Promise<void> => {
     const response = await this.request('POST', '/api/v1/usage/events', JSON.stringify({ events }));

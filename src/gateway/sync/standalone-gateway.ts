@@ -98,6 +98,8 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
     ...(options.region !== null && { region: options.region }),
     guard: new KeyGuard({ lookup: keys.lookup, limiter: options.limiter, log }),
     recordUsage: (event) => journal.append(event),
+    // Scale to zero: requests for a deployment that scales down are reported to the control plane.
+    activate: client.activate,
     ...(options.routing && { routing: options.routing }),
   });
   routes.registerMetrics(gateway.registry);
