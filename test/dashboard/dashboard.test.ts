@@ -1,0 +1,396 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEdgeFleet, waitFor, type RunningEdgeFleet } from '../helpers/edgefleet-process.js';
+import { makeTestModel, type TestModel } from '../helpers/models.js';
+import { startChromium, type RunningBrowser } from './browser.js';
+
+/**
+ * The web dashboard in real Chromium against a real `edgefleet up` (the built CLI serving dist/web/) with
+ * generated models: log in, deploy, chat, see the traffic and the key's usage, manage keys, and check
+ * layout, keyboard use and that no request leaves the server's origin.
+ * EDGEFLEET_DASHBOARD_SCREENSHOTS=DIR also writes a 1280×800 PNG of every page into DIR.
+ */
+const screenshotDir = process.env.EDGEFLEET_DASHBOARD_SCREENSHOTS;
+const pages = ['fleet', 'nodes', 'deployments', 'traffic', 'keys', 'planner', 'playground'] as const;
+
+describe('web dashboard in Chromium against edgefleet up', () => {
+  let think: TestModel;
+  let plain: TestModel;
+  let server: RunningEdgeFleet;
+  let chromium: RunningBrowser;
+  let context: BrowserContext;
+  let page: Page;
+  let adminKey: string;
+  const requested: string[] = [];
+
+  const admin = async <T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> => {
+    const response = await fetch(`${server.baseUrl}${path}`, {
+      method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
+      headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    });
+    if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`);
+    return (await response.json()) as T;
+  };
+  const open = async (name: (typeof pages)[number]): Promise<void> => {
+    await page.goto(`${server.baseUrl}/#/${name}`);
+    await page.locator('#page-title').waitFor();
+  };
+  const roomCard = (name: string) =>
+    page.getByTestId('room-card').filter({ has: page.getByRole('heading', { name, exact: true }) });
+  /** Polls a browser expression (a string: the page's CSP forbids the eval behind waitForFunction). */
+  const until = (expression: string, what: string): Promise<true> =>
+    waitFor(async () => ((await page.evaluate(expression)) ? true : undefined), 10_000, what);
+  const noHorizontalOverflow = async (): Promise<boolean> =>
+    (await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth')) as boolean;
+
+  beforeAll(async () => {
+    [think, plain] = await Promise.all([makeTestModel({ think: true }), makeTestModel({})]);
+    // --require-key: the playground's requests are metered under the admin key, not as anonymous.
+    server = await startEdgeFleet([
+      '--model',
+      think.path,
+      '--name',
+      'thinker',
+      '--context',
+      '512',
+      '--offline',
+      '--require-key',
+    ]);
+    adminKey = (await readFile(join(server.home, 'admin-key'), 'utf8')).trim();
+    // A second room whose only node registers through the worker protocol and then goes silent: after
+    // `up`'s node timeout (15 s) the control plane marks it down, as for a room cut off from it.
+    const joinToken = (await readFile(join(server.home, 'join-token'), 'utf8')).trim();
+    const registered = await fetch(`${server.baseUrl}/api/v1/worker/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        joinToken,
+        name: 'gpu-1',
+        site: 'edge-b',
+        region: 'south',
+        address: '127.0.0.1:9',
+        devices: [
+          {
+            index: 0,
+            vendor: 'nvidia',
+            kind: 'gpu',
+            name: 'NVIDIA H20',
+            memoryBytes: 96 * 2 ** 30,
+            hardwareId: 'h20',
+          },
+        ],
+        cpu: { cores: 32, memoryBytes: 256 * 2 ** 30 },
+      }),
+    });
+    expect(registered.status).toBe(200);
+    chromium = await startChromium();
+    context = await chromium.browser.newContext({ viewport: { width: 1280, height: 800 } });
+    page = await context.newPage();
+    page.on('request', (request) => requested.push(request.url()));
+  });
+
+  afterAll(async () => {
+    await context?.close().catch(() => undefined);
+    await chromium?.close();
+    await server?.stop();
+  });
+
+  it('refuses a wrong admin key and an inference key, showing no data', async () => {
+    await page.goto(`${server.baseUrl}/`);
+    await page.getByLabel('Admin key').fill('ef_admin_not-the-right-one');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    const error = page.getByTestId('login-error');
+    await error.waitFor();
+    expect(await error.textContent()).toMatch(/refused/);
+    expect(await page.locator('nav').count()).toBe(0);
+    expect(await page.evaluate('sessionStorage.length')).toBe(0);
+
+    const inference = await admin<{ key: string }>('/api/v1/keys', { body: { name: 'dashboard-inference' } });
+    await page.getByLabel('Admin key').fill(inference.key);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByText('needs an admin key').waitFor();
+    expect(await page.locator('nav').count()).toBe(0);
+  });
+
+  it('logs in with the admin key and shows the room and its node', async () => {
+    await page.getByLabel('Admin key').fill(adminKey);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('navigation', { name: 'Pages' }).waitFor();
+    const room = roomCard('local');
+    await room.waitFor();
+    expect(await room.locator('.badge').textContent()).toBe('up');
+    // The key is kept for the tab only.
+    expect(await page.evaluate('sessionStorage.getItem("edgefleet.adminKey")')).toBe(adminKey);
+
+    await open('nodes');
+    const node = page.getByTestId('node-card').filter({ hasText: 'thinker' });
+    await node.waitFor();
+    expect(await node.locator('.badge').first().textContent()).toBe('up');
+    expect(await node.getByTestId('device-row').count()).toBeGreaterThan(0);
+    expect(await node.getByTestId('node-heartbeat').textContent()).toMatch(/s ago/);
+    expect(await node.textContent()).toContain('thinker');
+  });
+
+  it('is keyboard navigable: Tab reaches the navigation and Enter opens a page', async () => {
+    await open('fleet');
+    await page.evaluate('document.activeElement && document.activeElement.blur()');
+    let onNavLink = false;
+    for (let i = 0; i < 10 && !onNavLink; i++) {
+      await page.keyboard.press('Tab');
+      onNavLink = (await page.evaluate(
+        '!!document.activeElement?.closest("nav") && document.activeElement.tagName === "A"',
+      )) as boolean;
+    }
+    expect(onNavLink).toBe(true);
+    // From the first link (Fleet) one more Tab is Nodes; Enter follows it and the heading takes the focus.
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement.getAttribute("href")')).toBe('#/nodes');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/#\/nodes$/);
+    await page.getByRole('heading', { name: 'Nodes and devices' }).waitFor();
+    await until('document.activeElement?.id === "page-title"', 'the focus on the page heading');
+  });
+
+  it('creates a deployment of a generated GGUF model, shows the fit first, and the instance becomes ready', async () => {
+    await open('deployments');
+    const form = page.getByTestId('deployment-form');
+    await form.getByLabel(/^Name/).fill('tiny');
+    await form.getByLabel('Model', { exact: true }).fill(plain.path);
+    await form.getByRole('checkbox', { name: 'local' }).check();
+    const create = page.getByTestId('deployment-create');
+    expect(await create.isDisabled()).toBe(true);
+    await form.getByRole('button', { name: 'Check fit' }).click();
+    const preview = page.getByTestId('deployment-preview');
+    await preview.waitFor();
+    expect(await preview.textContent()).toMatch(/fits|preview/);
+    expect(await create.isEnabled()).toBe(true);
+    await create.click();
+
+    const card = page.locator('[data-testid="deployment-card"][data-name="tiny"]');
+    await card.waitFor();
+    await card.locator('[data-testid="instance-row"][data-state="running"]').waitFor({ timeout: 60_000 });
+    await page.locator('[data-testid="deployment-card"][data-name="tiny"][data-status="running"]').waitFor();
+    const deployments = await admin<{ data: Array<{ id: string; name: string; status: string }> }>(
+      '/api/v1/deployments',
+    );
+    expect(deployments.data.find((d) => d.name === 'tiny')?.status).toBe('running');
+
+    // The tail of the instance's log opens under it, as the logs API answers (or says the server has none).
+    await card.getByTestId('instance-log-toggle').first().click();
+    const log = card.getByTestId('instance-log');
+    await log.waitFor();
+    const tiny = deployments.data.find((d) => d.name === 'tiny');
+    const instances = await admin<{ data: Array<{ id: string; deploymentId: string }> }>('/api/v1/instances');
+    const instance = instances.data.find((i) => i.deploymentId === tiny?.id);
+    const logs = await fetch(`${server.baseUrl}/api/v1/instances/${instance?.id}/logs?lines=200`, {
+      headers: { authorization: `Bearer ${adminKey}` },
+    });
+    if (logs.ok) {
+      await log.locator('pre').waitFor();
+      const { lines } = (await logs.json()) as { lines: string[] };
+      if (lines.length > 0) expect(await log.locator('pre').textContent()).toContain(lines[0]);
+    } else {
+      expect(logs.status).toBe(404);
+      await log.getByText('not available on this server').waitFor();
+    }
+  }, 90_000);
+
+  it('chats in the playground: streamed text, a collapsible reasoning block, routing headers and speed', async () => {
+    await open('playground');
+    const model = page.getByTestId('chat-model');
+    await page
+      .getByTestId('chat-model')
+      .locator('option', { hasText: /^thinker$/ })
+      .waitFor({ state: 'attached' });
+    await model.selectOption('thinker');
+    await page.getByTestId('chat-temperature').fill('0');
+    await page.getByLabel('Message').fill('why?');
+    await page.getByTestId('chat-send').click();
+    const answer = page.getByTestId('chat-answer').last();
+    await page.locator('[data-testid="chat-answer"][data-done="true"]').waitFor({ timeout: 30_000 });
+
+    expect(await answer.getByTestId('chat-reasoning-text').textContent()).toBe(think.expectedReasoning);
+    expect(await answer.getByTestId('chat-content').textContent()).toBe(think.expectedContent);
+    expect(Number(await answer.getAttribute('data-events'))).toBeGreaterThan(3);
+    expect(await answer.getByTestId('chat-site').textContent()).toBe('local');
+    expect(await answer.getByTestId('chat-instance').textContent()).toMatch(/\S{6,}/);
+    expect(await answer.getByTestId('chat-speed').textContent()).toMatch(/^[\d.,]+ tok\/s$/);
+
+    const reasoning = answer.getByTestId('chat-reasoning');
+    expect(await reasoning.evaluate((el) => (el as unknown as { open: boolean }).open)).toBe(true);
+    await reasoning.locator('summary').click();
+    expect(await reasoning.evaluate((el) => (el as unknown as { open: boolean }).open)).toBe(false);
+    expect(await answer.getByTestId('chat-reasoning-text').isVisible()).toBe(false);
+  });
+
+  it('shows that request in the traffic charts and in the admin key usage', async () => {
+    await open('traffic');
+    await waitFor(
+      async () => ((await page.getByTestId('traffic-requests').textContent()) !== '0' ? true : undefined),
+      20_000,
+      'the request in the traffic summary',
+    );
+    expect(Number(await page.getByTestId('traffic-requests').textContent())).toBeGreaterThanOrEqual(1);
+    expect(await page.getByTestId('chart-requests').locator('canvas').count()).toBeGreaterThan(0);
+    expect(await page.getByTestId('chart-requests').locator('.u-legend').textContent()).toContain(
+      'local · thinker',
+    );
+    const row = page.locator('[data-testid="key-usage-row"][data-key="admin"]');
+    await row.waitFor({ timeout: 20_000 });
+    expect(Number(await row.getByTestId('key-usage-requests').textContent())).toBeGreaterThanOrEqual(1);
+  });
+
+  it('makes a room that is cut off stand out on the fleet and nodes pages', async () => {
+    await open('fleet');
+    const room = page.locator('[data-testid="room-card"].room-down').filter({
+      has: page.getByRole('heading', { name: 'edge-b', exact: true }),
+    });
+    await room.waitFor({ timeout: 30_000 });
+    // Down rooms come first, with a banner that names them.
+    expect(await page.getByTestId('room-card').first().locator('h2').textContent()).toBe('edge-b');
+    expect(await page.getByTestId('fleet-alert').textContent()).toContain('edge-b is down');
+    expect(await room.textContent()).toMatch(/last heartbeat \d+ s ago/);
+    expect(await roomCard('local').locator('.badge').textContent()).toBe('up');
+
+    await open('nodes');
+    const node = page.getByTestId('node-card').filter({ hasText: 'gpu-1' });
+    await node.waitFor();
+    expect(await node.getAttribute('class')).toContain('node-down');
+    expect(await node.getByTestId('device-row').filter({ hasText: 'NVIDIA H20' }).textContent()).toContain(
+      'h20',
+    );
+  }, 40_000);
+
+  it('creates a key whose secret is shown once, then revokes it', async () => {
+    await open('keys');
+    const form = page.getByTestId('key-form');
+    await form.getByLabel('Name').fill('dashboard-team');
+    await form.getByLabel('Requests per minute').fill('60');
+    await form.getByRole('button', { name: 'Create key' }).click();
+    const secret = page.getByTestId('key-secret-value');
+    await secret.waitFor();
+    const value = (await secret.textContent()) ?? '';
+    expect(value).toMatch(/^ef_key_/);
+    await page.getByRole('button', { name: 'Done, hide it' }).click();
+    expect(await page.getByText(value).count()).toBe(0);
+    await page.reload();
+    await page.locator('[data-testid="key-row"][data-key="dashboard-team"]').waitFor();
+    expect(await page.content()).not.toContain(value);
+
+    const row = page.locator('[data-testid="key-row"][data-key="dashboard-team"]');
+    expect(await row.textContent()).toContain('60 rpm');
+    await row.getByRole('button', { name: 'Revoke dashboard-team…' }).click();
+    await row.getByRole('button', { name: 'Revoke dashboard-team', exact: true }).click();
+    await page.locator('[data-testid="key-row"][data-key="dashboard-team"][data-revoked="true"]').waitFor();
+    const keys = await admin<{ data: Array<{ name: string; revokedAtMs: number | null }> }>('/api/v1/keys');
+    expect(keys.data.find((k) => k.name === 'dashboard-team')?.revokedAtMs).toBeGreaterThan(0);
+    await waitFor(
+      async () =>
+        (await fetch(`${server.baseUrl}/v1/models`, { headers: { authorization: `Bearer ${value}` } }))
+          .status === 401
+          ? true
+          : undefined,
+      10_000,
+      'the revoked key to be refused',
+    );
+  });
+
+  it('shows the planner estimate with memory per device and a recommend list', async () => {
+    await open('planner');
+    await page.getByTestId('estimate').waitFor();
+    expect(await page.getByTestId('memory-bar').textContent()).toMatch(/Memory per device/);
+    await page.getByTestId('recommend').getByRole('button', { name: 'Recommend' }).click();
+    await page.getByTestId('recommend-table').waitFor();
+    expect(await page.getByTestId('recommend-table').locator('tbody tr').count()).toBeGreaterThan(0);
+  });
+
+  it('fits 1280×800 and a 390×844 phone without horizontal scrolling', async () => {
+    for (const viewport of [
+      { width: 1280, height: 800 },
+      { width: 390, height: 844 },
+    ]) {
+      await page.setViewportSize(viewport);
+      for (const name of pages) {
+        await open(name);
+        await page.waitForTimeout(150);
+        expect({ viewport, name, fits: await noHorizontalOverflow() }).toEqual({
+          viewport,
+          name,
+          fits: true,
+        });
+      }
+    }
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  it.runIf(screenshotDir !== undefined)(
+    'writes a screenshot of every page',
+    async () => {
+      const dir = screenshotDir!;
+      await mkdir(dir, { recursive: true });
+      // A little traffic for the charts: a few answers from both deployments over some seconds.
+      for (let i = 0; i < 12; i++) {
+        await fetch(`${server.baseUrl}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            model: i % 3 === 0 ? 'tiny' : 'thinker',
+            messages: [{ role: 'user', content: `question ${i}` }],
+            stream: true,
+            max_tokens: 64,
+          }),
+        }).then((r) => r.text());
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+      }
+      for (const name of pages) {
+        await open(name);
+        if (name === 'playground') {
+          await page
+            .getByTestId('chat-model')
+            .locator('option', { hasText: /^tiny$/ })
+            .waitFor({ state: 'attached' });
+          await page.getByTestId('chat-model').selectOption('thinker');
+          await page.getByTestId('chat-temperature').fill('0');
+          await page.getByLabel('Message').fill('Why is the sky blue?');
+          await page.getByTestId('chat-send').click();
+          await page.locator('[data-testid="chat-answer"][data-done="true"]').waitFor();
+        }
+        if (name === 'planner') {
+          await page.getByTestId('estimate').waitFor();
+          await page.getByTestId('recommend').getByRole('button', { name: 'Recommend' }).click();
+          await page.getByTestId('recommend-table').waitFor();
+        }
+        if (name === 'deployments') {
+          // A catalog model in the form with the planner's fit, and the log of a running instance.
+          const form = page.getByTestId('deployment-form');
+          await form.getByLabel(/^Name/).fill('r1-7b');
+          await form.getByLabel('Model', { exact: true }).fill('deepseek-r1-distill-qwen-7b');
+          await form.getByLabel('Quantization').selectOption('q4_k_m');
+          await form.getByRole('button', { name: 'Check fit' }).click();
+          await page.getByTestId('deployment-preview').waitFor();
+          await page.getByTestId('instance-log-toggle').first().click();
+          await page.getByTestId('instance-log').waitFor();
+        }
+        await page.waitForTimeout(name === 'traffic' ? 5500 : 800);
+        await page.screenshot({
+          path: join(dir, `dashboard-${name}.png`),
+          fullPage: name === 'traffic' || name === 'deployments' || name === 'planner',
+          // The recommend list runs to 50 rows: its top is enough.
+          ...(name === 'planner' && { clip: { x: 0, y: 0, width: 1280, height: 1500 } }),
+        });
+      }
+    },
+    120_000,
+  );
+
+  it('made no request outside the server it was opened from', () => {
+    expect(requested.length).toBeGreaterThan(10);
+    const foreign = requested.filter(
+      (url) => !url.startsWith(`${server.baseUrl}/`) && !url.startsWith('data:'),
+    );
+    expect(foreign).toEqual([]);
+  });
+});

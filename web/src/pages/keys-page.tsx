@@ -1,0 +1,222 @@
+import { useState } from 'preact/hooks';
+import { api } from '../api/client';
+import type { ApiKey, CreatedKey, ListResponse } from '../api/types';
+import { ErrorNote } from '../components/error-note';
+import { PageTitle } from '../components/page-title';
+import { StatusBadge } from '../components/status-badge';
+import { formatAge, formatNumber } from '../format';
+import { usePoll } from '../use-poll';
+
+interface Draft {
+  name: string;
+  role: 'inference' | 'admin';
+  models: string;
+  rpm: string;
+  tpm: string;
+  tokenBudget: string;
+}
+
+const emptyDraft: Draft = { name: '', role: 'inference', models: '', rpm: '', tpm: '', tokenBudget: '' };
+
+function limit(value: string): number | undefined {
+  const n = Number(value);
+  return value.trim() === '' || !Number.isFinite(n) ? undefined : Math.floor(n);
+}
+
+function CreateKey({ onCreated }: { onCreated: (key: CreatedKey) => void }) {
+  const [draft, setDraft] = useState<Draft>(emptyDraft);
+  const [error, setError] = useState<string | null>(null);
+  const submit = async (event: Event): Promise<void> => {
+    event.preventDefault();
+    setError(null);
+    const models = draft.models
+      .split(',')
+      .map((m) => m.trim())
+      .filter((m) => m !== '');
+    const body = {
+      name: draft.name.trim(),
+      role: draft.role,
+      ...(models.length > 0 && { models }),
+      ...(limit(draft.rpm) !== undefined && { rpm: limit(draft.rpm) }),
+      ...(limit(draft.tpm) !== undefined && { tpm: limit(draft.tpm) }),
+      ...(limit(draft.tokenBudget) !== undefined && { tokenBudget: limit(draft.tokenBudget) }),
+    };
+    try {
+      onCreated(await api<CreatedKey>('/api/v1/keys', { body }));
+      setDraft(emptyDraft);
+    } catch (caught) {
+      setError(caught instanceof Error ? caught.message : String(caught));
+    }
+  };
+  const field = (name: keyof Draft, text: string, placeholder = '') => (
+    <label>
+      {text}
+      <input
+        name={name}
+        value={draft[name]}
+        inputMode={name === 'name' || name === 'models' ? undefined : 'numeric'}
+        placeholder={placeholder}
+        required={name === 'name'}
+        onInput={(e) => setDraft({ ...draft, [name]: e.currentTarget.value })}
+      />
+    </label>
+  );
+  return (
+    <form class="card form" onSubmit={submit} data-testid="key-form" aria-labelledby="new-key">
+      <h2 id="new-key">New API key</h2>
+      <div class="grid">
+        {field('name', 'Name', 'team-a')}
+        <label>
+          Role
+          <select
+            value={draft.role}
+            onChange={(e) => setDraft({ ...draft, role: e.currentTarget.value as Draft['role'] })}
+          >
+            <option value="inference">inference (/v1 only)</option>
+            <option value="admin">admin (also the management API)</option>
+          </select>
+        </label>
+        {field('models', 'Models (comma list; empty: all)', 'chat, embed')}
+        {field('rpm', 'Requests per minute', 'no limit')}
+        {field('tpm', 'Tokens per minute', 'no limit')}
+        {field('tokenBudget', 'Token budget', 'no limit')}
+      </div>
+      <div class="actions">
+        <button type="submit" class="primary">
+          Create key
+        </button>
+      </div>
+      {error && (
+        <p class="note note-error" role="alert">
+          {error}
+        </p>
+      )}
+    </form>
+  );
+}
+
+function KeyRow({ apiKey, onRevoked }: { apiKey: ApiKey; onRevoked: () => void }) {
+  const [confirming, setConfirming] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const revoke = async (): Promise<void> => {
+    try {
+      await api(`/api/v1/keys/${encodeURIComponent(apiKey.id)}`, { method: 'DELETE' });
+      onRevoked();
+    } catch (caught) {
+      setError(caught instanceof Error ? caught.message : String(caught));
+    }
+    setConfirming(false);
+  };
+  const limits = [
+    apiKey.rpm !== null && `${apiKey.rpm} rpm`,
+    apiKey.tpm !== null && `${formatNumber(apiKey.tpm, 0)} tpm`,
+    apiKey.tokenBudget !== null && `budget ${formatNumber(apiKey.tokenBudget, 0)}`,
+  ].filter(Boolean);
+  return (
+    <tr data-testid="key-row" data-key={apiKey.name} data-revoked={apiKey.revokedAtMs !== null}>
+      <th scope="row">{apiKey.name}</th>
+      <td>{apiKey.role}</td>
+      <td>{apiKey.models?.join(', ') ?? 'all'}</td>
+      <td>{limits.join(', ') || 'none'}</td>
+      <td>{formatNumber(apiKey.tokensUsed, 0)}</td>
+      <td>{formatAge(apiKey.lastUsedAtMs)}</td>
+      <td>
+        {apiKey.revokedAtMs !== null ? (
+          <StatusBadge status="revoked" />
+        ) : confirming ? (
+          <>
+            <button type="button" class="danger small" onClick={() => void revoke()}>
+              Revoke {apiKey.name}
+            </button>{' '}
+            <button type="button" class="small" onClick={() => setConfirming(false)}>
+              Cancel
+            </button>
+          </>
+        ) : (
+          <button
+            type="button"
+            class="small"
+            onClick={() => setConfirming(true)}
+            aria-label={`Revoke ${apiKey.name}…`}
+          >
+            Revoke…
+          </button>
+        )}
+        {error && <span class="note-error"> {error}</span>}
+      </td>
+    </tr>
+  );
+}
+
+/** API keys: create one (its secret shown once), see limits and use, revoke. */
+export function KeysPage() {
+  const { data, error, refresh } = usePoll(
+    (signal) => api<ListResponse<ApiKey>>('/api/v1/keys', { signal }),
+    5000,
+    [],
+  );
+  const [created, setCreated] = useState<CreatedKey | null>(null);
+  const [copied, setCopied] = useState(false);
+  const keys = [...(data?.data ?? [])].sort(
+    (a, b) => Number(a.revokedAtMs !== null) - Number(b.revokedAtMs !== null),
+  );
+  return (
+    <>
+      <PageTitle title="API keys" />
+      <ErrorNote error={error} />
+      <CreateKey
+        onCreated={(key) => {
+          setCreated(key);
+          setCopied(false);
+          refresh();
+        }}
+      />
+      {created && (
+        <div class="card secret" role="status" data-testid="key-secret">
+          <p>
+            The secret of <strong>{created.name}</strong>, shown only now: copy it somewhere safe.
+          </p>
+          <code data-testid="key-secret-value">{created.key}</code>
+          <div class="actions">
+            <button
+              type="button"
+              onClick={() =>
+                void navigator.clipboard?.writeText(created.key).then(
+                  () => setCopied(true),
+                  () => setCopied(false),
+                )
+              }
+            >
+              {copied ? 'Copied' : 'Copy'}
+            </button>
+            <button type="button" onClick={() => setCreated(null)}>
+              Done, hide it
+            </button>
+          </div>
+        </div>
+      )}
+      <div class="table-wrap">
+        <table data-testid="keys-table">
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Role</th>
+              <th scope="col">Models</th>
+              <th scope="col">Limits</th>
+              <th scope="col">Tokens used</th>
+              <th scope="col">Last used</th>
+              <th scope="col">
+                <span class="sr-only">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {keys.map((key) => (
+              <KeyRow key={key.id} apiKey={key} onRevoked={refresh} />
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </>
+  );
+}
