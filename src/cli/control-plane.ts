@@ -18,6 +18,7 @@ import { FleetGateway, type RouteSource } from '../gateway/fleet-gateway.js';
 import type { RoutingConfig } from '../gateway/routing/routing-config.js';
 import { UsageJournal, type JournalSync } from '../gateway/metering/usage-journal.js';
 import { UsageShipper } from '../gateway/metering/usage-shipper.js';
+import type { ServerTls } from '../http/tls-options.js';
 import type { Store } from '../store/store.js';
 import type { Logger } from '../telemetry/logger.js';
 import { makeLimiter } from './gateway-options.js';
@@ -50,6 +51,8 @@ export interface ControlPlaneOptions {
   region?: string;
   /** When the usage journal is fsynced (`--journal-sync`); default `always`. */
   journalSync?: JournalSync;
+  /** Listen with HTTPS (`--tls-cert`, `--tls-key`). */
+  tls?: ServerTls;
 }
 
 export interface ControlPlane {
@@ -67,8 +70,6 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const { store, log } = options;
   const { created } = await bootstrapSecrets(store, options.home);
   const loads = new InstanceLoads();
-  const fromStore = new StoreRouteSource(store, 500, loads);
-  const routes = options.decorateRoutes?.(fromStore) ?? fromStore;
   const limiter = await makeLimiter(options.redisUrl, log);
 
   const journal = new UsageJournal(join(options.home, 'usage-journal'), {
@@ -80,6 +81,14 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     log: log.child({ component: 'usage-shipper' }),
     ship: (events) => storeUsageEvents(store, events),
   });
+  const fromStore = new StoreRouteSource(store, {
+    maxAgeMs: 500,
+    loads,
+    log: log.child({ component: 'routes' }),
+    // The store answers again after an outage: ship the journal now, not at the shipper's backed-off tick.
+    onRecovered: () => void shipper.flush().catch(() => undefined),
+  });
+  const routes = options.decorateRoutes?.(fromStore) ?? fromStore;
   // Set once the control server exists; requests only arrive after it listens.
   let reconcileNow: () => Promise<unknown> = async () => undefined;
   const gateway = new FleetGateway({
@@ -113,6 +122,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         [await gateway.registry.metrics(), (await options.extraMetrics?.()) ?? ''].filter(Boolean).join('\n'),
     },
     ...(options.health && { health: options.health }),
+    ...(options.tls && { tls: options.tls }),
   });
   reconcileNow = async () => {
     // A pass already running may have read the deployment before the touch: run a fresh one after it.
@@ -129,7 +139,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const address = control.server.address() as AddressInfo;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   return {
-    url: `http://${host}:${address.port}`,
+    url: `${options.tls ? 'https' : 'http'}://${host}:${address.port}`,
     routes,
     control,
     gateway,

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startStandaloneGateway } from '../gateway/sync/standalone-gateway.js';
+import { readServerTls, readTrustedCas } from '../http/tls-options.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import { createLogger } from '../telemetry/logger.js';
 import { resolveHome } from '../worker/models/model-cache.js';
@@ -36,6 +37,9 @@ usage is written to <home>/usage-journal before the answer completes and shipped
   --api-key KEY         the control plane's admin API key (default $EDGEFLEET_API_KEY, else <home>/admin-key)
 ${routingFlagsHelp}  --max-body-bytes N    largest /v1 request body (default 8388608)
   --upstream-wait-ms N  how long a /v1 request waits for a running instance of its model (default 10000)
+  --tls-cert FILE       serve HTTPS with this PEM certificate (chain); needs --tls-key
+  --tls-key FILE        the PEM private key of --tls-cert
+  --tls-ca FILE         PEM CA certificate(s) to trust, besides the system's, for an https --server
 
 A per-room gateway runs with an admin API key for now (it reads every key's hash and limits).
 `;
@@ -54,6 +58,9 @@ export async function run(args: string[]): Promise<number> {
     'journal-sync': { type: 'string' },
     'max-body-bytes': { type: 'string' },
     'upstream-wait-ms': { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    'tls-ca': { type: 'string' },
     help: { type: 'boolean' },
   });
   if (values.help) {
@@ -63,6 +70,8 @@ export async function run(args: string[]): Promise<number> {
   const serverUrl = checkUrl(values.server ?? (process.env['EDGEFLEET_SERVER'] || undefined));
   const site = values.site?.trim();
   if (!site) throw new EdgeFleetError('invalid_argument', `--site is required\n\n${help}`);
+  const tls = await readServerTls(values['tls-cert'], values['tls-key']);
+  const tlsCa = await readTrustedCas(values['tls-ca']);
   const home = resolveHome(values.home);
   if (existsSync(join(home, 'edgefleet.db'))) {
     // The server journals its own gateway's usage in <home>/usage-journal too.
@@ -94,6 +103,8 @@ export async function run(args: string[]): Promise<number> {
     log,
     ...(await routingOption(values['routing-config'])),
     ...journalSyncOption(values['journal-sync']),
+    ...(tls && { tls }),
+    ...(tlsCa && { tlsCa }),
   });
   log.info({ url: gateway.url, server: serverUrl, home, origin: gateway.routes.origin }, 'gateway listening');
   process.stdout.write(

@@ -103,7 +103,12 @@ export async function callApi(
       (error as Error).name === 'TimeoutError'
         ? `no answer within ${TIMEOUT_MS / 1000} s`
         : (cause?.code ?? cause?.message ?? (error as Error).message);
-    throw new CliFailure(`cannot reach the EdgeFleet server at ${connection.baseUrl} (${reason})`);
+    // A certificate the system does not trust (a private CA): say how to trust it.
+    const hint =
+      cause?.code !== undefined && /CERT|SIGNATURE|ISSUER/.test(cause.code)
+        ? '; for a private CA set NODE_EXTRA_CA_CERTS=CA_FILE'
+        : '';
+    throw new CliFailure(`cannot reach the EdgeFleet server at ${connection.baseUrl} (${reason}${hint})`);
   }
   const text = await response.text();
   let parsed: unknown;

@@ -2,7 +2,8 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { startControlPlane } from './control-plane.js';
 import { redisOption, routingFlagsHelp, journalSyncOption, routingOption } from './gateway-options.js';
-import { rotateJoinToken } from '../control/server/secrets.js';
+import { joinTokenTtlMs, rotateJoinToken } from '../control/server/secrets.js';
+import { readServerTls, type ServerTls } from '../http/tls-options.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import { openStore, redact } from '../store/open-store.js';
 import { createLogger } from '../telemetry/logger.js';
@@ -10,7 +11,7 @@ import { resolveHome } from '../worker/models/model-cache.js';
 import { intFlag, parseFlags } from './parse-flags.js';
 
 const help = `usage: edgefleet server [options]
-       edgefleet server token [--home DIR] [--database URL]
+       edgefleet server token [--home DIR] [--database URL] [--ttl-s N]
 
 Runs the EdgeFleet control plane and gateway on one port: the OpenAI-compatible API (/v1, any API key),
 the management API (/api/v1, admin key), the worker protocol (/api/v1/worker), /health, /metrics and the
@@ -24,11 +25,15 @@ scheduler's reconcile loop.
   --context N           context tokens per instance (default 4096)
   --max-body-bytes N    largest /v1 request body (default 8388608)
   --upstream-wait-ms N  how long a /v1 request waits for a running instance of its model (default 10000)
+  --tls-cert FILE       serve HTTPS with this PEM certificate (chain); needs --tls-key
+  --tls-key FILE        the PEM private key of --tls-cert
 ${routingFlagsHelp}  --region R            the region clients are taken to be in when their key, header and address say nothing
 
 The first start creates an admin API key and a worker join token, prints them once and writes them to
 <home>/admin-key and <home>/join-token (mode 0600). \`edgefleet server token\` makes a new join token
-(each join token registers one worker).
+(each join token registers one worker) valid for --ttl-s seconds (default ${joinTokenTtlMs / 1000}, 7 days).
+Workers, room gateways and CLI commands that talk to an HTTPS server signed by a private CA trust it with
+--tls-ca FILE (worker, gateway) or NODE_EXTRA_CA_CERTS=FILE (any command).
 `;
 
 export async function run(args: string[]): Promise<number> {
@@ -48,6 +53,9 @@ export async function run(args: string[]): Promise<number> {
       'routing-config': { type: 'string' },
       'journal-sync': { type: 'string' },
       region: { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'ttl-s': { type: 'string' },
       help: { type: 'boolean' },
     },
     true,
@@ -63,6 +71,12 @@ export async function run(args: string[]): Promise<number> {
       `unexpected argument(s): ${positionals.join(' ')}\n\n${help}`,
     );
   }
+  if (sub !== 'token' && values['ttl-s'] !== undefined) {
+    throw new EdgeFleetError('invalid_argument', `--ttl-s goes with "edgefleet server token"\n\n${help}`);
+  }
+  const ttlS = intFlag(values['ttl-s'], 'ttl-s', joinTokenTtlMs / 1000, 1);
+  // Read before the store is opened: a bad certificate is a usage error, not a half-started server.
+  const tls = sub === 'token' ? undefined : await readServerTls(values['tls-cert'], values['tls-key']);
   const home = resolveHome(values.home);
   const database = values.database ?? `sqlite:${join(home, 'edgefleet.db')}`;
   const log = createLogger('server');
@@ -73,11 +87,11 @@ export async function run(args: string[]): Promise<number> {
   const store = await openStore(database);
   try {
     if (sub === 'token') {
-      const token = await rotateJoinToken(store, home);
+      const token = await rotateJoinToken(store, home, Date.now(), ttlS * 1000);
       process.stdout.write(`${token}\n`);
       return 0;
     }
-    return await serve(values, home, database, store, log);
+    return await serve(values, home, database, store, log, tls);
   } finally {
     await store.close();
   }
@@ -89,6 +103,7 @@ async function serve(
   database: string,
   store: Awaited<ReturnType<typeof openStore>>,
   log: ReturnType<typeof createLogger>,
+  tls: ServerTls | undefined,
 ): Promise<number> {
   const str = (name: string) => (typeof values[name] === 'string' ? values[name] : undefined);
   const shutdown = new AbortController();
@@ -111,6 +126,7 @@ async function serve(
     ...(await routingOption(str('routing-config'))),
     ...journalSyncOption(str('journal-sync')),
     ...(str('region') !== undefined && { region: str('region')! }),
+    ...(tls && { tls }),
   });
   if (plane.created) printCreatedSecrets(home, plane.created);
   log.info({ url: plane.url, database: redact(database), home }, 'control plane listening');

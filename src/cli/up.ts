@@ -1,7 +1,10 @@
 import { once } from 'node:events';
 import { hostname } from 'node:os';
+import { rootCertificates } from 'node:tls';
 import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
 import { defaultThreads, engineDefaults } from '../engines/embedded/engine-options.js';
+import { readServerTls, readTrustedCas, type ServerTls } from '../http/tls-options.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import { openStore } from '../store/open-store.js';
 import { createLogger } from '../telemetry/logger.js';
@@ -34,6 +37,10 @@ dies). State lives in SQLite in --home; more workers may join it (edgefleet work
   --gpu auto|false compute backend (default auto: a GPU when present, else CPU; false: CPU only)
   --offline        never download (also: HF_HUB_OFFLINE=1)
   --require-key    /v1 needs an API key even on a loopback address (always on for other addresses)
+  --tls-cert FILE  serve HTTPS with this PEM certificate (chain); needs --tls-key
+  --tls-key FILE   the PEM private key of --tls-cert
+  --tls-ca FILE    the CA that signed --tls-cert when it is a private one (the local worker checks the
+                   server's certificate against it; a self-signed certificate needs none)
 ${routingFlagsHelp}
 On 127.0.0.1 the OpenAI API (/v1) is open, like a local llama.cpp server; the management API (/api/v1)
 always needs the admin key, shown on the first start and kept in <home>/admin-key.
@@ -56,6 +63,9 @@ export async function run(args: string[]): Promise<number> {
     redis: { type: 'string' },
     'routing-config': { type: 'string' },
     'journal-sync': { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    'tls-ca': { type: 'string' },
     help: { type: 'boolean' },
   });
   if (values.help) {
@@ -78,6 +88,11 @@ export async function run(args: string[]): Promise<number> {
   const contextTokens = intFlag(values.context, 'context', engineDefaults.contextSize, 16);
   const routing = await routingOption(values['routing-config']);
   const journalSync = journalSyncOption(values['journal-sync']);
+  const tls = await readServerTls(values['tls-cert'], values['tls-key']);
+  if (!tls && values['tls-ca'] !== undefined) {
+    throw new EdgeFleetError('invalid_argument', '--tls-ca goes with --tls-cert and --tls-key');
+  }
+  const controlTls = tls && localWorkerTls(tls, await readTrustedCas(values['tls-ca']));
 
   const shutdown = new AbortController();
   const onSignal = () => shutdown.abort(new EdgeFleetError('internal_error', 'interrupted'));
@@ -120,6 +135,7 @@ export async function run(args: string[]): Promise<number> {
       health: () => upHealth(plane!.routes, () => agent, deployment, model),
       extraMetrics: () => upMetrics(plane!.routes, deployment.id),
       decorateRoutes: (routes) => withUpModelMeta(routes, deployment.id, model),
+      ...(tls && { tls }),
     });
     if (plane.created) printCreatedSecrets(home, plane.created);
     agent = new WorkerAgent({
@@ -133,6 +149,7 @@ export async function run(args: string[]): Promise<number> {
       threads,
       parallel,
       ...(gpu === 'false' && { cpuOnly: true }),
+      ...(controlTls && { controlTls }),
       log: log.child({ component: 'worker' }),
     });
     const running = agent.run();
@@ -152,4 +169,17 @@ export async function run(args: string[]): Promise<number> {
     await store.close();
   }
   return 0;
+}
+
+/**
+ * How the local worker trusts its own HTTPS server: the chain must verify (the system's CAs, `--tls-ca`,
+ * or the certificate itself when self-signed), and the certificate must be the very one served, whatever
+ * names it carries (the worker connects to a loopback address the certificate need not name).
+ */
+function localWorkerTls(tls: ServerTls, ca: string[] | undefined) {
+  const own = new X509Certificate(tls.cert);
+  return {
+    ca: ca ?? [...rootCertificates, tls.cert.toString('utf8')],
+    serverFingerprint256: own.fingerprint256,
+  };
 }

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { defaultThreads, engineDefaults } from '../engines/embedded/engine-options.js';
+import { readTrustedCas } from '../http/tls-options.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import { createLogger } from '../telemetry/logger.js';
 import { WorkerAgent } from '../worker/agent/worker-agent.js';
@@ -14,7 +15,8 @@ Runs the worker agent on this node: detects accelerators, registers with the con
 token is exchanged for a node credential kept in <home>/worker.json, mode 0600, so restarts need no new
 token), heartbeats, and runs the instances the control plane assigns: llama.cpp as the embedded engine
 (edgefleet engine), llama-server, vLLM, SGLang, MindIE and vLLM-Ascend as supervised external processes.
-  --server URL          control plane URL, e.g. http://10.0.0.1:8080 (required)
+  --server URL          control plane URL, e.g. http://10.0.0.1:8080 or https://cp.example:8080 (required)
+  --tls-ca FILE         PEM CA certificate(s) to trust, besides the system's, for an https --server
   --token T             worker join token (required on the first start; single use)
   --site SITE           site (machine room) this node is in (required)
   --region R            region of the site
@@ -45,6 +47,7 @@ export async function run(args: string[]): Promise<number> {
     parallel: { type: 'string' },
     'engine-bin': { type: 'string', multiple: true },
     'engine-start-timeout-s': { type: 'string' },
+    'tls-ca': { type: 'string' },
     help: { type: 'boolean' },
   });
   if (values.help) {
@@ -58,6 +61,7 @@ export async function run(args: string[]): Promise<number> {
   } catch {
     throw new EdgeFleetError('invalid_argument', `--server must be a URL, got "${values.server}"`);
   }
+  const tlsCa = await readTrustedCas(values['tls-ca']);
   const log = createLogger('worker');
   const agent = new WorkerAgent({
     serverUrl: values.server,
@@ -74,6 +78,7 @@ export async function run(args: string[]): Promise<number> {
     engineStartTimeoutMs:
       intFlag(values['engine-start-timeout-s'], 'engine-start-timeout-s', DEFAULT_START_TIMEOUT_MS / 1000) *
       1000,
+    ...(tlsCa && { controlTls: { ca: tlsCa } }),
     log,
   });
   const shutdown = () => {

@@ -216,7 +216,8 @@ describe('FleetGateway routing', () => {
     const a = await engine();
     const b = await engine();
     const { url, gateway } = await startGateway([instance('a', a.url), instance('b', b.url)], {
-      circuitBreaker: { cooldownMs: 0, failureThreshold: 2, openMs: 300 },
+      // Open long enough that the ten requests below finish inside it on a busy machine.
+      circuitBreaker: { cooldownMs: 0, failureThreshold: 2, openMs: 1500 },
       prefixAffinity: { enabled: false }, // ties rotate: a, b, a, ...
     });
     a.state.status = 500;
@@ -226,7 +227,7 @@ describe('FleetGateway routing', () => {
       /edgefleet_gateway_circuit_open\{instance="a",site="north"\} 1/,
     );
     a.state.status = 200;
-    await sleep(350);
+    await sleep(1600);
     const after = [];
     for (let i = 0; i < 2; i++) after.push((await ask(url)).instance);
     expect(after).toContain('a');

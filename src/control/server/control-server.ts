@@ -1,5 +1,7 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { answerClientErrors } from '../../http/client-errors.js';
+import { createHttpServer } from '../../http/create-http-server.js';
+import type { ServerTls } from '../../http/tls-options.js';
 import { sendError, sendJson } from '../../http/respond.js';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 import type { Store } from '../../store/store.js';
@@ -41,8 +43,12 @@ export interface ControlServerOptions {
   loads?: InstanceLoads;
   /** Replaces the answer of `/health` (`edgefleet up` reports its local engine there). */
   health?: () => Promise<{ status: number; body: unknown }>;
+  /** How long `/health` waits for the store's answer before it reports the store failing. Default 2000. */
+  storeHealthTimeoutMs?: number;
   /** The built dashboard (index.html, assets/). Default: `EDGEFLEET_WEB_DIR`, else dist/web of this install. */
   webDir?: string;
+  /** Listen with HTTPS (`--tls-cert`, `--tls-key`); default plain HTTP. */
+  tls?: ServerTls;
 }
 
 /**
@@ -75,7 +81,7 @@ export class ControlServer {
       contextTokens: options.contextTokens ?? 4096,
       ...(options.now && { now: options.now }),
     });
-    this.server = createServer((request, response) => void this.handle(request, response));
+    this.server = createHttpServer((request, response) => void this.handle(request, response), options.tls);
     answerClientErrors(this.server);
   }
 
@@ -140,6 +146,29 @@ export class ControlServer {
     }
   }
 
+  /**
+   * `/health` of `edgefleet server`: 200 `{status:'ok'}` when the store answers a query within
+   * `storeHealthTimeoutMs`; else 200 `{status:'degraded', store:{ok:false, error}}`: the process still
+   * serves (the gateway from its last route table and cached keys), but the management API, the
+   * scheduler and usage shipping wait for the store.
+   */
+  private async storeHealth(): Promise<{ status: number; body: unknown }> {
+    const timeoutMs = this.options.storeHealthTimeoutMs ?? 2000;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      await Promise.race([this.options.store.schemaVersion(), timedOut]);
+      return { status: 200, body: { status: 'ok' } };
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      return { status: 200, body: { status: 'degraded', store: { ok: false, error: message } } };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   private mountedPath(path: string): boolean {
     return this.options.mounted?.prefixes.some((prefix) => path.startsWith(prefix)) ?? false;
   }
@@ -157,7 +186,7 @@ export class ControlServer {
       if (this.timer) void this.reconcile().catch(() => undefined);
     };
     if (path === '/health') {
-      const health = (await this.options.health?.()) ?? { status: 200, body: { status: 'ok' } };
+      const health = (await this.options.health?.()) ?? (await this.storeHealth());
       return sendJson(response, health.status, health.body);
     }
     if (path === '/metrics') {

@@ -3,7 +3,7 @@ import { mkdir, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Store } from '../../store/store.js';
 
-/** How long a join token stays valid. */
+/** How long a join token stays valid unless `edgefleet server token --ttl-s` says otherwise. */
 export const joinTokenTtlMs = 7 * 24 * 3600 * 1000;
 
 /** A new random secret such as `ef_admin_…`, `ef_join_…` or `ef_node_…` (256 bits, base64url). */
@@ -16,11 +16,15 @@ export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret, 'utf8').digest('hex');
 }
 
-/** Constant-time comparison of two hex hashes. */
+const sha256Hex = /^[0-9a-f]{64}$/;
+
+/**
+ * Constant-time comparison of two hex sha256 hashes (as hashSecret makes them). Anything else is unequal:
+ * `Buffer.from(…, 'hex')` would turn non-hex text into an empty buffer, and two empty buffers match.
+ */
 export function hashesEqual(a: string, b: string): boolean {
-  const left = Buffer.from(a, 'hex');
-  const right = Buffer.from(b, 'hex');
-  return left.length === right.length && timingSafeEqual(left, right);
+  if (!sha256Hex.test(a) || !sha256Hex.test(b)) return false;
+  return timingSafeEqual(Buffer.from(a, 'hex'), Buffer.from(b, 'hex'));
 }
 
 /** Writes a secret to a file readable by the owner only (0600, also when the file existed). */
@@ -58,10 +62,18 @@ export async function bootstrapSecrets(
   return { created: { adminKey, joinToken } };
 }
 
-/** `edgefleet server token`: a new join token, stored hashed and written to `<home>/join-token`. */
-export async function rotateJoinToken(store: Store, home: string, nowMs = Date.now()): Promise<string> {
+/**
+ * `edgefleet server token [--ttl-s N]`: a new join token valid for `ttlMs`, stored hashed (with its
+ * expiry) and written to `<home>/join-token`.
+ */
+export async function rotateJoinToken(
+  store: Store,
+  home: string,
+  nowMs = Date.now(),
+  ttlMs = joinTokenTtlMs,
+): Promise<string> {
   const joinToken = newSecret('join');
-  await store.createJoinToken({ tokenHash: hashSecret(joinToken), expiresAtMs: nowMs + joinTokenTtlMs });
+  await store.createJoinToken({ tokenHash: hashSecret(joinToken), expiresAtMs: nowMs + ttlMs });
   await writeSecretFile(home, 'join-token', joinToken);
   return joinToken;
 }

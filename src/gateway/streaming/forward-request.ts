@@ -99,7 +99,12 @@ export function forwardRequest(
 ): Promise<ForwardResult> {
   const { extraHeaders = {}, refuseErrorStatus = false, connectTimeoutMs = 3000 } = options;
   const { request, response } = client;
-  const target = new URL(request.url ?? '/', upstreamBaseUrl);
+  // Only the path and query of the client's request target are used: the host is always the instance's,
+  // whatever the target says (`POST http://elsewhere/…`, `//elsewhere/…`, a path normalized to `//…`).
+  const asked = new URL(request.url ?? '/', 'http://gateway.invalid');
+  const target = new URL(upstreamBaseUrl);
+  target.pathname = asked.pathname;
+  target.search = asked.search;
   const headers: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined && !hopByHop.has(name)) headers[name] = value;

@@ -1,9 +1,10 @@
 /**
  * The per-room gateway's HTTP client for its control plane: admin-key GETs of the sync endpoints and
  * POSTs of usage batches, each bounded by a timeout so a dead or hung control plane never stalls the
- * caller. Failures are EdgeFleetErrors (`engine_unavailable` when unreachable, the server's code
+ * caller; over HTTPS, the control plane's certificate is checked against `ca` (`--tls-ca`). Failures are EdgeFleetErrors (`engine_unavailable` when unreachable, the server's code
  * otherwise); `reachable` tells whether the last call got an HTTP answer.
  */
+import { HttpClient, type HttpAnswer } from '../../http/http-request.js';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 import type { ErrorCode } from '../../spec/error-codes.js';
 import { errorCodes } from '../../spec/error-codes.js';
@@ -16,6 +17,8 @@ export interface ControlPlaneClientOptions {
   apiKey: string;
   /** Per-request limit. Default 3000. */
   timeoutMs?: number;
+  /** Certificates an https control plane is checked against; default: the system's. */
+  ca?: string[];
 }
 
 export class ControlPlaneClient {
@@ -25,26 +28,32 @@ export class ControlPlaneClient {
   /** When a request last got an HTTP answer (epoch ms); 0 for never. */
   lastContactAtMs = 0;
 
+  private readonly http: HttpClient;
+
   constructor(private readonly options: ControlPlaneClientOptions) {
     this.serverUrl = options.serverUrl.replace(/\/+$/, '');
+    this.http = new HttpClient(options.ca ? { ca: options.ca } : {});
+  }
+
+  /** Closes kept-alive connections. */
+  close(): void {
+    this.http.close();
   }
 
   /** GETs a JSON body; `timeoutMs` overrides the default for this call. */
   async getJson(path: string, timeoutMs?: number): Promise<unknown> {
     const response = await this.request('GET', path, undefined, timeoutMs);
-    return response.json() as Promise<unknown>;
+    return JSON.parse(response.text) as unknown;
   }
 
   /** Scale to zero: reports a request in flight for a deployment (`POST /api/v1/gateway/activate`). */
   readonly activate = async (deploymentId: string): Promise<void> => {
-    const response = await this.request('POST', '/api/v1/gateway/activate', JSON.stringify({ deploymentId }));
-    await response.arrayBuffer();
+    await this.request('POST', '/api/v1/gateway/activate', JSON.stringify({ deploymentId }));
   };
 
   /** Ships usage events to `POST /api/v1/usage/events` (idempotent by event id on the server). */
   readonly shipUsage = async (events: UsageEvent[]): Promise<void> => {
-    const response = await this.request('POST', '/api/v1/usage/events', JSON.stringify({ events }));
-    await response.arrayBuffer();
+    await this.request('POST', '/api/v1/usage/events', JSON.stringify({ events }));
   };
 
   private async request(
@@ -52,10 +61,10 @@ export class ControlPlaneClient {
     path: string,
     body: string | undefined,
     timeoutMs = this.options.timeoutMs ?? 3000,
-  ): Promise<Response> {
-    let response: Response;
+  ): Promise<HttpAnswer> {
+    let response: HttpAnswer;
     try {
-      response = await fetch(`${this.serverUrl}${path}`, {
+      response = await this.http.request(`${this.serverUrl}${path}`, {
         method,
         headers: {
           authorization: `Bearer ${this.options.apiKey}`,
@@ -63,22 +72,17 @@ export class ControlPlaneClient {
           ...(body !== undefined && { 'content-type': 'application/json' }),
         },
         ...(body !== undefined && { body }),
-        signal: AbortSignal.timeout(timeoutMs),
+        timeoutMs,
       });
     } catch (error) {
       this.reachable = false;
-      const why =
-        error instanceof Error
-          ? error.cause instanceof Error
-            ? error.cause.message
-            : error.message
-          : String(error);
+      const why = error instanceof Error ? error.message : String(error);
       throw new EdgeFleetError('engine_unavailable', `control plane ${this.serverUrl} unreachable: ${why}`);
     }
     this.reachable = true;
     this.lastContactAtMs = Date.now();
     if (response.ok) return response;
-    const text = await response.text().catch(() => '');
+    const { text } = response;
     let code: ErrorCode = response.status >= 500 ? 'engine_unavailable' : 'invalid_request';
     let message = text.slice(0, 300);
     try {

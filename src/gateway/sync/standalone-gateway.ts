@@ -6,10 +6,12 @@
  * the journal ships when the control plane answers again.
  */
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { answerClientErrors } from '../../http/client-errors.js';
+import { createHttpServer } from '../../http/create-http-server.js';
+import type { ServerTls } from '../../http/tls-options.js';
 import { sendError, sendJson } from '../../http/respond.js';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 import type { Logger } from '../../telemetry/logger.js';
@@ -49,6 +51,10 @@ export interface StandaloneGatewayOptions {
   shipIntervalMs?: number;
   /** When the usage journal is fsynced; default `always`. */
   journalSync?: JournalSync;
+  /** Listen with HTTPS (`--tls-cert`, `--tls-key`). */
+  tls?: ServerTls;
+  /** Certificates an https control plane is checked against (`--tls-ca`); default: the system's. */
+  tlsCa?: string[];
 }
 
 export interface StandaloneGateway {
@@ -63,7 +69,11 @@ export interface StandaloneGateway {
 export async function startStandaloneGateway(options: StandaloneGatewayOptions): Promise<StandaloneGateway> {
   const { log } = options;
   const cacheDir = join(options.home, 'gateway-cache');
-  const client = new ControlPlaneClient({ serverUrl: options.serverUrl, apiKey: options.apiKey });
+  const client = new ControlPlaneClient({
+    serverUrl: options.serverUrl,
+    apiKey: options.apiKey,
+    ...(options.tlsCa && { ca: options.tlsCa }),
+  });
   const journal = new UsageJournal(join(options.home, 'usage-journal'), {
     ...(options.journalSync && { sync: options.journalSync }),
   });
@@ -143,7 +153,7 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
       sendError(response, error);
     }
   };
-  const server = createServer((request, response) => void handle(request, response));
+  const server = createHttpServer((request, response) => void handle(request, response), options.tls);
   answerClientErrors(server);
   server.listen(options.port, options.host);
   await once(server, 'listening');
@@ -152,7 +162,7 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
   const address = server.address() as AddressInfo;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   return {
-    url: `http://${host}:${address.port}`,
+    url: `${options.tls ? 'https' : 'http'}://${host}:${address.port}`,
     server,
     routes,
     keys,
@@ -173,6 +183,7 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
       });
       await journal.close();
       await options.limiter.close();
+      client.close();
     },
   };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { HttpClient, type HttpAnswer, type HttpClientOptions } from '../../http/http-request.js';
 import type {
   DesiredInstance,
   HeartbeatRequest,
@@ -39,12 +40,25 @@ export class ControlRequestError extends Error {
   }
 }
 
-/** The worker's side of the worker protocol (`/api/v1/worker/*`). */
+/**
+ * The worker's side of the worker protocol (`/api/v1/worker/*`), over HTTP or HTTPS; `tls` says what
+ * an https control plane's certificate is checked against (`--tls-ca`).
+ */
 export class ControlClient {
+  private readonly http: HttpClient;
+
   constructor(
     private readonly serverUrl: string,
     private readonly timeoutMs = 10_000,
-  ) {}
+    tls: Omit<HttpClientOptions, 'maxResponseBytes'> = {},
+  ) {
+    this.http = new HttpClient(tls);
+  }
+
+  /** Closes kept-alive connections. */
+  close(): void {
+    this.http.close();
+  }
 
   async register(body: RegisterRequest): Promise<RegisterResponse> {
     return registerResponseSchema.parse(await this.post('register', body, undefined));
@@ -65,22 +79,22 @@ export class ControlClient {
   }
 
   private async post(path: string, body: unknown, credential: string | undefined): Promise<unknown> {
-    let response: Response;
+    let response: HttpAnswer;
     try {
-      response = await fetch(new URL(`/api/v1/worker/${path}`, this.serverUrl), {
+      response = await this.http.request(new URL(`/api/v1/worker/${path}`, this.serverUrl), {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
           ...(credential !== undefined && { authorization: `Bearer ${credential}` }),
         },
         body: JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        timeoutMs: this.timeoutMs,
       });
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       throw new ControlRequestError(`control plane unreachable: ${reason}`, null);
     }
-    const text = await response.text();
+    const { text } = response;
     if (!response.ok) {
       throw new ControlRequestError(
         `control plane answered ${response.status} to ${path}: ${text.slice(0, 500)}`,

@@ -29,6 +29,8 @@ export interface WorkerAgentOptions {
   engineBins?: EngineBins;
   /** Longest wait for an external engine to become ready after a start. */
   engineStartTimeoutMs?: number;
+  /** What an https control plane's certificate is checked against (`--tls-ca`); default: the system's CAs. */
+  controlTls?: { ca?: string[]; serverFingerprint256?: string };
 }
 
 /** Every this many heartbeats, each instance's log tail is sent even when unchanged. */
@@ -55,7 +57,7 @@ export class WorkerAgent {
   private beats = 0;
 
   constructor(private readonly options: WorkerAgentOptions) {
-    this.client = new ControlClient(options.serverUrl);
+    this.client = new ControlClient(options.serverUrl, undefined, options.controlTls);
   }
 
   /** Runs until `close()` is called. */
@@ -95,6 +97,7 @@ export class WorkerAgent {
       const runners = [...this.runners.values()];
       this.runners.clear();
       await Promise.all(runners.map((r) => r.stop()));
+      this.client.close();
     })();
     return this.closing;
   }
