@@ -27,6 +27,8 @@ interface Entry {
   loadedAtMs: number;
   principal: Promise<KeyPrincipal | null>;
   settled: KeyPrincipal | null | undefined;
+  /** The last entry that loaded, while this one loads or after it failed: the stale fallback. */
+  previous: Entry | undefined;
 }
 
 export class StoreKeyLookup {
@@ -43,24 +45,34 @@ export class StoreKeyLookup {
     this.now = options.now ?? Date.now;
   }
 
-  /** The principal of a secret; null when the key is unknown or revoked. Pass as KeyGuard's `lookup`. */
+  /**
+   * The principal of a secret; null when the key is unknown or revoked. Pass as KeyGuard's `lookup`.
+   * Concurrent lookups of one secret share one load; when it fails, each of them gets the stale answer.
+   */
   readonly lookup = async (secret: string): Promise<KeyPrincipal | null> => {
     const hash = hashSecret(secret);
     const nowMs = this.now();
-    const cached = this.cache.get(hash);
-    if (cached && nowMs - cached.loadedAtMs < this.cacheMs) return cached.principal;
-    const entry: Entry = { loadedAtMs: nowMs, principal: this.load(hash, nowMs), settled: undefined };
-    if (this.cache.size >= this.maxEntries) this.cache.clear();
-    this.cache.set(hash, entry);
+    let entry = this.cache.get(hash);
+    if (!entry || nowMs - entry.loadedAtMs >= this.cacheMs) {
+      const previous = entry?.settled !== undefined ? entry : entry?.previous;
+      entry = { loadedAtMs: nowMs, principal: this.load(hash, nowMs), settled: undefined, previous };
+      if (this.cache.size >= this.maxEntries) this.cache.clear();
+      this.cache.set(hash, entry);
+    }
     try {
       entry.settled = await entry.principal;
+      entry.previous = undefined;
       return entry.settled;
     } catch (error) {
-      this.cache.delete(hash);
-      if (cached?.settled !== undefined && nowMs - cached.loadedAtMs < this.staleMs) {
+      const stale = entry.previous;
+      // The next lookup loads again (from the stale entry, so that it keeps the fallback).
+      if (this.cache.get(hash) === entry) {
+        if (stale) this.cache.set(hash, stale);
+        else this.cache.delete(hash);
+      }
+      if (stale?.settled !== undefined && this.now() - stale.loadedAtMs < this.staleMs) {
         this.options.log?.warn({ err: error }, 'API key lookup failed; using the cached answer');
-        this.cache.set(hash, cached);
-        return cached.settled;
+        return stale.settled;
       }
       throw error;
     }

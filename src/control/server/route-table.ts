@@ -11,6 +11,7 @@ import {
 } from '../../spec/route-table.js';
 import type { Store } from '../../store/store.js';
 import type { Endpoint, Site } from '../../store/store-types.js';
+import type { Logger } from '../../telemetry/logger.js';
 import { desiredReplicas } from './desired-replicas.js';
 import type { InstanceLoads } from './instance-loads.js';
 
@@ -116,30 +117,95 @@ function addEndpoints(
   }
 }
 
+export interface StoreRouteSourceOptions {
+  /** Oldest table `get()` answers while the store works. Default 500. */
+  maxAgeMs?: number;
+  /** A build that has not finished in this time counts as a store failure. Default 5000. */
+  buildTimeoutMs?: number;
+  /** Engine loads from worker heartbeats, added to the instances. */
+  loads?: InstanceLoads;
+  log?: Logger;
+  /** Called when a build succeeds after a failure: the store answers again. */
+  onRecovered?: () => void;
+}
+
 /**
- * A route table kept fresh from the store: `current()` is never older than `maxAgeMs` when it is read
- * through `get()`; `refresh()` forces a rebuild (the gateway calls it while it waits for an instance).
+ * A route table kept fresh from the store: `get()` answers a table at most `maxAgeMs` old while the
+ * store works; `refresh()` forces a rebuild (the gateway calls it while it waits for an instance).
+ * When the store fails or does not answer within `buildTimeoutMs` (PostgreSQL restarting or
+ * unreachable), the last table built is served, so the gateway keeps routing to the instances it
+ * knew; while it fails, `get()` answers that table at once and retries the store in the background at
+ * most every `maxAgeMs`, so no request waits on a dead store. Before the first successful build, a
+ * failure is thrown (there is nothing to serve).
  */
 export class StoreRouteSource {
   private table: RouteTable = { builtAtMs: 0, models: [] };
   private building: Promise<RouteTable> | undefined;
+  private failedAtMs: number | null = null;
+  private readonly maxAgeMs: number;
+  private readonly buildTimeoutMs: number;
 
   constructor(
     private readonly store: Store,
-    private readonly maxAgeMs = 500,
-    private readonly loads?: InstanceLoads,
-  ) {}
+    private readonly options: StoreRouteSourceOptions = {},
+  ) {
+    this.maxAgeMs = options.maxAgeMs ?? 500;
+    this.buildTimeoutMs = options.buildTimeoutMs ?? 5000;
+  }
+
+  /** Whether the last build failed (the table served is then the last one built, `builtAtMs` old). */
+  get storeFailing(): boolean {
+    return this.failedAtMs !== null;
+  }
 
   async get(): Promise<RouteTable> {
-    if (Date.now() - this.table.builtAtMs <= this.maxAgeMs) return this.table;
+    const nowMs = Date.now();
+    if (nowMs - this.table.builtAtMs <= this.maxAgeMs) return this.table;
+    if (this.failedAtMs !== null && this.table.builtAtMs > 0) {
+      if (nowMs - this.failedAtMs > this.maxAgeMs) void this.refresh().catch(() => undefined);
+      return this.table;
+    }
     return this.refresh();
   }
 
   refresh(): Promise<RouteTable> {
-    this.building ??= buildRouteTable(this.store, Date.now(), this.loads)
-      .then((table) => (this.table = table))
-      .finally(() => (this.building = undefined));
+    this.building ??= this.build().finally(() => (this.building = undefined));
     return this.building;
+  }
+
+  private async build(): Promise<RouteTable> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`the store did not answer within ${this.buildTimeoutMs} ms`)),
+        this.buildTimeoutMs,
+      );
+    });
+    try {
+      const table = await Promise.race([
+        buildRouteTable(this.store, Date.now(), this.options.loads),
+        timedOut,
+      ]);
+      const recovered = this.failedAtMs !== null;
+      this.failedAtMs = null;
+      if (recovered) {
+        this.options.log?.info('route table built from the store again');
+        this.options.onRecovered?.();
+      }
+      return (this.table = table);
+    } catch (error) {
+      if (this.failedAtMs === null) {
+        this.options.log?.warn(
+          { err: error, tableAgeMs: this.table.builtAtMs === 0 ? null : Date.now() - this.table.builtAtMs },
+          'route table could not be built from the store; serving the last one',
+        );
+      }
+      this.failedAtMs = Date.now();
+      if (this.table.builtAtMs === 0) throw error;
+      return this.table;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
 

@@ -19,20 +19,21 @@ export interface UsageShipperOptions {
 
 export class UsageShipper {
   private timer: NodeJS.Timeout | undefined;
+  private started = false;
   private running: Promise<number> | undefined;
   private failures = 0;
+  private scheduledDelayMs = -1;
 
   constructor(private readonly options: UsageShipperOptions) {}
 
+  /**
+   * Ships every `intervalMs`; after failures the interval doubles (up to 30 s). A `flush()` that succeeds
+   * after failures (the caller saw the control plane or the store come back) returns to `intervalMs` at
+   * once, so what is journaled after the outage is not held for the backed-off interval.
+   */
   start(): void {
-    const tick = () => {
-      void this.flush()
-        .catch(() => undefined)
-        .finally(() => {
-          if (this.timer) this.timer = setTimeout(tick, this.delayMs());
-        });
-    };
-    this.timer = setTimeout(tick, 0);
+    this.started = true;
+    this.schedule(0);
   }
 
   /** Ships everything journaled so far; resolves with the number of events shipped. */
@@ -42,9 +43,28 @@ export class UsageShipper {
   }
 
   async stop(): Promise<void> {
+    this.started = false;
     clearTimeout(this.timer);
     this.timer = undefined;
     await this.running?.catch(() => undefined);
+  }
+
+  /** The delay before the next scheduled shipment (tests; -1 when none is scheduled). */
+  get nextDelayMs(): number {
+    return this.timer === undefined ? -1 : this.scheduledDelayMs;
+  }
+
+  private schedule(delayMs: number): void {
+    clearTimeout(this.timer);
+    this.scheduledDelayMs = delayMs;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush()
+        .catch(() => undefined)
+        .finally(() => {
+          if (this.started && this.timer === undefined) this.schedule(this.delayMs());
+        });
+    }, delayMs);
   }
 
   private delayMs(): number {
@@ -63,7 +83,7 @@ export class UsageShipper {
       }
       if (batch.events.length === 0) {
         if (batch.skippedLines > 0) await journal.markShipped(batch.next);
-        this.failures = 0;
+        this.recovered();
         return shipped;
       }
       try {
@@ -79,5 +99,12 @@ export class UsageShipper {
       await journal.markShipped(batch.next);
       shipped += batch.events.length;
     }
+  }
+
+  /** A shipment succeeded: back to the base interval, now rather than after the backed-off wait. */
+  private recovered(): void {
+    const backedOff = this.failures > 0;
+    this.failures = 0;
+    if (backedOff && this.started && this.timer !== undefined) this.schedule(this.delayMs());
   }
 }
