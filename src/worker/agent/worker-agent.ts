@@ -21,7 +21,11 @@ export interface WorkerAgentOptions {
   threads: number;
   parallel: number;
   log: Logger;
-  /** Longest wait between heartbeats while the control plane is unreachable. */
+  /**
+   * Longest wait between heartbeats while the control plane is unreachable (default 5 s, or the heartbeat
+   * interval if longer): well inside the server's node timeout (15 s by default), so a control plane that
+   * comes back hears from every worker before it could take a healthy node for down.
+   */
   maxBackoffMs?: number;
   /** Report no accelerators, so every instance runs on the CPU (`edgefleet up --gpu false`). */
   cpuOnly?: boolean;
@@ -63,7 +67,7 @@ export class WorkerAgent {
   /** Runs until `close()` is called. */
   async run(): Promise<void> {
     const { log, heartbeatMs } = this.options;
-    const maxBackoffMs = this.options.maxBackoffMs ?? 30_000;
+    const maxBackoffMs = this.options.maxBackoffMs ?? Math.max(heartbeatMs, 5_000);
     const registration = await this.describeNode();
     let delayMs = heartbeatMs;
     let failures = 0;
