@@ -118,9 +118,10 @@ export class UsageJournal {
       this.queue = [];
       try {
         if (!this.handle) throw new Error('the usage journal is not open');
-        const text = batch.map((p) => p.line).join('');
-        await this.handle.write(text); // O_DSYNC: returns once the bytes are on disk
-        this.segmentBytes += Buffer.byteLength(text);
+        const bytes = Buffer.from(batch.map((p) => p.line).join(''));
+        const { bytesWritten } = await this.handle.write(bytes); // O_DSYNC: returns once on disk
+        if (bytesWritten < bytes.length) await this.tornWrite(bytesWritten, bytes.length);
+        this.segmentBytes += bytes.length;
         for (const pending of batch) pending.resolve();
         if (this.segmentBytes >= this.maxSegmentBytes) await this.rotate();
       } catch (error) {
@@ -134,12 +135,25 @@ export class UsageJournal {
     if (!this.handle) throw new Error('the usage journal is not open');
     await this.flushing; // a rotation in progress
     const bytes = Buffer.from(line);
-    writeSync(this.handle.fd, bytes);
+    const written = writeSync(this.handle.fd, bytes);
+    if (written < bytes.length) await this.tornWrite(written, bytes.length);
     this.dirty = true;
     this.segmentBytes += bytes.length;
     if (this.segmentBytes >= this.maxSegmentBytes && !this.flushing) {
       this.flushing = this.rotate().finally(() => (this.flushing = undefined));
     }
+  }
+
+  /**
+   * A write that stored only part of its bytes (the disk filled up in the middle): the torn tail is cut off
+   * again, so the next line does not run into it and no record that was acknowledged is ever unreadable,
+   * and the append fails like one the disk refused outright.
+   */
+  private async tornWrite(written: number, wanted: number): Promise<never> {
+    await this.handle?.truncate(this.segmentBytes);
+    throw Object.assign(new Error(`no space left on device: wrote ${written} of ${wanted} bytes`), {
+      code: 'ENOSPC',
+    });
   }
 
   /** `interval`: fdatasyncs what was written since the last time. */
