@@ -9,7 +9,7 @@ const item = (ids: number[]): BatchItem => ({
 });
 
 describe('sequenceOrderedStrategy', () => {
-  it('orders batch items by sequence id, gives each one token first, then fills with prompt tokens', () => {
+  it('puts single tokens first in sequence-id order, then one prompt last with what is left', () => {
     const [s3, s0, s2, s1] = [item([7]), item([1, 2, 3, 4, 5, 6]), item([9]), item([8])];
     const queued = [
       { sequenceId: 3, tokens: s3.tokens },
@@ -19,8 +19,20 @@ describe('sequenceOrderedStrategy', () => {
     ];
     const strategy = sequenceOrderedStrategy(() => queued);
     const plan = strategy({ items: [s3, s0, s2, s1], size: 6 });
-    expect(plan.map((entry) => entry.item)).toEqual([s0, s1, s2, s3]);
-    expect(plan.map((entry) => entry.processAmount)).toEqual([3, 1, 1, 1]);
+    expect(plan.map((entry) => entry.item)).toEqual([s1, s2, s3, s0]);
+    expect(plan.map((entry) => entry.processAmount)).toEqual([1, 1, 1, 3]);
+  });
+
+  it('takes one prompt per batch, the first queued, so that no output is reordered', () => {
+    const [p2, s1, p0] = [item([1, 2, 3]), item([7]), item([4, 5])];
+    const queued = [
+      { sequenceId: 2, tokens: p2.tokens },
+      { sequenceId: 1, tokens: s1.tokens },
+      { sequenceId: 0, tokens: p0.tokens },
+    ];
+    const plan = sequenceOrderedStrategy(() => queued)({ items: [p2, s1, p0], size: 512 });
+    expect(plan.map((entry) => entry.item)).toEqual([s1, p2]);
+    expect(plan.map((entry) => entry.processAmount)).toEqual([1, 3]);
   });
 
   it('never exceeds the batch size', () => {

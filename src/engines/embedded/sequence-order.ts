@@ -10,27 +10,38 @@ export interface QueuedDecodeView {
  * A batch-prioritization strategy for node-llama-cpp that puts batch items in sequence-id order.
  * With a per-sequence KV cache, llama.cpp packs only sequences with consecutive ids, in batch order,
  * into one micro-batch (llama_batch_allocr::split_equal with `sequential`); in any other order a 4-stream
- * step is split into several decodes that each read all the weights. Within the batch size every item
- * first gets one token (all streams advance), then prompts take what is left, in the same order.
+ * step is split into several decodes that each read all the weights.
+ *
+ * Every single-token item (a stream's next step) goes first, in sequence-id order; then at most one
+ * multi-token item (a prompt), the one queued first, takes what is left of the batch size, last. Other
+ * prompts wait for the next decode, which node-llama-cpp runs at once.
+ *
+ * Why one prompt, last: split_equal puts the same number of tokens of every sequence in a micro-batch, so
+ * a short item ahead of a longer one finishes in an earlier micro-batch, and llama.cpp then has to put its
+ * outputs back in batch order. It does that lazily, on the first logits read after the decode, and not
+ * thread-safely; node-llama-cpp samples each sequence in its own worker thread, so two streams that read
+ * at once can swap rows and get each other's token (seen as one request answering "HelloHello! …" and the
+ * other "! …"). With single tokens first and one prompt last, every output comes out in batch order and
+ * nothing is reordered: a prompt gets at most one token per micro-batch while any single is left, so its
+ * last token, the only one with an output, is always decoded after them.
  */
 export function sequenceOrderedStrategy(queued: () => readonly QueuedDecodeView[]) {
   return ({ items, size }: { items: readonly BatchItem[]; size: number }): PrioritizedBatchItem[] => {
     const sequenceOf = new Map<readonly number[], number>();
     for (const decode of queued()) sequenceOf.set(decode.tokens, decode.sequenceId);
-    const ordered = [...items].sort(
-      (a, b) => (sequenceOf.get(a.tokens) ?? Infinity) - (sequenceOf.get(b.tokens) ?? Infinity),
-    );
+    const singles = items
+      .filter((item) => item.tokens.length === 1)
+      .sort((a, b) => (sequenceOf.get(a.tokens) ?? Infinity) - (sequenceOf.get(b.tokens) ?? Infinity));
+    const prompt = items.find((item) => item.tokens.length > 1);
     const result: PrioritizedBatchItem[] = [];
     let left = size;
-    for (const item of ordered) {
+    for (const item of singles) {
       if (left <= 0) break;
       result.push({ item, processAmount: 1 });
       left--;
     }
-    for (const entry of result) {
-      const extra = Math.min(entry.item.tokens.length - 1, left);
-      entry.processAmount += extra;
-      left -= extra;
+    if (prompt !== undefined && left > 0) {
+      result.push({ item: prompt, processAmount: Math.min(prompt.tokens.length, left) });
     }
     return result;
   };
