@@ -1,11 +1,11 @@
-import { createServer } from 'node:net';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import OpenAI from 'openai';
 import { afterAll, describe, expect, it } from 'vitest';
 import { metricValue, waitFor } from '../helpers/edgefleet-process.js';
-import { makeTestModel, type TestModel } from '../helpers/models.js';
+import { makeTestModel } from '../helpers/models.js';
+import { startChatLoad } from '../helpers/chat-load.js';
+import { freePort } from '../helpers/http-servers.js';
 import { PostgresTestDatabases } from '../store/postgres-test-databases.js';
 import { rows, startCli, stopTree, type FleetProcess } from '../fleet/fleet-processes.js';
 
@@ -17,60 +17,6 @@ import { rows, startCli, stopTree, type FleetProcess } from '../fleet/fleet-proc
  * record per request sent, none lost and none counted twice.
  */
 const loops = 4;
-
-interface ChatLoad {
-  sent: () => number;
-  answered: () => number;
-  failures: () => string[];
-  stop: () => Promise<void>;
-}
-
-/** `loops` concurrent loops of non-streamed chat requests; each request counts as sent when it starts. */
-function startChatLoad(baseURL: string, apiKey: string, model: TestModel): ChatLoad {
-  let sent = 0;
-  let answered = 0;
-  const failures: string[] = [];
-  let stopping = false;
-  const client = new OpenAI({ baseURL, apiKey, maxRetries: 0, timeout: 30_000 });
-  const loop = async (n: number) => {
-    while (!stopping) {
-      sent += 1;
-      try {
-        const reply = await client.chat.completions.create({
-          model: 'tiny',
-          messages: [{ role: 'user', content: `loop ${n}: hello` }],
-          temperature: 0,
-        });
-        const text = reply.choices[0]?.message.content;
-        if (text === model.expectedText) answered += 1;
-        else failures.push(`wrong answer: ${JSON.stringify(text)}`);
-      } catch (error) {
-        failures.push(error instanceof Error ? error.message : String(error));
-      }
-    }
-  };
-  const running = Promise.all(Array.from({ length: loops }, (_, n) => loop(n)));
-  return {
-    sent: () => sent,
-    answered: () => answered,
-    failures: () => failures,
-    stop: async () => {
-      stopping = true;
-      await running;
-    },
-  };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 describe('control plane SIGKILLed and restarted under load through a room gateway', () => {
   const databases = new PostgresTestDatabases();
@@ -193,7 +139,7 @@ describe('control plane SIGKILLed and restarted under load through a room gatewa
       };
     };
 
-    const load = startChatLoad(`${gateway.url}/v1`, secret, model);
+    const load = startChatLoad(`${gateway.url}/v1`, secret, model, loops);
     const diagnostics = () =>
       `\nsent ${load.sent()}, answered ${load.answered()}, failures: ${load.failures().slice(0, 5).join(' | ')}` +
       `\ngateway:\n${gateway.proc.output().slice(-3000)}\nserver:\n${server.proc.output().slice(-2000)}`;

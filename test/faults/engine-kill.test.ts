@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { metricValue, waitFor } from '../helpers/edgefleet-process.js';
 import { makeTestModel } from '../helpers/models.js';
 import {
+  commandLine,
   descendantPids,
   rows,
   runCli,
@@ -28,14 +28,6 @@ import {
 const streams = 50;
 const parallel = 4;
 const maxTokens = 48;
-
-function commandLine(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-  } catch {
-    return '';
-  }
-}
 
 interface StreamResult {
   chunks: number;

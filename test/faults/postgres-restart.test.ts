@@ -1,10 +1,10 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import OpenAI from 'openai';
 import { afterAll, describe, expect, it } from 'vitest';
 import { metricValue, waitFor } from '../helpers/edgefleet-process.js';
-import { makeTestModel, type TestModel } from '../helpers/models.js';
+import { startChatLoad } from '../helpers/chat-load.js';
+import { makeTestModel } from '../helpers/models.js';
 import {
   privatePostgresUnavailable,
   startPrivatePostgres,
@@ -25,49 +25,6 @@ if (unavailable !== undefined) {
   console.warn(`skipping the PostgreSQL restart fault test: ${unavailable}`);
 }
 const loopsPerGateway = 2;
-
-interface ChatLoad {
-  sent: () => number;
-  answered: () => number;
-  failures: () => string[];
-  stop: () => Promise<void>;
-}
-
-/** Concurrent loops of non-streamed chat requests; each request counts as sent when it starts. */
-function startChatLoad(baseURL: string, apiKey: string, model: TestModel): ChatLoad {
-  let sent = 0;
-  let answered = 0;
-  const failures: string[] = [];
-  let stopping = false;
-  const client = new OpenAI({ baseURL, apiKey, maxRetries: 0, timeout: 30_000 });
-  const loop = async (n: number) => {
-    while (!stopping) {
-      sent += 1;
-      try {
-        const reply = await client.chat.completions.create({
-          model: 'tiny',
-          messages: [{ role: 'user', content: `loop ${n}: hello` }],
-          temperature: 0,
-        });
-        const text = reply.choices[0]?.message.content;
-        if (text === model.expectedText) answered += 1;
-        else failures.push(`wrong answer: ${JSON.stringify(text)}`);
-      } catch (error) {
-        failures.push(error instanceof Error ? error.message : String(error));
-      }
-    }
-  };
-  const running = Promise.all(Array.from({ length: loopsPerGateway }, (_, n) => loop(n)));
-  return {
-    sent: () => sent,
-    answered: () => answered,
-    failures: () => failures,
-    stop: async () => {
-      stopping = true;
-      await running;
-    },
-  };
-}
 
 describe.skipIf(unavailable !== undefined)('PostgreSQL stopped and started under load', () => {
   let postgres: PrivatePostgres | undefined;
@@ -175,8 +132,8 @@ describe.skipIf(unavailable !== undefined)('PostgreSQL stopped and started under
       };
     };
 
-    const inServer = startChatLoad(`${server.url}/v1`, keys[0]!.secret, model);
-    const inRoom = startChatLoad(`${gatewayUrl}/v1`, keys[1]!.secret, model);
+    const inServer = startChatLoad(`${server.url}/v1`, keys[0]!.secret, model, loopsPerGateway);
+    const inRoom = startChatLoad(`${gatewayUrl}/v1`, keys[1]!.secret, model, loopsPerGateway);
     const loads = [inServer, inRoom];
     const answered = () => loads.map((l) => l.answered());
     const diagnostics = () =>

@@ -118,6 +118,15 @@ export async function descendantPids(pid: number): Promise<number[]> {
   return found;
 }
 
+/** A process's command line (arguments joined by spaces), or '' when it is gone. */
+export function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return '';
+  }
+}
+
 /** True while a process with this PID exists (and is not a zombie). */
 export function isAlive(pid: number): boolean {
   try {

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/edgefleet-process.js';
 import { makeTestModel } from '../helpers/models.js';
 import {
+  commandLine,
   descendantPids,
   isAlive,
   rows,
@@ -20,14 +21,6 @@ import {
 
 /** Built by `npm run build:llama-server` (part of `npm test`); the test is skipped where it is absent. */
 const llamaServer = fileURLToPath(new URL('../../.cache/llama.cpp/bin/llama-server', import.meta.url));
-
-function commandLine(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-  } catch {
-    return '';
-  }
-}
 
 /** The llama-server processes the worker started (found under its process tree). */
 async function llamaServerPids(worker: FleetProcess): Promise<number[]> {

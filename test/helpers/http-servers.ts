@@ -1,10 +1,11 @@
 /**
  * HTTP servers a test starts on 127.0.0.1 and that are closed after each test: `listen(handler)` gives
  * the base URL; `closeServers()` (call it from `afterEach`) drops their connections and closes them.
+ * Also `freePort()`, for a process the test starts itself.
  */
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 
 const servers: Server[] = [];
 
@@ -28,4 +29,16 @@ export async function refusingUrl(): Promise<string> {
   const url = await listen(() => undefined);
   await new Promise((resolve) => servers.pop()!.close(resolve));
   return url;
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createTcpServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
 }
