@@ -12,7 +12,10 @@
  *    requests, errors, p50/p99 latency, and the resident memory (VmRSS) of the server, the workers and the
  *    engines.
  * 3. Verdict: zero errors; p99 stable (the last minute's p99 within 1.5× of the second minute's); memory
- *    growth under 5 % between the second and the last minute, per process group.
+ *    growth under 5 % between the second and the last minute: the resident memory of the workers and the
+ *    engines, and for the server its live JavaScript heap — the lowest `nodejs_heap_size_used_bytes` of
+ *    each minute, sampled every 2 s, which is what survives garbage collection. (The server's resident
+ *    memory is reported too; V8 grows it lazily up to its heap limit, so alone it does not tell a leak.)
  *
  *   npm run build && node bench/soak/run.mjs [--rooms 2] [--duration-s 600] [--fraction 0.8]
  *                                            [--max-tokens 16] [--parallel 4] [--out FILE]
@@ -247,13 +250,29 @@ const minutes = Array.from({ length: Math.ceil(durationS / 60) }, () => ({
   latencies: [],
   errors: 0,
   memory: null,
+  heapMin: null,
 }));
+/** The server's JavaScript heap in use, from its own /metrics (no credential needed). */
+const serverHeap = async () => {
+  const text = await (await fetch(`${serverUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('edgefleet_server_nodejs_heap_size_used_bytes'));
+  return line ? Number(line.split(' ').at(-1)) : null;
+};
 const errorSamples = [];
 log(`soaking at ${soakRate.toFixed(1)} req/s (${fraction} × ${sustained.toFixed(1)}) for ${durationS} s`);
+const minuteNow = () =>
+  minutes[Math.min(minutes.length - 1, Math.floor((performance.now() - soakStart) / 60_000))];
 const sampler = setInterval(() => {
-  const minute = minutes[Math.min(minutes.length - 1, Math.floor((performance.now() - soakStart) / 60_000))];
-  minute.memory = memory(); // the last sample of each minute stands for it
+  minuteNow().memory = memory(); // the last sample of each minute stands for it
 }, 10_000);
+const heapSampler = setInterval(() => {
+  const minute = minuteNow();
+  void serverHeap()
+    .then((heap) => {
+      if (heap !== null) minute.heapMin = Math.min(minute.heapMin ?? Infinity, heap);
+    })
+    .catch(() => undefined);
+}, 2_000);
 const soakStart = performance.now();
 await load(soakRate, durationS, (r, atS) => {
   const minute = minutes[Math.min(minutes.length - 1, Math.floor(atS / 60))];
@@ -264,6 +283,7 @@ await load(soakRate, durationS, (r, atS) => {
   }
 });
 clearInterval(sampler);
+clearInterval(heapSampler);
 minutes.at(-1).memory ??= memory();
 
 // 3. Report.
@@ -274,6 +294,7 @@ const rows = minutes.map((m, i) => ({
   p50: percentile(m.latencies, 50),
   p99: percentile(m.latencies, 99),
   memory: m.memory,
+  serverHeapMin: m.heapMin,
 }));
 const second = rows[1] ?? rows[0];
 const last = rows.at(-1);
@@ -281,22 +302,28 @@ const growth = (key) => (second.memory && last.memory ? last.memory[key] / secon
 const verdict = {
   errors: rows.reduce((n, r) => n + r.errors, 0),
   p99Ratio: second.p99 && last.p99 ? last.p99 / second.p99 : null,
-  memoryGrowth: { server: growth('server'), workers: growth('workers'), engines: growth('engines') },
+  memoryGrowth: {
+    serverHeap:
+      second.serverHeapMin && last.serverHeapMin ? last.serverHeapMin / second.serverHeapMin - 1 : null,
+    workers: growth('workers'),
+    engines: growth('engines'),
+  },
+  serverRssGrowth: growth('server'),
 };
 const mb = (bytes) => (bytes / 1024 / 1024).toFixed(1);
 const lines = [
   `soak: ${rooms} rooms, ${maxTokens} tokens per answer, sustained ${sustained.toFixed(1)} req/s, soaked at ${soakRate.toFixed(1)} req/s for ${durationS} s`,
   '',
-  '| minute | requests | errors | p50 ms | p99 ms | server MB | workers MB | engines MB |',
-  '|---:|---:|---:|---:|---:|---:|---:|---:|',
+  '| minute | requests | errors | p50 ms | p99 ms | server heap MB (min) | server RSS MB | workers RSS MB | engines RSS MB |',
+  '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ...rows.map(
     (r) =>
-      `| ${r.minute} | ${r.requests} | ${r.errors} | ${r.p50?.toFixed(1)} | ${r.p99?.toFixed(1)} | ${r.memory ? mb(r.memory.server) : '–'} | ${r.memory ? mb(r.memory.workers) : '–'} | ${r.memory ? mb(r.memory.engines) : '–'} |`,
+      `| ${r.minute} | ${r.requests} | ${r.errors} | ${r.p50?.toFixed(1)} | ${r.p99?.toFixed(1)} | ${r.serverHeapMin ? mb(r.serverHeapMin) : '–'} | ${r.memory ? mb(r.memory.server) : '–'} | ${r.memory ? mb(r.memory.workers) : '–'} | ${r.memory ? mb(r.memory.engines) : '–'} |`,
   ),
   '',
   `errors: ${verdict.errors}${errorSamples.length ? ` (e.g. ${errorSamples[0]})` : ''}`,
   `p99 last minute / second minute: ${verdict.p99Ratio?.toFixed(2)}`,
-  `memory growth, second → last minute: server ${(100 * verdict.memoryGrowth.server).toFixed(1)} %, workers ${(100 * verdict.memoryGrowth.workers).toFixed(1)} %, engines ${(100 * verdict.memoryGrowth.engines).toFixed(1)} %`,
+  `memory growth, second → last minute: server heap ${(100 * verdict.memoryGrowth.serverHeap).toFixed(1)} % (RSS ${(100 * verdict.serverRssGrowth).toFixed(1)} %), workers ${(100 * verdict.memoryGrowth.workers).toFixed(1)} %, engines ${(100 * verdict.memoryGrowth.engines).toFixed(1)} %`,
 ];
 process.stdout.write(`${lines.join('\n')}\n`);
 const out =

@@ -20,6 +20,12 @@ export const serverTimeouts = {
   requestTimeoutMs: 120_000,
   /** How often the two limits above are checked. Node's default is 30 s. */
   checkIntervalMs: 1000,
+  /**
+   * How long an idle keep-alive connection stays open. Node's default, 5 s, is shorter than the idle
+   * time of most client pools, which then send on a connection the server is closing and get ECONNRESET
+   * (seen in the soak run); 65 s outlasts them, as load balancers' 60 s does.
+   */
+  keepAliveTimeoutMs: 65_000,
 } as const;
 
 /** An HTTP server, or an HTTPS one with `tls`; not listening yet. */
@@ -40,7 +46,10 @@ export function createHttpServer(handler: RequestListener, tls?: ServerTls): Ser
     requestTimeout: serverTimeouts.requestTimeoutMs,
     connectionsCheckingInterval: serverTimeouts.checkIntervalMs,
   };
-  if (!tls) return createPlainServer(options, listener);
   // An https.Server is an http.Server with a TLS handshake in front (the same events and methods).
-  return createTlsServer({ ...options, cert: tls.cert, key: tls.key }, listener) as unknown as Server;
+  const server = tls
+    ? (createTlsServer({ ...options, cert: tls.cert, key: tls.key }, listener) as unknown as Server)
+    : createPlainServer(options, listener);
+  server.keepAliveTimeout = serverTimeouts.keepAliveTimeoutMs;
+  return server;
 }
