@@ -1,7 +1,8 @@
 import { Agent, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { sendError } from '../../http/respond.js';
 import { EdgeFleetError, toOpenAiError } from '../../spec/edgefleet-error.js';
-import { choicesOf, readUsage, SseUsageRelay, type TokenUsage } from './sse-usage-relay.js';
+import { generatedTextOf, parseJsonObject, usageObject } from './openai-json.js';
+import { readUsage, SseUsageRelay, type TokenUsage } from './sse-usage-relay.js';
 
 const hopByHop = new Set([
   'connection',
@@ -169,7 +170,7 @@ export function forwardRequest(
         usage: relay ? relay.usage : json ? readUsage(json['usage']) : null,
         firstTextAtMs: relay?.firstTextAtMs ?? null,
         textChunks: relay?.textChunks ?? 0,
-        generatedText: () => (relay ? relay.generatedText() : json ? textOfJson(json) : null),
+        generatedText: () => (relay ? relay.generatedText() : json ? generatedTextOf(json, 'message') : null),
       });
       const settle = async (result: MeteredAnswer) => {
         const counted = await meter?.beforeEnd(result).catch(() => undefined);
@@ -219,7 +220,7 @@ export function forwardRequest(
         ended = true;
         clearTimeout(idleTimer);
         const body = held ? Buffer.concat(held) : undefined;
-        const json = body ? parseObject(body) : null;
+        const json = body ? parseJsonObject(body.toString('utf8')) : null;
         if (status < 300 && relay && !relay.sawDone) {
           return broken('the engine ended the stream without [DONE]');
         }
@@ -285,38 +286,9 @@ export function forwardRequest(
   });
 }
 
-/** A JSON answer's object, or null when the body is not a JSON object. */
-function parseObject(body: Buffer): Record<string, unknown> | null {
-  try {
-    const parsed = JSON.parse(body.toString('utf8')) as unknown;
-    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
-      ? (parsed as Record<string, unknown>)
-      : null;
-  } catch {
-    return null;
-  }
-}
-
-/** The generated text of a JSON answer (all choices, reasoning included). */
-function textOfJson(parsed: Record<string, unknown>): string {
-  let text = '';
-  for (const choice of choicesOf(parsed)) {
-    const message = (choice['message'] ?? {}) as Record<string, unknown>;
-    for (const part of [message['reasoning_content'], message['content'], choice['text']]) {
-      if (typeof part === 'string') text += part;
-    }
-  }
-  return text;
-}
-
 /** A JSON answer with `usage` set to the counted one. */
 function withUsage(parsed: Record<string, unknown>, counted: TokenUsage): Buffer {
-  const usage = {
-    prompt_tokens: counted.promptTokens,
-    completion_tokens: counted.completionTokens,
-    total_tokens: counted.promptTokens + counted.completionTokens,
-  };
-  return Buffer.from(JSON.stringify({ ...parsed, usage }));
+  return Buffer.from(JSON.stringify({ ...parsed, usage: usageObject(counted) }));
 }
 
 /** The message of an OpenAI-shaped error body, else the start of the text. */

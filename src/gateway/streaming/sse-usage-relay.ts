@@ -8,6 +8,7 @@
  * reference, up to 4 MiB) so that an answer whose engine reported no usage can be counted afterwards, and
  * `finish()` can then add the counted usage as a last chunk.
  */
+import { generatedTextOf, parseJsonObject, usageObject } from './openai-json.js';
 
 export interface TokenUsage {
   promptTokens: number;
@@ -76,17 +77,7 @@ export class SseUsageRelay {
   /** The generated text of the stream (all choices, reasoning included), or null when not all was kept. */
   generatedText(): string | null {
     if (this.textEvents === null) return null;
-    let text = '';
-    for (const event of this.textEvents) {
-      const chunk = parseEvent(event);
-      for (const choice of choicesOf(chunk)) {
-        const delta = (choice['delta'] ?? {}) as Record<string, unknown>;
-        for (const part of [delta['reasoning_content'], delta['content'], choice['text']]) {
-          if (typeof part === 'string') text += part;
-        }
-      }
-    }
-    return text;
+    return this.textEvents.map((event) => generatedTextOf(parseEvent(event), 'delta')).join('');
   }
 
   /** A usage-only chunk shaped like the stream's own chunks (id, object, created and model of the first). */
@@ -99,11 +90,7 @@ export class SseUsageRelay {
       ...pick('created'),
       ...pick('model'),
       choices: [],
-      usage: {
-        prompt_tokens: counted.promptTokens,
-        completion_tokens: counted.completionTokens,
-        total_tokens: counted.promptTokens + counted.completionTokens,
-      },
+      usage: usageObject(counted),
     };
   }
 
@@ -125,15 +112,11 @@ export class SseUsageRelay {
       }
     }
     if (event.indexOf(usageMarker) < 0 && event.indexOf(usageMarkerSpaced) < 0) return true;
-    let parsed: { usage?: unknown; choices?: unknown };
-    try {
-      parsed = JSON.parse(eventData(event)) as { usage?: unknown; choices?: unknown };
-    } catch {
-      return true;
-    }
-    const usage = readUsage(parsed.usage);
+    const parsed = parseEvent(event);
+    if (!parsed) return true;
+    const usage = readUsage(parsed['usage']);
     if (usage) this.usage = usage;
-    const noChoices = !Array.isArray(parsed.choices) || parsed.choices.length === 0;
+    const noChoices = !Array.isArray(parsed['choices']) || parsed['choices'].length === 0;
     return !(usage && noChoices && !this.clientWantsUsage);
   }
 }
@@ -153,19 +136,7 @@ export function readUsage(value: unknown): TokenUsage | null {
 
 /** The JSON object of an event's data, or null. */
 function parseEvent(event: Buffer): Record<string, unknown> | null {
-  try {
-    const value = JSON.parse(eventData(event)) as unknown;
-    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
-}
-
-/** The `choices` of a chunk or an answer that are objects. */
-export function choicesOf(value: Record<string, unknown> | null): Record<string, unknown>[] {
-  const choices = value?.['choices'];
-  if (!Array.isArray(choices)) return [];
-  return choices.filter((c): c is Record<string, unknown> => typeof c === 'object' && c !== null);
+  return parseJsonObject(eventData(event));
 }
 
 /** The index just past the blank line that ends the event starting at `from`, or -1. */
