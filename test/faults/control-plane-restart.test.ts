@@ -7,7 +7,7 @@ import { makeTestModel } from '../helpers/models.js';
 import { startChatLoad } from '../helpers/chat-load.js';
 import { freePort } from '../helpers/http-servers.js';
 import { PostgresTestDatabases } from '../store/postgres-test-databases.js';
-import { rows, startCli, stopTree, type FleetProcess } from '../fleet/fleet-processes.js';
+import { rows, startCli, stopTree, waitForOutput, type FleetProcess } from '../fleet/fleet-processes.js';
 
 /**
  * The control plane SIGKILLed and restarted (same home, same database, same port) while four loops send
@@ -39,16 +39,7 @@ describe('control plane SIGKILLed and restarted under load through a room gatewa
   const start = async (args: string[], pattern: RegExp, what: string) => {
     const proc = startCli(args);
     processes.push(proc);
-    const url = await waitFor(
-      async () => {
-        if (proc.child.exitCode !== null) throw new Error(`${what} exited:\n${proc.output()}`);
-        return pattern.exec(proc.output())?.[1];
-      },
-      30_000,
-      what,
-    ).catch((error: unknown) => {
-      throw new Error(`${String(error)}\n${proc.output()}`);
-    });
+    const url = await waitForOutput(proc, pattern, what);
     return { proc, url };
   };
 

@@ -6,7 +6,14 @@ import OpenAI from 'openai';
 import { afterAll, describe, expect, it } from 'vitest';
 import { metricValue, waitFor } from '../helpers/edgefleet-process.js';
 import { makeTestModel } from '../helpers/models.js';
-import { rows, startCli, startServer, stopTree, type FleetProcess } from '../fleet/fleet-processes.js';
+import {
+  rows,
+  startCli,
+  startServer,
+  stopTree,
+  waitForOutput,
+  type FleetProcess,
+} from '../fleet/fleet-processes.js';
 
 /**
  * The usage journal's disk fills up: a room gateway (`edgefleet gateway`) whose home is a 1 MiB tmpfs,
@@ -80,11 +87,7 @@ describe.skipIf(skip !== undefined)('the usage journal on a full disk', () => {
       ...['--home', home],
     ]);
     processes.push(gateway);
-    const url = await waitFor(
-      async () => /listening on (http:\/\/\S+)/.exec(gateway.output())?.[1],
-      15_000,
-      'the room gateway',
-    );
+    const url = await waitForOutput(gateway, /listening on (http:\/\/\S+)/, 'the room gateway', 15_000);
     await waitFor(
       async () =>
         ((await (await fetch(`${url}/health`)).json()) as { routes: { instances: number } }).routes

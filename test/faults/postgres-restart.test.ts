@@ -10,7 +10,14 @@ import {
   startPrivatePostgres,
   type PrivatePostgres,
 } from '../helpers/private-postgres.js';
-import { rows, startCli, startServer, stopTree, type FleetProcess } from '../fleet/fleet-processes.js';
+import {
+  rows,
+  startCli,
+  startServer,
+  stopTree,
+  waitForOutput,
+  type FleetProcess,
+} from '../fleet/fleet-processes.js';
 
 /**
  * The control plane's PostgreSQL stopped and started again while chat requests flow, both through the
@@ -94,12 +101,9 @@ describe.skipIf(unavailable !== undefined)('PostgreSQL stopped and started under
       ...['--port', '0', '--api-key', server.adminKey],
     ]);
     processes.push(gateway);
-    const gatewayUrl = await waitFor(
-      async () => {
-        if (gateway.child.exitCode !== null) throw new Error(`the gateway exited:\n${gateway.output()}`);
-        return /gateway for site north listening on (http:\/\/\S+)/.exec(gateway.output())?.[1];
-      },
-      30_000,
+    const gatewayUrl = await waitForOutput(
+      gateway,
+      /gateway for site north listening on (http:\/\/\S+)/,
       'the room gateway',
     );
     const roomHealth = async () =>

@@ -56,6 +56,28 @@ export interface FleetServer extends FleetProcess {
   apiRaw(method: string, path: string, raw: string): Promise<{ status: number; body: unknown }>;
 }
 
+/**
+ * Waits until `proc` prints `pattern` and returns its first group (e.g. the URL a server listens on);
+ * fails at once, with the process's output, if it exits first, and with the output after `timeoutMs`.
+ */
+export async function waitForOutput(
+  proc: FleetProcess,
+  pattern: RegExp,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<string> {
+  return waitFor(
+    async () => {
+      if (proc.child.exitCode !== null) throw new Error(`${what} exited:\n${proc.output()}`);
+      return pattern.exec(proc.output())?.[1];
+    },
+    timeoutMs,
+    what,
+  ).catch((error: unknown) => {
+    throw new Error(`${String(error)}\n${proc.output()}`);
+  });
+}
+
 /** Starts `edgefleet server --port 0` and reads its URL from stdout and its admin key from `<home>/admin-key`. */
 export async function startServer(
   home: string,
@@ -63,14 +85,7 @@ export async function startServer(
   options: StartOptions = {},
 ): Promise<FleetServer> {
   const proc = startCli(['server', '--home', home, '--port', '0', ...extra], options);
-  const url = await waitFor(
-    async () => {
-      if (proc.child.exitCode !== null) throw new Error(`server exited:\n${proc.output()}`);
-      return /listening on (http:\/\/\S+)/.exec(proc.output())?.[1];
-    },
-    20_000,
-    'the server URL',
-  );
+  const url = await waitForOutput(proc, /listening on (http:\/\/\S+)/, 'the server', 20_000);
   const adminKey = (await readFile(join(home, 'admin-key'), 'utf8')).trim();
   const apiRaw = async (method: string, path: string, raw: string | undefined) => {
     const response = await fetch(`${url}${path}`, {

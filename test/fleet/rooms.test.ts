@@ -19,6 +19,7 @@ import {
   stopTree,
   type FleetProcess,
   type FleetServer,
+  waitForOutput,
 } from './fleet-processes.js';
 
 /**
@@ -355,16 +356,7 @@ describe.skipIf(netnsSkipReason !== undefined)('three rooms in network namespace
       );
       processes.push(proc);
       const pattern = new RegExp(`gateway for site ${room.site} listening on (http://\\S+)`);
-      const url = await explain(
-        waitFor(
-          async () => {
-            if (proc.child.exitCode !== null) throw new Error(`gateway exited:\n${proc.output()}`);
-            return pattern.exec(proc.output())?.[1];
-          },
-          20_000,
-          `the ${room.site} gateway`,
-        ),
-      );
+      const url = await explain(waitForOutput(proc, pattern, `the ${room.site} gateway`, 20_000));
       expect(new URL(url).hostname).toBe(address);
       gateways.set(room.site, url);
     }

@@ -5,7 +5,7 @@ import OpenAI from 'openai';
 import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/edgefleet-process.js';
 import { makeTestModel } from '../helpers/models.js';
-import { rows, runCli, startCli, startServer, type FleetProcess } from './fleet-processes.js';
+import { rows, runCli, startCli, startServer, waitForOutput, type FleetProcess } from './fleet-processes.js';
 
 /**
  * Scale to zero with a real server and worker: a deployment with `--min-replicas 0 --idle-timeout-s 2`
@@ -124,10 +124,11 @@ describe('scale to zero (edgefleet server + worker)', () => {
       ...['--home', await tempDir('ef-gw-'), '--upstream-wait-ms', '30000'],
     ]);
     processes.push(room);
-    const roomUrl = await waitFor(
-      async () => /listening on (http:\/\/\S+)/.exec(room.output())?.[1],
-      15_000,
+    const roomUrl = await waitForOutput(
+      room,
+      /listening on (http:\/\/\S+)/,
       'the room gateway',
+      15_000,
     ).catch(failWith);
     const viaRoom = new OpenAI({ baseURL: `${roomUrl}/v1`, apiKey: server.adminKey, maxRetries: 0 });
     const fromRoom = await viaRoom.chat.completions

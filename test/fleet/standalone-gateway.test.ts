@@ -6,7 +6,7 @@ import OpenAI from 'openai';
 import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/edgefleet-process.js';
 import { makeTestModel } from '../helpers/models.js';
-import { rows, startCli, stopTree, type FleetProcess } from './fleet-processes.js';
+import { rows, startCli, stopTree, waitForOutput, type FleetProcess } from './fleet-processes.js';
 
 /**
  * A per-room gateway (`edgefleet gateway`) beside a server and one worker, as separate processes on
@@ -42,16 +42,7 @@ describe('edgefleet gateway (per room)', () => {
   const start = async (args: string[], pattern: RegExp, what: string) => {
     const proc = startCli(args);
     processes.push(proc);
-    const url = await waitFor(
-      async () => {
-        if (proc.child.exitCode !== null) throw new Error(`${what} exited:\n${proc.output()}`);
-        return pattern.exec(proc.output())?.[1];
-      },
-      20_000,
-      what,
-    ).catch((error: unknown) => {
-      throw new Error(`${String(error)}\n${proc.output()}`);
-    });
+    const url = await waitForOutput(proc, pattern, what, 20_000);
     return { proc, url };
   };
 

@@ -12,7 +12,7 @@ import { createServer as createTcp, type AddressInfo, type Socket } from 'node:n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from '../helpers/edgefleet-process.js';
-import { startCli, stopTree, type FleetProcess } from '../fleet/fleet-processes.js';
+import { startCli, stopTree, waitForOutput, type FleetProcess } from '../fleet/fleet-processes.js';
 
 export interface Answer {
   status: number;
@@ -99,16 +99,7 @@ export class Fleet {
   async start(args: string[], pattern: RegExp, what: string) {
     const proc = startCli(args);
     this.processes.push(proc);
-    const url = await waitFor(
-      async () => {
-        if (proc.child.exitCode !== null) throw new Error(`${what} exited:\n${proc.output()}`);
-        return pattern.exec(proc.output())?.[1];
-      },
-      30_000,
-      what,
-    ).catch((error: unknown) => {
-      throw new Error(`${String(error)}\n${proc.output()}`);
-    });
+    const url = await waitForOutput(proc, pattern, what);
     return { proc, url };
   }
 
