@@ -163,6 +163,21 @@ describe('FleetGateway', () => {
     expect(metrics).toMatch(/edgefleet_gateway_retries_total\{model="m"\} [1-9]/);
   });
 
+  it('reads the routes again when every listed instance refuses (a stale table), then serves', async () => {
+    const dead = await refusingUrl(); // an instance removed since the table was read
+    const good = await upstream(ok);
+    const stale = routesOf([instance('removed', dead)]).table;
+    const fresh = routesOf([instance('replacement', good.url)]).table;
+    let current = stale;
+    const { url } = await startGateway({
+      get: async () => current,
+      refresh: async () => (current = fresh),
+    });
+    const response = await post(url, chat());
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-edgefleet-instance')).toBe('replacement');
+  });
+
   it('gives the last refusal to the client when every instance refuses', async () => {
     const failing = await upstream((_req, res) =>
       sendError(res, new EdgeFleetError('server_busy', 'all slots busy')),

@@ -44,6 +44,7 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
   const deadline = arrivedAtMs + context.upstreamWaitMs;
   const tried = new Set<string>();
   let lastError: EdgeFleetError | undefined;
+  let refreshedAfterRefusal = false;
   let clientGone = false;
   response.once('close', () => (clientGone = true));
   router.onRequest();
@@ -55,9 +56,18 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
       exclude: tried,
     });
     if (!choice) {
-      // Every instance refused already: the client gets the refusal now rather than after the wait.
-      const allTried = lastError && model.instances.every((i) => tried.has(targetKey(i)));
-      if (allTried || Date.now() >= deadline) break;
+      if (Date.now() >= deadline) break;
+      // Refusals can come from a stale table (an instance removed since): read the routes once more first.
+      if (lastError && !refreshedAfterRefusal) {
+        refreshedAfterRefusal = true;
+        await context.refreshRoutes();
+        continue;
+      }
+      // Every instance refused already: the client gets the refusal now rather than after the wait. With
+      // none listed (a deployment starting again) the request waits for one like any other.
+      const allTried =
+        lastError && model.instances.length > 0 && model.instances.every((i) => tried.has(targetKey(i)));
+      if (allTried) break;
       await new Promise((resolve) => setTimeout(resolve, pollMs));
       await context.refreshRoutes();
       continue;
