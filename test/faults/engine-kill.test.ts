@@ -110,17 +110,25 @@ describe('kill -9 of an engine under 50 concurrent streams', () => {
       throw new Error(`${error.message}\n${JSON.stringify(await instances())}${diagnostics()}`);
     });
 
-    // The engine process of worker n1's instance.
+    // Each worker's engine process, by node id (the victim is chosen once streams run: whichever instance
+    // the router gave work to first, so the test does not depend on how the router ranks two equal rooms).
     const nodes = rows((await server.api('GET', '/api/v1/nodes')).body);
-    const n1 = nodes.find((n) => n['name'] === 'n1')!;
-    const victim = running.find((i) => i['nodeId'] === n1['id'])!;
-    const victimPid = (await descendantPids(workers[0]!.child.pid!)).find((pid) =>
-      / engine /.test(commandLine(pid)),
-    );
-    expect(victimPid, diagnostics()).toBeDefined();
+    const enginePids = new Map<unknown, number | undefined>();
+    for (const [index, name] of ['n1', 'n2'].entries()) {
+      const node = nodes.find((n) => n['name'] === name)!;
+      const pids = await descendantPids(workers[index]!.child.pid!);
+      enginePids.set(
+        node['id'],
+        pids.find((pid) => / engine /.test(commandLine(pid))),
+      );
+    }
+    expect(
+      [...enginePids.values()].every((pid) => pid !== undefined),
+      diagnostics(),
+    ).toBe(true);
 
     const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: server.adminKey, maxRetries: 0 });
-    let startedOnVictim = 0;
+    const startedOn = new Map<string, number>();
     let killedAt: number | null = null;
     const one = async (n: number): Promise<StreamResult> => {
       const result: StreamResult = { chunks: 0, text: '', finished: false, instance: null };
@@ -136,7 +144,9 @@ describe('kill -9 of an engine under 50 concurrent streams', () => {
           .withResponse();
         result.instance = response.headers.get('x-edgefleet-instance');
         for await (const chunk of stream) {
-          if (result.chunks === 0 && result.instance === victim['id']) startedOnVictim += 1;
+          if (result.chunks === 0 && result.instance) {
+            startedOn.set(result.instance, (startedOn.get(result.instance) ?? 0) + 1);
+          }
           result.chunks += 1;
           result.text += chunk.choices[0]?.text ?? '';
           if (chunk.choices[0]?.finish_reason) result.finished = true;
@@ -148,8 +158,16 @@ describe('kill -9 of an engine under 50 concurrent streams', () => {
     };
     const all = Promise.all(Array.from({ length: streams }, (_, n) => one(n)));
     // Kill once streams run on the victim (and, with 4 slots per engine, dozens still wait in queues).
-    await waitFor(async () => (startedOnVictim >= 2 ? true : undefined), 30_000, 'streams on the victim');
-    process.kill(victimPid!, 'SIGKILL');
+    const victimId = await waitFor(
+      async () => [...startedOn].find(([, count]) => count >= 2)?.[0],
+      60_000,
+      'two streams running on one instance',
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}: ${JSON.stringify([...startedOn])}${diagnostics()}`);
+    });
+    const victim = running.find((i) => i['id'] === victimId)!;
+    expect(victim, JSON.stringify(running)).toBeDefined();
+    process.kill(enginePids.get(victim['nodeId'])!, 'SIGKILL');
     killedAt = Date.now();
     const results = await all;
 
