@@ -252,9 +252,11 @@ const minutes = Array.from({ length: Math.ceil(durationS / 60) }, () => ({
   memory: null,
   heapMin: null,
 }));
-/** The server's JavaScript heap in use, from its own /metrics (no credential needed). */
+/** The server's JavaScript heap in use, from its own /metrics (with the admin key). */
 const serverHeap = async () => {
-  const text = await (await fetch(`${serverUrl}/metrics`)).text();
+  const text = await (
+    await fetch(`${serverUrl}/metrics`, { headers: { authorization: `Bearer ${adminKey}` } })
+  ).text();
   const line = text.split('\n').find((l) => l.startsWith('edgefleet_server_nodejs_heap_size_used_bytes'));
   return line ? Number(line.split(' ').at(-1)) : null;
 };

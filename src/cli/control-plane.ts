@@ -123,6 +123,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     },
     ...(options.health && { health: options.health }),
     ...(options.tls && { tls: options.tls }),
+    // Where `/v1` needs no key (`up` on loopback), neither does `/metrics`.
+    openMetrics: options.inferenceAuth === 'none',
   });
   reconcileNow = async () => {
     // A pass already running may have read the deployment before the touch: run a fresh one after it.

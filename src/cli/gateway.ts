@@ -24,7 +24,7 @@ import { intFlag, parseFlags } from './parse-flags.js';
 const help = `usage: edgefleet gateway --server URL --site SITE [options]
 
 Runs a gateway for one site (machine room): the OpenAI-compatible API (/v1, API keys required),
-/health and /metrics. It pulls the route table (every second) and the API keys (every 5 s) from the
+/health and /metrics (an admin or metrics key). It pulls the route table (every second) and the API keys (every 5 s) from the
 control plane and caches both in <home>/gateway-cache, so it keeps serving the room's instances with
 the keys it knew while the control plane is unreachable, also across its own restarts. Every request's
 usage is written to <home>/usage-journal before the answer completes and shipped to the control plane.
@@ -34,14 +34,16 @@ usage is written to <home>/usage-journal before the answer completes and shipped
   --port N              port (default 8080)
   --host H              address to listen on (default 127.0.0.1)
   --home DIR            data directory, not a server's (default $EDGEFLEET_HOME or ~/.edgefleet)
-  --api-key KEY         the control plane's admin API key (default $EDGEFLEET_API_KEY, else <home>/admin-key)
+  --api-key KEY         a gateway key (edgefleet keys create --role gateway) or the admin key
+                        (default $EDGEFLEET_API_KEY, else <home>/admin-key)
 ${routingFlagsHelp}  --max-body-bytes N    largest /v1 request body (default 8388608)
   --upstream-wait-ms N  how long a /v1 request waits for a running instance of its model (default 10000)
   --tls-cert FILE       serve HTTPS with this PEM certificate (chain); needs --tls-key
   --tls-key FILE        the PEM private key of --tls-cert
   --tls-ca FILE         PEM CA certificate(s) to trust, besides the system's, for an https --server
 
-A per-room gateway runs with an admin API key for now (it reads every key's hash and limits).
+The gateway key lets it read routes, key hashes and limits and ship usage, nothing else: a room
+gateway need not hold the admin key.
 `;
 
 export async function run(args: string[]): Promise<number> {
@@ -142,7 +144,7 @@ async function readApiKey(flag: string | undefined, home: string): Promise<strin
   if (fromFile === '') {
     throw new EdgeFleetError(
       'invalid_argument',
-      `no admin API key: pass --api-key KEY, set EDGEFLEET_API_KEY or write it to ${file}`,
+      `no API key for the control plane: pass --api-key KEY (a gateway key), set EDGEFLEET_API_KEY or write it to ${file}`,
     );
   }
   return fromFile;

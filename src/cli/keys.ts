@@ -12,10 +12,12 @@ import {
   printJson,
   runManagementCommand,
 } from './management-client.js';
+import { apiKeyRoles } from '../spec/api-keys.js';
 import { intFlag } from './parse-flags.js';
 
 const HELP = `usage: edgefleet keys create --name NAME [--models M1,M2] [--rpm N] [--tpm N]
-                            [--token-budget N] [--region R] [--role inference|admin]
+                            [--token-budget N] [--region R]
+                            [--role inference|admin|gateway|metrics]
        edgefleet keys list
        edgefleet keys revoke ID
        (each with [--server URL] [--api-key KEY | --home DIR] [--json])
@@ -29,7 +31,8 @@ management API. The secret of a new key is printed once; only its hash is stored
   --tpm N              tokens (prompt + completion) per minute
   --token-budget N     tokens over the key's whole life
   --region R           the region whose gateways the key is meant for
-  --role ROLE          inference (default) or admin
+  --role ROLE          inference (default): /v1 only; admin: everything; gateway: what a room
+                       gateway needs (edgefleet gateway --api-key); metrics: /metrics only
 
 With --json, create prints the key as JSON; its "key" field is the secret.
 
@@ -53,8 +56,8 @@ export function createBody(values: Values): Record<string, unknown> {
   const name = text('name');
   if (name === undefined || name.trim() === '') throw new CliFailure('keys create needs --name NAME', 2);
   const role = text('role') ?? 'inference';
-  if (role !== 'inference' && role !== 'admin') {
-    throw new CliFailure(`--role must be inference or admin, got "${role}"`, 2);
+  if (!(apiKeyRoles as readonly string[]).includes(role)) {
+    throw new CliFailure(`--role must be one of ${apiKeyRoles.join(', ')}, got "${role}"`, 2);
   }
   const limit = (flag: string) => {
     const raw = text(flag);

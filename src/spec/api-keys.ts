@@ -4,8 +4,23 @@
  */
 import { z } from 'zod';
 
-export const apiKeyRoles = ['admin', 'inference'] as const;
+/**
+ * What a key may do (docs/security.md, "Roles"):
+ * - `admin`: everything (the management API, `/v1`, `/metrics`);
+ * - `inference`: `/v1` only;
+ * - `gateway`: what a room gateway needs from the control plane (`/api/v1/gateway/*`, shipping usage
+ *   events), nothing else, so a room gateway need not hold the admin key;
+ * - `metrics`: `/metrics` only (a Prometheus scrape credential).
+ */
+export const apiKeyRoles = ['admin', 'inference', 'gateway', 'metrics'] as const;
 export type ApiKeyRoleName = (typeof apiKeyRoles)[number];
+
+/** Roles that may call `/v1`. */
+export const inferenceRoles: readonly ApiKeyRoleName[] = ['admin', 'inference'];
+/** Roles that may read `/metrics`. */
+export const metricsRoles: readonly ApiKeyRoleName[] = ['admin', 'metrics'];
+/** Roles that may call the room gateways' part of the control plane API. */
+export const gatewaySyncRoles: readonly ApiKeyRoleName[] = ['admin', 'gateway'];
 
 const limit = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 

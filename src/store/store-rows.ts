@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { apiKeyRoles } from '../spec/api-keys.js';
 import type {
   ApiKey,
   Deployment,
@@ -168,7 +169,7 @@ const apiKeyRow = z.object({
   id: z.string(),
   name: z.string(),
   key_hash: z.string(),
-  role: z.enum(['admin', 'inference']),
+  role: z.enum(apiKeyRoles),
   allowed_models: z.null().or(json(z.array(z.string()))),
   rpm: nullableNum,
   tpm: nullableNum,

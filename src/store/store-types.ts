@@ -2,6 +2,7 @@
  * Records the Store keeps. Times are epoch milliseconds (`…AtMs`), sizes are bytes. These are
  * wire-facing (the management API returns most of them) and may later move to src/spec.
  */
+import type { ApiKeyRoleName } from '../spec/api-keys.js';
 
 export interface Site {
   id: string;
@@ -97,7 +98,7 @@ export interface Instance {
   updatedAtMs: number;
 }
 
-export type ApiKeyRole = 'admin' | 'inference';
+export type ApiKeyRole = ApiKeyRoleName;
 
 export interface ApiKey {
   id: string;

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -13,7 +13,7 @@ import { defaultWebDir } from '../../src/control/server/dashboard-files.js';
 import { bootstrapSecrets } from '../../src/control/server/secrets.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { Store } from '../../src/store/store.js';
-import { binPath } from '../helpers/edgefleet-process.js';
+import { binPath, scrapeMetrics } from '../helpers/edgefleet-process.js';
 
 const indexHtml =
   '<!doctype html><html><head><script type="module" src="/assets/app-Bx12cd34.js"></script></head><body>EdgeFleet dashboard</body></html>';
@@ -60,12 +60,13 @@ describe('dashboard static files (control server)', () => {
   let baseUrl: string;
   let missing: ControlServer;
   let missingUrl: string;
+  let adminKey = '';
 
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'ef-dashboard-'));
     const web = await writeBuild(root);
     store = await openStore(`sqlite:${join(root, 'edgefleet.db')}`);
-    await bootstrapSecrets(store, root);
+    adminKey = (await bootstrapSecrets(store, root)).created!.adminKey;
     const log = pino({ level: 'silent' });
     control = new ControlServer({ store, log, webDir: web });
     missing = new ControlServer({ store, log, webDir: join(root, 'not-built') });
@@ -159,9 +160,10 @@ describe('dashboard static files (control server)', () => {
 
   it('leaves the API, /health and /metrics as they were', async () => {
     expect((await fetch(`${baseUrl}/health`)).status).toBe(200);
-    const metrics = await fetch(`${baseUrl}/metrics`);
-    expect(metrics.status).toBe(200);
-    expect(await metrics.text()).toMatch(/edgefleet_server_http_requests_total\{route="dashboard"/);
+    expect((await fetch(`${baseUrl}/metrics`)).status).toBe(401);
+    expect(await scrapeMetrics(baseUrl, adminKey)).toMatch(
+      /edgefleet_server_http_requests_total\{route="dashboard"/,
+    );
     const api = await fetch(`${baseUrl}/api/v1/sites`);
     expect(api.status).toBe(401);
     const unknown = await fetch(`${baseUrl}/nothing-here`);
@@ -221,8 +223,8 @@ describe('dashboard beside the gateway (built `edgefleet server`)', () => {
     expect(((await models.json()) as { error: { code: string } }).error.code).toBe('unauthorized');
     expect((await fetch(`${baseUrl}/api/v1/deployments`)).status).toBe(401);
     expect((await fetch(`${baseUrl}/health`)).status).toBe(200);
-    const metrics = await fetch(`${baseUrl}/metrics`);
-    expect(metrics.status).toBe(200);
-    expect(await metrics.text()).toContain('edgefleet_server_http_requests_total');
+    expect((await fetch(`${baseUrl}/metrics`)).status).toBe(401);
+    const adminKey = (await readFile(join(root, 'home', 'admin-key'), 'utf8')).trim();
+    expect(await scrapeMetrics(baseUrl, adminKey)).toContain('edgefleet_server_http_requests_total');
   });
 });

@@ -10,10 +10,13 @@ describe('management API', () => {
     await h.close();
   });
 
-  it('answers /health without a key and /metrics in Prometheus text', async () => {
+  it('answers /health without a key and /metrics in Prometheus text to an admin key', async () => {
     expect(await h.call('GET', '/health', { key: null })).toEqual({ status: 200, body: { status: 'ok' } });
-    const metrics = await fetch(`${h.baseUrl}/metrics`);
+    const metrics = await fetch(`${h.baseUrl}/metrics`, {
+      headers: { authorization: `Bearer ${h.adminKey}` },
+    });
     expect(metrics.status).toBe(200);
+    expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);
     const text = await metrics.text();
     expect(text).toContain('# TYPE edgefleet_nodes gauge');
     expect(text).toContain('edgefleet_server_http_requests_total');

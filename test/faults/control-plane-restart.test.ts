@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { metricValue, waitFor } from '../helpers/edgefleet-process.js';
+import { metricValue, scrapeMetrics, waitFor } from '../helpers/edgefleet-process.js';
 import { makeTestModel } from '../helpers/models.js';
 import { startChatLoad } from '../helpers/chat-load.js';
 import { freePort } from '../helpers/http-servers.js';
@@ -194,7 +194,7 @@ describe('control plane SIGKILLed and restarted under load through a room gatewa
         expect(await usage()).toEqual({ requests: sent, errors: 0 });
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
-      const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+      const metrics = await scrapeMetrics(gateway.url, adminKey);
       expect(metricValue(metrics, 'edgefleet_gateway_usage_journal_errors_total') ?? 0).toBe(0);
 
       console.info(

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, describe, expect, it } from 'vitest';
-import { metricValue, waitFor } from '../helpers/edgefleet-process.js';
+import { metricValue, scrapeMetrics, waitFor } from '../helpers/edgefleet-process.js';
 import { makeTestModel } from '../helpers/models.js';
 import {
   commandLine,
@@ -193,7 +193,7 @@ describe('kill -9 of an engine under 50 concurrent streams', () => {
     for (const r of answered) expect(r.finished, summary).toBe(true);
     expect(answered.length).toBe(streams - broken.length);
     const retries = metricValue(
-      await (await fetch(`${server.url}/metrics`)).text(),
+      await scrapeMetrics(server.url, server.adminKey),
       'edgefleet_gateway_retries_total',
     );
     expect(retries, summary).toBeGreaterThan(0);
@@ -223,7 +223,7 @@ describe('kill -9 of an engine under 50 concurrent streams', () => {
     await waitFor(
       async () => {
         for (const i of final) {
-          const metrics = await (await fetch(`http://127.0.0.1:${String(i['port'])}/metrics`)).text();
+          const metrics = await scrapeMetrics(`http://127.0.0.1:${String(i['port'])}`);
           const busy = metricValue(metrics, 'edgefleet_engine_requests_running') ?? -1;
           const waiting = metricValue(metrics, 'edgefleet_engine_requests_waiting') ?? -1;
           if (busy !== 0 || waiting !== 0) return undefined;
@@ -233,7 +233,7 @@ describe('kill -9 of an engine under 50 concurrent streams', () => {
       10_000,
       'both engines to be idle',
     );
-    const gatewayMetrics = await (await fetch(`${server.url}/metrics`)).text();
+    const gatewayMetrics = await scrapeMetrics(server.url, server.adminKey);
     expect(metricValue(gatewayMetrics, 'edgefleet_gateway_requests_in_flight ')).toBe(0);
   }, 180_000);
 });

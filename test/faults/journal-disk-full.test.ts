@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, describe, expect, it } from 'vitest';
-import { metricValue, waitFor } from '../helpers/edgefleet-process.js';
+import { metricValue, scrapeMetrics, waitFor } from '../helpers/edgefleet-process.js';
 import { makeTestModel } from '../helpers/models.js';
 import {
   rows,
@@ -108,7 +108,7 @@ describe.skipIf(skip !== undefined)('the usage journal on a full disk', () => {
     };
     const lost = async () =>
       metricValue(
-        await (await fetch(`${url}/metrics`)).text(),
+        await scrapeMetrics(url, server.adminKey),
         'edgefleet_gateway_usage_journal_errors_total',
       ) ?? -1;
     const stored = async () =>

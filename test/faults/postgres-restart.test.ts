@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { metricValue, waitFor } from '../helpers/edgefleet-process.js';
+import { metricValue, scrapeMetrics, waitFor } from '../helpers/edgefleet-process.js';
 import { startChatLoad } from '../helpers/chat-load.js';
 import { makeTestModel } from '../helpers/models.js';
 import {
@@ -234,7 +234,7 @@ describe.skipIf(unavailable !== undefined)('PostgreSQL stopped and started under
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
       for (const url of [server.url, gatewayUrl]) {
-        const metrics = await (await fetch(`${url}/metrics`)).text();
+        const metrics = await scrapeMetrics(url, server.adminKey);
         expect(metricValue(metrics, 'edgefleet_gateway_usage_journal_errors_total') ?? 0).toBe(0);
       }
       // The instance was never replaced: the node stayed up through the outage.

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { metricValue, waitFor } from '../helpers/edgefleet-process.js';
+import { metricValue, scrapeMetrics, waitFor } from '../helpers/edgefleet-process.js';
 import { startChatLoad, type ChatAnswer, type ChatLoad } from '../helpers/chat-load.js';
 import { makeTestModel, type TestModel } from '../helpers/models.js';
 import { createNetnsTopology, netnsUnavailableReason, type NetnsTopology } from '../helpers/netns.js';
@@ -367,7 +367,7 @@ describe.skipIf(netnsSkipReason !== undefined)('a worker killed and a room cut u
     // …and it stays there (a retried request must not add a second record later).
     await sleep(1500);
     expect(await usage()).toBe(sent);
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const metrics = await scrapeMetrics(server.url, server.adminKey);
     const retries = metricValue(metrics, 'edgefleet_gateway_retries_total') ?? 0;
     expect(samples).toBeGreaterThan(50);
     expect(mostInstances).toBe(REPLICAS);

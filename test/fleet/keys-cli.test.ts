@@ -94,6 +94,29 @@ describe('edgefleet keys', () => {
     expect(listed.stdout).toContain('ops');
   });
 
+  it('creates a metrics key that reads /metrics and nothing else', async () => {
+    const created = await runCli([
+      'keys',
+      'create',
+      ...connection,
+      '--name',
+      'prom',
+      '--role',
+      'metrics',
+      '--json',
+    ]);
+    expect(created.code, created.stderr).toBe(0);
+    const secret = (JSON.parse(created.stdout) as { key: string; role: string }).key;
+    expect(JSON.parse(created.stdout)).toMatchObject({ role: 'metrics' });
+    const scrape = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${secret}` } });
+    expect(scrape.status).toBe(200);
+    expect(await scrape.text()).toContain('edgefleet_server_http_requests_total');
+    expect(await status('/v1/models', secret)).toBe(403);
+    const listed = await runCli(['keys', 'list', '--server', server.url, '--api-key', secret]);
+    expect(listed.code).toBe(1);
+    expect(listed.stderr).toMatch(/403 forbidden: .*role metrics.*role admin required/);
+  });
+
   it('answers usage errors with exit 2 and server errors with exit 1', async () => {
     const usage: string[][] = [
       ['keys'],
@@ -101,6 +124,7 @@ describe('edgefleet keys', () => {
       ['keys', 'create'],
       ['keys', 'create', '--name', 'x', '--rpm', 'lots'],
       ['keys', 'create', '--name', 'x', '--role', 'root'],
+      ['keys', 'create', '--name', 'x', '--role', 'node'],
       ['keys', 'list', '--rpm', '5'],
       ['keys', 'revoke'],
       ['keys', 'create', '--name', 'x', '--nope'],

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { metricValue, waitFor } from '../helpers/edgefleet-process.js';
+import { metricValue, scrapeMetrics, waitFor } from '../helpers/edgefleet-process.js';
 import { makeTestModel } from '../helpers/models.js';
 import { PostgresTestDatabases } from '../store/postgres-test-databases.js';
 import { rows, startCli, startServer, type FleetProcess, type FleetServer } from './fleet-processes.js';
@@ -35,7 +35,7 @@ describe('two control planes on one PostgreSQL', () => {
 
   const leaderPasses = async (server: FleetServer) =>
     metricValue(
-      await (await fetch(`${server.url}/metrics`)).text(),
+      await scrapeMetrics(server.url, server.adminKey),
       'edgefleet_server_reconcile_passes_total{outcome="leader"}',
     ) ?? 0;
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, describe, expect, it } from 'vitest';
-import { binPath, waitFor } from '../helpers/edgefleet-process.js';
+import { binPath, scrapeMetrics, waitFor } from '../helpers/edgefleet-process.js';
 import { makeTestModel } from '../helpers/models.js';
 import { rows, startCli, startServer, type FleetProcess, type FleetServer } from './fleet-processes.js';
 
@@ -143,7 +143,7 @@ describe('edgefleet server + edgefleet worker', () => {
       expect(data.choices[0]?.message.content).toBe(model.expectedText);
       expect(response.headers.get('x-edgefleet-site')).toBe('south');
     }
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const metrics = await scrapeMetrics(server.url, server.adminKey);
     expect(metrics).toMatch(
       /edgefleet_gateway_upstream_attempts_total\{model="tiny",site="north",outcome="refused"\} [1-9]/,
     );

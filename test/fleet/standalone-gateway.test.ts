@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../helpers/edgefleet-process.js';
+import { scrapeMetrics, waitFor } from '../helpers/edgefleet-process.js';
 import { makeTestModel } from '../helpers/models.js';
 import { rows, startCli, stopTree, waitForOutput, type FleetProcess } from './fleet-processes.js';
 
@@ -156,7 +156,7 @@ describe('edgefleet gateway (per room)', () => {
     const degraded = await health();
     expect(degraded).toMatchObject({ status: 'degraded', routes: { origin: 'control-plane', instances: 1 } });
     expect(degraded.routes.ageMs).toBeGreaterThan(0);
-    const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+    const metrics = await scrapeMetrics(gateway.url, adminKey);
     expect(metrics).toMatch(/^edgefleet_gateway_control_plane_reachable 0$/m);
     expect(metrics).toMatch(/^edgefleet_gateway_route_table_age_seconds \d/m);
 

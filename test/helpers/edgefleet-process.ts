@@ -92,3 +92,13 @@ export function metricValue(text: string, prefix: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(prefix));
   return line === undefined ? undefined : Number(line.split(' ').at(-1));
 }
+
+/** The Prometheus text of `${baseUrl}/metrics`, sent with `key` (an admin or metrics key) when given. */
+export async function scrapeMetrics(baseUrl: string, key?: string): Promise<string> {
+  const response = await fetch(`${baseUrl}/metrics`, {
+    ...(key !== undefined && { headers: { authorization: `Bearer ${key}` } }),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`GET ${baseUrl}/metrics answered ${response.status}: ${text}`);
+  return text;
+}

@@ -1,8 +1,9 @@
 /**
  * Every route of `edgefleet server` and `edgefleet gateway` (real processes on 127.0.0.1) against every
- * kind of credential: none and a wrong one get 401 everywhere but `/health` and `/metrics` (open by
- * design, docs/api.md); an inference key gets 403 on every management route; a node credential and a
- * join token are no API keys; the admin key is no node credential. Join tokens register one worker and
+ * kind of credential: none and a wrong one get 401 everywhere but `/health`; an inference key gets 403
+ * on every management route and on `/metrics`; a metrics key reads `/metrics` and nothing else; a
+ * gateway key (what the room gateway here runs with) reaches only the room gateways' part of the
+ * management API; a node credential and a join token are no API keys; the admin key is no node credential. Join tokens register one worker and
  * expire (`edgefleet server token --ttl-s`). A key limited to one model sees and uses only that model.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -50,6 +51,14 @@ const managementRoutes: [string, string][] = [
   ['GET', '/api/v1/no-such-thing'],
 ];
 
+/** What a room gateway calls: the only management routes a gateway key may use. */
+const gatewaySyncRoutes = new Set([
+  'POST /api/v1/usage/events',
+  'GET /api/v1/gateway/routes',
+  'GET /api/v1/gateway/keys',
+  'POST /api/v1/gateway/activate',
+]);
+
 /** The OpenAI-compatible routes (src/gateway/fleet-gateway.ts), on the server and on a room gateway. */
 const inferenceRoutes: [string, string][] = [
   ['GET', '/v1/models'],
@@ -82,6 +91,8 @@ describe('credentials on every route', () => {
   let gatewayUrl: string;
   let inferenceKey: string;
   let alphaOnlyKey: string;
+  let metricsKey: string;
+  let gatewayKey: string;
   let nodeCredential: string;
 
   beforeAll(async () => {
@@ -97,21 +108,29 @@ describe('credentials on every route', () => {
       models: ['alpha'],
     });
     alphaOnlyKey = limited.json?.['key'] as string;
+    const keyWithRole = async (name: string, role: string) => {
+      const answer = await api(server.url, server.adminKey, 'POST', '/api/v1/keys', { name, role });
+      expect(answer.status).toBe(201);
+      return answer.json?.['key'] as string;
+    };
+    metricsKey = await keyWithRole('prometheus', 'metrics');
+    gatewayKey = await keyWithRole('room-sec', 'gateway');
     const registered = await send(`${server.url}/api/v1/worker/register`, {
       method: 'POST',
       body: JSON.stringify(registerBody(server.joinToken, 'node-a')),
     });
     expect(registered.status).toBe(200);
     nodeCredential = registered.json?.['credential'] as string;
-    gatewayUrl = (await fleet.gateway(server.url, server.adminKey, 'sec')).url;
+    // The room gateway holds a gateway key, not the admin key.
+    gatewayUrl = (await fleet.gateway(server.url, gatewayKey, 'sec')).url;
   });
 
   afterAll(() => fleet.close());
 
   it('answers 401 without a credential and with a wrong one on every management and inference route', async () => {
     const bases = [
-      ['server', server.url, [...managementRoutes, ...inferenceRoutes]],
-      ['gateway', gatewayUrl, inferenceRoutes],
+      ['server', server.url, [...managementRoutes, ...inferenceRoutes, ['GET', '/metrics']]],
+      ['gateway', gatewayUrl, [...inferenceRoutes, ['GET', '/metrics']]],
     ] as const;
     const wrong = {
       'no header': {},
@@ -136,15 +155,28 @@ describe('credentials on every route', () => {
     }
   });
 
-  it('keeps /health and /metrics open, and the listed routes are real (the admin key gets no "no route")', async () => {
+  it('keeps /health open, shows /metrics to an admin or metrics key only, and the listed routes are real', async () => {
     for (const base of [server.url, gatewayUrl]) {
       expect((await send(`${base}/health`)).status).toBe(200);
-      const metrics = await send(`${base}/metrics`);
-      expect(metrics.status).toBe(200);
-      // Metrics carry no secret.
-      expect(metrics.text).not.toContain(server.adminKey);
-      expect(metrics.text).not.toContain(inferenceKey);
+      for (const key of [metricsKey, server.adminKey]) {
+        const metrics = await send(`${base}/metrics`, { headers: { authorization: `Bearer ${key}` } });
+        expect(metrics.status).toBe(200);
+        expect(metrics.text).toMatch(/^# TYPE edgefleet_gateway_requests_total counter$/m);
+        // Metrics carry no secret.
+        for (const secret of [server.adminKey, inferenceKey, metricsKey, gatewayKey]) {
+          expect(metrics.text).not.toContain(secret);
+        }
+      }
+      for (const [what, key] of [
+        ['inference key', inferenceKey],
+        ['gateway key', gatewayKey],
+      ] as const) {
+        const refused = await send(`${base}/metrics`, { headers: { authorization: `Bearer ${key}` } });
+        expectStatus(refused, 403, `${what} on ${base}/metrics`);
+        expect(errorCode(refused)).toBe('forbidden');
+      }
     }
+    // The admin key gets no "no route" on any listed route.
     const admin = { authorization: `Bearer ${server.adminKey}` };
     for (const [method, path] of managementRoutes.slice(0, -1)) {
       const answer = await call(server.url, method, path, admin);
@@ -156,6 +188,38 @@ describe('credentials on every route', () => {
       expect(answer.status).not.toBe(401);
       expect(answer.status).not.toBe(403);
     }
+  });
+
+  it('lets a metrics key read /metrics only, and a gateway key only what a room gateway calls', async () => {
+    for (const [method, path] of managementRoutes) {
+      const asMetrics = await call(server.url, method, path, { authorization: `Bearer ${metricsKey}` });
+      expectStatus(asMetrics, 403, `metrics key ${method} ${path}`);
+      const asGateway = await call(server.url, method, path, { authorization: `Bearer ${gatewayKey}` });
+      if (gatewaySyncRoutes.has(`${method} ${path}`)) {
+        expect([401, 403], `gateway key ${method} ${path}`).not.toContain(asGateway.status);
+      } else {
+        expectStatus(asGateway, 403, `gateway key ${method} ${path}`);
+        expect(errorCode(asGateway)).toBe('forbidden');
+      }
+    }
+    for (const base of [server.url, gatewayUrl]) {
+      for (const [method, path] of inferenceRoutes) {
+        for (const [what, key] of [
+          ['metrics key', metricsKey],
+          ['gateway key', gatewayKey],
+        ] as const) {
+          const answer = await call(base, method, path, { authorization: `Bearer ${key}` });
+          expectStatus(answer, 403, `${what} on ${base} ${method} ${path}`);
+        }
+      }
+    }
+    // The room gateway, holding only a gateway key, has synced routes and keys and serves.
+    const served = await send(`${gatewayUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${inferenceKey}` },
+      body: chatBody('alpha'),
+    });
+    expect(served.status).toBe(200);
   });
 
   it('refuses an inference key (403) on every management route, and a node credential or join token (401)', async () => {

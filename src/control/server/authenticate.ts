@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { ApiKeyRoleName } from '../../spec/api-keys.js';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 import type { Store } from '../../store/store.js';
 import type { ApiKey, StoredNode } from '../../store/store-types.js';
@@ -14,13 +15,29 @@ export function bearerSecret(request: IncomingMessage): string {
   return match[1];
 }
 
-/** The admin key of a request: 401 when missing, unknown or revoked; 403 when not an admin key. */
-export async function requireAdmin(store: Store, request: IncomingMessage): Promise<ApiKey> {
+/**
+ * The key of a request, which must have one of `roles`: 401 when missing, unknown or revoked; 403
+ * `forbidden` naming `what` the key may not use.
+ */
+export async function requireRole(
+  store: Store,
+  request: IncomingMessage,
+  roles: readonly ApiKeyRoleName[],
+  what: string,
+): Promise<ApiKey> {
   const key = await requireApiKey(store, request);
-  if (key.role !== 'admin') {
-    throw new EdgeFleetError('forbidden', 'this API key may not use the management API (admin key required)');
+  if (!roles.includes(key.role)) {
+    throw new EdgeFleetError(
+      'forbidden',
+      `this API key (role ${key.role}) may not use ${what} (role ${roles.join(' or ')} required)`,
+    );
   }
   return key;
+}
+
+/** The admin key of a request: 401 when missing, unknown or revoked; 403 when not an admin key. */
+export function requireAdmin(store: Store, request: IncomingMessage): Promise<ApiKey> {
+  return requireRole(store, request, ['admin'], 'the management API');
 }
 
 /** The node whose credential the request carries; 401 when unknown or revoked. */
@@ -33,7 +50,7 @@ export async function requireNode(store: Store, request: IncomingMessage): Promi
   return node;
 }
 
-/** The API key of an inference request (`/v1/…`): any key that is not revoked; 401 otherwise. */
+/** Any API key that is not revoked (whatever its role); 401 otherwise. */
 export async function requireApiKey(store: Store, request: IncomingMessage): Promise<ApiKey> {
   const hash = hashSecret(bearerSecret(request));
   const key = await store.findApiKeyByHash(hash);

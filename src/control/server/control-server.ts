@@ -3,10 +3,11 @@ import { answerClientErrors } from '../../http/client-errors.js';
 import { createHttpServer } from '../../http/create-http-server.js';
 import type { ServerTls } from '../../http/tls-options.js';
 import { sendError, sendJson } from '../../http/respond.js';
+import { gatewaySyncRoles, metricsRoles } from '../../spec/api-keys.js';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 import type { Store } from '../../store/store.js';
 import type { Logger } from '../../telemetry/logger.js';
-import { requireAdmin } from './authenticate.js';
+import { requireAdmin, requireRole } from './authenticate.js';
 import { DashboardFiles, defaultWebDir } from './dashboard-files.js';
 import { handleManagement } from './management-routes.js';
 import { InstanceLoads } from './instance-loads.js';
@@ -49,11 +50,22 @@ export interface ControlServerOptions {
   webDir?: string;
   /** Listen with HTTPS (`--tls-cert`, `--tls-key`); default plain HTTP. */
   tls?: ServerTls;
+  /**
+   * `/metrics` without a credential (`edgefleet up` on loopback, where `/v1` needs none either).
+   * Default false: an admin or metrics key.
+   */
+  openMetrics?: boolean;
+}
+
+/** Management paths a room gateway calls (a `gateway` key may); the rest of `/api/v1` is admin only. */
+function isGatewaySyncPath(path: string, method: string | undefined): boolean {
+  return path.startsWith('/api/v1/gateway/') || (path === '/api/v1/usage/events' && method === 'POST');
 }
 
 /**
- * The control plane: management API (`/api/v1/…`, admin key), worker protocol (`/api/v1/worker/…`),
- * `/health`, `/metrics`, the built dashboard (`/`, `/assets/…`, no credential) and the reconcile loop.
+ * The control plane: management API (`/api/v1/…`, admin key; a gateway key for what room gateways
+ * call), worker protocol (`/api/v1/worker/…`, node credentials), `/metrics` (admin or metrics key),
+ * `/health` and the built dashboard (`/`, `/assets/…`, no credential) and the reconcile loop.
  * `start()` begins the loop; `close()` stops the loop and the HTTP server (the store stays open, it
  * belongs to the caller).
  */
@@ -190,6 +202,7 @@ export class ControlServer {
       return sendJson(response, health.status, health.body);
     }
     if (path === '/metrics') {
+      if (this.options.openMetrics !== true) await requireRole(store, request, metricsRoles, '/metrics');
       const mounted = (await this.options.mounted?.metrics()) ?? '';
       const text = await this.metrics.registry.metrics();
       response.writeHead(200, { 'content-type': this.metrics.registry.contentType });
@@ -211,7 +224,11 @@ export class ControlServer {
       return handleWorker(ctx, request, response, path.slice('/api/v1/worker/'.length));
     }
     if (path.startsWith('/api/v1/')) {
-      await requireAdmin(store, request);
+      if (isGatewaySyncPath(path, request.method)) {
+        await requireRole(store, request, gatewaySyncRoles, 'this part of the management API');
+      } else {
+        await requireAdmin(store, request);
+      }
       return handleManagement(
         {
           store,

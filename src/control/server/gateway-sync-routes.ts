@@ -1,8 +1,7 @@
 /**
- * `/api/v1/gateway/{routes,keys}` (admin key): what a per-room gateway (`edgefleet gateway`) pulls to
+ * `/api/v1/gateway/{routes,keys}` (a gateway or admin key): what a per-room gateway (`edgefleet gateway`) pulls to
  * serve its room and to keep serving it while the control plane is unreachable; and
- * `POST /api/v1/gateway/activate`, how it reports requests for deployments that scale to zero. A per-room gateway
- * runs with an admin key for now; a narrower gateway role may replace it later.
+ * `POST /api/v1/gateway/activate`, how it reports requests for deployments that scale to zero.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseWith, readJsonBody } from '../../http/read-json-body.js';

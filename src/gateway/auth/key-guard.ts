@@ -12,7 +12,7 @@
  * the ledger is durable, the limiter's counter is current (and shared when the limiter is Redis).
  */
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
-import type { KeyPrincipal } from '../../spec/api-keys.js';
+import { inferenceRoles, type ApiKeyRoleName, type KeyPrincipal } from '../../spec/api-keys.js';
 import type { Logger } from '../../telemetry/logger.js';
 import type { RateLimiter } from './rate-limiter.js';
 
@@ -37,14 +37,27 @@ export class KeyGuard {
     this.windowMs = options.windowMs ?? 60_000;
   }
 
-  /** The principal of an `Authorization: Bearer <key>` header value; 401 otherwise. */
-  async authenticate(authorization: string | undefined): Promise<KeyPrincipal> {
+  /**
+   * The principal of an `Authorization: Bearer <key>` header value; 401 otherwise, and 403 when the
+   * key's role is not one of `roles` (by default those that may call `/v1`; `what` names the route).
+   */
+  async authenticate(
+    authorization: string | undefined,
+    roles: readonly ApiKeyRoleName[] = inferenceRoles,
+    what = '/v1',
+  ): Promise<KeyPrincipal> {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
     if (!match?.[1]) {
       throw new EdgeFleetError('unauthorized', 'missing credential: send "Authorization: Bearer <key>"');
     }
     const principal = await this.options.lookup(match[1]);
     if (!principal) throw new EdgeFleetError('unauthorized', 'invalid or revoked API key');
+    if (!roles.includes(principal.role)) {
+      throw new EdgeFleetError(
+        'forbidden',
+        `API key "${principal.name}" (role ${principal.role}) may not use ${what} (role ${roles.join(' or ')} required)`,
+      );
+    }
     return principal;
   }
 

@@ -13,6 +13,7 @@ import { answerClientErrors } from '../../http/client-errors.js';
 import { createHttpServer } from '../../http/create-http-server.js';
 import type { ServerTls } from '../../http/tls-options.js';
 import { sendError, sendJson } from '../../http/respond.js';
+import { metricsRoles } from '../../spec/api-keys.js';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { KeyGuard } from '../auth/key-guard.js';
@@ -99,6 +100,7 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
     pollMs: options.keysPollMs ?? 5000,
   });
   await Promise.all([routes.start(), keys.start()]);
+  const guard = new KeyGuard({ lookup: keys.lookup, limiter: options.limiter, log });
   const gateway = new FleetGateway({
     routes,
     log: log.child({ component: 'gateway' }),
@@ -106,7 +108,7 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
     upstreamWaitMs: options.upstreamWaitMs,
     // Clients whose key, header and address say nothing are taken to be in this room's region.
     ...(options.region !== null && { region: options.region }),
-    guard: new KeyGuard({ lookup: keys.lookup, limiter: options.limiter, log }),
+    guard,
     recordUsage: (event) => journal.append(event),
     // Scale to zero: requests for a deployment that scales down are reported to the control plane.
     activate: client.activate,
@@ -140,6 +142,7 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
     try {
       if (path === '/health') return sendJson(response, 200, await health());
       if (path === '/metrics') {
+        await guard.authenticate(request.headers.authorization, metricsRoles, '/metrics');
         response.writeHead(200, { 'content-type': gateway.registry.contentType });
         response.end(await gateway.registry.metrics());
         return;

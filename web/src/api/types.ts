@@ -80,7 +80,7 @@ export interface Instance {
 export interface ApiKey {
   id: string;
   name: string;
-  role: 'admin' | 'inference';
+  role: 'admin' | 'inference' | 'gateway' | 'metrics';
   models: string[] | null;
   rpm: number | null;
   tpm: number | null;

@@ -9,7 +9,7 @@ import { usePoll } from '../use-poll';
 
 interface Draft {
   name: string;
-  role: 'inference' | 'admin';
+  role: ApiKey['role'];
   models: string;
   rpm: string;
   tpm: string;
@@ -74,6 +74,8 @@ function CreateKey({ onCreated }: { onCreated: (key: CreatedKey) => void }) {
           >
             <option value="inference">inference (/v1 only)</option>
             <option value="admin">admin (also the management API)</option>
+            <option value="gateway">gateway (a room gateway's routes, keys and usage)</option>
+            <option value="metrics">metrics (/metrics only, for Prometheus)</option>
           </select>
         </label>
         {field('models', 'Models (comma list; empty: all)', 'chat, embed')}
