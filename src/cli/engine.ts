@@ -19,6 +19,9 @@ Runs one embedded llama.cpp engine (normally started and supervised by \`edgefle
   --gpu auto|cuda|vulkan|metal|false   compute backend (default auto)
   --max-body-bytes N  request body limit (default ${engineDefaults.maxBodyBytes})
   --meta JSON         extra facts for /v1/models
+
+With $EDGEFLEET_ENGINE_KEY set, every route but /health requires "Authorization: Bearer <that key>"
+(workers set it to the instance's engine key; an environment variable keeps it out of process lists).
 `;
 
 export async function run(args: string[]): Promise<number> {
@@ -61,6 +64,7 @@ export async function run(args: string[]): Promise<number> {
     maxBodyBytes: intFlag(values['max-body-bytes'], 'max-body-bytes', engineDefaults.maxBodyBytes, 1024),
     maxQueue: engineDefaults.maxQueue,
     meta: values.meta ? (JSON.parse(values.meta) as Record<string, unknown>) : {},
+    ...(process.env['EDGEFLEET_ENGINE_KEY'] && { apiKey: process.env['EDGEFLEET_ENGINE_KEY'] }),
   });
   const log = createLogger('engine', { modelId: options.modelId });
   await runEngine(options, log);

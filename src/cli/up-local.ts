@@ -56,7 +56,10 @@ export async function upMetrics(routes: RouteSource, deploymentId: string): Prom
   const instance = route?.instances[0];
   if (!instance) return '';
   try {
-    const response = await fetch(`${instance.url}/metrics`, { signal: AbortSignal.timeout(2000) });
+    const response = await fetch(`${instance.url}/metrics`, {
+      signal: AbortSignal.timeout(2000),
+      ...(instance.apiKey !== undefined && { headers: { authorization: `Bearer ${instance.apiKey}` } }),
+    });
     return response.ok ? await response.text() : '';
   } catch {
     return '';

@@ -15,8 +15,9 @@ export interface RouteInstance {
   /** Base URL of the instance's OpenAI-compatible server, without `/v1` (e.g. `http://10.0.0.5:41234`). */
   url: string;
   /**
-   * The upstream API key of an external endpoint: the gateway sends `Authorization: Bearer <apiKey>`
-   * to such an instance instead of the client's header. Absent for EdgeFleet's own instances.
+   * The bearer secret the gateway sends upstream (`Authorization: Bearer <apiKey>`) instead of the
+   * client's header: an EdgeFleet instance's engine key, or the upstream API key of an external
+   * endpoint. Absent for an open upstream.
    */
   apiKey?: string;
   /** The engine's load as its worker last reported it (from the engine's Prometheus metrics). */

@@ -109,6 +109,11 @@ export interface DesiredInstance {
     masterAddr: string;
     masterPort: number;
   };
+  /**
+   * The bearer secret the engine must require on everything but `/health` (gateways send it). Absent
+   * for instances placed before engine keys existed: their engines run open.
+   */
+  engineKey?: string;
 }
 
 export interface HeartbeatResponse {

@@ -109,8 +109,9 @@ export function deploymentQueries({ db }: SqlContext): DeploymentQueries {
       const nowMs = Date.now();
       const rows = await db.query(
         `INSERT INTO instances (id, deployment_id, node_id, state, engine, port, allocations, restarts,
-           last_error, downloaded_bytes, download_total_bytes, version, created_at_ms, updated_at_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, NULL, NULL, NULL, 1, $8, $8)
+           last_error, downloaded_bytes, download_total_bytes, engine_key, version, created_at_ms,
+           updated_at_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, NULL, NULL, NULL, $9, 1, $8, $8)
          RETURNING *`,
         [
           input.id ?? randomUUID(),
@@ -121,6 +122,7 @@ export function deploymentQueries({ db }: SqlContext): DeploymentQueries {
           input.port ?? null,
           JSON.stringify(input.allocations ?? []),
           nowMs,
+          input.engineKey ?? null,
         ],
       );
       return toInstance(rows[0]);

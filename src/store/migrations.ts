@@ -161,4 +161,13 @@ export const storeMigrations: readonly Migration[] = [
       'ALTER TABLE deployments ADD COLUMN last_request_at_ms BIGINT',
     ],
   },
+  {
+    version: 6,
+    name: 'engine keys',
+    statements: [
+      // The bearer secret an instance's engine requires (gateways send it); instances from before this
+      // step have none and run open, as they did.
+      'ALTER TABLE instances ADD COLUMN engine_key TEXT',
+    ],
+  },
 ];

@@ -92,6 +92,11 @@ export interface Instance {
   lastError: string | null;
   downloadedBytes: number | null;
   downloadTotalBytes: number | null;
+  /**
+   * The bearer secret the instance's engine requires on everything but `/health`: the worker starts the
+   * engine with it, gateways send it. Never shown by the management API. Null: an open engine.
+   */
+  engineKey: string | null;
   /** Bumped on every update; writers pass the version they read (optimistic concurrency). */
   version: number;
   createdAtMs: number;

@@ -70,6 +70,7 @@ export interface NewInstance {
   engine: string;
   port?: number | null;
   allocations?: DeviceAllocation[];
+  engineKey?: string | null;
 }
 
 export type InstancePatch = Partial<

@@ -8,6 +8,7 @@ import { makeTestModel } from '../helpers/models.js';
 import {
   commandLine,
   descendantPids,
+  engineKey,
   rows,
   runCli,
   startCli,
@@ -223,7 +224,10 @@ describe('kill -9 of an engine under 50 concurrent streams', () => {
     await waitFor(
       async () => {
         for (const i of final) {
-          const metrics = await scrapeMetrics(`http://127.0.0.1:${String(i['port'])}`);
+          const metrics = await scrapeMetrics(
+            `http://127.0.0.1:${String(i['port'])}`,
+            await engineKey(server, i['id']),
+          );
           const busy = metricValue(metrics, 'edgefleet_engine_requests_running') ?? -1;
           const waiting = metricValue(metrics, 'edgefleet_engine_requests_waiting') ?? -1;
           if (busy !== 0 || waiting !== 0) return undefined;

@@ -100,6 +100,20 @@ export async function startServer(
   return { ...proc, url, adminKey, home, api, apiRaw };
 }
 
+/**
+ * The engine key of a running instance, from the route table (`GET /api/v1/gateway/routes`, admin key):
+ * what a test needs to talk to an engine directly, as the gateway does.
+ */
+export async function engineKey(server: FleetServer, instanceId: unknown): Promise<string> {
+  const table = (await server.api('GET', '/api/v1/gateway/routes')).body as {
+    models?: { instances: { id: string; apiKey?: string }[] }[];
+  };
+  const instance = table.models?.flatMap((m) => m.instances).find((i) => i.id === instanceId);
+  if (instance?.apiKey === undefined)
+    throw new Error(`no engine key for instance ${String(instanceId)} in the route table`);
+  return instance.apiKey;
+}
+
 /** `{object:'list', data:[…]}` → its rows. */
 export function rows(body: unknown): Record<string, unknown>[] {
   return ((body as { data?: Record<string, unknown>[] }).data ?? []).filter(Boolean);

@@ -10,6 +10,7 @@ import { makeTestModel } from '../helpers/models.js';
 import {
   commandLine,
   descendantPids,
+  engineKey,
   isAlive,
   rows,
   startCli,
@@ -87,10 +88,15 @@ describe.skipIf(!existsSync(llamaServer))('a llama-server instance run by edgefl
     expect(others).toEqual([]);
     expect(commandLine(enginePid!)).toContain(`--port ${String(first['port'])}`);
 
+    // llama-server requires the instance's engine key (given as LLAMA_API_KEY, not on its command line).
+    const key = await engineKey(server, first['id']);
+    expect(commandLine(enginePid!)).not.toContain(key);
+    const open = await fetch(`http://127.0.0.1:${String(first['port'])}/v1/models`);
+    expect(open.status).toBe(401);
     const chat = async (port: unknown) => {
       const client = new OpenAI({
         baseURL: `http://127.0.0.1:${String(port)}/v1`,
-        apiKey: 'unused',
+        apiKey: key,
         maxRetries: 0,
       });
       const reply = await client.chat.completions.create({

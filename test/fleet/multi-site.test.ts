@@ -10,6 +10,7 @@ import { createNetnsTopology, netnsUnavailableReason, type NetnsTopology } from 
 import { PostgresTestDatabases } from '../store/postgres-test-databases.js';
 import {
   descendantPids,
+  engineKey,
   isAlive,
   rows,
   runCli,
@@ -214,9 +215,9 @@ class Fleet {
   }
 }
 
-/** Asks an instance's engine for a greedy chat answer with the openai client. */
-async function chat(url: string, model: TestModel): Promise<void> {
-  const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 20_000 });
+/** Asks an instance's engine, with its engine key, for a greedy chat answer with the openai client. */
+async function chat(url: string, key: string, model: TestModel): Promise<void> {
+  const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: key, maxRetries: 0, timeout: 20_000 });
   const reply = await client.chat.completions.create({
     model: 'demo',
     messages: [{ role: 'user', content: 'hi there' }],
@@ -250,7 +251,7 @@ async function deployKillRestart(fleet: Fleet, model: TestModel): Promise<void> 
     `http://${directory.get(String(instance['nodeId']))!.address}:${String(instance['port'])}`;
   for (const instance of running) {
     expect(urlOf(instance)).toMatch(/^http:\/\/[\d.]+:\d+$/);
-    await chat(urlOf(instance), model);
+    await chat(urlOf(instance), await engineKey(fleet.server, instance['id']), model);
   }
 
   // Kill the north worker hosting a replica, and its engines, outright (the host is gone).
@@ -298,7 +299,8 @@ async function deployKillRestart(fleet: Fleet, model: TestModel): Promise<void> 
   const survivor = afterKill.find((i) => i['id'] === southInstance['id'])!;
   expect(survivor).toMatchObject({ port: southInstance['port'], restarts: southInstance['restarts'] });
   expect((await fleet.enginePids())['south-1']).toEqual(southEnginesBefore);
-  for (const instance of afterKill) await chat(urlOf(instance), model);
+  for (const instance of afterKill)
+    await chat(urlOf(instance), await engineKey(fleet.server, instance['id']), model);
 
   // Restart the control plane on the same home/database: same ids, healthy instances not restarted.
   const snapshot = async () => ({
@@ -327,7 +329,8 @@ async function deployKillRestart(fleet: Fleet, model: TestModel): Promise<void> 
   expect(await fleet.enginePids()).toEqual(enginesBefore);
   const deploymentAfter = (await fleet.server.api('GET', `/api/v1/deployments/${deployment.id}`)).body;
   expect(deploymentAfter).toMatchObject({ id: deployment.id, status: 'running' });
-  for (const instance of afterKill) await chat(urlOf(instance), model);
+  for (const instance of afterKill)
+    await chat(urlOf(instance), await engineKey(fleet.server, instance['id']), model);
 }
 
 /** `{error:{message,type,param,code}}` with the given status and code. */

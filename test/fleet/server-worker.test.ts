@@ -6,7 +6,16 @@ import OpenAI from 'openai';
 import { afterAll, describe, expect, it } from 'vitest';
 import { binPath, scrapeMetrics, waitFor } from '../helpers/edgefleet-process.js';
 import { makeTestModel } from '../helpers/models.js';
-import { rows, startCli, startServer, type FleetProcess, type FleetServer } from './fleet-processes.js';
+import {
+  commandLine,
+  descendantPids,
+  engineKey,
+  rows,
+  startCli,
+  startServer,
+  type FleetProcess,
+  type FleetServer,
+} from './fleet-processes.js';
 
 /**
  * A server and two workers (sites north and south) as separate processes on 127.0.0.1: a generated
@@ -91,12 +100,31 @@ describe('edgefleet server + edgefleet worker', () => {
     });
     expect(new Set(running.map((i) => i['nodeId'])).size).toBe(2);
 
+    // Each engine requires its instance's engine key on everything but /health; the management API never
+    // shows the key, and the engine's command line does not carry it.
+    expect(JSON.stringify(running)).not.toMatch(/ef_engine_|engineKey/);
     for (const instance of running) {
-      const client = new OpenAI({
-        baseURL: `http://127.0.0.1:${String(instance['port'])}/v1`,
-        apiKey: 'unused',
-        maxRetries: 0,
-      });
+      const base = `http://127.0.0.1:${String(instance['port'])}`;
+      const key = await engineKey(server, instance['id']);
+      expect(key).toMatch(/^ef_engine_[A-Za-z0-9_-]{43}$/);
+      expect((await fetch(`${base}/health`)).status).toBe(200);
+      for (const path of ['/v1/models', '/metrics']) {
+        expect((await fetch(`${base}${path}`)).status, path).toBe(401);
+        const wrong = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${key}x` } });
+        expect(wrong.status, path).toBe(401);
+        const right = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${key}` } });
+        expect(right.status, path).toBe(200);
+      }
+      const open = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'unused', maxRetries: 0 });
+      await expect(
+        open.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }] }),
+      ).rejects.toMatchObject({ status: 401 });
+      for (const proc of processes) {
+        for (const pid of [proc.child.pid!, ...(await descendantPids(proc.child.pid!))]) {
+          expect(commandLine(pid)).not.toContain(key);
+        }
+      }
+      const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: key, maxRetries: 0 });
       const reply = await client.chat.completions.create({
         model: 'tiny',
         messages: [{ role: 'user', content: 'hi there' }],

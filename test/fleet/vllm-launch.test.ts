@@ -8,7 +8,15 @@ import { createVllmAdapter } from '../../src/engines/vllm/vllm-adapter.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { InstanceRunner } from '../../src/worker/agent/instance-runner.js';
 import { waitFor } from '../helpers/edgefleet-process.js';
-import { isAlive, rows, startCli, startServer, stopTree, type FleetProcess } from './fleet-processes.js';
+import {
+  engineKey,
+  isAlive,
+  rows,
+  startCli,
+  startServer,
+  stopTree,
+  type FleetProcess,
+} from './fleet-processes.js';
 
 const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url));
 const fakeVllm = join(fixtures, 'engines', 'fake-vllm.mjs');
@@ -119,7 +127,12 @@ describe('a vLLM instance run by edgefleet worker (test double for vllm)', () =>
     expect(launched.env['CUDA_VISIBLE_DEVICES']).toBe(devices.join(','));
     expect(launched.cwd).toBe(workDir);
 
-    const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'unused', maxRetries: 0 });
+    // vLLM requires the instance's engine key on /v1 (VLLM_API_KEY, not on its command line).
+    const key = await engineKey(server, instance['id']);
+    expect(launched.env['VLLM_API_KEY']).toBe(key);
+    expect(launched.argv.join(' ')).not.toContain(key);
+    expect((await fetch(`http://127.0.0.1:${port}/v1/models`)).status).toBe(401);
+    const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: key, maxRetries: 0 });
     const models = await client.models.list();
     expect(models.data.map((m) => m.id)).toEqual(['r1-14b']);
     const reply = await client.chat.completions.create({

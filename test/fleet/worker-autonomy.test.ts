@@ -5,7 +5,14 @@ import OpenAI from 'openai';
 import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/edgefleet-process.js';
 import { makeTestModel } from '../helpers/models.js';
-import { rows, startCli, startServer, type FleetProcess, type FleetServer } from './fleet-processes.js';
+import {
+  engineKey,
+  rows,
+  startCli,
+  startServer,
+  type FleetProcess,
+  type FleetServer,
+} from './fleet-processes.js';
 
 /**
  * Site autonomy: a worker keeps serving while the control plane is down, re-syncs without restarting
@@ -52,8 +59,11 @@ describe('edgefleet worker without its control plane', () => {
       return instance?.['state'] === 'running' ? Number(instance['port']) : undefined;
     };
     const enginePort = await waitFor(() => runningPort(server), 20_000, 'the instance to run');
+    // The engine requires its instance's key, which the worker keeps while the server is away.
+    const [running] = rows((await server.api('GET', '/api/v1/instances')).body);
+    const key = await engineKey(server, running?.['id']);
     const chat = async () => {
-      const client = new OpenAI({ baseURL: `http://127.0.0.1:${enginePort}/v1`, apiKey: 'x', maxRetries: 0 });
+      const client = new OpenAI({ baseURL: `http://127.0.0.1:${enginePort}/v1`, apiKey: key, maxRetries: 0 });
       const reply = await client.chat.completions.create({
         model: 'tiny',
         messages: [{ role: 'user', content: 'hi there' }],

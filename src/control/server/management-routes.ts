@@ -163,7 +163,8 @@ export async function handleManagement(
     const instances = await store.listInstances(
       filter.deployment === undefined ? {} : { deploymentId: filter.deployment },
     );
-    return sendJson(response, 200, list(instances));
+    // The engine key is for workers and gateways (the route table), never shown here.
+    return sendJson(response, 200, list(instances.map(({ engineKey: _engineKey, ...view }) => view)));
   }
   if (resource === 'instances' && id !== undefined && rest.length === 1 && rest[0] === 'logs') {
     if (method !== 'GET') {

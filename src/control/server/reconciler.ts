@@ -5,6 +5,7 @@ import { schedule } from '../scheduler/schedule.js';
 import { replicaStates, type SchedulerDeployment } from '../scheduler/scheduler-types.js';
 import { desiredReplicas, scaledToZeroReason } from './desired-replicas.js';
 import { ModelResolver } from './model-resolver.js';
+import { newSecret } from './secrets.js';
 
 export interface ReconcilerOptions {
   store: Store;
@@ -144,6 +145,8 @@ export class Reconciler {
         nodeId: placement.nodeId,
         state: 'scheduled',
         engine: placement.engine,
+        // The engine requires it; gateways get it in the route table.
+        engineKey: newSecret('engine'),
         // The head node's devices, then those of the other nodes of a multi-node instance.
         allocations: placement.allocations.map(({ nodeId, deviceIndex, memoryBytes }) => ({
           deviceIndex,

@@ -59,6 +59,7 @@ export async function buildRouteTable(
       siteName: site?.name ?? node.siteId,
       region: site?.region ?? null,
       url: instanceBaseUrl(node.address, instance.port),
+      ...(instance.engineKey !== null && { apiKey: instance.engineKey }),
       ...withLoad(loads?.get(instance.id, nowMs)),
     });
   }

@@ -6,8 +6,8 @@ import type { Store } from '../../store/store.js';
 /** How long a join token stays valid unless `edgefleet server token --ttl-s` says otherwise. */
 export const joinTokenTtlMs = 7 * 24 * 3600 * 1000;
 
-/** A new random secret such as `ef_admin_…`, `ef_join_…` or `ef_node_…` (256 bits, base64url). */
-export function newSecret(prefix: 'admin' | 'join' | 'node'): string {
+/** A new random secret such as `ef_admin_…`, `ef_join_…`, `ef_node_…` or `ef_engine_…` (256 bits, base64url). */
+export function newSecret(prefix: 'admin' | 'join' | 'node' | 'engine'): string {
   return `ef_${prefix}_${randomBytes(32).toString('base64url')}`;
 }
 

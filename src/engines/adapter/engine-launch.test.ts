@@ -234,3 +234,29 @@ describe('embedded launch', () => {
     ]);
   });
 });
+
+describe('engine keys', () => {
+  const key = 'ef_engine_test-key';
+  it('gives each engine its key where it reads one, off the command line where it can', () => {
+    const llama = registry.get('llama-server').launch({ ...base, model: '/m/tiny.gguf', apiKey: key });
+    expect(llama.env['LLAMA_API_KEY']).toBe(key);
+    expect(llama.args.join(' ')).not.toContain(key);
+    const vllm = registry.get('vllm').launch({ ...base, apiKey: key });
+    expect(vllm.env['VLLM_API_KEY']).toBe(key);
+    expect(vllm.args.join(' ')).not.toContain(key);
+    const embedded = registry.get('embedded').launch({ ...base, model: '/m/tiny.gguf', apiKey: key });
+    expect(embedded.env['EDGEFLEET_ENGINE_KEY']).toBe(key);
+    expect(embedded.args.join(' ')).not.toContain(key);
+    // SGLang takes it only as a flag.
+    const sglang = registry.get('sglang').launch({ ...base, apiKey: key });
+    expect(sglang.args.slice(-2)).toEqual(['--api-key', key]);
+  });
+
+  it('launches an open engine without a key', () => {
+    expect(registry.get('llama-server').launch({ ...base, model: '/m/tiny.gguf' }).env).not.toHaveProperty(
+      'LLAMA_API_KEY',
+    );
+    expect(registry.get('vllm').launch(base).env).not.toHaveProperty('VLLM_API_KEY');
+    expect(registry.get('sglang').launch(base).args).not.toContain('--api-key');
+  });
+});

@@ -48,6 +48,11 @@ export const engineLaunchSpecSchema = z
     executable: z.string().min(1).optional(),
     /** Extra environment passed through unchanged. */
     env: z.record(z.string(), z.string()).default({}),
+    /**
+     * The bearer secret the engine must require on its API (the instance's engine key): llama-server
+     * gets `LLAMA_API_KEY`, vLLM `VLLM_API_KEY`, SGLang `--api-key`; MindIE has no such option.
+     */
+    apiKey: z.string().min(1).optional(),
   })
   .refine((s) => !s.multiNode || s.multiNode.nodeRank < s.multiNode.nodeCount, {
     message: 'multiNode.nodeRank must be below multiNode.nodeCount',

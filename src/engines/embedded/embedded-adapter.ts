@@ -61,7 +61,7 @@ export function createEmbeddedAdapter(options: { nodePath?: string; binPath?: st
     return {
       command: spec.executable ?? options.nodePath ?? process.execPath,
       args,
-      env: { ...env, ...spec.env },
+      env: { ...env, ...(spec.apiKey !== undefined && { EDGEFLEET_ENGINE_KEY: spec.apiKey }), ...spec.env },
       files: [],
       ...singlePortEndpoints(spec),
     };

@@ -21,6 +21,11 @@ export interface EngineOptions {
   maxQueue: number;
   /** Extra facts shown in /v1/models under `meta` (e.g. that this is a generated demo model). */
   meta: Record<string, unknown>;
+  /**
+   * When set, every route but `/health` requires `Authorization: Bearer <apiKey>` (the instance's engine
+   * key, from `$EDGEFLEET_ENGINE_KEY`; workers set it, gateways send it).
+   */
+  apiKey?: string;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { answerClientErrors } from '../../http/client-errors.js';
 import { parseWith, readJsonBody } from '../../http/read-json-body.js';
+import { requireBearer } from '../../http/require-bearer.js';
 import { sendError, sendJson } from '../../http/respond.js';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 import {
@@ -21,7 +22,8 @@ export type EngineStatus = { state: 'loading' } | { state: 'ready' } | { state: 
 
 /**
  * The embedded engine's HTTP API: OpenAI's chat and text completions, /v1/models, /health and /metrics.
- * It listens before the model is loaded so that /health can say "loading".
+ * It listens before the model is loaded so that /health can say "loading". With an engine key every
+ * route but /health requires it (401 otherwise).
  */
 export class EngineServer {
   readonly server: Server;
@@ -67,6 +69,7 @@ export class EngineServer {
     const path = (request.url ?? '/').split('?')[0];
     const method = request.method ?? 'GET';
     if (path === '/health') return this.health(response);
+    if (this.options.apiKey !== undefined) requireBearer(request, this.options.apiKey);
     if (path === '/metrics' && method === 'GET') {
       const body = await this.metrics.registry.metrics();
       response.writeHead(200, { 'content-type': this.metrics.registry.contentType });

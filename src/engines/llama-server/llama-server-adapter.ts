@@ -79,7 +79,12 @@ export function createLlamaServerAdapter(): EngineAdapter {
     return {
       command: spec.executable ?? 'llama-server',
       args: llamaArgs(spec),
-      env: { ...deviceEnv(spec), ...spec.env },
+      // llama-server reads --api-key from LLAMA_API_KEY: the key stays out of the process list.
+      env: {
+        ...deviceEnv(spec),
+        ...(spec.apiKey !== undefined && { LLAMA_API_KEY: spec.apiKey }),
+        ...spec.env,
+      },
       files: [],
       ...singlePortEndpoints(spec),
     };

@@ -39,6 +39,8 @@ function sglangArgs(spec: EngineLaunchSpec): string[] {
     args.push('--dist-init-addr', `${node.masterAddr}:${node.masterPort}`);
   }
   args.push('--enable-metrics');
+  // SGLang takes the key only as a flag.
+  if (spec.apiKey !== undefined) args.push('--api-key', spec.apiKey);
   return args;
 }
 

@@ -79,6 +79,8 @@ export function createVllmAdapter(variant: 'vllm' | 'vllm-ascend' = 'vllm'): Eng
     const env: Record<string, string> = { ...visibleDevicesEnv(variable, spec.deviceIndices) };
     // The address other nodes reach this one on; a wildcard bind address says nothing, so it is left to vLLM.
     if (spec.multiNode && spec.host !== '0.0.0.0') env['VLLM_HOST_IP'] = spec.host;
+    // vLLM reads --api-key from VLLM_API_KEY (it guards /v1; /health and /metrics stay open).
+    if (spec.apiKey !== undefined) env['VLLM_API_KEY'] = spec.apiKey;
     const headless = (spec.multiNode?.nodeRank ?? 0) > 0;
     return {
       command: spec.executable ?? 'vllm',

@@ -23,6 +23,18 @@ const desiredInstanceSchema = z.object({
   quant: z.string().optional(),
   deviceIndexes: z.array(z.number().int()).default([]),
   contextTokens: z.number().int().positive(),
+  tensorParallelSize: z.number().int().positive().optional(),
+  pipelineParallelSize: z.number().int().positive().optional(),
+  quantization: z.string().min(1).optional(),
+  multiNode: z
+    .object({
+      nodeCount: z.number().int().min(2),
+      nodeRank: z.number().int().min(0),
+      masterAddr: z.string().min(1),
+      masterPort: z.number().int().min(1).max(65535),
+    })
+    .optional(),
+  engineKey: z.string().min(1).optional(),
 });
 
 const heartbeatResponseSchema = z.object({
@@ -66,16 +78,13 @@ export class ControlClient {
 
   async heartbeat(credential: string, body: HeartbeatRequest): Promise<DesiredInstance[]> {
     const parsed = heartbeatResponseSchema.parse(await this.post('heartbeat', body, credential));
-    return parsed.instances.map((i) => ({
-      id: i.id,
-      deploymentId: i.deploymentId,
-      modelRef: i.modelRef,
-      servedName: i.servedName,
-      engine: i.engine,
-      ...(i.quant !== undefined && { quant: i.quant }),
-      deviceIndexes: i.deviceIndexes,
-      contextTokens: i.contextTokens,
-    }));
+    // Optional fields left out rather than set to undefined (exactOptionalPropertyTypes).
+    return parsed.instances.map(
+      (i) =>
+        Object.fromEntries(
+          Object.entries(i).filter(([, v]) => v !== undefined),
+        ) as unknown as DesiredInstance,
+    );
   }
 
   private async post(path: string, body: unknown, credential: string | undefined): Promise<unknown> {

@@ -232,18 +232,24 @@ export class InstanceRunner {
       ...(instance.multiNode && !llama && { multiNode: instance.multiNode }),
       ...(quantization !== undefined && !llama && { quantization }),
       ...(llama && { threads, parallelSlots: parallel }),
+      ...(instance.engineKey !== undefined && { apiKey: instance.engineKey }),
     };
   }
 
   private startEmbedded(modelPath: string): void {
     const { log } = this.options;
     const { accelerator, deviceIndices } = this.placement();
-    const env =
-      accelerator === 'nvidia'
+    const { engineKey } = this.options.instance;
+    const env = {
+      ...(accelerator === 'nvidia'
         ? visibleDevicesEnv('CUDA_VISIBLE_DEVICES', deviceIndices)
         : accelerator === 'amd' || accelerator === 'hygon'
           ? visibleDevicesEnv('HIP_VISIBLE_DEVICES', deviceIndices)
-          : {};
+          : {}),
+      // The engine requires the instance's key on everything but /health (an environment variable keeps
+      // it out of the process list).
+      ...(engineKey !== undefined && { EDGEFLEET_ENGINE_KEY: engineKey }),
+    };
     const supervisor = new EngineSupervisor({
       engineArgs: this.engineArgs(modelPath),
       env,

@@ -287,8 +287,11 @@ export class ProcessEngineSupervisor extends EventEmitter<{ state: [EngineState]
 
   private async scrape(child: ChildProcess, plan: LaunchPlan): Promise<void> {
     try {
+      const { apiKey } = this.options.spec;
       const response = await fetch(`${this.baseUrl(plan.metricsPort)}${plan.metricsPath}`, {
         signal: AbortSignal.timeout(5000),
+        // llama-server guards /metrics with its key.
+        ...(apiKey !== undefined && { headers: { authorization: `Bearer ${apiKey}` } }),
       });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const load = this.options.adapter.parseMetrics(await response.text());
