@@ -25,7 +25,7 @@ module.exports = {
     layer('store', ['spec', 'telemetry']),
     layer('control', ['spec', 'telemetry', 'http', 'catalog', 'planner', 'store']),
     layer('gateway', ['spec', 'telemetry', 'http']),
-    layer('bench', ['spec', 'telemetry', 'catalog', 'planner']),
+    layer('bench', ['spec', 'telemetry', 'http', 'catalog', 'planner']),
     {
       name: 'planner-is-pure',
       comment: 'the planner does no I/O',

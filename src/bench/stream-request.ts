@@ -6,6 +6,7 @@
  */
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { isStaleConnectionReset } from '../http/stale-connection.js';
 import type { BenchErrorKind } from '../spec/bench-result.js';
 
 export interface StreamRequestOptions {
@@ -83,12 +84,17 @@ interface RawResponse {
   body: AsyncIterable<Buffer>;
 }
 
-/** POSTs JSON with node:http(s) (keep-alive, no Nagle delay) and resolves with the status and body stream. */
+/**
+ * POSTs JSON with node:http(s) (keep-alive, no Nagle delay) and resolves with the status and body stream.
+ * A pooled connection the server had closed (llama-server closes one after each streamed answer) is
+ * retried once on a fresh connection.
+ */
 function post(
   url: URL,
   payload: string,
   headers: Record<string, string>,
   signal: AbortSignal,
+  retryStale = true,
 ): Promise<RawResponse> {
   const secure = url.protocol === 'https:';
   return new Promise((resolve, reject) => {
@@ -103,7 +109,13 @@ function post(
       (res) => resolve({ status: res.statusCode ?? 0, body: res }),
     );
     req.on('socket', (socket) => socket.setNoDelay(true));
-    req.on('error', reject);
+    req.on('error', (error) => {
+      if (retryStale && isStaleConnectionReset(req, error)) {
+        post(url, payload, headers, signal, false).then(resolve, reject);
+      } else {
+        reject(error);
+      }
+    });
     req.end(payload);
   });
 }

@@ -1,5 +1,12 @@
-import { Agent, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  Agent,
+  request as httpRequest,
+  type ClientRequest,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import { sendError } from '../../http/respond.js';
+import { isStaleConnectionReset } from '../../http/stale-connection.js';
 import { EdgeFleetError, toOpenAiError } from '../../spec/edgefleet-error.js';
 import { generatedTextOf, parseJsonObject, usageObject } from './openai-json.js';
 import { readUsage, SseUsageRelay, type TokenUsage } from './sse-usage-relay.js';
@@ -130,7 +137,10 @@ export function forwardRequest(
             );
             upstream.destroy();
           }, options.firstByteTimeoutMs);
-    const upstream = httpRequest(target, { method: request.method, headers, agent }, (reply) => {
+    /** The current attempt's request (a second one only after a stale keep-alive connection). */
+    let upstream: ClientRequest;
+    let resent = false;
+    const onReply = (reply: IncomingMessage) => {
       answered = true;
       clearTimeout(firstByteTimer);
       const status = reply.statusCode ?? 502;
@@ -253,17 +263,7 @@ export function forwardRequest(
             : 'the engine stopped in the middle of the response',
         );
       });
-    });
-    // An instance whose network drops packets must not hold the attempt until TCP gives up.
-    upstream.on('socket', (socket) => {
-      if (!socket.connecting) return;
-      const timer = setTimeout(
-        () => upstream.destroy(new Error(`no connection within ${connectTimeoutMs} ms`)),
-        connectTimeoutMs,
-      );
-      socket.once('connect', () => clearTimeout(timer));
-      socket.once('close', () => clearTimeout(timer));
-    });
+    };
     const signal = options.abortUnanswered;
     const onAbort = () => {
       if (answered) return;
@@ -271,18 +271,39 @@ export function forwardRequest(
       upstream.destroy();
     };
     signal?.addEventListener('abort', onAbort, { once: true });
-    upstream.once('close', () => {
-      clearTimeout(firstByteTimer);
-      signal?.removeEventListener('abort', onAbort);
-    });
-    upstream.on('error', (error) => {
-      if (answered) return;
-      reject(new UpstreamRefusedError(`the engine is not reachable: ${error.message}`, null, error));
-    });
+    const send = () => {
+      const attempt = httpRequest(target, { method: request.method, headers, agent }, onReply);
+      upstream = attempt;
+      // An instance whose network drops packets must not hold the attempt until TCP gives up.
+      attempt.on('socket', (socket) => {
+        if (!socket.connecting) return;
+        const timer = setTimeout(
+          () => attempt.destroy(new Error(`no connection within ${connectTimeoutMs} ms`)),
+          connectTimeoutMs,
+        );
+        socket.once('connect', () => clearTimeout(timer));
+        socket.once('close', () => clearTimeout(timer));
+      });
+      attempt.once('close', () => {
+        if (attempt !== upstream) return; // the stale connection's request, replaced by a fresh one
+        clearTimeout(firstByteTimer);
+        signal?.removeEventListener('abort', onAbort);
+      });
+      attempt.on('error', (error) => {
+        if (answered || attempt !== upstream) return;
+        if (!resent && isStaleConnectionReset(attempt, error)) {
+          resent = true;
+          send();
+          return;
+        }
+        reject(new UpstreamRefusedError(`the engine is not reachable: ${error.message}`, null, error));
+      });
+      attempt.end(body);
+    };
     response.on('close', () => {
       if (!response.writableFinished) upstream.destroy();
     });
-    upstream.end(body);
+    send();
   });
 }
 

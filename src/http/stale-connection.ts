@@ -1,0 +1,13 @@
+/**
+ * A keep-alive connection the server had already closed: the request went out on a pooled socket (Node's
+ * `reusedSocket`) and the server reset it before any answer. llama-server does this after every streamed
+ * answer (it closes the connection without saying `Connection: close`), so a request sent right after one
+ * meets the reset. The server never read the request, so sending it once more on a fresh connection is
+ * safe; Node's documentation recommends exactly that.
+ */
+import type { ClientRequest } from 'node:http';
+
+export function isStaleConnectionReset(request: ClientRequest, error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return request.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE');
+}
