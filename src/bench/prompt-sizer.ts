@@ -3,8 +3,8 @@
  * engine's own count (`usage.prompt_tokens` of a probe request with max_tokens 1), which is the ground truth
  * for every engine and model, chat template included.
  *
- * Calibration: for candidate filler words it measures a 16× and a 32× repetition; words whose repetition
- * costs exactly one token each are kept (common English words are single tokens in BPE vocabularies with a
+ * Calibration: for candidate filler words (at most 8, until 4 fit) it measures a 16× and a 32× repetition;
+ * words whose repetition costs exactly one token each are kept (common English words are single tokens in BPE vocabularies with a
  * space prefix: Qwen2, DeepSeek, Llama 3). A prompt of N such words then costs overhead + N tokens, where the
  * overhead (chat template, BOS, the shared prefix) is measured once with the real message layout, and a
  * random mix of the kept words is verified before use. When no word costs exactly one token (toy or
@@ -63,7 +63,11 @@ export interface PromptSizer {
 }
 
 const REPS = 16;
-const MAX_WORDS = 8;
+/** Enough words for prompts that differ (4^16 mixes for 16 tokens) at two probe requests per word tried. */
+const MAX_WORDS = 4;
+/** Candidates tried at most: 6 when none is a single token (a toy or byte vocabulary), else 8. */
+const MAX_TRIED_WITHOUT_SINGLE = 6;
+const MAX_TRIED = 8;
 
 function words(pool: readonly string[], count: number, random: Random): string {
   const out: string[] = [];
@@ -93,7 +97,9 @@ export async function calibratePromptSizer(
     const cost = (long - short) / REPS;
     slope ??= cost;
     if (cost === 1) single.push(word);
-    if (single.length >= MAX_WORDS || (single.length === 0 && fillerCandidates.indexOf(word) >= 5)) break;
+    const tried = fillerCandidates.indexOf(word) + 1;
+    if (single.length >= MAX_WORDS || tried >= MAX_TRIED) break;
+    if (single.length === 0 && tried >= MAX_TRIED_WITHOUT_SINGLE) break;
   }
   const pool = single.length > 0 ? single : [fillerCandidates[0]];
   const costPerWord = single.length > 0 ? 1 : (slope ?? 1);
