@@ -1,5 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { metricValue, scrapeMetrics, waitFor } from '../helpers/edgefleet-process.js';
@@ -7,7 +6,7 @@ import { makeTestModel } from '../helpers/models.js';
 import { startChatLoad } from '../helpers/chat-load.js';
 import { freePort } from '../helpers/http-servers.js';
 import { PostgresTestDatabases } from '../store/postgres-test-databases.js';
-import { rows, startCli, stopTree, waitForOutput, type FleetProcess } from '../fleet/fleet-processes.js';
+import { rows, startCli, TestResources, waitForOutput } from '../fleet/fleet-processes.js';
 
 /**
  * The control plane SIGKILLed and restarted (same home, same database, same port) while four loops send
@@ -21,20 +20,15 @@ const loops = 4;
 describe('control plane SIGKILLed and restarted under load through a room gateway', () => {
   const databases = new PostgresTestDatabases();
   let databasesConnected = false;
-  const processes: FleetProcess[] = [];
-  const dirs: string[] = [];
+  const resources = new TestResources();
+  const { processes } = resources;
 
   afterAll(async () => {
-    await Promise.all(processes.map((p) => stopTree(p, 5000)));
-    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+    await resources.cleanup(5000);
     if (databasesConnected) await databases.dropAll();
   });
 
-  const tempDir = async (prefix: string) => {
-    const dir = await mkdtemp(join(tmpdir(), prefix));
-    dirs.push(dir);
-    return dir;
-  };
+  const tempDir = (prefix: string) => resources.tempDir(prefix);
 
   const start = async (args: string[], pattern: RegExp, what: string) => {
     const proc = startCli(args);

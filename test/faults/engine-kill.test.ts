@@ -1,5 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -9,13 +8,13 @@ import {
   commandLine,
   descendantPids,
   engineKey,
+  type FleetProcess,
+  type FleetServer,
   rows,
   runCli,
   startCli,
   startServer,
-  stopTree,
-  type FleetProcess,
-  type FleetServer,
+  TestResources,
 } from '../fleet/fleet-processes.js';
 
 /**
@@ -39,19 +38,14 @@ interface StreamResult {
 }
 
 describe('kill -9 of an engine under 50 concurrent streams', () => {
-  const processes: FleetProcess[] = [];
-  const dirs: string[] = [];
+  const resources = new TestResources();
+  const { processes } = resources;
 
   afterAll(async () => {
-    await Promise.all(processes.map((p) => stopTree(p)));
-    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+    await resources.cleanup();
   });
 
-  const tempDir = async (prefix: string) => {
-    const dir = await mkdtemp(join(tmpdir(), prefix));
-    dirs.push(dir);
-    return dir;
-  };
+  const tempDir = (prefix: string) => resources.tempDir(prefix);
 
   it('retries what had not started, breaks what was streaming, restarts the engine and leaks nothing', async () => {
     const model = await makeTestModel({});

@@ -1,19 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, describe, expect, it } from 'vitest';
 import { metricValue, scrapeMetrics, waitFor } from '../helpers/edgefleet-process.js';
 import { makeTestModel } from '../helpers/models.js';
-import {
-  rows,
-  startCli,
-  startServer,
-  stopTree,
-  waitForOutput,
-  type FleetProcess,
-} from '../fleet/fleet-processes.js';
+import { rows, startCli, startServer, TestResources, waitForOutput } from '../fleet/fleet-processes.js';
 
 /**
  * The usage journal's disk fills up: a room gateway (`edgefleet gateway`) whose home is a 1 MiB tmpfs,
@@ -36,21 +28,17 @@ const skip = mountUnavailableReason();
 if (skip) console.warn(`journal disk-full test skipped: ${skip}`);
 
 describe.skipIf(skip !== undefined)('the usage journal on a full disk', () => {
-  const processes: FleetProcess[] = [];
-  const dirs: string[] = [];
+  const resources = new TestResources();
+  const { processes } = resources;
   let mounted: string | undefined;
 
   afterAll(async () => {
-    await Promise.all(processes.map((p) => stopTree(p)));
+    await resources.stop();
     if (mounted) execFileSync('umount', ['-l', mounted]);
-    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+    await resources.cleanup();
   });
 
-  const tempDir = async (prefix: string) => {
-    const dir = await mkdtemp(join(tmpdir(), prefix));
-    dirs.push(dir);
-    return dir;
-  };
+  const tempDir = (prefix: string) => resources.tempDir(prefix);
 
   it('answers every request, reports each lost record, and journals again once space is back', async () => {
     const model = await makeTestModel({});

@@ -1,5 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { metricValue, scrapeMetrics, waitFor } from '../helpers/edgefleet-process.js';
@@ -10,14 +9,7 @@ import {
   startPrivatePostgres,
   type PrivatePostgres,
 } from '../helpers/private-postgres.js';
-import {
-  rows,
-  startCli,
-  startServer,
-  stopTree,
-  waitForOutput,
-  type FleetProcess,
-} from '../fleet/fleet-processes.js';
+import { rows, startCli, startServer, TestResources, waitForOutput } from '../fleet/fleet-processes.js';
 
 /**
  * The control plane's PostgreSQL stopped and started again while chat requests flow, both through the
@@ -35,20 +27,15 @@ const loopsPerGateway = 2;
 
 describe.skipIf(unavailable !== undefined)('PostgreSQL stopped and started under load', () => {
   let postgres: PrivatePostgres | undefined;
-  const processes: FleetProcess[] = [];
-  const dirs: string[] = [];
+  const resources = new TestResources();
+  const { processes } = resources;
 
   afterAll(async () => {
-    await Promise.all(processes.map((p) => stopTree(p, 5000)));
+    await resources.cleanup(5000);
     await postgres?.remove();
-    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
   });
 
-  const tempDir = async (prefix: string) => {
-    const dir = await mkdtemp(join(tmpdir(), prefix));
-    dirs.push(dir);
-    return dir;
-  };
+  const tempDir = (prefix: string) => resources.tempDir(prefix);
 
   it('keeps answering through both gateways, reports the store on /health and loses no usage record', async () => {
     const model = await makeTestModel({});

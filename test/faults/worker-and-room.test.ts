@@ -1,5 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metricValue, scrapeMetrics, waitFor } from '../helpers/edgefleet-process.js';
@@ -14,7 +13,7 @@ import {
   runCli,
   startCli,
   startServer,
-  stopTree,
+  TestResources,
   type FleetProcess,
   type FleetServer,
 } from '../fleet/fleet-processes.js';
@@ -63,8 +62,7 @@ if (netnsSkipReason !== undefined) console.warn(`worker and room faults: skipped
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.skipIf(netnsSkipReason !== undefined)('a worker killed and a room cut under load', () => {
-  const processes: FleetProcess[] = [];
-  const dirs: string[] = [];
+  const resources = new TestResources();
   const workers = new Map<WorkerName, FleetProcess>();
   let topology: NetnsTopology | undefined;
   let model: TestModel;
@@ -78,28 +76,12 @@ describe.skipIf(netnsSkipReason !== undefined)('a worker killed and a room cut u
   let sampling = true;
   let sampler: Promise<void> = Promise.resolve();
 
-  const tempDir = async (prefix: string) => {
-    const dir = await mkdtemp(join(tmpdir(), prefix));
-    dirs.push(dir);
-    return dir;
-  };
-  const logs = () =>
-    processes
-      .map((p, i) => `--- process ${i} (pid ${p.child.pid}) ---\n${p.output().slice(-3000)}`)
-      .join('\n');
-  const explain = async <T>(promise: Promise<T>): Promise<T> => {
-    try {
-      return await promise;
-    } catch (error) {
-      throw new Error(`${String(error)}\n${logs()}`, { cause: error });
-    }
-  };
   const instances = async () =>
     rows((await server.api('GET', `/api/v1/instances?deployment=${deploymentId}`)).body);
   const nodeNames = async () =>
     new Map(rows((await server.api('GET', '/api/v1/nodes')).body).map((n) => [n['id'], n] as const));
   const running = (what: string, timeoutMs: number) =>
-    explain(
+    resources.explain(
       waitFor(
         async () => {
           const list = await instances();
@@ -125,10 +107,10 @@ describe.skipIf(netnsSkipReason !== undefined)('a worker killed and a room cut u
       ...Object.fromEntries(WORKERS.map((w) => [w.name, w.hostNumber])),
     });
     const { hosts } = topology;
-    const routingFile = join(await tempDir('ef-wr-routing-'), 'routing.json');
+    const routingFile = join(await resources.tempDir('ef-wr-routing-'), 'routing.json');
     await writeFile(routingFile, JSON.stringify(routingConfig));
-    const serverHome = await tempDir('ef-wr-server-');
-    server = await explain(
+    const serverHome = await resources.tempDir('ef-wr-server-');
+    server = await resources.explain(
       startServer(
         serverHome,
         [
@@ -139,7 +121,7 @@ describe.skipIf(netnsSkipReason !== undefined)('a worker killed and a room cut u
         { netns: hosts['ctl']!.netns },
       ),
     );
-    processes.push(server);
+    resources.track(server);
     for (const { name, site } of WORKERS) {
       const minted = await runCli(['server', 'token', '--home', serverHome]);
       expect(minted.code, minted.stderr).toBe(0);
@@ -156,15 +138,14 @@ describe.skipIf(netnsSkipReason !== undefined)('a worker killed and a room cut u
             '--name',
             name,
           ],
-          ...['--home', await tempDir(`ef-wr-${name}-`), '--advertise-host', hosts[name]!.address],
+          ...['--home', await resources.tempDir(`ef-wr-${name}-`), '--advertise-host', hosts[name]!.address],
           ...['--heartbeat-ms', String(HEARTBEAT_MS), '--threads', '1', '--parallel', '1'],
         ],
         { netns: hosts[name]!.netns },
       );
-      processes.push(worker);
-      workers.set(name, worker);
+      workers.set(name, resources.track(worker));
     }
-    await explain(
+    await resources.explain(
       waitFor(
         async () => {
           const nodes = [...(await nodeNames()).values()];
@@ -200,7 +181,7 @@ describe.skipIf(netnsSkipReason !== undefined)('a worker killed and a room cut u
       }
     })();
     load = startChatLoad(`${server.url}/v1`, String((created.body as Row)['key']), model, LOOPS);
-    await explain(
+    await resources.explain(
       waitFor(async () => (load!.answered() >= 20 ? true : undefined), 30_000, 'answers before the faults'),
     );
   }, 120_000);
@@ -209,9 +190,8 @@ describe.skipIf(netnsSkipReason !== undefined)('a worker killed and a room cut u
     sampling = false;
     await load?.stop();
     await sampler;
-    await Promise.all([...processes].reverse().map((p) => stopTree(p, 5000)));
+    await resources.cleanup(5000);
     topology?.destroy();
-    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
   });
 
   it("places a killed worker's replica again within the node timeout, failing no request", async () => {
@@ -228,7 +208,7 @@ describe.skipIf(netnsSkipReason !== undefined)('a worker killed and a room cut u
     const killedAt = Date.now();
     for (const pid of [victim.child.pid!, ...victimEngines]) process.kill(pid, 'SIGKILL');
     await victim.exited;
-    const replacement = await explain(
+    const replacement = await resources.explain(
       waitFor(
         async () =>
           (await instances()).find(
@@ -246,14 +226,14 @@ describe.skipIf(netnsSkipReason !== undefined)('a worker killed and a room cut u
     await running('the re-placed replica to run', 30_000);
     const runningAfterMs = Date.now() - killedAt;
     // The new instance serves traffic.
-    await explain(
+    await resources.explain(
       waitFor(
         async () => (load!.answers().some((a) => a.instance === replacement['id']) ? true : undefined),
         15_000,
         'an answer from the re-placed instance',
       ),
     );
-    expect(load!.failures(), logs()).toEqual([]);
+    expect(load!.failures(), resources.logs()).toEqual([]);
     console.info(
       `worker kill: replica placed again after ${placedAfterMs} ms, running after ${runningAfterMs} ms ` +
         `(node timeout ${NODE_TIMEOUT_MS} ms); ${load!.sent()} requests sent so far, none failed`,
@@ -267,7 +247,7 @@ describe.skipIf(netnsSkipReason !== undefined)('a worker killed and a room cut u
     expect(inB, JSON.stringify(beforeCut)).toBeDefined();
     // room-b is serving its share before the cut.
     const seenAt = Date.now();
-    await explain(
+    await resources.explain(
       waitFor(
         async () => (answersBetween(seenAt).some((a) => a.site === 'room-b') ? true : undefined),
         15_000,
@@ -278,7 +258,7 @@ describe.skipIf(netnsSkipReason !== undefined)('a worker killed and a room cut u
     topology!.setLink('b1', false);
     const cutAt = Date.now();
     // Past the node timeout: b1 is marked down and its replica is placed again (room-a is all that is left).
-    const replacement = await explain(
+    const replacement = await resources.explain(
       waitFor(
         async () =>
           (await instances()).find(
@@ -309,14 +289,14 @@ describe.skipIf(netnsSkipReason !== undefined)('a worker killed and a room cut u
     // The link is back: b1 rejoins, and its old engine (no longer desired) is stopped; the engines that
     // run are exactly the store's instances (nothing serves a replica twice).
     topology!.setLink('b1', true);
-    await explain(
+    await resources.explain(
       waitFor(
         async () => ((await nodeNames()).get(inB!['nodeId'])?.['status'] === 'up' ? true : undefined),
         15_000,
         'b1 to rejoin',
       ),
     );
-    const engines = await explain(
+    const engines = await resources.explain(
       waitFor(
         async () => {
           const list = await instances();
@@ -355,7 +335,7 @@ describe.skipIf(netnsSkipReason !== undefined)('a worker killed and a room cut u
       const report = await server.api('GET', `/api/v1/usage?group_by=key&key=${keyId}`);
       return rows(report.body).reduce((n, r) => n + Number(r['requests']), 0);
     };
-    await explain(
+    await resources.explain(
       waitFor(
         async () => ((await usage()) === sent ? true : undefined),
         15_000,

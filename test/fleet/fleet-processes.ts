@@ -1,6 +1,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { binPath, waitFor } from '../helpers/edgefleet-process.js';
 
@@ -210,4 +211,50 @@ export function runCli(args: string[], env: Record<string, string> = {}): Promis
       },
     );
   });
+}
+
+/** The processes and temporary directories one test file starts: for failure messages and cleanup. */
+export class TestResources {
+  readonly processes: FleetProcess[] = [];
+  private readonly dirs: string[] = [];
+
+  /** A new temporary directory, removed by `cleanup()`. */
+  async tempDir(prefix: string): Promise<string> {
+    const dir = await mkdtemp(join(tmpdir(), prefix));
+    this.dirs.push(dir);
+    return dir;
+  }
+
+  /** Registers a process for `logs()` and `cleanup()`; returns it. */
+  track<T extends FleetProcess>(proc: T): T {
+    this.processes.push(proc);
+    return proc;
+  }
+
+  /** The end of every process's output, for failure messages. */
+  logs(tailChars = 3000): string {
+    return this.processes
+      .map((p, i) => `--- process ${i} (pid ${p.child.pid}) ---\n${p.output().slice(-tailChars)}`)
+      .join('\n');
+  }
+
+  /** Rethrows with the processes' output attached. */
+  async explain<T>(promise: Promise<T>): Promise<T> {
+    try {
+      return await promise;
+    } catch (error) {
+      throw new Error(`${String(error)}\n${this.logs()}`, { cause: error });
+    }
+  }
+
+  /** Stops every process and what it started (a worker's engines). */
+  async stop(graceMs = 10_000): Promise<void> {
+    await Promise.all(this.processes.map((p) => stopTree(p, graceMs)));
+  }
+
+  /** `stop()`, then removes the directories. */
+  async cleanup(graceMs = 10_000): Promise<void> {
+    await this.stop(graceMs);
+    await Promise.all(this.dirs.map((d) => rm(d, { recursive: true, force: true })));
+  }
 }

@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
@@ -11,13 +10,13 @@ import {
   commandLine,
   descendantPids,
   engineKey,
+  type FleetProcess,
+  type FleetServer,
   isAlive,
   rows,
   startCli,
   startServer,
-  stopTree,
-  type FleetProcess,
-  type FleetServer,
+  TestResources,
 } from './fleet-processes.js';
 
 /** Built by `npm run build:llama-server` (part of `npm test`); the test is skipped where it is absent. */
@@ -35,19 +34,14 @@ async function llamaServerPids(worker: FleetProcess): Promise<number[]> {
  * the openai client with the model's exact text, is restarted after `kill -9`, and is gone after undeploy.
  */
 describe.skipIf(!existsSync(llamaServer))('a llama-server instance run by edgefleet worker', () => {
-  const processes: FleetProcess[] = [];
-  const dirs: string[] = [];
+  const resources = new TestResources();
+  const { processes } = resources;
 
   afterAll(async () => {
-    await Promise.all(processes.map((p) => stopTree(p)));
-    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+    await resources.cleanup();
   });
 
-  const tempDir = async (prefix: string) => {
-    const dir = await mkdtemp(join(tmpdir(), prefix));
-    dirs.push(dir);
-    return dir;
-  };
+  const tempDir = (prefix: string) => resources.tempDir(prefix);
 
   it('deploys, chats, survives kill -9 of llama-server and stops it on undeploy', async () => {
     const model = await makeTestModel({});

@@ -1,6 +1,4 @@
 import { existsSync, readlinkSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +14,7 @@ import {
   runCli,
   startCli,
   startServer,
-  stopTree,
+  TestResources,
   type FleetProcess,
   type FleetServer,
   type StartOptions,
@@ -57,36 +55,14 @@ interface Worker {
 }
 
 /** One running fleet and everything to clean up after it. */
-class Fleet {
-  readonly processes: FleetProcess[] = [];
-  readonly dirs: string[] = [];
+class Fleet extends TestResources {
   readonly workers = new Map<string, Worker>();
   server!: FleetServer;
   serverHome = '';
   private serverArgs: string[] = [];
 
-  constructor(private readonly placement: Placement) {}
-
-  async tempDir(prefix: string): Promise<string> {
-    const dir = await mkdtemp(join(tmpdir(), prefix));
-    this.dirs.push(dir);
-    return dir;
-  }
-
-  /** Every process's output, for failure messages. */
-  logs(): string {
-    return this.processes
-      .map((p, i) => `--- process ${i} (pid ${p.child.pid}) ---\n${p.output()}`)
-      .join('\n');
-  }
-
-  /** Rethrows with the processes' output attached. */
-  async explain<T>(promise: Promise<T>): Promise<T> {
-    try {
-      return await promise;
-    } catch (error) {
-      throw new Error(`${String(error)}\n${this.logs()}`, { cause: error });
-    }
+  constructor(private readonly placement: Placement) {
+    super();
   }
 
   async startServer(): Promise<FleetServer> {
@@ -206,12 +182,6 @@ class Fleet {
       if (pid !== undefined && isAlive(pid)) result[worker.name] = (await descendantPids(pid)).sort();
     }
     return result;
-  }
-
-  async cleanup(): Promise<void> {
-    // Workers first (they stop their engines), then the server; SIGKILL after a grace period.
-    await Promise.all([...this.processes].reverse().map((p) => stopTree(p)));
-    await Promise.all(this.dirs.map((d) => rm(d, { recursive: true, force: true })));
   }
 }
 

@@ -1,5 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,8 +15,7 @@ import {
   runCli,
   startCli,
   startServer,
-  stopTree,
-  type FleetProcess,
+  TestResources,
   type FleetServer,
   waitForOutput,
 } from './fleet-processes.js';
@@ -72,28 +70,12 @@ interface Answer {
 }
 
 describe.skipIf(netnsSkipReason !== undefined)('three rooms in network namespaces', () => {
-  const processes: FleetProcess[] = [];
-  const dirs: string[] = [];
+  const resources = new TestResources();
   let topology: NetnsTopology | undefined;
   let model: TestModel;
   let server: FleetServer;
   let secret = '';
   let routingFile = '';
-
-  const tempDir = async (prefix: string) => {
-    const dir = await mkdtemp(join(tmpdir(), prefix));
-    dirs.push(dir);
-    return dir;
-  };
-  const logs = () =>
-    processes.map((p, i) => `--- process ${i} (pid ${p.child.pid}) ---\n${p.output()}`).join('\n');
-  const explain = async <T>(promise: Promise<T>): Promise<T> => {
-    try {
-      return await promise;
-    } catch (error) {
-      throw new Error(`${String(error)}\n${logs()}`, { cause: error });
-    }
-  };
 
   /** One non-streamed chat through a gateway; never throws (the error is in the answer). */
   const chat = async (baseUrl: string, region?: string, timeout = 20_000): Promise<Answer> => {
@@ -132,10 +114,10 @@ describe.skipIf(netnsSkipReason !== undefined)('three rooms in network namespace
     if (withDelays) for (const room of ROOMS) topology.setDelay(room.site, room.delayMs);
     const { hosts } = topology;
 
-    routingFile = join(await tempDir('ef-rooms-routing-'), 'routing.json');
+    routingFile = join(await resources.tempDir('ef-rooms-routing-'), 'routing.json');
     await writeFile(routingFile, JSON.stringify(routingConfig));
-    const serverHome = await tempDir('ef-rooms-server-');
-    server = await explain(
+    const serverHome = await resources.tempDir('ef-rooms-server-');
+    server = await resources.explain(
       startServer(
         serverHome,
         [
@@ -147,13 +129,13 @@ describe.skipIf(netnsSkipReason !== undefined)('three rooms in network namespace
         { netns: hosts['ctl']!.netns },
       ),
     );
-    processes.push(server);
+    resources.track(server);
 
     for (const room of ROOMS) {
       const minted = await runCli(['server', 'token', '--home', serverHome]);
       expect(minted.code, minted.stderr).toBe(0);
-      const home = await tempDir(`ef-rooms-${room.site}-`);
-      processes.push(
+      const home = await resources.tempDir(`ef-rooms-${room.site}-`);
+      resources.track(
         startCli(
           [
             ...['worker', '--server', server.url, '--token', minted.stdout.trim()],
@@ -165,7 +147,7 @@ describe.skipIf(netnsSkipReason !== undefined)('three rooms in network namespace
         ),
       );
     }
-    await explain(
+    await resources.explain(
       waitFor(
         async () => {
           const nodes = rows((await server.api('GET', '/api/v1/nodes')).body);
@@ -181,10 +163,8 @@ describe.skipIf(netnsSkipReason !== undefined)('three rooms in network namespace
   });
 
   afterAll(async () => {
-    // Gateways and workers first (the workers stop their engines), then the server.
-    await Promise.all([...processes].reverse().map((p) => stopTree(p, 5000)));
+    await resources.cleanup(5000);
     topology?.destroy();
-    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
   });
 
   it('places one replica in each room', async () => {
@@ -196,7 +176,7 @@ describe.skipIf(netnsSkipReason !== undefined)('three rooms in network namespace
     expect(deployed.status, JSON.stringify(deployed.body)).toBe(201);
     const deploymentId = String((deployed.body as Row)['id']);
     let last: Row[] = [];
-    const running = await explain(
+    const running = await resources.explain(
       waitFor(
         async () => {
           const listed = await runCli([
@@ -226,7 +206,7 @@ describe.skipIf(netnsSkipReason !== undefined)('three rooms in network namespace
     // Every room answers through the control plane's gateway, and the health checks have run a few rounds
     // (so the router knows each room's round-trip time) before the routing checks below.
     for (const room of ROOMS) {
-      await explain(
+      await resources.explain(
         waitFor(
           async () => ((await chat(server.url, room.region)).site === room.site ? true : undefined),
           15_000,
@@ -333,7 +313,7 @@ describe.skipIf(netnsSkipReason !== undefined)('three rooms in network namespace
     for (const answer of answers) expectServed(answer);
 
     // The link is back: room-a passes its health checks and gets its region's requests again.
-    await explain(
+    await resources.explain(
       waitFor(
         async () => ((await chat(server.url, 'region-a')).site === 'room-a' ? true : undefined),
         15_000,
@@ -349,14 +329,21 @@ describe.skipIf(netnsSkipReason !== undefined)('three rooms in network namespace
       const proc = startCli(
         [
           ...['gateway', '--server', server.url, '--site', room.site, '--region', room.region],
-          ...['--home', await tempDir(`ef-rooms-gw-${room.site}-`), '--host', address, '--port', '0'],
+          ...[
+            '--home',
+            await resources.tempDir(`ef-rooms-gw-${room.site}-`),
+            '--host',
+            address,
+            '--port',
+            '0',
+          ],
           ...['--api-key', server.adminKey, '--routing-config', routingFile],
         ],
         { netns },
       );
-      processes.push(proc);
+      resources.track(proc);
       const pattern = new RegExp(`gateway for site ${room.site} listening on (http://\\S+)`);
-      const url = await explain(waitForOutput(proc, pattern, `the ${room.site} gateway`, 20_000));
+      const url = await resources.explain(waitForOutput(proc, pattern, `the ${room.site} gateway`, 20_000));
       expect(new URL(url).hostname).toBe(address);
       gateways.set(room.site, url);
     }
@@ -366,7 +353,7 @@ describe.skipIf(netnsSkipReason !== undefined)('three rooms in network namespace
         routes: { instances: number };
       };
     for (const url of gateways.values()) {
-      await explain(
+      await resources.explain(
         waitFor(
           async () => ((await health(url)).routes.instances === 3 ? true : undefined),
           10_000,

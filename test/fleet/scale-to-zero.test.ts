@@ -1,11 +1,10 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/edgefleet-process.js';
 import { makeTestModel } from '../helpers/models.js';
-import { rows, runCli, startCli, startServer, waitForOutput, type FleetProcess } from './fleet-processes.js';
+import { rows, runCli, startCli, startServer, TestResources, waitForOutput } from './fleet-processes.js';
 
 /**
  * Scale to zero with a real server and worker: a deployment with `--min-replicas 0 --idle-timeout-s 2`
@@ -14,19 +13,14 @@ import { rows, runCli, startCli, startServer, waitForOutput, type FleetProcess }
  * `edgefleet gateway`.
  */
 describe('scale to zero (edgefleet server + worker)', () => {
-  const processes: FleetProcess[] = [];
-  const dirs: string[] = [];
+  const resources = new TestResources();
+  const { processes } = resources;
 
   afterAll(async () => {
-    await Promise.all(processes.map((p) => p.stop()));
-    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+    await resources.cleanup();
   });
 
-  const tempDir = async (prefix: string) => {
-    const dir = await mkdtemp(join(tmpdir(), prefix));
-    dirs.push(dir);
-    return dir;
-  };
+  const tempDir = (prefix: string) => resources.tempDir(prefix);
 
   it('stops an idle deployment and starts it again on the next request', async () => {
     const model = await makeTestModel({});

@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -10,11 +9,11 @@ import {
   commandLine,
   descendantPids,
   engineKey,
+  type FleetServer,
   rows,
   startCli,
   startServer,
-  type FleetProcess,
-  type FleetServer,
+  TestResources,
 } from './fleet-processes.js';
 
 /**
@@ -23,20 +22,15 @@ import {
  * worker's instance is placed on the surviving node.
  */
 describe('edgefleet server + edgefleet worker', () => {
-  const processes: FleetProcess[] = [];
-  const dirs: string[] = [];
+  const resources = new TestResources();
+  const { processes } = resources;
   let server: FleetServer;
 
   afterAll(async () => {
-    await Promise.all(processes.map((p) => p.stop()));
-    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+    await resources.cleanup();
   });
 
-  const tempDir = async (prefix: string) => {
-    const dir = await mkdtemp(join(tmpdir(), prefix));
-    dirs.push(dir);
-    return dir;
-  };
+  const tempDir = (prefix: string) => resources.tempDir(prefix);
 
   const startWorker = async (site: string, token: string) => {
     const home = await tempDir(`ef-worker-${site}-`);

@@ -1,12 +1,11 @@
 import { createServer } from 'node:net';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, describe, expect, it } from 'vitest';
 import { scrapeMetrics, waitFor } from '../helpers/edgefleet-process.js';
 import { makeTestModel } from '../helpers/models.js';
-import { rows, startCli, stopTree, waitForOutput, type FleetProcess } from './fleet-processes.js';
+import { rows, startCli, TestResources, waitForOutput } from './fleet-processes.js';
 
 /**
  * A per-room gateway (`edgefleet gateway`) beside a server and one worker, as separate processes on
@@ -15,19 +14,14 @@ import { rows, startCli, stopTree, waitForOutput, type FleetProcess } from './fl
  * back: the usage ledger counts exactly the requests sent through it; a revoked key stops working.
  */
 describe('edgefleet gateway (per room)', () => {
-  const processes: FleetProcess[] = [];
-  const dirs: string[] = [];
+  const resources = new TestResources();
+  const { processes } = resources;
 
   afterAll(async () => {
-    await Promise.all(processes.map((p) => stopTree(p, 5000)));
-    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+    await resources.cleanup(5000);
   });
 
-  const tempDir = async (prefix: string) => {
-    const dir = await mkdtemp(join(tmpdir(), prefix));
-    dirs.push(dir);
-    return dir;
-  };
+  const tempDir = (prefix: string) => resources.tempDir(prefix);
 
   const freePort = () =>
     new Promise<number>((resolve, reject) => {

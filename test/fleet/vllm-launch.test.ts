@@ -1,5 +1,4 @@
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
@@ -8,15 +7,7 @@ import { createVllmAdapter } from '../../src/engines/vllm/vllm-adapter.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { InstanceRunner } from '../../src/worker/agent/instance-runner.js';
 import { waitFor } from '../helpers/edgefleet-process.js';
-import {
-  engineKey,
-  isAlive,
-  rows,
-  startCli,
-  startServer,
-  stopTree,
-  type FleetProcess,
-} from './fleet-processes.js';
+import { engineKey, isAlive, rows, startCli, startServer, TestResources } from './fleet-processes.js';
 
 const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url));
 const fakeVllm = join(fixtures, 'engines', 'fake-vllm.mjs');
@@ -38,19 +29,14 @@ interface LaunchRecord {
  * scheduler's allocation, the openai client gets the double's reply, and /metrics is scraped.
  */
 describe('a vLLM instance run by edgefleet worker (test double for vllm)', () => {
-  const processes: FleetProcess[] = [];
-  const dirs: string[] = [];
+  const resources = new TestResources();
+  const { processes } = resources;
 
   afterAll(async () => {
-    await Promise.all(processes.map((p) => stopTree(p)));
-    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+    await resources.cleanup();
   });
 
-  const tempDir = async (prefix: string) => {
-    const dir = await mkdtemp(join(tmpdir(), prefix));
-    dirs.push(dir);
-    return dir;
-  };
+  const tempDir = (prefix: string) => resources.tempDir(prefix);
 
   it('launches vllm serve with the adapter arguments on the allocated GPUs and scrapes its metrics', async () => {
     const tools = await tempDir('ef-fake-tools-');

@@ -1,5 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -7,11 +6,11 @@ import { waitFor } from '../helpers/edgefleet-process.js';
 import { makeTestModel } from '../helpers/models.js';
 import {
   engineKey,
+  type FleetServer,
   rows,
   startCli,
   startServer,
-  type FleetProcess,
-  type FleetServer,
+  TestResources,
 } from './fleet-processes.js';
 
 /**
@@ -19,19 +18,14 @@ import {
  * its engine when it comes back, stops its engines on SIGTERM, and restarts with its saved credential.
  */
 describe('edgefleet worker without its control plane', () => {
-  const processes: FleetProcess[] = [];
-  const dirs: string[] = [];
+  const resources = new TestResources();
+  const { processes } = resources;
 
   afterAll(async () => {
-    await Promise.all(processes.map((p) => p.stop()));
-    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+    await resources.cleanup();
   });
 
-  const tempDir = async (prefix: string) => {
-    const dir = await mkdtemp(join(tmpdir(), prefix));
-    dirs.push(dir);
-    return dir;
-  };
+  const tempDir = (prefix: string) => resources.tempDir(prefix);
 
   it('keeps serving, re-syncs without a restart, and re-uses its credential', async () => {
     const model = await makeTestModel({});
