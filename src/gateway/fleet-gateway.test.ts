@@ -1,8 +1,11 @@
-import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { closeServers, listen, refusingUrl } from '../../test/helpers/http-servers.js';
+import {
+  closeServers,
+  listen,
+  oneRequestPerConnection,
+  refusingUrl,
+} from '../../test/helpers/http-servers.js';
 import { sendError } from '../http/respond.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import type { RouteInstance, RouteTable } from '../spec/route-table.js';
@@ -118,43 +121,15 @@ describe('FleetGateway', () => {
   });
 
   it('sends a request again on a fresh connection when the upstream had closed the pooled one (llama-server)', async () => {
-    // Like llama-server after a streamed answer: each connection serves one request with keep-alive
-    // headers, then the server drops it; a request sent on it meets a reset before any answer.
-    let served = 0;
-    let resets = 0;
-    const server = createNetServer((socket) => {
-      let answered = false;
-      let pending = '';
-      socket.on('data', (bytes) => {
-        if (answered) {
-          resets += 1;
-          socket.resetAndDestroy();
-          return;
-        }
-        pending += bytes.toString('latin1');
-        const end = pending.indexOf('\r\n\r\n');
-        const length = Number(/content-length: *(\d+)/i.exec(pending)?.[1] ?? 0);
-        if (end < 0 || pending.length < end + 4 + length) return;
-        answered = true;
-        served += 1;
-        const body = JSON.stringify({ choices: [], usage: { prompt_tokens: 1, completion_tokens: 1 } });
-        socket.write(
-          'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nkeep-alive: timeout=5, max=100\r\n' +
-            `content-length: ${body.length}\r\n\r\n${body}`,
-        );
-      });
-      socket.on('error', () => undefined);
-    });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
+    const body = JSON.stringify({ choices: [], usage: { prompt_tokens: 1, completion_tokens: 1 } });
+    const target = await oneRequestPerConnection('application/json', body);
     try {
-      const target = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-      const { url, gateway } = await startGateway(routesOf([instance('a', target)]).source);
+      const { url, gateway } = await startGateway(routesOf([instance('a', target.url)]).source);
       for (let i = 0; i < 3; i++) expect((await post(url, chat())).status).toBe(200);
-      expect({ served, resets }).toEqual({ served: 3, resets: 2 });
+      expect(target.counts()).toEqual({ served: 3, resets: 2 });
       expect(await gateway.registry.metrics()).not.toMatch(/outcome="refused"/);
     } finally {
-      server.close();
+      await target.close();
     }
   });
 
