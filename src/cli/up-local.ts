@@ -3,7 +3,8 @@
  * in-process worker, a `/health` that tells the local engine's state, and the engine's metrics in
  * `/metrics` so one scrape shows the gateway and the engine.
  */
-import { hashSecret, joinTokenTtlMs, newSecret } from '../control/server/secrets.js';
+import { joinTokenTtlMs, newSecret } from '../control/server/secrets.js';
+import { hashSecret } from '../http/bearer-secret.js';
 import type { RouteSource } from '../gateway/fleet-gateway.js';
 import type { RouteTable } from '../spec/route-table.js';
 import type { Store } from '../store/store.js';

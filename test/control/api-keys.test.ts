@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashSecret } from '../../src/control/server/secrets.js';
+import { hashSecret } from '../../src/http/bearer-secret.js';
 import { PostgresTestDatabases } from '../store/postgres-test-databases.js';
 import { errorCode, listOf, startHarness, type Harness, type JsonObject } from './server-harness.js';
 

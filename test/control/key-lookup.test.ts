@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StoreKeyLookup } from '../../src/control/server/key-lookup.js';
-import { hashSecret } from '../../src/control/server/secrets.js';
+import { hashSecret } from '../../src/http/bearer-secret.js';
 import { KeyGuard } from '../../src/gateway/auth/key-guard.js';
 import { LocalRateLimiter } from '../../src/gateway/auth/local-rate-limiter.js';
 import { openStore } from '../../src/store/open-store.js';

@@ -5,12 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { ControlServer } from '../../src/control/server/control-server.js';
-import {
-  bootstrapSecrets,
-  hashSecret,
-  newSecret,
-  rotateJoinToken,
-} from '../../src/control/server/secrets.js';
+import { bootstrapSecrets, newSecret, rotateJoinToken } from '../../src/control/server/secrets.js';
+import { hashSecret } from '../../src/http/bearer-secret.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { Store } from '../../src/store/store.js';
 

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ControlServer } from '../../src/control/server/control-server.js';
 import { StoreKeyLookup } from '../../src/control/server/key-lookup.js';
 import { StoreRouteSource } from '../../src/control/server/route-table.js';
-import { hashSecret } from '../../src/control/server/secrets.js';
+import { hashSecret } from '../../src/http/bearer-secret.js';
 import { EdgeFleetError } from '../../src/spec/edgefleet-error.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { Store } from '../../src/store/store.js';

@@ -11,7 +11,8 @@ vi.mock('node:crypto', async (importOriginal) => {
   return { ...original, timingSafeEqual: vi.fn(original.timingSafeEqual) };
 });
 
-const { hashesEqual, hashSecret, newSecret } = await import('../../src/control/server/secrets.js');
+const { hashesEqual, hashSecret } = await import('../../src/http/bearer-secret.js');
+const { newSecret } = await import('../../src/control/server/secrets.js');
 const { originFormTarget } = await import('../../src/http/request-target.js');
 
 describe('hashesEqual', () => {

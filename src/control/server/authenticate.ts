@@ -1,18 +1,14 @@
 import type { IncomingMessage } from 'node:http';
+import { bearerToken } from '../../http/bearer-secret.js';
 import type { ApiKeyRoleName } from '../../spec/api-keys.js';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 import type { Store } from '../../store/store.js';
 import type { ApiKey, StoredNode } from '../../store/store-types.js';
-import { hashSecret, hashesEqual } from './secrets.js';
+import { hashSecret, hashesEqual } from '../../http/bearer-secret.js';
 
 /** The bearer secret of a request, or a 401. */
 export function bearerSecret(request: IncomingMessage): string {
-  const header = request.headers.authorization ?? '';
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (!match?.[1]) {
-    throw new EdgeFleetError('unauthorized', 'missing credential: send "Authorization: Bearer <key>"');
-  }
-  return match[1];
+  return bearerToken(request.headers.authorization);
 }
 
 /**

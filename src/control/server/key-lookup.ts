@@ -9,7 +9,7 @@ import type { KeyPrincipal } from '../../spec/api-keys.js';
 import type { Store } from '../../store/store.js';
 import type { ApiKey } from '../../store/store-types.js';
 import type { Logger } from '../../telemetry/logger.js';
-import { hashSecret, hashesEqual } from './secrets.js';
+import { hashSecret, hashesEqual } from '../../http/bearer-secret.js';
 
 export interface StoreKeyLookupOptions {
   store: Store;

@@ -15,7 +15,8 @@ import {
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 import type { Store } from '../../store/store.js';
 import type { ApiKey } from '../../store/store-types.js';
-import { hashSecret, newSecret } from './secrets.js';
+import { newSecret } from './secrets.js';
+import { hashSecret } from '../../http/bearer-secret.js';
 
 export interface KeyRoutesContext {
   store: Store;

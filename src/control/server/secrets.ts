@@ -1,6 +1,7 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
+import { hashSecret } from '../../http/bearer-secret.js';
 import type { Store } from '../../store/store.js';
 
 /** How long a join token stays valid unless `edgefleet server token --ttl-s` says otherwise. */
@@ -9,22 +10,6 @@ export const joinTokenTtlMs = 7 * 24 * 3600 * 1000;
 /** A new random secret such as `ef_admin_…`, `ef_join_…`, `ef_node_…` or `ef_engine_…` (256 bits, base64url). */
 export function newSecret(prefix: 'admin' | 'join' | 'node' | 'engine'): string {
   return `ef_${prefix}_${randomBytes(32).toString('base64url')}`;
-}
-
-/** What the store keeps instead of a secret: hex sha256. */
-export function hashSecret(secret: string): string {
-  return createHash('sha256').update(secret, 'utf8').digest('hex');
-}
-
-const sha256Hex = /^[0-9a-f]{64}$/;
-
-/**
- * Constant-time comparison of two hex sha256 hashes (as hashSecret makes them). Anything else is unequal:
- * `Buffer.from(…, 'hex')` would turn non-hex text into an empty buffer, and two empty buffers match.
- */
-export function hashesEqual(a: string, b: string): boolean {
-  if (!sha256Hex.test(a) || !sha256Hex.test(b)) return false;
-  return timingSafeEqual(Buffer.from(a, 'hex'), Buffer.from(b, 'hex'));
 }
 
 /** Writes a secret to a file readable by the owner only (0600, also when the file existed). */

@@ -18,7 +18,8 @@ import {
 import type { Store } from '../../store/store.js';
 import type { StoredNode } from '../../store/store-types.js';
 import { requireNode } from './authenticate.js';
-import { hashSecret, newSecret } from './secrets.js';
+import { newSecret } from './secrets.js';
+import { hashSecret } from '../../http/bearer-secret.js';
 
 export interface WorkerContext {
   store: Store;

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { answerClientErrors } from '../../http/client-errors.js';
 import { parseWith, readJsonBody } from '../../http/read-json-body.js';
-import { requireBearer } from '../../http/require-bearer.js';
+import { requireBearer } from '../../http/bearer-secret.js';
 import { sendError, sendJson } from '../../http/respond.js';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 import {

@@ -11,6 +11,7 @@
  * Budget spent = max(tokens in the usage ledger at lookup time, tokens recorded through the limiter):
  * the ledger is durable, the limiter's counter is current (and shared when the limiter is Redis).
  */
+import { bearerToken } from '../../http/bearer-secret.js';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 import { inferenceRoles, type ApiKeyRoleName, type KeyPrincipal } from '../../spec/api-keys.js';
 import type { Logger } from '../../telemetry/logger.js';
@@ -46,11 +47,7 @@ export class KeyGuard {
     roles: readonly ApiKeyRoleName[] = inferenceRoles,
     what = '/v1',
   ): Promise<KeyPrincipal> {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
-    if (!match?.[1]) {
-      throw new EdgeFleetError('unauthorized', 'missing credential: send "Authorization: Bearer <key>"');
-    }
-    const principal = await this.options.lookup(match[1]);
+    const principal = await this.options.lookup(bearerToken(authorization));
     if (!principal) throw new EdgeFleetError('unauthorized', 'invalid or revoked API key');
     if (!roles.includes(principal.role)) {
       throw new EdgeFleetError(

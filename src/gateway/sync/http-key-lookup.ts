@@ -6,8 +6,8 @@
  * pull; an unknown secret triggers one pull (at most every `missPullMs`) so a key created a moment
  * ago works at once.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { hashesEqual, hashSecret } from '../../http/bearer-secret.js';
 import type { KeyPrincipal } from '../../spec/api-keys.js';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 import { parseGatewayKeys, type GatewayKeyEntry } from '../../spec/gateway-sync.js';
@@ -15,11 +15,6 @@ import type { Logger } from '../../telemetry/logger.js';
 import type { ControlPlaneClient } from './control-plane-client.js';
 import { DiskCache } from './disk-cache.js';
 import { PollLoop, withinMs } from './poll-loop.js';
-
-/** What the store keeps instead of a secret: hex sha256 (the same as the control plane's hashSecret). */
-export function hashKeySecret(secret: string): string {
-  return createHash('sha256').update(secret, 'utf8').digest('hex');
-}
 
 interface CachedKeys {
   fetchedAtMs: number;
@@ -109,7 +104,7 @@ export class HttpKeyLookup {
 
   /** The principal of a secret; null when the key is unknown or revoked. Pass as KeyGuard's `lookup`. */
   readonly lookup = async (secret: string): Promise<KeyPrincipal | null> => {
-    const hash = hashKeySecret(secret);
+    const hash = hashSecret(secret);
     const found = this.find(hash);
     if (found) return found;
     if (!this.loaded || Date.now() - this.lastAttemptAtMs >= (this.options.missPullMs ?? 1000)) {
@@ -133,9 +128,7 @@ export class HttpKeyLookup {
   private find(hash: string): KeyPrincipal | null {
     const entry = this.keys.get(hash);
     if (!entry) return null;
-    const left = Buffer.from(entry.keyHash, 'hex');
-    const right = Buffer.from(hash, 'hex');
-    if (left.length !== right.length || !timingSafeEqual(left, right)) return null;
+    if (!hashesEqual(entry.keyHash, hash)) return null;
     const { keyHash: _hash, ...principal } = entry;
     return principal;
   }

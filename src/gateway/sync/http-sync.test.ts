@@ -8,7 +8,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { GatewayKeysResponse } from '../../spec/gateway-sync.js';
 import type { RouteTable } from '../../spec/route-table.js';
 import { ControlPlaneClient } from './control-plane-client.js';
-import { hashKeySecret, HttpKeyLookup } from './http-key-lookup.js';
+import { hashSecret } from '../../http/bearer-secret.js';
+import { HttpKeyLookup } from './http-key-lookup.js';
 import { HttpRouteSource } from './http-route-source.js';
 
 const log = pino({ level: 'silent' });
@@ -39,7 +40,7 @@ const table: RouteTable = {
 };
 
 const keyEntry = (secret: string, keyId: string) => ({
-  keyHash: hashKeySecret(secret),
+  keyHash: hashSecret(secret),
   keyId,
   name: keyId,
   role: 'inference' as const,
