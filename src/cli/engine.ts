@@ -1,5 +1,10 @@
 import { basename } from 'node:path';
-import { defaultThreads, engineDefaults, type EngineOptions } from '../engines/embedded/engine-options.js';
+import {
+  defaultThreads,
+  engineDefaults,
+  engineKeyEnv,
+  type EngineOptions,
+} from '../engines/embedded/engine-options.js';
 import { runEngine } from '../engines/embedded/run-engine.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import { createLogger } from '../telemetry/logger.js';
@@ -20,7 +25,7 @@ Runs one embedded llama.cpp engine (normally started and supervised by \`edgefle
   --max-body-bytes N  request body limit (default ${engineDefaults.maxBodyBytes})
   --meta JSON         extra facts for /v1/models
 
-With $EDGEFLEET_ENGINE_KEY set, every route but /health requires "Authorization: Bearer <that key>"
+With $${engineKeyEnv} set, every route but /health requires "Authorization: Bearer <that key>"
 (workers set it to the instance's engine key; an environment variable keeps it out of process lists).
 `;
 
@@ -64,7 +69,7 @@ export async function run(args: string[]): Promise<number> {
     maxBodyBytes: intFlag(values['max-body-bytes'], 'max-body-bytes', engineDefaults.maxBodyBytes, 1024),
     maxQueue: engineDefaults.maxQueue,
     meta: values.meta ? (JSON.parse(values.meta) as Record<string, unknown>) : {},
-    ...(process.env['EDGEFLEET_ENGINE_KEY'] && { apiKey: process.env['EDGEFLEET_ENGINE_KEY'] }),
+    ...(process.env[engineKeyEnv] && { apiKey: process.env[engineKeyEnv] }),
   });
   const log = createLogger('engine', { modelId: options.modelId });
   await runEngine(options, log);

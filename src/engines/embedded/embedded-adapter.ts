@@ -11,6 +11,7 @@ import type {
   SupportResult,
 } from '../adapter/engine-adapter.js';
 import { parseLaunchSpec, type EngineLaunchInput } from '../adapter/launch-spec.js';
+import { engineKeyEnv } from './engine-options.js';
 
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 
@@ -61,7 +62,7 @@ export function createEmbeddedAdapter(options: { nodePath?: string; binPath?: st
     return {
       command: spec.executable ?? options.nodePath ?? process.execPath,
       args,
-      env: { ...env, ...(spec.apiKey !== undefined && { EDGEFLEET_ENGINE_KEY: spec.apiKey }), ...spec.env },
+      env: { ...env, ...(spec.apiKey !== undefined && { [engineKeyEnv]: spec.apiKey }), ...spec.env },
       files: [],
       ...singlePortEndpoints(spec),
     };

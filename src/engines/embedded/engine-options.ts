@@ -1,5 +1,8 @@
 import { availableParallelism } from 'node:os';
 
+/** The environment variable that gives the embedded engine its key (kept out of process lists). */
+export const engineKeyEnv = 'EDGEFLEET_ENGINE_KEY';
+
 /** Everything one embedded engine process needs; parsed once from its command line, then frozen. */
 export interface EngineOptions {
   modelPath: string;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { multiNodeSchema } from '../../engines/adapter/launch-spec.js';
 import { HttpClient, type HttpAnswer, type HttpClientOptions } from '../../http/http-request.js';
 import type {
   DesiredInstance,
@@ -26,14 +27,7 @@ const desiredInstanceSchema = z.object({
   tensorParallelSize: z.number().int().positive().optional(),
   pipelineParallelSize: z.number().int().positive().optional(),
   quantization: z.string().min(1).optional(),
-  multiNode: z
-    .object({
-      nodeCount: z.number().int().min(2),
-      nodeRank: z.number().int().min(0),
-      masterAddr: z.string().min(1),
-      masterPort: z.number().int().min(1).max(65535),
-    })
-    .optional(),
+  multiNode: z.object(multiNodeSchema.shape).optional(),
   engineKey: z.string().min(1).optional(),
 });
 

@@ -4,6 +4,7 @@ import type { EngineAdapter, EngineId, EngineLoad } from '../../engines/adapter/
 import { visibleDevicesEnv } from '../../engines/adapter/engine-probes.js';
 import type { EngineLaunchInput } from '../../engines/adapter/launch-spec.js';
 import { createEngineRegistry } from '../../engines/adapter/engine-registry.js';
+import { engineKeyEnv } from '../../engines/embedded/engine-options.js';
 import type { DesiredInstance } from '../../spec/worker-protocol.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { EngineSupervisor, type EngineExit, type EngineState } from '../engine-supervisor.js';
@@ -248,7 +249,7 @@ export class InstanceRunner {
           : {}),
       // The engine requires the instance's key on everything but /health (an environment variable keeps
       // it out of the process list).
-      ...(engineKey !== undefined && { EDGEFLEET_ENGINE_KEY: engineKey }),
+      ...(engineKey !== undefined && { [engineKeyEnv]: engineKey }),
     };
     const supervisor = new EngineSupervisor({
       engineArgs: this.engineArgs(modelPath),
