@@ -15,17 +15,46 @@ export async function readBody(request: IncomingMessage, maxBytes: number): Prom
       `request body is ${declared} bytes; the limit is ${maxBytes}`,
     );
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) {
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= maxBytes) return void chunks.push(chunk);
+      cleanup();
       request.resume();
-      throw new EdgeFleetError('request_too_large', `request body exceeds the limit of ${maxBytes} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+      reject(new EdgeFleetError('request_too_large', `request body exceeds the limit of ${maxBytes} bytes`));
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(error);
+    };
+    // A client that leaves mid-body: the request is aborted, never ends.
+    const onClose = () => {
+      if (request.complete) return;
+      cleanup();
+      reject(
+        new EdgeFleetError(
+          'invalid_request',
+          'the client closed the connection before sending the whole body',
+        ),
+      );
+    };
+    const cleanup = () => {
+      request.off('data', onData);
+      request.off('end', onEnd);
+      request.off('error', onError);
+      request.off('close', onClose);
+    };
+    request.on('data', onData);
+    request.on('end', onEnd);
+    request.on('error', onError);
+    request.on('close', onClose);
+  });
 }
 
 /** Reads a request body (see readBody) and parses it as UTF-8 JSON. */
@@ -33,11 +62,14 @@ export async function readJsonBody(request: IncomingMessage, maxBytes: number): 
   return parseJsonBuffer(await readBody(request, maxBytes));
 }
 
+/** Stateless between calls (no `stream: true`), so one decoder serves every request. */
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
 /** Parses a body as UTF-8 JSON; bad UTF-8, an empty body and malformed JSON are `invalid_json`. */
 export function parseJsonBuffer(raw: Buffer): unknown {
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
+    text = strictUtf8.decode(raw);
   } catch {
     throw new EdgeFleetError('invalid_json', 'request body is not valid UTF-8');
   }

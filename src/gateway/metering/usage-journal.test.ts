@@ -62,14 +62,16 @@ describe('UsageJournal', () => {
 
   it("with sync 'interval', loses nothing when the gateway process is killed before any fsync", async () => {
     const dir = await journalDir();
-    // A process that appends 300 events (rotating segments) with fsync an hour away, then kills itself.
+    // A process that appends 300 events (rotating segments) with fsync an hour away, then kills itself: half
+    // one after the other, half 50 at a time (the appends of one event-loop turn share a write).
     const module = new URL('../../../dist/gateway/metering/usage-journal.js', import.meta.url).href;
     const script = `
       const { UsageJournal } = await import(${JSON.stringify(module)});
       const journal = new UsageJournal(process.argv[1], { sync: 'interval', syncEveryMs: 3600000, maxSegmentBytes: 4096 });
       await journal.open();
       const events = JSON.parse(process.argv[2]);
-      for (const event of events) await journal.append(event);
+      for (const event of events.slice(0, 150)) await journal.append(event);
+      for (let i = 150; i < events.length; i += 50) await Promise.all(events.slice(i, i + 50).map((e) => journal.append(e)));
       process.kill(process.pid, 'SIGKILL');`;
     const events = Array.from({ length: 300 }, (_, n) => event(n));
     const child = spawnSync(

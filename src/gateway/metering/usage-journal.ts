@@ -59,6 +59,8 @@ export class UsageJournal {
   private segment = 0;
   private segmentBytes = 0;
   private queue: PendingAppend[] = [];
+  /** `interval`: appends waiting for the end of the event-loop turn. */
+  private turnBatch: PendingAppend[] = [];
   private flushing: Promise<void> | undefined;
   private readonly maxSegmentBytes: number;
   private readonly sync: JournalSync;
@@ -96,10 +98,16 @@ export class UsageJournal {
    * when it could not be written (disk full…).
    */
   append(event: UsageEvent): Promise<void> {
-    if (this.sync === 'interval') return this.appendNow(`${JSON.stringify(event)}\n`);
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ line: `${JSON.stringify(event)}\n`, resolve, reject });
-      this.kick();
+      const pending = { line: `${JSON.stringify(event)}\n`, resolve, reject };
+      if (this.sync === 'always') {
+        this.queue.push(pending);
+        return this.kick();
+      }
+      // `interval`: the appends of one event-loop turn share one write (a busy gateway finishes many
+      // requests per turn); none resolves before its line is written.
+      this.turnBatch.push(pending);
+      if (this.turnBatch.length === 1) setImmediate(this.writeTurnBatch);
     });
   }
 
@@ -130,15 +138,25 @@ export class UsageJournal {
     }
   }
 
-  /** `interval`: one write system call now, to the page cache (cheaper than a thread-pool round trip). */
-  private async appendNow(line: string): Promise<void> {
-    if (!this.handle) throw new Error('the usage journal is not open');
-    await this.flushing; // a rotation in progress
-    const bytes = Buffer.from(line);
-    const written = writeSync(this.handle.fd, bytes);
-    if (written < bytes.length) await this.tornWrite(written, bytes.length);
-    this.dirty = true;
-    this.segmentBytes += bytes.length;
+  /** `interval`: one write system call for a turn's appends, to the page cache (no thread-pool round trip). */
+  private readonly writeTurnBatch = () => void this.writeNow();
+
+  private async writeNow(): Promise<void> {
+    const batch = this.turnBatch;
+    if (batch.length === 0) return;
+    this.turnBatch = [];
+    try {
+      await this.flushing; // a rotation in progress
+      if (!this.handle) throw new Error('the usage journal is not open');
+      const bytes = Buffer.from(batch.length === 1 ? batch[0]!.line : batch.map((p) => p.line).join(''));
+      const written = writeSync(this.handle.fd, bytes);
+      if (written < bytes.length) await this.tornWrite(written, bytes.length);
+      this.dirty = true;
+      this.segmentBytes += bytes.length;
+      for (const pending of batch) pending.resolve();
+    } catch (error) {
+      for (const pending of batch) pending.reject(error);
+    }
     if (this.segmentBytes >= this.maxSegmentBytes && !this.flushing) {
       this.flushing = this.rotate().finally(() => (this.flushing = undefined));
     }
@@ -214,6 +232,7 @@ export class UsageJournal {
 
   async close(): Promise<void> {
     clearInterval(this.syncTimer);
+    await this.writeNow();
     await this.flushing;
     await this.syncing;
     if (this.sync === 'interval' && this.dirty) await this.handle?.datasync().catch(() => undefined);

@@ -76,8 +76,6 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
     tried.add(targetKey(instance));
     if (attempt > 1) context.retries.inc({ model: modelName });
     const release = router.begin(instance);
-    const failedCheck = new AbortController();
-    const unwatch = router.watchDown(instance, () => failedCheck.abort());
     const labels = { model: modelName, site: instance.siteName };
     try {
       const result = await forwardRequest({ request, response }, instance.url, job.body, {
@@ -85,7 +83,7 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
         refuseErrorStatus: attempt < maxAttempts,
         meter: job.meterFor(instance),
         ...(instance.apiKey !== undefined && { upstreamApiKey: instance.apiKey }),
-        abortUnanswered: failedCheck.signal,
+        watchUnanswered: (abort) => router.watchDown(instance, abort),
         firstByteTimeoutMs: router.config.timeouts.firstByteMs,
         idleTimeoutMs: router.config.timeouts.idleMs,
       });
@@ -135,7 +133,6 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
       if (!willRetry) throw error;
       attempt += 1;
     } finally {
-      unwatch();
       release();
     }
   }

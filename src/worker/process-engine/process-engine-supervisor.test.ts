@@ -128,14 +128,18 @@ describe('ProcessEngineSupervisor (fake vLLM process)', () => {
     expect(supervisor.plan?.openAiBaseUrl).toBeNull();
     const launchFile = join(dir, 'follower', 'fake-vllm-launch.json');
     let text: string | undefined;
-    await until('the launch record', () => {
+    // The fake writes the record while it starts: a read may catch it empty or half written.
+    const launched = (await until('the launch record', () => {
       void readFile(launchFile, 'utf8').then(
         (t) => (text = t),
         () => undefined,
       );
-      return text;
-    });
-    const launched = JSON.parse(text!) as { argv: string[] };
+      try {
+        return text === undefined ? undefined : (JSON.parse(text) as unknown);
+      } catch {
+        return undefined;
+      }
+    })) as { argv: string[] };
     expect(launched.argv).toEqual(
       expect.arrayContaining([
         '--headless',
