@@ -29,11 +29,13 @@ non-streamed and streamed, then measures streamed chunks relayed per second.
   --concurrency LIST      wrk connections (default 1,64)
   --duration-s N          seconds per measurement (default 6)
   --warmup-requests N     non-streamed requests (and N/20 streamed) sent to a fresh process before each
-                          measurement, 8 at a time, all allowed to finish (default 2000)
+                          measurement, 8 at a time, all allowed to finish (default 20000: the gateway's code needs that many to be fully optimized by V8)
   --chunks N              content chunks per streamed answer (default 16)
   --chunk-interval-ms N   time between chunks (default 1)
   --tput-chunks N         chunks per answer in the chunk-throughput run, sent as fast as possible (default 1000)
   --tput-concurrency N    connections in the chunk-throughput run (default 64)
+  --rounds N              repeat every measurement N times (default 1); the tables show the median of
+                          the rounds and, with N > 1, the range of the derived figures
   --cpu-prof DIR          run the gateway processes under node --cpu-prof, profiles and summaries in DIR
   --out FILE              JSON results (default bench/results/gateway-<date>.json)
 `;
@@ -43,11 +45,12 @@ const { values: flags } = parseArgs({
     targets: { type: 'string', default: 'direct,bare,gateway,gateway-keys' },
     concurrency: { type: 'string', default: '1,64' },
     'duration-s': { type: 'string', default: '6' },
-    'warmup-requests': { type: 'string', default: '2000' },
+    'warmup-requests': { type: 'string', default: '20000' },
     chunks: { type: 'string', default: '16' },
     'chunk-interval-ms': { type: 'string', default: '1' },
     'tput-chunks': { type: 'string', default: '1000' },
     'tput-concurrency': { type: 'string', default: '64' },
+    rounds: { type: 'string', default: '1' },
     'cpu-prof': { type: 'string' },
     out: { type: 'string' },
     help: { type: 'boolean' },
@@ -67,6 +70,7 @@ const intervalMs = Number(flags['chunk-interval-ms']);
 const tputChunks = Number(flags['tput-chunks']);
 const tputConcurrency = Number(flags['tput-concurrency']);
 const warmupRequests = Number(flags['warmup-requests']);
+const rounds = Number(flags.rounds);
 const benchKey = 'ef-bench-0123456789abcdef0123456789abcdef';
 const clkTck = Number(spawnSync('getconf', ['CLK_TCK']).stdout.toString().trim() || 100);
 
@@ -182,7 +186,16 @@ const results = {
   startedAt: new Date().toISOString(),
   command: `node bench/gateway/run.mjs ${process.argv.slice(2).join(' ')}`.trim(),
   machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, wrk: wrkVersion },
-  settings: { durationS, warmupRequests, chunks, intervalMs, tputChunks, tputConcurrency, concurrencies },
+  settings: {
+    durationS,
+    warmupRequests,
+    chunks,
+    intervalMs,
+    tputChunks,
+    tputConcurrency,
+    concurrencies,
+    rounds,
+  },
   runs: [],
   tput: [],
   profiles: {},
@@ -256,7 +269,7 @@ async function warm(url, { stream, count, concurrency, auth }) {
  * three in a row open its circuit breaker, so a second run on the same process would measure a gateway
  * waiting for an instance (see docs/benchmarks.md).
  */
-async function measure(target, { stream, connections, tput = false }) {
+async function measure(target, { stream, connections, tput = false, round }) {
   const proc = startTarget(target);
   try {
     const url = proc ? `http://127.0.0.1:${await proc.port}` : upstreamUrl;
@@ -287,7 +300,11 @@ async function measure(target, { stream, connections, tput = false }) {
     };
   } finally {
     if (proc)
-      await finishTarget(target, proc, `${stream ? 'stream' : 'json'}-c${connections}${tput ? '-tput' : ''}`);
+      await finishTarget(
+        target,
+        proc,
+        `${stream ? 'stream' : 'json'}-c${connections}${tput ? '-tput' : ''}${rounds > 1 ? `-r${round}` : ''}`,
+      );
   }
 }
 
@@ -310,76 +327,134 @@ async function finishTarget(target, proc, label) {
   };
 }
 
-for (const target of targets) {
+// Every target is measured back to back at each point, so the machine's drift (which is large on a shared
+// machine) falls on all of them alike; rounds repeat the whole sequence.
+for (let round = 1; round <= rounds; round++) {
   for (const stream of [false, true]) {
     for (const connections of concurrencies) {
-      const m = await measure(target, { stream, connections });
-      const { r } = m;
-      const run = {
-        target,
-        stream,
-        connections,
-        requests: r.requests,
-        errors: m.errors,
-        rps: r.requests / m.seconds,
-        latencyUs: r.latency_us,
-        upstreamCores: m.upstreamCores,
-        proxyCores: m.proxyCores,
-        proxyCpuUsPerRequest: target === 'direct' ? null : (m.proxyCpuS * 1e6) / r.requests,
-        machineBusyCores: m.machineBusyCores,
-      };
-      results.runs.push(run);
-      log(
-        `${target.padEnd(12)} ${stream ? 'stream' : 'json  '} c=${String(connections).padEnd(3)} ` +
-          `${run.rps.toFixed(0).padStart(6)} req/s  p50 ${(r.latency_us.p50 / 1000).toFixed(3)} ms  p99 ${(r.latency_us.p99 / 1000).toFixed(3)} ms` +
-          `  proxy ${run.proxyCores.toFixed(2)} cores  machine ${run.machineBusyCores.toFixed(2)} cores${m.errors ? `  ERRORS ${m.errors}` : ''}`,
-      );
+      for (const target of targets) {
+        const m = await measure(target, { stream, connections, round });
+        const { r } = m;
+        const run = {
+          round,
+          target,
+          stream,
+          connections,
+          requests: r.requests,
+          errors: m.errors,
+          rps: r.requests / m.seconds,
+          latencyUs: r.latency_us,
+          upstreamCores: m.upstreamCores,
+          proxyCores: m.proxyCores,
+          proxyCpuUsPerRequest: target === 'direct' ? null : (m.proxyCpuS * 1e6) / r.requests,
+          machineBusyCores: m.machineBusyCores,
+        };
+        results.runs.push(run);
+        log(
+          `r${round} ${target.padEnd(16)} ${stream ? 'stream' : 'json  '} c=${String(connections).padEnd(3)} ` +
+            `${run.rps.toFixed(0).padStart(6)} req/s  p50 ${(r.latency_us.p50 / 1000).toFixed(3)} ms  p99 ${(r.latency_us.p99 / 1000).toFixed(3)} ms` +
+            `  proxy ${run.proxyCores.toFixed(2)} cores  machine ${run.machineBusyCores.toFixed(2)} cores${m.errors ? `  ERRORS ${m.errors}` : ''}`,
+        );
+      }
     }
   }
   // Chunk throughput: long streams sent as fast as the upstream can, relayed by this one process.
-  const m = await measure(target, { stream: true, connections: tputConcurrency, tput: true });
-  const run = {
-    target,
-    connections: tputConcurrency,
-    requests: m.r.requests,
-    errors: m.errors,
-    // Content chunks only (each answer also has a role chunk, a stop chunk and [DONE]).
-    chunksPerSecond: (m.r.requests * tputChunks) / m.seconds,
-    mbPerSecond: m.r.bytes / m.seconds / 1e6,
-    upstreamCores: m.upstreamCores,
-    proxyCores: m.proxyCores,
-    machineBusyCores: m.machineBusyCores,
-  };
-  results.tput.push(run);
-  log(
-    `${target.padEnd(12)} chunks       ${run.chunksPerSecond.toFixed(0).padStart(8)} chunks/s  proxy ${run.proxyCores.toFixed(2)} cores${m.errors ? `  ERRORS ${m.errors}` : ''}`,
-  );
+  for (const target of targets) {
+    const m = await measure(target, { stream: true, connections: tputConcurrency, tput: true, round });
+    const run = {
+      round,
+      target,
+      connections: tputConcurrency,
+      requests: m.r.requests,
+      errors: m.errors,
+      // Content chunks only (each answer also has a role chunk, a stop chunk and [DONE]).
+      chunksPerSecond: (m.r.requests * tputChunks) / m.seconds,
+      mbPerSecond: m.r.bytes / m.seconds / 1e6,
+      upstreamCores: m.upstreamCores,
+      proxyCores: m.proxyCores,
+      machineBusyCores: m.machineBusyCores,
+    };
+    results.tput.push(run);
+    log(
+      `r${round} ${target.padEnd(16)} chunks       ${run.chunksPerSecond.toFixed(0).padStart(8)} chunks/s  proxy ${run.proxyCores.toFixed(2)} cores${m.errors ? `  ERRORS ${m.errors}` : ''}`,
+    );
+  }
 }
 await stopNode(upstream);
 
-// Summary against the targets.
-const find = (target, stream, connections) =>
-  results.runs.find((r) => r.target === target && r.stream === stream && r.connections === connections);
+// Summary against the targets: each round's figures against that round's direct run, then the median.
+const median = (values) => {
+  const sorted = values.filter((v) => v !== null && v !== undefined).sort((a, b) => a - b);
+  if (sorted.length === 0) return null;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+const runsOf = (target, stream, connections) =>
+  results.runs.filter((r) => r.target === target && r.stream === stream && r.connections === connections);
+/** The run of the median round (by req/s) would mix rounds; each figure is its own median instead. */
+const find = (target, stream, connections) => {
+  const runs = runsOf(target, stream, connections);
+  return {
+    rps: median(runs.map((r) => r.rps)),
+    latencyUs: {
+      p50: median(runs.map((r) => r.latencyUs.p50)),
+      p99: median(runs.map((r) => r.latencyUs.p99)),
+    },
+  };
+};
 const cLow = Math.min(...concurrencies);
 const cHigh = Math.max(...concurrencies);
 results.summary = [];
+results.summaryByRound = [];
 for (const target of targets.filter((t) => t !== 'direct')) {
   for (const stream of [false, true]) {
-    const d1 = find('direct', stream, cLow);
-    const t1 = find(target, stream, cLow);
-    const dN = find('direct', stream, cHigh);
-    const tN = find(target, stream, cHigh);
+    const perRound = [];
+    for (let round = 1; round <= rounds; round++) {
+      const at = (t, c) => runsOf(t, stream, c).find((r) => r.round === round);
+      const d1 = at('direct', cLow);
+      const t1 = at(target, cLow);
+      const dN = at('direct', cHigh);
+      const tN = at(target, cHigh);
+      perRound.push({
+        round,
+        target,
+        stream,
+        addedP50Ms: (t1.latencyUs.p50 - d1.latencyUs.p50) / 1000,
+        addedP99Ms: (t1.latencyUs.p99 - d1.latencyUs.p99) / 1000,
+        throughputRatio: tN.rps / dN.rps,
+        proxyCpuUsPerRequest: tN.proxyCpuUsPerRequest,
+      });
+    }
+    results.summaryByRound.push(...perRound);
+    const pick = (key) => median(perRound.map((x) => x[key]));
+    const range = (key) => [
+      Math.min(...perRound.map((x) => x[key])),
+      Math.max(...perRound.map((x) => x[key])),
+    ];
     results.summary.push({
       target,
       stream,
-      addedP50Ms: (t1.latencyUs.p50 - d1.latencyUs.p50) / 1000,
-      addedP99Ms: (t1.latencyUs.p99 - d1.latencyUs.p99) / 1000,
-      throughputRatio: tN.rps / dN.rps,
-      proxyCpuUsPerRequest: tN.proxyCpuUsPerRequest,
+      addedP50Ms: pick('addedP50Ms'),
+      addedP99Ms: pick('addedP99Ms'),
+      throughputRatio: pick('throughputRatio'),
+      proxyCpuUsPerRequest: pick('proxyCpuUsPerRequest'),
+      range: {
+        addedP50Ms: range('addedP50Ms'),
+        addedP99Ms: range('addedP99Ms'),
+        throughputRatio: range('throughputRatio'),
+        proxyCpuUsPerRequest: range('proxyCpuUsPerRequest'),
+      },
     });
   }
 }
-const tputOf = (t) => results.tput.find((r) => r.target === t);
+const tputOf = (t) => {
+  const runs = results.tput.filter((r) => r.target === t);
+  return {
+    chunksPerSecond: median(runs.map((r) => r.chunksPerSecond)),
+    proxyCores: median(runs.map((r) => r.proxyCores)),
+    upstreamCores: median(runs.map((r) => r.upstreamCores)),
+  };
+};
 
 const lines = [];
 lines.push(
@@ -408,6 +483,18 @@ for (const t of targets) {
   lines.push(
     `| ${t} | ${r.chunksPerSecond.toFixed(0)} | ${t === 'direct' ? '–' : r.proxyCores.toFixed(2)} | ${r.upstreamCores.toFixed(2)} |`,
   );
+}
+if (rounds > 1) {
+  const span = ([low, high], digits) => `${low.toFixed(digits)}–${high.toFixed(digits)}`;
+  lines.push('', `Ranges over ${rounds} rounds:`, '');
+  lines.push('| target | mode | added p50 ms | added p99 ms | ratio to direct | proxy CPU µs/req |');
+  lines.push('|---|---|---:|---:|---:|---:|');
+  for (const s of results.summary) {
+    lines.push(
+      `| ${s.target} | ${s.stream ? 'stream' : 'json'} | ${span(s.range.addedP50Ms, 3)} | ${span(s.range.addedP99Ms, 3)} | ` +
+        `${span(s.range.throughputRatio, 2)} | ${span(s.range.proxyCpuUsPerRequest, 0)} |`,
+    );
+  }
 }
 const errors = [...results.runs, ...results.tput].reduce((n, r) => n + r.errors, 0);
 if (errors) lines.push('', `**${errors} wrk errors** (connect/read/write/status/timeout): see the JSON.`);
