@@ -1,10 +1,9 @@
 import type { IncomingMessage } from 'node:http';
-import { bearerToken } from '../../http/bearer-secret.js';
+import { bearerToken, hashesEqual, hashSecret } from '../../http/bearer-secret.js';
 import type { ApiKeyRoleName } from '../../spec/api-keys.js';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 import type { Store } from '../../store/store.js';
 import type { ApiKey, StoredNode } from '../../store/store-types.js';
-import { hashSecret, hashesEqual } from '../../http/bearer-secret.js';
 
 /** The bearer secret of a request, or a 401. */
 export function bearerSecret(request: IncomingMessage): string {
