@@ -94,6 +94,17 @@ async function startGateway(
   return { gateway, url };
 }
 
+/** Waits for a writable response to drain or close, leaving no listener behind. */
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done).off('close', done);
+      resolve();
+    };
+    res.on('drain', done).on('close', done);
+  });
+}
+
 const chat = (model = 'm') => JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] });
 const post = (url: string, body: string, headers: Record<string, string> = {}) =>
   fetch(`${url}/v1/chat/completions`, {
@@ -412,8 +423,7 @@ describe('FleetGateway', () => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       while (written < 256 * 1024 * 1024 && !res.destroyed) {
         written += event.length;
-        if (!res.write(event))
-          await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
+        if (!res.write(event)) await drainedOrClosed(res);
       }
       res.end('data: [DONE]\n\n');
     });
@@ -440,6 +450,51 @@ describe('FleetGateway', () => {
     expect(client.destroyed).toBe(false);
     client.destroy();
   });
+
+  it('relays a whole stream to a client that reads in bursts, pausing the engine many times', async () => {
+    const event = Buffer.from(
+      `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'y'.repeat(64 * 1024) } }] })}\n\n`,
+    );
+    const events = 512; // 32 MiB
+    const fast = await upstream(async (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      for (let i = 0; i < events && !res.destroyed; i++) {
+        if (!res.write(event)) await drainedOrClosed(res);
+      }
+      res.end('data: [DONE]\n\n');
+    });
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', onWarning);
+    try {
+      const { url } = await startGateway(routesOf([instance('f', fast.url)]).source);
+      const { port } = new URL(url);
+      const body = JSON.stringify({ model: 'm', stream: true, messages: [] });
+      const client = connect(Number(port), '127.0.0.1');
+      let received = '';
+      client.setEncoding('latin1').on('data', (text: string) => (received += text));
+      client.write(
+        `POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\n` +
+          `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+      // Read 5 ms of every 25: the gateway's writes back up and the engine is paused again and again.
+      const deadline = Date.now() + 20_000;
+      while (!received.endsWith('data: [DONE]\n\n\r\n0\r\n\r\n') && Date.now() < deadline) {
+        client.pause();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        client.resume();
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      client.destroy();
+      expect(received.split('"content":"y').length - 1).toBe(events);
+      expect(received).toMatch(/data: \[DONE\]\n\n\r\n0\r\n\r\n$/);
+      // A listener per pause would pile up on the client's response.
+      expect(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning'))).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   describe('metering', () => {
     /** An engine that streams two tokens and, when asked, a usage-only chunk. */
     const streaming: Script = (_req, res, body) => {

@@ -11,7 +11,7 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import type { RouteInstance } from '../../spec/route-table.js';
 import type { UsageEvent } from '../../spec/usage-event.js';
 import type { Logger } from '../../telemetry/logger.js';
-import type { ForwardMeter, MeteredAnswer } from '../streaming/forward-request.js';
+import type { ForwardMeter, MeteredAnswer } from '../streaming/forward-types.js';
 import type { TokenUsage } from '../streaming/sse-usage-relay.js';
 import type { CountTokens, PromptToCount } from './engine-token-counter.js';
 

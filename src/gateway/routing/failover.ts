@@ -9,7 +9,8 @@ import type { Counter } from 'prom-client';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 import type { RouteInstance, RouteModel } from '../../spec/route-table.js';
 import type { Logger } from '../../telemetry/logger.js';
-import { forwardRequest, UpstreamRefusedError, type ForwardMeter } from '../streaming/forward-request.js';
+import { forwardRequest } from '../streaming/forward-request.js';
+import { UpstreamRefusedError, type ForwardMeter } from '../streaming/forward-types.js';
 import { targetKey, type Router } from './router.js';
 
 export interface FailoverContext {

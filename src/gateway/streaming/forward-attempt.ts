@@ -1,0 +1,288 @@
+/**
+ * One forwarded request as undici's dispatch handler: it relays the instance's answer to the client's
+ * response (a JSON answer held to read its usage, an event stream relayed event by event), meters it, and
+ * turns every failure into a refusal the caller may retry elsewhere (nothing reached the client yet) or a
+ * broken answer that never passes for a success.
+ */
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { sendError } from '../../http/respond.js';
+import { EdgeFleetError, toOpenAiError } from '../../spec/edgefleet-error.js';
+import {
+  UpstreamRefusedError,
+  type ForwardOptions,
+  type ForwardResult,
+  type MeteredAnswer,
+} from './forward-types.js';
+import { generatedTextOf, parseJsonObject, usageObject } from './openai-json.js';
+import { readUsage, SseUsageRelay, type TokenUsage } from './sse-usage-relay.js';
+import { copyEndToEndHeaders, isConnectionLost, upstreamAgent } from './upstream-pool.js';
+
+/** Non-streamed answers up to this size are held to read their usage; larger ones pass through unmetered. */
+const maxMeteredBodyBytes = 8 * 1024 * 1024;
+
+/** One forwarded request: undici's handler for the upstream answer, and the client's response. */
+export class ForwardAttempt implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  /** The upstream answered (status and headers); from here on nothing is retried. */
+  private answered = false;
+  private settled = false;
+  private resent = false;
+  private clientGone = false;
+  private unwatch: (() => void) | undefined;
+  // The answer being relayed.
+  private status = 0;
+  private isStream = false;
+  private replyHeaders: Record<string, string | string[]> = {};
+  private relay: SseUsageRelay | undefined;
+  /** A non-streamed answer held (bounded) so its usage can be read (or added) before it is sent. */
+  private held: Buffer[] | undefined;
+  private heldBytes = 0;
+  /** A 5xx or 429 answer read (its start) to explain the refusal. */
+  private refusalText: string | undefined;
+  private waitingForDrain = false;
+  /** Cuts off a client that read nothing for `idleTimeoutMs` while the upstream waits for it. */
+  private stuck: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly response: ServerResponse,
+    private readonly dispatch: Dispatcher.DispatchOptions,
+    private readonly options: ForwardOptions,
+    private readonly resolve: (result: ForwardResult) => void,
+    private readonly reject: (error: unknown) => void,
+  ) {}
+
+  send(): void {
+    this.response.once('close', this.onClientClose);
+    this.unwatch = this.options.watchUnanswered?.(this.onDown);
+    upstreamAgent.dispatch(this.dispatch, this);
+  }
+
+  private readonly onClientClose = () => {
+    clearTimeout(this.stuck);
+    if (this.response.writableFinished) return;
+    this.clientGone = true;
+    this.controller?.abort(new Error('the client went away'));
+  };
+
+  private readonly onDown = () => {
+    if (this.answered) return;
+    this.refuse(new UpstreamRefusedError('the instance failed its health check before it answered', null));
+    this.controller?.abort(new Error('the instance failed its health check'));
+  };
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.clientGone || this.settled) controller.abort(new Error('the request ended before it was sent'));
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    status: number,
+    headers: IncomingHttpHeaders,
+  ): void {
+    if (status < 200) return; // 1xx: the answer is still to come
+    this.answered = true;
+    this.stopWatching();
+    this.status = status;
+    const { options } = this;
+    if (options.refuseErrorStatus && (status >= 500 || status === 429)) {
+      this.refusalText = '';
+      return;
+    }
+    this.replyHeaders = copyEndToEndHeaders(headers, { ...options.extraHeaders }, 'content-length');
+    const contentType = headers['content-type'];
+    this.isStream = typeof contentType === 'string' && contentType.startsWith('text/event-stream');
+    const { meter } = options;
+    if (meter && this.isStream) this.relay = new SseUsageRelay(meter.clientWantsUsage);
+    else if (meter) this.held = [];
+    // The headers leave with the first bytes of the body (node:http writes them together).
+    if (!this.held) this.writeHead();
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.refusalText !== undefined) {
+      if (this.refusalText.length < 2048)
+        this.refusalText = (this.refusalText + chunk.toString()).slice(0, 2048);
+      return;
+    }
+    const { relay, held } = this;
+    if (relay) {
+      const out = relay.push(chunk, Date.now());
+      if (out.length > 0) this.write(controller, out);
+    } else if (held && this.heldBytes + chunk.length <= maxMeteredBodyBytes) {
+      held.push(chunk);
+      this.heldBytes += chunk.length;
+    } else {
+      if (held) {
+        this.writeHead();
+        for (const part of held) this.response.write(part);
+        this.held = undefined;
+      }
+      this.write(controller, chunk);
+    }
+  }
+
+  onResponseEnd(): void {
+    const { status, relay, options } = this;
+    if (this.refusalText !== undefined) {
+      return this.refuse(
+        new UpstreamRefusedError(
+          `the instance answered ${status}: ${upstreamMessage(this.refusalText)}`,
+          status,
+        ),
+      );
+    }
+    const body = this.held ? (this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held)) : undefined;
+    const json = body ? parseJsonObject(body.toString('utf8')) : null;
+    if (status < 300 && relay && !relay.sawDone) {
+      return this.broken('the engine ended the stream without [DONE]');
+    }
+    if (status < 300 && body && !json) {
+      // Nothing reached the client yet: like a 5xx, another instance may answer (not on the last try).
+      const message = 'the engine answered with a body that is not a JSON object';
+      if (options.refuseErrorStatus)
+        return this.refuse(new UpstreamRefusedError(`the instance answered ${status}: ${message}`, status));
+      return this.broken(message);
+    }
+    void this.settle(this.answer(true, json)).then(({ result, counted }) => {
+      const { response } = this;
+      if (relay) {
+        response.end(relay.finish(counted));
+      } else if (body) {
+        const out = counted && json && result.usage === null ? withUsage(json, counted) : body;
+        this.writeHead(out === body ? undefined : out.length);
+        response.end(out);
+      } else {
+        response.end();
+      }
+      this.finish(result);
+    });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
+    if (this.settled) return;
+    const code = (error as { code?: unknown }).code;
+    if (this.answered) {
+      if (this.refusalText !== undefined) return this.onResponseEnd(); // a 5xx or 429 cut short: still a refusal
+      return this.broken(
+        code === 'UND_ERR_BODY_TIMEOUT'
+          ? `the engine sent nothing for ${this.options.idleTimeoutMs} ms and was cut off`
+          : 'the engine stopped in the middle of the response',
+      );
+    }
+    if (!this.resent && !this.clientGone && isConnectionLost(code)) {
+      // Nothing of an answer came: a pooled connection the server had closed. Once more, on another one.
+      this.resent = true;
+      this.controller = undefined;
+      upstreamAgent.dispatch(this.dispatch, this);
+      return;
+    }
+    const message =
+      code === 'UND_ERR_HEADERS_TIMEOUT'
+        ? `the instance sent no answer within ${this.options.firstByteTimeoutMs} ms`
+        : `the engine is not reachable: ${error.message}`;
+    this.refuse(new UpstreamRefusedError(message, null, error));
+  }
+
+  private writeHead(length?: number): void {
+    if (length !== undefined) this.replyHeaders['content-length'] = String(length);
+    this.response.writeHead(this.status, this.replyHeaders);
+  }
+
+  /**
+   * Writes to a client that may read slower than the engine writes: the upstream waits for it (nothing
+   * piles up here), and a client that takes nothing for `idleTimeoutMs` is cut off, freeing the engine.
+   */
+  private write(controller: Dispatcher.DispatchController, bytes: Buffer): void {
+    const { response } = this;
+    if (response.write(bytes) || this.waitingForDrain || response.destroyed) return;
+    this.waitingForDrain = true;
+    controller.pause();
+    const { idleTimeoutMs } = this.options;
+    if (idleTimeoutMs !== undefined) {
+      this.stuck = setTimeout(() => response.destroy(), idleTimeoutMs);
+      this.stuck.unref();
+    }
+    response.once('drain', () => {
+      clearTimeout(this.stuck);
+      this.waitingForDrain = false;
+      controller.resume();
+    });
+  }
+
+  private answer(completed: boolean, json?: Record<string, unknown> | null): MeteredAnswer {
+    const { relay, status } = this;
+    return {
+      status,
+      completed,
+      usage: relay ? relay.usage : json ? readUsage(json['usage']) : null,
+      firstTextAtMs: relay?.firstTextAtMs ?? null,
+      textChunks: relay?.textChunks ?? 0,
+      generatedText: () => (relay ? relay.generatedText() : json ? generatedTextOf(json, 'message') : null),
+    };
+  }
+
+  private async settle(result: MeteredAnswer) {
+    const counted = await this.options.meter?.beforeEnd(result).catch(() => undefined);
+    return { result, counted: counted ?? null };
+  }
+
+  /** The answer failed after the instance began it: never passed on as a success. */
+  private broken(message: string): void {
+    if (this.settled) return;
+    this.settled = true; // no second verdict while the meter runs
+    void this.settle(this.answer(false)).then(({ result }) => {
+      const { response } = this;
+      const error = new EdgeFleetError('engine_error', message);
+      if (this.isStream) {
+        if (!response.destroyed) response.end(`data: ${JSON.stringify(toOpenAiError(error).body)}\n\n`);
+      } else if (this.held && !response.headersSent) {
+        sendError(response, error);
+      } else {
+        response.destroy();
+      }
+      this.done();
+      this.resolve(result);
+    });
+  }
+
+  private finish(result: ForwardResult): void {
+    this.settled = true;
+    this.done();
+    this.resolve(result);
+  }
+
+  private refuse(error: UpstreamRefusedError): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.done();
+    this.reject(error);
+  }
+
+  private done(): void {
+    this.stopWatching();
+    this.response.off('close', this.onClientClose);
+  }
+
+  private stopWatching(): void {
+    this.unwatch?.();
+    this.unwatch = undefined;
+  }
+}
+
+/** A JSON answer with `usage` set to the counted one. */
+function withUsage(parsed: Record<string, unknown>, counted: TokenUsage): Buffer {
+  return Buffer.from(JSON.stringify({ ...parsed, usage: usageObject(counted) }));
+}
+
+/** The message of an OpenAI-shaped error body, else the start of the text. */
+function upstreamMessage(text: string): string {
+  try {
+    const parsed = JSON.parse(text) as { error?: { message?: unknown } };
+    if (typeof parsed.error?.message === 'string') return parsed.error.message;
+  } catch {
+    // not JSON
+  }
+  return text.slice(0, 200) || '(no body)';
+}

@@ -1,0 +1,58 @@
+/**
+ * The gateway's connections to instances: undici keep-alive pools (one per instance origin, one request
+ * per connection at a time), and what a proxy hop must not pass on.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { Agent } from 'undici';
+
+/** An instance that accepts no connection within this long is unreachable (the caller may try another). */
+const connectTimeoutMs = 3000;
+
+/** Keep-alive pools per instance origin, shared by every gateway in the process. */
+export const upstreamAgent = new Agent({ connect: { timeout: connectTimeoutMs }, pipelining: 1 });
+
+/** A connection that closed or reset before any answer (a keep-alive connection the server had closed). */
+export function isConnectionLost(code: unknown): boolean {
+  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET';
+}
+
+/** Not passed on in either direction (hop-by-hop, or set by the client library for the new hop). */
+const hopByHop = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'content-length',
+  'expect',
+]);
+
+/** Copies the end-to-end headers of `from` into `into` (with `keep`: that hop-by-hop one too). */
+export function copyEndToEndHeaders(
+  from: IncomingHttpHeaders,
+  into: Record<string, string | string[]>,
+  keep?: string,
+): Record<string, string | string[]> {
+  for (const name in from) {
+    const value = from[name];
+    if (value !== undefined && (!hopByHop.has(name) || name === keep)) into[name] = value;
+  }
+  return into;
+}
+
+const origins = new Map<string, string>();
+
+/** `scheme://host:port` of an instance's base URL (cached: the same few URLs come with every request). */
+export function originOf(baseUrl: string): string {
+  let origin = origins.get(baseUrl);
+  if (origin === undefined) {
+    origin = new URL(baseUrl).origin;
+    if (origins.size >= 4096) origins.clear();
+    origins.set(baseUrl, origin);
+  }
+  return origin;
+}
