@@ -1,3 +1,4 @@
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeServers, listen } from '../../test/helpers/http-servers.js';
 import { sendError } from '../http/respond.js';
@@ -72,7 +73,12 @@ function instance(id: string, url: string, site = 'north', region: string | null
   };
 }
 
-async function startGateway(instances: RouteInstance[], routing: RoutingConfigInput = {}, region?: string) {
+async function startGateway(
+  instances: RouteInstance[],
+  routing: RoutingConfigInput = {},
+  region?: string,
+  log = silentLog,
+) {
   const table: RouteTable = {
     builtAtMs: Date.now(),
     models: [
@@ -81,7 +87,7 @@ async function startGateway(instances: RouteInstance[], routing: RoutingConfigIn
   };
   const gateway = new FleetGateway({
     routes: { get: async () => table, refresh: async () => table },
-    log: silentLog,
+    log,
     maxBodyBytes: 64 * 1024,
     upstreamWaitMs: 300,
     routing: defaultRoutingConfig({ healthCheck: { enabled: false }, ...routing }),
@@ -125,6 +131,30 @@ async function until(condition: () => Promise<boolean> | boolean, timeoutMs = 10
 }
 
 describe('FleetGateway routing', () => {
+  it('says at debug level where each request went and why, and nothing of it at info', async () => {
+    const a = await engine();
+    const b = await engine();
+    const lines: Record<string, unknown>[] = [];
+    const log = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const { url } = await startGateway(
+      [instance('a', a.url), instance('b', b.url)],
+      { prefixAffinity: { enabled: false } },
+      undefined,
+      log,
+    );
+    expect((await ask(url)).status).toBe(200);
+    const routed = lines.filter((line) => line['msg'] === 'routed');
+    expect(routed).toHaveLength(1);
+    expect(routed[0]).toMatchObject({ model: 'm', site: 'north', attempt: 1, status: 200 });
+    expect(['a', 'b']).toContain(routed[0]!['instance']);
+    // Neither instance is measured yet: equal costs, a tie broken round robin, with the costs shown.
+    expect(routed[0]!['reason']).toBe('tie');
+    expect(routed[0]!['why']).toMatch(/^tie of 2 of 2, round robin; cost [\d.]+ ms \(rtt [\d.]+, work/);
+    log.level = 'info';
+    expect((await ask(url)).status).toBe(200);
+    expect(lines.filter((line) => line['msg'] === 'routed')).toHaveLength(1);
+  });
+
   it('sends clearly more of a sequential workload to the faster instance once both are measured', async () => {
     const fast = await engine({ interTokenMs: 2 });
     const slow = await engine({ interTokenMs: 30 });

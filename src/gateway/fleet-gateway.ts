@@ -20,7 +20,7 @@ import {
   type RecordUsage,
 } from './metering/request-meter.js';
 import { engineTokenCounter, type CountTokens } from './metering/engine-token-counter.js';
-import { forwardWithFailover } from './routing/failover.js';
+import { forwardWithFailover, type FailoverContext } from './routing/failover.js';
 import { Router } from './routing/router.js';
 import { defaultRoutingConfig, type RoutingConfig } from './routing/routing-config.js';
 
@@ -99,6 +99,8 @@ export class FleetGateway {
   private readonly upstream: Counter<'model' | 'site' | 'outcome'>;
   private readonly retries: Counter<'model'>;
   private readonly meter: RequestMeter;
+  /** What every request's failover needs of this gateway (made once). */
+  private readonly failover: FailoverContext;
   private readonly touchedAtMs = new Map<string, number>();
   private readonly activatedAtMs = new Map<string, number>();
 
@@ -141,6 +143,16 @@ export class FleetGateway {
       (model, instance, seen) => this.learn(model, instance, seen),
       options.countTokens ?? engineTokenCounter(),
     );
+    this.failover = {
+      router: this.router,
+      log: options.log,
+      findModel: (name) => this.findModel(name),
+      refreshRoutes: () => options.routes.refresh(),
+      upstreamWaitMs: options.upstreamWaitMs,
+      maxAttempts: options.maxAttempts ?? this.router.config.retry.maxAttempts,
+      upstreamAttempts: this.upstream,
+      retries: this.retries,
+    };
   }
 
   /** Starts the active health checks of routed instances. */
@@ -222,38 +234,25 @@ export class FleetGateway {
       const { cold, stop } = await this.wake(model);
       stopWarm = stop;
       const { router } = this;
-      await forwardWithFailover(
-        {
-          router,
-          log: this.options.log,
-          findModel: (name) => this.findModel(name),
-          refreshRoutes: () => this.options.routes.refresh(),
-          upstreamWaitMs: this.options.upstreamWaitMs,
-          ...(cold && { retryAfterS: coldRetryAfterS }),
-          maxAttempts: this.options.maxAttempts ?? router.config.retry.maxAttempts,
-          upstreamAttempts: this.upstream,
-          retries: this.retries,
+      await forwardWithFailover(cold ? { ...this.failover, retryAfterS: coldRetryAfterS } : this.failover, {
+        request,
+        response,
+        model,
+        body,
+        clientRegion: this.clientRegionOf(request, principal),
+        prefixKey: path === '/v1/embeddings' ? undefined : router.prefixKey(parsed),
+        meterFor: (instance) => {
+          seen.instance = instance;
+          seen.model = model;
+          return this.meter.forAttempt(
+            meterContext,
+            model,
+            instance,
+            clientWantsUsage,
+            () => response.destroyed,
+          );
         },
-        {
-          request,
-          response,
-          model,
-          body,
-          clientRegion: this.clientRegionOf(request, principal),
-          prefixKey: path === '/v1/embeddings' ? undefined : router.prefixKey(parsed),
-          meterFor: (instance) => {
-            seen.instance = instance;
-            seen.model = model;
-            return this.meter.forAttempt(
-              meterContext,
-              model,
-              instance,
-              clientWantsUsage,
-              () => response.destroyed,
-            );
-          },
-        },
-      );
+      });
     } catch (error) {
       await this.meter.failed(meterContext, model, toOpenAiError(error).status);
       throw error;

@@ -43,11 +43,21 @@ export interface MeterContext {
 /** A non-streamed answer shorter than this says more about prefill than about generation speed. */
 const minTokensForSpeed = 16;
 
+/** Label sets kept per model and site (a bound: model names come from the route table, not from clients). */
+const maxLabelSets = 1024;
+
+interface MeterLabels {
+  site: { model: string; site: string };
+  prompt: { model: string; site: string; kind: string };
+  completion: { model: string; site: string; kind: string };
+}
+
 export class RequestMeter {
   private readonly tokens: Counter<'model' | 'site' | 'kind'>;
   private readonly ttft: Histogram<'model' | 'site'>;
   private readonly tpot: Histogram<'model' | 'site'>;
   private readonly journalErrors: Counter;
+  private readonly labels = new Map<string, MeterLabels>();
 
   constructor(
     registry: Registry,
@@ -105,15 +115,7 @@ export class RequestMeter {
     status: number,
     instance?: RouteInstance,
   ): Promise<void> {
-    await this.write({
-      ...this.base(context, model, instance),
-      status,
-      outcome: 'error',
-      promptTokens: 0,
-      completionTokens: 0,
-      ttftMs: null,
-      usageEstimated: false,
-    });
+    await this.write(this.event(context, model, instance, status, 'error', 0, 0));
   }
 
   private async finish(
@@ -125,42 +127,69 @@ export class RequestMeter {
   ): Promise<TokenUsage | null> {
     const counted = answer.usage === null ? await this.count(context, instance, answer) : null;
     const usage = answer.usage ?? counted;
-    const estimated = usage === null;
     const promptTokens = usage?.promptTokens ?? 0;
     const completionTokens = usage?.completionTokens ?? answer.textChunks;
     const ttftMs = answer.firstTextAtMs === null ? null : answer.firstTextAtMs - context.arrivedAtMs;
-    const event: UsageEvent = {
-      ...this.base(context, model, instance),
-      status: answer.status,
-      outcome: clientGone ? 'aborted' : !answer.completed ? 'broken' : answer.status >= 400 ? 'error' : 'ok',
+    const outcome = clientGone
+      ? 'aborted'
+      : !answer.completed
+        ? 'broken'
+        : answer.status >= 400
+          ? 'error'
+          : 'ok';
+    const event = this.event(
+      context,
+      model,
+      instance,
+      answer.status,
+      outcome,
       promptTokens,
       completionTokens,
-      ttftMs,
-      usageEstimated: estimated && completionTokens > 0,
-    };
+    );
+    event.ttftMs = ttftMs;
+    event.usageEstimated = usage === null && completionTokens > 0;
     context.onTokens?.(promptTokens, completionTokens);
-    const labels = { model, site: instance.siteName };
-    this.tokens.inc({ ...labels, kind: 'prompt' }, promptTokens);
-    this.tokens.inc({ ...labels, kind: 'completion' }, completionTokens);
+    const labels = this.labelsOf(model, instance.siteName);
+    this.tokens.inc(labels.prompt, promptTokens);
+    this.tokens.inc(labels.completion, completionTokens);
     let timePerOutputTokenMs: number | null = null;
     if (ttftMs !== null) {
-      this.ttft.observe(labels, ttftMs / 1000);
+      this.ttft.observe(labels.site, ttftMs / 1000);
       if (completionTokens > 1) {
         timePerOutputTokenMs = (event.durationMs - ttftMs) / (completionTokens - 1);
-        this.tpot.observe(labels, timePerOutputTokenMs / 1000);
+        this.tpot.observe(labels.site, timePerOutputTokenMs / 1000);
       }
     } else if (completionTokens >= minTokensForSpeed) {
       timePerOutputTokenMs = event.durationMs / completionTokens;
     }
     this.observe?.(model, instance, {
       status: event.status,
-      outcome: event.outcome,
+      outcome,
       ttftMs,
       timePerOutputTokenMs,
       completionTokens,
     });
     await this.write(event);
     return counted;
+  }
+
+  /**
+   * The metric labels of a model and site, made once: every answer counts tokens under them, and
+   * prom-client keeps the first labels object it is given for a series (never changed afterwards).
+   */
+  private labelsOf(model: string, site: string): MeterLabels {
+    const key = `${model}\n${site}`;
+    let labels = this.labels.get(key);
+    if (!labels) {
+      if (this.labels.size >= maxLabelSets) this.labels.clear();
+      labels = {
+        site: { model, site },
+        prompt: { model, site, kind: 'prompt' },
+        completion: { model, site, kind: 'completion' },
+      };
+      this.labels.set(key, labels);
+    }
+    return labels;
   }
 
   /** The answer's tokens by the model's tokenizer, for a completed answer that came without usage. */
@@ -175,7 +204,16 @@ export class RequestMeter {
     return this.countTokens(instance, context.prompt, text);
   }
 
-  private base(context: MeterContext, model: string, instance: RouteInstance | undefined) {
+  /** One request's usage record (`ttftMs` and `usageEstimated` for the caller to fill in when known). */
+  private event(
+    context: MeterContext,
+    model: string,
+    instance: RouteInstance | undefined,
+    status: number,
+    outcome: UsageEvent['outcome'],
+    promptTokens: number,
+    completionTokens: number,
+  ): UsageEvent {
     return {
       id: randomUUID(),
       atMs: context.arrivedAtMs,
@@ -185,6 +223,12 @@ export class RequestMeter {
       instanceId: instance?.id ?? null,
       route: context.route,
       durationMs: Math.max(0, Date.now() - context.arrivedAtMs),
+      status,
+      outcome,
+      promptTokens,
+      completionTokens,
+      ttftMs: null,
+      usageEstimated: false,
     };
   }
 

@@ -77,7 +77,7 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
     tried.add(targetKey(instance));
     if (attempt > 1) context.retries.inc({ model: modelName });
     const release = router.begin(instance);
-    const labels = { model: modelName, site: instance.siteName };
+    const site = instance.siteName;
     try {
       const result = await forwardRequest({ request, response }, instance.url, job.body, {
         extraHeaders: { 'x-edgefleet-site': instance.siteName, 'x-edgefleet-instance': instance.id },
@@ -89,29 +89,31 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
         idleTimeoutMs: router.config.timeouts.idleMs,
       });
       const outcome = result.completed ? 'ok' : clientGone ? 'aborted' : 'broken';
-      context.upstreamAttempts.inc({ ...labels, outcome });
-      log.debug(
-        {
-          model: modelName,
-          instance: instance.id,
-          site: instance.siteName,
-          attempt,
-          status: result.status,
-          clientRegion: job.clientRegion,
-          reason: choice.kind,
-          why: choice.reason,
-        },
-        'routed',
-      );
+      context.upstreamAttempts.inc({ model: modelName, site, outcome });
+      if (log.isLevelEnabled('debug')) {
+        log.debug(
+          {
+            model: modelName,
+            instance: instance.id,
+            site,
+            attempt,
+            status: result.status,
+            clientRegion: job.clientRegion,
+            reason: choice.kind,
+            why: choice.reason(),
+          },
+          'routed',
+        );
+      }
       return;
     } catch (error) {
       if (!(error instanceof UpstreamRefusedError) || response.headersSent) throw error;
       if (clientGone) {
         // The client left and the gateway cut the upstream request: no verdict on the instance.
-        context.upstreamAttempts.inc({ ...labels, outcome: 'aborted' });
+        context.upstreamAttempts.inc({ model: modelName, site, outcome: 'aborted' });
         return;
       }
-      context.upstreamAttempts.inc({ ...labels, outcome: 'refused' });
+      context.upstreamAttempts.inc({ model: modelName, site, outcome: 'refused' });
       const status = error.upstreamStatus;
       router.onFailure(instance, status === null ? 'unreachable' : status === 429 ? 'busy' : 'error_status');
       lastError = error;
@@ -121,7 +123,7 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
         {
           model: modelName,
           instance: instance.id,
-          site: instance.siteName,
+          site,
           attempt,
           reason: error.message,
         },

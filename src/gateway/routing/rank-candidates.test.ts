@@ -187,7 +187,7 @@ describe('rankCandidates', () => {
       );
       expect(ranking?.chosen).toBe(test.chosen);
       expect(ranking?.kind).toBe(test.kind);
-      expect(ranking?.why.length).toBeGreaterThan(0);
+      expect(ranking?.why().length).toBeGreaterThan(0);
     });
   }
 

@@ -57,8 +57,8 @@ export interface Ranking {
   kind: ReasonKind;
   /** The choice went outside the client's region (none there had capacity). */
   spilled: boolean;
-  /** One line for the debug log. */
-  why: string;
+  /** One line for the debug log (built only when asked: most requests are not logged at debug). */
+  why: () => string;
   /** Costs of the considered candidates, best first. */
   scores: CandidateScore[];
 }
@@ -88,20 +88,21 @@ export function rankCandidates(
   }
   pool = [...pool].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const where = spilled ? 'outside the client region' : localOpen.length > 0 ? 'in the client region' : '';
-  const of = `of ${pool.length}${where ? ` ${where}` : ''}`;
+  const count = pool.length;
+  const of = () => `of ${count}${where ? ` ${where}` : ''}`;
 
   const scores = pool.map((c) => score(c, pool, settings)).sort((a, b) => a.costMs - b.costMs);
-  const done = (chosen: string, kind: ReasonKind, why: string): Ranking => ({
+  const done = (chosen: string, kind: ReasonKind, why: () => string): Ranking => ({
     chosen,
     kind: spilled ? 'spillover' : kind,
     spilled,
-    why: spilled ? `spillover: ${why}` : why,
+    why: spilled ? () => `spillover: ${why()}` : why,
     scores,
   });
 
-  if (pool.length === 1) return done(pool[0]!.key, 'single', `only candidate ${of}`);
+  if (pool.length === 1) return done(pool[0]!.key, 'single', () => `only candidate ${of()}`);
   if (settings.policy === 'round-robin') {
-    return done(pool[turn % pool.length]!.key, 'round_robin', `round robin ${of}`);
+    return done(pool[turn % pool.length]!.key, 'round_robin', () => `round robin ${of()}`);
   }
   if (settings.affinity.enabled && prefixKeyOwner) {
     // Only instances about as fast as the fastest share prefixes: a slow one is no cache worth waiting for.
@@ -115,22 +116,25 @@ export function rankCandidates(
       const loaded =
         owner.outstanding >= settings.affinity.maxOutstanding ||
         (owner.kvCacheUsage ?? 0) > settings.affinity.maxKvCacheUsage;
-      if (!loaded) return done(owner.key, 'prefix_affinity', `prefix owner ${of}`);
+      if (!loaded) return done(owner.key, 'prefix_affinity', () => `prefix owner ${of()}`);
     }
   }
   const best = scores[0]!;
   const tolerance = Math.max(0.5, best.costMs * 0.01);
   const tied = scores.filter((s) => s.costMs - best.costMs <= tolerance);
   const pick = tied.length > 1 ? tied[turn % tied.length]! : best;
-  const next = scores.find((s) => s.key !== pick.key);
-  const t = pick.terms;
-  const detail =
-    `cost ${round(pick.costMs)} ms (rtt ${round(t.rttMs)}, work ${round(t.workMs)}, ` +
-    `speed ${round(t.speedMs)}, kv ${round(t.kvMs)})` +
-    (next ? `; next ${next.key} ${round(next.costMs)} ms` : '');
+  const detail = () => {
+    const next = scores.find((s) => s.key !== pick.key);
+    const t = pick.terms;
+    return (
+      `cost ${round(pick.costMs)} ms (rtt ${round(t.rttMs)}, work ${round(t.workMs)}, ` +
+      `speed ${round(t.speedMs)}, kv ${round(t.kvMs)})` +
+      (next ? `; next ${next.key} ${round(next.costMs)} ms` : '')
+    );
+  };
   return tied.length > 1
-    ? done(pick.key, 'tie', `tie of ${tied.length} ${of}, round robin; ${detail}`)
-    : done(pick.key, 'least_cost', `least cost ${of}: ${detail}`);
+    ? done(pick.key, 'tie', () => `tie of ${tied.length} ${of()}, round robin; ${detail()}`)
+    : done(pick.key, 'least_cost', () => `least cost ${of()}: ${detail()}`);
 }
 
 const speedOf = (scores: readonly CandidateScore[], key: string): number =>

@@ -35,8 +35,8 @@ export interface ChooseRequest {
 export interface Choice {
   instance: RouteInstance;
   kind: ReasonKind | 'unhealthy_fallback';
-  /** Why this one, for the debug log. */
-  reason: string;
+  /** Why this one, for the debug log (built when called). */
+  reason: () => string;
   scores: CandidateScore[];
 }
 
@@ -45,6 +45,12 @@ export interface AnswerMeasurement {
   ttftMs: number | null;
   timePerOutputTokenMs: number | null;
   completionTokens: number;
+}
+
+/** An instance and its routing key. */
+interface Target {
+  key: string;
+  instance: RouteInstance;
 }
 
 export type FailureKind = 'unreachable' | 'error_status' | 'busy' | 'broken';
@@ -150,18 +156,18 @@ export class Router {
   choose(model: string, instances: readonly RouteInstance[], request: ChooseRequest): Choice | undefined {
     const nowMs = this.now();
     const config = this.config;
-    const available = instances.filter((i) => {
-      const key = targetKey(i);
-      this.known.set(key, { instance: i.id, site: i.siteName });
-      return !request.exclude.has(key) && this.breakers.allows(key, nowMs);
-    });
-    const healthy = available.filter((i) => this.health.isUp(targetKey(i)));
+    const available: Target[] = [];
+    for (const instance of instances) {
+      const key = targetKey(instance);
+      this.remember(key, instance);
+      if (!request.exclude.has(key) && this.breakers.allows(key, nowMs)) available.push({ key, instance });
+    }
+    const healthy = available.filter((t) => this.health.isUp(t.key));
     // When checks fail everywhere but the control plane says the instances run, trust the control plane.
     const fallback = healthy.length === 0 && available.length > 0;
     const pool = fallback ? available : healthy;
-    const byKey = new Map(pool.map((i) => [targetKey(i), i]));
     const typical = this.stats.typicalCompletionTokens(model) ?? config.measurement.defaultCompletionTokens;
-    const facts = pool.map((i) => this.factsOf(i, request.clientRegion, nowMs));
+    const facts = pool.map((t) => this.factsOf(t, request.clientRegion, nowMs));
     const { prefixKey } = request;
     const ranking = rankCandidates(
       facts,
@@ -179,15 +185,23 @@ export class Router {
       prefixKey === undefined ? undefined : (keys) => rendezvousPick(prefixKey, keys),
     );
     if (!ranking) return undefined;
-    const instance = byKey.get(ranking.chosen)!;
+    const { instance } = pool.find((t) => t.key === ranking.chosen)!;
     const kind = fallback ? 'unhealthy_fallback' : ranking.kind;
     this.metrics.decisions.inc({ model, site: instance.siteName, reason: kind });
-    const reason = fallback ? `every instance fails health checks; ${ranking.why}` : ranking.why;
+    const { why } = ranking;
+    const reason = fallback ? () => `every instance fails health checks; ${why()}` : why;
     return { instance, kind, reason, scores: ranking.scores };
   }
 
-  private factsOf(instance: RouteInstance, clientRegion: string | null, nowMs: number): CandidateFacts {
-    const key = targetKey(instance);
+  /** Keeps the instance id and site of a routing key for metric labels (a new object only when they change). */
+  private remember(key: string, instance: RouteInstance): void {
+    const known = this.known.get(key);
+    if (known?.instance !== instance.id || known.site !== instance.siteName) {
+      this.known.set(key, { instance: instance.id, site: instance.siteName });
+    }
+  }
+
+  private factsOf({ key, instance }: Target, clientRegion: string | null, nowMs: number): CandidateFacts {
     const { measurement } = this.config;
     const load = instance.load;
     const fresh = load !== undefined && nowMs - load.atMs <= measurement.loadMaxAgeMs;
@@ -251,7 +265,7 @@ export class Router {
     for (const instance of await this.options.targets()) {
       const key = targetKey(instance);
       seen.set(key, { key, url: instance.url, siteName: instance.siteName });
-      this.known.set(key, { instance: instance.id, site: instance.siteName });
+      this.remember(key, instance);
     }
     for (const key of this.known.keys()) if (!seen.has(key)) this.known.delete(key);
     this.breakers.retain(new Set(seen.keys()));
