@@ -13,7 +13,7 @@ import http from 'node:http';
 import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { summarizeProfile } from './profile-summary.mjs';
 
@@ -158,6 +158,8 @@ async function wrk(url, { connections, seconds, stream, tput = false, auth = fal
     BENCH_AUTH: auth ? `Bearer ${benchKey}` : '',
     BENCH_CHUNKS: tput ? String(tputChunks) : '',
     BENCH_INTERVAL_MS: '0',
+    // One connection: wrk.lua also times each request itself (wrk's own histogram is corrected, see there).
+    BENCH_TIME_EACH: connections === 1 && !tput ? '1' : '',
   };
   const args = [
     '-t1',
@@ -213,11 +215,14 @@ const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
 const profileRoot = flags['cpu-prof'] ? path.resolve(flags['cpu-prof']) : undefined;
 if (profileRoot) mkdirSync(profileRoot, { recursive: true });
 
+/** Every proxy process times its requests from the inside (in-process-latency.mjs). */
+const inProcess = ['--import', pathToFileURL(path.join(here, 'in-process-latency.mjs')).href];
+
 function startTarget(target) {
   if (target === 'direct') return undefined;
-  if (target === 'bare') return startNode('bare-proxy.mjs', ['--upstream', upstreamUrl]);
+  if (target === 'bare') return startNode('bare-proxy.mjs', ['--upstream', upstreamUrl], inProcess);
   const profileDir = profileRoot && path.join(profileRoot, target);
-  const nodeFlags = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  const nodeFlags = [...inProcess, ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])];
   const args = ['--upstream', upstreamUrl, ...(target === 'gateway-keys' ? ['--keys'] : [])];
   // Diagnostic: the journal on tmpfs, where fsync costs next to nothing.
   if (target === 'gateway-shm') args.push('--journal-parent', '/dev/shm');
@@ -271,6 +276,7 @@ async function warm(url, { stream, count, concurrency, auth }) {
  */
 async function measure(target, { stream, connections, tput = false, round }) {
   const proc = startTarget(target);
+  let measured;
   try {
     const url = proc ? `http://127.0.0.1:${await proc.port}` : upstreamUrl;
     const auth = target === 'gateway-keys';
@@ -282,6 +288,7 @@ async function measure(target, { stream, connections, tput = false, round }) {
       proxy: proc ? cpuSeconds(pids.proxy) : 0,
       machine: machineBusySeconds(),
     };
+    proc?.child.kill('SIGUSR2'); // the in-process times from here on
     const r = await wrk(url, { connections, seconds: durationS, stream, tput, auth });
     const after = {
       up: cpuSeconds(pids.up),
@@ -289,7 +296,7 @@ async function measure(target, { stream, connections, tput = false, round }) {
       machine: machineBusySeconds(),
     };
     const seconds = r.duration_us / 1e6;
-    return {
+    measured = {
       r,
       seconds,
       errors: Object.values(r.errors).reduce((a, b) => a + b, 0),
@@ -299,23 +306,27 @@ async function measure(target, { stream, connections, tput = false, round }) {
       machineBusyCores: (after.machine - before.machine) / seconds,
     };
   } finally {
-    if (proc)
-      await finishTarget(
-        target,
-        proc,
-        `${stream ? 'stream' : 'json'}-c${connections}${tput ? '-tput' : ''}${rounds > 1 ? `-r${round}` : ''}`,
-      );
+    if (proc) {
+      const label = `${stream ? 'stream' : 'json'}-c${connections}${tput ? '-tput' : ''}${rounds > 1 ? `-r${round}` : ''}`;
+      const inProcessMs = await finishTarget(target, proc, label);
+      if (measured) measured.inProcessMs = inProcessMs;
+    }
   }
+  return measured;
 }
 
+/** Stops a proxy process; returns what it measured of its own requests (in-process-latency.mjs). */
 async function finishTarget(target, proc, label) {
   await stopNode(proc);
-  const journal = /journal (\d+)/.exec(proc.output().stdout);
+  const { stdout } = proc.output();
+  const journal = /journal (\d+)/.exec(stdout);
   if (journal) (results.journalBytes[target] ??= {})[label] = Number(journal[1]);
+  const inproc = /^inproc (.*)$/m.exec(stdout);
+  const inProcessMs = inproc ? JSON.parse(inproc[1]) : null;
   const profileDir = profileRoot && target.startsWith('gateway') && path.join(profileRoot, target);
-  if (!profileDir) return;
+  if (!profileDir) return inProcessMs;
   const file = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
-  if (!file) return;
+  if (!file) return inProcessMs;
   const kept = path.join(profileDir, `${label}.cpuprofile`);
   renameSync(path.join(profileDir, file), kept);
   const summary = summarizeProfile(JSON.parse(readFileSync(kept, 'utf8')));
@@ -325,6 +336,7 @@ async function finishTarget(target, proc, label) {
     top: summary.top.slice(0, 25),
     byFile: summary.byFile.slice(0, 25),
   };
+  return inProcessMs;
 }
 
 // Every target is measured back to back at each point, so the machine's drift (which is large on a shared
@@ -344,16 +356,23 @@ for (let round = 1; round <= rounds; round++) {
           errors: m.errors,
           rps: r.requests / m.seconds,
           latencyUs: r.latency_us,
+          eachUs: r.each_us ?? null,
           upstreamCores: m.upstreamCores,
           proxyCores: m.proxyCores,
           proxyCpuUsPerRequest: target === 'direct' ? null : (m.proxyCpuS * 1e6) / r.requests,
           machineBusyCores: m.machineBusyCores,
+          inProcessMs: m.inProcessMs ?? null,
         };
         results.runs.push(run);
         log(
           `r${round} ${target.padEnd(16)} ${stream ? 'stream' : 'json  '} c=${String(connections).padEnd(3)} ` +
             `${run.rps.toFixed(0).padStart(6)} req/s  p50 ${(r.latency_us.p50 / 1000).toFixed(3)} ms  p99 ${(r.latency_us.p99 / 1000).toFixed(3)} ms` +
-            `  proxy ${run.proxyCores.toFixed(2)} cores  machine ${run.machineBusyCores.toFixed(2)} cores${m.errors ? `  ERRORS ${m.errors}` : ''}`,
+            (run.eachUs
+              ? `  each p50 ${(run.eachUs.p50 / 1000).toFixed(3)} p99 ${(run.eachUs.p99 / 1000).toFixed(3)} ms`
+              : '') +
+            `  proxy ${run.proxyCores.toFixed(2)} cores  machine ${run.machineBusyCores.toFixed(2)} cores` +
+            (run.inProcessMs ? `  inside p50 ${run.inProcessMs.p50Ms} p99 ${run.inProcessMs.p99Ms} ms` : '') +
+            (m.errors ? `  ERRORS ${m.errors}` : ''),
         );
       }
     }
@@ -400,6 +419,11 @@ const find = (target, stream, connections) => {
       p50: median(runs.map((r) => r.latencyUs.p50)),
       p99: median(runs.map((r) => r.latencyUs.p99)),
     },
+    /** Timed per request by wrk.lua (one connection), without wrk's correction. */
+    eachUs: {
+      p50: median(runs.map((r) => r.eachUs?.p50)),
+      p99: median(runs.map((r) => r.eachUs?.p99)),
+    },
   };
 };
 const cLow = Math.min(...concurrencies);
@@ -419,10 +443,15 @@ for (const target of targets.filter((t) => t !== 'direct')) {
         round,
         target,
         stream,
-        addedP50Ms: (t1.latencyUs.p50 - d1.latencyUs.p50) / 1000,
-        addedP99Ms: (t1.latencyUs.p99 - d1.latencyUs.p99) / 1000,
+        // Per request (wrk.lua's own timing) where there is one, else wrk's histogram.
+        addedP50Ms: ((t1.eachUs ?? t1.latencyUs).p50 - (d1.eachUs ?? d1.latencyUs).p50) / 1000,
+        addedP99Ms: ((t1.eachUs ?? t1.latencyUs).p99 - (d1.eachUs ?? d1.latencyUs).p99) / 1000,
+        // wrk's histogram, corrected for coordinated omission.
+        addedP99WrkMs: (t1.latencyUs.p99 - d1.latencyUs.p99) / 1000,
         throughputRatio: tN.rps / dN.rps,
         proxyCpuUsPerRequest: tN.proxyCpuUsPerRequest,
+        insideP50Ms: t1.inProcessMs?.p50Ms ?? null,
+        insideP99Ms: t1.inProcessMs?.p99Ms ?? null,
       });
     }
     results.summaryByRound.push(...perRound);
@@ -436,11 +465,15 @@ for (const target of targets.filter((t) => t !== 'direct')) {
       stream,
       addedP50Ms: pick('addedP50Ms'),
       addedP99Ms: pick('addedP99Ms'),
+      addedP99WrkMs: pick('addedP99WrkMs'),
       throughputRatio: pick('throughputRatio'),
       proxyCpuUsPerRequest: pick('proxyCpuUsPerRequest'),
+      insideP50Ms: pick('insideP50Ms'),
+      insideP99Ms: pick('insideP99Ms'),
       range: {
         addedP50Ms: range('addedP50Ms'),
         addedP99Ms: range('addedP99Ms'),
+        addedP99WrkMs: range('addedP99WrkMs'),
         throughputRatio: range('throughputRatio'),
         proxyCpuUsPerRequest: range('proxyCpuUsPerRequest'),
       },
@@ -457,21 +490,36 @@ const tputOf = (t) => {
 };
 
 const lines = [];
+const ms = (us) => (us === null || us === undefined ? '–' : (us / 1000).toFixed(3));
 lines.push(
-  `| target | mode | c=${cLow} p50 ms | c=${cLow} p99 ms | added p50 ms | added p99 ms | c=${cHigh} req/s | ratio to direct | proxy CPU µs/req (c=${cHigh}) |`,
+  `| target | mode | c=${cLow} p50 ms | c=${cLow} p99 ms | c=${cLow} p99 ms (wrk) | added p50 ms | added p99 ms | added p99 ms (wrk) | c=${cHigh} req/s | ratio to direct | proxy CPU µs/req (c=${cHigh}) |`,
 );
-lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
+lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const target of targets) {
   for (const stream of [false, true]) {
     const t1 = find(target, stream, cLow);
     const tN = find(target, stream, cHigh);
     const s = results.summary.find((x) => x.target === target && x.stream === stream);
+    const added = (v) => (s ? (v * 1000).toFixed(0) / 1000 : '–');
     lines.push(
-      `| ${target} | ${stream ? `stream ${chunks}×${intervalMs} ms` : 'json'} | ${(t1.latencyUs.p50 / 1000).toFixed(3)} | ${(t1.latencyUs.p99 / 1000).toFixed(3)} | ` +
-        `${s ? s.addedP50Ms.toFixed(3) : '–'} | ${s ? s.addedP99Ms.toFixed(3) : '–'} | ${tN.rps.toFixed(0)} | ${s ? s.throughputRatio.toFixed(2) : '1'} | ` +
+      `| ${target} | ${stream ? `stream ${chunks}×${intervalMs} ms` : 'json'} | ${ms(t1.eachUs.p50 ?? t1.latencyUs.p50)} | ${ms(t1.eachUs.p99 ?? t1.latencyUs.p99)} | ${ms(t1.latencyUs.p99)} | ` +
+        `${added(s?.addedP50Ms)} | ${added(s?.addedP99Ms)} | ${added(s?.addedP99WrkMs)} | ${tN.rps.toFixed(0)} | ${s ? s.throughputRatio.toFixed(2) : '1'} | ` +
         `${s?.proxyCpuUsPerRequest ? s.proxyCpuUsPerRequest.toFixed(0) : '–'} |`,
     );
   }
+}
+lines.push('');
+lines.push(
+  `| target | mode | c=${cLow} p50 ms | c=${cLow} p99 ms | inside the proxy: p50 ms | inside the proxy: p99 ms |`,
+);
+lines.push('|---|---|---:|---:|---:|---:|');
+for (const s of results.summary) {
+  const t1 = find(s.target, s.stream, cLow);
+  const inside = (v) => (v === null ? '–' : v.toFixed(3));
+  lines.push(
+    `| ${s.target} | ${s.stream ? 'stream' : 'json'} | ${ms(t1.eachUs.p50 ?? t1.latencyUs.p50)} | ${ms(t1.eachUs.p99 ?? t1.latencyUs.p99)} | ` +
+      `${inside(s.insideP50Ms)} | ${inside(s.insideP99Ms)} |`,
+  );
 }
 lines.push('');
 lines.push(
@@ -487,11 +535,14 @@ for (const t of targets) {
 if (rounds > 1) {
   const span = ([low, high], digits) => `${low.toFixed(digits)}–${high.toFixed(digits)}`;
   lines.push('', `Ranges over ${rounds} rounds:`, '');
-  lines.push('| target | mode | added p50 ms | added p99 ms | ratio to direct | proxy CPU µs/req |');
-  lines.push('|---|---|---:|---:|---:|---:|');
+  lines.push(
+    '| target | mode | added p50 ms | added p99 ms | added p99 ms (wrk) | ratio to direct | proxy CPU µs/req |',
+  );
+  lines.push('|---|---|---:|---:|---:|---:|---:|');
   for (const s of results.summary) {
     lines.push(
       `| ${s.target} | ${s.stream ? 'stream' : 'json'} | ${span(s.range.addedP50Ms, 3)} | ${span(s.range.addedP99Ms, 3)} | ` +
+        `${span(s.range.addedP99WrkMs, 3)} | ` +
         `${span(s.range.throughputRatio, 2)} | ${span(s.range.proxyCpuUsPerRequest, 0)} |`,
     );
   }
