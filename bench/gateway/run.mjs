@@ -419,13 +419,14 @@ const find = (target, stream, connections) => {
       p50: median(runs.map((r) => r.latencyUs.p50)),
       p99: median(runs.map((r) => r.latencyUs.p99)),
     },
-    /** Timed per request by wrk.lua (one connection), without wrk's correction. */
-    eachUs: {
-      p50: median(runs.map((r) => r.eachUs?.p50)),
-      p99: median(runs.map((r) => r.eachUs?.p99)),
-    },
+    /** Timed per request by wrk.lua (one connection), without wrk's correction; null without that timing. */
+    eachUs: runs.some((r) => r.eachUs)
+      ? { p50: median(runs.map((r) => r.eachUs?.p50)), p99: median(runs.map((r) => r.eachUs?.p99)) }
+      : null,
   };
 };
+/** Latency per request (wrk.lua's own timing) of a run or a `find` where there is one, else wrk's histogram. */
+const perRequestUs = (measured) => measured.eachUs ?? measured.latencyUs;
 const cLow = Math.min(...concurrencies);
 const cHigh = Math.max(...concurrencies);
 results.summary = [];
@@ -443,9 +444,8 @@ for (const target of targets.filter((t) => t !== 'direct')) {
         round,
         target,
         stream,
-        // Per request (wrk.lua's own timing) where there is one, else wrk's histogram.
-        addedP50Ms: ((t1.eachUs ?? t1.latencyUs).p50 - (d1.eachUs ?? d1.latencyUs).p50) / 1000,
-        addedP99Ms: ((t1.eachUs ?? t1.latencyUs).p99 - (d1.eachUs ?? d1.latencyUs).p99) / 1000,
+        addedP50Ms: (perRequestUs(t1).p50 - perRequestUs(d1).p50) / 1000,
+        addedP99Ms: (perRequestUs(t1).p99 - perRequestUs(d1).p99) / 1000,
         // wrk's histogram, corrected for coordinated omission.
         addedP99WrkMs: (t1.latencyUs.p99 - d1.latencyUs.p99) / 1000,
         throughputRatio: tN.rps / dN.rps,
@@ -490,7 +490,8 @@ const tputOf = (t) => {
 };
 
 const lines = [];
-const ms = (us) => (us === null || us === undefined ? '–' : (us / 1000).toFixed(3));
+const fixed3 = (value) => (value === null || value === undefined ? '–' : value.toFixed(3));
+const ms = (us) => fixed3(us / 1000);
 lines.push(
   `| target | mode | c=${cLow} p50 ms | c=${cLow} p99 ms | c=${cLow} p99 ms (wrk) | added p50 ms | added p99 ms | added p99 ms (wrk) | c=${cHigh} req/s | ratio to direct | proxy CPU µs/req (c=${cHigh}) |`,
 );
@@ -500,10 +501,9 @@ for (const target of targets) {
     const t1 = find(target, stream, cLow);
     const tN = find(target, stream, cHigh);
     const s = results.summary.find((x) => x.target === target && x.stream === stream);
-    const added = (v) => (s ? (v * 1000).toFixed(0) / 1000 : '–');
     lines.push(
-      `| ${target} | ${stream ? `stream ${chunks}×${intervalMs} ms` : 'json'} | ${ms(t1.eachUs.p50 ?? t1.latencyUs.p50)} | ${ms(t1.eachUs.p99 ?? t1.latencyUs.p99)} | ${ms(t1.latencyUs.p99)} | ` +
-        `${added(s?.addedP50Ms)} | ${added(s?.addedP99Ms)} | ${added(s?.addedP99WrkMs)} | ${tN.rps.toFixed(0)} | ${s ? s.throughputRatio.toFixed(2) : '1'} | ` +
+      `| ${target} | ${stream ? `stream ${chunks}×${intervalMs} ms` : 'json'} | ${ms(perRequestUs(t1).p50)} | ${ms(perRequestUs(t1).p99)} | ${ms(t1.latencyUs.p99)} | ` +
+        `${fixed3(s?.addedP50Ms)} | ${fixed3(s?.addedP99Ms)} | ${fixed3(s?.addedP99WrkMs)} | ${tN.rps.toFixed(0)} | ${s ? s.throughputRatio.toFixed(2) : '1'} | ` +
         `${s?.proxyCpuUsPerRequest ? s.proxyCpuUsPerRequest.toFixed(0) : '–'} |`,
     );
   }
@@ -515,10 +515,9 @@ lines.push(
 lines.push('|---|---|---:|---:|---:|---:|');
 for (const s of results.summary) {
   const t1 = find(s.target, s.stream, cLow);
-  const inside = (v) => (v === null ? '–' : v.toFixed(3));
   lines.push(
-    `| ${s.target} | ${s.stream ? 'stream' : 'json'} | ${ms(t1.eachUs.p50 ?? t1.latencyUs.p50)} | ${ms(t1.eachUs.p99 ?? t1.latencyUs.p99)} | ` +
-      `${inside(s.insideP50Ms)} | ${inside(s.insideP99Ms)} |`,
+    `| ${s.target} | ${s.stream ? 'stream' : 'json'} | ${ms(perRequestUs(t1).p50)} | ${ms(perRequestUs(t1).p99)} | ` +
+      `${fixed3(s.insideP50Ms)} | ${fixed3(s.insideP99Ms)} |`,
   );
 }
 lines.push('');
