@@ -122,9 +122,33 @@ describe('kill -9 of an engine under 50 concurrent streams', () => {
       diagnostics(),
     ).toBe(true);
 
+    // Each engine's own metrics tell when requests wait for one of its slots.
+    const engines = await Promise.all(
+      running.map(async (i) => ({
+        id: i['id'] as string,
+        url: `http://127.0.0.1:${String(i['port'])}`,
+        key: await engineKey(server, i['id']),
+      })),
+    );
     const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: server.adminKey, maxRetries: 0 });
+    // Armed for an engine once it has requests waiting for a slot, the next stream to start there kills it
+    // in the same tick as its first chunk arrives: that stream is still generating and requests still wait
+    // behind it. (Polling for a victim and killing it later let a slow machine kill an engine whose few
+    // short streams had all finished and whose queue was empty: nothing broke, nothing was retried.)
     const startedOn = new Map<string, number>();
+    let armedFor: string | undefined;
     let killedAt: number | null = null;
+    let victimId: string | undefined;
+    const onFirstChunk = (instance: string) => {
+      startedOn.set(instance, (startedOn.get(instance) ?? 0) + 1);
+      if (instance !== armedFor || victimId !== undefined) return;
+      victimId = instance;
+      const pid = enginePids.get(running.find((i) => i['id'] === instance)?.['nodeId']);
+      if (pid !== undefined) {
+        process.kill(pid, 'SIGKILL');
+        killedAt = Date.now();
+      }
+    };
     const one = async (n: number): Promise<StreamResult> => {
       const result: StreamResult = { chunks: 0, text: '', finished: false, instance: null };
       try {
@@ -139,9 +163,7 @@ describe('kill -9 of an engine under 50 concurrent streams', () => {
           .withResponse();
         result.instance = response.headers.get('x-edgefleet-instance');
         for await (const chunk of stream) {
-          if (result.chunks === 0 && result.instance) {
-            startedOn.set(result.instance, (startedOn.get(result.instance) ?? 0) + 1);
-          }
+          if (result.chunks === 0 && result.instance) onFirstChunk(result.instance);
           result.chunks += 1;
           result.text += chunk.choices[0]?.text ?? '';
           if (chunk.choices[0]?.finish_reason) result.finished = true;
@@ -152,18 +174,29 @@ describe('kill -9 of an engine under 50 concurrent streams', () => {
       return result;
     };
     const all = Promise.all(Array.from({ length: streams }, (_, n) => one(n)));
-    // Kill once streams run on the victim (and, with 4 slots per engine, dozens still wait in queues).
-    const victimId = await waitFor(
-      async () => [...startedOn].find(([, count]) => count >= 2)?.[0],
+    armedFor = await waitFor(
+      async () => {
+        for (const engine of engines) {
+          const metrics = await scrapeMetrics(engine.url, engine.key);
+          if ((metricValue(metrics, 'edgefleet_engine_requests_waiting') ?? 0) >= 3) return engine.id;
+        }
+        return undefined;
+      },
       60_000,
-      'two streams running on one instance',
+      'requests waiting on an engine',
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}: ${JSON.stringify([...startedOn])}${diagnostics()}`);
+    });
+    await waitFor(
+      async () => victimId,
+      60_000,
+      'the next stream to start on an engine with requests waiting',
     ).catch((error: Error) => {
       throw new Error(`${error.message}: ${JSON.stringify([...startedOn])}${diagnostics()}`);
     });
     const victim = running.find((i) => i['id'] === victimId)!;
     expect(victim, JSON.stringify(running)).toBeDefined();
-    process.kill(enginePids.get(victim['nodeId'])!, 'SIGKILL');
-    killedAt = Date.now();
+    expect(killedAt, `no engine process for node ${String(victim['nodeId'])}`).not.toBeNull();
     const results = await all;
 
     const broken = results.filter((r) => r.error !== undefined);
@@ -187,10 +220,8 @@ describe('kill -9 of an engine under 50 concurrent streams', () => {
     // Everything else finished, and what had waited on the victim was moved to the other instance.
     for (const r of answered) expect(r.finished, summary).toBe(true);
     expect(answered.length).toBe(streams - broken.length);
-    const retries = metricValue(
-      await scrapeMetrics(server.url, server.adminKey),
-      'edgefleet_gateway_retries_total',
-    );
+    const retries =
+      metricValue(await scrapeMetrics(server.url, server.adminKey), 'edgefleet_gateway_retries_total') ?? 0;
     expect(retries, summary).toBeGreaterThan(0);
 
     // The killed instance is restarted (same instance, one more restart) and serves again.

@@ -27,7 +27,7 @@ export function startCli(args: string[], options: StartOptions = {}): FleetProce
   const command = [process.execPath, binPath, ...args];
   if (options.netns !== undefined) command.unshift('ip', 'netns', 'exec', options.netns);
   const child = spawn(command[0]!, command.slice(1), {
-    env: { ...process.env, EDGEFLEET_LOG_LEVEL: 'warn' },
+    env: { EDGEFLEET_LOG_LEVEL: 'warn', ...process.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
