@@ -170,6 +170,56 @@ describe('FleetGateway routing', () => {
     );
   });
 
+  it('measures an instance by its own attempt, not by the wait on the instance tried before it', async () => {
+    // `stuck` takes requests and never answers; `quick` answers 20 tokens at once, not streamed. A request
+    // first sent to `stuck` waits out the first-byte timeout there and is answered by `quick`: `quick`'s
+    // speed must not carry that wait (a room taking over from a cut one once looked 10× slower than it
+    // was, and lost its traffic to a farther room).
+    let stuckHits = 0;
+    const stuck = await listen((request) => {
+      stuckHits += 1;
+      request.resume();
+    });
+    const quick = await listen((request, response) => {
+      request.resume().on('end', () => {
+        const message = { role: 'assistant', content: 'twenty tokens' };
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(
+          JSON.stringify({
+            object: 'chat.completion',
+            choices: [{ index: 0, message, finish_reason: 'length' }],
+            usage: { prompt_tokens: 5, completion_tokens: 20, total_tokens: 25 },
+          }),
+        );
+      });
+    });
+    const { url, gateway } = await startGateway([instance('quick', quick), instance('stuck', stuck)], {
+      prefixAffinity: { enabled: false }, // ties rotate: quick, then stuck
+      timeouts: { firstByteMs: 600 },
+    });
+    const speedOfQuick = async () => {
+      const match =
+        /edgefleet_gateway_instance_time_per_output_token_seconds\{instance="quick",site="north"\} (\S+)/.exec(
+          await gateway.registry.metrics(),
+        );
+      return match ? Number(match[1]) : null;
+    };
+    for (let i = 0; stuckHits === 0 && i < 4; i++) {
+      const response = await fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: `q${i}` }] }),
+      });
+      await response.text();
+      expect(response.headers.get('x-edgefleet-instance')).toBe('quick');
+    }
+    expect(stuckHits).toBe(1);
+    // 600 ms over 20 tokens would be 30 ms per token, several ms of it in the moving average.
+    const seconds = await speedOfQuick();
+    expect(seconds).not.toBeNull();
+    expect(seconds!).toBeLessThan(0.003);
+  });
+
   it("prefers the client's region while it has capacity and spills over when it has none", async () => {
     const local = await engine();
     const remote = await engine();

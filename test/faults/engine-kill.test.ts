@@ -136,7 +136,7 @@ describe('kill -9 of an engine under 50 concurrent streams', () => {
     // behind it. (Polling for a victim and killing it later let a slow machine kill an engine whose few
     // short streams had all finished and whose queue was empty: nothing broke, nothing was retried.)
     const startedOn = new Map<string, number>();
-    let armedFor: string | undefined;
+    let armedFor: string | null = null;
     let killedAt: number | null = null;
     let victimId: string | undefined;
     const onFirstChunk = (instance: string) => {

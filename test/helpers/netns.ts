@@ -1,5 +1,6 @@
-import { execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 
 /**
  * Network namespaces as separate hosts on one machine: a hub namespace holding a Linux bridge, one
@@ -17,10 +18,15 @@ export interface NetnsTopology {
   hosts: Record<string, NetnsHost>;
   /** The hub namespace (holds the bridge and the hub side of every host's veth). */
   hub: string;
+  /** How the `delays` given at creation are made: `tc netem`, or user-space delay links (no netem here). */
+  delayMethod: 'netem' | 'user-space' | null;
+  /** Resolves once every user-space delay link passes frames (at once without any). */
+  ready: Promise<void>;
   /**
-   * Delays every packet the host sends by `ms` with `tc netem` on its interface, so that every round trip
-   * with it (from the client and from every other host) takes `ms` longer; 0 removes the delay. Throws when
-   * the kernel has no netem (see `netemUnavailableReason`).
+   * Delays every packet the host sends by `ms`, so that every round trip with it (from the client and from
+   * every other host) takes `ms` longer; 0 removes the delay. With `tc netem` on its interface, or through
+   * its user-space delay link when it has one; throws for a host without a link delay where the kernel has
+   * no netem (see `netemUnavailableReason`).
    */
   setDelay(host: string, ms: number): void;
   /**
@@ -30,6 +36,15 @@ export interface NetnsTopology {
   setLink(host: string, up: boolean): void;
   /** Deletes every namespace and veth of the topology (and with them any qdisc); safe to call twice. */
   destroy(): void;
+}
+
+export interface NetnsOptions {
+  /**
+   * Hosts whose every sent packet is delayed by this many ms from the start (see `setDelay`). Where the
+   * kernel has no netem such a host is linked to the hub by two TAP devices and `delay-link.py`, which
+   * copies frames between them and holds the host's for the delay, instead of by a veth pair.
+   */
+  delays?: Record<string, number>;
 }
 
 export interface NetnsHost {
@@ -129,13 +144,22 @@ function freePrefix(): string {
  * Builds the topology: hosts[name] gets address `${prefix}.${hostNumbers[name]}`. On any error the
  * part already built is deleted before the error is thrown.
  */
-export function createNetnsTopology(hostNumbers: Record<string, number>): NetnsTopology {
+export function createNetnsTopology(
+  hostNumbers: Record<string, number>,
+  options: NetnsOptions = {},
+): NetnsTopology {
   const tag = randomBytes(2).toString('hex');
   const prefix = freePrefix();
   const hub = `ef-${tag}-hub`;
   const rootVeth = `ef${tag}r`;
   const namespaces: string[] = [];
+  const delays = options.delays ?? {};
+  const delayMethod =
+    Object.keys(delays).length === 0 ? null : netemUnavailableReason() === undefined ? 'netem' : 'user-space';
+  const links = new Map<string, DelayLink>();
   const destroy = () => {
+    for (const link of links.values()) link.process.kill('SIGKILL');
+    links.clear();
     for (const netns of namespaces.splice(0).reverse()) {
       try {
         ip('netns', 'del', netns); // deletes the veths inside, and with them their peers
@@ -169,7 +193,12 @@ export function createNetnsTopology(hostNumbers: Record<string, number>): NetnsT
       ip('netns', 'add', netns);
       namespaces.push(netns);
       ip('-n', netns, 'link', 'set', 'lo', 'up');
-      ip('link', 'add', veth, 'type', 'veth', 'peer', 'name', `${veth}b`);
+      const delayMs = delays[name];
+      const userSpace = delayMs !== undefined && delayMethod === 'user-space';
+      if (userSpace) {
+        ip('tuntap', 'add', 'dev', veth, 'mode', 'tap');
+        ip('tuntap', 'add', 'dev', `${veth}b`, 'mode', 'tap');
+      } else ip('link', 'add', veth, 'type', 'veth', 'peer', 'name', `${veth}b`);
       ip('link', 'set', veth, 'netns', netns);
       ip('link', 'set', `${veth}b`, 'netns', hub);
       ip('-n', hub, 'link', 'set', `${veth}b`, 'master', 'br0', 'up');
@@ -177,6 +206,8 @@ export function createNetnsTopology(hostNumbers: Record<string, number>): NetnsT
       ip('-n', netns, 'addr', 'add', `${prefix}.${number}/24`, 'dev', 'eth0');
       ip('-n', netns, 'link', 'set', 'eth0', 'up');
       hosts[name] = { netns, address: `${prefix}.${number}`, hubVeth: `${veth}b` };
+      if (userSpace) links.set(name, startDelayLink(netns, hub, `${veth}b`, delayMs));
+      else if (delayMs !== undefined) netemDelay(netns, delayMs);
     }
   } catch (error) {
     destroy();
@@ -189,16 +220,65 @@ export function createNetnsTopology(hostNumbers: Record<string, number>): NetnsT
   };
   const setDelay = (name: string, ms: number) => {
     const { netns } = hostNamed(name);
-    if (ms > 0) tc(netns, 'qdisc', 'replace', 'dev', 'eth0', 'root', 'netem', 'delay', `${ms}ms`);
-    else {
-      try {
-        tc(netns, 'qdisc', 'del', 'dev', 'eth0', 'root');
-      } catch {
-        // no delay was set
-      }
-    }
+    const link = links.get(name);
+    if (link) link.process.stdin!.write(`${ms}\n`);
+    else netemDelay(netns, ms);
   };
   const setLink = (name: string, up: boolean) =>
     ip('-n', hub, 'link', 'set', hostNamed(name).hubVeth, up ? 'up' : 'down');
-  return { tag, prefix, clientAddress: `${prefix}.1`, hosts, hub, setDelay, setLink, destroy };
+  const ready = Promise.all([...links.values()].map((link) => link.attached)).then(() => undefined);
+  return {
+    tag,
+    prefix,
+    clientAddress: `${prefix}.1`,
+    hosts,
+    hub,
+    delayMethod,
+    ready,
+    setDelay,
+    setLink,
+    destroy,
+  };
+}
+
+/** `tc netem` delay on the host's interface (0: none). */
+function netemDelay(netns: string, ms: number): void {
+  if (ms > 0) tc(netns, 'qdisc', 'replace', 'dev', 'eth0', 'root', 'netem', 'delay', `${ms}ms`);
+  else {
+    try {
+      tc(netns, 'qdisc', 'del', 'dev', 'eth0', 'root');
+    } catch {
+      // no delay was set
+    }
+  }
+}
+
+interface DelayLink {
+  process: ChildProcess;
+  /** Resolves when the link passes frames; rejects if it ends first. */
+  attached: Promise<void>;
+}
+
+const delayLinkScript = fileURLToPath(new URL('./delay-link.py', import.meta.url));
+
+/** Starts `delay-link.py` between the host's TAP (its eth0) and the hub's. */
+function startDelayLink(netns: string, hub: string, hubTap: string, delayMs: number): DelayLink {
+  const child = spawn('python3', [delayLinkScript, netns, 'eth0', hub, hubTap, String(delayMs)], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const attached = new Promise<void>((resolve, reject) => {
+    const onData = (text: string) => {
+      output += text;
+      if (output.includes('attached')) resolve();
+    };
+    child.stdout!.setEncoding('utf8').on('data', onData);
+    child.stderr!.setEncoding('utf8').on('data', onData);
+    child.once('error', reject);
+    child.once('exit', (code, signal) =>
+      reject(new Error(`delay link for ${netns} ended (${signal ?? code}): ${output.trim()}`)),
+    );
+  });
+  attached.catch(() => undefined); // observed through `ready`
+  return { process: child, attached };
 }

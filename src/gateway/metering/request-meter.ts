@@ -102,9 +102,10 @@ export class RequestMeter {
     clientWantsUsage: boolean,
     clientGone: () => boolean,
   ): ForwardMeter {
+    const attemptAtMs = Date.now();
     return {
       clientWantsUsage,
-      beforeEnd: (answer) => this.finish(context, model, instance, answer, clientGone()),
+      beforeEnd: (answer) => this.finish(context, model, instance, answer, clientGone(), attemptAtMs),
     };
   }
 
@@ -124,6 +125,7 @@ export class RequestMeter {
     instance: RouteInstance,
     answer: MeteredAnswer,
     clientGone: boolean,
+    attemptAtMs: number,
   ): Promise<TokenUsage | null> {
     const counted = answer.usage === null ? await this.count(context, instance, answer) : null;
     const usage = answer.usage ?? counted;
@@ -160,7 +162,8 @@ export class RequestMeter {
         this.tpot.observe(labels.site, timePerOutputTokenMs / 1000);
       }
     } else if (completionTokens >= minTokensForSpeed) {
-      timePerOutputTokenMs = event.durationMs / completionTokens;
+      // This instance's own time: a retried request also waited on the instances tried before it.
+      timePerOutputTokenMs = Math.max(0, Date.now() - attemptAtMs) / completionTokens;
     }
     this.observe?.(model, instance, {
       status: event.status,

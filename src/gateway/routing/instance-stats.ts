@@ -103,6 +103,13 @@ export class InstanceStats {
     return this.siteRtt.get(siteName)?.value ?? null;
   }
 
+  /** Every measured site and its round-trip time. */
+  siteRtts(): [string, number][] {
+    const rtts: [string, number][] = [];
+    for (const [site, ewma] of this.siteRtt) if (ewma.value !== null) rtts.push([site, ewma.value]);
+    return rtts;
+  }
+
   private record(key: string, nowMs: number): InstanceRecord {
     let record = this.instances.get(key);
     if (!record) {

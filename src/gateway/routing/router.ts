@@ -82,7 +82,11 @@ export class Router {
   ) {
     this.now = options.now ?? Date.now;
     this.stats = new InstanceStats(config.measurement.ewmaAlpha);
-    this.metrics = new RoutingMetrics(options.registry, () => this.stats.inFlightTotal());
+    this.metrics = new RoutingMetrics(options.registry, {
+      inFlight: () => this.stats.inFlightTotal(),
+      speeds: () => this.measuredSpeeds(),
+      rtts: () => this.stats.siteRtts().map(([site, ms]) => ({ site, ms })),
+    });
     this.budget = new RetryBudget({
       ratio: config.retry.budgetRatio,
       minRetries: config.retry.budgetMinRetries,
@@ -191,6 +195,16 @@ export class Router {
     const { why } = ranking;
     const reason = fallback ? () => `every instance fails health checks; ${why()}` : why;
     return { instance, kind, reason, scores: ranking.scores };
+  }
+
+  /** Each routed instance's measured time per output token (those measured at least once). */
+  private measuredSpeeds(): { instance: string; site: string; ms: number }[] {
+    const speeds = [];
+    for (const [key, { instance, site }] of this.known) {
+      const ms = this.stats.timePerOutputTokenMs(key, 1, Infinity, this.now());
+      if (ms !== null) speeds.push({ instance, site, ms });
+    }
+    return speeds;
   }
 
   /** Keeps the instance id and site of a routing key for metric labels (a new object only when they change). */

@@ -1,9 +1,19 @@
 /**
  * The router's Prometheus metrics: routing decisions by model, site and reason kind, open circuit
- * breakers and health-check verdicts per instance, requests whose retry the budget refused, and the
- * requests this gateway has in flight to instances (read at scrape time).
+ * breakers and health-check verdicts per instance, requests whose retry the budget refused; read at
+ * scrape time: the requests this gateway has in flight to instances, and what it has measured (each
+ * instance's time per output token, each site's round-trip time).
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
+
+/** What the router knows at scrape time. */
+export interface RoutingView {
+  inFlight(): number;
+  /** The moving average of each measured instance's time per output token. */
+  speeds(): { instance: string; site: string; ms: number }[];
+  /** The moving average of each site's measured round-trip time. */
+  rtts(): { site: string; ms: number }[];
+}
 
 export class RoutingMetrics {
   readonly decisions: Counter<'model' | 'site' | 'reason'>;
@@ -12,15 +22,37 @@ export class RoutingMetrics {
   readonly instanceUp: Gauge<'instance' | 'site'>;
   readonly retryBudgetExhausted: Counter;
   readonly inFlight: Gauge;
+  readonly speed: Gauge<'instance' | 'site'>;
+  readonly rtt: Gauge<'site'>;
 
-  constructor(registry: Registry, inFlight: () => number) {
+  constructor(registry: Registry, view: RoutingView) {
     const registers = [registry];
     this.inFlight = new Gauge({
       name: 'edgefleet_gateway_requests_in_flight',
       help: 'Requests this gateway has sent to instances and not yet seen answered, failed or cancelled',
       registers,
       collect() {
-        this.set(inFlight());
+        this.set(view.inFlight());
+      },
+    });
+    this.speed = new Gauge({
+      name: 'edgefleet_gateway_instance_time_per_output_token_seconds',
+      help: "The router's moving average of an instance's time per output token (what it ranks by)",
+      labelNames: ['instance', 'site'],
+      registers,
+      collect() {
+        this.reset();
+        for (const { instance, site, ms } of view.speeds()) this.set({ instance, site }, ms / 1000);
+      },
+    });
+    this.rtt = new Gauge({
+      name: 'edgefleet_gateway_site_rtt_seconds',
+      help: "The router's moving average of a site's round-trip time, from its health checks",
+      labelNames: ['site'],
+      registers,
+      collect() {
+        this.reset();
+        for (const { site, ms } of view.rtts()) this.set({ site }, ms / 1000);
       },
     });
     this.decisions = new Counter({
