@@ -280,5 +280,6 @@ function startDelayLink(netns: string, hub: string, hubTap: string, delayMs: num
     );
   });
   attached.catch(() => undefined); // observed through `ready`
+  child.stdin!.on('error', () => undefined); // a link that ended: its exit already rejected `attached`
   return { process: child, attached };
 }
