@@ -24,8 +24,11 @@ const help = `usage: node bench/gateway/run.mjs [options]
 Loads a constant-time upstream with wrk (1 thread) directly and through each proxy, at each concurrency,
 non-streamed and streamed, then measures streamed chunks relayed per second.
   --targets LIST          any of direct,bare,gateway,gateway-keys (default all four; direct is always run),
+                          bare-undici: node:http's server and undici's client with nothing else (the
+                          gateway's own HTTP stack: its floor),
                           gateway-shm: the gateway with its journal on /dev/shm (fsync nearly free), and
-                          gateway-interval: the gateway with --journal-sync interval (fsync every 200 ms)
+                          gateway-interval: the gateway with --journal-sync interval (fsync every 200 ms),
+                          gateway-quiet: gateway-interval without the access log (diagnostic)
   --concurrency LIST      wrk connections (default 1,64)
   --duration-s N          seconds per measurement (default 6)
   --warmup-requests N     non-streamed requests (and N/20 streamed) sent to a fresh process before each
@@ -96,9 +99,10 @@ const body = (stream) =>
   });
 
 const children = new Set();
-function startNode(script, args, nodeFlags = []) {
+function startNode(script, args, nodeFlags = [], env = process.env) {
   const child = spawn(process.execPath, [...nodeFlags, path.join(here, script), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env,
   });
   children.add(child);
   let stdout = '';
@@ -221,13 +225,17 @@ const inProcess = ['--import', pathToFileURL(path.join(here, 'in-process-latency
 function startTarget(target) {
   if (target === 'direct') return undefined;
   if (target === 'bare') return startNode('bare-proxy.mjs', ['--upstream', upstreamUrl], inProcess);
+  if (target === 'bare-undici')
+    return startNode('bare-undici-proxy.mjs', ['--upstream', upstreamUrl], inProcess);
   const profileDir = profileRoot && path.join(profileRoot, target);
   const nodeFlags = [...inProcess, ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])];
   const args = ['--upstream', upstreamUrl, ...(target === 'gateway-keys' ? ['--keys'] : [])];
   // Diagnostic: the journal on tmpfs, where fsync costs next to nothing.
   if (target === 'gateway-shm') args.push('--journal-parent', '/dev/shm');
-  if (target === 'gateway-interval') args.push('--journal-sync', 'interval');
-  return startNode('gateway.mjs', args, nodeFlags);
+  if (target === 'gateway-interval' || target === 'gateway-quiet') args.push('--journal-sync', 'interval');
+  // Diagnostic: no access log line per request.
+  const env = target === 'gateway-quiet' ? { ...process.env, EDGEFLEET_LOG_LEVEL: 'warn' } : process.env;
+  return startNode('gateway.mjs', args, nodeFlags, env);
 }
 
 const log = (text) => process.stderr.write(`${text}\n`);
