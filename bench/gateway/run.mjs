@@ -39,7 +39,7 @@ non-streamed and streamed, then measures streamed chunks relayed per second.
   --tput-concurrency N    connections in the chunk-throughput run (default 64)
   --rounds N              repeat every measurement N times (default 1); the tables show the median of
                           the rounds and, with N > 1, the range of the derived figures
-  --cpu-prof DIR          run the gateway processes under node --cpu-prof, profiles and summaries in DIR
+  --cpu-prof DIR          run the proxy processes under node --cpu-prof, profiles and summaries in DIR
   --out FILE              JSON results (default bench/results/gateway-<date>.json)
 `;
 
@@ -224,11 +224,11 @@ const inProcess = ['--import', pathToFileURL(path.join(here, 'in-process-latency
 
 function startTarget(target) {
   if (target === 'direct') return undefined;
-  if (target === 'bare') return startNode('bare-proxy.mjs', ['--upstream', upstreamUrl], inProcess);
-  if (target === 'bare-undici')
-    return startNode('bare-undici-proxy.mjs', ['--upstream', upstreamUrl], inProcess);
   const profileDir = profileRoot && path.join(profileRoot, target);
   const nodeFlags = [...inProcess, ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])];
+  if (target === 'bare') return startNode('bare-proxy.mjs', ['--upstream', upstreamUrl], nodeFlags);
+  if (target === 'bare-undici')
+    return startNode('bare-undici-proxy.mjs', ['--upstream', upstreamUrl], nodeFlags);
   const args = ['--upstream', upstreamUrl, ...(target === 'gateway-keys' ? ['--keys'] : [])];
   // Diagnostic: the journal on tmpfs, where fsync costs next to nothing.
   if (target === 'gateway-shm') args.push('--journal-parent', '/dev/shm');
@@ -331,7 +331,7 @@ async function finishTarget(target, proc, label) {
   if (journal) (results.journalBytes[target] ??= {})[label] = Number(journal[1]);
   const inproc = /^inproc (.*)$/m.exec(stdout);
   const inProcessMs = inproc ? JSON.parse(inproc[1]) : null;
-  const profileDir = profileRoot && target.startsWith('gateway') && path.join(profileRoot, target);
+  const profileDir = profileRoot && path.join(profileRoot, target);
   if (!profileDir) return inProcessMs;
   const file = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) return inProcessMs;
