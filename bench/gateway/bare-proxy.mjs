@@ -7,6 +7,7 @@
  */
 import { Agent, createServer, request as httpRequest } from 'node:http';
 import { parseArgs } from 'node:util';
+import { serve } from './serve.mjs';
 
 const { values: flags } = parseArgs({
   options: { port: { type: 'string', default: '0' }, upstream: { type: 'string' } },
@@ -46,13 +47,4 @@ const server = createServer((request, response) => {
   });
   request.pipe(forward);
 });
-server.listen(Number(flags.port), '127.0.0.1', () => {
-  process.stdout.write(`listening ${server.address().port}\n`);
-});
-const stop = () => {
-  server.close();
-  server.closeAllConnections();
-  process.exit(0);
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+serve(server, Number(flags.port));

@@ -10,6 +10,7 @@
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
 import { Agent } from 'undici';
+import { serve } from './serve.mjs';
 
 const { values: flags } = parseArgs({
   options: { port: { type: 'string', default: '0' }, upstream: { type: 'string' } },
@@ -49,13 +50,4 @@ const server = createServer((request, response) => {
     );
   });
 });
-server.listen(Number(flags.port), '127.0.0.1', () => {
-  process.stdout.write(`listening ${server.address().port}\n`);
-});
-const stop = () => {
-  server.close();
-  server.closeAllConnections();
-  process.exit(0);
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+serve(server, Number(flags.port));

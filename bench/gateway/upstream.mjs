@@ -14,6 +14,7 @@
  */
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
+import { serve } from './serve.mjs';
 
 const { values: flags } = parseArgs({
   options: {
@@ -126,13 +127,4 @@ const server = createServer({ keepAlive: true }, (request, response) => {
   });
 });
 server.keepAliveTimeout = 60_000;
-server.listen(Number(flags.port), '127.0.0.1', () => {
-  process.stdout.write(`listening ${server.address().port}\n`);
-});
-const stop = () => {
-  server.close();
-  server.closeAllConnections();
-  process.exit(0);
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+serve(server, Number(flags.port));
