@@ -104,9 +104,9 @@ export class InstanceStats {
   }
 
   /** Every measured site and its round-trip time. */
-  siteRtts(): [string, number][] {
-    const rtts: [string, number][] = [];
-    for (const [site, ewma] of this.siteRtt) if (ewma.value !== null) rtts.push([site, ewma.value]);
+  siteRtts(): { site: string; ms: number }[] {
+    const rtts = [];
+    for (const [site, ewma] of this.siteRtt) if (ewma.value !== null) rtts.push({ site, ms: ewma.value });
     return rtts;
   }
 

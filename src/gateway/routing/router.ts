@@ -85,7 +85,7 @@ export class Router {
     this.metrics = new RoutingMetrics(options.registry, {
       inFlight: () => this.stats.inFlightTotal(),
       speeds: () => this.measuredSpeeds(),
-      rtts: () => this.stats.siteRtts().map(([site, ms]) => ({ site, ms })),
+      rtts: () => this.stats.siteRtts(),
     });
     this.budget = new RetryBudget({
       ratio: config.retry.budgetRatio,
@@ -200,8 +200,9 @@ export class Router {
   /** Each routed instance's measured time per output token (those measured at least once). */
   private measuredSpeeds(): { instance: string; site: string; ms: number }[] {
     const speeds = [];
+    const nowMs = this.now();
     for (const [key, { instance, site }] of this.known) {
-      const ms = this.stats.timePerOutputTokenMs(key, 1, Infinity, this.now());
+      const ms = this.stats.timePerOutputTokenMs(key, 1, Infinity, nowMs);
       if (ms !== null) speeds.push({ instance, site, ms });
     }
     return speeds;
