@@ -287,6 +287,8 @@ describe('FleetGateway routing', () => {
     expect(a.state.hits).toBe(hitsBefore);
     a.state.healthStatus = 200;
     await until(() => upGauge(1));
+    // The checks' round trips are the site's measured RTT (a gauge of what the router ranks by).
+    expect(await gateway.registry.metrics()).toMatch(/edgefleet_gateway_site_rtt_seconds\{site="north"\} \d/);
     const after = [];
     for (let i = 0; i < 2; i++) after.push((await ask(url)).instance);
     expect(after).toContain('a');
