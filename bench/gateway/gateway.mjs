@@ -8,12 +8,15 @@
  * looked up by its sha256 like HttpKeyLookup, through the real KeyGuard and LocalRateLimiter.
  *
  *   node bench/gateway/gateway.mjs --upstream http://127.0.0.1:PORT [--port 0] [--keys] [--journal-parent DIR]
- *                                   [--journal-sync always|interval]
+ *                                   [--journal-sync always|interval] [--workers N]
  *
  * The journal lives in a new directory under --journal-parent (default: the OS temp directory), removed on exit.
+ * With --workers N (not with --keys), N such processes share the port under the same primary as
+ * `edgefleet gateway --workers N` (gateway-workers.ts); each has its own journal and prints its own lines.
  *
  * Prints `listening <port>` on stdout. SIGTERM closes the journal and exits 0 (so `--cpu-prof` writes).
  */
+import cluster from 'node:cluster';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -32,125 +35,153 @@ const { values: flags } = parseArgs({
     keys: { type: 'boolean', default: false },
     'journal-parent': { type: 'string' },
     'journal-sync': { type: 'string', default: 'always' },
+    workers: { type: 'string', default: '1' },
   },
   strict: true,
 });
 
-const [
-  { FleetGateway },
-  { UsageJournal },
-  { KeyGuard },
-  { LocalRateLimiter },
-  { sendError, sendJson },
-  { EdgeFleetError },
-  { createLogger },
-] = await Promise.all([
-  dist('gateway/fleet-gateway.js'),
-  dist('gateway/metering/usage-journal.js'),
-  dist('gateway/auth/key-guard.js'),
-  dist('gateway/auth/local-rate-limiter.js'),
-  dist('http/respond.js'),
-  dist('spec/edgefleet-error.js'),
-  dist('telemetry/logger.js'),
-]);
+const workers = Number(flags.workers);
+if (workers > 1 && flags.keys) {
+  // `edgefleet gateway --workers` shares key limits through Redis; this bench does not wire that.
+  process.stderr.write('--workers above 1 is measured without --keys\n');
+  process.exit(2);
+}
+if (workers > 1 && cluster.isPrimary) {
+  // Several processes behind one port, as `edgefleet gateway --workers N` runs them.
+  const [{ runGatewayWorkers }, { createLogger }] = await Promise.all([
+    dist('gateway/sync/gateway-workers.js'),
+    dist('telemetry/logger.js'),
+  ]);
+  const code = await runGatewayWorkers({
+    count: workers,
+    log: createLogger('edgefleet-gateway-bench'),
+    onListening: ({ port }) => process.stdout.write(`listening ${port}\n`),
+  });
+  process.exit(code);
+} else {
+  await runGateway();
+}
 
-export const benchKey = 'ef-bench-0123456789abcdef0123456789abcdef';
+/** One gateway process (the only one, or one of `--workers`). */
+async function runGateway() {
+  const [
+    { FleetGateway },
+    { UsageJournal },
+    { KeyGuard },
+    { LocalRateLimiter },
+    { sendError, sendJson },
+    { EdgeFleetError },
+    { createLogger },
+  ] = await Promise.all([
+    dist('gateway/fleet-gateway.js'),
+    dist('gateway/metering/usage-journal.js'),
+    dist('gateway/auth/key-guard.js'),
+    dist('gateway/auth/local-rate-limiter.js'),
+    dist('http/respond.js'),
+    dist('spec/edgefleet-error.js'),
+    dist('telemetry/logger.js'),
+  ]);
 
-const log = createLogger('edgefleet-gateway-bench');
-const table = {
-  builtAtMs: Date.now(),
-  models: [
-    {
-      name: 'bench',
-      deploymentId: 'dep-bench',
-      status: 'running',
-      statusReason: null,
-      createdAtMs: Date.now(),
-      instances: [
-        {
-          id: 'inst-bench',
-          deploymentId: 'dep-bench',
-          nodeId: 'node-bench',
-          nodeName: 'bench',
-          siteId: 'site-bench',
-          siteName: 'bench',
-          region: null,
-          url: flags.upstream,
-        },
-      ],
-    },
-  ],
-};
-const routes = { get: async () => table, refresh: async () => table };
+  const benchKey = 'ef-bench-0123456789abcdef0123456789abcdef';
 
-const sha256 = (text) => createHash('sha256').update(text, 'utf8').digest('hex');
-const principals = new Map([
-  [
-    sha256(benchKey),
-    {
-      keyId: 'key-bench',
-      name: 'bench',
-      role: 'inference',
-      allowedModels: ['bench'],
-      // Limits high enough never to refuse, so every request pays for checking them.
-      rpm: 1_000_000_000,
-      tpm: 1_000_000_000_000,
-      tokenBudget: Number.MAX_SAFE_INTEGER,
-      region: null,
-      tokensUsed: 0,
-    },
-  ],
-]);
-const limiter = new LocalRateLimiter();
+  const log = createLogger('edgefleet-gateway-bench');
+  const table = {
+    builtAtMs: Date.now(),
+    models: [
+      {
+        name: 'bench',
+        deploymentId: 'dep-bench',
+        status: 'running',
+        statusReason: null,
+        createdAtMs: Date.now(),
+        instances: [
+          {
+            id: 'inst-bench',
+            deploymentId: 'dep-bench',
+            nodeId: 'node-bench',
+            nodeName: 'bench',
+            siteId: 'site-bench',
+            siteName: 'bench',
+            region: null,
+            url: flags.upstream,
+          },
+        ],
+      },
+    ],
+  };
+  const routes = { get: async () => table, refresh: async () => table };
 
-const journalDir = mkdtempSync(path.join(flags['journal-parent'] ?? os.tmpdir(), 'edgefleet-gateway-bench-'));
-const journal = new UsageJournal(path.join(journalDir, 'usage-journal'), { sync: flags['journal-sync'] });
-await journal.open();
-const gateway = new FleetGateway({
-  routes,
-  log: log.child({ component: 'gateway' }),
-  maxBodyBytes: 16 * 1024 * 1024,
-  upstreamWaitMs: 30_000,
-  ...(flags.keys && {
-    guard: new KeyGuard({ lookup: async (secret) => principals.get(sha256(secret)) ?? null, limiter, log }),
-  }),
-  recordUsage: (event) => journal.append(event),
-});
+  const sha256 = (text) => createHash('sha256').update(text, 'utf8').digest('hex');
+  const principals = new Map([
+    [
+      sha256(benchKey),
+      {
+        keyId: 'key-bench',
+        name: 'bench',
+        role: 'inference',
+        allowedModels: ['bench'],
+        // Limits high enough never to refuse, so every request pays for checking them.
+        rpm: 1_000_000_000,
+        tpm: 1_000_000_000_000,
+        tokenBudget: Number.MAX_SAFE_INTEGER,
+        region: null,
+        tokensUsed: 0,
+      },
+    ],
+  ]);
+  const limiter = new LocalRateLimiter();
 
-const handle = async (request, response) => {
-  const pathname = new URL(request.url ?? '/', 'http://localhost').pathname;
-  try {
-    if (pathname === '/health') return sendJson(response, 200, { status: 'ok' });
-    if (pathname === '/metrics') {
-      response.writeHead(200, { 'content-type': gateway.registry.contentType });
-      response.end(await gateway.registry.metrics());
-      return;
+  const journalDir = mkdtempSync(
+    path.join(flags['journal-parent'] ?? os.tmpdir(), 'edgefleet-gateway-bench-'),
+  );
+  const journal = new UsageJournal(path.join(journalDir, 'usage-journal'), { sync: flags['journal-sync'] });
+  await journal.open();
+  const gateway = new FleetGateway({
+    routes,
+    log: log.child({ component: 'gateway' }),
+    maxBodyBytes: 16 * 1024 * 1024,
+    upstreamWaitMs: 30_000,
+    ...(flags.keys && {
+      guard: new KeyGuard({ lookup: async (secret) => principals.get(sha256(secret)) ?? null, limiter, log }),
+    }),
+    recordUsage: (event) => journal.append(event),
+  });
+
+  const handle = async (request, response) => {
+    const pathname = new URL(request.url ?? '/', 'http://localhost').pathname;
+    try {
+      if (pathname === '/health') return sendJson(response, 200, { status: 'ok' });
+      if (pathname === '/metrics') {
+        response.writeHead(200, { 'content-type': gateway.registry.contentType });
+        response.end(await gateway.registry.metrics());
+        return;
+      }
+      if (pathname.startsWith('/v1/')) return await gateway.handle(request, response, pathname);
+      throw new EdgeFleetError('not_found', `no route ${pathname}`);
+    } catch (error) {
+      if (!(error instanceof EdgeFleetError) || error.status >= 500) {
+        log.error({ err: error, method: request.method, path: pathname }, 'request failed');
+      }
+      sendError(response, error);
     }
-    if (pathname.startsWith('/v1/')) return await gateway.handle(request, response, pathname);
-    throw new EdgeFleetError('not_found', `no route ${pathname}`);
-  } catch (error) {
-    if (!(error instanceof EdgeFleetError) || error.status >= 500) {
-      log.error({ err: error, method: request.method, path: pathname }, 'request failed');
-    }
-    sendError(response, error);
-  }
-};
-const server = createServer((request, response) => void handle(request, response));
-server.listen(Number(flags.port), '127.0.0.1', () => {
-  gateway.start();
-  process.stdout.write(`listening ${server.address().port}\n`);
-});
+  };
+  const server = createServer((request, response) => void handle(request, response));
+  server.listen(Number(flags.port), '127.0.0.1', () => {
+    gateway.start();
+    process.stdout.write(`listening ${server.address().port}\n`);
+  });
 
-const stop = async () => {
-  server.close();
-  server.closeAllConnections();
-  await gateway.close();
-  await journal.close();
-  const dir = path.join(journalDir, 'usage-journal');
-  const bytes = readdirSync(dir).reduce((n, name) => n + statSync(path.join(dir, name)).size, 0);
-  process.stdout.write(`journal ${bytes}\n`);
-  rmSync(journalDir, { recursive: true, force: true });
-  process.exit(0);
-};
-process.on('SIGTERM', () => void stop());
-process.on('SIGINT', () => void stop());
+  const stop = async () => {
+    server.close();
+    server.closeAllConnections();
+    await gateway.close();
+    await journal.close();
+    const dir = path.join(journalDir, 'usage-journal');
+    const bytes = readdirSync(dir).reduce((n, name) => n + statSync(path.join(dir, name)).size, 0);
+    rmSync(journalDir, { recursive: true, force: true });
+    process.stdout.write(`journal ${bytes}\n`);
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop());
+}

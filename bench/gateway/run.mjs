@@ -28,7 +28,9 @@ non-streamed and streamed, then measures streamed chunks relayed per second.
                           gateway's own HTTP stack: its floor),
                           gateway-shm: the gateway with its journal on /dev/shm (fsync nearly free), and
                           gateway-interval: the gateway with --journal-sync interval (fsync every 200 ms),
-                          gateway-quiet: gateway-interval without the access log (diagnostic)
+                          gateway-quiet: gateway-interval without the access log (diagnostic),
+                          gateway-2w: gateway-interval as two worker processes on one port
+                          (edgefleet gateway --workers 2; the in-process times are one worker's)
   --concurrency LIST      wrk connections (default 1,64)
   --duration-s N          seconds per measurement (default 6)
   --warmup-requests N     non-streamed requests (and N/20 streamed) sent to a fresh process before each
@@ -136,12 +138,14 @@ process.on('exit', () => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
 });
 
-/** CPU seconds of one process (user + system). */
+/** CPU seconds (user + system) of a process and its child processes (a gateway's workers). */
 function cpuSeconds(pid) {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / clkTck;
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean);
+    const own = (Number(fields[11]) + Number(fields[12])) / clkTck;
+    return children.reduce((sum, child) => sum + cpuSeconds(Number(child)), own);
   } catch {
     return NaN;
   }
@@ -232,7 +236,9 @@ function startTarget(target) {
   const args = ['--upstream', upstreamUrl, ...(target === 'gateway-keys' ? ['--keys'] : [])];
   // Diagnostic: the journal on tmpfs, where fsync costs next to nothing.
   if (target === 'gateway-shm') args.push('--journal-parent', '/dev/shm');
-  if (target === 'gateway-interval' || target === 'gateway-quiet') args.push('--journal-sync', 'interval');
+  if (target === 'gateway-interval' || target === 'gateway-quiet' || target === 'gateway-2w')
+    args.push('--journal-sync', 'interval');
+  if (target === 'gateway-2w') args.push('--workers', '2');
   // Diagnostic: no access log line per request.
   const env = target === 'gateway-quiet' ? { ...process.env, EDGEFLEET_LOG_LEVEL: 'warn' } : process.env;
   return startNode('gateway.mjs', args, nodeFlags, env);
@@ -327,8 +333,10 @@ async function measure(target, { stream, connections, tput = false, round }) {
 async function finishTarget(target, proc, label) {
   await stopNode(proc);
   const { stdout } = proc.output();
-  const journal = /journal (\d+)/.exec(stdout);
-  if (journal) (results.journalBytes[target] ??= {})[label] = Number(journal[1]);
+  // One line per gateway process (each worker of gateway-2w journals on its own).
+  const journals = [...stdout.matchAll(/journal (\d+)/g)];
+  if (journals.length > 0)
+    (results.journalBytes[target] ??= {})[label] = journals.reduce((n, m) => n + Number(m[1]), 0);
   const inproc = /^inproc (.*)$/m.exec(stdout);
   const inProcessMs = inproc ? JSON.parse(inproc[1]) : null;
   const profileDir = profileRoot && path.join(profileRoot, target);

@@ -7,6 +7,8 @@ import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import cluster from 'node:cluster';
+import { gatewayWorkerIndex, runGatewayWorkers } from '../gateway/sync/gateway-workers.js';
 import { startStandaloneGateway } from '../gateway/sync/standalone-gateway.js';
 import { readServerTls, readTrustedCas } from '../http/tls-options.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
@@ -32,6 +34,8 @@ usage is written to <home>/usage-journal before the answer completes and shipped
   --site SITE           the site this gateway serves (required)
   --region R            the region of the site
   --port N              port (default 8080)
+  --workers N           gateway processes sharing the port, to use N CPU cores (default 1; above 1
+                        needs --redis for key limits; each worker keeps its own usage journal)
   --host H              address to listen on (default 127.0.0.1)
   --home DIR            data directory, not a server's (default $EDGEFLEET_HOME or ~/.edgefleet)
   --api-key KEY         a gateway key (edgefleet keys create --role gateway) or the admin key
@@ -60,6 +64,7 @@ export async function run(args: string[]): Promise<number> {
     'journal-sync': { type: 'string' },
     'max-body-bytes': { type: 'string' },
     'upstream-wait-ms': { type: 'string' },
+    workers: { type: 'string' },
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
     'tls-ca': { type: 'string' },
@@ -84,20 +89,43 @@ export async function run(args: string[]): Promise<number> {
   }
   await mkdir(home, { recursive: true, mode: 0o700 });
   const apiKey = await readApiKey(values['api-key'], home);
-  const log = createLogger('gateway', { site });
-  const limiter = await makeLimiter(redisOption(values.redis).redisUrl, log);
+  const workers = intFlag(values.workers, 'workers', 1, 1);
+  const { redisUrl } = redisOption(values.redis);
+  if (workers > 1 && redisUrl === undefined) {
+    throw new EdgeFleetError(
+      'invalid_argument',
+      '--workers above 1 needs --redis URL (or EDGEFLEET_REDIS_URL): the workers must share the key limits',
+    );
+  }
+  const host = values.host ?? '127.0.0.1';
+  const workerIndex = workers > 1 ? gatewayWorkerIndex() : null;
+  const log = createLogger('gateway', { site, ...(workerIndex !== null && { worker: workerIndex }) });
+  if (workers > 1 && cluster.isPrimary) {
+    return runGatewayWorkers({
+      count: workers,
+      log,
+      onListening: ({ port }) => {
+        const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+        log.info({ url, server: serverUrl, home, workers }, 'gateway listening');
+        process.stdout.write(listeningLine(site, url, workers));
+      },
+    });
+  }
+  const limiter = await makeLimiter(redisUrl, log);
 
   const shutdown = new AbortController();
   const onSignal = () => shutdown.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // A worker whose primary is gone (killed) stops too.
+  if (workerIndex !== null) process.once('disconnect', onSignal);
   const gateway = await startStandaloneGateway({
     serverUrl,
     apiKey,
     site,
     region: values.region?.trim() || null,
     home,
-    host: values.host ?? '127.0.0.1',
+    host,
     port: intFlag(values.port, 'port', 8080, 0),
     maxBodyBytes: intFlag(values['max-body-bytes'], 'max-body-bytes', 8 * 1024 * 1024, 1024),
     upstreamWaitMs: intFlag(values['upstream-wait-ms'], 'upstream-wait-ms', 10_000, 0),
@@ -107,15 +135,24 @@ export async function run(args: string[]): Promise<number> {
     ...journalSyncOption(values['journal-sync']),
     ...(tls && { tls }),
     ...(tlsCa && { tlsCa }),
+    ...(workerIndex !== null && { worker: { index: workerIndex, count: workers } }),
   });
-  log.info({ url: gateway.url, server: serverUrl, home, origin: gateway.routes.origin }, 'gateway listening');
-  process.stdout.write(
-    `EdgeFleet gateway for site ${site} listening on ${gateway.url} (OpenAI API: ${gateway.url}/v1)\n`,
-  );
+  if (workerIndex === null) {
+    log.info(
+      { url: gateway.url, server: serverUrl, home, origin: gateway.routes.origin },
+      'gateway listening',
+    );
+    process.stdout.write(listeningLine(site, gateway.url, 1));
+  }
   if (!shutdown.signal.aborted) await once(shutdown.signal, 'abort');
   log.info('shutting down');
   await gateway.close();
   return 0;
+}
+
+function listeningLine(site: string, url: string, workers: number): string {
+  const processes = workers > 1 ? ` with ${workers} worker processes` : '';
+  return `EdgeFleet gateway for site ${site} listening on ${url}${processes} (OpenAI API: ${url}/v1)\n`;
 }
 
 function checkUrl(raw: string | undefined): string {

@@ -40,6 +40,7 @@ export class RoutingMetrics {
       help: "The router's moving average of an instance's time per output token (what it ranks by)",
       labelNames: ['instance', 'site'],
       registers,
+      aggregator: 'average',
       collect() {
         this.reset();
         for (const { instance, site, ms } of view.speeds()) this.set({ instance, site }, ms / 1000);
@@ -50,6 +51,7 @@ export class RoutingMetrics {
       help: "The router's moving average of a site's round-trip time, from its health checks",
       labelNames: ['site'],
       registers,
+      aggregator: 'average',
       collect() {
         this.reset();
         for (const { site, ms } of view.rtts()) this.set({ site }, ms / 1000);
@@ -66,6 +68,7 @@ export class RoutingMetrics {
       help: 'Whether the circuit breaker of an instance is open or half-open (1) or closed (0)',
       labelNames: ['instance', 'site'],
       registers,
+      aggregator: 'max',
     });
     this.circuitTransitions = new Counter({
       name: 'edgefleet_gateway_circuit_transitions_total',
@@ -78,6 +81,7 @@ export class RoutingMetrics {
       help: 'Whether the last active health checks of an instance passed (1) or not (0)',
       labelNames: ['instance', 'site'],
       registers,
+      aggregator: 'min',
     });
     this.retryBudgetExhausted = new Counter({
       name: 'edgefleet_gateway_retry_budget_exhausted_total',

@@ -59,6 +59,7 @@ export class HttpKeyLookup {
         name: 'edgefleet_gateway_key_list_age_seconds',
         help: 'Time since the API key list was last pulled from the control plane (-1: never)',
         registers,
+        aggregator: 'max',
         collect() {
           const age = ageMs();
           this.set(age === null ? -1 : age / 1000);

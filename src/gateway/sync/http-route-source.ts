@@ -65,6 +65,7 @@ export class HttpRouteSource {
         name: 'edgefleet_gateway_route_table_age_seconds',
         help: 'Time since the route table was last pulled from the control plane (-1: never)',
         registers,
+        aggregator: 'max',
         collect() {
           const age = ageMs();
           this.set(age === null ? -1 : age / 1000);
@@ -77,6 +78,7 @@ export class HttpRouteSource {
         name: 'edgefleet_gateway_control_plane_reachable',
         help: '1 when the last pull from the control plane succeeded, else 0',
         registers,
+        aggregator: 'min',
         collect() {
           this.set(reachable() ? 1 : 0);
         },

@@ -3,7 +3,8 @@
  * pulled from the control plane and cached in memory and on disk, a durable usage journal shipped to
  * the control plane, and one HTTP server with `/v1/…`, `/health` and `/metrics`. While the control
  * plane is unreachable it keeps serving the room's instances from the last routes and keys it knew;
- * the journal ships when the control plane answers again.
+ * the journal ships when the control plane answers again. As one of several worker processes
+ * (gateway-workers.ts) it keeps a journal of its own and answers `/metrics` for all of them.
  */
 import { once } from 'node:events';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -25,6 +26,8 @@ import { UsageShipper } from '../metering/usage-shipper.js';
 import { ControlPlaneClient } from './control-plane-client.js';
 import { HttpKeyLookup } from './http-key-lookup.js';
 import { HttpRouteSource } from './http-route-source.js';
+import { clusterMetricsText } from './gateway-workers.js';
+import { journalDirName, shipLeftoverJournals } from './worker-journals.js';
 import { withinMs } from './poll-loop.js';
 
 export interface StandaloneGatewayOptions {
@@ -56,6 +59,8 @@ export interface StandaloneGatewayOptions {
   tls?: ServerTls;
   /** Certificates an https control plane is checked against (`--tls-ca`); default: the system's. */
   tlsCa?: string[];
+  /** This process is worker `index` of `count` (`--workers`); default: the only process, index 0 of 1. */
+  worker?: { index: number; count: number };
 }
 
 export interface StandaloneGateway {
@@ -75,7 +80,8 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
     apiKey: options.apiKey,
     ...(options.tlsCa && { ca: options.tlsCa }),
   });
-  const journal = new UsageJournal(join(options.home, 'usage-journal'), {
+  const worker = options.worker ?? { index: 0, count: 1 };
+  const journal = new UsageJournal(join(options.home, journalDirName(worker.index)), {
     ...(options.journalSync && { sync: options.journalSync }),
   });
   await journal.open();
@@ -116,6 +122,9 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
   });
   routes.registerMetrics(gateway.registry);
   keys.registerMetrics(gateway.registry);
+  const metricsText = options.worker
+    ? clusterMetricsText(gateway.registry)
+    : () => gateway.registry.metrics();
 
   const health = () => {
     return routes.get().then((table) => ({
@@ -134,6 +143,7 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
         instances: table.models.reduce((n, m) => n + m.instances.length, 0),
       },
       keys: { count: keys.size, ageMs: keys.ageMs() },
+      ...(options.worker && { worker: { ...options.worker, pid: process.pid } }),
     }));
   };
 
@@ -143,8 +153,9 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
       if (path === '/health') return sendJson(response, 200, await health());
       if (path === '/metrics') {
         await guard.authenticate(request.headers.authorization, metricsRoles, '/metrics');
+        const text = await metricsText();
         response.writeHead(200, { 'content-type': gateway.registry.contentType });
-        response.end(await gateway.registry.metrics());
+        response.end(text);
         return;
       }
       if (path.startsWith('/v1/')) return await gateway.handle(request, response, path);
@@ -162,6 +173,18 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
   await once(server, 'listening');
   gateway.start();
   shipper.start();
+  // Journals of workers a previous run had and this one has not (`--workers` lowered).
+  const leftovers = new AbortController();
+  const leftoversShipped =
+    worker.index === 0
+      ? shipLeftoverJournals({
+          home: options.home,
+          workers: worker.count,
+          ship: client.shipUsage,
+          log: log.child({ component: 'usage-shipper' }),
+          signal: leftovers.signal,
+        })
+      : Promise.resolve();
   const address = server.address() as AddressInfo;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   return {
@@ -176,6 +199,8 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
       server.closeAllConnections();
       routes.stop();
       keys.stop();
+      leftovers.abort();
+      await leftoversShipped;
       await gateway.close();
       await shipper.stop();
       await shipper.flush().catch((error: unknown) => {

@@ -1,0 +1,140 @@
+/**
+ * Several processes for one room gateway behind one port (`edgefleet gateway --workers N`), so a gateway
+ * uses more than one CPU core. node:cluster's primary forks N workers; each runs the whole standalone
+ * gateway (its own route and key pulls, health checks, circuit breakers and usage journal) and they share
+ * the listening socket. The primary restarts a worker that dies, stops all of them on SIGINT or SIGTERM,
+ * and answers a worker's `/metrics` with the metrics of every worker added up (prom-client's
+ * AggregatorRegistry; each gauge says how it adds up). Key limits must be shared through Redis: a
+ * worker's own counters would let each key N times its limit.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import type { AddressInfo } from 'node:net';
+import { AggregatorRegistry, type Registry } from 'prom-client';
+import type { Logger } from '../../telemetry/logger.js';
+
+/** Set in each worker's environment: its index, 0 … N−1 (its journal is named after it). */
+export const workerIndexVariable = 'EDGEFLEET_GATEWAY_WORKER';
+
+const metricsRequest = 'edgefleet:gateway-metrics';
+const metricsReply = 'edgefleet:gateway-metrics-text';
+/** A worker that lives shorter than this is restarted after a growing pause (1 s, 2 s, … 30 s). */
+const settledAfterMs = 10_000;
+
+/** This process's worker index when it is one of several gateway workers, else null. */
+export function gatewayWorkerIndex(): number | null {
+  const raw = process.env[workerIndexVariable];
+  return cluster.isWorker && raw !== undefined && /^\d+$/.test(raw) ? Number(raw) : null;
+}
+
+export interface GatewayWorkersOptions {
+  count: number;
+  log: Logger;
+  /** Called once, when the first worker listens. */
+  onListening(address: AddressInfo): void;
+}
+
+/**
+ * Runs the primary: forks the workers (each runs this program again, with the same arguments) and
+ * supervises them until SIGINT or SIGTERM, then stops them (SIGTERM; each finishes its requests and ships
+ * its journal) and resolves with 0. Resolves with 1 when a worker exits before any worker listened (a
+ * start-up error the worker has printed, such as a port in use).
+ */
+export function runGatewayWorkers(options: GatewayWorkersOptions): Promise<number> {
+  const { count, log } = options;
+  const aggregator = new AggregatorRegistry();
+  const workers = new Map<number, Worker>();
+  const quickDeaths = new Map<number, number>();
+  let listening = false;
+  let stopping = false;
+  let finish: (code: number) => void = () => undefined;
+  const finished = new Promise<number>((resolve) => (finish = resolve));
+  let exitCode = 0;
+
+  const stop = (code: number) => {
+    exitCode = Math.max(exitCode, code);
+    if (stopping) return;
+    stopping = true;
+    for (const worker of workers.values()) worker.process.kill('SIGTERM');
+    if (workers.size === 0) finish(exitCode);
+  };
+
+  const fork = (index: number) => {
+    const startedAtMs = Date.now();
+    const worker = cluster.fork({ [workerIndexVariable]: String(index) });
+    workers.set(index, worker);
+    worker.on('message', (message: unknown) => {
+      const { type, id } = (message ?? {}) as { type?: unknown; id?: unknown };
+      if (type !== metricsRequest) return;
+      aggregator.clusterMetrics().then(
+        (text) => worker.isConnected() && worker.send({ type: metricsReply, id, text }),
+        (error: unknown) =>
+          worker.isConnected() && worker.send({ type: metricsReply, id, error: String(error) }),
+      );
+    });
+    worker.once('listening', (address: AddressInfo) => {
+      if (listening) return;
+      listening = true;
+      options.onListening(address);
+    });
+    worker.once('exit', (code, signal) => {
+      workers.delete(index);
+      if (stopping) {
+        if (workers.size === 0) finish(exitCode);
+        return;
+      }
+      if (!listening) {
+        log.error({ worker: index, code, signal }, 'a gateway worker exited before listening; stopping');
+        return stop(1);
+      }
+      const quick = Date.now() - startedAtMs < settledAfterMs;
+      const deaths = quick ? (quickDeaths.get(index) ?? 0) + 1 : 0;
+      quickDeaths.set(index, deaths);
+      const delayMs = deaths === 0 ? 0 : Math.min(30_000, 1000 * 2 ** (deaths - 1));
+      log.warn(
+        { worker: index, code, signal, restartInMs: delayMs },
+        'gateway worker exited; starting it again',
+      );
+      setTimeout(() => stopping || fork(index), delayMs).unref();
+    });
+  };
+
+  process.once('SIGINT', () => stop(0));
+  process.once('SIGTERM', () => stop(0));
+  for (let index = 0; index < count; index += 1) fork(index);
+  log.info({ workers: count }, 'gateway workers started');
+  return finished;
+}
+
+/**
+ * In a worker: the text `/metrics` answers, every worker's metrics added up by the primary; `registry`
+ * is what this worker reports when the primary asks.
+ */
+export function clusterMetricsText(registry: Registry, timeoutMs = 10_000): () => Promise<string> {
+  AggregatorRegistry.setRegistries([registry]);
+  // Constructing one adds prom-client's listener that answers the primary with this worker's metrics.
+  new AggregatorRegistry();
+  const waiting = new Map<number, { resolve: (text: string) => void; reject: (error: Error) => void }>();
+  let nextId = 0;
+  process.on('message', (message: unknown) => {
+    const { type, id, text, error } = (message ?? {}) as Record<string, unknown>;
+    if (type !== metricsReply || typeof id !== 'number') return;
+    const waiter = waiting.get(id);
+    waiting.delete(id);
+    if (typeof text === 'string') waiter?.resolve(text);
+    else
+      waiter?.reject(new Error(`the gateway's primary process could not collect metrics: ${String(error)}`));
+  });
+  return () =>
+    new Promise<string>((resolve, reject) => {
+      const id = nextId++;
+      const timer = setTimeout(() => {
+        waiting.delete(id);
+        reject(new Error(`the gateway's primary process sent no metrics within ${timeoutMs} ms`));
+      }, timeoutMs);
+      waiting.set(id, {
+        resolve: (text) => (clearTimeout(timer), resolve(text)),
+        reject: (error) => (clearTimeout(timer), reject(error)),
+      });
+      process.send!({ type: metricsRequest, id });
+    });
+}

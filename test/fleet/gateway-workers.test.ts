@@ -1,0 +1,197 @@
+import http from 'node:http';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { afterAll, describe, expect, it } from 'vitest';
+import { scrapeMetrics, waitFor } from '../helpers/edgefleet-process.js';
+import { makeTestModel } from '../helpers/models.js';
+import {
+  isAlive,
+  rows,
+  runCli,
+  startCli,
+  startServer,
+  TestResources,
+  waitForOutput,
+} from './fleet-processes.js';
+
+const redisUrl = process.env['EDGEFLEET_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+
+interface WorkerHealth {
+  status: string;
+  routes: { instances: number };
+  worker?: { index: number; count: number; pid: number };
+}
+
+/** `/health` on a connection of its own (the primary hands each new connection to the next worker). */
+function healthOnNewConnection(baseUrl: string): Promise<WorkerHealth> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(`${baseUrl}/health`, { agent: false }, (response) => {
+        let text = '';
+        response.setEncoding('utf8').on('data', (part: string) => (text += part));
+        response.on('end', () => resolve(JSON.parse(text) as WorkerHealth));
+      })
+      .on('error', reject);
+  });
+}
+
+/** Bytes of usage records in a worker's journal directory. */
+async function journaledBytes(dir: string): Promise<number> {
+  let bytes = 0;
+  for (const name of await readdir(dir))
+    if (name.endsWith('.jsonl')) bytes += (await stat(join(dir, name))).size;
+  return bytes;
+}
+
+/**
+ * `edgefleet gateway --workers 2`: two gateway processes behind one port, beside a server and a worker
+ * with a real engine. Both serve; `/metrics` from either counts every request; each journals its own
+ * records and the control plane stores each request once; a killed worker is replaced; SIGTERM stops all.
+ */
+describe('edgefleet gateway --workers', () => {
+  const resources = new TestResources();
+
+  afterAll(async () => {
+    await resources.cleanup(5000);
+  });
+
+  it('refuses several workers without Redis, since each would count key limits alone', async () => {
+    const home = await resources.tempDir('ef-gw-workers-noredis-');
+    const result = await runCli(
+      ['gateway', '--server', 'http://127.0.0.1:9', '--site', 'north', '--home', home, '--workers', '2'],
+      { EDGEFLEET_API_KEY: 'ef_admin_x', EDGEFLEET_REDIS_URL: '' },
+    );
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/--workers above 1 needs --redis/);
+  });
+
+  it('serves one port from two processes, adds up their metrics and ships both journals', async () => {
+    const model = await makeTestModel({});
+    const server = resources.track(
+      await startServer(await resources.tempDir('ef-gw-workers-server-'), [
+        '--reconcile-ms',
+        '200',
+        '--context',
+        '512',
+      ]),
+    );
+    const token = (await readFile(join(server.home, 'join-token'), 'utf8')).trim();
+    resources.track(
+      startCli([
+        'worker',
+        ...['--server', server.url, '--token', token, '--site', 'north', '--name', 'node-north'],
+        ...['--home', await resources.tempDir('ef-gw-workers-node-'), '--heartbeat-ms', '200'],
+        ...['--threads', '1', '--parallel', '2'],
+      ]),
+    );
+    expect(
+      (await server.api('POST', '/api/v1/deployments', { name: 'tiny', model: model.path, replicas: 1 }))
+        .status,
+    ).toBe(201);
+    await resources.explain(
+      waitFor(
+        async () => {
+          const instances = rows((await server.api('GET', '/api/v1/instances')).body);
+          return instances.some((i) => i['state'] === 'running') ? true : undefined;
+        },
+        30_000,
+        'a running instance',
+      ),
+    );
+    const created = (await server.api('POST', '/api/v1/keys', { name: 'room-user' })).body as Record<
+      string,
+      string
+    >;
+    const secret = created['key']!;
+
+    const home = await resources.tempDir('ef-gw-workers-room-');
+    const gateway = resources.track(
+      startCli([
+        'gateway',
+        ...['--server', server.url, '--site', 'north', '--home', home, '--port', '0'],
+        ...['--api-key', server.adminKey, '--workers', '2', '--redis', redisUrl],
+      ]),
+    );
+    const url = await waitForOutput(
+      gateway,
+      /listening on (http:\/\/\S+) with 2 worker processes/,
+      'the gateway',
+    );
+
+    // New connections go to both workers; each pulls the routes itself.
+    const pids = new Map<number, number>();
+    await resources.explain(
+      waitFor(
+        async () => {
+          const { worker, routes } = await healthOnNewConnection(url);
+          if (worker && routes.instances === 1) pids.set(worker.index, worker.pid);
+          return pids.size === 2 ? true : undefined;
+        },
+        15_000,
+        'both workers to answer with the routes',
+      ),
+    );
+    expect([...pids.values()].every((pid) => pid !== gateway.child.pid && isAlive(pid))).toBe(true);
+
+    const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: secret, maxRetries: 0 });
+    const chat = async () => {
+      const answer = await client.chat.completions.create({
+        model: 'tiny',
+        messages: [{ role: 'user', content: 'hi there' }],
+        temperature: 0,
+      });
+      expect(answer.choices[0]?.message.content).toBe(model.expectedText);
+    };
+    // At once, so the client opens several connections and the primary hands them to both workers.
+    await Promise.all(Array.from({ length: 8 }, chat));
+    expect(await journaledBytes(join(home, 'usage-journal'))).toBeGreaterThan(0);
+    expect(await journaledBytes(join(home, 'usage-journal-1'))).toBeGreaterThan(0);
+
+    // Whichever worker answers /metrics counts the requests of both.
+    const answered = async () => {
+      const text = await scrapeMetrics(url, server.adminKey);
+      return [
+        ...text.matchAll(/^edgefleet_gateway_requests_total\{[^}]*status="200"[^}]*\} (\d+)$/gm),
+      ].reduce((n, m) => n + Number(m[1]), 0);
+    };
+    for (let i = 0; i < 4; i++) expect(await answered()).toBe(8);
+
+    const usageCount = async () => {
+      const report = await server.api('GET', `/api/v1/usage?group_by=key&key=${created['id']}`);
+      return rows(report.body).reduce((n, r) => n + Number(r['requests']), 0);
+    };
+    await waitFor(
+      async () => ((await usageCount()) === 8 ? true : undefined),
+      10_000,
+      'both journals shipped',
+    );
+
+    // A worker that dies is replaced under the same index (so it reopens its own journal).
+    const killed = pids.get(1)!;
+    process.kill(killed, 'SIGKILL');
+    await resources.explain(
+      waitFor(
+        async () => {
+          const { worker } = await healthOnNewConnection(url);
+          if (worker?.index !== 1 || worker.pid === killed) return undefined;
+          pids.set(1, worker.pid);
+          return true;
+        },
+        15_000,
+        'a new worker 1',
+      ),
+    );
+    await Promise.all(Array.from({ length: 4 }, chat));
+    await waitFor(
+      async () => ((await usageCount()) === 12 ? true : undefined),
+      10_000,
+      'the later shipments',
+    );
+
+    // SIGTERM to the primary stops every worker, and the gateway exits 0.
+    const workerPids = [...pids.values()];
+    expect(await gateway.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    expect(workerPids.filter(isAlive)).toEqual([]);
+  }, 120_000);
+});
