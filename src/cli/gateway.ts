@@ -23,6 +23,9 @@ import {
 } from './gateway-options.js';
 import { intFlag, parseFlags } from './parse-flags.js';
 
+/** More processes than this is a typo rather than a machine. */
+const maxWorkers = 256;
+
 const help = `usage: edgefleet gateway --server URL --site SITE [options]
 
 Runs a gateway for one site (machine room): the OpenAI-compatible API (/v1, API keys required),
@@ -90,6 +93,9 @@ export async function run(args: string[]): Promise<number> {
   await mkdir(home, { recursive: true, mode: 0o700 });
   const apiKey = await readApiKey(values['api-key'], home);
   const workers = intFlag(values.workers, 'workers', 1, 1);
+  if (workers > maxWorkers) {
+    throw new EdgeFleetError('invalid_argument', `--workers must be at most ${maxWorkers}, got ${workers}`);
+  }
   const { redisUrl } = redisOption(values.redis);
   if (workers > 1 && redisUrl === undefined) {
     throw new EdgeFleetError(

@@ -23,16 +23,19 @@ interface WorkerHealth {
   worker?: { index: number; count: number; pid: number };
 }
 
-/** `/health` on a connection of its own (the primary hands each new connection to the next worker). */
+/**
+ * `/health` on a connection of its own (the primary hands each new connection to the next worker). With
+ * a timeout: a connection the primary hands to a worker in the moment it dies is never answered.
+ */
 function healthOnNewConnection(baseUrl: string): Promise<WorkerHealth> {
   return new Promise((resolve, reject) => {
-    http
-      .get(`${baseUrl}/health`, { agent: false }, (response) => {
-        let text = '';
-        response.setEncoding('utf8').on('data', (part: string) => (text += part));
-        response.on('end', () => resolve(JSON.parse(text) as WorkerHealth));
-      })
-      .on('error', reject);
+    const request = http.get(`${baseUrl}/health`, { agent: false, timeout: 2000 }, (response) => {
+      let text = '';
+      response.setEncoding('utf8').on('data', (part: string) => (text += part));
+      response.on('end', () => resolve(JSON.parse(text) as WorkerHealth));
+    });
+    request.on('timeout', () => request.destroy(new Error('no answer within 2 s')));
+    request.on('error', reject);
   });
 }
 
@@ -134,7 +137,7 @@ describe('edgefleet gateway --workers', () => {
     );
     expect([...pids.values()].every((pid) => pid !== gateway.child.pid && isAlive(pid))).toBe(true);
 
-    const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: secret, maxRetries: 0 });
+    const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: secret, maxRetries: 0, timeout: 30_000 });
     const chat = async () => {
       const answer = await client.chat.completions.create({
         model: 'tiny',

@@ -105,14 +105,21 @@ export function runGatewayWorkers(options: GatewayWorkersOptions): Promise<numbe
   return finished;
 }
 
+/** A worker's side of `/metrics`. */
+export interface ClusterMetrics {
+  /** The metrics this worker reports when the primary asks (until set: none). */
+  report(registry: Registry): void;
+  /** What `/metrics` answers: every worker's metrics added up by the primary. */
+  text(): Promise<string>;
+}
+
 /**
- * In a worker: the text `/metrics` answers, every worker's metrics added up by the primary; `registry`
- * is what this worker reports when the primary asks.
+ * In a worker, as early as it starts (the primary's collection waits for every connected worker to answer).
  */
-export function clusterMetricsText(registry: Registry, timeoutMs = 10_000): () => Promise<string> {
-  AggregatorRegistry.setRegistries([registry]);
-  // Constructing one adds prom-client's listener that answers the primary with this worker's metrics.
+export function clusterMetrics(timeoutMs = 10_000): ClusterMetrics {
+  // Constructing one adds prom-client's listener that answers the primary with this worker's registries.
   new AggregatorRegistry();
+  AggregatorRegistry.setRegistries([]);
   const waiting = new Map<number, { resolve: (text: string) => void; reject: (error: Error) => void }>();
   let nextId = 0;
   process.on('message', (message: unknown) => {
@@ -124,17 +131,20 @@ export function clusterMetricsText(registry: Registry, timeoutMs = 10_000): () =
     else
       waiter?.reject(new Error(`the gateway's primary process could not collect metrics: ${String(error)}`));
   });
-  return () =>
-    new Promise<string>((resolve, reject) => {
-      const id = nextId++;
-      const timer = setTimeout(() => {
-        waiting.delete(id);
-        reject(new Error(`the gateway's primary process sent no metrics within ${timeoutMs} ms`));
-      }, timeoutMs);
-      waiting.set(id, {
-        resolve: (text) => (clearTimeout(timer), resolve(text)),
-        reject: (error) => (clearTimeout(timer), reject(error)),
-      });
-      process.send!({ type: metricsRequest, id });
-    });
+  return {
+    report: (registry) => AggregatorRegistry.setRegistries([registry]),
+    text: () =>
+      new Promise<string>((resolve, reject) => {
+        const id = nextId++;
+        const timer = setTimeout(() => {
+          waiting.delete(id);
+          reject(new Error(`the gateway's primary process sent no metrics within ${timeoutMs} ms`));
+        }, timeoutMs);
+        waiting.set(id, {
+          resolve: (text) => (clearTimeout(timer), resolve(text)),
+          reject: (error) => (clearTimeout(timer), reject(error)),
+        });
+        process.send!({ type: metricsRequest, id });
+      }),
+  };
 }

@@ -26,7 +26,7 @@ import { UsageShipper } from '../metering/usage-shipper.js';
 import { ControlPlaneClient } from './control-plane-client.js';
 import { HttpKeyLookup } from './http-key-lookup.js';
 import { HttpRouteSource } from './http-route-source.js';
-import { clusterMetricsText } from './gateway-workers.js';
+import { clusterMetrics } from './gateway-workers.js';
 import { journalDirName, shipLeftoverJournals } from './worker-journals.js';
 import { withinMs } from './poll-loop.js';
 
@@ -81,6 +81,7 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
     ...(options.tlsCa && { ca: options.tlsCa }),
   });
   const worker = options.worker ?? { index: 0, count: 1 };
+  const cluster = options.worker && clusterMetrics();
   const journal = new UsageJournal(join(options.home, journalDirName(worker.index)), {
     ...(options.journalSync && { sync: options.journalSync }),
   });
@@ -122,9 +123,8 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
   });
   routes.registerMetrics(gateway.registry);
   keys.registerMetrics(gateway.registry);
-  const metricsText = options.worker
-    ? clusterMetricsText(gateway.registry)
-    : () => gateway.registry.metrics();
+  cluster?.report(gateway.registry);
+  const metricsText = cluster ? cluster.text : () => gateway.registry.metrics();
 
   const health = () => {
     return routes.get().then((table) => ({
