@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { createServer } from 'node:net';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -67,6 +68,31 @@ describe('edgefleet gateway --workers', () => {
     );
     expect(result.code).not.toBe(0);
     expect(result.stderr).toMatch(/--workers above 1 needs --redis/);
+  });
+
+  it('exits 1 with the reason when its workers cannot listen (the port is taken)', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as { port: number };
+    try {
+      const home = await resources.tempDir('ef-gw-workers-taken-');
+      const env = {
+        EDGEFLEET_API_KEY: 'ef_admin_x',
+        EDGEFLEET_REDIS_URL: redisUrl,
+        EDGEFLEET_LOG_LEVEL: 'error',
+      };
+      const args = ['gateway', '--server', 'http://127.0.0.1:9', '--site', 'north', '--home', home];
+      // Two workers fail as one process does, and say why.
+      const one = await runCli([...args, '--port', String(port)], env);
+      expect(one.code).toBe(1);
+      expect(one.stderr).toMatch(/EADDRINUSE/);
+      const two = await runCli([...args, '--port', String(port), '--workers', '2'], env);
+      expect(two.code).toBe(1);
+      expect(two.stderr).toMatch(/EADDRINUSE/);
+      expect(two.stderr).toMatch(/a gateway worker exited before listening/);
+    } finally {
+      taken.close();
+    }
   });
 
   it('serves one port from two processes, adds up their metrics and ships both journals', async () => {
