@@ -18,6 +18,7 @@ import { FleetGateway, type RouteSource } from '../gateway/fleet-gateway.js';
 import type { RoutingConfig } from '../gateway/routing/routing-config.js';
 import { UsageJournal, type JournalSync } from '../gateway/metering/usage-journal.js';
 import { UsageShipper } from '../gateway/metering/usage-shipper.js';
+import { listeningUrl } from '../http/create-http-server.js';
 import type { ServerTls } from '../http/tls-options.js';
 import type { Store } from '../store/store.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -139,9 +140,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const prober = new EndpointProber({ store, log: log.child({ component: 'endpoint-prober' }) });
   prober.start();
   const address = control.server.address() as AddressInfo;
-  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   return {
-    url: `${options.tls ? 'https' : 'http'}://${host}:${address.port}`,
+    url: listeningUrl(options.host, address.port, options.tls !== undefined),
     routes,
     control,
     gateway,

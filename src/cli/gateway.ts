@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import cluster from 'node:cluster';
 import { gatewayWorkerIndex, runGatewayWorkers } from '../gateway/sync/gateway-workers.js';
 import { startStandaloneGateway } from '../gateway/sync/standalone-gateway.js';
+import { listeningUrl } from '../http/create-http-server.js';
 import { readServerTls, readTrustedCas } from '../http/tls-options.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import { createLogger } from '../telemetry/logger.js';
@@ -111,7 +112,7 @@ export async function run(args: string[]): Promise<number> {
       count: workers,
       log,
       onListening: ({ port }) => {
-        const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+        const url = listeningUrl(host, port, tls !== undefined);
         log.info({ url, server: serverUrl, home, workers }, 'gateway listening');
         process.stdout.write(listeningLine(site, url, workers));
       },

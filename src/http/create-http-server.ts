@@ -28,6 +28,11 @@ export const serverTimeouts = {
   keepAliveTimeoutMs: 65_000,
 } as const;
 
+/** The URL of a server created here listening on `host` (an IPv6 literal gets brackets) and `port`. */
+export function listeningUrl(host: string, port: number, tls: boolean): string {
+  return `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
 /** An HTTP server, or an HTTPS one with `tls`; not listening yet. */
 export function createHttpServer(handler: RequestListener, tls?: ServerTls): Server {
   const listener: RequestListener = (request, response) => {

@@ -11,7 +11,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { answerClientErrors } from '../../http/client-errors.js';
-import { createHttpServer } from '../../http/create-http-server.js';
+import { createHttpServer, listeningUrl } from '../../http/create-http-server.js';
 import type { ServerTls } from '../../http/tls-options.js';
 import { sendError, sendJson } from '../../http/respond.js';
 import { metricsRoles } from '../../spec/api-keys.js';
@@ -81,7 +81,7 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
     ...(options.tlsCa && { ca: options.tlsCa }),
   });
   const worker = options.worker ?? { index: 0, count: 1 };
-  const cluster = options.worker && clusterMetrics();
+  const workerMetrics = options.worker && clusterMetrics();
   const journal = new UsageJournal(join(options.home, journalDirName(worker.index)), {
     ...(options.journalSync && { sync: options.journalSync }),
   });
@@ -123,8 +123,8 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
   });
   routes.registerMetrics(gateway.registry);
   keys.registerMetrics(gateway.registry);
-  cluster?.report(gateway.registry);
-  const metricsText = cluster ? cluster.text : () => gateway.registry.metrics();
+  workerMetrics?.report(gateway.registry);
+  const metricsText = workerMetrics ? workerMetrics.text : () => gateway.registry.metrics();
 
   const health = () => {
     return routes.get().then((table) => ({
@@ -186,9 +186,8 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
         })
       : Promise.resolve();
   const address = server.address() as AddressInfo;
-  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   return {
-    url: `${options.tls ? 'https' : 'http'}://${host}:${address.port}`,
+    url: listeningUrl(options.host, address.port, options.tls !== undefined),
     server,
     routes,
     keys,

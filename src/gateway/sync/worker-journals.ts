@@ -6,6 +6,7 @@
  */
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { UsageEvent } from '../../spec/usage-event.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { UsageJournal } from '../metering/usage-journal.js';
@@ -48,10 +49,7 @@ export async function shipLeftoverJournals(options: LeftoverJournalsOptions): Pr
         );
         break;
       }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, options.retryMs ?? 30_000);
-        signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-      });
+      await sleep(options.retryMs ?? 30_000, undefined, { signal }).catch(() => undefined);
     }
   }
 }
