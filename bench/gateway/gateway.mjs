@@ -19,7 +19,6 @@
 import cluster from 'node:cluster';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,6 +71,8 @@ async function runGateway() {
     { sendError, sendJson },
     { EdgeFleetError },
     { createLogger },
+    { createHttpServer },
+    { resolveTarget },
   ] = await Promise.all([
     dist('gateway/fleet-gateway.js'),
     dist('gateway/metering/usage-journal.js'),
@@ -80,6 +81,8 @@ async function runGateway() {
     dist('http/respond.js'),
     dist('spec/edgefleet-error.js'),
     dist('telemetry/logger.js'),
+    dist('http/create-http-server.js'),
+    dist('http/request-target.js'),
   ]);
 
   const benchKey = 'ef-bench-0123456789abcdef0123456789abcdef';
@@ -148,7 +151,7 @@ async function runGateway() {
   });
 
   const handle = async (request, response) => {
-    const pathname = new URL(request.url ?? '/', 'http://localhost').pathname;
+    const { pathname } = resolveTarget(request.url);
     try {
       if (pathname === '/health') return sendJson(response, 200, { status: 'ok' });
       if (pathname === '/metrics') {
@@ -165,7 +168,7 @@ async function runGateway() {
       sendError(response, error);
     }
   };
-  const server = createServer((request, response) => void handle(request, response));
+  const server = createHttpServer((request, response) => void handle(request, response));
   server.listen(Number(flags.port), '127.0.0.1', () => {
     gateway.start();
     process.stdout.write(`listening ${server.address().port}\n`);

@@ -114,10 +114,14 @@ const post = (url: string, body: string, headers: Record<string, string> = {}) =
   });
 
 describe('FleetGateway', () => {
-  it("never passes the client's key upstream; an external endpoint gets its own key", async () => {
+  it("never passes the client's key upstream; an external endpoint gets its own key; other headers pass", async () => {
     const seenAuth: (string | undefined)[] = [];
+    const seenTrace: (string | undefined)[] = [];
     const recording: Script = (req, res, body) => {
-      if (req.url?.startsWith('/v1/')) seenAuth.push(req.headers.authorization);
+      if (req.url?.startsWith('/v1/')) {
+        seenAuth.push(req.headers.authorization);
+        seenTrace.push(req.headers['x-trace-id'] as string | undefined);
+      }
       ok(req, res, body);
     };
     const internal = await upstream(recording);
@@ -127,9 +131,11 @@ describe('FleetGateway', () => {
       [external.url, { apiKey: 'upstream-secret' }],
     ] as const) {
       const { url } = await startGateway(routesOf([{ ...instance('i', target), ...extra }]).source);
-      expect((await post(url, chat(), { authorization: 'Bearer client-edgefleet-key' })).status).toBe(200);
+      const headers = { authorization: 'Bearer client-edgefleet-key', 'X-Trace-Id': 'trace-7' };
+      expect((await post(url, chat(), headers)).status).toBe(200);
     }
     expect(seenAuth).toEqual([undefined, 'Bearer upstream-secret']);
+    expect(seenTrace).toEqual(['trace-7', 'trace-7']);
   });
 
   it('sends a request again on a fresh connection when the upstream had closed the pooled one (llama-server)', async () => {

@@ -89,6 +89,9 @@ const anonymous: KeyPrincipal = {
   tokensUsed: 0,
 };
 
+/** `wake` for a deployment that does not scale to zero (or a gateway that cannot start one). */
+const notWaking = { cold: false, stop: () => undefined };
+
 const inferencePaths = new Set(['/v1/chat/completions', '/v1/completions', '/v1/embeddings']);
 
 export class FleetGateway {
@@ -230,8 +233,8 @@ export class FleetGateway {
     }
     let stopWarm: () => void = () => undefined;
     try {
-      await guard?.admit(principal, model);
-      const { cold, stop } = await this.wake(model);
+      if (guard) await guard.admit(principal, model);
+      const { cold, stop } = this.options.activate ? await this.wake(model) : notWaking;
       stopWarm = stop;
       const { router } = this;
       await forwardWithFailover(cold ? { ...this.failover, retryAfterS: coldRetryAfterS } : this.failover, {
@@ -269,10 +272,9 @@ export class FleetGateway {
    */
   private async wake(name: string): Promise<{ cold: boolean; stop: () => void }> {
     const { activate, log } = this.options;
-    const nothing = { cold: false, stop: () => undefined };
-    if (!activate) return nothing;
+    if (!activate) return notWaking;
     const model = await this.findModel(name);
-    if (model.idleTimeoutMs === undefined) return nothing;
+    if (model.idleTimeoutMs === undefined) return notWaking;
     const id = model.deploymentId;
     const everyMs = Math.max(100, Math.min(touchEveryMs, model.idleTimeoutMs / 4));
     const nowMs = Date.now();

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import type { z } from 'zod';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
@@ -62,22 +63,17 @@ export async function readJsonBody(request: IncomingMessage, maxBytes: number): 
   return parseJsonBuffer(await readBody(request, maxBytes));
 }
 
-/** Stateless between calls (no `stream: true`), so one decoder serves every request. */
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
 /** Parses a body as UTF-8 JSON; bad UTF-8, an empty body and malformed JSON are `invalid_json`. */
 export function parseJsonBuffer(raw: Buffer): unknown {
-  let text: string;
-  try {
-    text = strictUtf8.decode(raw);
-  } catch {
-    throw new EdgeFleetError('invalid_json', 'request body is not valid UTF-8');
-  }
-  if (text.trim() === '')
-    throw new EdgeFleetError('invalid_json', 'request body is empty; send a JSON object');
+  if (!isUtf8(raw)) throw new EdgeFleetError('invalid_json', 'request body is not valid UTF-8');
+  const decoded = raw.toString('utf8');
+  // A UTF-8 byte order mark is allowed in front (as TextDecoder and fetch's `json()` drop it).
+  const text = decoded.charCodeAt(0) === 0xfeff ? decoded.slice(1) : decoded;
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
+    if (text.trim() === '')
+      throw new EdgeFleetError('invalid_json', 'request body is empty; send a JSON object');
     throw new EdgeFleetError(
       'invalid_json',
       `request body is not valid JSON: ${error instanceof Error ? error.message : ''}`,

@@ -1,7 +1,8 @@
 /**
  * Secret comparison and request targets, as units: hashesEqual compares sha256 hashes with
  * crypto.timingSafeEqual on 32-byte buffers (never `===`, never on anything but two hashes), secrets are
- * stored as their sha256 only; originFormTarget keeps a request on this server whatever target it names.
+ * stored as their sha256 only; originFormTarget keeps a request on this server whatever target it names,
+ * and resolveTarget gives the path a server routes on and forwards, never a host (both cached).
  */
 import * as crypto from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -13,7 +14,7 @@ vi.mock('node:crypto', async (importOriginal) => {
 
 const { hashesEqual, hashSecret } = await import('../../src/http/bearer-secret.js');
 const { newSecret } = await import('../../src/control/server/secrets.js');
-const { originFormTarget } = await import('../../src/http/request-target.js');
+const { originFormTarget, resolveTarget } = await import('../../src/http/request-target.js');
 
 describe('hashesEqual', () => {
   const spy = vi.mocked(crypto.timingSafeEqual);
@@ -82,5 +83,32 @@ describe('originFormTarget', () => {
     ]) {
       expect({ target, result: originFormTarget(target) }).toEqual({ target, result: undefined });
     }
+  });
+});
+
+describe('resolveTarget', () => {
+  it('resolves dot segments and escapes, keeps the query, and drops any host the target names', () => {
+    expect(resolveTarget('/v1/chat/completions')).toEqual({
+      pathname: '/v1/chat/completions',
+      pathAndQuery: '/v1/chat/completions',
+    });
+    expect(resolveTarget('/v1/x/../chat/completions?trace=1')).toEqual({
+      pathname: '/v1/chat/completions',
+      pathAndQuery: '/v1/chat/completions?trace=1',
+    });
+    expect(resolveTarget('/v1/a b')).toEqual({ pathname: '/v1/a%20b', pathAndQuery: '/v1/a%20b' });
+    expect(resolveTarget('//10.0.0.9/v1/models').pathAndQuery).toBe('/v1/models');
+    expect(resolveTarget(undefined)).toEqual({ pathname: '/', pathAndQuery: '/' });
+  });
+
+  it('answers the same from its cache, and stays right past the cache size', () => {
+    const first = resolveTarget('/v1/models?page=1');
+    expect(resolveTarget('/v1/models?page=1')).toBe(first);
+    for (let i = 0; i < 3000; i++) {
+      expect(resolveTarget(`/v1/models/m-${i}/../m-${i + 1}`).pathname).toBe(`/v1/models/m-${i + 1}`);
+      expect(originFormTarget(`/v1/models?i=${i}`)).toBe(`/v1/models?i=${i}`);
+      expect(originFormTarget(`//host-${i}/v1`)).toBeUndefined();
+    }
+    expect(resolveTarget('/v1/models?page=1')).toEqual(first);
   });
 });

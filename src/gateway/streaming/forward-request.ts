@@ -5,9 +5,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
+import { resolveTarget } from '../../http/request-target.js';
 import { ForwardAttempt } from './forward-attempt.js';
 import type { ForwardOptions, ForwardResult } from './forward-types.js';
-import { copyEndToEndHeaders, originOf } from './upstream-pool.js';
+import { endToEndRequestHeaders, originOf } from './upstream-pool.js';
 
 /**
  * Sends one buffered request to an upstream and streams the answer back. Failures before the first
@@ -28,16 +29,14 @@ export function forwardRequest(
   options: ForwardOptions = {},
 ): Promise<ForwardResult> {
   const { request } = client;
-  // Only the path and query of the client's request target are used: the host is always the instance's,
-  // whatever the target says (`POST http://elsewhere/…`, `//elsewhere/…`, a path normalized to `//…`).
-  const asked = new URL(request.url ?? '/', 'http://gateway.invalid');
-  const headers = copyEndToEndHeaders(request.headers, {});
   // The client's EdgeFleet key stays here; an upstream that needs one gets its own.
-  delete headers['authorization'];
-  if (options.upstreamApiKey !== undefined) headers['authorization'] = `Bearer ${options.upstreamApiKey}`;
+  const headers = endToEndRequestHeaders(request.rawHeaders);
+  if (options.upstreamApiKey !== undefined) headers.push('authorization', `Bearer ${options.upstreamApiKey}`);
   const dispatch: Dispatcher.DispatchOptions = {
     origin: originOf(upstreamBaseUrl),
-    path: asked.pathname + asked.search,
+    // Only the path and query of the client's request target are used: the host is always the
+    // instance's, whatever the target says (`POST http://elsewhere/…`, `//elsewhere/…`).
+    path: resolveTarget(request.url).pathAndQuery,
     method: (request.method ?? 'POST') as Dispatcher.HttpMethod,
     headers,
     body,

@@ -44,6 +44,21 @@ export function copyEndToEndHeaders(
   return into;
 }
 
+/**
+ * The end-to-end headers of a client's request as a flat `[name, value, …]` list (node's `rawHeaders`,
+ * names as the client spelled them, repeated headers kept), without its `authorization`: the client's
+ * EdgeFleet key stays in the gateway.
+ */
+export function endToEndRequestHeaders(rawHeaders: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    const lower = name.toLowerCase();
+    if (!hopByHop.has(lower) && lower !== 'authorization') out.push(name, rawHeaders[i + 1]!);
+  }
+  return out;
+}
+
 const origins = new Map<string, string>();
 
 /** `scheme://host:port` of an instance's base URL (cached: the same few URLs come with every request). */

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { answerClientErrors } from '../../http/client-errors.js';
 import { createHttpServer, listeningUrl } from '../../http/create-http-server.js';
 import type { ServerTls } from '../../http/tls-options.js';
+import { resolveTarget } from '../../http/request-target.js';
 import { sendError, sendJson } from '../../http/respond.js';
 import { metricsRoles } from '../../spec/api-keys.js';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
@@ -148,7 +149,7 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
   };
 
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
-    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    const path = resolveTarget(request.url).pathname;
     try {
       if (path === '/health') return sendJson(response, 200, await health());
       if (path === '/metrics') {

@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { copyEndToEndHeaders, endToEndRequestHeaders } from './upstream-pool.js';
+
+describe('endToEndRequestHeaders', () => {
+  it("drops hop-by-hop headers and the client's authorization, whatever their case, and keeps the rest as sent", () => {
+    const raw = [
+      'Host', 'gateway:8080',
+      'Connection', 'keep-alive',
+      'Keep-Alive', 'timeout=5',
+      'Content-Length', '42',
+      'Transfer-Encoding', 'chunked',
+      'Authorization', 'Bearer client-key',
+      'AUTHORIZATION', 'Bearer another',
+      'Content-Type', 'application/json',
+      'X-Trace', 'a',
+      'x-trace', 'b',
+      'TE', 'trailers',
+      'Expect', '100-continue',
+      'User-Agent', 'OpenAI/JS 5',
+    ]; // prettier-ignore
+    expect(endToEndRequestHeaders(raw)).toEqual([
+      'Content-Type', 'application/json',
+      'X-Trace', 'a',
+      'x-trace', 'b',
+      'User-Agent', 'OpenAI/JS 5',
+    ]); // prettier-ignore
+    expect(endToEndRequestHeaders([])).toEqual([]);
+  });
+
+  it('agrees with the header-object copy on which headers pass', () => {
+    const headers = { connection: 'close', 'content-type': 'application/json', 'x-a': '1', upgrade: 'h2c' };
+    const raw = Object.entries(headers).flat();
+    const fromObject = Object.keys(copyEndToEndHeaders(headers, {}));
+    const fromRaw = endToEndRequestHeaders(raw).filter((_, i) => i % 2 === 0);
+    expect(fromRaw).toEqual(fromObject);
+    expect(fromRaw).toEqual(['content-type', 'x-a']);
+  });
+});
