@@ -17,7 +17,7 @@ export async function readBody(request: IncomingMessage, maxBytes: number): Prom
     );
   }
   return new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
+    let chunks: Buffer[] = [];
     let size = 0;
     const onData = (chunk: Buffer) => {
       size += chunk.length;
@@ -26,9 +26,11 @@ export async function readBody(request: IncomingMessage, maxBytes: number): Prom
       request.resume();
       reject(new EdgeFleetError('request_too_large', `request body exceeds the limit of ${maxBytes} bytes`));
     };
+    // The listeners stay on a request that ended: no more data comes, and a late 'error' or 'close'
+    // only settles a settled promise (removing four listeners per request costs more than keeping them).
     const onEnd = () => {
-      cleanup();
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+      chunks = []; // the listeners keep no body alive
     };
     const onError = (error: Error) => {
       cleanup();
