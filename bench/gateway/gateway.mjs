@@ -8,12 +8,13 @@
  * looked up by its sha256 like HttpKeyLookup, through the real KeyGuard and LocalRateLimiter.
  *
  *   node bench/gateway/gateway.mjs --upstream http://127.0.0.1:PORT [--port 0] [--keys] [--journal-parent DIR]
- *                                   [--journal-sync always|interval] [--workers N]
+ *                                   [--journal-sync always|interval] [--workers N] [--dist DIR]
  *
  * The journal lives in a new directory under --journal-parent (default: the OS temp directory), removed on exit.
  * With --workers N (not with --keys), N such processes share the port under the same primary as
  * `edgefleet gateway --workers N` (gateway-workers.ts); each has its own journal and prints its own lines.
  *
+ * --dist: the built modules to run (default this tree's dist/; paired.mjs points it at another build's).
  * Prints `listening <port>` on stdout. SIGTERM closes the journal and exits 0 (so `--cpu-prof` writes).
  */
 import cluster from 'node:cluster';
@@ -25,7 +26,6 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const dist = (module) => import(path.join(root, 'dist', module));
 
 const { values: flags } = parseArgs({
   options: {
@@ -35,9 +35,11 @@ const { values: flags } = parseArgs({
     'journal-parent': { type: 'string' },
     'journal-sync': { type: 'string', default: 'always' },
     workers: { type: 'string', default: '1' },
+    dist: { type: 'string', default: path.join(root, 'dist') },
   },
   strict: true,
 });
+const dist = (module) => import(path.join(flags.dist, module));
 
 const workers = Number(flags.workers);
 if (workers > 1 && flags.keys) {
@@ -85,6 +87,9 @@ async function runGateway() {
     dist('http/request-target.js'),
   ]);
 
+  // A build from before resolveTarget (paired.mjs --base) parsed each target as below.
+  const targetOf =
+    resolveTarget ?? ((url) => ({ pathname: new URL(url ?? '/', 'http://localhost').pathname }));
   const benchKey = 'ef-bench-0123456789abcdef0123456789abcdef';
 
   const log = createLogger('edgefleet-gateway-bench');
@@ -151,7 +156,7 @@ async function runGateway() {
   });
 
   const handle = async (request, response) => {
-    const { pathname } = resolveTarget(request.url);
+    const { pathname } = targetOf(request.url);
     try {
       if (pathname === '/health') return sendJson(response, 200, { status: 'ok' });
       if (pathname === '/metrics') {
