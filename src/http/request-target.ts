@@ -14,6 +14,15 @@ const probeOrigin = 'http://request-target.invalid';
 
 /** Entries per cache; a client sending ever new targets only empties it now and then. */
 const maxCached = 1024;
+/** Longer targets are worked out each time (the cache stays small whatever clients send). */
+const maxCachedLength = 512;
+
+/** Remembers `value` for `key` unless the key is long; a full cache is emptied first. */
+function remember<T>(cache: Map<string, T>, key: string, value: T): void {
+  if (key.length > maxCachedLength) return;
+  if (cache.size >= maxCached) cache.clear();
+  cache.set(key, value);
+}
 
 const originForms = new Map<string, string | null>();
 
@@ -23,8 +32,7 @@ export function originFormTarget(target: string | undefined): string | undefined
   let cached = originForms.get(target);
   if (cached === undefined) {
     cached = toOriginForm(target);
-    if (originForms.size >= maxCached) originForms.clear();
-    originForms.set(target, cached);
+    remember(originForms, target, cached);
   }
   return cached ?? undefined;
 }
@@ -72,8 +80,7 @@ export function resolveTarget(target: string | undefined): ResolvedTarget {
   if (resolved === undefined) {
     const url = new URL(key, probeOrigin);
     resolved = { pathname: url.pathname, pathAndQuery: url.pathname + url.search };
-    if (resolvedTargets.size >= maxCached) resolvedTargets.clear();
-    resolvedTargets.set(key, resolved);
+    remember(resolvedTargets, key, resolved);
   }
   return resolved;
 }

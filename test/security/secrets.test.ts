@@ -110,5 +110,9 @@ describe('resolveTarget', () => {
       expect(originFormTarget(`//host-${i}/v1`)).toBeUndefined();
     }
     expect(resolveTarget('/v1/models?page=1')).toEqual(first);
+    const long = `/v1/models?q=${'x'.repeat(2000)}`;
+    expect(resolveTarget(long).pathAndQuery).toBe(long);
+    expect(resolveTarget(long)).not.toBe(resolveTarget(long)); // not kept: worked out each time
+    expect(originFormTarget(long)).toBe(long);
   });
 });
