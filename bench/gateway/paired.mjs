@@ -13,14 +13,10 @@
  * Both gateways are wired by this tree's bench/gateway/gateway.mjs (`--dist`), with the interval journal.
  * Prints each round and the median and geometric mean of new ÷ base CPU µs per request.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { cpuSeconds, runWrk, startNode, stopNode } from './processes.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const { values: flags } = parseArgs({
   options: {
     base: { type: 'string' },
@@ -39,36 +35,6 @@ if (!flags.base) {
 const rounds = Number(flags.rounds);
 const seconds = Number(flags['duration-s']);
 const connections = Number(flags.connections);
-const clkTck = Number(spawnSync('getconf', ['CLK_TCK']).stdout.toString().trim() || 100);
-const children = new Set();
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
-
-/** A node script of this directory; resolves its port once it prints `listening N`. */
-function start(script, args) {
-  const child = spawn(process.execPath, [path.join(here, script), ...args], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  children.add(child);
-  let out = '';
-  const port = new Promise((resolve, reject) => {
-    child.stdout.on('data', (d) => {
-      out += d;
-      const match = /listening (\d+)/.exec(out);
-      if (match) resolve(Number(match[1]));
-    });
-    child.on('exit', (code) => reject(new Error(`${script} exited ${code}`)));
-  });
-  return { child, port };
-}
-
-function cpuSeconds(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / clkTck;
-}
-
 const body = JSON.stringify({
   model: 'bench',
   messages: [{ role: 'user', content: 'Say hello.' }],
@@ -77,26 +43,15 @@ const body = JSON.stringify({
 
 /** Requests wrk completed against `port` in `durationS`. */
 async function load(port, durationS) {
-  const env = { ...process.env, BENCH_PATH: '/v1/chat/completions', BENCH_BODY: body };
-  const args = ['-t1', `-c${connections}`, `-d${durationS}s`, '-s', path.join(here, 'wrk.lua')];
-  const child = spawn('wrk', [...args, `http://127.0.0.1:${port}`], {
-    env,
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  children.add(child);
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  await once(child, 'exit');
-  children.delete(child);
-  const line = out.split('\n').find((l) => l.startsWith('WRKJSON '));
-  if (!line) throw new Error(`wrk printed no result: ${out}`);
-  return JSON.parse(line.slice('WRKJSON '.length)).requests;
+  const env = { BENCH_PATH: '/v1/chat/completions', BENCH_BODY: body };
+  const args = ['-t1', `-c${connections}`, `-d${durationS}s`];
+  return (await runWrk(args, `http://127.0.0.1:${port}`, env)).requests;
 }
 
-const upstream = start('upstream.mjs', []);
+const upstream = startNode('upstream.mjs', []);
 const upstreamUrl = `http://127.0.0.1:${await upstream.port}`;
 const gateway = (dist) =>
-  start('gateway.mjs', [
+  startNode('gateway.mjs', [
     '--upstream',
     upstreamUrl,
     '--journal-sync',
@@ -130,9 +85,4 @@ process.stdout.write(
     `range ${sorted[0].toFixed(3)}–${sorted.at(-1).toFixed(3)} (${rounds} rounds)\n`,
 );
 // SIGTERM: each gateway removes its journal directory before it exits.
-await Promise.all(
-  [...children].map((child) => {
-    child.kill('SIGTERM');
-    return once(child, 'exit');
-  }),
-);
+await Promise.all([sides.base, sides.new, upstream].map(stopNode));

@@ -7,14 +7,14 @@
  *
  * See docs/benchmarks.md ("Gateway overhead") for what is measured. Options: --help.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import http from 'node:http';
 import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { clkTck, cpuSeconds, runWrk, startNode, stopNode } from './processes.mjs';
 import { summarizeProfile } from './profile-summary.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -77,7 +77,6 @@ const tputConcurrency = Number(flags['tput-concurrency']);
 const warmupRequests = Number(flags['warmup-requests']);
 const rounds = Number(flags.rounds);
 const benchKey = 'ef-bench-0123456789abcdef0123456789abcdef';
-const clkTck = Number(spawnSync('getconf', ['CLK_TCK']).stdout.toString().trim() || 100);
 
 const wrkVersion = spawnSync('wrk', ['-v']).stdout?.toString().split('\n')[0] ?? '';
 if (!wrkVersion.startsWith('wrk')) {
@@ -100,57 +99,6 @@ const body = (stream) =>
     ...(stream && { stream: true }),
   });
 
-const children = new Set();
-function startNode(script, args, nodeFlags = [], env = process.env) {
-  const child = spawn(process.execPath, [...nodeFlags, path.join(here, script), ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env,
-  });
-  children.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-20_000)));
-  const port = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${script} did not start: ${stderr}`)), 15_000);
-    child.stdout.on('data', () => {
-      const match = /listening (\d+)/.exec(stdout);
-      if (match) {
-        clearTimeout(timer);
-        resolve(Number(match[1]));
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`${script} exited ${code}: ${stderr}`)));
-  });
-  return { child, port, output: () => ({ stdout, stderr }) };
-}
-
-async function stopNode(proc) {
-  if (proc.child.exitCode !== null) return;
-  proc.child.kill('SIGTERM');
-  const timer = setTimeout(() => proc.child.kill('SIGKILL'), 10_000);
-  await once(proc.child, 'exit');
-  clearTimeout(timer);
-  children.delete(proc.child);
-}
-
-process.on('exit', () => {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-});
-
-/** CPU seconds (user + system) of a process and its child processes (a gateway's workers). */
-function cpuSeconds(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean);
-    const own = (Number(fields[11]) + Number(fields[12])) / clkTck;
-    return children.reduce((sum, child) => sum + cpuSeconds(Number(child)), own);
-  } catch {
-    return NaN;
-  }
-}
-
 /** Busy CPU seconds of the whole machine. */
 function machineBusySeconds() {
   const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
@@ -160,7 +108,6 @@ function machineBusySeconds() {
 
 async function wrk(url, { connections, seconds, stream, tput = false, auth = false }) {
   const env = {
-    ...process.env,
     BENCH_PATH: '/v1/chat/completions',
     BENCH_BODY: body(stream),
     BENCH_AUTH: auth ? `Bearer ${benchKey}` : '',
@@ -169,27 +116,7 @@ async function wrk(url, { connections, seconds, stream, tput = false, auth = fal
     // One connection: wrk.lua also times each request itself (wrk's own histogram is corrected, see there).
     BENCH_TIME_EACH: connections === 1 && !tput ? '1' : '',
   };
-  const args = [
-    '-t1',
-    `-c${connections}`,
-    `-d${seconds}s`,
-    '--timeout',
-    '10s',
-    '--latency',
-    '-s',
-    path.join(here, 'wrk.lua'),
-    url,
-  ];
-  const child = spawn('wrk', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  await once(child, 'exit');
-  children.delete(child);
-  const line = out.split('\n').find((l) => l.startsWith('WRKJSON '));
-  if (!line) throw new Error(`wrk printed no result:\n${out}`);
-  return JSON.parse(line.slice('WRKJSON '.length));
+  return runWrk(['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '--latency'], url, env);
 }
 
 const results = {
