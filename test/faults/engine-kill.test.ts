@@ -163,9 +163,8 @@ describe('kill -9 of an engine under 50 concurrent streams', () => {
             max_tokens: maxTokens,
             temperature: 0,
             stream: true,
-            // An extension the embedded engine shares with vLLM; the openai client sends it as given.
-            ...({ ignore_eos: true } as object),
-          })
+            ignore_eos: true, // vLLM's extension, accepted by EdgeFleet
+          } as OpenAI.CompletionCreateParamsStreaming)
           .withResponse();
         result.instance = response.headers.get('x-edgefleet-instance');
         for await (const chunk of stream) {
