@@ -7,10 +7,13 @@
  * first alternates by round: the second had a small edge in A/A runs (the same build on both sides).
  *
  *   npm run build && node bench/gateway/paired.mjs --base OTHER/dist [--rounds 8] [--duration-s 6]
+ *   node bench/gateway/paired.mjs --sides bare-undici,raw-client [--rounds 8]
  *
  * OTHER is a checkout of EdgeFleet with its `dist/` built, e.g.
  *   git worktree add /tmp/edgefleet-base <rev> && (cd /tmp/edgefleet-base && npm ci && npm run build)
  * Both gateways are wired by this tree's bench/gateway/gateway.mjs (`--dist`), with the interval journal.
+ * With `--sides BASE,NEW` the two sides are named instead: `gateway` (this tree's), or one of the bench's
+ * proxies `bare-undici`, `raw-client`, `raw-net` (run.mjs --help says what each is).
  * Prints each round and the median and geometric mean of new ÷ base CPU µs per request.
  */
 import path from 'node:path';
@@ -20,15 +23,17 @@ import { cpuSeconds, runWrk, startNode, stopNode } from './processes.mjs';
 const { values: flags } = parseArgs({
   options: {
     base: { type: 'string' },
+    sides: { type: 'string' },
     rounds: { type: 'string', default: '8' },
     'duration-s': { type: 'string', default: '6' },
     connections: { type: 'string', default: '32' },
   },
   strict: true,
 });
-if (!flags.base) {
+const named = flags.sides?.split(',');
+if (named ? named.length !== 2 || flags.base : !flags.base) {
   process.stderr.write(
-    'usage: node bench/gateway/paired.mjs --base OTHER/dist [--rounds N] [--duration-s S]\n',
+    'usage: node bench/gateway/paired.mjs --base OTHER/dist | --sides BASE,NEW [--rounds N] [--duration-s S]\n',
   );
   process.exit(2);
 }
@@ -58,7 +63,21 @@ const gateway = (dist) =>
     'interval',
     ...(dist ? ['--dist', dist] : []),
   ]);
-const sides = { base: gateway(path.resolve(flags.base)), new: gateway(undefined) };
+/** A side named in --sides: this tree's gateway or one of the bench's bare proxies. */
+const proxies = {
+  'bare-undici': ['bare-undici-proxy.mjs'],
+  'raw-client': ['raw-net-proxy.mjs', '--server', 'http'],
+  'raw-net': ['raw-net-proxy.mjs', '--server', 'net'],
+};
+const side = (name) => {
+  if (name === 'gateway') return gateway(undefined);
+  const proxy = proxies[name];
+  if (!proxy) throw new Error(`--sides: unknown side ${name}`);
+  return startNode(proxy[0], [...proxy.slice(1), '--upstream', upstreamUrl]);
+};
+const sides = named
+  ? { base: side(named[0]), new: side(named[1]) }
+  : { base: gateway(path.resolve(flags.base)), new: gateway(undefined) };
 const ports = { base: await sides.base.port, new: await sides.new.port };
 
 // Warm-up: V8 optimizes both before anything is measured.

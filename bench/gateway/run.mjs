@@ -26,6 +26,10 @@ non-streamed and streamed, then measures streamed chunks relayed per second.
   --targets LIST          any of direct,bare,gateway,gateway-keys (default all four; direct is always run),
                           bare-undici: node:http's server and undici's client with nothing else (the
                           gateway's own HTTP stack: its floor),
+                          raw-net: HTTP/1.1 by hand on node:net both ways, no HTTP library (diagnostic:
+                          what a leaner stack than node:http and undici could save),
+                          raw-client: node:http's server, the upstream side by hand (diagnostic: what
+                          replacing undici alone could save),
                           gateway-shm: the gateway with its journal on /dev/shm (fsync nearly free), and
                           gateway-interval: the gateway with --journal-sync interval (fsync every 200 ms),
                           gateway-quiet: gateway-interval without the access log (diagnostic),
@@ -160,6 +164,10 @@ function startTarget(target) {
   if (target === 'bare') return startNode('bare-proxy.mjs', ['--upstream', upstreamUrl], nodeFlags);
   if (target === 'bare-undici')
     return startNode('bare-undici-proxy.mjs', ['--upstream', upstreamUrl], nodeFlags);
+  if (target === 'raw-net' || target === 'raw-client') {
+    const server = target === 'raw-net' ? 'net' : 'http';
+    return startNode('raw-net-proxy.mjs', ['--upstream', upstreamUrl, '--server', server], nodeFlags);
+  }
   const args = ['--upstream', upstreamUrl, ...(target === 'gateway-keys' ? ['--keys'] : [])];
   // Diagnostic: the journal on tmpfs, where fsync costs next to nothing.
   if (target === 'gateway-shm') args.push('--journal-parent', '/dev/shm');
