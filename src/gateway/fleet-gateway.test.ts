@@ -267,6 +267,69 @@ describe('FleetGateway', () => {
     expect(other.seen).toHaveLength(0);
   });
 
+  it('retries an engine that dies after its headers and before any of its answer reached the client', async () => {
+    // Status and headers sent at once (as vLLM's streaming responses do), then the engine dies in prefill;
+    // the non-streamed one also sent the start of its body, which the gateway holds to read its usage.
+    const dying = await upstream((_req, res, body) => {
+      const stream = (JSON.parse(body) as { stream?: boolean }).stream === true;
+      res.writeHead(200, { 'content-type': stream ? 'text/event-stream' : 'application/json' });
+      if (stream) res.flushHeaders();
+      else res.write('{"choices":[');
+      setTimeout(() => res.destroy(), 30);
+    });
+    const streams: Script = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"choices":[{"delta":{"content":"fine"}}]}\n\n');
+      res.end('data: [DONE]\n\n');
+    };
+    const healthy = await upstream((req, res, body) =>
+      (JSON.parse(body) as { stream?: boolean }).stream === true
+        ? streams(req, res, body)
+        : ok(req, res, body),
+    );
+    // A fresh gateway per request: ties go round robin in key order, so each tries `x` (dying) first
+    // (prefix affinity off: it would pick the owner of the prompt's prefix by the instances' ports).
+    const defaults = defaultRoutingConfig();
+    const routing = { ...defaults, prefixAffinity: { ...defaults.prefixAffinity, enabled: false } };
+    const through = async (body: string) => {
+      const events: UsageEvent[] = [];
+      const { url, gateway } = await startGateway(
+        routesOf([instance('x', dying.url), instance('y', healthy.url)]).source,
+        { routing, recordUsage: async (event) => void events.push(event) },
+      );
+      const reply = await post(url, body);
+      const retries = await gateway.registry.getSingleMetric('edgefleet_gateway_retries_total')!.get();
+      await gateway.close();
+      return { reply, events, retries: retries.values[0]?.value };
+    };
+    const streamed = await through(JSON.stringify({ model: 'm', stream: true, messages: [] }));
+    expect(streamed.reply.status).toBe(200);
+    expect(streamed.reply.headers.get('x-edgefleet-instance')).toBe('y');
+    const text = await streamed.reply.text();
+    expect(text).toContain('"content":"fine"');
+    expect(text).toContain('[DONE]');
+    expect(text).not.toMatch(/"error"/);
+    expect(streamed.retries).toBe(1);
+    expect(streamed.events.map((e) => [e.instanceId, e.outcome])).toEqual([['y', 'ok']]);
+    expect(dying.seen).toHaveLength(1);
+
+    const held = await through(chat());
+    expect(held.reply.status).toBe(200);
+    expect(held.reply.headers.get('x-edgefleet-instance')).toBe('y');
+    expect(await held.reply.json()).toMatchObject({ echo: { model: 'm' } });
+    expect(held.retries).toBe(1);
+    expect(held.events.map((e) => [e.instanceId, e.outcome])).toEqual([['y', 'ok']]);
+    expect(dying.seen).toHaveLength(2);
+
+    // With no other instance the client gets an error status, not a 200 that breaks.
+    const alone = await startGateway(routesOf([instance('x', dying.url)]).source);
+    const refused = await post(alone.url, JSON.stringify({ model: 'm', stream: true, messages: [] }));
+    expect(refused.status).toBeGreaterThanOrEqual(500);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(
+      /stopped in the middle of the response, before any of its answer reached the client/,
+    );
+  });
+
   it('refuses bad requests before choosing an instance', async () => {
     const a = await upstream(ok);
     const { url } = await startGateway(routesOf([instance('a', a.url)]).source);

@@ -2,7 +2,9 @@
  * One forwarded request as undici's dispatch handler: it relays the instance's answer to the client's
  * response (a JSON answer held to read its usage, an event stream relayed event by event), meters it, and
  * turns every failure into a refusal the caller may retry elsewhere (nothing reached the client yet) or a
- * broken answer that never passes for a success.
+ * broken answer that never passes for a success. The response's status and headers are handed to node:http
+ * with the first bytes relayed, not when the instance answers: an engine that dies after its headers and
+ * before any of its answer (a crash in prefill) is still a refusal, retried on another instance.
  */
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
@@ -24,8 +26,10 @@ const maxMeteredBodyBytes = 8 * 1024 * 1024;
 /** One forwarded request: undici's handler for the upstream answer, and the client's response. */
 export class ForwardAttempt implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined;
-  /** The upstream answered (status and headers); from here on nothing is retried. */
+  /** The upstream answered (status and headers); no longer cut off by a failed health check. */
   private answered = false;
+  /** The client's response has its status and headers: from here on nothing is retried. */
+  private headSent = false;
   private settled = false;
   private resent = false;
   private clientGone = false;
@@ -96,8 +100,6 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
     const { meter } = options;
     if (meter && this.isStream) this.relay = new SseUsageRelay(meter.clientWantsUsage);
     else if (meter) this.held = [];
-    // The headers leave with the first bytes of the body (node:http writes them together).
-    if (!this.held) this.writeHead();
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -136,7 +138,7 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
     const body = this.held ? (this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held)) : undefined;
     const json = body ? parseJsonObject(body.toString('utf8')) : null;
     if (status < 300 && relay && !relay.sawDone) {
-      return this.broken('the engine ended the stream without [DONE]');
+      return this.failed('the engine ended the stream without [DONE]');
     }
     if (status < 300 && body && !json) {
       // Nothing reached the client yet: like a 5xx, another instance may answer (not on the last try).
@@ -147,14 +149,13 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
     }
     void this.settle(this.answer(true, json)).then(({ result, counted }) => {
       const { response } = this;
-      if (relay) {
-        response.end(relay.finish(counted));
-      } else if (body) {
+      if (body) {
         const out = counted && json && result.usage === null ? withUsage(json, counted) : body;
         this.writeHead(out === body ? undefined : out.length);
         response.end(out);
       } else {
-        response.end();
+        if (!this.headSent) this.writeHead();
+        response.end(relay?.finish(counted));
       }
       this.finish(result);
     });
@@ -165,10 +166,11 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
     const code = (error as { code?: unknown }).code;
     if (this.answered) {
       if (this.refusalText !== undefined) return this.onResponseEnd(); // a 5xx or 429 cut short: still a refusal
-      return this.broken(
+      return this.failed(
         code === 'UND_ERR_BODY_TIMEOUT'
           ? `the engine sent nothing for ${this.options.idleTimeoutMs} ms and was cut off`
           : 'the engine stopped in the middle of the response',
+        error,
       );
     }
     if (!this.resent && !this.clientGone && isConnectionLost(code)) {
@@ -188,6 +190,7 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
   private writeHead(length?: number): void {
     if (length !== undefined) this.replyHeaders['content-length'] = String(length);
     this.response.writeHead(this.status, this.replyHeaders);
+    this.headSent = true;
   }
 
   /**
@@ -196,6 +199,7 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
    */
   private write(controller: Dispatcher.DispatchController, bytes: Buffer): void {
     const { response } = this;
+    if (!this.headSent) this.writeHead(); // node:http sends the headers with these bytes
     if (response.write(bytes) || this.waitingForDrain || response.destroyed) return;
     this.waitingForDrain = true;
     controller.pause();
@@ -228,7 +232,18 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
     return { result, counted: counted ?? null };
   }
 
-  /** The answer failed after the instance began it: never passed on as a success. */
+  /**
+   * The answer failed after the instance began it. Nothing of it reached the client yet: a refusal, which
+   * the caller may retry on another instance (or answer with an error status). Else a broken answer.
+   */
+  private failed(message: string, cause?: unknown): void {
+    if (this.headSent || this.clientGone) return this.broken(message);
+    this.refuse(
+      new UpstreamRefusedError(`${message}, before any of its answer reached the client`, null, cause),
+    );
+  }
+
+  /** The answer failed after some of it reached the client: never passed on as a success. */
   private broken(message: string): void {
     if (this.settled) return;
     this.settled = true; // no second verdict while the meter runs
@@ -236,7 +251,10 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
       const { response } = this;
       const error = new EdgeFleetError('engine_error', message);
       if (this.isStream) {
-        if (!response.destroyed) response.end(`data: ${JSON.stringify(toOpenAiError(error).body)}\n\n`);
+        if (!response.destroyed) {
+          if (!this.headSent) this.writeHead();
+          response.end(`data: ${JSON.stringify(toOpenAiError(error).body)}\n\n`);
+        }
       } else if (this.held && !response.headersSent) {
         sendError(response, error);
       } else {
