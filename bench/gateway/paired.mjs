@@ -13,12 +13,12 @@
  *   git worktree add /tmp/edgefleet-base <rev> && (cd /tmp/edgefleet-base && npm ci && npm run build)
  * Both gateways are wired by this tree's bench/gateway/gateway.mjs (`--dist`), with the interval journal.
  * With `--sides BASE,NEW` the two sides are named instead: `gateway` (this tree's), or one of the bench's
- * proxies `bare-undici`, `raw-client`, `raw-net` (run.mjs --help says what each is).
+ * bare proxies `bare`, `bare-undici`, `raw-client`, `raw-net` (run.mjs --help says what each is).
  * Prints each round and the median and geometric mean of new ÷ base CPU µs per request.
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { cpuSeconds, runWrk, startNode, stopNode } from './processes.mjs';
+import { cpuSeconds, runWrk, startBareProxy, startNode, stopNode } from './processes.mjs';
 
 const { values: flags } = parseArgs({
   options: {
@@ -64,16 +64,10 @@ const gateway = (dist) =>
     ...(dist ? ['--dist', dist] : []),
   ]);
 /** A side named in --sides: this tree's gateway or one of the bench's bare proxies. */
-const proxies = {
-  'bare-undici': ['bare-undici-proxy.mjs'],
-  'raw-client': ['raw-net-proxy.mjs', '--server', 'http'],
-  'raw-net': ['raw-net-proxy.mjs', '--server', 'net'],
-};
 const side = (name) => {
-  if (name === 'gateway') return gateway(undefined);
-  const proxy = proxies[name];
-  if (!proxy) throw new Error(`--sides: unknown side ${name}`);
-  return startNode(proxy[0], [...proxy.slice(1), '--upstream', upstreamUrl]);
+  const proc = name === 'gateway' ? gateway(undefined) : startBareProxy(name, upstreamUrl);
+  if (!proc) throw new Error(`--sides: unknown side ${name}`);
+  return proc;
 };
 const sides = named
   ? { base: side(named[0]), new: side(named[1]) }

@@ -1,6 +1,6 @@
 /**
  * Process helpers shared by the gateway benchmarks (run.mjs, paired.mjs): node scripts of this directory
- * started (their port read from a `listening N` line) and stopped, CPU time read from /proc, and wrk
+ * (the bare proxies by name) started (their port read from a `listening N` line) and stopped, CPU time read from /proc, and wrk
  * runs with wrk.lua, whose `WRKJSON` line is the result. Every process started here is killed on exit.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -18,6 +18,20 @@ const children = new Set();
 process.on('exit', () => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
 });
+
+/** The bench's bare proxies (run.mjs --help says what each is): script and arguments before `--upstream`. */
+const bareProxies = {
+  bare: ['bare-proxy.mjs'],
+  'bare-undici': ['bare-undici-proxy.mjs'],
+  'raw-client': ['raw-net-proxy.mjs', '--server', 'http'],
+  'raw-net': ['raw-net-proxy.mjs', '--server', 'net'],
+};
+
+/** Starts the bare proxy `name` in front of `upstreamUrl`; undefined when no bare proxy has that name. */
+export function startBareProxy(name, upstreamUrl, nodeFlags = []) {
+  const proxy = bareProxies[name];
+  return proxy && startNode(proxy[0], [...proxy.slice(1), '--upstream', upstreamUrl], nodeFlags);
+}
 
 /** Starts a node script of this directory; `port` resolves once it prints `listening N`. */
 export function startNode(script, args, nodeFlags = [], env = process.env) {

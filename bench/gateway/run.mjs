@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { clkTck, cpuSeconds, runWrk, startNode, stopNode } from './processes.mjs';
+import { clkTck, cpuSeconds, runWrk, startBareProxy, startNode, stopNode } from './processes.mjs';
 import { summarizeProfile } from './profile-summary.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -161,13 +161,8 @@ function startTarget(target) {
   if (target === 'direct') return undefined;
   const profileDir = profileRoot && path.join(profileRoot, target);
   const nodeFlags = [...inProcess, ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])];
-  if (target === 'bare') return startNode('bare-proxy.mjs', ['--upstream', upstreamUrl], nodeFlags);
-  if (target === 'bare-undici')
-    return startNode('bare-undici-proxy.mjs', ['--upstream', upstreamUrl], nodeFlags);
-  if (target === 'raw-net' || target === 'raw-client') {
-    const server = target === 'raw-net' ? 'net' : 'http';
-    return startNode('raw-net-proxy.mjs', ['--upstream', upstreamUrl, '--server', server], nodeFlags);
-  }
+  const bare = startBareProxy(target, upstreamUrl, nodeFlags);
+  if (bare) return bare;
   const args = ['--upstream', upstreamUrl, ...(target === 'gateway-keys' ? ['--keys'] : [])];
   // Diagnostic: the journal on tmpfs, where fsync costs next to nothing.
   if (target === 'gateway-shm') args.push('--journal-parent', '/dev/shm');
