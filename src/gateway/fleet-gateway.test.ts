@@ -289,8 +289,7 @@ describe('FleetGateway', () => {
     );
     // A fresh gateway per request: ties go round robin in key order, so each tries `x` (dying) first
     // (prefix affinity off: it would pick the owner of the prompt's prefix by the instances' ports).
-    const defaults = defaultRoutingConfig();
-    const routing = { ...defaults, prefixAffinity: { ...defaults.prefixAffinity, enabled: false } };
+    const routing = defaultRoutingConfig({ prefixAffinity: { enabled: false } });
     const through = async (body: string) => {
       const events: UsageEvent[] = [];
       const { url, gateway } = await startGateway(

@@ -12,7 +12,7 @@ import { metricValue } from '../helpers/edgefleet-process.js';
 
 /**
  * Engines that misbehave without dying, behind the gateway: one that accepts and never answers, one that
- * stops in the middle of a stream, and ones that answer garbage (a 200 that is not JSON, a stream of
+ * answers 200 and then sends no event, one that stops in the middle of a stream, and ones that answer garbage (a 200 that is not JSON, a stream of
  * junk without `[DONE]`). The gateway's timeouts and circuit breaker must fire, and each client must get
  * a clear error (or another instance's answer), never a hang or a broken answer passed off as a good one.
  */
@@ -74,6 +74,11 @@ const stallsMidStream: Behaviour = (_request, response) => {
   response.writeHead(200, { 'content-type': 'text/event-stream' });
   response.write('data: {"choices":[{"index":0,"delta":{"content":"half"}}]}\n\n');
   // …and nothing more, the connection held open.
+};
+const quietFromStart: Behaviour = (_request, response) => {
+  response.writeHead(200, { 'content-type': 'text/event-stream' });
+  response.flushHeaders();
+  // …and no event at all (an engine stuck in prefill), the connection held open.
 };
 const htmlGarbage: Behaviour = (_request, response) => {
   response.writeHead(200, { 'content-type': 'application/json' });
@@ -204,6 +209,23 @@ describe('engines that stall or answer garbage', () => {
     expect((error as Error).message).toMatch(/sent nothing for 400 ms/);
     expect(Date.now() - t0).toBeLessThan(2_000);
     expect(events[0]).toMatchObject({ outcome: 'broken' });
+  });
+
+  it('moves a stream that stays quiet before its first event to another engine after the idle timeout', async () => {
+    // Ids in key order: ties go round robin in that order, so the quiet engine is tried first.
+    const quiet = await engine(quietFromStart);
+    const healthy = await engine(good);
+    const events: UsageEvent[] = [];
+    const { client } = await gatewayFor([instance('a', quiet.url), instance('b', healthy.url)], events);
+    const t0 = Date.now();
+    const stream = await client.chat.completions.create({ model: 'm', messages, stream: true });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    expect(text).toBe('fine');
+    expect(quiet.hits()).toBe(1);
+    expect(healthy.hits()).toBe(1);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(350);
+    expect(events.map((e) => [e.instanceId, e.outcome])).toEqual([['b', 'ok']]);
   });
 
   it('retries a 200 that is not JSON on another engine, and refuses it when there is no other', async () => {
