@@ -28,8 +28,6 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined;
   /** The upstream answered (status and headers); no longer cut off by a failed health check. */
   private answered = false;
-  /** The client's response has its status and headers: from here on nothing is retried. */
-  private headSent = false;
   private settled = false;
   private resent = false;
   private clientGone = false;
@@ -154,7 +152,7 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
         this.writeHead(out === body ? undefined : out.length);
         response.end(out);
       } else {
-        if (!this.headSent) this.writeHead();
+        this.writeHead();
         response.end(relay?.finish(counted));
       }
       this.finish(result);
@@ -187,10 +185,14 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
     this.refuse(new UpstreamRefusedError(message, null, error));
   }
 
+  /**
+   * Hands the answer's status and headers to the client's response, once (node:http sends them with the
+   * first bytes written). From then on the response's `headersSent` is true and nothing is retried.
+   */
   private writeHead(length?: number): void {
+    if (this.response.headersSent) return;
     if (length !== undefined) this.replyHeaders['content-length'] = String(length);
     this.response.writeHead(this.status, this.replyHeaders);
-    this.headSent = true;
   }
 
   /**
@@ -199,7 +201,7 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
    */
   private write(controller: Dispatcher.DispatchController, bytes: Buffer): void {
     const { response } = this;
-    if (!this.headSent) this.writeHead(); // node:http sends the headers with these bytes
+    this.writeHead();
     if (response.write(bytes) || this.waitingForDrain || response.destroyed) return;
     this.waitingForDrain = true;
     controller.pause();
@@ -237,7 +239,7 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
    * the caller may retry on another instance (or answer with an error status). Else a broken answer.
    */
   private failed(message: string, cause?: unknown): void {
-    if (this.headSent || this.clientGone) return this.broken(message);
+    if (this.response.headersSent || this.clientGone) return this.broken(message);
     this.refuse(
       new UpstreamRefusedError(`${message}, before any of its answer reached the client`, null, cause),
     );
@@ -252,7 +254,7 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
       const error = new EdgeFleetError('engine_error', message);
       if (this.isStream) {
         if (!response.destroyed) {
-          if (!this.headSent) this.writeHead();
+          this.writeHead();
           response.end(`data: ${JSON.stringify(toOpenAiError(error).body)}\n\n`);
         }
       } else if (this.held && !response.headersSent) {
