@@ -1,7 +1,8 @@
 /**
  * Process helpers shared by the gateway benchmarks (run.mjs, paired.mjs): node scripts of this directory
- * (the bare proxies by name) started (their port read from a `listening N` line) and stopped, CPU time read from /proc, and wrk
- * runs with wrk.lua, whose `WRKJSON` line is the result. Every process started here is killed on exit.
+ * (the bare proxies by name) started (their port read from a `listening N` line) and stopped, CPU time
+ * read from /proc, and wrk runs with wrk.lua, whose `WRKJSON` line is the result. Every process started
+ * here is killed on exit.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';

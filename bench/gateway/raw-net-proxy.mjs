@@ -15,6 +15,7 @@
 import { createServer } from 'node:http';
 import net from 'node:net';
 import { parseArgs } from 'node:util';
+import { serve } from './serve.mjs';
 
 const { values: flags } = parseArgs({
   options: {
@@ -74,7 +75,7 @@ function upstreamConnection() {
           const end = buffer.indexOf(headEnd);
           if (end < 0) return;
           const head = reader.take(end + 4).toString('latin1');
-          const chunked = /\r\ntransfer-encoding:\s*chunked/i.test(head);
+          const chunked = /chunked/i.test(header(head, 'transfer-encoding') ?? '');
           conn.left = chunked ? 0 : Number(header(head, 'content-length') ?? 0);
           conn.to.head(head);
           conn.state = chunked ? 'size' : 'body';
@@ -197,10 +198,4 @@ const httpServer = () =>
     });
   });
 
-const server = flags.server === 'http' ? httpServer() : rawServer();
-server.listen(Number(flags.port), '127.0.0.1', () => {
-  process.stdout.write(`listening ${server.address().port}\n`);
-});
-const stop = () => process.exit(0);
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+serve(flags.server === 'http' ? httpServer() : rawServer(), Number(flags.port));

@@ -1,5 +1,5 @@
 /**
- * How the bench's own servers (upstream, bare proxies) run: on 127.0.0.1, printing `listening <port>` for
+ * How the bench's own servers (upstream, bare proxies; node:http or node:net) run: on 127.0.0.1, printing `listening <port>` for
  * run.mjs once they accept connections, and exiting 0 on SIGTERM or SIGINT (so `--cpu-prof` writes).
  */
 export function serve(server, port) {
@@ -8,7 +8,7 @@ export function serve(server, port) {
   });
   const stop = () => {
     server.close();
-    server.closeAllConnections();
+    server.closeAllConnections?.(); // node:http's; a plain node:net server has none
     process.exit(0);
   };
   process.on('SIGTERM', stop);

@@ -12,9 +12,10 @@ import { metricValue } from '../helpers/edgefleet-process.js';
 
 /**
  * Engines that misbehave without dying, behind the gateway: one that accepts and never answers, one that
- * answers 200 and then sends no event, one that stops in the middle of a stream, and ones that answer garbage (a 200 that is not JSON, a stream of
- * junk without `[DONE]`). The gateway's timeouts and circuit breaker must fire, and each client must get
- * a clear error (or another instance's answer), never a hang or a broken answer passed off as a good one.
+ * answers 200 and then sends no event, one that stops in the middle of a stream, and ones that answer
+ * garbage (a 200 that is not JSON, a stream of junk without `[DONE]`). The gateway's timeouts and circuit
+ * breaker must fire, and each client must get a clear error (or another instance's answer), never a hang
+ * or a broken answer passed off as a good one.
  */
 const log = createLogger('test');
 log.level = 'silent';
