@@ -159,7 +159,9 @@ describe.skipIf(unavailable !== undefined)('PostgreSQL stopped and started under
         },
         10_000,
         '/health to report the store',
-      );
+      ).catch((error: unknown) => {
+        throw new Error(`${String(error)}${diagnostics()}`);
+      });
       const healthNoticedMs = Date.now() - stoppedAt;
       expect(degraded.store).toMatchObject({ ok: false, error: expect.stringMatching(/\S/) });
       // Long enough for the key cache (5 s) to expire, so that stale keys are what answers.
@@ -180,13 +182,17 @@ describe.skipIf(unavailable !== undefined)('PostgreSQL stopped and started under
         async () => ((await serverHealth()).status === 'ok' ? true : undefined),
         20_000,
         '/health to recover',
-      );
+      ).catch((error: unknown) => {
+        throw new Error(`${String(error)}${diagnostics()}`);
+      });
       const healthRecoveredMs = Date.now() - startedAt;
       await waitFor(
         async () => ((await roomHealth()).status === 'ok' ? true : undefined),
         20_000,
         'the room gateway to reach the control plane again',
-      );
+      ).catch((error: unknown) => {
+        throw new Error(`${String(error)}${diagnostics()}`);
+      });
       await eachAnsweredMore(answered(), 20, 'answers after the database is back');
       await Promise.all(loads.map((l) => l.stop()));
       const sent = loads.map((l) => l.sent());

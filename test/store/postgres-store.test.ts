@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeMigrations } from '../../src/store/migrations.js';
 import { openStore } from '../../src/store/open-store.js';
+import { PostgresDriver } from '../../src/store/postgres/postgres-driver.js';
 import { rejectsWithCode } from './contract-harness.js';
 import { PostgresTestDatabases } from './postgres-test-databases.js';
 import { describeStoreContract } from './store-contract.js';
@@ -31,6 +32,46 @@ describe('PostgreSQL store specifics', () => {
       expect(stores.every((s) => s.dialect === 'postgres')).toBe(true);
     } finally {
       await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+
+  it('fails a transaction whose connection dies between two statements, and goes on serving', async () => {
+    // The server shutting down (or a terminated session) while a transaction waits between statements:
+    // the connection's error must fail that transaction, not end the process as an unheard 'error' event.
+    const url = await databases.fresh();
+    const store = await openStore(url);
+    try {
+      const transaction = store.withTransaction(async (tx) => {
+        await tx.schemaVersion();
+        expect(await databases.terminateSessions(url)).toBeGreaterThan(0);
+        // Let the client read the server's goodbye while no statement of it runs.
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        return tx.schemaVersion();
+      });
+      await rejectsWithCode(transaction, 'store_unavailable');
+      // The broken connection went back to the pool as broken: the next queries get a new one.
+      expect(await store.schemaVersion()).toBe(storeMigrations.length);
+      expect(await store.withTransaction((tx) => tx.schemaVersion())).toBe(storeMigrations.length);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('fails a transaction whose connection dies during a statement, and goes on serving', async () => {
+    const url = await databases.fresh();
+    const driver = new PostgresDriver(url);
+    try {
+      const transaction = driver.transaction(async (tx) => {
+        const sleeping = tx.query('SELECT pg_sleep(10)');
+        sleeping.catch(() => undefined); // it fails before it is returned; the transaction reports it
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        await databases.terminateSessions(url);
+        return sleeping;
+      });
+      await rejectsWithCode(transaction, 'store_unavailable');
+      expect(await driver.query('SELECT 1 AS one')).toEqual([{ one: 1 }]);
+    } finally {
+      await driver.close();
     }
   });
 

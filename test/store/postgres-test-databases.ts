@@ -52,6 +52,30 @@ export class PostgresTestDatabases {
     return result.rows.length;
   }
 
+  /**
+   * Terminates every session connected to the database at `url` (as a server shutdown would) and
+   * waits until they have gone; returns how many there were.
+   */
+  async terminateSessions(url: string): Promise<number> {
+    if (this.admin === null) throw new Error('PostgreSQL test databases: connect() first');
+    const name = new URL(url).pathname.slice(1);
+    const result = await this.admin.query(
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+      [name],
+    );
+    for (const deadline = Date.now() + 5000; ;) {
+      const left = await this.admin.query(
+        'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1',
+        [name],
+      );
+      if (left.rows[0].n === 0) break;
+      if (Date.now() > deadline)
+        throw new Error(`sessions of ${name} still there 5 s after pg_terminate_backend`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return result.rows.length;
+  }
+
   async dropAll(): Promise<void> {
     const admin = this.admin;
     if (admin === null) return;

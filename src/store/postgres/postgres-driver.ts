@@ -32,7 +32,11 @@ export class PostgresDriver implements SqlDriver {
       max: options.poolSize ?? 10,
       connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
     });
-    this.pool.on('error', (error) => log.warn({ err: error }, 'idle PostgreSQL connection failed'));
+    this.pool.on('error', (error) => {
+      // pg-pool hangs the whole client on the error (`err.client`): kilobytes of its internals per line.
+      delete (error as { client?: unknown }).client;
+      log.warn({ err: error }, 'idle PostgreSQL connection failed');
+    });
   }
 
   query(sql: string, params: readonly SqlValue[] = []): Promise<SqlRow[]> {
@@ -50,9 +54,22 @@ export class PostgresDriver implements SqlDriver {
     } catch (error) {
       throw translatePostgresError(error);
     }
+    // A checked-out client has no pool listener: if its connection dies between two statements (the
+    // server shut down, the session terminated) it emits 'error', which unheard would end the process.
+    // Heard, the connection's failure fails the transaction's next statement, and the client is
+    // handed back as broken so the pool discards it.
+    let broken: Error | undefined;
+    const onError = (error: Error) => {
+      broken ??= error;
+    };
+    client.on('error', onError);
+    const statement = async (sql: string, params: readonly SqlValue[] | undefined) => {
+      if (broken !== undefined) throw translatePostgresError(broken);
+      return runQuery(client, sql, params ?? []);
+    };
     const tx: SqlExecutor = {
-      query: async (sql, params) => (await runQuery(client, sql, params ?? [])).rows,
-      run: async (sql, params) => (await runQuery(client, sql, params ?? [])).rowCount ?? 0,
+      query: async (sql, params) => (await statement(sql, params)).rows,
+      run: async (sql, params) => (await statement(sql, params)).rowCount ?? 0,
     };
     try {
       await tx.run('BEGIN');
@@ -60,10 +77,11 @@ export class PostgresDriver implements SqlDriver {
       await tx.run('COMMIT');
       return result;
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      if (broken === undefined) await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     } finally {
-      client.release();
+      client.removeListener('error', onError);
+      client.release(broken);
     }
   }
 
