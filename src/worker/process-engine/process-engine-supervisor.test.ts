@@ -250,6 +250,17 @@ describe('ProcessEngineSupervisor (fake vLLM process)', () => {
     await expect(readFile(join(workDir, 'engine.pid'), 'utf8')).rejects.toThrow(/ENOENT/);
   });
 
+  it('keeps the engine serving when its log file cannot be written', async () => {
+    // engine.log is a directory here: opening it fails the way a full or read-only disk fails a write.
+    await mkdir(join(dir, 'unloggable', 'engine.log'), { recursive: true });
+    const supervisor = supervise('unloggable');
+    supervisor.start();
+    await supervisor.waitUntilReady(10_000);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(supervisor.state).toBe('ready');
+    expect(isAlive(supervisor.status().pid!)).toBe(true);
+  });
+
   it('fails (no restart loop) when the executable cannot run', async () => {
     const supervisor = supervise('missing', {
       spec: { model: 'm', servedModelName: 'm', executable: join(dir, 'no-such-vllm') },

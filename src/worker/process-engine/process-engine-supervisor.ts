@@ -193,7 +193,7 @@ export class ProcessEngineSupervisor extends EventEmitter<{ state: [EngineState]
     }
     if (generation !== this.generation || this.stopping) return;
     this.planValue = plan;
-    this.logFile ??= createWriteStream(join(workDir, 'engine.log'), { flags: 'a' });
+    this.logFile ??= this.openLogFile(join(workDir, 'engine.log'));
     const child = spawn(plan.command, plan.args, {
       cwd: workDir,
       env: { ...process.env, ...plan.env },
@@ -222,6 +222,20 @@ export class ProcessEngineSupervisor extends EventEmitter<{ state: [EngineState]
       'engine process started',
     );
     void this.waitForHealth(child, plan);
+  }
+
+  /**
+   * The engine's output, appended to `engine.log` in its work dir. A file that cannot be opened or
+   * written (a full disk, a read-only or broken work dir) is warned about and dropped: the engine
+   * runs on, its output still kept in the in-memory tail.
+   */
+  private openLogFile(path: string): WriteStream {
+    const file = createWriteStream(path, { flags: 'a' });
+    file.on('error', (error) => {
+      this.options.log.warn({ err: error, path }, 'cannot write the engine log; going on without it');
+      if (this.logFile === file) this.logFile = undefined;
+    });
+    return file;
   }
 
   private baseUrl(port: number): string {
