@@ -165,6 +165,25 @@ describe('FleetGateway', () => {
     expect(a.seen).toHaveLength(1);
   });
 
+  it('percent-encodes a site name that is not printable ASCII in x-edgefleet-site', async () => {
+    // node:http throws on a header value above U+00FF: a room named 北京 must not end the gateway.
+    const a = await upstream(ok);
+    const instances = [instance('a', a.url, '北京-1')];
+    const { url } = await startGateway(routesOf(instances).source);
+    for (const [site, header] of [
+      ['北京-1', '%E5%8C%97%E4%BA%AC-1'],
+      ['Zürich', 'Z%C3%BCrich'],
+      ['room 100%', 'room%20100%25'],
+    ] as const) {
+      instances[0] = instance('a', a.url, site);
+      const response = await post(url, chat());
+      expect(response.status).toBe(200);
+      expect(response.headers.get('x-edgefleet-site')).toBe(header);
+      expect(decodeURIComponent(response.headers.get('x-edgefleet-site')!)).toBe(site);
+      expect(((await response.json()) as { echo: { model: string } }).echo.model).toBe('m');
+    }
+  });
+
   it('sends concurrent requests to the instance with the fewest in flight', async () => {
     const slow: Script = (req, res, body) => void setTimeout(() => ok(req, res, body), 150);
     const a = await upstream(slow);

@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Counter } from 'prom-client';
+import { headerValue } from '../../http/header-value.js';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 import type { RouteInstance, RouteModel } from '../../spec/route-table.js';
 import type { Logger } from '../../telemetry/logger.js';
@@ -80,7 +81,10 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
     const site = instance.siteName;
     try {
       const result = await forwardRequest({ request, response }, instance.url, job.body, {
-        extraHeaders: { 'x-edgefleet-site': instance.siteName, 'x-edgefleet-instance': instance.id },
+        extraHeaders: {
+          'x-edgefleet-site': headerValue(instance.siteName),
+          'x-edgefleet-instance': instance.id,
+        },
         refuseErrorStatus: attempt < maxAttempts,
         meter: job.meterFor(instance),
         ...(instance.apiKey !== undefined && { upstreamApiKey: instance.apiKey }),

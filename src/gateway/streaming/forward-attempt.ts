@@ -145,18 +145,20 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
         return this.refuse(new UpstreamRefusedError(`the instance answered ${status}: ${message}`, status));
       return this.broken(message);
     }
-    void this.settle(this.answer(true, json)).then(({ result, counted }) => {
-      const { response } = this;
-      if (body) {
-        const out = counted && json && result.usage === null ? withUsage(json, counted) : body;
-        this.writeHead(out === body ? undefined : out.length);
-        response.end(out);
-      } else {
-        this.writeHead();
-        response.end(relay?.finish(counted));
-      }
-      this.finish(result);
-    });
+    void this.settle(this.answer(true, json))
+      .then(({ result, counted }) => {
+        const { response } = this;
+        if (body) {
+          const out = counted && json && result.usage === null ? withUsage(json, counted) : body;
+          this.writeHead(out === body ? undefined : out.length);
+          response.end(out);
+        } else {
+          this.writeHead();
+          response.end(relay?.finish(counted));
+        }
+        this.finish(result);
+      })
+      .catch(this.abandon);
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
@@ -249,23 +251,36 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
   private broken(message: string): void {
     if (this.settled) return;
     this.settled = true; // no second verdict while the meter runs
-    void this.settle(this.answer(false)).then(({ result }) => {
-      const { response } = this;
-      const error = new EdgeFleetError('engine_error', message);
-      if (this.isStream) {
-        if (!response.destroyed) {
-          this.writeHead();
-          response.end(`data: ${JSON.stringify(toOpenAiError(error).body)}\n\n`);
+    void this.settle(this.answer(false))
+      .then(({ result }) => {
+        const { response } = this;
+        const error = new EdgeFleetError('engine_error', message);
+        if (this.isStream) {
+          if (!response.destroyed) {
+            this.writeHead();
+            response.end(`data: ${JSON.stringify(toOpenAiError(error).body)}\n\n`);
+          }
+        } else if (this.held && !response.headersSent) {
+          sendError(response, error);
+        } else {
+          response.destroy();
         }
-      } else if (this.held && !response.headersSent) {
-        sendError(response, error);
-      } else {
-        response.destroy();
-      }
-      this.done();
-      this.resolve(result);
-    });
+        this.done();
+        this.resolve(result);
+      })
+      .catch(this.abandon);
   }
+
+  /**
+   * Writing the answer threw (node:http refused a header): the client's connection is cut, so the answer
+   * never passes for a success, and the caller gets the error instead of the process.
+   */
+  private readonly abandon = (error: unknown): void => {
+    this.response.destroy();
+    this.settled = true;
+    this.done();
+    this.reject(error);
+  };
 
   private finish(result: ForwardResult): void {
     this.settled = true;

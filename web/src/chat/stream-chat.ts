@@ -1,4 +1,5 @@
 import { authHeaders, toApiError } from '../api/client';
+import { siteFromHeader } from './site-header';
 import { SseParser } from './sse-parser';
 
 export interface ChatMessage {
@@ -75,7 +76,7 @@ export async function streamChat(options: {
     }),
     signal: options.signal,
   });
-  answer.site = response.headers.get('x-edgefleet-site');
+  answer.site = siteFromHeader(response.headers.get('x-edgefleet-site'));
   answer.instance = response.headers.get('x-edgefleet-instance');
   if (!response.ok || !response.body) {
     answer.error = (await toApiError(response)).message;
