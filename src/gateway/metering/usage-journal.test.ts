@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { appendFile, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -109,6 +109,34 @@ describe('UsageJournal', () => {
     expect((await readdir(dir)).filter((f) => f.endsWith('.jsonl')).length).toBe(1);
     await journal.close();
   });
+
+  for (const sync of ['always', 'interval'] as const) {
+    it(`with sync '${sync}', goes on appending to the old segment while the next one cannot be opened`, async () => {
+      const dir = await journalDir();
+      const journal = new UsageJournal(dir, { sync, maxSegmentBytes: 600 });
+      await journal.open();
+      // The next segment's name is taken by a directory: opening it fails (EISDIR) as a full disk would.
+      const blocked = join(dir, 'usage-00000002.jsonl');
+      await mkdir(blocked);
+      for (let n = 1; n <= 8; n++) await journal.append(event(n));
+      await new Promise((resolve) => setTimeout(resolve, 50)); // a rotation in flight has failed by now
+      expect((await readdir(dir)).filter((f) => f.endsWith('.jsonl'))).toEqual([
+        'usage-00000001.jsonl',
+        'usage-00000002.jsonl',
+      ]);
+      // The disk recovers: the next append past the size rotates.
+      await rm(blocked, { recursive: true });
+      for (let n = 9; n <= 12; n++) await journal.append(event(n));
+      await journal.close();
+      const files = (await readdir(dir)).filter((f) => f.endsWith('.jsonl'));
+      expect(files.length).toBeGreaterThanOrEqual(2);
+      const reopened = new UsageJournal(dir);
+      await reopened.open();
+      const batch = await reopened.readUnshipped(100);
+      expect(batch.events.map((e) => e.id)).toEqual(Array.from({ length: 12 }, (_, i) => `e${i + 1}`));
+      await reopened.close();
+    });
+  }
 
   it('skips and reports a line torn by a crash, never ships it', async () => {
     const dir = await journalDir();

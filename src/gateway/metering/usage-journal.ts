@@ -158,7 +158,10 @@ export class UsageJournal {
       for (const pending of batch) pending.reject(error);
     }
     if (this.segmentBytes >= this.maxSegmentBytes && !this.flushing) {
-      this.flushing = this.rotate().finally(() => (this.flushing = undefined));
+      // A failed rotation is tried again after the next append (see rotate); nothing waits on this one.
+      this.flushing = this.rotate()
+        .catch(() => undefined)
+        .finally(() => (this.flushing = undefined));
     }
   }
 
@@ -185,13 +188,19 @@ export class UsageJournal {
     return this.syncing;
   }
 
+  /**
+   * Moves on to a new segment. The new file is opened before the old one is closed: a rotation the disk
+   * refuses (full, read-only, out of file handles) leaves the journal appending to the old segment, and
+   * the next append past the size tries again.
+   */
   private async rotate(): Promise<void> {
     await this.syncing;
-    if (this.sync === 'interval') await this.handle?.datasync();
-    await this.handle?.close();
+    const old = this.handle;
+    if (this.sync === 'interval') await old?.datasync();
+    this.handle = await open(join(this.dir, segmentName(this.segment + 1)), this.flags);
     this.segment += 1;
-    this.handle = await open(join(this.dir, segmentName(this.segment)), this.flags);
     this.segmentBytes = 0;
+    await old?.close().catch(() => undefined);
   }
 
   /** Up to `maxEvents` events after the checkpoint, oldest first. */
