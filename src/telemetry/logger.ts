@@ -16,6 +16,14 @@ export function createLogger(name: string, bindings: Record<string, unknown> = {
 
 let stderr: TurnBufferedLines | undefined;
 
+/**
+ * Text for stderr that is not a log line (an engine's own output passed on), written in order with the
+ * log lines; a closed stderr (EPIPE) loses it, never the process.
+ */
+export function writeToStderr(text: string): void {
+  stderrLines().write(text);
+}
+
 /** The one destination of every logger in the process: stderr, written once per event-loop turn. */
 function stderrLines(): TurnBufferedLines {
   stderr ??= new TurnBufferedLines(2);

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import type { Logger } from '../telemetry/logger.js';
+import { writeToStderr, type Logger } from '../telemetry/logger.js';
 import { LISTENING_MARKER } from '../engines/embedded/run-engine.js';
 import { reachableBaseUrl } from '../spec/route-table.js';
 import { RestartBackoff } from './process-engine/restart-backoff.js';
@@ -143,7 +143,7 @@ export class EngineSupervisor extends EventEmitter<{ state: [EngineState] }> {
       }
     });
     child.stderr?.setEncoding('utf8').on('data', (text: string) => {
-      process.stderr.write(text);
+      writeToStderr(text);
       this.tail.push(text);
       this.options.logTail?.push(text);
     });
