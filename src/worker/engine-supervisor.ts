@@ -127,10 +127,18 @@ export class EngineSupervisor extends EventEmitter<{ state: [EngineState] }> {
     const { log } = this.options;
     this.urlValue = undefined;
     this.setState(this.backoff.restarts === 0 ? 'starting' : 'restarting');
-    const child = spawn(process.execPath, [entry, 'engine', ...this.options.engineArgs], {
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      env: { ...process.env, ...this.options.env },
-    });
+    let child: ChildProcess;
+    try {
+      child = spawn(process.execPath, [entry, 'engine', ...this.options.engineArgs], {
+        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+        env: { ...process.env, ...this.options.env },
+      });
+    } catch (error) {
+      // spawn throws, rather than emitting 'error', for a bad argument or environment (a NUL byte) and
+      // for system errors other than ENOENT/EACCES/EAGAIN/EMFILE/ENFILE (ENOMEM…): a start that failed.
+      this.child = undefined;
+      return this.restartLater(null, null, `cannot start the engine process: ${messageOf(error)}`);
+    }
     this.child = child;
     log.info({ pid: child.pid }, 'engine process started');
     child.stdout?.setEncoding('utf8').on('data', (text: string) => {
@@ -147,7 +155,13 @@ export class EngineSupervisor extends EventEmitter<{ state: [EngineState] }> {
       this.tail.push(text);
       this.options.logTail?.push(text);
     });
-    child.on('error', (error) => log.error({ err: error }, 'engine process error'));
+    child.on('error', (error) => {
+      log.error({ err: error }, 'engine process error');
+      // A process that never started (EAGAIN, EMFILE…) sends no 'exit': a start that failed.
+      if (child.pid === undefined && this.child === child) {
+        this.restartLater(null, null, `cannot start the engine process: ${error.message}`);
+      }
+    });
     child.on('exit', (code, signal) => this.onExit(child, code, signal));
   }
 
@@ -171,7 +185,12 @@ export class EngineSupervisor extends EventEmitter<{ state: [EngineState] }> {
 
   private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.child !== child) return;
-    const exit: EngineExit = { at: new Date().toISOString(), code, signal, reason: this.tail.lastError() };
+    this.restartLater(code, signal, this.tail.lastError());
+  }
+
+  /** The engine exited or could not be started: report why and start it again after the backoff. */
+  private restartLater(code: number | null, signal: NodeJS.Signals | null, reason: string): void {
+    const exit: EngineExit = { at: new Date().toISOString(), code, signal, reason };
     this.lastExitValue = exit;
     this.urlValue = undefined;
     if (this.stopping) return;
@@ -183,4 +202,8 @@ export class EngineSupervisor extends EventEmitter<{ state: [EngineState] }> {
     this.setState('restarting');
     this.restartTimer = setTimeout(() => this.spawnEngine(), delayMs);
   }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -261,6 +261,13 @@ describe('ProcessEngineSupervisor (fake vLLM process)', () => {
     expect(isAlive(supervisor.status().pid!)).toBe(true);
   });
 
+  it('fails with the reason when spawn itself throws (a NUL byte in the environment)', async () => {
+    const supervisor = supervise('nul', {}, { BAD: 'a\0b' });
+    supervisor.start();
+    await until('failed', () => supervisor.state === 'failed' || undefined);
+    expect(supervisor.status().error).toMatch(/cannot start .*fake-vllm.*: .*null bytes/);
+  });
+
   it('fails (no restart loop) when the executable cannot run', async () => {
     const supervisor = supervise('missing', {
       spec: { model: 'm', servedModelName: 'm', executable: join(dir, 'no-such-vllm') },

@@ -194,12 +194,20 @@ export class ProcessEngineSupervisor extends EventEmitter<{ state: [EngineState]
     if (generation !== this.generation || this.stopping) return;
     this.planValue = plan;
     this.logFile ??= this.openLogFile(join(workDir, 'engine.log'));
-    const child = spawn(plan.command, plan.args, {
-      cwd: workDir,
-      env: { ...process.env, ...plan.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true, // its own process group, so stop() reaches the workers it forks
-    });
+    let child: ChildProcess;
+    try {
+      child = spawn(plan.command, plan.args, {
+        cwd: workDir,
+        env: { ...process.env, ...plan.env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true, // its own process group, so stop() reaches the workers it forks
+      });
+    } catch (error) {
+      // spawn throws, rather than emitting 'error', for a bad argument or environment (a NUL byte) and
+      // for system errors other than ENOENT/EACCES/EAGAIN/EMFILE/ENFILE (ENOMEM…).
+      this.fail(`cannot start ${plan.command}: ${errorMessage(error)}`);
+      return;
+    }
     this.child = child;
     const onOutput = (text: string) => {
       this.tail.push(text);
