@@ -62,6 +62,9 @@ export function runGatewayWorkers(options: GatewayWorkersOptions): Promise<numbe
     const startedAtMs = Date.now();
     const worker = cluster.fork({ [workerIndexVariable]: String(index) });
     workers.set(index, worker);
+    // A message to a worker that is just going away (a metrics request) fails with an 'error' event on it;
+    // its 'exit' follows and restarts it, so the error is only worth a line.
+    worker.on('error', (error) => log.warn({ worker: index, err: error }, 'gateway worker channel error'));
     worker.on('message', (message: unknown) => {
       const { type, id } = (message ?? {}) as { type?: unknown; id?: unknown };
       if (type !== metricsRequest) return;
