@@ -1,4 +1,5 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -87,6 +88,36 @@ describe('worker journals', () => {
     expect(shipped.sort()).toEqual(['w1-a', 'w1-b', 'w2-a', 'w2-b']);
     expect(await readdir(home)).toEqual(['usage-journal']);
   });
+
+  // A directory rm cannot remove: one holding a mount point (EBUSY), which needs root to set up.
+  it.skipIf(process.getuid?.() !== 0)(
+    'keeps a shipped journal it cannot remove and tries again, never rejecting',
+    async () => {
+      const home = await homeOfThreeWorkers();
+      const mountPoint = join(home, journalDirName(2), 'busy');
+      await mkdir(mountPoint);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mountPoint]);
+      try {
+        const stop = new AbortController();
+        const shipped: string[] = [];
+        const done = shipLeftoverJournals({
+          home,
+          workers: 2,
+          ship: async (events) => void shipped.push(...events.map((e) => e.id)),
+          log,
+          signal: stop.signal,
+          retryMs: 20,
+        });
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        stop.abort();
+        await done;
+        expect(shipped.sort()).toEqual(['w2-a', 'w2-b']); // once, however often the removal is tried
+        expect(await readdir(home)).toContain(journalDirName(2));
+      } finally {
+        execFileSync('umount', ['-l', mountPoint]);
+      }
+    },
+  );
 
   it('stops trying when the gateway closes, keeping what it could not ship', async () => {
     const home = await homeOfThreeWorkers();

@@ -65,6 +65,11 @@ async function shipOne(dir: string, options: LeftoverJournalsOptions): Promise<b
   } finally {
     await journal.close().catch(() => undefined);
   }
-  await rm(dir, { recursive: true, force: true });
-  return true;
+  try {
+    await rm(dir, { recursive: true, force: true });
+    return true;
+  } catch (error) {
+    options.log.warn({ err: error, dir }, 'cannot remove a shipped usage journal; trying again later');
+    return false;
+  }
 }
