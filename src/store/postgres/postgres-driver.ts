@@ -54,10 +54,10 @@ export class PostgresDriver implements SqlDriver {
     } catch (error) {
       throw translatePostgresError(error);
     }
-    // A checked-out client has no pool listener: if its connection dies between two statements (the
-    // server shut down, the session terminated) it emits 'error', which unheard would end the process.
-    // Heard, the connection's failure fails the transaction's next statement, and the client is
-    // handed back as broken so the pool discards it.
+    // A checked-out client has no pool listener: if its connection dies while the transaction holds it
+    // (the server shut down, the session terminated) it emits 'error', which unheard would end the
+    // process. Heard, it fails the transaction's next statement, and the client is handed back as
+    // broken so the pool discards it.
     let broken: Error | undefined;
     const onError = (error: Error) => {
       broken ??= error;
