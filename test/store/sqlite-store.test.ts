@@ -5,6 +5,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { storeMigrations } from '../../src/store/migrations.js';
 import { openStore } from '../../src/store/open-store.js';
+import { runMigrations } from '../../src/store/run-migrations.js';
+import { createSqlStore } from '../../src/store/sql-store.js';
+import { maxCachedStatements, SqliteDriver } from '../../src/store/sqlite/sqlite-driver.js';
 import { rejectsWithCode } from './contract-harness.js';
 import { describeStoreContract } from './store-contract.js';
 
@@ -35,6 +38,25 @@ describe('SQLite store specifics', () => {
     expect(await memory.schemaVersion()).toBe(storeMigrations.length);
     await memory.close();
     await rejectsWithCode(openStore('sqlite:'), 'invalid_argument');
+  });
+
+  it('keeps its cache of prepared statements bounded while the traffic query moves with the clock', async () => {
+    // The dashboard polls /api/v1/traffic every few seconds; each call's time range is new SQL text.
+    const driver = new SqliteDriver(':memory:');
+    await runMigrations(driver, storeMigrations);
+    const store = createSqlStore(driver);
+    try {
+      const t0 = 1_700_000_000_000;
+      await store.appendUsage([{ keyId: 'k', model: 'm', promptTokens: 1, completionTokens: 2, atMs: t0 }]);
+      for (let poll = 0; poll < 200; poll++) {
+        const traffic = await store.trafficBuckets({ fromMs: t0 - poll, stepMs: 5000, buckets: 12 });
+        expect(traffic.fleet.map((b) => b.requests)).toEqual([1]);
+      }
+      expect(driver.cachedStatements).toBeGreaterThan(100);
+      expect(driver.cachedStatements).toBeLessThanOrEqual(maxCachedStatements);
+    } finally {
+      await store.close();
+    }
   });
 
   it('upgrades a version-2 usage ledger: old rows count as successful, without site or timings', async () => {

@@ -4,6 +4,9 @@ import Database from 'better-sqlite3';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 import type { SqlDriver, SqlExecutor, SqlRow, SqlValue } from '../sql-driver.js';
 
+/** Prepared statements kept for reuse; far more than the store's fixed statements. */
+export const maxCachedStatements = 256;
+
 export interface SqliteDriverOptions {
   /** How long a writer waits for another process's lock before failing with `store_unavailable`. */
   busyTimeoutMs?: number;
@@ -18,6 +21,7 @@ export class SqliteDriver implements SqlDriver {
   readonly dialect = 'sqlite' as const;
   readonly migrationLockSql = null;
   private readonly db: Database.Database;
+  /** Prepared statements by SQL text, least recently used first (see `prepare`). */
   private readonly statements = new Map<string, Database.Statement>();
   private queue: Promise<void> = Promise.resolve();
   private readonly direct: SqlExecutor;
@@ -129,9 +133,21 @@ export class SqliteDriver implements SqlDriver {
       } catch (error) {
         throw translateSqliteError(error);
       }
-      this.statements.set(translated, statement);
+      // Some statements carry literals that change with every call (the traffic query's time range, which
+      // the dashboard polls): the cache keeps the most recently used, so it cannot grow for ever.
+      if (this.statements.size >= maxCachedStatements) {
+        this.statements.delete(this.statements.keys().next().value!);
+      }
+    } else {
+      this.statements.delete(translated);
     }
+    this.statements.set(translated, statement);
     return { statement, values };
+  }
+
+  /** How many prepared statements are cached (at most `maxCachedStatements`). */
+  get cachedStatements(): number {
+    return this.statements.size;
   }
 }
 
