@@ -300,6 +300,28 @@ describe('FleetGateway routing', () => {
     expect(after).toContain('a');
   });
 
+  it('drops the gauges of an instance that leaves the route table', async () => {
+    const a = await engine();
+    const b = await engine();
+    const instances = [instance('a', a.url), instance('b', b.url)];
+    const { url, gateway } = await startGateway(instances, {
+      healthCheck: { enabled: true, intervalMs: 50, timeoutMs: 1000, unhealthyAfter: 1, healthyAfter: 1 },
+      circuitBreaker: { cooldownMs: 0, failureThreshold: 1, openMs: 60_000 },
+      prefixAffinity: { enabled: false },
+    });
+    const metrics = () => gateway.registry.metrics();
+    a.state.status = 500;
+    for (let i = 0; i < 4; i++) expect((await ask(url)).instance).toBe('b');
+    a.state.healthStatus = 503;
+    await until(async () =>
+      /edgefleet_gateway_instance_up\{instance="a",site="north"\} 0/.test(await metrics()),
+    );
+    expect(await metrics()).toMatch(/edgefleet_gateway_circuit_open\{instance="a",site="north"\} 1/);
+    instances.splice(0, 1); // a is deleted (or replaced by an instance with a new id)
+    await until(async () => !/instance="a"/.test(await metrics()));
+    expect((await ask(url)).instance).toBe('b');
+  });
+
   it('opens the breaker of a failing instance, skips it, and closes it after a good trial', async () => {
     const a = await engine();
     const b = await engine();

@@ -212,8 +212,15 @@ export class Router {
   private remember(key: string, instance: RouteInstance): void {
     const known = this.known.get(key);
     if (known?.instance !== instance.id || known.site !== instance.siteName) {
+      if (known) this.forgetSeries(known);
       this.known.set(key, { instance: instance.id, site: instance.siteName });
     }
+  }
+
+  /** Drops the per-instance gauges of labels no longer in use, so instance churn leaves no series behind. */
+  private forgetSeries(labels: { instance: string; site: string }): void {
+    this.metrics.circuitOpen.remove(labels);
+    this.metrics.instanceUp.remove(labels);
   }
 
   private factsOf({ key, instance }: Target, clientRegion: string | null, nowMs: number): CandidateFacts {
@@ -282,7 +289,11 @@ export class Router {
       seen.set(key, { key, url: instance.url, siteName: instance.siteName });
       this.remember(key, instance);
     }
-    for (const key of this.known.keys()) if (!seen.has(key)) this.known.delete(key);
+    for (const [key, labels] of this.known) {
+      if (seen.has(key)) continue;
+      this.known.delete(key);
+      this.forgetSeries(labels);
+    }
     this.breakers.retain(new Set(seen.keys()));
     return [...seen.values()];
   }
