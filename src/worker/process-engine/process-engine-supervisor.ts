@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve as resolvePath, sep } from 'node:path';
 import type { EngineAdapter, EngineLoad, LaunchPlan } from '../../engines/adapter/engine-adapter.js';
@@ -9,6 +8,7 @@ import type { Logger } from '../../telemetry/logger.js';
 import type { EngineExit, EngineState } from '../engine-supervisor.js';
 import type { LogTail } from '../log-tail.js';
 import { TailBuffer } from '../tail-buffer.js';
+import { EngineLogFile } from './engine-log-file.js';
 import { freePortBlock } from './free-ports.js';
 import { RestartBackoff, type BackoffOptions } from './restart-backoff.js';
 import { forgetEngine, killStaleEngine, recordEngine } from './stale-engine.js';
@@ -57,7 +57,7 @@ export class ProcessEngineSupervisor extends EventEmitter<{ state: [EngineState]
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly backoff: RestartBackoff;
   private readonly tail = new TailBuffer(60);
-  private logFile: WriteStream | undefined;
+  private logFile: EngineLogFile | undefined;
 
   constructor(private readonly options: ProcessEngineOptions) {
     super();
@@ -193,7 +193,10 @@ export class ProcessEngineSupervisor extends EventEmitter<{ state: [EngineState]
     }
     if (generation !== this.generation || this.stopping) return;
     this.planValue = plan;
-    this.logFile ??= this.openLogFile(join(workDir, 'engine.log'));
+    this.logFile ??= new EngineLogFile(join(workDir, 'engine.log'), (error) => {
+      this.options.log.warn({ err: error, workDir }, 'cannot write the engine log; going on without it');
+      this.logFile = undefined; // a new one at the next start
+    });
     let child: ChildProcess;
     try {
       child = spawn(plan.command, plan.args, {
@@ -230,20 +233,6 @@ export class ProcessEngineSupervisor extends EventEmitter<{ state: [EngineState]
       'engine process started',
     );
     void this.waitForHealth(child, plan);
-  }
-
-  /**
-   * The engine's output, appended to `engine.log` in its work dir. A file that cannot be opened or
-   * written (a full disk, a read-only or broken work dir) is warned about and dropped: the engine
-   * runs on, its output still kept in the in-memory tail.
-   */
-  private openLogFile(path: string): WriteStream {
-    const file = createWriteStream(path, { flags: 'a' });
-    file.on('error', (error) => {
-      this.options.log.warn({ err: error, path }, 'cannot write the engine log; going on without it');
-      if (this.logFile === file) this.logFile = undefined;
-    });
-    return file;
   }
 
   private baseUrl(port: number): string {
@@ -341,7 +330,7 @@ export class ProcessEngineSupervisor extends EventEmitter<{ state: [EngineState]
   }
 
   private closeLog(): void {
-    this.logFile?.end();
+    this.logFile?.close();
     this.logFile = undefined;
   }
 }
