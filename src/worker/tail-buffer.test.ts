@@ -19,4 +19,12 @@ describe('TailBuffer', () => {
     quiet.push('a\nb\nc\n');
     expect(quiet.lastError()).toBe('c');
   });
+
+  it('keeps only the end of a line that never ends (a progress bar redrawn with carriage returns)', () => {
+    const tail = new TailBuffer(2);
+    for (let i = 0; i <= 100_000; i++) tail.push(`downloading ${i}\r`);
+    const last = tail.lastError();
+    expect(last.length).toBeLessThanOrEqual(4096);
+    expect(last.endsWith('downloading 100000')).toBe(true);
+  });
 });

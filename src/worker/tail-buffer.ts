@@ -1,3 +1,6 @@
+/** The most of an unfinished line kept (a progress bar redrawn with \r never ends its line). */
+const maxPartialChars = 4096;
+
 /** The last lines a child process wrote, to say why it died. */
 export class TailBuffer {
   private readonly lines: string[] = [];
@@ -7,7 +10,7 @@ export class TailBuffer {
 
   push(text: string): void {
     const parts = (this.partial + text).split('\n');
-    this.partial = parts.pop() ?? '';
+    this.partial = (parts.pop() ?? '').slice(-maxPartialChars);
     for (const line of parts) {
       if (line.trim() === '') continue;
       this.lines.push(line);
