@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ModelResolver } from '../../src/control/server/model-resolver.js';
+import { maxResolvedRefs, ModelResolver } from '../../src/control/server/model-resolver.js';
 import type { Deployment } from '../../src/store/store-types.js';
 import { makeTestModel } from '../helpers/models.js';
 
@@ -90,5 +90,21 @@ describe('ModelResolver with remote refs', () => {
     expect((await resolver.resolve(deployment(ref))).ok).toBe(true);
     expect((await resolver.resolve(deployment(ref))).ok).toBe(true);
     expect(behaviour.requests).toBe(2);
+  });
+
+  it('keeps the most recently resolved refs only, so previews and deleted deployments do not pile up', async () => {
+    const resolver = new ModelResolver();
+    const deployed = `${baseUrl}/deployed.gguf`;
+    const start = behaviour.requests;
+    for (let i = 0; i < maxResolvedRefs + 50; i++) {
+      expect((await resolver.resolve(deployment(`${baseUrl}/preview-${i}.gguf`))).ok).toBe(true);
+      // A deployment that stays is resolved at every reconcile pass: it stays cached, read once.
+      if (i % 20 === 0) expect((await resolver.resolve(deployment(deployed))).ok).toBe(true);
+    }
+    expect(resolver.cachedRefs).toBe(maxResolvedRefs);
+    expect(behaviour.requests - start).toBe(maxResolvedRefs + 50 + 1);
+    // The oldest previews were dropped: one is read again when asked for.
+    expect((await resolver.resolve(deployment(`${baseUrl}/preview-0.gguf`))).ok).toBe(true);
+    expect(behaviour.requests - start).toBe(maxResolvedRefs + 50 + 2);
   });
 });

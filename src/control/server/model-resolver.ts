@@ -36,6 +36,9 @@ interface CacheEntry {
   waited?: boolean;
 }
 
+/** Refs whose header is kept: far more than a fleet deploys; the least recently resolved go first. */
+export const maxResolvedRefs = 256;
+
 const nonEmpty = (...values: (string | undefined)[]) => values.find((v) => v !== undefined && v !== '');
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -48,7 +51,8 @@ const messageOf = (error: unknown) => (error instanceof Error ? error.message : 
  *   (read-remote-gguf-header.ts), never the weights.
  * - Anything else (a path only the workers have): the size is unknown here, so the deployment stays pending
  *   with that reason.
- * Headers are read once per ref (cached); a failed read is retried after `retryFailedMs`. A slow read does
+ * Headers are read once per ref (cached, the `maxResolvedRefs` most recently resolved: previews and deleted
+ * deployments do not pile up); a failed read is retried after `retryFailedMs`. A slow read does
  * not hold up reconcile passes: the pass that starts it waits at most `waitMs`, later ones not at all; the
  * deployment stays pending until the read finishes.
  */
@@ -105,8 +109,11 @@ export class ModelResolver {
         }),
       };
       entry = created;
-      this.cache.set(ref, entry);
+      if (this.cache.size >= maxResolvedRefs) this.cache.delete(this.cache.keys().next().value!);
+    } else {
+      this.cache.delete(ref);
     }
+    this.cache.set(ref, entry);
     if (entry.result) return entry.result;
     // Only the pass that started the read waits for it; later passes answer "still reading" at once.
     const still: ReadResult = {
@@ -123,6 +130,11 @@ export class ModelResolver {
     const result = await Promise.race([entry.read, waited]);
     clearTimeout(timer);
     return result ?? still;
+  }
+
+  /** Refs cached (at most `maxResolvedRefs`). */
+  get cachedRefs(): number {
+    return this.cache.size;
   }
 
   private async readRemote(ref: string): Promise<ReadResult> {
