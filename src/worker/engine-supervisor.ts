@@ -137,7 +137,11 @@ export class EngineSupervisor extends EventEmitter<{ state: [EngineState] }> {
       // spawn throws, rather than emitting 'error', for a bad argument or environment (a NUL byte) and
       // for system errors other than ENOENT/EACCES/EAGAIN/EMFILE/ENFILE (ENOMEM…): a start that failed.
       this.child = undefined;
-      return this.restartLater(null, null, `cannot start the engine process: ${messageOf(error)}`);
+      return this.restartLater(
+        null,
+        null,
+        `cannot start the engine process: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
     this.child = child;
     log.info({ pid: child.pid }, 'engine process started');
@@ -202,8 +206,4 @@ export class EngineSupervisor extends EventEmitter<{ state: [EngineState] }> {
     this.setState('restarting');
     this.restartTimer = setTimeout(() => this.spawnEngine(), delayMs);
   }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
