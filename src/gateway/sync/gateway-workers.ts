@@ -31,19 +31,23 @@ export interface GatewayWorkersOptions {
   log: Logger;
   /** Called once, when the first worker listens. */
   onListening(address: AddressInfo): void;
+  /** The first pause before restarting a worker that died young; it doubles per death up to 30×. */
+  restartBackoffMs?: number;
 }
 
 /**
  * Runs the primary: forks the workers (each runs this program again, with the same arguments) and
  * supervises them until SIGINT or SIGTERM, then stops them (SIGTERM; each finishes its requests and ships
- * its journal) and resolves with 0. Resolves with 1 when a worker exits before any worker listened (a
- * start-up error the worker has printed, such as a port in use).
+ * its journal) and resolves with 0. Resolves with 1 when a worker exits or cannot be started before any
+ * worker listened (a start-up error, such as a port in use, that the worker or this process has printed).
  */
 export function runGatewayWorkers(options: GatewayWorkersOptions): Promise<number> {
   const { count, log } = options;
+  const backoffMs = options.restartBackoffMs ?? 1000;
   const aggregator = new AggregatorRegistry();
   const workers = new Map<number, Worker>();
   const quickDeaths = new Map<number, number>();
+  const restartTimers = new Set<NodeJS.Timeout>();
   let listening = false;
   let stopping = false;
   let finish: (code: number) => void = () => undefined;
@@ -54,17 +58,58 @@ export function runGatewayWorkers(options: GatewayWorkersOptions): Promise<numbe
     exitCode = Math.max(exitCode, code);
     if (stopping) return;
     stopping = true;
+    for (const timer of restartTimers) clearTimeout(timer);
+    restartTimers.clear();
     for (const worker of workers.values()) worker.process.kill('SIGTERM');
     if (workers.size === 0) finish(exitCode);
   };
 
+  /**
+   * A worker is gone: it exited, or its process could not be started at all (spawn failed). Before any
+   * worker listened that is a start-up error and stops the gateway; after, it is started again, after a
+   * pause that grows while it keeps dying young.
+   */
+  const gone = (index: number, startedAtMs: number, details: object, what: string) => {
+    workers.delete(index);
+    if (stopping) {
+      if (workers.size === 0) finish(exitCode);
+      return;
+    }
+    if (!listening) {
+      log.error({ worker: index, ...details }, `${what} before listening; stopping`);
+      return stop(1);
+    }
+    const quick = Date.now() - startedAtMs < settledAfterMs;
+    const deaths = quick ? (quickDeaths.get(index) ?? 0) + 1 : 0;
+    quickDeaths.set(index, deaths);
+    const delayMs = deaths === 0 ? 0 : Math.min(30 * backoffMs, backoffMs * 2 ** (deaths - 1));
+    log.warn({ worker: index, ...details, restartInMs: delayMs }, `${what}; starting it again`);
+    // Not unref'd: with every worker gone at once, this timer is all that keeps the primary running.
+    const timer = setTimeout(() => {
+      restartTimers.delete(timer);
+      fork(index);
+    }, delayMs);
+    restartTimers.add(timer);
+  };
+
   const fork = (index: number) => {
     const startedAtMs = Date.now();
-    const worker = cluster.fork({ [workerIndexVariable]: String(index) });
+    let worker: Worker;
+    try {
+      worker = cluster.fork({ [workerIndexVariable]: String(index) });
+    } catch (error) {
+      // Arguments node refuses, or a spawn failure libuv reports at once (ENOMEM).
+      return gone(index, startedAtMs, { err: error }, 'a gateway worker could not be started');
+    }
     workers.set(index, worker);
-    // A message to a worker that is just going away (a metrics request) fails with an 'error' event on it;
-    // its 'exit' follows and restarts it, so the error is only worth a line.
-    worker.on('error', (error) => log.warn({ worker: index, err: error }, 'gateway worker channel error'));
+    worker.on('error', (error) => {
+      // A process that never started (spawn failed: EAGAIN, ENOENT) has no pid and emits no 'exit'.
+      if (worker.process.pid === undefined)
+        return gone(index, startedAtMs, { err: error }, 'a gateway worker could not be started');
+      // A message to a worker that is just going away (a metrics request) fails with an 'error' event on
+      // it; its 'exit' follows and restarts it, so the error is only worth a line.
+      log.warn({ worker: index, err: error }, 'gateway worker channel error');
+    });
     worker.on('message', (message: unknown) => {
       const { type, id } = (message ?? {}) as { type?: unknown; id?: unknown };
       if (type !== metricsRequest) return;
@@ -79,32 +124,15 @@ export function runGatewayWorkers(options: GatewayWorkersOptions): Promise<numbe
       listening = true;
       options.onListening(address);
     });
-    worker.once('exit', (code, signal) => {
-      workers.delete(index);
-      if (stopping) {
-        if (workers.size === 0) finish(exitCode);
-        return;
-      }
-      if (!listening) {
-        log.error({ worker: index, code, signal }, 'a gateway worker exited before listening; stopping');
-        return stop(1);
-      }
-      const quick = Date.now() - startedAtMs < settledAfterMs;
-      const deaths = quick ? (quickDeaths.get(index) ?? 0) + 1 : 0;
-      quickDeaths.set(index, deaths);
-      const delayMs = deaths === 0 ? 0 : Math.min(30_000, 1000 * 2 ** (deaths - 1));
-      log.warn(
-        { worker: index, code, signal, restartInMs: delayMs },
-        'gateway worker exited; starting it again',
-      );
-      setTimeout(() => stopping || fork(index), delayMs).unref();
-    });
+    worker.once('exit', (code, signal) =>
+      gone(index, startedAtMs, { code, signal }, 'a gateway worker exited'),
+    );
   };
 
   process.once('SIGINT', () => stop(0));
   process.once('SIGTERM', () => stop(0));
-  for (let index = 0; index < count; index += 1) fork(index);
-  log.info({ workers: count }, 'gateway workers started');
+  for (let index = 0; index < count && !stopping; index += 1) fork(index);
+  if (!stopping) log.info({ workers: count }, 'gateway workers started');
   return finished;
 }
 
