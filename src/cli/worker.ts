@@ -81,16 +81,30 @@ export async function run(args: string[]): Promise<number> {
     ...(tlsCa && { controlTls: { ca: tlsCa } }),
     log,
   });
-  const shutdown = () => {
-    log.info('shutting down: stopping engines');
-    void agent.close();
+  // The first SIGINT or SIGTERM stops the engines gracefully (SIGTERM, SIGKILL after 10 s); a second one
+  // while that runs kills them at once and exits, since engines in process groups of their own would
+  // outlive a worker that simply died.
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals += 1;
+    if (signals === 1) {
+      log.info({ signal }, 'shutting down: stopping engines (again to kill them at once)');
+      void agent.close();
+      return;
+    }
+    log.warn({ signal }, 'killing engines and exiting now');
+    agent.killEngines();
+    process.exit(130);
   };
-  process.once('SIGINT', shutdown);
-  process.once('SIGTERM', shutdown);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   process.stdout.write(
     `EdgeFleet worker ${values.name ?? hostname()} (site ${values.site}) → ${values.server}\n`,
   );
-  await agent.run();
-  await agent.close();
+  try {
+    await agent.run();
+  } finally {
+    await agent.close();
+  }
   return 0;
 }

@@ -153,6 +153,11 @@ export class InstanceRunner {
     return this.engine?.supervisor.pid;
   }
 
+  /** Kills a process engine at once (see ProcessEngineSupervisor.killNow); an embedded one ends with the worker. */
+  killNow(): void {
+    if (this.engine?.kind === 'process') this.engine.supervisor.killNow();
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;

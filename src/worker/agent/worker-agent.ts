@@ -1,8 +1,12 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 import type { DesiredInstance, RegisterRequest } from '../../spec/worker-protocol.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { detectAccelerators } from '../accelerators/detect-accelerators.js';
 import { ControlClient, ControlRequestError } from './control-client.js';
 import type { EngineBins } from '../process-engine/engine-executables.js';
+import { killStaleEngine } from '../process-engine/stale-engine.js';
 import type { NodeDevice } from './engine-launch-spec.js';
 import { InstanceRunner } from './instance-runner.js';
 import { loadWorkerIdentity, saveWorkerIdentity, type WorkerIdentity } from './worker-state-file.js';
@@ -48,6 +52,8 @@ const fullLogEveryBeats = 12;
 export class WorkerAgent {
   private readonly client: ControlClient;
   private readonly runners = new Map<string, InstanceRunner>();
+  /** Every runner whose stop has not finished, desired or not: what `killEngines` reaches. */
+  private readonly unstopped = new Set<InstanceRunner>();
   private identity: WorkerIdentity | null = null;
   private tokenUsed = false;
   private rejectedCredential: string | undefined;
@@ -64,9 +70,20 @@ export class WorkerAgent {
     this.client = new ControlClient(options.serverUrl, undefined, options.controlTls);
   }
 
-  /** Runs until `close()` is called. */
+  /**
+   * Runs until `close()` is called. Throws (an EdgeFleetError) when this node can never join: no
+   * credential and no join token (`invalid_argument`), or the control plane refused the join token or
+   * the credential and no unused token is left (`unauthorized`); the caller then closes the agent.
+   */
   async run(): Promise<void> {
-    const { log, heartbeatMs } = this.options;
+    const { log, heartbeatMs, home, serverUrl } = this.options;
+    if (this.options.joinToken === undefined && !(await loadWorkerIdentity(home, serverUrl)))
+      throw new EdgeFleetError(
+        'invalid_argument',
+        `no node credential for ${serverUrl} in ${home}/worker.json: pass a join token (--token; ` +
+          '`edgefleet server token` on the control plane makes one)',
+      );
+    await this.stopLeftoverEngines();
     const maxBackoffMs = this.options.maxBackoffMs ?? Math.max(heartbeatMs, 5_000);
     const registration = await this.describeNode();
     let delayMs = heartbeatMs;
@@ -78,6 +95,7 @@ export class WorkerAgent {
         failures = 0;
         delayMs = heartbeatMs;
       } catch (error) {
+        if (error instanceof EdgeFleetError) throw error;
         failures += 1;
         delayMs = Math.min(maxBackoffMs, heartbeatMs * 2 ** Math.min(failures - 1, 10));
         const reason = error instanceof Error ? error.message : String(error);
@@ -98,12 +116,39 @@ export class WorkerAgent {
     this.closing ??= (async () => {
       this.closed = true;
       this.wake?.();
-      const runners = [...this.runners.values()];
       this.runners.clear();
-      await Promise.all(runners.map((r) => r.stop()));
+      await Promise.all([...this.unstopped].map((r) => this.stopRunner(r)));
       this.client.close();
     })();
     return this.closing;
+  }
+
+  /**
+   * SIGKILLs every process engine at once, synchronously: for a worker that must exit now (a second
+   * Ctrl-C during `close()`), since engines run in process groups of their own and would outlive it.
+   */
+  killEngines(): void {
+    for (const runner of this.unstopped) runner.killNow();
+  }
+
+  private async stopRunner(runner: InstanceRunner): Promise<void> {
+    await runner.stop();
+    this.unstopped.delete(runner);
+  }
+
+  /**
+   * Engines an earlier run of this worker left running (it was SIGKILLed, or lost power to its own
+   * process only): each instance directory's \`engine.pid\` names one. Restarting the same instance would
+   * stop it too, but an instance the control plane has since placed again under a new id would leave
+   * it running beside the new one, holding its memory, so every one is stopped before the first sync.
+   */
+  private async stopLeftoverEngines(): Promise<void> {
+    const dir = join(this.options.home, 'instances');
+    const ids = await readdir(dir).catch(() => [] as string[]);
+    for (const id of ids) {
+      if (await killStaleEngine(join(dir, id)))
+        this.options.log.warn({ instanceId: id }, 'stopped an engine left running by an earlier worker run');
+    }
   }
 
   private async describeNode(): Promise<Omit<RegisterRequest, 'joinToken'>> {
@@ -141,10 +186,30 @@ export class WorkerAgent {
     }
     if (this.identity) return this.identity;
     if (joinToken === undefined || this.tokenUsed) {
-      throw new Error(`no node credential in ${home}/worker.json and no unused join token (--token)`);
+      throw new EdgeFleetError(
+        'unauthorized',
+        `the control plane rejected this node's credential (the node was revoked, or the control plane's ` +
+          `store is not the one it joined) and there is no unused join token: stopping. Start the worker ` +
+          'with a new join token (`edgefleet server token`)',
+      );
+    }
+    let answer;
+    try {
+      answer = await this.client.register({ ...registration, joinToken });
+    } catch (error) {
+      // Refused (unknown, used or expired token; a request the server will never take): only a new token
+      // helps. Unreachable or 5xx: the token was not consumed, so the next beat tries it again.
+      if (error instanceof ControlRequestError && [400, 401, 403].includes(error.status ?? 0)) {
+        this.tokenUsed = true;
+        throw new EdgeFleetError(
+          'unauthorized',
+          `the control plane refused to register this node: ${error.message}. ` +
+            'Start the worker with a new join token (`edgefleet server token`)',
+        );
+      }
+      throw error;
     }
     this.tokenUsed = true;
-    const answer = await this.client.register({ ...registration, joinToken });
     this.identity = { serverUrl, nodeId: answer.nodeId, credential: answer.credential };
     await saveWorkerIdentity(home, this.identity);
     log.info({ nodeId: answer.nodeId, siteId: answer.siteId }, 'registered with the control plane');
@@ -205,14 +270,17 @@ export class WorkerAgent {
         log: this.options.log.child({ instanceId: instance.id, model: instance.servedName }),
       });
       this.runners.set(instance.id, runner);
+      this.unstopped.add(runner);
       this.options.log.info({ instanceId: instance.id, engine: instance.engine }, 'starting instance');
       runner.start();
     }
-    await Promise.all(stale.map((r) => r.stop()));
+    await Promise.all(stale.map((r) => this.stopRunner(r)));
   }
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
+      // close() may have come while a heartbeat was in flight, when there was nothing to wake.
+      if (this.closed) return resolve();
       const timer = setTimeout(resolve, ms);
       this.wake = () => {
         clearTimeout(timer);

@@ -146,6 +146,14 @@ export class ProcessEngineSupervisor extends EventEmitter<{ state: [EngineState]
     if (this.stateValue !== 'failed') this.setState('stopped');
   }
 
+  /**
+   * SIGKILL to the engine's process group at once, for a worker that must exit now (a second Ctrl-C):
+   * the engine runs in a group of its own, so nothing else would reach it once the worker is gone.
+   */
+  killNow(): void {
+    if (this.child) signalGroup(this.child, 'SIGKILL');
+  }
+
   private setState(state: EngineState): void {
     if (state === this.stateValue) return;
     this.stateValue = state;

@@ -1,0 +1,167 @@
+import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/edgefleet-process.js';
+import {
+  type FleetProcess,
+  isAlive,
+  rows,
+  runCli,
+  startCli,
+  startServer,
+  TestResources,
+} from './fleet-processes.js';
+
+const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url));
+const fakeVllm = join(fixtures, 'engines', 'fake-vllm.mjs');
+const nvidiaCapture = join(fixtures, 'accelerators', 'nvidia', 'rtx4090x8-query.csv');
+
+/**
+ * When an `edgefleet worker` starts, joins and ends: a worker started before its control plane joins
+ * when it comes up; one that can never join says why and exits; a second Ctrl-C kills its engines
+ * rather than leaving them behind; engines an earlier, killed run left behind are stopped at start even
+ * when their instance is gone.
+ */
+describe('edgefleet worker lifetime', () => {
+  const resources = new TestResources();
+  const enginePids: number[] = [];
+
+  afterAll(async () => {
+    for (const pid of enginePids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    await resources.cleanup();
+  });
+
+  it('joins a control plane that comes up after it (a connection error does not spend the token); exits 1 once revoked', async () => {
+    const serverHome = await resources.tempDir('ef-late-server-');
+    const first = await startServer(serverHome, []);
+    const token = (await readFile(join(serverHome, 'join-token'), 'utf8')).trim();
+    const port = new URL(first.url).port;
+    expect((await first.stop()).code).toBe(0);
+
+    const worker = resources.track(
+      startCli([
+        ...['worker', '--server', first.url, '--token', token, '--site', 'late', '--name', 'n1'],
+        ...['--home', await resources.tempDir('ef-late-worker-'), '--heartbeat-ms', '200'],
+      ]),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // several heartbeats find nothing there
+    expect(worker.child.exitCode).toBeNull();
+    const server = resources.track(await startServer(serverHome, ['--port', port]));
+    const node = await resources.explain(
+      waitFor(
+        async () => rows((await server.api('GET', '/api/v1/nodes')).body)[0],
+        15_000,
+        'the worker to register',
+      ),
+    );
+    expect(node['name']).toBe('n1');
+
+    // Revoked (`edgefleet nodes revoke`): its token is spent, so it can never join again; it says so and
+    // exits rather than heartbeating into 401s for ever.
+    expect((await server.api('DELETE', `/api/v1/nodes/${String(node['id'])}`)).status).toBe(200);
+    expect(await worker.exited).toEqual({ code: 1, signal: null });
+    expect(worker.output()).toMatch(/rejected this node's credential .* new join token/);
+  });
+
+  it('exits 2 without a credential or a join token, and 1 when the control plane refuses its token', async () => {
+    const home = await resources.tempDir('ef-nojoin-');
+    const bare = await runCli(['worker', '--server', 'http://127.0.0.1:9', '--site', 's', '--home', home]);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toMatch(/no node credential for http:\/\/127\.0\.0\.1:9.*pass a join token/);
+
+    const server = resources.track(await startServer(await resources.tempDir('ef-refuse-server-'), []));
+    const refused = await runCli([
+      ...['worker', '--server', server.url, '--token', 'ef_join_not-a-token', '--site', 's'],
+      ...['--home', home, '--heartbeat-ms', '200'],
+    ]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/refused to register this node: .*401.*new join token/);
+  });
+
+  it('kills a slow-stopping engine at a second Ctrl-C, and stops engines a killed run left behind', async () => {
+    // A GPU node (captured nvidia-smi) running vLLM's test double, which ignores SIGTERM as a hung
+    // engine does: a graceful stop would wait 10 s for it.
+    const tools = await resources.tempDir('ef-lifetime-tools-');
+    await writeFile(join(tools, 'nvidia-smi'), `#!/bin/sh\ncat '${nvidiaCapture}'\n`);
+    await chmod(join(tools, 'nvidia-smi'), 0o755);
+    const serverHome = await resources.tempDir('ef-lifetime-server-');
+    const server = resources.track(await startServer(serverHome, ['--reconcile-ms', '200']));
+    const token = (await readFile(join(serverHome, 'join-token'), 'utf8')).trim();
+    const home = await resources.tempDir('ef-lifetime-worker-');
+    const startWorker = (): FleetProcess => {
+      const saved = { path: process.env['PATH'], ignore: process.env['FAKE_VLLM_IGNORE_TERM'] };
+      process.env['PATH'] = `${tools}${delimiter}${saved.path ?? ''}`; // inherited at spawn
+      process.env['FAKE_VLLM_IGNORE_TERM'] = '1';
+      try {
+        return resources.track(
+          startCli([
+            ...['worker', '--server', server.url, '--token', token, '--site', 'gpu', '--name', 'g1'],
+            ...['--home', home, '--heartbeat-ms', '200', '--engine-bin', `vllm=${fakeVllm}`],
+          ]),
+        );
+      } finally {
+        process.env['PATH'] = saved.path;
+        if (saved.ignore === undefined) delete process.env['FAKE_VLLM_IGNORE_TERM'];
+        else process.env['FAKE_VLLM_IGNORE_TERM'] = saved.ignore;
+      }
+    };
+    /** The pid of the running instance's engine, once one runs that is not `other`. */
+    const runningEngine = (other?: number) =>
+      resources.explain(
+        waitFor(
+          async () => {
+            const [instance] = rows((await server.api('GET', '/api/v1/instances')).body);
+            if (instance?.['state'] !== 'running') return undefined;
+            const launch = join(home, 'instances', String(instance['id']), 'fake-vllm-launch.json');
+            const { pid } = JSON.parse(await readFile(launch, 'utf8')) as { pid: number };
+            if (pid === other || !isAlive(pid)) return undefined;
+            enginePids.push(pid);
+            return pid;
+          },
+          20_000,
+          'a running engine',
+        ),
+      );
+
+    const first = startWorker();
+    const created = await server.api('POST', '/api/v1/deployments', {
+      name: 'r1',
+      model: 'deepseek-r1-distill-qwen-1.5b',
+      quant: 'bf16',
+      engine: 'vllm',
+      replicas: 1,
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const engine = await runningEngine();
+
+    // Ctrl-C starts the graceful stop; a second one kills the engine and exits at once.
+    first.child.kill('SIGINT');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(isAlive(engine)).toBe(true); // still in its grace period: it ignores SIGTERM
+    first.child.kill('SIGINT');
+    expect(await first.exited).toEqual({ code: 130, signal: null });
+    await waitFor(async () => (isAlive(engine) ? undefined : true), 2000, 'the engine to be killed');
+
+    // A run killed outright leaves its engine (a process group of its own) running …
+    const second = startWorker();
+    const leftover = await runningEngine(engine);
+    expect(await second.stop('SIGKILL')).toEqual({ code: null, signal: 'SIGKILL' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(isAlive(leftover)).toBe(true);
+    // … and meanwhile its instance goes away, so no start of that instance would stop it: the next run
+    // stops it before anything else.
+    const deploymentId = (created.body as { id: string }).id;
+    expect((await server.api('DELETE', `/api/v1/deployments/${deploymentId}`)).status).toBe(200);
+    const third = startWorker();
+    const said = /stopped an engine left running by an earlier worker run/;
+    await resources.explain(
+      waitFor(
+        async () => (isAlive(leftover) || !said.test(third.output()) ? undefined : true),
+        10_000,
+        'the leftover engine to be stopped, and the worker to say so',
+      ),
+    );
+    expect((await third.stop()).code).toBe(0);
+  });
+});
