@@ -60,3 +60,11 @@ export function progressView(ref: string, logger: Logger): ProgressView {
     finish() {},
   };
 }
+
+/**
+ * What `edgefleet <command>` prints when Ctrl-C (or SIGTERM) stops a download: the partial file stays in
+ * the cache, so the same command resumes it. The command then exits 130, like a shell for SIGINT.
+ */
+export function downloadInterrupted(command: string): string {
+  return `edgefleet ${command}: download interrupted; run the same command again to resume\n`;
+}

@@ -3,7 +3,7 @@ import { createLogger } from '../telemetry/logger.js';
 import { ggufRefFor } from '../catalog/gguf-sources.js';
 import { pullModel, resolveHome, DEFAULT_MODEL_REF } from '../worker/models/model-cache.js';
 import { parseFlags } from './parse-flags.js';
-import { progressView } from './progress-view.js';
+import { downloadInterrupted, progressView } from './progress-view.js';
 
 const HELP = `usage: edgefleet pull <ref> [--home DIR] [--sha256 HEX]
 
@@ -68,7 +68,7 @@ export async function run(args: string[]): Promise<number> {
   } catch (error) {
     view.finish();
     if (controller.signal.aborted) {
-      process.stderr.write('edgefleet pull: interrupted; run the same command again to resume\n');
+      process.stderr.write(downloadInterrupted('pull'));
       return 130;
     }
     process.stderr.write(`edgefleet pull: ${error instanceof Error ? error.message : String(error)}\n`);

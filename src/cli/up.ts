@@ -10,10 +10,10 @@ import { openStore } from '../store/open-store.js';
 import { createLogger } from '../telemetry/logger.js';
 import { WorkerAgent } from '../worker/agent/worker-agent.js';
 import { resolveHome } from '../worker/models/model-cache.js';
-import { resolveModel } from '../worker/resolve-model.js';
+import { resolveModel, type ResolvedModel } from '../worker/resolve-model.js';
 import { startControlPlane, type ControlPlane } from './control-plane.js';
 import { intFlag, parseFlags } from './parse-flags.js';
-import { progressView } from './progress-view.js';
+import { downloadInterrupted, progressView } from './progress-view.js';
 import { redisOption, routingFlagsHelp, journalSyncOption, routingOption } from './gateway-options.js';
 import { printCreatedSecrets } from './server.js';
 import { ensureUpDeployment } from './up-deployment.js';
@@ -26,7 +26,8 @@ and a local worker that runs the model in an embedded llama.cpp engine (supervis
 dies). State lives in SQLite in --home; more workers may join it (edgefleet worker --token …).
   --model M        a GGUF file, hf:user/repo/file.gguf, an https URL, or a model id such as
                    deepseek-r1-distill-qwen-7b[:Q8_0]. Default: DeepSeek-R1-Distill-Qwen-1.5B Q4_K_M
-                   (from the cache, else downloaded; offline: a generated demo model, said plainly)
+                   (from the cache, else downloaded; offline: a generated demo model, said plainly).
+                   Ctrl-C during a download stops up (exit 130); running it again resumes the download
   --name ID        the id clients put in "model" (default: derived from the model)
   --host H         address to listen on (default 127.0.0.1)
   --port N         port (default 8080)
@@ -100,14 +101,26 @@ export async function run(args: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
 
   const progress = progressView('model', log);
-  const model = await resolveModel({
-    home,
-    ...(values.model !== undefined && { model: values.model }),
-    offline,
-    log,
-    onProgress: (update) => progress.update(update),
-    signal: shutdown.signal,
-  }).finally(() => progress.finish());
+  let model: ResolvedModel;
+  try {
+    model = await resolveModel({
+      home,
+      ...(values.model !== undefined && { model: values.model }),
+      offline,
+      log,
+      onProgress: (update) => progress.update(update),
+      signal: shutdown.signal,
+    }).finally(() => progress.finish());
+  } catch (error) {
+    // Ctrl-C while the model downloads: stop here, start nothing; the partial download is kept for a resume.
+    if (!shutdown.signal.aborted) throw error;
+    process.stderr.write(downloadInterrupted('up'));
+    return 130;
+  }
+  if (shutdown.signal.aborted) {
+    process.stderr.write('edgefleet up: interrupted\n');
+    return 130;
+  }
   const modelId = values.name ?? model.modelId;
 
   const { mkdir } = await import('node:fs/promises');
@@ -152,7 +165,13 @@ export async function run(args: string[]): Promise<number> {
       ...(controlTls && { controlTls }),
       log: log.child({ component: 'worker' }),
     });
-    const running = agent.run();
+    // The local worker ends by itself only when it can never join (its node revoked from the dashboard):
+    // then `up` stops too, with the reason.
+    let workerFailure: unknown;
+    const running = agent.run().catch((error: unknown) => {
+      workerFailure = error;
+      shutdown.abort(error);
+    });
     log.info({ url: plane.url, model: modelId, path: model.path, demo: model.demo }, 'EdgeFleet listening');
     process.stdout.write(
       `EdgeFleet listening on ${plane.url}/v1 (model "${modelId}"${model.demo ? ', DEMO model' : ''})\n`,
@@ -162,7 +181,8 @@ export async function run(args: string[]): Promise<number> {
     if (!shutdown.signal.aborted) await once(shutdown.signal, 'abort');
     log.info('shutting down');
     await agent.close();
-    await running.catch(() => undefined);
+    await running;
+    if (workerFailure !== undefined) throw workerFailure;
   } finally {
     await agent?.close();
     await plane?.close();

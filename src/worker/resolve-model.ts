@@ -41,7 +41,8 @@ export const DEMO_MODEL_ID = 'edgefleet-demo';
 /**
  * Turns what the user named into a local GGUF file, downloading it into the cache when needed. With no
  * model named: the cached default DeepSeek model, else a download of it, else (offline) a generated demo
- * model, said plainly in the log and in the result's note.
+ * model, said plainly in the log and in the result's note. Aborting `signal` rejects (keeping the partial
+ * download for a resume), never falls back to the demo model.
  */
 export async function resolveModel(options: ResolveModelOptions): Promise<ResolvedModel> {
   const resolved = await locateModel(options);
@@ -81,6 +82,8 @@ async function resolveDefault(options: ResolveModelOptions): Promise<ResolvedMod
       const path = await fetchRef(options, DEFAULT_MODEL_REF);
       return { path, modelId: DEFAULT_MODEL_ID, source: DEFAULT_MODEL_REF, demo: false };
     } catch (error) {
+      // Ctrl-C during the download stops `up`; only a download that failed by itself falls back to the demo.
+      if (options.signal?.aborted) throw error;
       reason = error instanceof Error ? error.message : String(error);
     }
   }
