@@ -83,6 +83,7 @@ export class InstanceRunner {
   private engine: Supervisor | undefined;
   private readonly abort = new AbortController();
   private stopped = false;
+  private stopping: Promise<void> | undefined;
   /** The engine's output (pino records made readable) and the worker's notes, for the heartbeat. */
   readonly logTail = new LogTail({ format: readableLogLine });
 
@@ -158,13 +159,16 @@ export class InstanceRunner {
     if (this.engine?.kind === 'process') this.engine.supervisor.killNow();
   }
 
-  async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    this.stateValue = 'stopping';
-    this.abort.abort();
-    await this.engine?.supervisor.stop();
-    this.stateValue = 'stopped';
+  /** Stops the engine; every call resolves when it is stopped (the worker's close waits for a stop in progress). */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.stopped = true;
+      this.stateValue = 'stopping';
+      this.abort.abort();
+      await this.engine?.supervisor.stop();
+      this.stateValue = 'stopped';
+    })();
+    return this.stopping;
   }
 
   private port(): number | undefined {
