@@ -18,8 +18,10 @@ import { FleetGateway, type RouteSource } from '../gateway/fleet-gateway.js';
 import type { RoutingConfig } from '../gateway/routing/routing-config.js';
 import { UsageJournal, type JournalSync } from '../gateway/metering/usage-journal.js';
 import { UsageShipper } from '../gateway/metering/usage-shipper.js';
+import { withinMs } from '../gateway/sync/poll-loop.js';
 import { listeningUrl } from '../http/create-http-server.js';
 import type { ServerTls } from '../http/tls-options.js';
+import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import type { Store } from '../store/store.js';
 import type { Logger } from '../telemetry/logger.js';
 import { makeLimiter } from './gateway-options.js';
@@ -54,6 +56,11 @@ export interface ControlPlaneOptions {
   journalSync?: JournalSync;
   /** Listen with HTTPS (`--tls-cert`, `--tls-key`). */
   tls?: ServerTls;
+  /**
+   * How long `close()` waits for work that needs the store (endpoint checks, the reconcile pass, the
+   * gateway's health checks, the last usage shipment); default 10000. See `ControlPlane.close`.
+   */
+  shutdownMs?: number;
 }
 
 export interface ControlPlane {
@@ -64,6 +71,12 @@ export interface ControlPlane {
   gateway: FleetGateway;
   /** Set on the first start: the admin key and join token to show once. */
   created: { adminKey: string; joinToken: string } | undefined;
+  /**
+   * Stops everything. The steps that wait on the store share one deadline (`shutdownMs`): a database
+   * that stalls (a lock held elsewhere, a network that stopped answering) cannot hold the shutdown
+   * forever. Past the deadline the rest is still closed (journal, rate limiter), what was left pending
+   * is logged, and close() throws (`edgefleet server` then exits 1); the store is the caller's to close.
+   */
   close(): Promise<void>;
 }
 
@@ -147,13 +160,43 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     gateway,
     created,
     close: async () => {
-      await prober.stop();
-      await control.close();
-      await gateway.close();
-      await shipper.stop();
-      await shipper.flush().catch(() => undefined);
+      const shutdownMs = options.shutdownMs ?? 10_000;
+      const deadline = Date.now() + shutdownMs;
+      const pending: string[] = [];
+      /** `work`, true once done (a failure is logged: the shutdown goes on). */
+      const settled = (work: Promise<unknown>) =>
+        work.then(
+          () => true,
+          (error: unknown) => {
+            log.warn({ err: error }, 'shutdown step failed');
+            return true;
+          },
+        );
+      const untilDeadline = async (what: string, done: Promise<boolean>) => {
+        // Past the deadline a step still gets a moment (what finishes at once is not reported).
+        if (!(await withinMs(done, Math.max(100, deadline - Date.now()), () => false))) pending.push(what);
+      };
+      // The loops and the HTTP server stop at once; what they still wait on (mostly the store) is
+      // waited for until the deadline.
+      const stopping = {
+        'endpoint health checks': settled(prober.stop()),
+        'the reconcile pass and the scheduler leadership release': settled(control.close()),
+        'instance health checks': settled(gateway.close()),
+      };
+      for (const [what, done] of Object.entries(stopping)) await untilDeadline(what, done);
+      const shipped = settled(shipper.stop().then(() => shipper.flush().catch(() => undefined)));
+      await untilDeadline('the last usage shipment to the store', shipped);
+      // Local (files; the limiter bounds its own wait): done even past the deadline.
       await journal.close();
       await limiter.close();
+      if (pending.length > 0) {
+        log.error({ pending, shutdownMs }, 'shutdown deadline passed; exiting with work still pending');
+        throw new EdgeFleetError(
+          'internal_error',
+          `shutdown did not finish within ${shutdownMs} ms; still pending: ${pending.join(', ')} ` +
+            '(is the store reachable? usage not yet shipped stays in the journal for the next start)',
+        );
+      }
     },
   };
 }

@@ -185,8 +185,11 @@ export async function run(args: string[]): Promise<number> {
     if (workerFailure !== undefined) throw workerFailure;
   } finally {
     await agent?.close();
-    await plane?.close();
-    await store.close();
+    try {
+      await plane?.close();
+    } finally {
+      await store.close();
+    }
   }
   return 0;
 }

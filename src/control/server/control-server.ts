@@ -119,14 +119,19 @@ export class ControlServer {
     }
   }
 
+  /**
+   * Stops the loop and the HTTP server at once, then waits for the reconcile pass in flight and gives up
+   * the scheduler's leadership. Those two wait on the store: a caller that must not hang on a stalled
+   * database bounds this promise (the server is closed by then whatever the store does).
+   */
   async close(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    await this.reconciler.settled();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
     });
+    await this.reconciler.settled();
     await this.options.store.releaseLeadership('scheduler').catch(() => undefined);
   }
 

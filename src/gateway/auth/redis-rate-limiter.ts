@@ -8,9 +8,15 @@
  * takes longer than `commandTimeoutMs`, the same call goes to an in-process LocalRateLimiter (limits
  * then hold per gateway) and a warning is logged (at most once per `warnEveryMs`). The client keeps
  * reconnecting in the background and Redis is used again once it answers.
+ *
+ * `close()` lets commands already sent get their replies, but waits at most `closeWaitMs` for them: a
+ * command that timed out above is still queued in the client, and a Redis that never answers it (a
+ * frozen link, a hung server) would otherwise hold the gateway's shutdown forever. Past that wait the
+ * connection is dropped (`destroy()`).
  */
 import { createClient } from 'redis';
 import type { Logger } from '../../telemetry/logger.js';
+import { withinMs } from '../sync/poll-loop.js';
 import { LocalRateLimiter } from './local-rate-limiter.js';
 import type { RateLimiter, TakeResult } from './rate-limiter.js';
 import { retryAfterMs, windowStartMs } from './sliding-window.js';
@@ -25,6 +31,8 @@ export interface RedisRateLimiterOptions {
   commandTimeoutMs?: number;
   /** Default 30000. */
   warnEveryMs?: number;
+  /** How long `close()` waits for replies to commands already sent before it drops the link; default 1000. */
+  closeWaitMs?: number;
   /** Used when Redis is unavailable; default a new LocalRateLimiter. */
   fallback?: RateLimiter;
   now?: () => number;
@@ -59,6 +67,7 @@ export class RedisRateLimiter implements RateLimiter {
   private readonly prefix: string;
   private readonly timeoutMs: number;
   private readonly warnEveryMs: number;
+  private readonly closeWaitMs: number;
   private readonly now: () => number;
   private lastWarnAtMs = -Infinity;
   private closed = false;
@@ -67,6 +76,7 @@ export class RedisRateLimiter implements RateLimiter {
     this.prefix = options.keyPrefix ?? 'edgefleet:limits:';
     this.timeoutMs = options.commandTimeoutMs ?? 250;
     this.warnEveryMs = options.warnEveryMs ?? 30_000;
+    this.closeWaitMs = options.closeWaitMs ?? 1000;
     this.now = options.now ?? Date.now;
     this.fallback = options.fallback ?? new LocalRateLimiter(this.now);
     this.client = createClient({
@@ -143,8 +153,14 @@ export class RedisRateLimiter implements RateLimiter {
     if (this.closed) return;
     this.closed = true;
     await this.fallback.close();
-    if (this.client.isOpen) await this.client.close().catch(() => undefined);
-    else this.client.destroy();
+    if (!this.client.isOpen) return this.client.destroy();
+    // close() resolves once every queued command has its reply; bounded, then the socket is dropped
+    // (the commands still queued are rejected; their callers already fell back to local counters).
+    const closing = this.client.close().then(
+      () => true,
+      () => true,
+    );
+    if (!(await withinMs(closing, this.closeWaitMs, () => false))) this.client.destroy();
   }
 
   private async withFallback<T>(viaRedis: () => Promise<T>, local: () => Promise<T>): Promise<T> {
