@@ -41,6 +41,13 @@ export interface WorkerAgentOptions {
   controlTls?: { ca?: string[]; serverFingerprint256?: string };
 }
 
+/** The control plane refused this node for good (a refused join token, a revoked node): the worker stops. */
+class CannotJoin extends EdgeFleetError {
+  constructor(message: string) {
+    super('unauthorized', message);
+  }
+}
+
 /** Every this many heartbeats, each instance's log tail is sent even when unchanged. */
 const fullLogEveryBeats = 12;
 
@@ -95,7 +102,7 @@ export class WorkerAgent {
         failures = 0;
         delayMs = heartbeatMs;
       } catch (error) {
-        if (error instanceof EdgeFleetError) throw error;
+        if (error instanceof CannotJoin) throw error;
         failures += 1;
         delayMs = Math.min(maxBackoffMs, heartbeatMs * 2 ** Math.min(failures - 1, 10));
         const reason = error instanceof Error ? error.message : String(error);
@@ -138,7 +145,7 @@ export class WorkerAgent {
 
   /**
    * Engines an earlier run of this worker left running (it was SIGKILLed, or lost power to its own
-   * process only): each instance directory's \`engine.pid\` names one. Restarting the same instance would
+   * process only): each instance directory's `engine.pid` names one. Restarting the same instance would
    * stop it too, but an instance the control plane has since placed again under a new id would leave
    * it running beside the new one, holding its memory, so every one is stopped before the first sync.
    */
@@ -186,8 +193,7 @@ export class WorkerAgent {
     }
     if (this.identity) return this.identity;
     if (joinToken === undefined || this.tokenUsed) {
-      throw new EdgeFleetError(
-        'unauthorized',
+      throw new CannotJoin(
         `the control plane rejected this node's credential (the node was revoked, or the control plane's ` +
           `store is not the one it joined) and there is no unused join token: stopping. Start the worker ` +
           'with a new join token (`edgefleet server token`)',
@@ -201,8 +207,7 @@ export class WorkerAgent {
       // helps. Unreachable or 5xx: the token was not consumed, so the next beat tries it again.
       if (error instanceof ControlRequestError && [400, 401, 403].includes(error.status ?? 0)) {
         this.tokenUsed = true;
-        throw new EdgeFleetError(
-          'unauthorized',
+        throw new CannotJoin(
           `the control plane refused to register this node: ${error.message}. ` +
             'Start the worker with a new join token (`edgefleet server token`)',
         );
