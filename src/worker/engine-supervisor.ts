@@ -107,7 +107,9 @@ export class EngineSupervisor extends EventEmitter<{ state: [EngineState] }> {
     this.stopping = true;
     clearTimeout(this.restartTimer);
     const child = this.child;
-    if (child && child.exitCode === null && child.signalCode === null) {
+    // A child whose spawn failed (no pid; its 'error' not yet emitted) never exits, and Node's kill() on it
+    // signals pid 0: this process's whole process group.
+    if (child && child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);

@@ -60,7 +60,10 @@ export function runGatewayWorkers(options: GatewayWorkersOptions): Promise<numbe
     stopping = true;
     for (const timer of restartTimers) clearTimeout(timer);
     restartTimers.clear();
-    for (const worker of workers.values()) worker.process.kill('SIGTERM');
+    // Not a worker whose spawn failed (no pid, its 'error' still to come, then `gone`): Node's kill() on
+    // it signals pid 0, which is this process's whole process group.
+    for (const worker of workers.values())
+      if (worker.process.pid !== undefined) worker.process.kill('SIGTERM');
     if (workers.size === 0) finish(exitCode);
   };
 

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const script = fileURLToPath(new URL('../helpers/gateway-workers-spawn.mjs', import.meta.url));
+const engineSupervisor = fileURLToPath(new URL('../../dist/worker/engine-supervisor.js', import.meta.url));
 
 interface Outcome {
   code: number;
@@ -10,19 +11,32 @@ interface Outcome {
   pids: number[];
 }
 
-/** Runs one scenario of the helper (a cluster primary of `edgefleet gateway --workers`) to its end. */
-async function run(scenario: string): Promise<Outcome> {
-  const child = spawn(process.execPath, [script, scenario], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Runs `node ARGS` to its end and returns its stdout. In a process group of its own: the failure these
+ * tests guard against includes a kill() that signals the caller's whole group, which must end only the
+ * child, never the test runner.
+ */
+async function runDetached(args: string[]): Promise<string> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
   child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
   const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  const exit = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    child.on('exit', (c, s) => resolve([c, s])),
+  );
   clearTimeout(timer);
-  if (exit !== 0 || stdout === '')
-    throw new Error(`the primary exited ${exit} with no outcome (killed after 15 s if null)\n${stderr}`);
-  return JSON.parse(stdout) as Outcome;
+  if (code !== 0 || stdout === '')
+    throw new Error(
+      `exited ${code ?? signal} with no outcome (SIGKILL: still running after 15 s)\n${stderr}`,
+    );
+  return stdout;
+}
+
+/** Runs one scenario of the helper (a cluster primary of `edgefleet gateway --workers`) to its end. */
+async function run(scenario: string): Promise<Outcome> {
+  return JSON.parse(await runDetached([script, scenario])) as Outcome;
 }
 
 /**
@@ -70,5 +84,22 @@ describe('gateway workers whose process cannot be started', () => {
     ]);
     expect(outcome.pids).toHaveLength(2);
     expect(outcome.pids[1]).not.toBe(outcome.pids[0]);
+  });
+});
+
+describe('an embedded engine whose process cannot be started', () => {
+  it('is stopped at once, signalling nothing else, when stop() comes before the spawn failure is reported', async () => {
+    // The spawn fails after it returned (ENOENT here; EAGAIN, EMFILE in production) and stop() comes in
+    // that moment: no pid, no 'exit' to wait for, and a kill() would signal the caller's process group.
+    const program = `
+      import { EngineSupervisor } from ${JSON.stringify(engineSupervisor)};
+      const log = { info() {}, warn() {}, error() {}, child() { return log; } };
+      process.execPath = '/nonexistent/node';
+      const supervisor = new EngineSupervisor({ engineArgs: [], log, initialBackoffMs: 60_000 });
+      supervisor.start();
+      await supervisor.stop();
+      process.stdout.write(supervisor.state);
+    `;
+    expect(await runDetached(['--input-type=module', '-e', program])).toBe('stopped');
   });
 });
