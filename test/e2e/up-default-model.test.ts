@@ -1,14 +1,9 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultModelPath as defaultPath, type FakeHub, startFakeHub } from '../helpers/fake-hub.js';
 import { makeTestModel, type TestModel } from '../helpers/models.js';
 import { startEdgeFleet } from '../helpers/edgefleet-process.js';
-
-const defaultPath =
-  '/bartowski/DeepSeek-R1-Distill-Qwen-1.5B-GGUF/resolve/main/DeepSeek-R1-Distill-Qwen-1.5B-Q4_K_M.gguf';
 
 /**
  * `edgefleet up` with no --model: the default DeepSeek model comes from the cache, else a download
@@ -16,33 +11,18 @@ const defaultPath =
  */
 describe('edgefleet up: the default model', () => {
   let model: TestModel;
-  let hub: Server;
+  let hub: FakeHub;
   let hubUrl: string;
-  const requests: string[] = [];
+  let requests: string[];
 
   beforeAll(async () => {
     model = await makeTestModel({ think: true });
-    const bytes = await readFile(model.path);
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
-    hub = createServer((request, response) => {
-      requests.push(request.url ?? '');
-      if (request.url !== defaultPath) {
-        response.writeHead(404).end('not found');
-        return;
-      }
-      response.writeHead(200, {
-        'content-type': 'application/octet-stream',
-        'content-length': bytes.length,
-        'x-linked-etag': `"${sha256}"`,
-      });
-      response.end(bytes);
-    });
-    hub.listen(0, '127.0.0.1');
-    await new Promise((resolve) => hub.once('listening', resolve));
-    hubUrl = `http://127.0.0.1:${(hub.address() as AddressInfo).port}`;
+    hub = await startFakeHub(await readFile(model.path));
+    hubUrl = hub.url;
+    requests = hub.requests;
   });
 
-  afterAll(() => new Promise<void>((resolve) => hub?.close(() => resolve())));
+  afterAll(() => hub?.close());
 
   it('downloads the default DeepSeek model, caches it, and serves it under its id', async () => {
     const first = await startEdgeFleet(['--context', '512'], { env: { HF_ENDPOINT: hubUrl } });

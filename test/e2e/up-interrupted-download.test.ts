@@ -1,17 +1,13 @@
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { binPath, waitFor } from '../helpers/edgefleet-process.js';
+import { defaultModelPath as defaultPath, type FakeHub, startFakeHub } from '../helpers/fake-hub.js';
 import { makeTestModel } from '../helpers/models.js';
 
-const defaultPath =
-  '/bartowski/DeepSeek-R1-Distill-Qwen-1.5B-GGUF/resolve/main/DeepSeek-R1-Distill-Qwen-1.5B-Q4_K_M.gguf';
 const FIRST_BYTES = 64 * 1024;
 
 /** Every file under `dir`, as paths relative to it. */
@@ -25,36 +21,19 @@ async function filesUnder(dir: string): Promise<string[]> {
  * resume hint, nothing started, no demo model; the partial download stays for the next run.
  */
 describe('edgefleet up: Ctrl-C during the model download', () => {
-  let hub: Server;
+  let hub: FakeHub;
   let hubUrl: string;
-  const requests: string[] = [];
+  let requests: string[];
 
   beforeAll(async () => {
     const bytes = await readFile((await makeTestModel({ think: true })).path);
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
     // A slow Hugging Face: the first bytes of the default model, then nothing until the client goes away.
-    hub = createServer((request, response) => {
-      requests.push(request.url ?? '');
-      if (request.url !== defaultPath) {
-        response.writeHead(404).end('not found');
-        return;
-      }
-      response.writeHead(200, {
-        'content-type': 'application/octet-stream',
-        'content-length': bytes.length,
-        'x-linked-etag': `"${sha256}"`,
-      });
-      response.write(bytes.subarray(0, FIRST_BYTES));
-    });
-    hub.listen(0, '127.0.0.1');
-    await new Promise((resolve) => hub.once('listening', resolve));
-    hubUrl = `http://127.0.0.1:${(hub.address() as AddressInfo).port}`;
+    hub = await startFakeHub(bytes, { stallAfterBytes: FIRST_BYTES });
+    hubUrl = hub.url;
+    requests = hub.requests;
   });
 
-  afterAll(async () => {
-    hub?.closeAllConnections();
-    await new Promise<void>((resolve) => hub?.close(() => resolve()));
-  });
+  afterAll(() => hub?.close());
 
   it.each([
     ['the default model', []],
