@@ -162,6 +162,8 @@ export class InstanceRunner {
   /** Stops the engine; every call resolves when it is stopped (the worker's close waits for a stop in progress). */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      // A flag of its own: `stopping` is assigned only once this function's synchronous part (abort()
+      // and its listeners) has run, and those must already see the runner as stopped.
       this.stopped = true;
       this.stateValue = 'stopping';
       this.abort.abort();
