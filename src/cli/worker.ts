@@ -3,6 +3,7 @@ import { defaultThreads, engineDefaults } from '../engines/embedded/engine-optio
 import { readTrustedCas } from '../http/tls-options.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import { createLogger } from '../telemetry/logger.js';
+import { defaultKeepInstanceDirs } from '../worker/agent/retired-instance-dirs.js';
 import { WorkerAgent } from '../worker/agent/worker-agent.js';
 import { resolveHome } from '../worker/models/model-cache.js';
 import { parseEngineBins } from '../worker/process-engine/engine-executables.js';
@@ -31,6 +32,8 @@ token), heartbeats, and runs the instances the control plane assigns: llama.cpp 
                         vllm-ascend=PATH. Default: the engine's command on PATH (llama-server also
                         .cache/llama.cpp/bin/llama-server of this package; mindie its install path)
   --engine-start-timeout-s N  longest wait for an external engine to become ready (default ${DEFAULT_START_TIMEOUT_MS / 1000})
+  --keep-instance-dirs N      directories of instances this node no longer runs to keep in <home>/instances, for
+                        their engine logs; older ones are removed (default ${defaultKeepInstanceDirs})
 `;
 
 export async function run(args: string[]): Promise<number> {
@@ -48,6 +51,7 @@ export async function run(args: string[]): Promise<number> {
     'engine-bin': { type: 'string', multiple: true },
     'engine-start-timeout-s': { type: 'string' },
     'tls-ca': { type: 'string' },
+    'keep-instance-dirs': { type: 'string' },
     help: { type: 'boolean' },
   });
   if (values.help) {
@@ -79,6 +83,7 @@ export async function run(args: string[]): Promise<number> {
       intFlag(values['engine-start-timeout-s'], 'engine-start-timeout-s', DEFAULT_START_TIMEOUT_MS / 1000) *
       1000,
     ...(tlsCa && { controlTls: { ca: tlsCa } }),
+    keepInstanceDirs: intFlag(values['keep-instance-dirs'], 'keep-instance-dirs', defaultKeepInstanceDirs, 0),
     log,
   });
   // The first SIGINT or SIGTERM stops the engines gracefully (SIGTERM, SIGKILL after 10 s); a second one

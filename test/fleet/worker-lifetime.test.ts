@@ -1,4 +1,4 @@
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -21,7 +21,7 @@ const nvidiaCapture = join(fixtures, 'accelerators', 'nvidia', 'rtx4090x8-query.
  * When an `edgefleet worker` starts, joins and ends: a worker started before its control plane joins
  * when it comes up; one that can never join says why and exits; a second Ctrl-C kills its engines
  * rather than leaving them behind; engines an earlier, killed run left behind are stopped at start even
- * when their instance is gone.
+ * when their instance is gone, and the directories of instances retired long ago are removed.
  */
 describe('edgefleet worker lifetime', () => {
   const resources = new TestResources();
@@ -89,7 +89,7 @@ describe('edgefleet worker lifetime', () => {
     const server = resources.track(await startServer(serverHome, ['--reconcile-ms', '200']));
     const token = (await readFile(join(serverHome, 'join-token'), 'utf8')).trim();
     const home = await resources.tempDir('ef-lifetime-worker-');
-    const startWorker = (): FleetProcess => {
+    const startWorker = (...extra: string[]): FleetProcess => {
       const saved = { path: process.env['PATH'], ignore: process.env['FAKE_VLLM_IGNORE_TERM'] };
       process.env['PATH'] = `${tools}${delimiter}${saved.path ?? ''}`; // inherited at spawn
       process.env['FAKE_VLLM_IGNORE_TERM'] = '1';
@@ -98,6 +98,7 @@ describe('edgefleet worker lifetime', () => {
           startCli([
             ...['worker', '--server', server.url, '--token', token, '--site', 'gpu', '--name', 'g1'],
             ...['--home', home, '--heartbeat-ms', '200', '--engine-bin', `vllm=${fakeVllm}`],
+            ...extra,
           ]),
         );
       } finally {
@@ -153,7 +154,19 @@ describe('edgefleet worker lifetime', () => {
     // stops it before anything else.
     const deploymentId = (created.body as { id: string }).id;
     expect((await server.api('DELETE', `/api/v1/deployments/${deploymentId}`)).status).toBe(200);
-    const third = startWorker();
+    // Directories of instances retired long ago (a day old): with --keep-instance-dirs 1 only the most
+    // recently active retired one stays, the leftover engine's, whose stale engine.pid is gone by then.
+    const instancesDir = join(home, 'instances');
+    const [leftoverDir, ...others] = await readdir(instancesDir);
+    expect(others).toEqual([]); // both runs ran the same instance
+    const dayAgo = Date.now() / 1000 - 86_400;
+    for (const id of ['old-1', 'old-2', 'old-3']) {
+      await mkdir(join(instancesDir, id));
+      await writeFile(join(instancesDir, id, 'engine.log'), 'INFO: Uvicorn running\n');
+      await utimes(join(instancesDir, id, 'engine.log'), dayAgo, dayAgo);
+      await utimes(join(instancesDir, id), dayAgo, dayAgo);
+    }
+    const third = startWorker('--keep-instance-dirs', '1');
     const said = /stopped an engine left running by an earlier worker run/;
     await resources.explain(
       waitFor(
@@ -162,6 +175,14 @@ describe('edgefleet worker lifetime', () => {
         'the leftover engine to be stopped, and the worker to say so',
       ),
     );
+    await resources.explain(
+      waitFor(
+        async () => ((await readdir(instancesDir)).length === 1 ? true : undefined),
+        10_000,
+        'the retired instance directories to be removed',
+      ),
+    );
+    expect(await readdir(instancesDir)).toEqual([leftoverDir]);
     expect((await third.stop()).code).toBe(0);
   });
 });

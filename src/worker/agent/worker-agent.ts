@@ -9,6 +9,7 @@ import type { EngineBins } from '../process-engine/engine-executables.js';
 import { killStaleEngine } from '../process-engine/stale-engine.js';
 import type { NodeDevice } from './engine-launch-spec.js';
 import { InstanceRunner } from './instance-runner.js';
+import { defaultKeepInstanceDirs, pruneRetiredInstanceDirs } from './retired-instance-dirs.js';
 import { loadWorkerIdentity, saveWorkerIdentity, type WorkerIdentity } from './worker-state-file.js';
 
 export interface WorkerAgentOptions {
@@ -39,6 +40,11 @@ export interface WorkerAgentOptions {
   engineStartTimeoutMs?: number;
   /** What an https control plane's certificate is checked against (`--tls-ca`); default: the system's CAs. */
   controlTls?: { ca?: string[]; serverFingerprint256?: string };
+  /**
+   * How many directories of instances this node no longer runs to keep under `<home>/instances`, the
+   * most recently active first, for their engine logs (default 8; `--keep-instance-dirs`).
+   */
+  keepInstanceDirs?: number;
 }
 
 /** The control plane refused this node for good (a refused join token, a revoked node): the worker stops. */
@@ -72,6 +78,8 @@ export class WorkerAgent {
   /** Log-tail version each instance last sent in an answered heartbeat. */
   private readonly sentLogVersions = new Map<string, number>();
   private beats = 0;
+  /** Whether the retired instance directories were pruned since the last sync that stopped an instance. */
+  private pruned = false;
 
   constructor(private readonly options: WorkerAgentOptions) {
     this.client = new ControlClient(options.serverUrl, undefined, options.controlTls);
@@ -280,6 +288,26 @@ export class WorkerAgent {
       runner.start();
     }
     await Promise.all(stale.map((r) => this.stopRunner(r)));
+    if (stale.length > 0) this.pruned = false;
+    // After the first answered heartbeat (what an earlier run left) and after each stop.
+    if (!this.pruned && !this.closed) {
+      this.pruned = true;
+      await this.pruneInstanceDirs();
+    }
+  }
+
+  private async pruneInstanceDirs(): Promise<void> {
+    const keep = this.options.keepInstanceDirs ?? defaultKeepInstanceDirs;
+    try {
+      const removed = await pruneRetiredInstanceDirs(this.options.home, new Set(this.runners.keys()), keep);
+      if (removed.length > 0)
+        this.options.log.info(
+          { removed, kept: keep },
+          'removed the directories of instances retired earlier',
+        );
+    } catch (error) {
+      this.options.log.warn({ err: error }, 'cannot remove the directories of retired instances');
+    }
   }
 
   private sleep(ms: number): Promise<void> {

@@ -16,18 +16,36 @@ export async function forgetEngine(workDir: string): Promise<void> {
   await rm(pidFile(workDir), { force: true });
 }
 
-/** SIGKILLs the process group of an engine left behind by an earlier worker run; true when one was found. */
+/**
+ * SIGKILLs the process group of an engine left behind by an earlier worker run; true when one was found.
+ * A record whose engine is gone (or that cannot be read) is removed, so it does not keep the directory of
+ * a retired instance from being cleaned up.
+ */
 export async function killStaleEngine(workDir: string): Promise<boolean> {
-  let recorded: { pid?: unknown; command?: unknown };
+  let text: string;
   try {
-    recorded = JSON.parse(await readFile(pidFile(workDir), 'utf8')) as typeof recorded;
+    text = await readFile(pidFile(workDir), 'utf8');
   } catch {
     return false;
   }
+  let recorded: { pid?: unknown; command?: unknown } = {};
+  try {
+    recorded = (JSON.parse(text) as typeof recorded | null) ?? {};
+  } catch {
+    // a record cut short by a crash: nothing to signal
+  }
   const { pid, command } = recorded;
-  if (typeof pid !== 'number' || typeof command !== 'string' || pid <= 1) return false;
-  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-  if (!cmdline.split('\0').some((arg) => arg !== '' && basename(arg) === basename(command))) return false;
+  const cmdline =
+    typeof pid === 'number' && Number.isInteger(pid) && pid > 1
+      ? await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')
+      : '';
+  const running =
+    typeof command === 'string' &&
+    cmdline.split('\0').some((arg) => arg !== '' && basename(arg) === basename(command));
+  if (!running || typeof pid !== 'number') {
+    await forgetEngine(workDir);
+    return false;
+  }
   try {
     process.kill(-pid, 'SIGKILL');
   } catch {
