@@ -20,6 +20,8 @@ export interface StartOptions {
    * namespace, so `child.pid` is still the node process.
    */
   netns?: string;
+  /** Added to the environment (e.g. NODE_EXTRA_CA_CERTS). */
+  env?: Record<string, string>;
 }
 
 /** Starts `node bin/edgefleet.js ARGS` (the built CLI) with its stdout and stderr captured. */
@@ -27,7 +29,7 @@ export function startCli(args: string[], options: StartOptions = {}): FleetProce
   const command = [process.execPath, binPath, ...args];
   if (options.netns !== undefined) command.unshift('ip', 'netns', 'exec', options.netns);
   const child = spawn(command[0]!, command.slice(1), {
-    env: { EDGEFLEET_LOG_LEVEL: 'warn', ...process.env },
+    env: { EDGEFLEET_LOG_LEVEL: 'warn', ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -6,8 +6,13 @@
  */
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { request as plainRequest, createServer as createHttp, type IncomingMessage } from 'node:http';
-import { request as tlsRequest } from 'node:https';
+import {
+  request as plainRequest,
+  createServer as createHttp,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
+import { request as tlsRequest, createServer as createHttps } from 'node:https';
 import { createServer as createTcp, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,18 +101,19 @@ export class Fleet {
   }
 
   /** Starts `edgefleet ARGS` and waits for `pattern` (its first group: the URL) in its output. */
-  async start(args: string[], pattern: RegExp, what: string) {
-    const proc = startCli(args);
+  async start(args: string[], pattern: RegExp, what: string, env?: Record<string, string>) {
+    const proc = startCli(args, { ...(env && { env }) });
     this.processes.push(proc);
     const url = await waitForOutput(proc, pattern, what);
     return { proc, url };
   }
 
   /** `edgefleet server` on a free port; its URL (http or https) and admin key. */
-  async server(extra: string[] = []) {
+  async server(extra: string[] = [], env?: Record<string, string>) {
     const home = await this.tempDir('ef-sec-server-');
     const args = ['server', '--home', home, '--port', '0', '--reconcile-ms', '200', ...extra];
-    const { proc, url } = await this.start(args, /control plane listening on (https?:\/\/\S+)/, 'the server');
+    const pattern = /control plane listening on (https?:\/\/\S+)/;
+    const { proc, url } = await this.start(args, pattern, 'the server', env);
     const adminKey = (await readFile(join(home, 'admin-key'), 'utf8')).trim();
     const joinToken = (await readFile(join(home, 'join-token'), 'utf8')).trim();
     return { proc, url, home, adminKey, joinToken };
@@ -164,10 +170,18 @@ export interface Upstream {
   close(): Promise<void>;
 }
 
+export interface UpstreamOptions {
+  /** Serve HTTPS with this PEM certificate and key. */
+  tls?: { cert: string; key: string };
+  /** Serve under this path prefix (`/team-a`): anything outside it is a 404. */
+  prefix?: string;
+}
+
 /** An OpenAI-compatible server on 127.0.0.1: `/v1/models` and a fixed chat answer naming `name`. */
-export async function startUpstream(name: string): Promise<Upstream> {
+export async function startUpstream(name: string, options: UpstreamOptions = {}): Promise<Upstream> {
   const seen: string[] = [];
-  const server = createHttp((request, response) => {
+  const prefix = options.prefix ?? '';
+  const handler = (request: IncomingMessage, response: ServerResponse) => {
     seen.push(`${request.method} ${request.url}`);
     request.resume();
     request.on('end', () => {
@@ -175,10 +189,14 @@ export async function startUpstream(name: string): Promise<Upstream> {
         response.writeHead(status, { 'content-type': 'application/json' });
         response.end(JSON.stringify(body));
       };
+      const path = request.url?.startsWith(`${prefix}/`) ? request.url.slice(prefix.length) : undefined;
+      if (path === undefined) {
+        return json(404, { error: { message: 'no route', type: 'invalid_request_error' } });
+      }
       if (request.method === 'GET') {
         return json(200, { object: 'list', data: [{ id: 'any', object: 'model', owned_by: name }] });
       }
-      if (request.url?.startsWith('/v1/chat/completions')) {
+      if (path.startsWith('/v1/chat/completions')) {
         return json(200, {
           id: 'chatcmpl-1',
           object: 'chat.completion',
@@ -192,11 +210,13 @@ export async function startUpstream(name: string): Promise<Upstream> {
       }
       return json(404, { error: { message: 'no route', type: 'invalid_request_error' } });
     });
-  });
+  };
+  const server = options.tls ? createHttps(options.tls, handler) : createHttp(handler);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
+  const scheme = options.tls ? 'https' : 'http';
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: `${scheme}://127.0.0.1:${(server.address() as AddressInfo).port}${prefix}`,
     seen,
     close: () =>
       new Promise<void>((resolve) => {

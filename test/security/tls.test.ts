@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/edgefleet-process.js';
 import { makeTestModel, type TestModel } from '../helpers/models.js';
 import { rows, runCli, startCli } from '../fleet/fleet-processes.js';
-import { api, Fleet, send } from './security-fleet.js';
+import { addEndpoint, api, Fleet, send, startUpstream } from './security-fleet.js';
 
 const hasOpenssl = (() => {
   try {
@@ -249,6 +249,38 @@ describe.skipIf(!hasOpenssl)('TLS', () => {
     expect(await chatWithOpenAi(gateway.url, secret, 'tiny', certs.ca)).toBe(model.expectedText);
     await expect(send(gateway.url.replace('https:', 'http:') + '/health')).rejects.toThrow();
   }, 150_000);
+
+  it('routes to an external endpoint over HTTPS under a path prefix, trusting a private CA', async () => {
+    // An OpenAI-compatible server a team runs behind HTTPS at https://127.0.0.1:PORT/team-a, with a
+    // certificate of the private CA, which the control plane trusts through NODE_EXTRA_CA_CERTS.
+    const tls = { cert: await readFile(certs.cert, 'utf8'), key: await readFile(certs.key, 'utf8') };
+    const upstream = await startUpstream('tls-endpoint', { tls, prefix: '/team-a' });
+    fleet.onClose(upstream.close);
+    const home = await fleet.tempDir('ef-sec-routing-');
+    await writeFile(join(home, 'routing.yaml'), 'healthCheck: { intervalMs: 200 }\n');
+    const server = await fleet.server(['--routing-config', join(home, 'routing.yaml')], {
+      NODE_EXTRA_CA_CERTS: certs.ca,
+    });
+    await addEndpoint(server.url, server.adminKey, 'remote', `${upstream.url}/v1`);
+    const key = await api(server.url, server.adminKey, 'POST', '/api/v1/keys', { name: 'user' });
+    const secret = key.json?.['key'] as string;
+    expect(await chatWithOpenAi(server.url, secret, 'remote', certs.ca)).toBe('from tls-endpoint');
+    // The gateway's health checks (every 200 ms here) reach it over HTTPS under its prefix, and the
+    // server lives on: an https instance once ended the process from inside its health checker.
+    await waitFor(
+      async () =>
+        upstream.seen.filter((line) => line === 'GET /team-a/health').length >= 3 ? true : undefined,
+      10_000,
+      'three health checks of the endpoint',
+    ).catch((error: unknown) => {
+      throw new Error(`${String(error)}\n${upstream.seen.join('\n')}\n${server.proc.output()}`);
+    });
+    expect(server.proc.child.exitCode).toBeNull();
+    expect(upstream.seen).toContain('POST /team-a/v1/chat/completions');
+    expect(upstream.seen.filter((line) => !line.startsWith('GET /team-a/'))).toEqual([
+      'POST /team-a/v1/chat/completions',
+    ]);
+  }, 60_000);
 
   it('runs `edgefleet up` over HTTPS with a self-signed certificate that does not name its address', async () => {
     const home = await fleet.tempDir('ef-sec-up-');

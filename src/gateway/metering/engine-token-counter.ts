@@ -10,6 +10,7 @@
  */
 import type { RouteInstance } from '../../spec/route-table.js';
 import { readUsage, type TokenUsage } from '../streaming/sse-usage-relay.js';
+import { upstreamUrl } from '../streaming/upstream-pool.js';
 
 /** What the client asked for: a chat's `messages` or a completion's `prompt`. */
 export interface PromptToCount {
@@ -86,7 +87,7 @@ async function postJson(
 ): Promise<Record<string, unknown> | null> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (instance.apiKey !== undefined) headers['authorization'] = `Bearer ${instance.apiKey}`;
-  const response = await fetch(new URL(path, instance.url), {
+  const response = await fetch(upstreamUrl(instance.url, path), {
     method: 'POST',
     headers,
     body: JSON.stringify(body),

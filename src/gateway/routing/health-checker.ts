@@ -5,7 +5,9 @@
  * without a health route (404) is not shut out. Each answer's round-trip time is reported (the router
  * keeps it per site). Instances never checked count as up.
  */
-import { Agent, request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as TlsAgent, request as httpsRequest } from 'node:https';
+import { upstreamUrl } from '../streaming/upstream-pool.js';
 
 export interface HealthTarget {
   key: string;
@@ -28,7 +30,9 @@ interface TargetHealth {
 }
 
 /** A fresh connection per check (a pooled one would hide a dead listener and skew the RTT less truly). */
-const agent = new Agent({ keepAlive: false });
+const plainAgent = new Agent({ keepAlive: false });
+/** https instances (external endpoints): verified against the system's CAs and NODE_EXTRA_CA_CERTS. */
+const tlsAgent = new TlsAgent({ keepAlive: false });
 
 export class HealthChecker {
   private readonly health = new Map<string, TargetHealth>();
@@ -54,10 +58,13 @@ export class HealthChecker {
     if (!this.stopped) return;
     this.stopped = false;
     const tick = () => {
-      this.running = this.checkAll().finally(() => {
-        this.running = undefined;
-        if (!this.stopped) this.timer = setTimeout(tick, this.settings.intervalMs).unref();
-      });
+      // checkAll does not throw; a bug there must not end the process as an unhandled rejection.
+      this.running = this.checkAll()
+        .catch(() => undefined)
+        .finally(() => {
+          this.running = undefined;
+          if (!this.stopped) this.timer = setTimeout(tick, this.settings.intervalMs).unref();
+        });
     };
     tick();
   }
@@ -83,7 +90,7 @@ export class HealthChecker {
 
   private async checkOne(target: HealthTarget): Promise<void> {
     const startedAt = performance.now();
-    const result = await probe(new URL(this.settings.path, target.url), this.settings.timeoutMs);
+    const result = await probe(target.url, this.settings.path, this.settings.timeoutMs);
     if (this.stopped) return;
     const state = this.health.get(target.key) ?? { up: true, failures: 0, successes: 0 };
     this.health.set(target.key, state);
@@ -106,16 +113,29 @@ export class HealthChecker {
   }
 }
 
-function probe(url: URL, timeoutMs: number): Promise<{ ok: boolean; detail: string }> {
+function probe(baseUrl: string, path: string, timeoutMs: number): Promise<{ ok: boolean; detail: string }> {
   return new Promise((resolve) => {
-    const request = httpRequest(url, { method: 'GET', agent, timeout: timeoutMs }, (response) => {
+    const onAnswer = (response: IncomingMessage) => {
       const status = response.statusCode ?? 0;
       response.resume();
       response.on('error', () => undefined);
       resolve({ ok: status > 0 && status < 500 && status !== 429, detail: `health answered ${status}` });
-    });
-    request.on('timeout', () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    request.on('error', (error) => resolve({ ok: false, detail: `health check failed: ${error.message}` }));
-    request.end();
+    };
+    try {
+      const url = upstreamUrl(baseUrl, path);
+      const request =
+        url.protocol === 'https:'
+          ? httpsRequest(url, { method: 'GET', agent: tlsAgent, timeout: timeoutMs }, onAnswer)
+          : httpRequest(url, { method: 'GET', agent: plainAgent, timeout: timeoutMs }, onAnswer);
+      request.on('timeout', () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+      request.on('error', (error) => resolve({ ok: false, detail: `health check failed: ${error.message}` }));
+      request.end();
+    } catch (error) {
+      // A URL node:http cannot send to (a scheme it does not speak): a failed check, not a crash.
+      resolve({
+        ok: false,
+        detail: `health check failed: ${error instanceof Error ? error.message : String(error)}`,
+      });
+    }
   });
 }

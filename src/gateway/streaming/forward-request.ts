@@ -8,7 +8,7 @@ import type { Dispatcher } from 'undici';
 import { resolveTarget } from '../../http/request-target.js';
 import { ForwardAttempt } from './forward-attempt.js';
 import type { ForwardOptions, ForwardResult } from './forward-types.js';
-import { endToEndRequestHeaders, originOf } from './upstream-pool.js';
+import { endToEndRequestHeaders, upstreamTarget } from './upstream-pool.js';
 
 /**
  * Sends one buffered request to an upstream and streams the answer back. Failures before the first
@@ -32,11 +32,12 @@ export function forwardRequest(
   // The client's EdgeFleet key stays here; an upstream that needs one gets its own.
   const headers = endToEndRequestHeaders(request.rawHeaders);
   if (options.upstreamApiKey !== undefined) headers.push('authorization', `Bearer ${options.upstreamApiKey}`);
+  const { origin, basePath } = upstreamTarget(upstreamBaseUrl);
   const dispatch: Dispatcher.DispatchOptions = {
-    origin: originOf(upstreamBaseUrl),
-    // Only the path and query of the client's request target are used: the host is always the
-    // instance's, whatever the target says (`POST http://elsewhere/…`, `//elsewhere/…`).
-    path: resolveTarget(request.url).pathAndQuery,
+    origin,
+    // Only the path and query of the client's request target are used, under the instance's own path
+    // prefix: the host is always the instance's, whatever the target says (`POST http://elsewhere/…`).
+    path: basePath + resolveTarget(request.url).pathAndQuery,
     method: (request.method ?? 'POST') as Dispatcher.HttpMethod,
     headers,
     body,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { copyEndToEndHeaders, endToEndRequestHeaders } from './upstream-pool.js';
+import { copyEndToEndHeaders, endToEndRequestHeaders, upstreamTarget, upstreamUrl } from './upstream-pool.js';
 
 describe('endToEndRequestHeaders', () => {
   it("drops hop-by-hop headers and the client's authorization, whatever their case, and keeps the rest as sent", () => {
@@ -34,5 +34,19 @@ describe('endToEndRequestHeaders', () => {
     const fromRaw = endToEndRequestHeaders(raw).filter((_, i) => i % 2 === 0);
     expect(fromRaw).toEqual(fromObject);
     expect(fromRaw).toEqual(['content-type', 'x-a']);
+  });
+});
+
+describe('upstreamTarget and upstreamUrl', () => {
+  it('split an instance URL into its origin and path prefix, and put paths under the prefix', () => {
+    expect(upstreamTarget('http://10.0.0.5:8000')).toEqual({ origin: 'http://10.0.0.5:8000', basePath: '' });
+    expect(upstreamTarget('https://llm.example/team-a/')).toEqual({
+      origin: 'https://llm.example',
+      basePath: '/team-a',
+    });
+    expect(upstreamUrl('https://llm.example/team-a', '/health').href).toBe(
+      'https://llm.example/team-a/health',
+    );
+    expect(upstreamUrl('http://10.0.0.5:8000/', '/tokenize').href).toBe('http://10.0.0.5:8000/tokenize');
   });
 });

@@ -59,15 +59,32 @@ export function endToEndRequestHeaders(rawHeaders: readonly string[]): string[] 
   return out;
 }
 
-const origins = new Map<string, string>();
+/** Where an instance's base URL points: `scheme://host:port`, and a path prefix ('' for none). */
+export interface UpstreamTarget {
+  origin: string;
+  basePath: string;
+}
 
-/** `scheme://host:port` of an instance's base URL (cached: the same few URLs come with every request). */
-export function originOf(baseUrl: string): string {
-  let origin = origins.get(baseUrl);
-  if (origin === undefined) {
-    origin = new URL(baseUrl).origin;
-    if (origins.size >= 4096) origins.clear();
-    origins.set(baseUrl, origin);
+const targets = new Map<string, UpstreamTarget>();
+
+/**
+ * The origin and path prefix of an instance's base URL (cached: the same few URLs come with every
+ * request). Worker instances have none; an external endpoint may sit under a prefix
+ * (`http://10.0.0.5/team-a`), which every request to it keeps.
+ */
+export function upstreamTarget(baseUrl: string): UpstreamTarget {
+  let target = targets.get(baseUrl);
+  if (target === undefined) {
+    const url = new URL(baseUrl);
+    target = { origin: url.origin, basePath: url.pathname.replace(/\/+$/, '') };
+    if (targets.size >= 4096) targets.clear();
+    targets.set(baseUrl, target);
   }
-  return origin;
+  return target;
+}
+
+/** The URL of `path` (absolute: `/health`, `/v1/models`) on the instance at `baseUrl`, under its prefix. */
+export function upstreamUrl(baseUrl: string, path: string): URL {
+  const { origin, basePath } = upstreamTarget(baseUrl);
+  return new URL(`${origin}${basePath}${path}`);
 }
