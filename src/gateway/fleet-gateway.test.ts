@@ -138,6 +138,27 @@ describe('FleetGateway', () => {
     expect(seenTrace).toEqual(['trace-7', 'trace-7']);
   });
 
+  it('keeps the path prefix of an instance URL (an external endpoint under /team-a) on every request', async () => {
+    const paths: string[] = [];
+    const a = await upstream((req, res, body) => {
+      paths.push(`${req.method} ${req.url}`);
+      ok(req, res, req.method === 'GET' ? '{}' : body);
+    });
+    const { url, gateway } = await startGateway(routesOf([instance('a', `${a.url}/team-a`)]).source, {
+      routing: defaultRoutingConfig({ healthCheck: { intervalMs: 50 } }),
+    });
+    gateway.start();
+    try {
+      expect((await post(url, chat())).status).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 120));
+    } finally {
+      await gateway.close();
+    }
+    expect(paths).toContain('POST /team-a/v1/chat/completions');
+    expect(paths).toContain('GET /team-a/health');
+    expect(paths.filter((p) => !p.includes(' /team-a/'))).toEqual([]);
+  });
+
   it('sends a request again on a fresh connection when the upstream had closed the pooled one (llama-server)', async () => {
     const body = JSON.stringify({ choices: [], usage: { prompt_tokens: 1, completion_tokens: 1 } });
     const target = await oneRequestPerConnection('application/json', body);
@@ -455,10 +476,13 @@ describe('FleetGateway', () => {
     }
   });
 
-  it('does not hold clients that leave before the first byte against the instance', async () => {
+  it('does not hold clients that leave before the first byte against the instance, and meters them', async () => {
     const slow: Script = (req, res, body) => void setTimeout(() => ok(req, res, body), 300);
     const a = await upstream(slow);
-    const { url, gateway } = await startGateway(routesOf([instance('a', a.url)]).source);
+    const events: UsageEvent[] = [];
+    const { url, gateway } = await startGateway(routesOf([instance('a', a.url)]).source, {
+      recordUsage: async (event) => void events.push(event),
+    });
     for (let i = 0; i < 4; i++) {
       const abort = new AbortController();
       setTimeout(() => abort.abort(), 50);
@@ -475,6 +499,60 @@ describe('FleetGateway', () => {
       /edgefleet_gateway_upstream_attempts_total\{model="m",site="north",outcome="aborted"\} 4/,
     );
     expect(metrics).not.toMatch(/outcome="refused"/);
+    expect(events.map((e) => [e.status, e.outcome, e.instanceId])).toEqual([
+      ...Array.from({ length: 4 }, () => [499, 'aborted', 'a']),
+      [200, 'ok', 'a'],
+    ]);
+  });
+
+  it('sends nothing upstream for a client that left while its key was being admitted, and meters it', async () => {
+    const a = await upstream(ok);
+    let admitting = 0;
+    const slowLimiter = new LocalRateLimiter();
+    const take = slowLimiter.take.bind(slowLimiter);
+    slowLimiter.take = async (...args) => {
+      admitting += 1;
+      await new Promise((resolve) => setTimeout(resolve, 300)); // a Redis far away
+      return take(...args);
+    };
+    const user: KeyPrincipal = {
+      keyId: 'k1',
+      name: 'user',
+      role: 'inference',
+      allowedModels: null,
+      rpm: 100,
+      tpm: null,
+      tokenBudget: null,
+      region: null,
+      tokensUsed: 0,
+    };
+    const guard = new KeyGuard({ lookup: async () => user, limiter: slowLimiter });
+    const events: UsageEvent[] = [];
+    const { url } = await startGateway(routesOf([instance('a', a.url)]).source, {
+      guard,
+      recordUsage: async (event) => void events.push(event),
+    });
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(), 100);
+    await expect(
+      fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer secret' },
+        body: chat(),
+        signal: abort.signal,
+      }),
+    ).rejects.toThrow();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(admitting).toBeGreaterThan(0);
+    expect(a.seen).toEqual([]);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      keyId: 'k1',
+      model: 'm',
+      status: 499,
+      outcome: 'aborted',
+      instanceId: null,
+    });
   });
 
   it('cancels the upstream request at once when the client goes away', async () => {
@@ -665,12 +743,79 @@ describe('FleetGateway', () => {
       await (await post(url, JSON.stringify({ model: 'm', stream: true, messages: [] }))).text();
       expect(events[0]).toMatchObject({
         completionTokens: 3,
-        promptTokens: 0,
+        promptTokens: 3, // no message: only the reply the template opens
         usageEstimated: true,
         outcome: 'ok',
       });
       await (await post(url, chat('nope'))).text();
       expect(events[1]).toMatchObject({ model: 'nope', status: 404, outcome: 'error', instanceId: null });
+    });
+
+    it('estimates the usage of a JSON answer without one (no tokenizer API) and gives it to the client', async () => {
+      const content = 'Hello there! 你好'; // 13 + 6 bytes
+      const engine = await upstream((req, res) => {
+        if (!req.url?.startsWith('/v1/')) {
+          res.writeHead(404).end(); // no /tokenize, no /apply-template
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ object: 'chat.completion', choices: [{ index: 0, message: { content } }] }));
+      });
+      const events: UsageEvent[] = [];
+      const { url } = await startGateway(routesOf([instance('a', engine.url)]).source, {
+        recordUsage: async (event) => void events.push(event),
+      });
+      const messages = [
+        { role: 'system', content: 'Be brief.' }, // 9 bytes: 3 tokens
+        { role: 'user', content: [{ type: 'text', text: 'Say hello in two languages' }] }, // 26: 7
+      ];
+      const answer = (await (await post(url, JSON.stringify({ model: 'm', messages }))).json()) as {
+        choices: unknown[];
+        usage: unknown;
+      };
+      // prompt: 3 (reply) + 2 × 4 (messages) + 3 + 7; completion: ceil(19 / 4)
+      expect(answer.usage).toEqual({ prompt_tokens: 21, completion_tokens: 5, total_tokens: 26 });
+      expect(answer.choices).toHaveLength(1);
+      expect(events[0]).toMatchObject({ promptTokens: 21, completionTokens: 5, usageEstimated: true });
+
+      // A text completion with several prompts, one of them token ids.
+      await post(url, JSON.stringify({ model: 'm', prompt: ['abcdefgh', [1, 2, 3]] }));
+      expect(events[1]).toMatchObject({ promptTokens: 5, completionTokens: 5, usageEstimated: true });
+    });
+
+    it('meters an embeddings answer, whose usage has no completion_tokens', async () => {
+      const engine = await upstream((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            object: 'list',
+            data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2] }],
+            usage: { prompt_tokens: 8, total_tokens: 8 },
+          }),
+        );
+      });
+      const events: UsageEvent[] = [];
+      const { url } = await startGateway(routesOf([instance('a', engine.url)]).source, {
+        recordUsage: async (event) => void events.push(event),
+      });
+      const response = await fetch(`${url}/v1/embeddings`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'm', input: 'the quick brown fox' }),
+      });
+      expect(response.status).toBe(200);
+      expect(((await response.json()) as { data: unknown[] }).data).toHaveLength(1);
+      expect(engine.seen.map((body) => JSON.parse(body) as unknown)).toEqual([
+        { model: 'm', input: 'the quick brown fox' },
+      ]);
+      expect(events).toHaveLength(1);
+      expect(events[0]).toMatchObject({
+        route: '/v1/embeddings',
+        promptTokens: 8,
+        completionTokens: 0,
+        usageEstimated: false,
+        outcome: 'ok',
+      });
     });
 
     it('still answers when the journal cannot write, and counts the lost record', async () => {
@@ -714,6 +859,23 @@ describe('FleetGateway scale to zero', () => {
     delete table.models[0]!.scaledToZero;
     const served = await post(url, chat());
     expect(served.status).toBe(200);
+    expect(activated).toEqual(['d1']);
+  });
+
+  it('answers 503 with retry-after at once, still starting the deployment, when it may not wait (--upstream-wait-ms 0)', async () => {
+    const { table, source } = routesOf([]);
+    Object.assign(table.models[0]!, { status: 'pending', scaledToZero: true, idleTimeoutMs: 60_000 });
+    let refreshes = 0;
+    const counting: RouteSource = { get: source.get, refresh: () => ((refreshes += 1), source.refresh()) };
+    const activated: string[] = [];
+    const { url } = await startGateway(counting, {
+      upstreamWaitMs: 0,
+      activate: async (id) => void activated.push(id),
+    });
+    const refused = await post(url, chat());
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('5');
+    expect(refreshes).toBe(0); // it did not poll the routes for an instance to come up
     expect(activated).toEqual(['d1']);
   });
 

@@ -255,6 +255,7 @@ export class FleetGateway {
             () => response.destroyed,
           );
         },
+        abandoned: (instance) => this.meter.abandoned(meterContext, model, instance),
       });
     } catch (error) {
       await this.meter.failed(meterContext, model, toOpenAiError(error).status);

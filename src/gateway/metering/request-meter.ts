@@ -4,7 +4,8 @@
  * token and latency metrics. A journal that cannot write (disk full) costs the record, not the answer:
  * the loss is logged and counted in `edgefleet_gateway_usage_journal_errors_total`. When an engine
  * answered without `usage`, the tokens are counted with the model's tokenizer through the instance
- * (`engine-token-counter.ts`); only when that fails are streamed chunks counted (`usageEstimated`).
+ * (`engine-token-counter.ts`); only when that fails are they estimated (`estimate-tokens.ts`: streamed
+ * chunks, or the text's length; `usageEstimated`).
  */
 import { randomUUID } from 'node:crypto';
 import { Counter, Histogram, type Registry } from 'prom-client';
@@ -14,6 +15,7 @@ import type { Logger } from '../../telemetry/logger.js';
 import type { ForwardMeter, MeteredAnswer } from '../streaming/forward-types.js';
 import type { TokenUsage } from '../streaming/sse-usage-relay.js';
 import type { CountTokens, PromptToCount } from './engine-token-counter.js';
+import { estimatePromptTokens, estimateTextTokens } from './estimate-tokens.js';
 
 export type RecordUsage = (event: UsageEvent) => Promise<void>;
 
@@ -109,6 +111,14 @@ export class RequestMeter {
     };
   }
 
+  /**
+   * The client left before any instance answered (while it waited for its limits, for an instance, or
+   * for the answer's headers): status 499, as nginx logs a client that closed its request.
+   */
+  async abandoned(context: MeterContext, model: string, instance?: RouteInstance): Promise<void> {
+    await this.write(this.event(context, model, instance, 499, 'aborted', 0, 0));
+  }
+
   /** A request answered with an error before any instance answered (no instance, refused, limits). */
   async failed(
     context: MeterContext,
@@ -128,7 +138,8 @@ export class RequestMeter {
     attemptAtMs: number,
   ): Promise<TokenUsage | null> {
     const counted = answer.usage === null ? await this.count(context, instance, answer) : null;
-    const usage = answer.usage ?? counted;
+    const estimated = answer.usage === null && counted === null ? estimate(context, answer) : null;
+    const usage = answer.usage ?? counted ?? estimated;
     const promptTokens = usage?.promptTokens ?? 0;
     const completionTokens = usage?.completionTokens ?? answer.textChunks;
     const ttftMs = answer.firstTextAtMs === null ? null : answer.firstTextAtMs - context.arrivedAtMs;
@@ -149,7 +160,7 @@ export class RequestMeter {
       completionTokens,
     );
     event.ttftMs = ttftMs;
-    event.usageEstimated = usage === null && completionTokens > 0;
+    event.usageEstimated = answer.usage === null && counted === null && promptTokens + completionTokens > 0;
     context.onTokens?.(promptTokens, completionTokens);
     const labels = this.labelsOf(model, instance.siteName);
     this.tokens.inc(labels.prompt, promptTokens);
@@ -173,7 +184,7 @@ export class RequestMeter {
       completionTokens,
     });
     await this.write(event);
-    return counted;
+    return counted ?? estimated;
   }
 
   /**
@@ -251,4 +262,17 @@ export class RequestMeter {
       );
     }
   }
+}
+
+/**
+ * The usage of a completed answer that came without one and could not be counted with the tokenizer:
+ * the prompt estimated from its text, the completion as the stream's text chunks (about one token each)
+ * or estimated from a JSON answer's text. Null for a failed or cut answer (its streamed chunks count).
+ */
+function estimate(context: MeterContext, answer: MeteredAnswer): TokenUsage | null {
+  if (!answer.completed || answer.status >= 400) return null;
+  const text = answer.textChunks > 0 ? null : answer.generatedText();
+  const completionTokens = text === null ? answer.textChunks : estimateTextTokens(text);
+  const promptTokens = estimatePromptTokens(context.prompt);
+  return promptTokens + completionTokens > 0 ? { promptTokens, completionTokens } : null;
 }

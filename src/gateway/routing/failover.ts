@@ -35,6 +35,8 @@ export interface FailoverRequest {
   clientRegion: string | null;
   prefixKey: string | undefined;
   meterFor: (instance: RouteInstance) => ForwardMeter;
+  /** The client left before any instance answered (`instance`: the one that had the request, if any). */
+  abandoned: (instance: RouteInstance | undefined) => Promise<void>;
 }
 
 const pollMs = 200;
@@ -47,7 +49,8 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
   const tried = new Set<string>();
   let lastError: EdgeFleetError | undefined;
   let refreshedAfterRefusal = false;
-  let clientGone = false;
+  // The client may have left already, while the request waited for its key's limits.
+  let clientGone = response.destroyed;
   response.once('close', () => (clientGone = true));
   router.onRequest();
   for (let attempt = 1; attempt <= maxAttempts && !clientGone;) {
@@ -115,6 +118,7 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
       if (clientGone) {
         // The client left and the gateway cut the upstream request: no verdict on the instance.
         context.upstreamAttempts.inc({ model: modelName, site, outcome: 'aborted' });
+        await job.abandoned(instance);
         return;
       }
       context.upstreamAttempts.inc({ model: modelName, site, outcome: 'refused' });
@@ -143,7 +147,7 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
       release();
     }
   }
-  if (clientGone) return;
+  if (clientGone) return job.abandoned(undefined);
   if (lastError) throw lastError;
   const model = await context.findModel(modelName);
   if (model.instances.length > 0) {

@@ -121,10 +121,13 @@ export class SseUsageRelay {
   }
 }
 
-/** OpenAI's `usage` object, or null when it is absent or malformed. */
+/**
+ * OpenAI's `usage` object, or null when it is absent or malformed. An embeddings answer's usage has no
+ * `completion_tokens` (`{prompt_tokens, total_tokens}`): it counts as 0.
+ */
 export function readUsage(value: unknown): TokenUsage | null {
   if (typeof value !== 'object' || value === null) return null;
-  const { prompt_tokens: prompt, completion_tokens: completion } = value as Record<string, unknown>;
+  const { prompt_tokens: prompt, completion_tokens: completion = 0 } = value as Record<string, unknown>;
   if (typeof prompt !== 'number' || typeof completion !== 'number') return null;
   const promptTokens = Math.round(prompt);
   const completionTokens = Math.round(completion);
