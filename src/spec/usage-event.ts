@@ -22,7 +22,7 @@ export const usageEventSchema = z.strictObject({
   status: z.number().int().min(100).max(599),
   /** `ok`, `broken` (cut after the first byte), `error` (an error answer), `aborted` (client left). */
   outcome: z.enum(['ok', 'broken', 'error', 'aborted']),
-  /** True when the engine reported no usage and the gateway counted the streamed chunks. */
+  /** True when neither the engine nor its tokenizer API gave the tokens and the gateway estimated them. */
   usageEstimated: z.boolean(),
 });
 export type UsageEvent = z.infer<typeof usageEventSchema>;

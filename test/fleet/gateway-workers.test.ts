@@ -40,6 +40,25 @@ function healthOnNewConnection(baseUrl: string): Promise<WorkerHealth> {
   });
 }
 
+/**
+ * One chat request (a single token) on a connection of its own, so that the primary hands it to the next
+ * worker in turn; its status.
+ */
+function postOnNewConnection(baseUrl: string, key: string): Promise<number> {
+  const body = JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1 });
+  return new Promise((resolve, reject) => {
+    const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+    const options = { method: 'POST', agent: false, timeout: 10_000, headers };
+    const request = http.request(`${baseUrl}/v1/chat/completions`, options, (response) => {
+      response.resume();
+      response.on('end', () => resolve(response.statusCode ?? 0));
+    });
+    request.on('timeout', () => request.destroy(new Error('no answer within 10 s')));
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
 /** Bytes of usage records in a worker's journal directory. */
 async function journaledBytes(dir: string): Promise<number> {
   let bytes = 0;
@@ -195,6 +214,30 @@ describe('edgefleet gateway --workers', () => {
       10_000,
       'both journals shipped',
     );
+
+    // A key's limit holds across both workers, counted in Redis: rpm 6, then 10 requests each on a new
+    // connection (the primary hands them to the workers in turn). Each worker alone would admit 6.
+    const limited = (await server.api('POST', '/api/v1/keys', { name: 'limited', rpm: 6 })).body as Record<
+      string,
+      string
+    >;
+    let spent = 0; // answered requests until both workers know the new key (2 in a row)
+    let inARow = 0;
+    await waitFor(
+      async () => {
+        const status = await postOnNewConnection(url, limited['key']!);
+        if (status === 200) spent += 1;
+        inARow = status === 200 ? inARow + 1 : 0;
+        return inARow >= 2 ? true : undefined;
+      },
+      15_000,
+      'both gateway workers to know the new key',
+    );
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) statuses.push(await postOnNewConnection(url, limited['key']!));
+    const admitted = Math.max(0, 6 - spent);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(admitted);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(10 - admitted);
 
     // A worker that dies is replaced under the same index (so it reopens its own journal).
     const killed = pids.get(1)!;
