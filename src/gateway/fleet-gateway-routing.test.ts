@@ -4,6 +4,9 @@ import { closeServers, listen } from '../../test/helpers/http-servers.js';
 import { sendError } from '../http/respond.js';
 import type { RouteInstance, RouteTable } from '../spec/route-table.js';
 import { createLogger } from '../telemetry/logger.js';
+import type { KeyPrincipal } from '../spec/api-keys.js';
+import { KeyGuard } from './auth/key-guard.js';
+import { LocalRateLimiter } from './auth/local-rate-limiter.js';
 import { FleetGateway } from './fleet-gateway.js';
 import { defaultRoutingConfig, type RoutingConfigInput } from './routing/routing-config.js';
 
@@ -78,6 +81,7 @@ async function startGateway(
   routing: RoutingConfigInput = {},
   region?: string,
   log = silentLog,
+  guard?: KeyGuard,
 ) {
   const table: RouteTable = {
     builtAtMs: Date.now(),
@@ -92,6 +96,7 @@ async function startGateway(
     upstreamWaitMs: 300,
     routing: defaultRoutingConfig({ healthCheck: { enabled: false }, ...routing }),
     ...(region && { region }),
+    ...(guard && { guard }),
   });
   gateways.push(gateway);
   gateway.start();
@@ -252,6 +257,47 @@ describe('FleetGateway routing', () => {
     // The report goes stale (the worker stopped reporting it): back home.
     table.models[0]!.instances[0]!.load!.atMs = Date.now() - 60_000;
     expect((await ask(url, { headers: north })).instance).toBe('local');
+  });
+
+  it("takes a key's home region over the header and the address map", async () => {
+    const local = await engine();
+    const remote = await engine();
+    const principal = (keyId: string, region: string | null): KeyPrincipal => ({
+      keyId,
+      name: keyId,
+      role: 'inference',
+      allowedModels: null,
+      rpm: null,
+      tpm: null,
+      tokenBudget: null,
+      region,
+      tokensUsed: 0,
+    });
+    const keys: Record<string, KeyPrincipal> = {
+      'south-key': principal('south-key', 'south'),
+      'roaming-key': principal('roaming-key', null),
+    };
+    const guard = new KeyGuard({
+      lookup: async (secret) => keys[secret] ?? null,
+      limiter: new LocalRateLimiter(),
+    });
+    const { url } = await startGateway(
+      [instance('local', local.url, 'room-n', 'north'), instance('remote', remote.url, 'room-s', 'south')],
+      { clientRegions: [{ cidr: '127.0.0.0/8', region: 'north' }] },
+      undefined,
+      silentLog,
+      guard,
+    );
+    const as = (key: string, extra: Record<string, string> = {}) => ({
+      headers: { authorization: `Bearer ${key}`, ...extra },
+    });
+    for (let i = 0; i < 3; i++) {
+      expect((await ask(url, as('south-key', { 'x-edgefleet-region': 'north' }))).instance).toBe('remote');
+      expect((await ask(url, as('south-key'))).instance).toBe('remote');
+      // A key without a region: the header, else the address (127.0.0.1 is in the north).
+      expect((await ask(url, as('roaming-key', { 'x-edgefleet-region': 'south' }))).instance).toBe('remote');
+      expect((await ask(url, as('roaming-key'))).instance).toBe('local');
+    }
   });
 
   it('keeps a prefix on one instance until that instance is loaded', async () => {
