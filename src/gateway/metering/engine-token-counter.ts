@@ -62,8 +62,21 @@ async function countPrompt(call: Call, prompt: PromptToCount): Promise<number | 
     });
     return typeof answer?.['count'] === 'number' ? answer['count'] : null;
   }
-  const text = Array.isArray(prompt.prompt) && prompt.prompt.length === 1 ? prompt.prompt[0] : prompt.prompt;
-  return typeof text === 'string' ? countText(call, prompt.model, text, true) : null;
+  const value = prompt.prompt;
+  if (typeof value === 'string') return countText(call, prompt.model, value, true);
+  if (!Array.isArray(value) || value.length === 0) return null;
+  // One prompt as token ids, or several prompts: strings (each tokenized) or token-id arrays.
+  if (value.every((item) => typeof item === 'number')) return value.length;
+  const counts = await Promise.all(
+    (value as unknown[]).map((item) =>
+      typeof item === 'string'
+        ? countText(call, prompt.model, item, true)
+        : Array.isArray(item)
+          ? item.length
+          : null,
+    ),
+  );
+  return counts.includes(null) ? null : (counts as number[]).reduce((sum, n) => sum + n, 0);
 }
 
 async function countText(call: Call, model: string, text: string, special: boolean): Promise<number | null> {

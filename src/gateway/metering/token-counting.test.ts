@@ -25,6 +25,8 @@ const answerWords = ['The', ' answer', ' is', ' forty', '-two', '.'];
 
 async function usagelessEngine(options: { tokenizer: boolean }) {
   const tokenizeCalls: unknown[] = [];
+  /** The `authorization` header of each tokenizer call. */
+  const tokenizeAuth: (string | undefined)[] = [];
   const url = await listen((request, response) => {
     let raw = '';
     request.setEncoding('utf8').on('data', (chunk: string) => (raw += chunk));
@@ -32,6 +34,7 @@ async function usagelessEngine(options: { tokenizer: boolean }) {
       const body = JSON.parse(raw) as Record<string, unknown>;
       if (request.url === '/tokenize' && options.tokenizer) {
         tokenizeCalls.push(body);
+        tokenizeAuth.push(request.headers.authorization);
         const messages = body['messages'] as { role: string; content: string }[] | undefined;
         const text = messages
           ? render(messages)
@@ -40,6 +43,14 @@ async function usagelessEngine(options: { tokenizer: boolean }) {
         response.writeHead(200, { 'content-type': 'application/json' });
         response.end(
           JSON.stringify({ count: tokens.length, max_model_len: 4096, tokens: tokens.map((_, i) => i) }),
+        );
+        return;
+      }
+      if (request.url === '/v1/completions') {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        const choices = [{ index: 0, text: answerWords.join(''), finish_reason: 'stop' }];
+        response.end(
+          JSON.stringify({ id: 'cmpl-1', object: 'text_completion', created: 1, model: 'm', choices }),
         );
         return;
       }
@@ -73,10 +84,10 @@ async function usagelessEngine(options: { tokenizer: boolean }) {
       );
     });
   });
-  return { url, tokenizeCalls };
+  return { url, tokenizeCalls, tokenizeAuth };
 }
 
-async function gatewayTo(engineUrl: string, events: UsageEvent[]) {
+async function gatewayTo(engineUrl: string, events: UsageEvent[], upstreamKey?: string) {
   const table: RouteTable = {
     builtAtMs: Date.now(),
     models: [
@@ -96,6 +107,7 @@ async function gatewayTo(engineUrl: string, events: UsageEvent[]) {
             siteId: 's1',
             siteName: 'north',
             region: null,
+            ...(upstreamKey !== undefined && { apiKey: upstreamKey }),
           },
         ],
       },
@@ -171,6 +183,32 @@ describe('usage counted with the instance tokenizer when the engine reports none
     for (const event of events) expect(event).toMatchObject({ ...expected, usageEstimated: false });
   });
 
+  it("counts each prompt of a text completion, and calls an external endpoint's tokenizer with its own key", async () => {
+    const engine = await usagelessEngine({ tokenizer: true });
+    const events: UsageEvent[] = [];
+    const client = await gatewayTo(engine.url, events, 'endpoint-secret');
+    const prompts = ['Hello there, model.', 'And again!'];
+    const reply = await client.completions.create({ model: 'm', prompt: prompts });
+    const promptTokens = prompts.reduce((n, p) => n + tokenize(`<s>${p}`).length, 0);
+    expect(reply.usage).toMatchObject({
+      prompt_tokens: promptTokens,
+      completion_tokens: expected.completionTokens,
+    });
+    expect(events[0]).toMatchObject({ promptTokens, usageEstimated: false });
+    // Token ids count as themselves: one prompt of 4 ids and one of 2 (6), one of 5 ids (5).
+    await client.completions.create({
+      model: 'm',
+      prompt: [
+        [1, 2, 3, 4],
+        [5, 6],
+      ],
+    });
+    await client.completions.create({ model: 'm', prompt: [7, 8, 9, 10, 11] });
+    expect(events.slice(1).map((e) => e.promptTokens)).toEqual([6, 5]);
+    expect(engine.tokenizeAuth.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(engine.tokenizeAuth)).toEqual(new Set(['Bearer endpoint-secret']));
+  });
+
   it('falls back to counting chunks, marked as estimated, when the instance has no tokenizer API', async () => {
     const engine = await usagelessEngine({ tokenizer: false });
     const events: UsageEvent[] = [];
@@ -178,6 +216,8 @@ describe('usage counted with the instance tokenizer when the engine reports none
     const stream = await client.chat.completions.create({ model: 'm', messages, stream: true });
     for await (const chunk of stream) void chunk;
     expect(events[0]).toMatchObject({
+      // 3 for the reply, 4 per message, and the messages' bytes / 4: 'Be brief.' 3, the question 5
+      promptTokens: 3 + 2 * 4 + 3 + 5,
       completionTokens: answerWords.length,
       usageEstimated: true,
       outcome: 'ok',
