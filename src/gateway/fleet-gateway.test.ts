@@ -499,6 +499,8 @@ describe('FleetGateway', () => {
       /edgefleet_gateway_upstream_attempts_total\{model="m",site="north",outcome="aborted"\} 4/,
     );
     expect(metrics).not.toMatch(/outcome="refused"/);
+    expect(metrics).toMatch(/edgefleet_gateway_requests_total\{[^}]*status="499"\} 4/);
+    expect(metrics).toMatch(/edgefleet_gateway_requests_total\{[^}]*status="200"\} 1/);
     expect(events.map((e) => [e.status, e.outcome, e.instanceId])).toEqual([
       ...Array.from({ length: 4 }, () => [499, 'aborted', 'a']),
       [200, 'ok', 'a'],

@@ -187,7 +187,9 @@ export class FleetGateway {
       model: '',
     };
     response.once('close', () => {
-      const status = String(response.statusCode);
+      // Closed before any answer went out: the client left (499, as nginx logs it), not the default 200.
+      const code = response.headersSent ? response.statusCode : 499;
+      const status = String(code);
       const site = seen.instance?.siteName ?? '';
       const durationMs = performance.now() - startedAt;
       this.requests.inc({ route, model: seen.model, site, status });
@@ -196,7 +198,7 @@ export class FleetGateway {
         {
           method: request.method,
           route,
-          status: response.statusCode,
+          status: code,
           model: seen.requested?.slice(0, 256),
           site: site || undefined,
           instance: seen.instance?.id,
