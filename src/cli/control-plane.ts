@@ -90,10 +90,17 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     ...(options.journalSync && { sync: options.journalSync }),
   });
   await journal.open();
+  const guard =
+    options.inferenceAuth === 'key'
+      ? new KeyGuard({ lookup: new StoreKeyLookup({ store, log }).lookup, limiter, log })
+      : undefined;
+  // What an earlier run journaled and did not ship is in no ledger total yet: it counts toward budgets.
+  await guard?.countUnshipped(journal.unshippedEvents(10_000));
   const shipper = new UsageShipper({
     journal,
     log: log.child({ component: 'usage-shipper' }),
     ship: (events) => storeUsageEvents(store, events),
+    ...(guard && { onShipped: (events) => guard.stored(events) }),
   });
   const fromStore = new StoreRouteSource(store, {
     maxAgeMs: 500,
@@ -115,9 +122,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     log: log.child({ component: 'gateway' }),
     maxBodyBytes: options.maxBodyBytes,
     upstreamWaitMs: options.upstreamWaitMs,
-    ...(options.inferenceAuth === 'key' && {
-      guard: new KeyGuard({ lookup: new StoreKeyLookup({ store, log }).lookup, limiter, log }),
-    }),
+    ...(guard && { guard }),
     recordUsage: (event) => journal.append(event),
     ...(options.routing && { routing: options.routing }),
     ...(options.region !== undefined && { region: options.region }),

@@ -90,4 +90,9 @@ export interface KeyPrincipal {
   region: string | null;
   /** Tokens in the usage ledger when the principal was looked up (counts toward the budget). */
   tokensUsed: number;
+  /**
+   * When `tokensUsed` was read (or asked for), on the clock of the process that enforces the budget:
+   * tokens it shipped to the ledger after this count on top. Absent: everything shipped is in it.
+   */
+  tokensUsedAtMs?: number;
 }

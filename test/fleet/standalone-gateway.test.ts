@@ -11,7 +11,8 @@ import { rows, startCli, TestResources, waitForOutput } from './fleet-processes.
  * A per-room gateway (`edgefleet gateway`) beside a server and one worker, as separate processes on
  * 127.0.0.1: it serves with an inference key, keeps serving when the server is SIGKILLed, serves from
  * its disk cache after its own restart during the outage, and ships its journal when the server is
- * back: the usage ledger counts exactly the requests sent through it; a revoked key stops working.
+ * back: the usage ledger counts exactly the requests sent through it; a token budget holds through the
+ * outage and the restart; a revoked key stops working.
  */
 describe('edgefleet gateway (per room)', () => {
   const resources = new TestResources();
@@ -116,22 +117,37 @@ describe('edgefleet gateway (per room)', () => {
     await waitFor(async () => ((await health()).routes.instances === 1 ? true : undefined), 10_000, 'routes');
 
     let sent = 0;
-    const chat = async () => {
-      const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: secret, maxRetries: 0 });
+    /** One chat as `key` (the room user's by default); the tokens its answer reports. */
+    const chat = async (key = secret) => {
+      const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: key, maxRetries: 0 });
       const { data, response } = await client.chat.completions
         .create({ model: 'tiny', messages: [{ role: 'user', content: 'hi there' }], temperature: 0 })
         .withResponse();
-      sent += 1;
+      if (key === secret) sent += 1;
       expect(data.choices[0]?.message.content).toBe(model.expectedText);
       expect(response.headers.get('x-edgefleet-site')).toBe('north');
       expect(response.headers.get('x-edgefleet-instance')).toMatch(/\S/);
+      return data.usage!.total_tokens;
     };
+    const chatStatus = (key: string) =>
+      chat(key).then(
+        () => 200,
+        (error: unknown) => (error instanceof OpenAI.APIError ? (error.status ?? -1) : -1),
+      );
     const usageCount = async () => {
       const report = await api('GET', `/api/v1/usage?group_by=key&key=${keyId}`);
       return rows(report.body).reduce((n, r) => n + Number(r['requests']), 0);
     };
 
-    await chat();
+    const perRequest = await chat();
+    // A key whose budget allows two answers, known to the gateway (a lookup pulls it) before the outage.
+    const budgeted = await api('POST', '/api/v1/keys', { name: 'budgeted', tokenBudget: perRequest + 1 });
+    const budgetSecret = budgeted.body['key'] as string;
+    const modelsAs = (key: string) =>
+      fetch(`${gateway.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } }).then(
+        (r) => r.status,
+      );
+    expect(await modelsAs(budgetSecret)).toBe(200);
     expect((await fetch(`${gateway.url}/v1/models`)).status).toBe(401);
     const wrongKey = await fetch(`${gateway.url}/v1/models`, {
       headers: { authorization: 'Bearer ef_key_no' },
@@ -147,6 +163,9 @@ describe('edgefleet gateway (per room)', () => {
       'the gateway to notice',
     );
     for (let i = 0; i < 5; i++) await chat();
+    // The budget holds while the ledger total stands still: two answers, then 429.
+    expect([await chatStatus(budgetSecret), await chatStatus(budgetSecret)]).toEqual([200, 200]);
+    expect(await chatStatus(budgetSecret)).toBe(429);
     const degraded = await health();
     expect(degraded).toMatchObject({ status: 'degraded', routes: { origin: 'control-plane', instances: 1 } });
     expect(degraded.routes.ageMs).toBeGreaterThan(0);
@@ -161,8 +180,10 @@ describe('edgefleet gateway (per room)', () => {
     expect(await health()).toMatchObject({
       status: 'degraded',
       routes: { origin: 'disk-cache', instances: 1 },
-      keys: { count: 2 },
+      keys: { count: 3 },
     });
+    // What it served before the restart is in its journal, not yet in the ledger: still spent.
+    expect(await chatStatus(budgetSecret)).toBe(429);
     for (let i = 0; i < 3; i++) await chat();
     expect((await fetch(`${gateway.url}/v1/models`)).status).toBe(401);
 

@@ -87,11 +87,12 @@ export class StoreKeyLookup {
     const { store } = this.options;
     const key = await store.findApiKeyByHash(hash);
     if (!key || key.revokedAtMs !== null || !hashesEqual(key.keyHash, hash)) return null;
+    const tokensAtMs = Date.now();
     const tokensUsed = key.tokenBudget === null ? 0 : await store.totalTokensForKey(key.id);
     store.touchApiKey(key.id, nowMs).catch((error: unknown) => {
       this.options.log?.warn({ err: error, keyId: key.id }, 'could not record when an API key was used');
     });
-    return principalOf(key, tokensUsed);
+    return { ...principalOf(key, tokensUsed), tokensUsedAtMs: tokensAtMs };
   }
 }
 

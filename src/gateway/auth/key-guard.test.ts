@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { KeyPrincipal } from '../../spec/api-keys.js';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
+import type { UsageEvent } from '../../spec/usage-event.js';
 import { KeyGuard } from './key-guard.js';
 import { LocalRateLimiter } from './local-rate-limiter.js';
 
@@ -27,6 +28,26 @@ function guardWith(keys: Record<string, KeyPrincipal>) {
     limiter: new LocalRateLimiter(() => clock.now),
   });
   return { guard, clock };
+}
+
+/** A usage record of `keyId` with these tokens. */
+function usage(keyId: string, promptTokens: number, completionTokens: number): UsageEvent {
+  return {
+    id: `${keyId}-${promptTokens}-${completionTokens}-${Math.random()}`,
+    atMs: Date.now(),
+    keyId,
+    model: 'm',
+    siteName: 's',
+    instanceId: 'i',
+    route: '/v1/chat/completions',
+    promptTokens,
+    completionTokens,
+    ttftMs: null,
+    durationMs: 1,
+    status: 200,
+    outcome: 'ok',
+    usageEstimated: false,
+  };
 }
 
 async function refusal(promise: Promise<unknown>): Promise<EdgeFleetError> {
@@ -99,7 +120,7 @@ describe('KeyGuard with the in-process limiter', () => {
     await guard.admit(p, 'm');
   });
 
-  it('refuses with 429 and no retry-after once the token budget is spent (ledger or recorded)', async () => {
+  it('refuses with 429 and no retry-after once the token budget is spent (the ledger plus what it counted)', async () => {
     const { guard } = guardWith({});
     const fromLedger = principal({ tokenBudget: 500, tokensUsed: 500 });
     const error = await refusal(guard.admit(fromLedger, 'm'));
@@ -107,12 +128,50 @@ describe('KeyGuard with the in-process limiter', () => {
     expect(error.data['retryAfterS']).toBeUndefined();
     expect(error.message).toMatch(/token budget \(500 of 500 tokens\)/);
 
-    const p = principal({ keyId: 'key-b', tokenBudget: 500, tokensUsed: 100 });
+    const p = principal({ keyId: 'key-b', tokenBudget: 500, tokensUsed: 100, tokensUsedAtMs: Date.now() });
     await guard.admit(p, 'm');
-    await guard.record(p, 200, 200);
-    await guard.admit(p, 'm'); // 400 recorded < 500
+    await guard.record(p, 150, 150);
+    await guard.admit(p, 'm'); // 100 in the ledger + 300 counted here < 500
     await guard.record(p, 100, 0);
     expect((await refusal(guard.admit(p, 'm'))).message).toMatch(/500 of 500/);
+  });
+
+  it('keeps counting what it serves while its ledger total stands still (control plane unreachable)', async () => {
+    // The key was looked up with 90 of 100 tokens in the ledger; the control plane is then unreachable,
+    // so that total is all the gateway hears. Each answer costs 30 tokens.
+    const { guard } = guardWith({});
+    const p = principal({ keyId: 'key-c', tokenBudget: 100, tokensUsed: 90, tokensUsedAtMs: Date.now() });
+    await guard.admit(p, 'm');
+    await guard.record(p, 20, 10);
+    expect((await refusal(guard.admit(p, 'm'))).message).toMatch(/120 of 100/);
+  });
+
+  it('counts shipped tokens until a ledger total read after the shipment holds them', async () => {
+    const { guard } = guardWith({});
+    const before = principal({
+      keyId: 'key-d',
+      tokenBudget: 200,
+      tokensUsed: 90,
+      tokensUsedAtMs: Date.now() - 1,
+    });
+    await guard.record(before, 20, 10);
+    guard.stored([usage('key-d', 20, 10)]); // the store has it now: after `before` was read
+    expect((await refusal(guard.admit({ ...before, tokenBudget: 120 }, 'm'))).message).toMatch(/120 of 120/);
+    // Looked up again: the ledger now holds those 30, which no longer count on top.
+    const after = { ...before, tokensUsed: 120, tokensUsedAtMs: Date.now() + 1 };
+    await guard.admit({ ...after, tokenBudget: 121 }, 'm');
+    expect((await refusal(guard.admit({ ...after, tokenBudget: 120 }, 'm'))).message).toMatch(/120 of 120/);
+  });
+
+  it('after a restart, counts what the journal holds unshipped toward the budget', async () => {
+    const { guard } = guardWith({});
+    async function* unshipped() {
+      yield usage('key-e', 20, 10);
+      yield usage('other', 500, 500);
+    }
+    expect(await guard.countUnshipped(unshipped())).toBe(2);
+    const p = principal({ keyId: 'key-e', tokenBudget: 100, tokensUsed: 90, tokensUsedAtMs: Date.now() });
+    expect((await refusal(guard.admit(p, 'm'))).message).toMatch(/120 of 100/);
   });
 
   it('does not count a refused request toward rpm', async () => {

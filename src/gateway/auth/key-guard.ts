@@ -8,14 +8,17 @@
  *      (both with `retry-after`). A refused request counts toward nothing;
  *   3. `record(principal, promptTokens, completionTokens)` after the answer, so tpm and the budget
  *      count it. It never throws.
- * Budget spent = max(tokens in the usage ledger at lookup time, tokens recorded through the limiter):
- * the ledger is durable, the limiter's counter is current (and shared when the limiter is Redis).
+ * Budget spent = the usage ledger's total when the key was looked up plus the tokens this gateway
+ * counted that the total does not hold (unledgered-tokens.ts), or the limiter's lifetime counter when
+ * that is higher (with Redis it holds what every gateway counted, including what they have not shipped).
  */
 import { bearerToken } from '../../http/bearer-secret.js';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 import { inferenceRoles, type ApiKeyRoleName, type KeyPrincipal } from '../../spec/api-keys.js';
 import type { Logger } from '../../telemetry/logger.js';
+import type { UsageEvent } from '../../spec/usage-event.js';
 import type { RateLimiter } from './rate-limiter.js';
+import { UnledgeredTokens } from './unledgered-tokens.js';
 
 export interface KeyGuardOptions {
   /** Bearer secret → principal; null when the key is unknown or revoked. */
@@ -33,6 +36,7 @@ export function allowsModel(principal: KeyPrincipal, model: string): boolean {
 
 export class KeyGuard {
   private readonly windowMs: number;
+  private readonly unledgered = new UnledgeredTokens();
 
   constructor(private readonly options: KeyGuardOptions) {
     this.windowMs = options.windowMs ?? 60_000;
@@ -70,8 +74,10 @@ export class KeyGuard {
       );
     }
     if (principal.tokenBudget !== null) {
-      const recorded = await limiter.total(budgetKey(principal));
-      const spent = Math.max(principal.tokensUsed, recorded);
+      const counted = await limiter.total(budgetKey(principal));
+      const ledgered =
+        principal.tokensUsed + this.unledgered.notIn(principal.keyId, principal.tokensUsedAtMs);
+      const spent = Math.max(ledgered, counted);
       if (spent >= principal.tokenBudget) {
         throw new EdgeFleetError(
           'rate_limited',
@@ -94,6 +100,7 @@ export class KeyGuard {
   async record(principal: KeyPrincipal, promptTokens: number, completionTokens: number): Promise<void> {
     const tokens = Math.max(0, Math.round(promptTokens)) + Math.max(0, Math.round(completionTokens));
     if (tokens === 0) return;
+    this.unledgered.counted(principal.keyId, tokens);
     const { limiter } = this.options;
     try {
       await Promise.all([
@@ -106,6 +113,16 @@ export class KeyGuard {
         'could not count tokens toward key limits',
       );
     }
+  }
+
+  /** Usage records the control plane's store now holds (the journal shipper's `onShipped`). */
+  stored(events: readonly UsageEvent[]): void {
+    this.unledgered.stored(events);
+  }
+
+  /** At start: the records an earlier run journaled and did not ship count toward budgets until shipped. */
+  countUnshipped(events: AsyncIterable<UsageEvent>): Promise<number> {
+    return this.unledgered.countUnshipped(events);
   }
 
   private limited(principal: KeyPrincipal, limit: 'rpm' | 'tpm', value: number, waitMs: number) {

@@ -110,6 +110,35 @@ describe('UsageJournal', () => {
     await journal.close();
   });
 
+  it('lists every unshipped event across segments without moving the checkpoint, and the shipper reports what it shipped', async () => {
+    const dir = await journalDir();
+    const journal = new UsageJournal(dir, { maxSegmentBytes: 600 });
+    await journal.open();
+    for (let n = 1; n <= 12; n++) await journal.append(event(n));
+    const first = await journal.readUnshipped(4);
+    await journal.markShipped(first.next);
+    const ids = async () => {
+      const out: string[] = [];
+      for await (const e of journal.unshippedEvents(3)) out.push(e.id);
+      return out;
+    };
+    const rest = Array.from({ length: 8 }, (_, i) => `e${i + 5}`);
+    expect(await ids()).toEqual(rest);
+    expect(await ids()).toEqual(rest); // again: nothing was marked shipped
+    const reported: string[] = [];
+    const shipper = new UsageShipper({
+      journal,
+      log,
+      ship: async () => undefined,
+      batchSize: 5,
+      onShipped: (events) => reported.push(...events.map((e) => e.id)),
+    });
+    expect(await shipper.flush()).toBe(8);
+    expect(reported).toEqual(rest);
+    expect(await ids()).toEqual([]);
+    await journal.close();
+  });
+
   for (const sync of ['always', 'interval'] as const) {
     it(`with sync '${sync}', goes on appending to the old segment while the next one cannot be opened`, async () => {
       const dir = await journalDir();

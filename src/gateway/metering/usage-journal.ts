@@ -204,8 +204,8 @@ export class UsageJournal {
   }
 
   /** Up to `maxEvents` events after the checkpoint, oldest first. */
-  async readUnshipped(maxEvents: number): Promise<UnshippedBatch> {
-    const checkpoint = await this.checkpoint();
+  async readUnshipped(maxEvents: number, from?: JournalCheckpoint): Promise<UnshippedBatch> {
+    const checkpoint = from ?? (await this.checkpoint());
     const events: UsageEvent[] = [];
     let skippedLines = 0;
     let next = checkpoint;
@@ -225,6 +225,17 @@ export class UsageJournal {
       if (events.length >= maxEvents || segment === this.segment) break;
     }
     return { events, skippedLines, next };
+  }
+
+  /** Every event past the checkpoint, read `batch` at a time (the checkpoint does not move). */
+  async *unshippedEvents(batch = 1000): AsyncGenerator<UsageEvent> {
+    let from: JournalCheckpoint | undefined;
+    for (;;) {
+      const read = await this.readUnshipped(batch, from);
+      yield* read.events;
+      if (read.events.length < batch) return;
+      from = read.next;
+    }
   }
 
   /** Records that everything before `next` is stored, and deletes segments that are done. */

@@ -15,6 +15,8 @@ export interface UsageShipperOptions {
   batchSize?: number;
   /** Called with the number of journal lines that could not be read (torn by a crash). */
   onSkipped?: (lines: number) => void;
+  /** Called with each batch once the store holds it (the key guard's budgets then count it there). */
+  onShipped?: (events: UsageEvent[]) => void;
 }
 
 export class UsageShipper {
@@ -96,6 +98,7 @@ export class UsageShipper {
         );
         throw error;
       }
+      this.options.onShipped?.(batch.events);
       await journal.markShipped(batch.next);
       shipped += batch.events.length;
     }

@@ -3,8 +3,8 @@
  * (`GET /api/v1/gateway/keys`) every `pollMs`, kept in memory and on disk (0600; hashes only, never
  * secrets) so that the room's users keep working while the control plane is unreachable. A secret is
  * looked up by its sha256 hex and compared in constant time. A revoked key stops working at the next
- * pull; an unknown secret triggers one pull (at most every `missPullMs`) so a key created a moment
- * ago works at once.
+ * pull; an unknown secret triggers a pull of its own (at most every `missPullMs`; after the regular pull
+ * in flight, which may predate the key) so a key created a moment ago works at once.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { hashesEqual, hashSecret } from '../../http/bearer-secret.js';
@@ -38,7 +38,8 @@ export class HttpKeyLookup {
   private keys = new Map<string, GatewayKeyEntry>();
   private fetchedAtMs = 0;
   private loaded = false;
-  private lastAttemptAtMs = 0;
+  /** When a lookup of an unknown secret last asked for a pull (the regular pulls do not count). */
+  private lastMissPullAtMs = 0;
   private pulling: Promise<void> | undefined;
   private readonly loop: PollLoop;
   private readonly cache: DiskCache<CachedKeys>;
@@ -108,9 +109,10 @@ export class HttpKeyLookup {
     const hash = hashSecret(secret);
     const found = this.find(hash);
     if (found) return found;
-    if (!this.loaded || Date.now() - this.lastAttemptAtMs >= (this.options.missPullMs ?? 1000)) {
+    if (!this.loaded || Date.now() - this.lastMissPullAtMs >= (this.options.missPullMs ?? 1000)) {
+      this.lastMissPullAtMs = Date.now();
       await withinMs(
-        this.pull().catch(() => undefined),
+        this.pullAfterCurrent().catch(() => undefined),
         this.options.lookupWaitMs ?? 1000,
         () => undefined,
       );
@@ -131,7 +133,8 @@ export class HttpKeyLookup {
     if (!entry) return null;
     if (!hashesEqual(entry.keyHash, hash)) return null;
     const { keyHash: _hash, ...principal } = entry;
-    return principal;
+    // The ledger totals in the list are as of the pull's start, on this process's clock.
+    return { ...principal, tokensUsedAtMs: this.fetchedAtMs };
   }
 
   private replace(keys: readonly GatewayKeyEntry[], fetchedAtMs: number): void {
@@ -145,8 +148,14 @@ export class HttpKeyLookup {
     return this.pulling;
   }
 
+  /** A pull that starts after the one in flight, if any: that one may predate a key created since. */
+  private async pullAfterCurrent(): Promise<void> {
+    await this.pulling?.catch(() => undefined);
+    return this.pull();
+  }
+
   private async pullOnce(): Promise<void> {
-    this.lastAttemptAtMs = Date.now();
+    const startedAtMs = Date.now();
     let keys: GatewayKeyEntry[];
     try {
       keys = parseGatewayKeys(await this.options.client.getJson('/api/v1/gateway/keys')).data;
@@ -154,7 +163,7 @@ export class HttpKeyLookup {
       this.failures.inc();
       throw error;
     }
-    this.replace(keys, Date.now());
+    this.replace(keys, startedAtMs);
     await this.cache.save({ fetchedAtMs: this.fetchedAtMs, keys }).catch((error: unknown) => {
       this.options.log.warn({ err: error, path: this.cache.path }, 'could not save the key cache');
     });

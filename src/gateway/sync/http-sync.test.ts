@@ -176,6 +176,26 @@ describe('per-room gateway sync', () => {
     expect(await restarted.lookup('ef_key_a')).toBeNull();
   });
 
+  it('pulls for a key created just after a regular pull, and dates the ledger totals by the pull', async () => {
+    const { plane, home, client } = await setup();
+    plane.state.keys = [keyEntry('ef_key_a', 'a')];
+    // The default missPullMs (1 s): the regular pull of start() is only a moment old.
+    const keys = new HttpKeyLookup({ client, cachePath: join(home, 'keys.json'), log, pollMs: 60_000 });
+    cleanups.push(() => keys.stop());
+    const startedAtMs = Date.now();
+    await keys.start();
+    const hits = plane.state.hits;
+    plane.state.keys = [keyEntry('ef_key_a', 'a'), keyEntry('ef_key_new', 'new')];
+    const found = await keys.lookup('ef_key_new');
+    expect(found).toMatchObject({ keyId: 'new' });
+    expect(plane.state.hits).toBe(hits + 1);
+    expect(found!.tokensUsedAtMs).toBeGreaterThanOrEqual(startedAtMs);
+    // Unknown secrets pull at most once per missPullMs.
+    expect(await keys.lookup('ef_key_nobody')).toBeNull();
+    expect(await keys.lookup('ef_key_nobody')).toBeNull();
+    expect(plane.state.hits).toBe(hits + 1);
+  });
+
   it('answers 503 rather than 401 before any key list was ever loaded', async () => {
     const { plane, home, client } = await setup();
     plane.state.mode = 'down';

@@ -87,11 +87,21 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
     ...(options.journalSync && { sync: options.journalSync }),
   });
   await journal.open();
+  const keys = new HttpKeyLookup({
+    client,
+    cachePath: join(cacheDir, 'keys.json'),
+    log: log.child({ component: 'key-sync' }),
+    pollMs: options.keysPollMs ?? 5000,
+  });
+  const guard = new KeyGuard({ lookup: keys.lookup, limiter: options.limiter, log });
+  // What an earlier run journaled and did not ship is in no ledger total yet: it counts toward budgets.
+  await guard.countUnshipped(journal.unshippedEvents(10_000));
   const shipper = new UsageShipper({
     journal,
     log: log.child({ component: 'usage-shipper' }),
     ship: client.shipUsage,
     intervalMs: options.shipIntervalMs ?? 1000,
+    onShipped: (events) => guard.stored(events),
   });
   const routes = new HttpRouteSource({
     client,
@@ -101,14 +111,7 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
     // The control plane is back: ship the journal now rather than at the shipper's backed-off tick.
     onReachable: () => void shipper.flush().catch(() => undefined),
   });
-  const keys = new HttpKeyLookup({
-    client,
-    cachePath: join(cacheDir, 'keys.json'),
-    log: log.child({ component: 'key-sync' }),
-    pollMs: options.keysPollMs ?? 5000,
-  });
   await Promise.all([routes.start(), keys.start()]);
-  const guard = new KeyGuard({ lookup: keys.lookup, limiter: options.limiter, log });
   const gateway = new FleetGateway({
     routes,
     log: log.child({ component: 'gateway' }),

@@ -1,0 +1,88 @@
+/**
+ * Tokens this gateway counted toward key budgets that a ledger total may not hold yet. A key's budget is
+ * spent when the usage ledger's total (read when the key was looked up) plus these reach it:
+ * - tokens of requests journaled and not yet shipped to the control plane's store, which no ledger total
+ *   holds (after a restart, those left in the journal count too: `countUnshipped`);
+ * - tokens shipped after that ledger total was read. Shipments are kept per key as (time, tokens), one
+ *   per second at most, and dropped once a later ledger total holds them.
+ * A ledger total read while records were being stored may count some of them twice: the budget then
+ * refuses a little early rather than late. Without this, a gateway that restarted (or lost its control
+ * plane, whose ledger total then stays as it was) let a key spend its whole budget again.
+ */
+import type { UsageEvent } from '../../spec/usage-event.js';
+
+interface Shipment {
+  atMs: number;
+  tokens: number;
+}
+
+/** Shipments within this long of the key's last one are merged into it (at the later time). */
+const mergeWithinMs = 1000;
+/** Past this many shipments of one key (a ledger total not read again for an hour), the oldest merge. */
+const maxShipments = 3600;
+
+export class UnledgeredTokens {
+  private readonly unshipped = new Map<string, number>();
+  private readonly shipped = new Map<string, Shipment[]>();
+
+  /** A request's tokens, about to be journaled. */
+  counted(keyId: string, tokens: number): void {
+    if (tokens > 0) this.unshipped.set(keyId, (this.unshipped.get(keyId) ?? 0) + tokens);
+  }
+
+  /** Events the store now holds, shipped at `atMs`. */
+  stored(events: readonly UsageEvent[], atMs = Date.now()): void {
+    const byKey = new Map<string, number>();
+    for (const event of events) {
+      const tokens = event.promptTokens + event.completionTokens;
+      if (tokens > 0) byKey.set(event.keyId, (byKey.get(event.keyId) ?? 0) + tokens);
+    }
+    for (const [keyId, tokens] of byKey) {
+      const left = (this.unshipped.get(keyId) ?? 0) - tokens;
+      if (left > 0) this.unshipped.set(keyId, left);
+      else this.unshipped.delete(keyId);
+      const list = this.shipped.get(keyId) ?? [];
+      const last = list.at(-1);
+      if (last && atMs - last.atMs < mergeWithinMs) {
+        last.tokens += tokens;
+        last.atMs = Math.max(last.atMs, atMs);
+      } else list.push({ atMs, tokens });
+      if (list.length > maxShipments) {
+        // Merged at the later time: counted for longer, never shorter.
+        const [oldest] = list.splice(0, 1);
+        list[0]!.tokens += oldest!.tokens;
+      }
+      this.shipped.set(keyId, list);
+    }
+  }
+
+  /**
+   * The tokens of `keyId` that a ledger total read at `ledgerAtMs` (this process's clock) does not hold;
+   * forgets shipments it does hold. Without a time, shipped tokens are taken to be in the ledger.
+   */
+  notIn(keyId: string, ledgerAtMs: number | undefined): number {
+    let tokens = this.unshipped.get(keyId) ?? 0;
+    const list = this.shipped.get(keyId);
+    if (!list) return tokens;
+    if (ledgerAtMs === undefined) {
+      this.shipped.delete(keyId);
+      return tokens;
+    }
+    let held = 0;
+    while (held < list.length && list[held]!.atMs <= ledgerAtMs) held += 1;
+    if (held > 0) list.splice(0, held);
+    if (list.length === 0) this.shipped.delete(keyId);
+    for (const shipment of list) tokens += shipment.tokens;
+    return tokens;
+  }
+
+  /** Counts the events an earlier run of this gateway journaled and did not ship. */
+  async countUnshipped(events: AsyncIterable<UsageEvent>): Promise<number> {
+    let count = 0;
+    for await (const event of events) {
+      this.counted(event.keyId, event.promptTokens + event.completionTokens);
+      count += 1;
+    }
+    return count;
+  }
+}
