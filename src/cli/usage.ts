@@ -12,6 +12,7 @@ import {
   printJson,
   runManagementCommand,
 } from './management-client.js';
+import { parseInstant } from '../spec/usage-api.js';
 
 const HELP = `usage: edgefleet usage [--group-by key,model,site] [--bucket minute|hour|day]
                       [--since 24h] [--until TIME] [--key K] [--model M] [--site S]
@@ -46,9 +47,13 @@ const unitMs: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86
 export function sinceToMs(text: string, nowMs: number): number {
   const age = /^(\d+)\s*([smhd])$/.exec(text.trim());
   if (age) return nowMs - Number(age[1]) * unitMs[age[2]!]!;
-  const ms = Date.parse(text);
-  if (Number.isNaN(ms)) {
-    throw new CliFailure(`--since must be an age like 30m, 24h, 7d or an ISO time, got "${text}"`, 2);
+  // A bare number is an age without its unit, not epoch milliseconds: refused.
+  const ms = /^\s*\d+\s*$/.test(text) ? null : parseInstant(text);
+  if (ms === null) {
+    throw new CliFailure(
+      `--since must be an age like 30m, 24h, 7d or an ISO time (2026-11-30T08:00Z), got "${text}"`,
+      2,
+    );
   }
   return ms;
 }
@@ -78,8 +83,11 @@ export function usageQuery(values: Record<string, unknown>, nowMs: number): URLS
   const until = text('until');
   let toMs = nowMs;
   if (until !== undefined) {
-    toMs = Date.parse(until);
-    if (Number.isNaN(toMs)) throw new CliFailure(`--until must be an ISO time, got "${until}"`, 2);
+    const parsed = /^\s*\d+\s*$/.test(until) ? null : parseInstant(until);
+    if (parsed === null) {
+      throw new CliFailure(`--until must be an ISO time (2026-11-30T08:00Z), got "${until}"`, 2);
+    }
+    toMs = parsed;
   }
   query.set('from', String(sinceToMs(text('since') ?? '24h', toMs)));
   query.set('to', String(toMs));

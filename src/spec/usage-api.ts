@@ -9,15 +9,39 @@ export const usageGroupFields = ['key', 'model', 'site'] as const;
 export const usageBuckets = ['minute', 'hour', 'day'] as const;
 export const defaultUsageWindowMs = 24 * 3_600_000;
 
-/** An ISO 8601 timestamp or epoch milliseconds → epoch milliseconds. */
+/** The latest time a JavaScript Date holds (year 275760). */
+const maxInstantMs = 8.64e15;
+/** `2026-11-30`, `2026-11-30T08:00`, `…:00:00`, `…:00:00.123`, each optionally with `Z` or `±hh:mm`. */
+const iso8601 = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
+
+/**
+ * An ISO 8601 time (a date, or a date and time; without an offset the server's local time) or epoch
+ * milliseconds → epoch milliseconds; null for anything else, including the looser formats `Date.parse`
+ * takes (`1/2/2026`, `-5`) and times a Date cannot hold.
+ */
+export function parseInstant(text: string): number | null {
+  const trimmed = text.trim();
+  const ms = /^\d{1,16}$/.test(trimmed) ? Number(trimmed) : iso8601.test(trimmed) ? Date.parse(trimmed) : NaN;
+  if (!Number.isSafeInteger(ms) || ms < 0 || ms > maxInstantMs) return null;
+  if (iso8601.test(trimmed)) {
+    // Date.parse rolls 2026-02-30 over to March 2: the day must exist in its month.
+    const [year, month, day] = trimmed.slice(0, 10).split('-').map(Number) as [number, number, number];
+    if (new Date(Date.UTC(year, month - 1, day)).getUTCDate() !== day) return null;
+  }
+  return ms;
+}
+
 const instant = z
   .string()
   .trim()
   .min(1)
   .transform((text, ctx) => {
-    const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
-    if (!Number.isSafeInteger(ms) || ms < 0) {
-      ctx.addIssue({ code: 'custom', message: 'expected an ISO 8601 time or epoch milliseconds' });
+    const ms = parseInstant(text);
+    if (ms === null) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'expected an ISO 8601 time (2026-11-30T08:00:00Z) or epoch milliseconds',
+      });
       return z.NEVER;
     }
     return ms;

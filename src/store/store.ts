@@ -122,9 +122,12 @@ export interface UsageAggregateQuery {
   toMs: number;
   groupBy: readonly UsageGroupField[];
   bucket?: UsageBucket | undefined;
-  keyId?: string | undefined;
+  /** Only these keys (a name can belong to several: a key revoked and made again). */
+  keyIds?: readonly string[] | undefined;
   model?: string | undefined;
   siteName?: string | undefined;
+  /** At most this many rows (the first ones in the answer's order). */
+  limit?: number | undefined;
 }
 
 export interface NewEndpoint {

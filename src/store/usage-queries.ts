@@ -111,8 +111,12 @@ export function usageQueries({ db, atomically }: SqlContext): UsageQueries {
     async aggregateUsage(query) {
       const params: SqlValue[] = [query.fromMs, query.toMs];
       const where = ['at_ms >= $1', 'at_ms < $2'];
+      if (query.keyIds !== undefined) {
+        if (query.keyIds.length === 0) return [];
+        const placeholders = query.keyIds.map((id) => (params.push(id), `$${params.length}`));
+        where.push(`key_id IN (${placeholders.join(', ')})`);
+      }
       const filters: [string, string | undefined][] = [
-        ['key_id', query.keyId],
         ['model', query.model],
         ['site_name', query.siteName],
       ];
@@ -148,7 +152,8 @@ export function usageQueries({ db, atomically }: SqlContext): UsageQueries {
            AVG(ttft_ms) AS mean_ttft_ms,
            AVG(duration_ms) AS mean_duration_ms
          FROM usage_records WHERE ${where.join(' AND ')}
-         ${groups.length > 0 ? `GROUP BY ${groups.join(', ')} ORDER BY ${order.join(', ')}` : ''}`,
+         ${groups.length > 0 ? `GROUP BY ${groups.join(', ')} ORDER BY ${order.join(', ')}` : ''}
+         ${query.limit !== undefined ? `LIMIT ${Math.max(0, Math.floor(query.limit))}` : ''}`,
         params,
       );
       // Without grouping, an empty range still yields one row of zeros: report no rows instead.

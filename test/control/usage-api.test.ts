@@ -120,6 +120,44 @@ describe.each([
     expect(upToTwo[0]?.['requests']).toBe(4);
   });
 
+  it('takes ISO times with an offset, counts every key of a name, and bounds the rows', async () => {
+    const eightAm = encodeURIComponent('2026-01-01T08:00:00+08:00'); // t0
+    const offsetRange = listOf(await report(`from=${eightAm}&to=${t0 + 3 * hourMs}&group_by=`));
+    expect(offsetRange).toEqual(listOf(await report(`${range}&group_by=`)));
+
+    // A key made again under the same name (the first one revoked): `key=NAME` covers both.
+    const again = await h.call('POST', '/api/v1/keys', { body: { name: 'app' } });
+    expect(again.status).toBe(201);
+    const later = t0 + 10 * hourMs;
+    const posted = await h.call('POST', '/api/v1/usage/events', {
+      body: {
+        events: [
+          usageEvent('dup-1', { keyId: appKeyId, atMs: later }),
+          usageEvent('dup-2', { keyId: again.body['id'] as string, atMs: later + 1 }),
+          usageEvent('dup-3', { keyId: again.body['id'] as string, atMs: later + 2 }),
+        ],
+      },
+    });
+    expect(posted.body['stored']).toBe(3);
+    const laterRange = `from=${later}&to=${later + hourMs}`;
+    expect(listOf(await report(`${laterRange}&key=app&group_by=`))[0]?.['requests']).toBe(3);
+    expect(listOf(await report(`${laterRange}&key=${appKeyId}&group_by=`))[0]?.['requests']).toBe(1);
+
+    // 10,001 minutes with a request each, far from the other events: one row per minute is too many.
+    const start = t0 + 30 * 24 * hourMs;
+    for (let batch = 0; batch < 11; batch++) {
+      const events = Array.from({ length: batch < 10 ? 1000 : 1 }, (_, i) =>
+        usageEvent(`many-${batch}-${i}`, { atMs: start + (batch * 1000 + i) * 60_000 }),
+      );
+      expect((await h.call('POST', '/api/v1/usage/events', { body: { events } })).status).toBe(200);
+    }
+    const wide = `from=${start}&to=${start + 10_001 * 60_000}`;
+    const tooMany = await h.call('GET', `/api/v1/usage?${wide}&bucket=minute&group_by=`);
+    expect(tooMany.status).toBe(400);
+    expect(JSON.stringify(tooMany.body)).toMatch(/more than 10000 rows/);
+    expect(listOf(await report(`${wide}&bucket=day&group_by=`)).length).toBeLessThan(10);
+  });
+
   it('defaults to the last 24 hours', async () => {
     const now = Date.now();
     const posted = await h.call('POST', '/api/v1/usage/events', {
@@ -165,6 +203,12 @@ describe.each([
       'group_by=region',
       'bucket=week',
       'from=yesterday',
+      // Date.parse would take these: a negative year, US date order, a time no Date can hold.
+      'from=-5',
+      'from=1/2/2026',
+      'to=9000000000000000',
+      'from=2026-13-01',
+      'from=2026-02-30',
       `from=${t0 + 1}&to=${t0}`,
       'limit=5',
       'model=a&model=b',

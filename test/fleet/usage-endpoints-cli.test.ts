@@ -153,6 +153,8 @@ describe('edgefleet endpoints and usage', () => {
       ['usage', '--group-by', 'region'],
       ['usage', '--bucket', 'week'],
       ['usage', '--since', 'a while'],
+      ['usage', '--since', '90'], // minutes? an age needs its unit
+      ['usage', '--until', '1/2/2026'],
       ['usage', 'extra'],
     ]) {
       const result = await runCli([...args, ...connection]);

@@ -104,7 +104,13 @@ export function usageContract(h: ContractHarness): void {
       siteName: 'room-1',
     });
     expect(filtered.map((r) => [r.keyId, r.requests])).toEqual([['key-a', 2]]);
-    expect(await store.aggregateUsage({ ...range, groupBy: [], keyId: 'nobody' })).toEqual([]);
+    expect(await store.aggregateUsage({ ...range, groupBy: [], keyIds: ['nobody'] })).toEqual([]);
+    expect(await store.aggregateUsage({ ...range, groupBy: [], keyIds: [] })).toEqual([]);
+    const both = await store.aggregateUsage({ ...range, groupBy: ['key'], keyIds: ['key-a', 'key-b'] });
+    expect(both.map((r) => r.keyId)).toEqual(['key-a', 'key-b']);
+    const first = await store.aggregateUsage({ ...range, groupBy: ['key', 'model'], limit: 1 });
+    expect(first).toHaveLength(1);
+    expect(first[0]!.keyId).toBe('key-a');
     expect(await store.aggregateUsage({ fromMs: 0, toMs: 1, groupBy: ['key'] })).toEqual([]);
   });
 

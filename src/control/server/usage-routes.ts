@@ -43,6 +43,9 @@ export async function handleUsage(
   );
 }
 
+/** The most rows one usage report answers. */
+export const maxUsageRows = 10_000;
+
 async function usageReport(store: Store, params: URLSearchParams): Promise<UsageReport> {
   const repeated = [...new Set(params.keys())].find((name) => params.getAll(name).length > 1);
   if (repeated !== undefined) {
@@ -52,21 +55,31 @@ async function usageReport(store: Store, params: URLSearchParams): Promise<Usage
   }
   const q = parseWith(usageQuerySchema, Object.fromEntries(params));
   const keys = await store.listApiKeys();
-  // `key` is a key id, or else the name of a key.
-  const keyId =
+  // `key` is a key id, or else a name: every key of that name (one revoked and made again, say).
+  const keyIds =
     q.key === undefined
       ? undefined
-      : ((keys.find((k) => k.id === q.key) ?? keys.find((k) => k.name === q.key))?.id ?? q.key);
+      : keys.some((k) => k.id === q.key)
+        ? [q.key]
+        : keys.filter((k) => k.name === q.key).map((k) => k.id);
   const names = new Map(keys.map((k) => [k.id, k.name]));
   const rows = await store.aggregateUsage({
     fromMs: q.fromMs,
     toMs: q.toMs,
     groupBy: q.groupBy,
     bucket: q.bucket,
-    keyId,
+    keyIds,
     model: q.model,
     siteName: q.site,
+    limit: maxUsageRows + 1,
   });
+  if (rows.length > maxUsageRows) {
+    throw new EdgeFleetError(
+      'invalid_request',
+      `the report has more than ${maxUsageRows} rows: use a coarser bucket, fewer group_by fields, ` +
+        'a filter or a shorter range',
+    );
+  }
   return {
     object: 'list',
     data: rows.map((r) => ({
