@@ -369,6 +369,19 @@ describe('FleetGateway', () => {
     );
   });
 
+  it('answers 503, not 404, while its route source has never loaded a table', async () => {
+    const table: RouteTable = { builtAtMs: 0, models: [] };
+    const source = { get: async () => table, refresh: async () => table, loaded: false };
+    const { url } = await startGateway(source);
+    const refused = await post(url, chat());
+    expect(refused.status).toBe(503);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('store_unavailable');
+    expect((await fetch(`${url}/v1/models`)).status).toBe(503);
+    source.loaded = true; // loaded, and the model is not in it: it does not exist
+    expect((await post(url, chat())).status).toBe(404);
+    expect((await fetch(`${url}/v1/models`)).status).toBe(200);
+  });
+
   it('refuses bad requests before choosing an instance', async () => {
     const a = await upstream(ok);
     const { url } = await startGateway(routesOf([instance('a', a.url)]).source);

@@ -28,6 +28,11 @@ import { defaultRoutingConfig, type RoutingConfig } from './routing/routing-conf
 export interface RouteSource {
   get(): Promise<RouteTable>;
   refresh(): Promise<RouteTable>;
+  /**
+   * False while no route table was ever loaded (a room gateway that has neither reached its control
+   * plane nor a readable cache): a model it does not list may well exist, so requests get 503, not 404.
+   */
+  readonly loaded?: boolean;
 }
 
 export interface FleetGatewayOptions {
@@ -318,7 +323,18 @@ export class FleetGateway {
     ).region;
   }
 
+  /** 503 while the route source has no table at all (what a 404 would say is not known). */
+  private requireRoutes(): void {
+    if (this.options.routes.loaded === false) {
+      throw new EdgeFleetError(
+        'store_unavailable',
+        'this gateway has not loaded the route table from its control plane yet; retry shortly',
+      );
+    }
+  }
+
   private async listModels(response: ServerResponse, path: string, principal: KeyPrincipal): Promise<void> {
+    this.requireRoutes();
     const table = await this.options.routes.get();
     const visible = table.models.filter((m) => allowsModel(principal, m.name));
     const asModel = (m: RouteModel) => ({
@@ -350,6 +366,7 @@ export class FleetGateway {
     const table = await this.options.routes.refresh();
     const found = table.models.find((m) => m.name === name);
     if (found) return found;
+    this.requireRoutes();
     const names = table.models.map((m) => m.name);
     throw new EdgeFleetError(
       'model_not_found',

@@ -118,6 +118,11 @@ export class HttpRouteSource {
     return Promise.resolve(this.table);
   }
 
+  /** Whether a table was ever loaded (pulled, or read from the disk cache). */
+  get loaded(): boolean {
+    return this.origin !== 'none';
+  }
+
   /** A pull now (shared with one in flight), answered within `refreshWaitMs` with the best table known. */
   refresh(): Promise<RouteTable> {
     if (!this.ok && Date.now() - this.lastFailureAtMs < (this.options.pollMs ?? 1000)) {
