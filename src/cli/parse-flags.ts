@@ -12,11 +12,14 @@ export function parseFlags<O extends Options>(args: string[], options: O, allowP
   }
 }
 
-/** Parses a positive integer flag value, or returns the fallback when absent. */
+/**
+ * Parses an integer flag value written in decimal digits (not `0x10`, `1e3` or ` 7 `, which Number()
+ * would take), or returns the fallback when absent.
+ */
 export function intFlag(value: string | undefined, name: string, fallback: number, min = 1): number {
   if (value === undefined) return fallback;
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < min) {
+  const parsed = /^-?\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(parsed) || parsed < min) {
     throw new EdgeFleetError('invalid_argument', `--${name} must be an integer ≥ ${min}, got "${value}"`);
   }
   return parsed;
