@@ -27,6 +27,11 @@ export class ControlPlaneClient {
   reachable = false;
   /** When a request last got an HTTP answer (epoch ms); 0 for never. */
   lastContactAtMs = 0;
+  /**
+   * Why the control plane refused this gateway's own key (401/403: revoked, or not a gateway or admin
+   * key), until a request succeeds again; null while it is accepted.
+   */
+  credentialRefused: string | null = null;
 
   private readonly http: HttpClient;
 
@@ -81,7 +86,10 @@ export class ControlPlaneClient {
     }
     this.reachable = true;
     this.lastContactAtMs = Date.now();
-    if (response.ok) return response;
+    if (response.ok) {
+      this.credentialRefused = null;
+      return response;
+    }
     const { text } = response;
     let code: ErrorCode = response.status >= 500 ? 'engine_unavailable' : 'invalid_request';
     let message = text.slice(0, 300);
@@ -94,6 +102,7 @@ export class ControlPlaneClient {
     } catch {
       // not JSON: keep the text
     }
+    if (response.status === 401 || response.status === 403) this.credentialRefused = message;
     throw new EdgeFleetError(
       code,
       `control plane answered ${response.status} to ${method} ${path}: ${message}`,

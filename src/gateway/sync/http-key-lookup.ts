@@ -40,6 +40,7 @@ export class HttpKeyLookup {
   private loaded = false;
   /** When a lookup of an unknown secret last asked for a pull (the regular pulls do not count). */
   private lastMissPullAtMs = 0;
+  private refusalLogged = false;
   private pulling: Promise<void> | undefined;
   private readonly loop: PollLoop;
   private readonly cache: DiskCache<CachedKeys>;
@@ -107,7 +108,9 @@ export class HttpKeyLookup {
   /** The principal of a secret; null when the key is unknown or revoked. Pass as KeyGuard's `lookup`. */
   readonly lookup = async (secret: string): Promise<KeyPrincipal | null> => {
     const hash = hashSecret(secret);
-    const found = this.find(hash);
+    // Refused: ask again (as often as for an unknown key), since the control plane may accept it again.
+    const refusedBefore = this.options.client.credentialRefused !== null;
+    const found = refusedBefore ? null : this.find(hash);
     if (found) return found;
     if (!this.loaded || Date.now() - this.lastMissPullAtMs >= (this.options.missPullMs ?? 1000)) {
       this.lastMissPullAtMs = Date.now();
@@ -115,6 +118,16 @@ export class HttpKeyLookup {
         this.pullAfterCurrent().catch(() => undefined),
         this.options.lookupWaitMs ?? 1000,
         () => undefined,
+      );
+    }
+    const refused = this.options.client.credentialRefused;
+    if (refused !== null) {
+      // The control plane said no to this gateway itself: it can no longer learn of revoked keys, so it
+      // checks none (fails closed) rather than trust its cached list for ever.
+      throw new EdgeFleetError(
+        'store_unavailable',
+        `this gateway's own key was refused by its control plane (${refused}); it checks no API key ` +
+          'until the control plane accepts it again (start it with a valid gateway key)',
       );
     }
     const again = this.find(hash);
@@ -161,8 +174,17 @@ export class HttpKeyLookup {
       keys = parseGatewayKeys(await this.options.client.getJson('/api/v1/gateway/keys')).data;
     } catch (error) {
       this.failures.inc();
+      const refused = this.options.client.credentialRefused;
+      if (refused !== null && !this.refusalLogged) {
+        this.refusalLogged = true;
+        this.options.log.error(
+          { reason: refused },
+          "the control plane refused this gateway's key: /v1 answers 503 until a pull is accepted again",
+        );
+      }
       throw error;
     }
+    this.refusalLogged = false;
     this.replace(keys, startedAtMs);
     await this.cache.save({ fetchedAtMs: this.fetchedAtMs, keys }).catch((error: unknown) => {
       this.options.log.warn({ err: error, path: this.cache.path }, 'could not save the key cache');

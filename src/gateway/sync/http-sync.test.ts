@@ -58,7 +58,7 @@ const keyEntry = (secret: string, keyId: string) => ({
  */
 async function fakeControlPlane() {
   const state = {
-    mode: 'up' as 'up' | 'down' | 'hang',
+    mode: 'up' as 'up' | 'down' | 'hang' | 'refuse',
     keys: [] as ReturnType<typeof keyEntry>[],
     hits: 0,
     authorization: '',
@@ -67,6 +67,11 @@ async function fakeControlPlane() {
     state.hits += 1;
     state.authorization = request.headers.authorization ?? '';
     if (state.mode === 'hang') return;
+    if (state.mode === 'refuse') {
+      response.writeHead(401, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ error: { code: 'unauthorized', message: 'API key revoked' } }));
+      return;
+    }
     if (state.mode === 'down') {
       response.writeHead(503, { 'content-type': 'application/json' });
       response.end(JSON.stringify({ error: { code: 'store_unavailable', message: 'down' } }));
@@ -194,6 +199,25 @@ describe('per-room gateway sync', () => {
     expect(await keys.lookup('ef_key_nobody')).toBeNull();
     expect(await keys.lookup('ef_key_nobody')).toBeNull();
     expect(plane.state.hits).toBe(hits + 1);
+  });
+
+  it('checks no key once the control plane refuses its own key, until a pull is accepted again', async () => {
+    const { plane, home, client } = await setup();
+    plane.state.keys = [keyEntry('ef_key_a', 'a')];
+    const keys = new HttpKeyLookup({ client, cachePath: join(home, 'keys.json'), log, pollMs: 60_000 });
+    cleanups.push(() => keys.stop());
+    await keys.start();
+    expect(await keys.lookup('ef_key_a')).toMatchObject({ keyId: 'a' });
+    // The gateway's key is revoked: its cached list could hold keys revoked since, so it fails closed.
+    plane.state.mode = 'refuse';
+    const refused = { code: 'store_unavailable', message: expect.stringMatching(/own key was refused/) };
+    await expect(keys.lookup('ef_key_unknown')).rejects.toMatchObject(refused); // its pull got the 401
+    expect(client.credentialRefused).toMatch(/revoked/);
+    await expect(keys.lookup('ef_key_a')).rejects.toMatchObject(refused); // known, but not trusted now
+    plane.state.mode = 'up';
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // missPullMs
+    expect(await keys.lookup('ef_key_a')).toMatchObject({ keyId: 'a' }); // asked again, and accepted
+    expect(client.credentialRefused).toBeNull();
   });
 
   it('answers 503 rather than 401 before any key list was ever loaded', async () => {

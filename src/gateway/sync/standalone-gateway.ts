@@ -132,12 +132,13 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
 
   const health = () => {
     return routes.get().then((table) => ({
-      status: routes.reachable ? 'ok' : 'degraded',
+      status: client.credentialRefused !== null ? 'unauthorized' : routes.reachable ? 'ok' : 'degraded',
       site: options.site,
       region: options.region,
       controlPlane: {
         url: client.serverUrl,
         reachable: routes.reachable,
+        credentialRefused: client.credentialRefused,
         lastContactAtMs: client.lastContactAtMs === 0 ? null : client.lastContactAtMs,
       },
       routes: {
