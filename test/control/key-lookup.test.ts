@@ -37,7 +37,12 @@ describe('StoreKeyLookup (the store behind the gateway key guard)', () => {
       { keyId: key.id, model: 'chat', promptTokens: 70, completionTokens: 30, atMs: 1 },
     ]);
     const lookup = new StoreKeyLookup({ store, now: () => clock.now });
-    expect(await lookup.lookup('ef_key_team')).toEqual({
+    const askedAtMs = Date.now();
+    const found = await lookup.lookup('ef_key_team');
+    // When the ledger total was read (the wall clock: shipments are dated by it), for the budget.
+    expect(found!.tokensUsedAtMs).toBeGreaterThanOrEqual(askedAtMs);
+    expect(found!.tokensUsedAtMs).toBeLessThanOrEqual(Date.now());
+    expect({ ...found, tokensUsedAtMs: undefined }).toEqual({
       keyId: key.id,
       name: 'team',
       role: 'inference',
@@ -47,6 +52,7 @@ describe('StoreKeyLookup (the store behind the gateway key guard)', () => {
       tokenBudget: 1000,
       region: 'north',
       tokensUsed: 100,
+      tokensUsedAtMs: undefined,
     });
     expect(await lookup.lookup('ef_key_other')).toBeNull();
     await expect.poll(async () => (await store.findApiKeyByHash(key.keyHash))?.lastUsedAtMs).toBe(clock.now);
