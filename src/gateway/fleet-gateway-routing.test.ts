@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeServers, listen } from '../../test/helpers/http-servers.js';
+import { testPrincipal } from '../../test/helpers/principals.js';
 import { sendError } from '../http/respond.js';
 import type { RouteInstance, RouteTable } from '../spec/route-table.js';
 import { createLogger } from '../telemetry/logger.js';
@@ -262,20 +263,9 @@ describe('FleetGateway routing', () => {
   it("takes a key's home region over the header and the address map", async () => {
     const local = await engine();
     const remote = await engine();
-    const principal = (keyId: string, region: string | null): KeyPrincipal => ({
-      keyId,
-      name: keyId,
-      role: 'inference',
-      allowedModels: null,
-      rpm: null,
-      tpm: null,
-      tokenBudget: null,
-      region,
-      tokensUsed: 0,
-    });
     const keys: Record<string, KeyPrincipal> = {
-      'south-key': principal('south-key', 'south'),
-      'roaming-key': principal('roaming-key', null),
+      'south-key': testPrincipal('south-key', { region: 'south' }),
+      'roaming-key': testPrincipal('roaming-key'),
     };
     const guard = new KeyGuard({
       lookup: async (secret) => keys[secret] ?? null,

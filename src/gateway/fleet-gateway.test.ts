@@ -7,6 +7,7 @@ import {
   oneRequestPerConnection,
   refusingUrl,
 } from '../../test/helpers/http-servers.js';
+import { testPrincipal } from '../../test/helpers/principals.js';
 import { sendError } from '../http/respond.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import type { RouteInstance, RouteTable } from '../spec/route-table.js';
@@ -407,22 +408,10 @@ describe('FleetGateway', () => {
       res.end(JSON.stringify({ choices: [], usage: { prompt_tokens: 7, completion_tokens: 2 } }));
     };
     const a = await upstream(withUsage);
-    const principal = (keyId: string, extra: Partial<KeyPrincipal>): KeyPrincipal => ({
-      keyId,
-      name: keyId,
-      role: 'inference',
-      allowedModels: null,
-      rpm: null,
-      tpm: null,
-      tokenBudget: null,
-      region: null,
-      tokensUsed: 0,
-      ...extra,
-    });
     const keys: Record<string, KeyPrincipal> = {
-      good: principal('good', { allowedModels: ['m'] }),
-      other: principal('other', { allowedModels: ['x'] }),
-      tpm: principal('tpm', { tpm: 5 }),
+      good: testPrincipal('good', { allowedModels: ['m'] }),
+      other: testPrincipal('other', { allowedModels: ['x'] }),
+      tpm: testPrincipal('tpm', { tpm: 5 }),
     };
     const guard = new KeyGuard({
       lookup: async (secret) => keys[secret] ?? null,
@@ -530,17 +519,7 @@ describe('FleetGateway', () => {
       await new Promise((resolve) => setTimeout(resolve, 300)); // a Redis far away
       return take(...args);
     };
-    const user: KeyPrincipal = {
-      keyId: 'k1',
-      name: 'user',
-      role: 'inference',
-      allowedModels: null,
-      rpm: 100,
-      tpm: null,
-      tokenBudget: null,
-      region: null,
-      tokensUsed: 0,
-    };
+    const user = testPrincipal('k1', { rpm: 100 });
     const guard = new KeyGuard({ lookup: async () => user, limiter: slowLimiter });
     const events: UsageEvent[] = [];
     const { url } = await startGateway(routesOf([instance('a', a.url)]).source, {

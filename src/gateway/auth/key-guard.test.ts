@@ -2,23 +2,11 @@ import { describe, expect, it } from 'vitest';
 import type { KeyPrincipal } from '../../spec/api-keys.js';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 import type { UsageEvent } from '../../spec/usage-event.js';
+import { testPrincipal } from '../../../test/helpers/principals.js';
 import { KeyGuard } from './key-guard.js';
 import { LocalRateLimiter } from './local-rate-limiter.js';
 
-function principal(overrides: Partial<KeyPrincipal> = {}): KeyPrincipal {
-  return {
-    keyId: 'key-1',
-    name: 'app',
-    role: 'inference',
-    allowedModels: null,
-    rpm: null,
-    tpm: null,
-    tokenBudget: null,
-    region: null,
-    tokensUsed: 0,
-    ...overrides,
-  };
-}
+const principal = (fields: Partial<KeyPrincipal> = {}) => testPrincipal('key-1', { name: 'app', ...fields });
 
 /** A guard over a local limiter whose clock the test moves; `keys` maps secrets to principals. */
 function guardWith(keys: Record<string, KeyPrincipal>) {
