@@ -7,22 +7,13 @@ import type { KeyPrincipal } from '../../spec/api-keys.js';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 import { KeyGuard } from './key-guard.js';
 import { RedisRateLimiter } from './redis-rate-limiter.js';
+import { testPrincipal } from '../../../test/helpers/principals.js';
 
 /** The test Redis (started on every machine and in CI). */
 const redisUrl = process.env['EDGEFLEET_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 
-const principal = (overrides: Partial<KeyPrincipal>): KeyPrincipal => ({
-  keyId: `key-${randomBytes(4).toString('hex')}`,
-  name: 'app',
-  role: 'inference',
-  allowedModels: null,
-  rpm: null,
-  tpm: null,
-  tokenBudget: null,
-  region: null,
-  tokensUsed: 0,
-  ...overrides,
-});
+const principal = (overrides: Partial<KeyPrincipal>): KeyPrincipal =>
+  testPrincipal(`key-${randomBytes(4).toString('hex')}`, { name: 'app', ...overrides });
 
 async function waitUntil(check: () => boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -11,6 +11,7 @@ import { ControlPlaneClient } from './control-plane-client.js';
 import { hashSecret } from '../../http/bearer-secret.js';
 import { HttpKeyLookup } from './http-key-lookup.js';
 import { HttpRouteSource } from './http-route-source.js';
+import { testPrincipal } from '../../../test/helpers/principals.js';
 
 const log = pino({ level: 'silent' });
 
@@ -41,15 +42,7 @@ const table: RouteTable = {
 
 const keyEntry = (secret: string, keyId: string) => ({
   keyHash: hashSecret(secret),
-  keyId,
-  name: keyId,
-  role: 'inference' as const,
-  allowedModels: null,
-  rpm: null,
-  tpm: null,
-  tokenBudget: null,
-  region: null,
-  tokensUsed: 0,
+  ...testPrincipal(keyId),
 });
 
 /**
