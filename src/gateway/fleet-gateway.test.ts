@@ -383,6 +383,17 @@ describe('FleetGateway', () => {
     expect((await fetch(`${url}/v1/models`)).status).toBe(200);
   });
 
+  it('answers a malformed percent-escape in a model id with 400, not 500', async () => {
+    const { url } = await startGateway(routesOf([]).source);
+    for (const id of ['%ZZ', '%E0%A4%A']) {
+      const answer = await fetch(`${url}/v1/models/${id}`);
+      expect(answer.status, id).toBe(400);
+      expect(((await answer.json()) as { error: { code: string } }).error.code).toBe('invalid_request');
+    }
+    expect((await fetch(`${url}/v1/models/m`)).status).toBe(200);
+    expect((await fetch(`${url}/v1/models/nope%20x`)).status).toBe(404);
+  });
+
   it('refuses bad requests before choosing an instance', async () => {
     const a = await upstream(ok);
     const { url } = await startGateway(routesOf([instance('a', a.url)]).source);

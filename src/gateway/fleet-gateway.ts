@@ -352,7 +352,7 @@ export class FleetGateway {
     if (path === '/v1/models') {
       return sendJson(response, 200, { object: 'list', data: visible.map(asModel) });
     }
-    const id = decodeURIComponent(path.slice('/v1/models/'.length));
+    const id = decodeModelId(path.slice('/v1/models/'.length));
     const found = visible.find((m) => m.name === id);
     if (!found)
       throw new EdgeFleetError('model_not_found', `the model "${id}" does not exist`, { param: 'model' });
@@ -413,4 +413,15 @@ function prepareBody(
     }),
   );
   return { model: fields.model, body, clientWantsUsage };
+}
+
+/** A model id from the path (`/v1/models/{id}`, percent-encoded); a malformed escape is a 400. */
+function decodeModelId(encoded: string): string {
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    throw new EdgeFleetError('invalid_request', `the model id in the path is not valid percent-encoding`, {
+      param: 'model',
+    });
+  }
 }

@@ -59,7 +59,10 @@ type SamplingFields = Pick<
 >;
 
 /** Sampling parameters with OpenAI's defaults; maxTokens 0 means "not given" until checkContext fills it. */
-function samplingOf(body: SamplingFields, requestedMaxTokens: number | null | undefined): SamplingParams {
+export function samplingOf(
+  body: SamplingFields,
+  requestedMaxTokens: number | null | undefined,
+): SamplingParams {
   return {
     maxTokens: requestedMaxTokens ?? 0,
     temperature: body.temperature ?? 1,
@@ -73,9 +76,7 @@ function samplingOf(body: SamplingFields, requestedMaxTokens: number | null | un
     stop:
       body.stop == null
         ? []
-        : typeof body.stop === 'string'
-          ? [body.stop]
-          : body.stop.filter((s) => s !== ''),
+        : (typeof body.stop === 'string' ? [body.stop] : body.stop).filter((s) => s !== ''),
     ignoreEos: body.ignore_eos ?? false,
   };
 }

@@ -37,6 +37,15 @@ describe('ReasoningSplitter', () => {
     expect(split(['<thi'])).toEqual({ reasoning: '', content: '<thi' });
   });
 
+  it('keeps the leading whitespace of an answer without a think block, however it is cut', () => {
+    const text = '\n    def foo():\n        return 1';
+    for (let cut = 0; cut <= text.length; cut++) {
+      expect(split([text.slice(0, cut), text.slice(cut)])).toEqual({ reasoning: '', content: text });
+    }
+    expect(split(['  ', '\n'])).toEqual({ reasoning: '', content: '  \n' });
+    expect(split(['\n\n<think>r</think>\n\nanswer'])).toEqual({ reasoning: 'r', content: 'answer' });
+  });
+
   it('starts in reasoning when the prompt opened the block', () => {
     expect(split(['reason', 'ing</th', 'ink>answer'], true)).toEqual({
       reasoning: 'reasoning',

@@ -45,7 +45,10 @@ export class ReasoningSplitter {
           this.held = rest;
           return out;
         }
+        // No think block: the answer is passed on as the model wrote it, leading whitespace included
+        // (code that starts with an indented line, markdown that starts with a blank line).
         this.state = 'content';
+        this.atPartStart = false;
         continue;
       }
       const tag = this.state === 'reasoning' ? CLOSE : OPEN;
@@ -71,15 +74,19 @@ export class ReasoningSplitter {
     const out: SplitPiece = { reasoning: '', content: '' };
     const rest = this.held;
     this.held = '';
-    if (this.state === 'start') this.state = 'content';
+    if (this.state === 'start') {
+      this.state = 'content';
+      this.atPartStart = false;
+    }
     this.append(out, rest);
     return out;
   }
 
   /**
-   * Adds text to the current part. Like DeepSeek's API, both parts come without surrounding blank
-   * lines: leading whitespace is dropped, and reasoning's trailing whitespace is held until more
-   * reasoning follows (so it is dropped before `</think>`).
+   * Adds text to the current part. Like DeepSeek's API, the parts of a think block's answer come without
+   * surrounding blank lines: leading whitespace of the reasoning and of the content after `</think>` is
+   * dropped, and reasoning's trailing whitespace is held until more reasoning follows (so it is dropped
+   * before `</think>`). An answer without a think block is not touched.
    */
   private append(out: SplitPiece, text: string): void {
     let piece = text;
