@@ -788,6 +788,39 @@ describe('FleetGateway', () => {
       expect(events[1]).toMatchObject({ promptTokens: 5, completionTokens: 5, usageEstimated: true });
     });
 
+    it('sends embeddings on to an instance that serves them when one answers 501', async () => {
+      const chatOnly = await upstream((_req, res) => {
+        res.writeHead(501, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { code: 'not_implemented', message: 'no embeddings here' } }));
+      });
+      const embedder = await upstream((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ object: 'list', data: [], usage: { prompt_tokens: 2, total_tokens: 2 } }));
+      });
+      const embed = (url: string) =>
+        fetch(`${url}/v1/embeddings`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'm', input: 'hi' }),
+        });
+      const both = await startGateway(
+        routesOf([instance('chat', chatOnly.url), instance('embed', embedder.url)]).source,
+      );
+      for (let i = 0; i < 12; i++) {
+        const answer = await embed(both.url);
+        expect(answer.status).toBe(200);
+        expect(answer.headers.get('x-edgefleet-instance')).toBe('embed');
+      }
+      expect(chatOnly.seen.length).toBeGreaterThan(0); // tried, and passed over
+      const metrics = await both.gateway.registry.metrics();
+      expect(metrics).not.toMatch(/edgefleet_gateway_circuit_open\{[^}]*\} 1/);
+      // With no instance that serves them, the client gets the engine's 501.
+      const alone = await startGateway(routesOf([instance('chat', chatOnly.url)]).source);
+      const refused = await embed(alone.url);
+      expect(refused.status).toBe(501);
+      expect(await refused.text()).toContain('no embeddings here');
+    });
+
     it('meters an embeddings answer, whose usage has no completion_tokens', async () => {
       const engine = await upstream((_req, res) => {
         res.writeHead(200, { 'content-type': 'application/json' });

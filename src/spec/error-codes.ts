@@ -10,6 +10,8 @@ export const errorCodes = {
   model_not_found: { status: 404, type: 'invalid_request_error', retryable: false },
   not_found: { status: 404, type: 'invalid_request_error', retryable: false },
   method_not_allowed: { status: 405, type: 'invalid_request_error', retryable: false },
+  /** An OpenAI route this engine does not serve (the embedded engine and `/v1/embeddings`), as llama-server answers. */
+  not_implemented: { status: 501, type: 'invalid_request_error', retryable: false },
   request_too_large: { status: 413, type: 'invalid_request_error', retryable: false },
   unsupported_media_type: { status: 415, type: 'invalid_request_error', retryable: false },
   malformed_http: { status: 400, type: 'invalid_request_error', retryable: false },

@@ -141,6 +141,15 @@ describe('edgefleet up: bad input and client disconnects', () => {
     });
   });
 
+  it('says that the embedded engine serves no embeddings (501, through the gateway)', async () => {
+    const refused = await client.embeddings.create({ model: 'm', input: 'hello' }).then(
+      () => null,
+      (error: unknown) => error as { status?: number; code?: string; message?: string },
+    );
+    expect(refused).toMatchObject({ status: 501, code: 'not_implemented' });
+    expect(refused?.message).toMatch(/does not serve embeddings/);
+  });
+
   it('frees the slots of clients that disconnect mid-stream', async () => {
     const aborts = Array.from({ length: 4 }, () => new AbortController());
     await Promise.all(

@@ -79,6 +79,13 @@ export class EngineServer {
     if (path === '/v1/models' && method === 'GET') return sendJson(response, 200, this.models());
     const endpoint: Endpoint | undefined =
       path === '/v1/chat/completions' ? 'chat' : path === '/v1/completions' ? 'completion' : undefined;
+    if (path === '/v1/embeddings') {
+      throw new EdgeFleetError(
+        'not_implemented',
+        'the embedded llama.cpp engine does not serve embeddings; for /v1/embeddings deploy an embedding ' +
+          'model with an engine that serves it (vllm), or register a server that does (edgefleet endpoints add)',
+      );
+    }
     if (endpoint === undefined) throw new EdgeFleetError('not_found', `no route for ${method} ${path}`);
     if (method !== 'POST') throw new EdgeFleetError('method_not_allowed', `${path} accepts POST only`);
     const body = await readJsonBody(request, this.options.maxBodyBytes);

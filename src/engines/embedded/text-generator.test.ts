@@ -114,6 +114,26 @@ describe('generateText', () => {
     expect(result.completionTokens).toBeLessThan(10);
   });
 
+  it('stops a long prompt after the batch in progress when the signal aborts', async () => {
+    const tokens = prompt(' hello'.repeat(3000));
+    expect(tokens.length).toBeGreaterThan(4 * context.batchSize);
+    const abort = new AbortController();
+    const sequence = context.getSequence();
+    try {
+      const running = generateText(model, sequence, gate, tokens, greedy, {
+        onText: () => undefined,
+        signal: abort.signal,
+      });
+      setImmediate(() => abort.abort()); // while the prompt is being evaluated
+      const result = await running;
+      expect(result.completionTokens).toBe(0);
+      // At most the batch that was running when the client left (and maybe the next) was evaluated.
+      expect(sequence.nextTokenIndex).toBeLessThanOrEqual(2 * context.batchSize);
+    } finally {
+      sequence.dispose();
+    }
+  });
+
   it('erases a stale slot cache without waiting for other streams to finish', async () => {
     // node-llama-cpp keeps its context lock while any decode is queued; the erase must not wait for the
     // two long streams below (without BatchGate.exclusive it waits until both end).

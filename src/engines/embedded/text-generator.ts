@@ -39,7 +39,8 @@ const MAX_HELD_TOKENS = 8;
 /**
  * Runs one generation on one sequence: reuses the longest cached prefix of the prompt, evaluates the rest,
  * samples up to `maxTokens`, and hands text to `onText` as soon as it is complete UTF-8 that no stop
- * string can still claim. Aborting the signal stops at the next token.
+ * string can still claim. Aborting the signal stops at the next token, or during a long prompt after the
+ * batch being evaluated.
  */
 export async function generateText(
   model: LlamaModel,
@@ -58,7 +59,18 @@ export async function generateText(
   let hitStopString = false;
   const penalize =
     params.presencePenalty !== 0 || params.frequencyPenalty !== 0 || params.repetitionPenalty !== 1;
-  const iterator = sequence.evaluate(promptTokens.slice(cachedPromptTokens) as Token[], {
+  // A long prompt is evaluated a batch at a time before sampling starts, so that a client that leaves
+  // during it frees its slot after at most one batch rather than after the whole prompt.
+  const uncached = promptTokens.slice(cachedPromptTokens) as Token[];
+  const chunk = Math.max(1, sequence.context.batchSize);
+  let at = 0;
+  while (uncached.length - at > chunk) {
+    if (signal.aborted) return { finishReason, completionTokens: 0, cachedPromptTokens };
+    await sequence.evaluateWithoutGeneratingNewTokens(uncached.slice(at, at + chunk));
+    at += chunk;
+  }
+  if (signal.aborted) return { finishReason, completionTokens: 0, cachedPromptTokens };
+  const iterator = sequence.evaluate(uncached.slice(at), {
     temperature: params.temperature,
     ...(params.topP !== undefined && { topP: params.topP }),
     ...(params.topK !== undefined && { topK: params.topK }),

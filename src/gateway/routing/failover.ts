@@ -123,10 +123,16 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
       }
       context.upstreamAttempts.inc({ model: modelName, site, outcome: 'refused' });
       const status = error.upstreamStatus;
-      router.onFailure(instance, status === null ? 'unreachable' : status === 429 ? 'busy' : 'error_status');
+      // 501: the instance does not serve this route (embeddings on a chat engine); it is not failing.
+      if (status !== 501)
+        router.onFailure(
+          instance,
+          status === null ? 'unreachable' : status === 429 ? 'busy' : 'error_status',
+        );
       lastError = error;
       const late = Date.now() - arrivedAtMs > router.config.retry.maxElapsedMs;
-      const willRetry = attempt < maxAttempts && !late && router.tryRetry();
+      // A 501 costs no retry budget: trying an instance that serves the route is not extra load.
+      const willRetry = attempt < maxAttempts && !late && (status === 501 || router.tryRetry());
       log.warn(
         {
           model: modelName,

@@ -15,7 +15,15 @@ export class UpstreamRefusedError extends EdgeFleetError {
     readonly upstreamStatus: number | null,
     cause?: unknown,
   ) {
-    super(upstreamStatus === 429 ? 'server_busy' : 'engine_unavailable', message, { cause });
+    super(
+      upstreamStatus === 429
+        ? 'server_busy'
+        : upstreamStatus === 501
+          ? 'not_implemented'
+          : 'engine_unavailable',
+      message,
+      { cause },
+    );
   }
 }
 
