@@ -41,7 +41,11 @@ export const chatMessageSchema = z
     name: z.string().max(256).optional(),
     reasoning_content: z.string().nullish(),
   })
-  .strict();
+  .strict()
+  .refine((message) => message.content !== null || message.role === 'assistant', {
+    message: 'content may be null only in an assistant message',
+    path: ['content'],
+  });
 
 export const chatCompletionRequestSchema = z
   .object({
@@ -55,7 +59,9 @@ export const chatCompletionRequestSchema = z
 export const completionRequestSchema = z
   .object({
     ...sampling,
-    prompt: z.union([z.string(), z.array(z.string()).length(1)]),
+    prompt: z.union([z.string(), z.array(z.string()).length(1)], {
+      error: 'a string, or a list of one string: this engine takes one prompt per request',
+    }),
     echo: z.literal(false).nullish(),
     logprobs: z.null().optional(),
   })

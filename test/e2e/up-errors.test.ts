@@ -124,6 +124,27 @@ describe('edgefleet up: bad input and client disconnects', () => {
     expect(error?.param).toBe('temperature');
   });
 
+  it('says why null content or several prompts are refused', async () => {
+    const nullUser = await post(
+      '/v1/chat/completions',
+      JSON.stringify({ model: 'm', messages: [{ role: 'user', content: null }] }),
+    );
+    expect(nullUser.status).toBe(400);
+    expect(nullUser.error?.message).toMatch(/null only in an assistant message/);
+    const twoPrompts = await post('/v1/completions', JSON.stringify({ model: 'm', prompt: ['a', 'b'] }));
+    expect(twoPrompts.status).toBe(400);
+    expect(twoPrompts.error?.message).toMatch(/one prompt per request/);
+    // An assistant turn with null content (one that only called tools, in a replayed history) is fine.
+    const history = [
+      { role: 'user', content: 'hi' },
+      { role: 'assistant', content: null },
+      { role: 'user', content: 'again' },
+    ];
+    expect(
+      (await post('/v1/chat/completions', JSON.stringify({ model: 'm', messages: history }))).status,
+    ).toBe(200);
+  });
+
   it('answers wrong methods and unknown paths in the same error shape', async () => {
     const wrongMethod = await fetch(`${server.baseUrl}/v1/chat/completions`);
     expect(wrongMethod.status).toBe(405);
