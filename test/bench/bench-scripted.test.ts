@@ -83,7 +83,8 @@ describe('edgefleet bench against a scripted upstream', () => {
         total_output_tokens: 128,
       });
       within(step.mean_ttft_ms, TTFT_MS, 0.05);
-      within(step.p99_ttft_ms, TTFT_MS, 0.05);
+      // The slowest of 8 requests: one stall of this shared 2-core machine (10 ms) is 5 % of 200 ms.
+      within(step.p99_ttft_ms, TTFT_MS, 0.1);
       within(step.mean_tpot_ms, GAP_MS, 0.05);
       within(step.mean_itl_ms, GAP_MS, 0.05);
       within(step.median_itl_ms, GAP_MS, 0.05);
