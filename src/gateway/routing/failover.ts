@@ -133,7 +133,8 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
       const late = Date.now() - arrivedAtMs > router.config.retry.maxElapsedMs;
       // A 501 costs no retry budget: trying an instance that serves the route is not extra load.
       const willRetry = attempt < maxAttempts && !late && (status === 501 || router.tryRetry());
-      log.warn(
+      // A 501 is an answer about the route, expected where chat and embedding servers share a model name.
+      log[status === 501 ? 'debug' : 'warn'](
         {
           model: modelName,
           instance: instance.id,
