@@ -803,8 +803,15 @@ describe('FleetGateway', () => {
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ model: 'm', input: 'hi' }),
         });
+      // Three chat-only instances and one that serves embeddings: the default 3 attempts would run out
+      // on the chat instances if a 501 spent one.
       const both = await startGateway(
-        routesOf([instance('chat', chatOnly.url), instance('embed', embedder.url)]).source,
+        routesOf([
+          instance('chat', chatOnly.url),
+          instance('chat-2', chatOnly.url),
+          instance('chat-3', chatOnly.url),
+          instance('embed', embedder.url),
+        ]).source,
       );
       for (let i = 0; i < 12; i++) {
         const answer = await embed(both.url);
@@ -814,11 +821,14 @@ describe('FleetGateway', () => {
       expect(chatOnly.seen.length).toBeGreaterThan(0); // tried, and passed over
       const metrics = await both.gateway.registry.metrics();
       expect(metrics).not.toMatch(/edgefleet_gateway_circuit_open\{[^}]*\} 1/);
-      // With no instance that serves them, the client gets the engine's 501.
+      // With no instance that serves them, the client gets the engine's 501, every time: a 501 is no
+      // failure of the instance (its breaker stays closed).
       const alone = await startGateway(routesOf([instance('chat', chatOnly.url)]).source);
-      const refused = await embed(alone.url);
-      expect(refused.status).toBe(501);
-      expect(await refused.text()).toContain('no embeddings here');
+      for (let i = 0; i < 8; i++) {
+        const refused = await embed(alone.url);
+        expect(refused.status).toBe(501);
+        expect(await refused.text()).toContain('no embeddings here');
+      }
     });
 
     it('meters an embeddings answer, whose usage has no completion_tokens', async () => {

@@ -178,6 +178,7 @@ export class FleetGateway {
     if (seen.outcome === 'aborted') return;
     if (seen.outcome === 'broken') return this.router.onFailure(instance, 'broken');
     if (seen.status === 429) return this.router.onFailure(instance, 'busy');
+    if (seen.status === 501) return; // the instance does not serve that route (embeddings); it is not failing
     if (seen.status >= 500) return this.router.onFailure(instance, 'error_status');
     this.router.onSuccess(instance, model, seen);
   }

@@ -15,7 +15,8 @@ const maxInstantMs = 8.64e15;
 const iso8601 = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
 
 /**
- * An ISO 8601 time (a date, or a date and time; without an offset the server's local time) or epoch
+ * An ISO 8601 time (a date alone is UTC midnight; a date and time without an offset is the server's
+ * local time, as JavaScript reads them) or epoch
  * milliseconds → epoch milliseconds; null for anything else, including the looser formats `Date.parse`
  * takes (`1/2/2026`, `-5`) and times a Date cannot hold.
  */

@@ -142,6 +142,12 @@ describe.each([
     const laterRange = `from=${later}&to=${later + hourMs}`;
     expect(listOf(await report(`${laterRange}&key=app&group_by=`))[0]?.['requests']).toBe(3);
     expect(listOf(await report(`${laterRange}&key=${appKeyId}&group_by=`))[0]?.['requests']).toBe(1);
+    // A key id no key has (requests where no key was needed are `anonymous`) is still a filter.
+    const anonymous = usageEvent('anon-1', { keyId: 'anonymous', atMs: later + 3 });
+    expect((await h.call('POST', '/api/v1/usage/events', { body: { events: [anonymous] } })).status).toBe(
+      200,
+    );
+    expect(listOf(await report(`${laterRange}&key=anonymous&group_by=`))[0]?.['requests']).toBe(1);
 
     // 10,001 minutes with a request each, far from the other events: one row per minute is too many.
     const start = t0 + 30 * 24 * hourMs;

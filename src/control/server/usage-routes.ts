@@ -55,13 +55,15 @@ async function usageReport(store: Store, params: URLSearchParams): Promise<Usage
   }
   const q = parseWith(usageQuerySchema, Object.fromEntries(params));
   const keys = await store.listApiKeys();
-  // `key` is a key id, or else a name: every key of that name (one revoked and made again, say).
+  // `key` is a key id, or else a name: every key of that name (one revoked and made again, say); one
+  // that is neither (`anonymous`, the key id of requests where no key is needed) is taken as an id.
+  const named = keys.filter((k) => k.name === q.key).map((k) => k.id);
   const keyIds =
     q.key === undefined
       ? undefined
-      : keys.some((k) => k.id === q.key)
+      : keys.some((k) => k.id === q.key) || named.length === 0
         ? [q.key]
-        : keys.filter((k) => k.name === q.key).map((k) => k.id);
+        : named;
   const names = new Map(keys.map((k) => [k.id, k.name]));
   const rows = await store.aggregateUsage({
     fromMs: q.fromMs,

@@ -95,6 +95,11 @@ export class BatchGate {
     }
   }
 
+  /** Resolves once no exclusive work is pending (undefined: none is): a prompt evaluated in parts waits here. */
+  exclusiveSettled(): Promise<void> | undefined {
+    return this.exclusiveCount > 0 ? this.exclusiveDone : undefined;
+  }
+
   /** node-llama-cpp's dispatchSchedule hook: dispatch once every stream that went ahead has queued. */
   schedule(dispatch: () => void): void {
     if (this.streams.size <= 1) {

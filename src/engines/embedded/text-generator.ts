@@ -65,6 +65,8 @@ export async function generateText(
   const chunk = Math.max(1, sequence.context.batchSize);
   let at = 0;
   while (uncached.length - at > chunk) {
+    // Between parts, work that needs the context lock (another slot erasing its cache) goes first.
+    for (let wait = gate.exclusiveSettled(); wait; wait = gate.exclusiveSettled()) await wait;
     if (signal.aborted) return { finishReason, completionTokens: 0, cachedPromptTokens };
     await sequence.evaluateWithoutGeneratingNewTokens(uncached.slice(at, at + chunk));
     at += chunk;

@@ -100,7 +100,7 @@ export class KeyGuard {
   async record(principal: KeyPrincipal, promptTokens: number, completionTokens: number): Promise<void> {
     const tokens = Math.max(0, Math.round(promptTokens)) + Math.max(0, Math.round(completionTokens));
     if (tokens === 0) return;
-    this.unledgered.counted(principal.keyId, tokens);
+    if (principal.tokenBudget !== null) this.unledgered.counted(principal.keyId, tokens);
     const { limiter } = this.options;
     try {
       await Promise.all([

@@ -4,7 +4,9 @@
  * - tokens of requests journaled and not yet shipped to the control plane's store, which no ledger total
  *   holds (after a restart, those left in the journal count too: `countUnshipped`);
  * - tokens shipped after that ledger total was read. Shipments are kept per key as (time, tokens), one
- *   per second at most, and dropped once a later ledger total holds them.
+ *   per second at most, for `keepShippedMs`: key totals are read again every few seconds, and one older
+ *   than that (a room gateway whose key pulls fail while its shipments go through) misses what was
+ *   shipped before then.
  * A ledger total read while records were being stored may count some of them twice: the budget then
  * refuses a little early rather than late. Without this, a gateway that restarted (or lost its control
  * plane, whose ledger total then stays as it was) let a key spend its whole budget again.
@@ -18,8 +20,8 @@ interface Shipment {
 
 /** Shipments within this long of the key's last one are merged into it (at the later time). */
 const mergeWithinMs = 1000;
-/** Past this many shipments of one key (a ledger total not read again for an hour), the oldest merge. */
-const maxShipments = 3600;
+/** How long shipments are kept: far longer than between two reads of a key's ledger total. */
+export const keepShippedMs = 15 * 60_000;
 
 export class UnledgeredTokens {
   private readonly unshipped = new Map<string, number>();
@@ -30,12 +32,14 @@ export class UnledgeredTokens {
     if (tokens > 0) this.unshipped.set(keyId, (this.unshipped.get(keyId) ?? 0) + tokens);
   }
 
-  /** Events the store now holds, shipped at `atMs`. */
+  /** Events the store now holds, shipped at `atMs`; only keys this counts for are followed. */
   stored(events: readonly UsageEvent[], atMs = Date.now()): void {
     const byKey = new Map<string, number>();
     for (const event of events) {
       const tokens = event.promptTokens + event.completionTokens;
-      if (tokens > 0) byKey.set(event.keyId, (byKey.get(event.keyId) ?? 0) + tokens);
+      if (tokens > 0 && this.unshipped.has(event.keyId)) {
+        byKey.set(event.keyId, (byKey.get(event.keyId) ?? 0) + tokens);
+      }
     }
     for (const [keyId, tokens] of byKey) {
       const left = (this.unshipped.get(keyId) ?? 0) - tokens;
@@ -47,33 +51,31 @@ export class UnledgeredTokens {
         last.tokens += tokens;
         last.atMs = Math.max(last.atMs, atMs);
       } else list.push({ atMs, tokens });
-      if (list.length > maxShipments) {
-        // Merged at the later time: counted for longer, never shorter.
-        const [oldest] = list.splice(0, 1);
-        list[0]!.tokens += oldest!.tokens;
-      }
       this.shipped.set(keyId, list);
     }
+    this.forgetBefore(atMs - keepShippedMs);
   }
 
   /**
-   * The tokens of `keyId` that a ledger total read at `ledgerAtMs` (this process's clock) does not hold;
-   * forgets shipments it does hold. Without a time, shipped tokens are taken to be in the ledger.
+   * The tokens of `keyId` that a ledger total read at `ledgerAtMs` (this process's clock) does not hold.
+   * Without a time, shipped tokens are taken to be in the ledger.
    */
   notIn(keyId: string, ledgerAtMs: number | undefined): number {
     let tokens = this.unshipped.get(keyId) ?? 0;
-    const list = this.shipped.get(keyId);
-    if (!list) return tokens;
-    if (ledgerAtMs === undefined) {
-      this.shipped.delete(keyId);
-      return tokens;
-    }
-    let held = 0;
-    while (held < list.length && list[held]!.atMs <= ledgerAtMs) held += 1;
-    if (held > 0) list.splice(0, held);
-    if (list.length === 0) this.shipped.delete(keyId);
-    for (const shipment of list) tokens += shipment.tokens;
+    if (ledgerAtMs === undefined) return tokens;
+    for (const shipment of this.shipped.get(keyId) ?? [])
+      if (shipment.atMs > ledgerAtMs) tokens += shipment.tokens;
     return tokens;
+  }
+
+  /** Drops shipments from before `cutoffMs` (a principal that old would not be served from). */
+  private forgetBefore(cutoffMs: number): void {
+    for (const [keyId, list] of this.shipped) {
+      let old = 0;
+      while (old < list.length && list[old]!.atMs < cutoffMs) old += 1;
+      if (old === list.length) this.shipped.delete(keyId);
+      else if (old > 0) list.splice(0, old);
+    }
   }
 
   /** Counts the events an earlier run of this gateway journaled and did not ship. */

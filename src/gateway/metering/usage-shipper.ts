@@ -98,8 +98,9 @@ export class UsageShipper {
         );
         throw error;
       }
-      this.options.onShipped?.(batch.events);
       await journal.markShipped(batch.next);
+      // After the checkpoint: a batch shipped again (the checkpoint could not be written) is not told twice.
+      this.options.onShipped?.(batch.events);
       shipped += batch.events.length;
     }
   }

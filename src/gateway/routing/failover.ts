@@ -149,7 +149,8 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
             } spent)`,
       );
       if (!willRetry) throw error;
-      attempt += 1;
+      // A 501 spends no attempt either: the instances tried (`tried`) bound the loop.
+      if (status !== 501) attempt += 1;
     } finally {
       release();
     }

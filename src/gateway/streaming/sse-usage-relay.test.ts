@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SseUsageRelay } from './sse-usage-relay.js';
+import { readUsage, SseUsageRelay } from './sse-usage-relay.js';
 
 const events = [
   'data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}\n\n',
@@ -67,5 +67,24 @@ describe('SseUsageRelay', () => {
       0,
     );
     expect(r.usage).toBeNull();
+  });
+});
+
+describe('readUsage', () => {
+  it('takes the completion from total_tokens when completion_tokens is absent (embeddings: 0)', () => {
+    expect(readUsage({ prompt_tokens: 8, total_tokens: 8 })).toEqual({
+      promptTokens: 8,
+      completionTokens: 0,
+    });
+    expect(readUsage({ prompt_tokens: 8, total_tokens: 20 })).toEqual({
+      promptTokens: 8,
+      completionTokens: 12,
+    });
+    expect(readUsage({ prompt_tokens: 8, completion_tokens: 3, total_tokens: 99 })).toEqual({
+      promptTokens: 8,
+      completionTokens: 3,
+    });
+    expect(readUsage({ prompt_tokens: 8 })).toBeNull(); // what it generated is not known
+    expect(readUsage({ prompt_tokens: 8, total_tokens: 5 })).toBeNull();
   });
 });

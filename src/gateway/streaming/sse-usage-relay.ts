@@ -122,12 +122,16 @@ export class SseUsageRelay {
 }
 
 /**
- * OpenAI's `usage` object, or null when it is absent or malformed. An embeddings answer's usage has no
- * `completion_tokens` (`{prompt_tokens, total_tokens}`): it counts as 0.
+ * OpenAI's `usage` object, or null when it is absent or malformed. Without `completion_tokens` (an
+ * embeddings answer's `{prompt_tokens, total_tokens}`) the completion is `total_tokens - prompt_tokens`.
  */
 export function readUsage(value: unknown): TokenUsage | null {
   if (typeof value !== 'object' || value === null) return null;
-  const { prompt_tokens: prompt, completion_tokens: completion = 0 } = value as Record<string, unknown>;
+  const fields = value as Record<string, unknown>;
+  const { prompt_tokens: prompt, total_tokens: total } = fields;
+  const completion =
+    fields['completion_tokens'] ??
+    (typeof total === 'number' && typeof prompt === 'number' ? total - prompt : undefined);
   if (typeof prompt !== 'number' || typeof completion !== 'number') return null;
   const promptTokens = Math.round(prompt);
   const completionTokens = Math.round(completion);

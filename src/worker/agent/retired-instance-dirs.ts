@@ -36,7 +36,6 @@ export async function pruneRetiredInstanceDirs(
   retired.sort((a, b) => b.changedMs - a.changedMs);
   const removed: string[] = [];
   for (const { id } of retired.slice(Math.max(0, keep))) {
-    if (running.has(id)) continue; // started while this ran
     await rm(join(root, id), { recursive: true, force: true });
     removed.push(id);
   }

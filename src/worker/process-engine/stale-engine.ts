@@ -18,8 +18,9 @@ export async function forgetEngine(workDir: string): Promise<void> {
 
 /**
  * SIGKILLs the process group of an engine left behind by an earlier worker run; true when one was found.
- * A record whose engine is gone (or that cannot be read) is removed, so it does not keep the directory of
- * a retired instance from being cleaned up.
+ * A record whose engine is gone (no such process, or one running another command under a reused pid),
+ * or that cannot be read, is removed, so it does not keep the directory of a retired instance from being
+ * cleaned up. Where the command line cannot be read (no /proc: macOS) a live pid keeps its record.
  */
 export async function killStaleEngine(workDir: string): Promise<boolean> {
   let text: string;
@@ -35,14 +36,17 @@ export async function killStaleEngine(workDir: string): Promise<boolean> {
     // a record cut short by a crash: nothing to signal
   }
   const { pid, command } = recorded;
-  const cmdline =
-    typeof pid === 'number' && Number.isInteger(pid) && pid > 1
-      ? await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')
-      : '';
-  const running =
-    typeof command === 'string' &&
-    cmdline.split('\0').some((arg) => arg !== '' && basename(arg) === basename(command));
-  if (!running || typeof pid !== 'number') {
+  if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 1 || typeof command !== 'string') {
+    await forgetEngine(workDir);
+    return false;
+  }
+  if (!isRunning(pid)) {
+    await forgetEngine(workDir);
+    return false;
+  }
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => null);
+  if (cmdline === null) return false; // alive, but what it runs cannot be checked here
+  if (!cmdline.split('\0').some((arg) => arg !== '' && basename(arg) === basename(command))) {
     await forgetEngine(workDir);
     return false;
   }
@@ -57,4 +61,14 @@ export async function killStaleEngine(workDir: string): Promise<boolean> {
   }
   await forgetEngine(workDir);
   return true;
+}
+
+/** Whether a process of this user runs under `pid` (another user's cannot be an engine this worker started). */
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
