@@ -43,12 +43,19 @@ const usageOptions = {
 
 const unitMs: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
+/**
+ * An ISO time given to --since or --until; null for anything else, a bare number included (an age
+ * without its unit, or epoch milliseconds, which these flags do not take).
+ */
+function isoInstant(text: string): number | null {
+  return /^\s*\d+\s*$/.test(text) ? null : parseInstant(text);
+}
+
 /** `30m`, `24h`, `7d` → an epoch-ms start that long before `nowMs`; an ISO time → that time. */
 export function sinceToMs(text: string, nowMs: number): number {
   const age = /^(\d+)\s*([smhd])$/.exec(text.trim());
   if (age) return nowMs - Number(age[1]) * unitMs[age[2]!]!;
-  // A bare number is an age without its unit, not epoch milliseconds: refused.
-  const ms = /^\s*\d+\s*$/.test(text) ? null : parseInstant(text);
+  const ms = isoInstant(text);
   if (ms === null) {
     throw new CliFailure(
       `--since must be an age like 30m, 24h, 7d or an ISO time (2026-11-30T08:00Z), got "${text}"`,
@@ -83,7 +90,7 @@ export function usageQuery(values: Record<string, unknown>, nowMs: number): URLS
   const until = text('until');
   let toMs = nowMs;
   if (until !== undefined) {
-    const parsed = /^\s*\d+\s*$/.test(until) ? null : parseInstant(until);
+    const parsed = isoInstant(until);
     if (parsed === null) {
       throw new CliFailure(`--until must be an ISO time (2026-11-30T08:00Z), got "${until}"`, 2);
     }

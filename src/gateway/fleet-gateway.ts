@@ -19,6 +19,7 @@ import {
   type MeterContext,
   type RecordUsage,
 } from './metering/request-meter.js';
+import { decodeModelId, prepareBody } from './inference-request.js';
 import { engineTokenCounter, type CountTokens } from './metering/engine-token-counter.js';
 import { forwardWithFailover, type FailoverContext } from './routing/failover.js';
 import { Router } from './routing/router.js';
@@ -374,55 +375,5 @@ export class FleetGateway {
       `the model "${name}" does not exist${names.length > 0 ? `; available: ${names.slice(0, 20).join(', ')}` : ''}`,
       { param: 'model' },
     );
-  }
-}
-
-/**
- * The `model` of an inference request body, and the body to send on: a stream asks the engine for
- * `stream_options.include_usage` (the gateway meters every request; the usage chunk reaches the
- * client only if it asked for it).
- */
-function prepareBody(
-  parsed: unknown,
-  raw: Buffer,
-  path: string,
-): { model: string; body: Buffer; clientWantsUsage: boolean } {
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new EdgeFleetError('invalid_request', 'the request body must be a JSON object');
-  }
-  const fields = parsed as { model?: unknown; stream?: unknown; stream_options?: unknown };
-  if (typeof fields.model !== 'string' || fields.model.length === 0) {
-    throw new EdgeFleetError('invalid_request', 'model: a model name (string) is required', {
-      param: 'model',
-    });
-  }
-  const options = fields.stream_options;
-  const clientWantsUsage =
-    typeof options === 'object' &&
-    options !== null &&
-    (options as { include_usage?: unknown }).include_usage === true;
-  const canAsk =
-    path !== '/v1/embeddings' &&
-    fields.stream === true &&
-    !clientWantsUsage &&
-    (options === undefined || (typeof options === 'object' && options !== null && !Array.isArray(options)));
-  if (!canAsk) return { model: fields.model, body: raw, clientWantsUsage };
-  const body = Buffer.from(
-    JSON.stringify({
-      ...fields,
-      stream_options: { ...(options as object | undefined), include_usage: true },
-    }),
-  );
-  return { model: fields.model, body, clientWantsUsage };
-}
-
-/** A model id from the path (`/v1/models/{id}`, percent-encoded); a malformed escape is a 400. */
-function decodeModelId(encoded: string): string {
-  try {
-    return decodeURIComponent(encoded);
-  } catch {
-    throw new EdgeFleetError('invalid_request', `the model id in the path is not valid percent-encoding`, {
-      param: 'model',
-    });
   }
 }

@@ -62,21 +62,25 @@ async function countPrompt(call: Call, prompt: PromptToCount): Promise<number | 
     });
     return typeof answer?.['count'] === 'number' ? answer['count'] : null;
   }
-  const value = prompt.prompt;
-  if (typeof value === 'string') return countText(call, prompt.model, value, true);
-  if (!Array.isArray(value) || value.length === 0) return null;
-  // One prompt as token ids, or several prompts: strings (each tokenized) or token-id arrays.
-  if (value.every((item) => typeof item === 'number')) return value.length;
+  const pieces = promptPieces(prompt.prompt);
+  if (pieces === null || pieces.length === 0) return null;
   const counts = await Promise.all(
-    (value as unknown[]).map((item) =>
-      typeof item === 'string'
-        ? countText(call, prompt.model, item, true)
-        : Array.isArray(item)
-          ? item.length
-          : null,
-    ),
+    pieces.map((piece) => (typeof piece === 'string' ? countText(call, prompt.model, piece, true) : piece)),
   );
   return counts.includes(null) ? null : (counts as number[]).reduce((sum, n) => sum + n, 0);
+}
+
+/**
+ * A completion's `prompt` as pieces: texts still to count and token counts known already (a token id is
+ * one, an array of ids its length); null for an item that is neither, or for no prompt at all. One
+ * prompt, several prompts, one as token ids or several as arrays of ids all come out alike.
+ */
+export function promptPieces(prompt: unknown): (string | number | null)[] | null {
+  if (typeof prompt === 'string') return [prompt];
+  if (!Array.isArray(prompt)) return null;
+  return (prompt as unknown[]).map((item) =>
+    typeof item === 'string' ? item : typeof item === 'number' ? 1 : Array.isArray(item) ? item.length : null,
+  );
 }
 
 async function countText(call: Call, model: string, text: string, special: boolean): Promise<number | null> {

@@ -6,7 +6,7 @@
  * what the BPE tokenizers of DeepSeek, Qwen and Llama give; each chat message adds 4 tokens for its role
  * and the template's markers, as OpenAI counts them. Records counted this way say `usageEstimated`.
  */
-import type { PromptToCount } from './engine-token-counter.js';
+import { promptPieces, type PromptToCount } from './engine-token-counter.js';
 
 const bytesPerToken = 4;
 const tokensPerMessage = 4;
@@ -31,15 +31,9 @@ export function estimatePromptTokens(prompt: PromptToCount | undefined): number 
     }
     return tokens;
   }
-  const value = prompt.prompt;
-  if (typeof value === 'string') return estimateTextTokens(value);
-  if (!Array.isArray(value)) return 0;
-  // Several prompts (strings), one prompt as token ids, or several as arrays of token ids.
   let tokens = 0;
-  for (const item of value as unknown[]) {
-    if (typeof item === 'string') tokens += estimateTextTokens(item);
-    else if (typeof item === 'number') tokens += 1;
-    else if (Array.isArray(item)) tokens += item.length;
+  for (const piece of promptPieces(prompt.prompt) ?? []) {
+    tokens += typeof piece === 'string' ? estimateTextTokens(piece) : (piece ?? 0);
   }
   return tokens;
 }

@@ -25,7 +25,7 @@ export async function pruneRetiredInstanceDirs(
   for (const entry of entries) {
     if (!entry.isDirectory() || running.has(entry.name)) continue;
     const dir = join(root, entry.name);
-    if (await exists(join(dir, 'engine.pid'))) continue;
+    if (await stat(join(dir, 'engine.pid')).catch(() => undefined)) continue;
     const info = await stat(dir).catch(() => undefined);
     if (!info) continue;
     // A directory's own mtime changes only when entries are added or removed; its log's mtime is when the
@@ -40,11 +40,4 @@ export async function pruneRetiredInstanceDirs(
     removed.push(id);
   }
   return removed;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
 }
