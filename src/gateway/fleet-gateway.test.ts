@@ -788,7 +788,7 @@ describe('FleetGateway', () => {
       expect(events[1]).toMatchObject({ promptTokens: 5, completionTokens: 5, usageEstimated: true });
     });
 
-    it('sends embeddings on to an instance that serves them when one answers 501', async () => {
+    it('sends embeddings on to an instance that serves them when one answers 501, and remembers', async () => {
       const chatOnly = await upstream((_req, res) => {
         res.writeHead(501, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ error: { code: 'not_implemented', message: 'no embeddings here' } }));
@@ -818,7 +818,9 @@ describe('FleetGateway', () => {
         expect(answer.status).toBe(200);
         expect(answer.headers.get('x-edgefleet-instance')).toBe('embed');
       }
-      expect(chatOnly.seen.length).toBeGreaterThan(0); // tried, and passed over
+      // Tried, and passed over; remembered: each chat-only instance is asked once, not on every request.
+      expect(chatOnly.seen.length).toBeGreaterThan(0);
+      expect(chatOnly.seen.length).toBeLessThanOrEqual(3);
       const metrics = await both.gateway.registry.metrics();
       expect(metrics).not.toMatch(/edgefleet_gateway_circuit_open\{[^}]*\} 1/);
       // With no instance that serves them, the client gets the engine's 501, every time: a 501 is no

@@ -250,6 +250,7 @@ export class FleetGateway {
         request,
         response,
         model,
+        path,
         body,
         clientRegion: this.clientRegionOf(request, principal),
         prefixKey: path === '/v1/embeddings' ? undefined : router.prefixKey(parsed),

@@ -31,6 +31,8 @@ export interface FailoverRequest {
   request: IncomingMessage;
   response: ServerResponse;
   model: string;
+  /** The API path (`/v1/embeddings`), for instances known not to serve it. */
+  path: string;
   body: Buffer;
   clientRegion: string | null;
   prefixKey: string | undefined;
@@ -59,6 +61,7 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
       clientRegion: job.clientRegion,
       prefixKey: job.prefixKey,
       exclude: tried,
+      path: job.path,
     });
     if (!choice) {
       if (Date.now() >= deadline) break;
@@ -124,7 +127,8 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
       context.upstreamAttempts.inc({ model: modelName, site, outcome: 'refused' });
       const status = error.upstreamStatus;
       // 501: the instance does not serve this route (embeddings on a chat engine); it is not failing.
-      if (status !== 501)
+      if (status === 501) router.onUnsupported(instance, job.path);
+      else
         router.onFailure(
           instance,
           status === null ? 'unreachable' : status === 429 ? 'busy' : 'error_status',

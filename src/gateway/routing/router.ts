@@ -30,6 +30,8 @@ export interface ChooseRequest {
   prefixKey?: string | undefined;
   /** Target keys already tried for this request. */
   exclude: ReadonlySet<string>;
+  /** The API path asked for: instances that answered 501 for it lately come last (`onUnsupported`). */
+  path?: string;
 }
 
 export interface Choice {
@@ -53,6 +55,11 @@ interface Target {
   instance: RouteInstance;
 }
 
+/** How long a 501 for a path is remembered: an engine restarted with other options is asked again. */
+const unsupportedForgetMs = 5 * 60_000;
+/** A bound on that memory (paths × instances; expired entries are dropped first). */
+const unsupportedMaxEntries = 4096;
+
 export type FailureKind = 'unreachable' | 'error_status' | 'busy' | 'broken';
 
 export interface RouterOptions {
@@ -73,6 +80,8 @@ export class Router {
   private readonly known = new Map<string, { instance: string; site: string }>();
   /** Attempts waiting on an instance, told when it fails its health checks. */
   private readonly downWatchers = new Map<string, Set<() => void>>();
+  /** `path target-key` → until when (ms) that instance is taken not to serve that path (it answered 501). */
+  private readonly unsupported = new Map<string, number>();
   private readonly now: () => number;
   private turn = 0;
 
@@ -161,11 +170,17 @@ export class Router {
     const nowMs = this.now();
     const config = this.config;
     const available: Target[] = [];
+    const lacking: Target[] = [];
+    const { path } = request;
     for (const instance of instances) {
       const key = targetKey(instance);
       this.remember(key, instance);
-      if (!request.exclude.has(key) && this.breakers.allows(key, nowMs)) available.push({ key, instance });
+      if (request.exclude.has(key) || !this.breakers.allows(key, nowMs)) continue;
+      const lacks = path !== undefined && this.unsupported.size > 0 && this.lacks(key, path, nowMs);
+      (lacks ? lacking : available).push({ key, instance });
     }
+    // Only instances that lately did not serve the path are left: ask one (it may serve it by now).
+    if (available.length === 0) available.push(...lacking);
     const healthy = available.filter((t) => this.health.isUp(t.key));
     // When checks fail everywhere but the control plane says the instances run, trust the control plane.
     const fallback = healthy.length === 0 && available.length > 0;
@@ -195,6 +210,28 @@ export class Router {
     const { why } = ranking;
     const reason = fallback ? () => `every instance fails health checks; ${why()}` : why;
     return { instance, kind, reason, scores: ranking.scores };
+  }
+
+  /**
+   * The instance answered 501 for `path` (embeddings asked of a chat engine): for `unsupportedForgetMs`
+   * it is asked for that path only when no other instance of the model is left to try.
+   */
+  onUnsupported(instance: RouteInstance, path: string): void {
+    const nowMs = this.now();
+    if (this.unsupported.size >= unsupportedMaxEntries) {
+      for (const [entry, untilMs] of this.unsupported) if (untilMs <= nowMs) this.unsupported.delete(entry);
+      if (this.unsupported.size >= unsupportedMaxEntries) this.unsupported.clear();
+    }
+    this.unsupported.set(`${path} ${targetKey(instance)}`, nowMs + unsupportedForgetMs);
+  }
+
+  private lacks(key: string, path: string, nowMs: number): boolean {
+    const entry = `${path} ${key}`;
+    const untilMs = this.unsupported.get(entry);
+    if (untilMs === undefined) return false;
+    if (untilMs > nowMs) return true;
+    this.unsupported.delete(entry);
+    return false;
   }
 
   /** Each routed instance's measured time per output token (those measured at least once). */
