@@ -11,7 +11,7 @@ import { testPrincipal } from '../../test/helpers/principals.js';
 import { sendError } from '../http/respond.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import type { RouteInstance, RouteTable } from '../spec/route-table.js';
-import type { UsageEvent } from '../spec/usage-event.js';
+import { usageEventSchema, type UsageEvent } from '../spec/usage-event.js';
 import { createLogger } from '../telemetry/logger.js';
 import type { KeyPrincipal } from '../spec/api-keys.js';
 import { KeyGuard } from './auth/key-guard.js';
@@ -413,6 +413,17 @@ describe('FleetGateway', () => {
     expect(a.seen).toHaveLength(0);
   });
 
+  it('keeps a usage record a journal can hold for an unknown model with a very long name', async () => {
+    const events: UsageEvent[] = [];
+    const { url } = await startGateway(routesOf([]).source, {
+      recordUsage: async (event) => void events.push(event),
+    });
+    expect((await post(url, chat('x'.repeat(300)))).status).toBe(404);
+    expect(events).toHaveLength(1);
+    expect(events[0]!.model).toBe('x'.repeat(256));
+    expect(usageEventSchema.safeParse(events[0]).success).toBe(true);
+  });
+
   it('checks API keys: 401 without one, models filtered by the allow-list, 403 and 429 from the limits', async () => {
     const withUsage: Script = (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -669,10 +680,12 @@ describe('FleetGateway', () => {
     /** An engine that streams two tokens and, when asked, a usage-only chunk. */
     const streaming: Script = (_req, res, body) => {
       const request = JSON.parse(body) as { stream_options?: { include_usage?: boolean } };
+      // Asked for usage, every chunk carries `"usage": null` (OpenAI's and the embedded engine's way).
+      const usage = request.stream_options?.include_usage ? ',"usage":null' : '';
       res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write('data: {"choices":[{"index":0,"delta":{"content":"he"}}]}\n\n');
+      res.write(`data: {"choices":[{"index":0,"delta":{"content":"he"}}]${usage}}\n\n`);
       setTimeout(() => {
-        res.write('data: {"choices":[{"index":0,"delta":{"content":"llo"}}]}\n\n');
+        res.write(`data: {"choices":[{"index":0,"delta":{"content":"llo"}}]${usage}}\n\n`);
         if (request.stream_options?.include_usage) {
           res.write(
             'data: {"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9}}\n\n',
@@ -722,6 +735,22 @@ describe('FleetGateway', () => {
       expect(events[0]!.durationMs).toBeGreaterThanOrEqual(events[0]!.ttftMs!);
     });
 
+    it('asks for usage whatever stream_options the client sent, and shows none it did not ask for', async () => {
+      const engine = await upstream(streaming);
+      const events: UsageEvent[] = [];
+      const { url } = await startGateway(routesOf([instance('a', engine.url)]).source, {
+        recordUsage: async (event) => void events.push(event),
+      });
+      for (const options of [null, {}, { include_usage: false }]) {
+        const body = { model: 'm', stream: true, stream_options: options, messages: [] };
+        const text = await (await post(url, JSON.stringify(body))).text();
+        expect(text).toContain('"llo"');
+        expect(text, JSON.stringify(options)).not.toContain('usage');
+        expect(JSON.parse(engine.seen.at(-1)!)).toMatchObject({ stream_options: { include_usage: true } });
+        expect(events.at(-1)).toMatchObject({ promptTokens: 7, completionTokens: 2, usageEstimated: false });
+      }
+    });
+
     it('passes the usage chunk through when the client asked for it', async () => {
       const engine = await upstream(streaming);
       const { url } = await startGateway(routesOf([instance('a', engine.url)]).source, {
@@ -730,6 +759,7 @@ describe('FleetGateway', () => {
       const body = { model: 'm', stream: true, stream_options: { include_usage: true }, messages: [] };
       const text = await (await post(url, JSON.stringify(body))).text();
       expect(text).toContain('"prompt_tokens":7');
+      expect(text).toContain('"usage":null'); // asked for: as the engine sent it
     });
 
     it('counts streamed chunks when the engine reports no usage, and meters errors and broken streams', async () => {

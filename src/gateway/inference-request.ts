@@ -32,12 +32,14 @@ export function prepareBody(
     path !== '/v1/embeddings' &&
     fields.stream === true &&
     !clientWantsUsage &&
-    (options === undefined || (typeof options === 'object' && options !== null && !Array.isArray(options)));
+    (options === undefined ||
+      options === null ||
+      (typeof options === 'object' && !Array.isArray(options)));
   if (!canAsk) return { model: fields.model, body: raw, clientWantsUsage };
   const body = Buffer.from(
     JSON.stringify({
       ...fields,
-      stream_options: { ...(options as object | undefined), include_usage: true },
+      stream_options: { ...(options as object | null | undefined), include_usage: true },
     }),
   );
   return { model: fields.model, body, clientWantsUsage };

@@ -232,7 +232,8 @@ export class RequestMeter {
       id: randomUUID(),
       atMs: context.arrivedAtMs,
       keyId: context.keyId,
-      model,
+      // The name the client sent (an unknown model's too), cut to what a usage record holds.
+      model: model.length > maxModelChars ? model.slice(0, maxModelChars) : model,
       siteName: instance?.siteName ?? null,
       instanceId: instance?.id ?? null,
       route: context.route,
@@ -263,6 +264,9 @@ export class RequestMeter {
     }
   }
 }
+
+/** The longest model name a usage record holds (usageEventSchema). */
+const maxModelChars = 256;
 
 /**
  * The usage of a completed answer that came without one and could not be counted with the tokenizer:

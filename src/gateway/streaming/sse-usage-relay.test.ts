@@ -27,7 +27,8 @@ function relay(cuts: number[], clientWantsUsage: boolean) {
 describe('SseUsageRelay', () => {
   it('gives the same bytes and the same measurements however the stream is cut into reads', () => {
     const whole = relay([], false);
-    expect(whole.text).toBe(events.filter((_, i) => i !== 4).join(''));
+    const expected = events.filter((_, i) => i !== 4).map((e) => e.replace(',"usage":null', ''));
+    expect(whole.text).toBe(expected.join(''));
     expect(whole.relay.usage).toEqual({ promptTokens: 7, completionTokens: 2 });
     expect(whole.relay.textChunks).toBe(2);
     for (let cut = 1; cut < stream.length; cut++) {
@@ -51,6 +52,28 @@ describe('SseUsageRelay', () => {
     expect(forwarded).not.toContain('[DONE]');
     expect(r.firstTextAtMs).toBe(5);
     expect(r.finish().toString('utf8')).toBe('data: [DONE]\n\n');
+  });
+
+  it('cuts the "usage": null of each chunk out when the client did not ask for usage', () => {
+    const cases: [string, string][] = [
+      ['{"id":"a","usage":null}', '{"id":"a"}'],
+      ['{"usage":null,"id":"a"}', '{"id":"a"}'],
+      ['{"id": "a", "usage": null, "x": 1}', '{"id": "a", "x": 1}'],
+      ['{"usage": null}', '{}'],
+      ['{"id":"a","usage":nullish}', '{"id":"a","usage":nullish}'], // not JSON's null: left alone
+      [
+        '{"choices":[{"delta":{"content":"\\"usage\\":null"}}]}',
+        '{"choices":[{"delta":{"content":"\\"usage\\":null"}}]}',
+      ],
+    ];
+    for (const [chunk, stripped] of cases) {
+      const r = new SseUsageRelay(false);
+      expect(r.push(Buffer.from(`data: ${chunk}\n\n`), 0).toString('utf8'), chunk).toBe(
+        `data: ${stripped}\n\n`,
+      );
+      const asked = new SseUsageRelay(true);
+      expect(asked.push(Buffer.from(`data: ${chunk}\n\n`), 0).toString('utf8')).toBe(`data: ${chunk}\n\n`);
+    }
   });
 
   it('says nothing of [DONE] when the engine never sent it', () => {

@@ -2,7 +2,8 @@
  * Relays an engine's server-sent events to the client while reading what the gateway meters: the time
  * of the first generated text and the `usage` of the last chunk. It works on the engine's bytes: events
  * pass through unchanged (one write per read), only an event that carries a `usage` object is parsed,
- * and generated text is recognised by a byte scan. The final `data: [DONE]` is held back until
+ * and generated text is recognised by a byte scan. The `"usage": null` of every chunk (the engine's
+ * answer to `include_usage`) is cut out when the client did not ask for usage. The final `data: [DONE]` is held back until
  * `finish()`, so the gateway can journal the request before the client sees the stream complete. A
  * usage-only chunk the client did not ask for is dropped. Events with generated text are kept (by
  * reference, up to 4 MiB) so that an answer whose engine reported no usage can be counted afterwards, and
@@ -18,8 +19,8 @@ export interface TokenUsage {
 const LF = 0x0a;
 const CR = 0x0d;
 const doneEvent = Buffer.from('data: [DONE]\n\n');
-const usageMarker = Buffer.from('"usage":{');
-const usageMarkerSpaced = Buffer.from('"usage": {');
+const usageKey = Buffer.from('"usage":');
+const nullValue = Buffer.from('null');
 const textKeys = ['"content":', '"reasoning_content":', '"text":'].map((k) => Buffer.from(k));
 /** Text events kept for counting an answer without usage; a longer answer falls back to an estimate. */
 const maxKeptTextBytes = 4 * 1024 * 1024;
@@ -47,8 +48,11 @@ export class SseUsageRelay {
     for (;;) {
       const end = eventEnd(data, at);
       if (end < 0) break;
-      if (!this.keep(data.subarray(at, end), nowMs)) {
+      const event = data.subarray(at, end);
+      const forward = this.forward(event, nowMs);
+      if (forward !== event) {
         if (at > runStart) out.push(data.subarray(runStart, at));
+        if (forward !== null) out.push(forward);
         runStart = end;
       }
       at = end;
@@ -94,13 +98,17 @@ export class SseUsageRelay {
     };
   }
 
-  /** Whether to forward one complete event (its bytes include the blank line that ends it). */
-  private keep(event: Buffer, nowMs: number): boolean {
+  /**
+   * What to forward of one complete event (its bytes include the blank line that ends it): the event
+   * itself, the event without its `"usage": null` (the client did not ask for usage; the gateway did),
+   * or null to drop it.
+   */
+  private forward(event: Buffer, nowMs: number): Buffer | null {
     const data = dataOffset(event);
-    if (data < 0) return true;
+    if (data < 0) return event;
     if (event.subarray(data, data + 6).toString('latin1') === '[DONE]') {
       this.sawDone = true;
-      return false;
+      return null;
     }
     if (textKeys.some((key) => hasNonEmptyString(event, key))) {
       this.textChunks += 1;
@@ -111,13 +119,20 @@ export class SseUsageRelay {
         else this.textEvents = null;
       }
     }
-    if (event.indexOf(usageMarker) < 0 && event.indexOf(usageMarkerSpaced) < 0) return true;
+    // `"usage":` is a key wherever it occurs: inside a JSON string its quotes would be escaped.
+    const key = event.indexOf(usageKey);
+    if (key < 0) return event;
+    let value = key + usageKey.length;
+    while (event[value] === 0x20) value += 1;
+    if (event[value] !== 0x7b /* { */) {
+      return this.clientWantsUsage ? event : withoutNullUsage(event, key, value);
+    }
     const parsed = parseEvent(event);
-    if (!parsed) return true;
+    if (!parsed) return event;
     const usage = readUsage(parsed['usage']);
     if (usage) this.usage = usage;
     const noChoices = !Array.isArray(parsed['choices']) || parsed['choices'].length === 0;
-    return !(usage && noChoices && !this.clientWantsUsage);
+    return usage && noChoices && !this.clientWantsUsage ? null : event;
   }
 }
 
@@ -177,6 +192,27 @@ function eventData(event: Buffer): string {
     .filter((l) => l.startsWith('data:'))
     .map((l) => l.slice(5).trimStart())
     .join('\n');
+}
+
+/**
+ * The event without the `"usage": null` member whose key starts at `key` and value at `value` (and the
+ * comma that joins it to its neighbour), or the event itself when the value is not null.
+ */
+function withoutNullUsage(event: Buffer, key: number, value: number): Buffer {
+  if (value + 4 > event.length || event.compare(nullValue, 0, 4, value, value + 4) !== 0) return event;
+  const next = event[value + 4];
+  if (next !== 0x2c && next !== 0x7d && next !== 0x20) return event; // `,` `}` or a space ends the null
+  let from = key;
+  let to = value + 4;
+  let before = from - 1;
+  while (event[before] === 0x20) before -= 1;
+  if (event[before] === 0x2c /* , */) from = before;
+  else {
+    let after = to;
+    while (event[after] === 0x20) after += 1;
+    if (event[after] === 0x2c) to = after + 1;
+  }
+  return Buffer.concat([event.subarray(0, from), event.subarray(to)]);
 }
 
 /** Whether `"key": "<at least one character>"` occurs in the event. */
