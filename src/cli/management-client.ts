@@ -14,7 +14,7 @@ export const DEFAULT_SERVER_URL = 'http://127.0.0.1:8080';
 const TIMEOUT_MS = 15_000;
 
 export const CONNECTION_HELP = `  --server URL     control-plane URL (default: $EDGEFLEET_SERVER, else ${DEFAULT_SERVER_URL})
-  --api-key KEY    admin API key (default: $EDGEFLEET_API_KEY, else <home>/admin-key)
+  --api-key KEY    admin API key (default: $EDGEFLEET_API_KEY, else <home>/admin-key when --home is given)
   --home DIR       the server's home directory (its admin-key file is read)
   --json           print the server's raw JSON instead of a table
 `;

@@ -42,7 +42,10 @@ dies). State lives in SQLite in --home; more workers may join it (edgefleet work
   --tls-key FILE   the PEM private key of --tls-cert
   --tls-ca FILE    the CA that signed --tls-cert when it is a private one (the local worker checks the
                    server's certificate against it; a self-signed certificate needs none)
-${routingFlagsHelp}
+${routingFlagsHelp}  --max-body-bytes N    largest /v1 request body (default ${engineDefaults.maxBodyBytes}: the embedded engine's own limit,
+                        so a larger value lets nothing more through)
+  --upstream-wait-ms N  how long a /v1 request waits for the engine to be running (default 30000)
+
 On 127.0.0.1 the OpenAI API (/v1) is open, like a local llama.cpp server; the management API (/api/v1)
 always needs the admin key, shown on the first start and kept in <home>/admin-key.
 `;
@@ -60,6 +63,7 @@ export async function run(args: string[]): Promise<number> {
     gpu: { type: 'string' },
     offline: { type: 'boolean' },
     'max-body-bytes': { type: 'string' },
+    'upstream-wait-ms': { type: 'string' },
     'require-key': { type: 'boolean' },
     redis: { type: 'string' },
     'routing-config': { type: 'string' },
@@ -78,6 +82,7 @@ export async function run(args: string[]): Promise<number> {
   const port = intFlag(values.port, 'port', 8080, 0);
   const host = values.host ?? '127.0.0.1';
   const maxBodyBytes = intFlag(values['max-body-bytes'], 'max-body-bytes', engineDefaults.maxBodyBytes, 1024);
+  const upstreamWaitMs = intFlag(values['upstream-wait-ms'], 'upstream-wait-ms', 30_000, 0);
   const offline = values.offline === true || ['1', 'true'].includes(process.env['HF_HUB_OFFLINE'] ?? '');
   const gpu = values.gpu ?? 'auto';
   if (!['auto', 'false'].includes(gpu)) {
@@ -141,7 +146,7 @@ export async function run(args: string[]): Promise<number> {
       contextTokens,
       maxBodyBytes,
       inferenceAuth: loopback && values['require-key'] !== true ? 'none' : 'key',
-      upstreamWaitMs: 30_000,
+      upstreamWaitMs,
       ...redisOption(values.redis),
       ...routing,
       ...journalSync,

@@ -177,7 +177,13 @@ describe('FleetGateway', () => {
   });
 
   it('forwards to an instance of the model and says which one answered', async () => {
-    const a = await upstream(ok);
+    // An instance that is itself an EdgeFleet gateway (an external endpoint) says where it sent the
+    // request; the client learns what this gateway chose.
+    const a = await upstream((req, res, body) => {
+      res.setHeader('x-edgefleet-site', 'inner-site');
+      res.setHeader('x-edgefleet-instance', 'inner-instance');
+      ok(req, res, body);
+    });
     const { url } = await startGateway(routesOf([instance('a', a.url, 'south')]).source);
     const response = await post(url, chat());
     expect(response.status).toBe(200);

@@ -204,6 +204,10 @@ describe('edgefleet gateway --workers', () => {
       ].reduce((n, m) => n + Number(m[1]), 0);
     };
     for (let i = 0; i < 4; i++) expect(await answered()).toBe(8);
+    // Process metrics of every worker, added up.
+    expect(await scrapeMetrics(url, server.adminKey)).toMatch(
+      /^edgefleet_gateway_process_resident_memory_bytes \d/m,
+    );
 
     const usageCount = async () => {
       const report = await server.api('GET', `/api/v1/usage?group_by=key&key=${created['id']}`);

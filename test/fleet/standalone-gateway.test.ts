@@ -172,6 +172,7 @@ describe('edgefleet gateway (per room)', () => {
     const metrics = await scrapeMetrics(gateway.url, adminKey);
     expect(metrics).toMatch(/^edgefleet_gateway_control_plane_reachable 0$/m);
     expect(metrics).toMatch(/^edgefleet_gateway_route_table_age_seconds \d/m);
+    expect(metrics).toMatch(/^edgefleet_gateway_process_cpu_user_seconds_total \d/m); // process metrics
 
     // Restarted during the outage, the gateway serves from its disk cache.
     expect(await gateway.proc.stop('SIGTERM')).toEqual({ code: 0, signal: null });

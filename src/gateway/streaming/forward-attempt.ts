@@ -92,7 +92,11 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
       this.refusalText = '';
       return;
     }
-    this.replyHeaders = copyEndToEndHeaders(headers, { ...options.extraHeaders }, 'content-length');
+    // The gateway's own headers win over the instance's (an instance that is itself a gateway sends them).
+    this.replyHeaders = Object.assign(
+      copyEndToEndHeaders(headers, {}, 'content-length'),
+      options.extraHeaders,
+    );
     const contentType = headers['content-type'];
     this.isStream = typeof contentType === 'string' && contentType.startsWith('text/event-stream');
     const { meter } = options;

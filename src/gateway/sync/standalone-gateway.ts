@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { collectDefaultMetrics } from 'prom-client';
 import { answerClientErrors } from '../../http/client-errors.js';
 import { createHttpServer, listeningUrl } from '../../http/create-http-server.js';
 import type { ServerTls } from '../../http/tls-options.js';
@@ -125,6 +126,8 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
     activate: client.activate,
     ...(options.routing && { routing: options.routing }),
   });
+  // The process's CPU, memory and event-loop lag (with --workers, every worker's, added up).
+  collectDefaultMetrics({ register: gateway.registry, prefix: 'edgefleet_gateway_' });
   routes.registerMetrics(gateway.registry);
   keys.registerMetrics(gateway.registry);
   workerMetrics?.report(gateway.registry);
