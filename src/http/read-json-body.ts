@@ -88,16 +88,15 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.inf
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
-  const param = issue && issue.path.length > 0 ? issue.path.join('.') : null;
-  const message =
-    issue?.code === 'unrecognized_keys'
-      ? `unsupported parameter(s): ${issue.keys.join(', ')}`
-      : `${param ?? 'body'}: ${issue?.message ?? 'invalid value'}`;
-  throw new EdgeFleetError(
-    issue?.code === 'unrecognized_keys' ? 'unsupported_parameter' : 'invalid_request',
-    message,
-    {
-      param: issue?.code === 'unrecognized_keys' ? (issue.keys[0] ?? null) : param,
-    },
-  );
+  const path = issue ? issue.path.join('.') : '';
+  if (issue?.code === 'unrecognized_keys') {
+    // Named with their place: `stream_options.foo`, `messages.0.tool_calls`.
+    const names = issue.keys.map((key) => (path === '' ? key : `${path}.${key}`));
+    throw new EdgeFleetError('unsupported_parameter', `unsupported parameter(s): ${names.join(', ')}`, {
+      param: names[0] ?? null,
+    });
+  }
+  throw new EdgeFleetError('invalid_request', `${path || 'body'}: ${issue?.message ?? 'invalid value'}`, {
+    param: path || null,
+  });
 }

@@ -2,15 +2,28 @@ import { z } from 'zod';
 
 /**
  * Request bodies of the OpenAI-compatible API, validated strictly: unknown fields are refused (as OpenAI
- * does), known fields we cannot honour are refused with a clear message instead of being ignored.
+ * does), known fields we cannot honour are refused with a clear message instead of being ignored. Values
+ * that ask for nothing (`tool_choice: "none"`, `response_format: {type: "text"}`), which client libraries
+ * send by default, are accepted.
  */
 
-const stop = z.union([z.string().max(1000), z.array(z.string().max(1000)).max(16)]).nullish();
+const stop = z
+  .union([z.string().max(1000), z.array(z.string().max(1000)).max(16)], {
+    error: 'a string or a list of at most 16 strings, each at most 1000 characters',
+  })
+  .nullish();
 
 const sampling = {
   model: z.string().min(1).max(512),
   stream: z.boolean().nullish(),
-  stream_options: z.object({ include_usage: z.boolean().optional() }).strict().nullish(),
+  stream_options: z
+    .object({
+      include_usage: z.boolean().nullish(),
+      /** OpenAI's padding of streamed chunks; nothing to obfuscate here, so either value is fine. */
+      include_obfuscation: z.boolean().nullish(),
+    })
+    .strict()
+    .nullish(),
   max_tokens: z.number().int().min(1).max(1_000_000).nullish(),
   temperature: z.number().min(0).max(2).nullish(),
   top_p: z.number().gt(0).max(1).nullish(),
@@ -26,7 +39,12 @@ const sampling = {
   frequency_penalty: z.number().min(-2).max(2).nullish(),
   repetition_penalty: z.number().gt(0).max(10).nullish(),
   stop,
-  n: z.number().int().min(1).max(1).nullish(),
+  n: z
+    .number()
+    .int()
+    .min(1)
+    .max(1, { error: 'this engine returns one choice per request (n: 1); send n requests instead' })
+    .nullish(),
   user: z.string().max(256).nullish(),
   /** vLLM's extension: keep generating past EOS until max_tokens (used by benchmarks). */
   ignore_eos: z.boolean().nullish(),
@@ -37,7 +55,12 @@ const textPart = z.object({ type: z.literal('text'), text: z.string() }).strict(
 export const chatMessageSchema = z
   .object({
     role: z.enum(['system', 'developer', 'user', 'assistant']),
-    content: z.union([z.string(), z.array(textPart).max(256)]).nullable(),
+    content: z
+      .union([z.string(), z.array(textPart).max(256)], {
+        error:
+          'a string or a list of at most 256 text parts ({"type": "text", "text": "…"}); this model takes text only',
+      })
+      .nullable(),
     name: z.string().max(256).optional(),
     reasoning_content: z.string().nullish(),
   })
@@ -52,20 +75,40 @@ export const chatCompletionRequestSchema = z
     ...sampling,
     messages: z.array(chatMessageSchema).min(1).max(4096),
     max_completion_tokens: z.number().int().min(1).max(1_000_000).nullish(),
-    logprobs: z.literal(false).nullish(),
+    logprobs: z.literal(false, { error: 'log probabilities are not returned by this engine' }).nullish(),
+    /** Only the values that ask for nothing: no tools, plain text. */
+    tool_choice: z.literal('none', { error: 'tools are not supported by this engine' }).nullish(),
+    parallel_tool_calls: z.boolean().nullish(),
+    response_format: z
+      .object({
+        type: z.literal('text', {
+          error: 'only "text" is supported: this engine does not constrain output to JSON',
+        }),
+      })
+      .strict()
+      .nullish(),
   })
-  .strict();
+  .strict()
+  .refine((body) => body.stream === true || body.stream_options == null, {
+    message: 'only allowed when stream is true',
+    path: ['stream_options'],
+  });
 
 export const completionRequestSchema = z
   .object({
     ...sampling,
     prompt: z.union([z.string(), z.array(z.string()).length(1)], {
-      error: 'a string, or a list of one string: this engine takes one prompt per request',
+      error:
+        'a string, or a list of one string: this engine takes one text prompt per request (not several, not token ids)',
     }),
-    echo: z.literal(false).nullish(),
-    logprobs: z.null().optional(),
+    echo: z.literal(false, { error: 'echo is not supported by this engine' }).nullish(),
+    logprobs: z.null({ error: 'log probabilities are not returned by this engine' }).optional(),
   })
-  .strict();
+  .strict()
+  .refine((body) => body.stream === true || body.stream_options == null, {
+    message: 'only allowed when stream is true',
+    path: ['stream_options'],
+  });
 
 export type ChatMessage = z.infer<typeof chatMessageSchema>;
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;

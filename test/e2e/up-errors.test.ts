@@ -133,7 +133,7 @@ describe('edgefleet up: bad input and client disconnects', () => {
     expect(nullUser.error?.message).toMatch(/null only in an assistant message/);
     const twoPrompts = await post('/v1/completions', JSON.stringify({ model: 'm', prompt: ['a', 'b'] }));
     expect(twoPrompts.status).toBe(400);
-    expect(twoPrompts.error?.message).toMatch(/one prompt per request/);
+    expect(twoPrompts.error?.message).toMatch(/one text prompt per request/);
     // An assistant turn with null content (one that only called tools, in a replayed history) is fine.
     const history = [
       { role: 'user', content: 'hi' },
@@ -143,6 +143,23 @@ describe('edgefleet up: bad input and client disconnects', () => {
     expect(
       (await post('/v1/chat/completions', JSON.stringify({ model: 'm', messages: history }))).status,
     ).toBe(200);
+  });
+
+  it('accepts what client libraries send by default, and refuses what it cannot honour by name', async () => {
+    const answer = await client.chat.completions.create({
+      model: 'm',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 4,
+      tool_choice: 'none',
+      parallel_tool_calls: false,
+      response_format: { type: 'text' },
+    });
+    expect(answer.choices).toHaveLength(1);
+    const refused = await post('/v1/chat/completions', chat({ logprobs: true, top_logprobs: 2 }));
+    expect(refused.status).toBe(400);
+    expect(refused.error?.message).toMatch(/top_logprobs|log probabilities/);
+    const notStreamed = await post('/v1/chat/completions', chat({ stream_options: { include_usage: true } }));
+    expect(notStreamed.error).toMatchObject({ param: 'stream_options' });
   });
 
   it('answers wrong methods and unknown paths in the same error shape', async () => {

@@ -20,7 +20,8 @@ export function prepareChat(runtime: LlamaRuntime, body: ChatCompletionRequest):
     params: samplingOf(body, body.max_completion_tokens ?? body.max_tokens),
     startsInReasoning: promptOpensThink(prompt),
   };
-  checkContext(request, runtime.contextSize, 'messages');
+  const maxTokensParam = body.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens';
+  checkContext(request, runtime.contextSize, 'messages', maxTokensParam);
   return request;
 }
 
@@ -85,7 +86,12 @@ export function samplingOf(
  * Refuses prompts that do not fit the slot's context, as vLLM does (400 with both numbers), and
  * fills in max_tokens when the client left it out: whatever room the context has left.
  */
-export function checkContext(request: GenerationRequest, contextSize: number, promptParam: string): void {
+export function checkContext(
+  request: GenerationRequest,
+  contextSize: number,
+  promptParam: string,
+  maxTokensParam = 'max_tokens',
+): void {
   const promptLength = request.promptTokens.length;
   if (promptLength >= contextSize) {
     throw new EdgeFleetError(
@@ -101,8 +107,8 @@ export function checkContext(request: GenerationRequest, contextSize: number, pr
   if (promptLength + request.params.maxTokens > contextSize) {
     throw new EdgeFleetError(
       'context_length_exceeded',
-      `This model's maximum context length is ${contextSize} tokens. However, you requested ${promptLength + request.params.maxTokens} tokens (${promptLength} in the prompt, ${request.params.maxTokens} for the completion). Reduce the prompt or max_tokens.`,
-      { param: 'max_tokens', data: { contextSize, promptTokens: promptLength } },
+      `This model's maximum context length is ${contextSize} tokens. However, you requested ${promptLength + request.params.maxTokens} tokens (${promptLength} in the prompt, ${request.params.maxTokens} for the completion). Reduce the prompt or ${maxTokensParam}.`,
+      { param: maxTokensParam, data: { contextSize, promptTokens: promptLength } },
     );
   }
 }
