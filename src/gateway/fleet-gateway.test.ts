@@ -249,6 +249,16 @@ describe('FleetGateway', () => {
     expect(metrics).toMatch(/edgefleet_gateway_retries_total\{model="m"\} [1-9]/);
   });
 
+  it('says why an unreachable instance refused without giving its address to the client', async () => {
+    const dead = await refusingUrl();
+    const { url } = await startGateway(routesOf([instance('dead', dead)]).source);
+    const refused = await post(url, chat());
+    expect(refused.status).toBe(503);
+    const { message } = ((await refused.json()) as { error: { message: string } }).error;
+    expect(message).toMatch(/not reachable \(connection refused\)/);
+    expect(message).not.toContain(new URL(dead).port);
+  });
+
   it('reads the routes again when every listed instance refuses (a stale table), then serves', async () => {
     const dead = await refusingUrl(); // an instance removed since the table was read
     const good = await upstream(ok);

@@ -158,6 +158,8 @@ describe('edgefleet up: bad input and client disconnects', () => {
     const refused = await post('/v1/chat/completions', chat({ logprobs: true, top_logprobs: 2 }));
     expect(refused.status).toBe(400);
     expect(refused.error?.message).toMatch(/top_logprobs|log probabilities/);
+    const tooLong = await post('/v1/chat/completions', chat({ max_completion_tokens: 10_000 }));
+    expect(tooLong.error).toMatchObject({ code: 'context_length_exceeded', param: 'max_completion_tokens' });
     const notStreamed = await post('/v1/chat/completions', chat({ stream_options: { include_usage: true } }));
     expect(notStreamed.error).toMatchObject({ param: 'stream_options' });
   });

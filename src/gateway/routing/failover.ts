@@ -145,6 +145,7 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
           site,
           attempt,
           reason: error.message,
+          ...(error.cause instanceof Error && { detail: error.cause.message }),
         },
         willRetry
           ? 'instance refused the request before the first byte; trying another'

@@ -18,7 +18,7 @@ import {
 } from './forward-types.js';
 import { generatedTextOf, parseJsonObject, usageObject } from './openai-json.js';
 import { readUsage, SseUsageRelay, type TokenUsage } from './sse-usage-relay.js';
-import { copyEndToEndHeaders, isConnectionLost, upstreamAgent } from './upstream-pool.js';
+import { connectionFailure, copyEndToEndHeaders, isConnectionLost, upstreamAgent } from './upstream-pool.js';
 
 /** Non-streamed answers up to this size are held to read their usage; larger ones pass through unmetered. */
 const maxMeteredBodyBytes = 8 * 1024 * 1024;
@@ -187,7 +187,7 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
     const message =
       code === 'UND_ERR_HEADERS_TIMEOUT'
         ? `the instance sent no answer within ${this.options.firstByteTimeoutMs} ms`
-        : `the engine is not reachable: ${error.message}`;
+        : `the engine is not reachable (${connectionFailure(code)})`;
     this.refuse(new UpstreamRefusedError(message, null, error));
   }
 

@@ -16,6 +16,32 @@ export function isConnectionLost(code: unknown): boolean {
   return code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET';
 }
 
+/**
+ * What a failed connection to an instance was, in words and without its address: clients see this in
+ * the 503 (the gateway's log has the whole error, with the instance).
+ */
+export function connectionFailure(code: unknown): string {
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'UND_ERR_SOCKET':
+      return 'connection closed';
+    case 'ETIMEDOUT':
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return 'connection timed out';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'host name not resolved';
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return 'host unreachable';
+    default:
+      return typeof code === 'string' ? code : 'connection failed';
+  }
+}
+
 /** Not passed on in either direction (hop-by-hop, or set by the client library for the new hop). */
 const hopByHop = new Set([
   'connection',
