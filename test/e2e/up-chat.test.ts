@@ -112,6 +112,25 @@ describe('edgefleet up: chat and completions through the openai client', () => {
     expect(usage?.completion_tokens).toBe(countTokens(plain.expectedText, false));
   });
 
+  it('streams no usage at all to a client that did not ask for it (the gateway asked the engine)', async () => {
+    const response = await fetch(`${server.baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'plain',
+        messages: [{ role: 'user', content: 'hi there' }],
+        temperature: 0,
+        stream: true,
+      }),
+    });
+    const events = (await response.text()).split('\n\n').filter((e) => e.startsWith('data: {'));
+    const chunks = events.map((e) => JSON.parse(e.slice('data: '.length)) as Record<string, unknown>);
+    expect(
+      chunks.map((c) => (c['choices'] as { delta: { content?: string } }[])[0]?.delta.content ?? '').join(''),
+    ).toBe(plain.expectedText);
+    expect(chunks.filter((c) => 'usage' in c)).toEqual([]);
+  });
+
   it('serves text completions with max_tokens and stop strings', async () => {
     const full = await client.completions.create({
       model: 'plain',
