@@ -839,7 +839,9 @@ describe('FleetGateway', () => {
         res.writeHead(501, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ error: { code: 'not_implemented', message: 'no embeddings here' } }));
       });
+      let embedderFails = false;
       const embedder = await upstream((_req, res) => {
+        if (embedderFails) return sendError(res, new EdgeFleetError('engine_unavailable', 'overloaded'));
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ object: 'list', data: [], usage: { prompt_tokens: 2, total_tokens: 2 } }));
       });
@@ -867,6 +869,13 @@ describe('FleetGateway', () => {
       // Tried, and passed over; remembered: each chat-only instance is asked once, not on every request.
       expect(chatOnly.seen.length).toBeGreaterThan(0);
       expect(chatOnly.seen.length).toBeLessThanOrEqual(3);
+      // The embeddings server failing: the client hears of that failure (503, retryable), not of the
+      // chat instances asked after it that do not serve embeddings (501).
+      embedderFails = true;
+      const failed = await embed(both.url);
+      expect(failed.status).toBe(503);
+      expect(await failed.text()).toContain('overloaded');
+      embedderFails = false;
       const metrics = await both.gateway.registry.metrics();
       expect(metrics).not.toMatch(/edgefleet_gateway_circuit_open\{[^}]*\} 1/);
       // With no instance that serves them, the client gets the engine's 501, every time: a 501 is no

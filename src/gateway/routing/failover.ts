@@ -49,7 +49,7 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
   const arrivedAtMs = Date.now();
   const deadline = arrivedAtMs + context.upstreamWaitMs;
   const tried = new Set<string>();
-  let lastError: EdgeFleetError | undefined;
+  let lastError: UpstreamRefusedError | undefined;
   let refreshedAfterRefusal = false;
   // The client may have left already, while the request waited for its key's limits.
   let clientGone = response.destroyed;
@@ -127,13 +127,17 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
       context.upstreamAttempts.inc({ model: modelName, site, outcome: 'refused' });
       const status = error.upstreamStatus;
       // 501: the instance does not serve this route (embeddings on a chat engine); it is not failing.
-      if (status === 501) router.onUnsupported(instance, job.path);
-      else
+      if (status === 501) {
+        // Remembered for embeddings only: a chat or completions 501 may be about one request's features.
+        if (job.path === '/v1/embeddings') router.onUnsupported(instance, job.path);
+      } else
         router.onFailure(
           instance,
           status === null ? 'unreachable' : status === 429 ? 'busy' : 'error_status',
         );
-      lastError = error;
+      // A 501 does not hide an earlier refusal: an instance that serves the route failed (retryable),
+      // and the instance that does not serve it was only asked because no other was left.
+      if (status !== 501 || lastError === undefined || lastError.upstreamStatus === 501) lastError = error;
       const late = Date.now() - arrivedAtMs > router.config.retry.maxElapsedMs;
       // A 501 costs no retry budget: trying an instance that serves the route is not extra load.
       const willRetry = attempt < maxAttempts && !late && (status === 501 || router.tryRetry());
@@ -145,7 +149,7 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
           site,
           attempt,
           reason: error.message,
-          ...(error.cause instanceof Error && { detail: error.cause.message }),
+          detail: causeText(error.cause), // with the address, which the client is not told
         },
         willRetry
           ? 'instance refused the request before the first byte; trying another'
@@ -153,7 +157,7 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
               attempt >= maxAttempts ? 'attempts' : late ? 'time limit' : 'retry budget'
             } spent)`,
       );
-      if (!willRetry) throw error;
+      if (!willRetry) throw lastError;
       // A 501 spends no attempt either: the instances tried (`tried`) bound the loop.
       if (status !== 501) attempt += 1;
     } finally {
@@ -184,4 +188,12 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
     'engine_unavailable',
     `no running instance of "${modelName}" is available${why}; retry shortly`,
   );
+}
+
+/** What a refusal's underlying error said (each attempt of a connection to several addresses), or undefined. */
+function causeText(cause: unknown): string | undefined {
+  if (!(cause instanceof Error)) return undefined;
+  const errors = cause instanceof AggregateError ? (cause.errors as unknown[]) : [];
+  const messages = errors.map((e) => (e instanceof Error ? e.message : String(e)));
+  return messages.length > 0 ? messages.join('; ') : cause.message;
 }

@@ -56,24 +56,51 @@ describe('SseUsageRelay', () => {
 
   it('cuts the "usage": null of each chunk out when the client did not ask for usage', () => {
     const cases: [string, string][] = [
-      ['{"id":"a","usage":null}', '{"id":"a"}'],
-      ['{"usage":null,"id":"a"}', '{"id":"a"}'],
-      ['{"id": "a", "usage": null, "x": 1}', '{"id": "a", "x": 1}'],
-      ['{"usage": null}', '{}'],
-      ['{"id":"a","usage":nullish}', '{"id":"a","usage":nullish}'], // not JSON's null: left alone
-      [
-        '{"choices":[{"delta":{"content":"\\"usage\\":null"}}]}',
-        '{"choices":[{"delta":{"content":"\\"usage\\":null"}}]}',
-      ],
+      ['data: {"id":"a","usage":null}\n\n', 'data: {"id":"a"}\n\n'],
+      ['data: {"usage":null,"id":"a"}\n\n', 'data: {"id":"a"}\n\n'],
+      ['data: {"id": "a", "usage": null, "x": 1}\r\n\r\n', 'data: {"id": "a", "x": 1}\r\n\r\n'],
+      ['data: {"id":"a",\t"usage":\tnull}\n\n', 'data: {"id":"a"}\n\n'],
+      ['data: {"usage": null}\n\n', 'data: {}\n\n'],
+      // Left as they are: not JSON's null; a string's escaped quotes; data on several lines; a second
+      // "usage" key (only the object's own may go, and a byte scan cannot tell which that is).
+      ['data: {"id":"a","usage":nullish}\n\n', ''],
+      ['data: {"choices":[{"delta":{"content":"\\"usage\\":null"}}]}\n\n', ''],
+      ['data: {"id":"a",\ndata: "usage":null}\n\n', ''],
+      ['data: {"x":{"usage":null},"usage":null}\n\n', ''],
     ];
-    for (const [chunk, stripped] of cases) {
+    for (const [event, stripped] of cases) {
       const r = new SseUsageRelay(false);
-      expect(r.push(Buffer.from(`data: ${chunk}\n\n`), 0).toString('utf8'), chunk).toBe(
-        `data: ${stripped}\n\n`,
-      );
-      const asked = new SseUsageRelay(true);
-      expect(asked.push(Buffer.from(`data: ${chunk}\n\n`), 0).toString('utf8')).toBe(`data: ${chunk}\n\n`);
+      const got = r.push(Buffer.from(event), 0).toString('utf8');
+      expect(got, event).toBe(stripped || event);
+      const data = got
+        .split(/\r?\n/)
+        .filter((l) => l.startsWith('data: '))
+        .map((l) => l.slice(6));
+      if (!event.includes('nullish')) expect(() => JSON.parse(data.join('\n')), event).not.toThrow();
+      expect(new SseUsageRelay(true).push(Buffer.from(event), 0).toString('utf8')).toBe(event);
     }
+    // Around other events, and cut into reads anywhere: the same bytes.
+    const events = [
+      'data: {"a":1}\n\n',
+      'data: {"b":2,"usage":null}\n\n',
+      'data: {"c":3}\n\n',
+      'data: [DONE]\n\n',
+    ];
+    const whole = Buffer.from(events.join(''));
+    const expected = 'data: {"a":1}\n\ndata: {"b":2}\n\ndata: {"c":3}\n\n';
+    for (let cut = 0; cut <= whole.length; cut++) {
+      const r = new SseUsageRelay(false);
+      const got = Buffer.concat([r.push(whole.subarray(0, cut), 0), r.push(whole.subarray(cut), 0)]);
+      expect(got.toString('utf8')).toBe(expected);
+    }
+  });
+
+  it('reads the usage object of a chunk that also holds a nested "usage"', () => {
+    const r = new SseUsageRelay(false);
+    const event =
+      'data: {"x":{"usage":null},"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}}\n\n';
+    expect(r.push(Buffer.from(event), 0).length).toBe(0); // the usage-only chunk the client did not ask for
+    expect(r.usage).toEqual({ promptTokens: 3, completionTokens: 1 });
   });
 
   it('says nothing of [DONE] when the engine never sent it', () => {

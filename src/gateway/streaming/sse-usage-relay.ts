@@ -50,10 +50,13 @@ export class SseUsageRelay {
       if (end < 0) break;
       const event = data.subarray(at, end);
       const forward = this.forward(event, nowMs);
-      if (forward !== event) {
+      if (forward === null) {
         if (at > runStart) out.push(data.subarray(runStart, at));
-        if (forward !== null) out.push(forward);
         runStart = end;
+      } else if (forward !== event) {
+        // A cut: the run ends before it and the next one starts after it.
+        out.push(data.subarray(runStart, at + forward[0]));
+        runStart = at + forward[1];
       }
       at = end;
     }
@@ -100,10 +103,10 @@ export class SseUsageRelay {
 
   /**
    * What to forward of one complete event (its bytes include the blank line that ends it): the event
-   * itself, the event without its `"usage": null` (the client did not ask for usage; the gateway did),
-   * or null to drop it.
+   * itself, all but the range of its `"usage": null` (the client did not ask for usage; the gateway
+   * did), or null to drop it.
    */
-  private forward(event: Buffer, nowMs: number): Buffer | null {
+  private forward(event: Buffer, nowMs: number): Buffer | [number, number] | null {
     const data = dataOffset(event);
     if (data < 0) return event;
     if (event.subarray(data, data + 6).toString('latin1') === '[DONE]') {
@@ -122,10 +125,10 @@ export class SseUsageRelay {
     // `"usage":` is a key wherever it occurs: inside a JSON string its quotes would be escaped.
     const key = event.indexOf(usageKey);
     if (key < 0) return event;
-    let value = key + usageKey.length;
-    while (event[value] === 0x20) value += 1;
-    if (event[value] !== 0x7b /* { */) {
-      return this.clientWantsUsage ? event : withoutNullUsage(event, key, value);
+    const value = skipBlanks(event, key + usageKey.length);
+    const single = event.indexOf(usageKey, key + usageKey.length) < 0;
+    if (single && event[value] !== 0x7b /* { */) {
+      return this.clientWantsUsage ? event : (withoutNullUsage(event, data, key, value) ?? event);
     }
     const parsed = parseEvent(event);
     if (!parsed) return event;
@@ -194,25 +197,36 @@ function eventData(event: Buffer): string {
     .join('\n');
 }
 
+/** The first index from `at` that is not a space or a tab (JSON's blanks within one line). */
+function skipBlanks(event: Buffer, at: number): number {
+  while (event[at] === 0x20 || event[at] === 0x09) at += 1;
+  return at;
+}
+
 /**
- * The event without the `"usage": null` member whose key starts at `key` and value at `value` (and the
- * comma that joins it to its neighbour), or the event itself when the value is not null.
+ * The range to cut from the event: the `"usage": null` member whose key starts at `key` and value at
+ * `value`, with the comma that joins it to a neighbour; null (leave the event as it is) unless the value
+ * is null and the event's data is one line whose bytes around the member show plainly how to cut it.
  */
-function withoutNullUsage(event: Buffer, key: number, value: number): Buffer {
-  if (value + 4 > event.length || event.compare(nullValue, 0, 4, value, value + 4) !== 0) return event;
-  const next = event[value + 4];
-  if (next !== 0x2c && next !== 0x7d && next !== 0x20) return event; // `,` `}` or a space ends the null
-  let from = key;
-  let to = value + 4;
-  let before = from - 1;
-  while (event[before] === 0x20) before -= 1;
-  if (event[before] === 0x2c /* , */) from = before;
-  else {
-    let after = to;
-    while (event[after] === 0x20) after += 1;
-    if (event[after] === 0x2c) to = after + 1;
+function withoutNullUsage(event: Buffer, data: number, key: number, value: number): [number, number] | null {
+  if (value + 4 > event.length || event.compare(nullValue, 0, 4, value, value + 4) !== 0) return null;
+  // One `data:` line: nothing but the line breaks that end the event after its first line break.
+  for (let i = event.indexOf(LF, data); i >= 0 && i < event.length; i += 1) {
+    if (event[i] !== LF && event[i] !== CR) return null;
   }
-  return Buffer.concat([event.subarray(0, from), event.subarray(to)]);
+  const after = skipBlanks(event, value + 4);
+  let before = key - 1;
+  while (event[before] === 0x20 || event[before] === 0x09) before -= 1;
+  let from: number;
+  let to: number;
+  if (event[before] === 0x2c /* , */ && (event[after] === 0x2c || event[after] === 0x7d) /* } */) {
+    [from, to] = [before, value + 4]; // `…, "usage": null}` or `…, "usage": null, …`
+  } else if (event[before] === 0x7b /* { */ && event[after] === 0x2c) {
+    [from, to] = [key, after + 1]; // `{"usage": null, …`
+  } else if (event[before] === 0x7b && event[after] === 0x7d) {
+    [from, to] = [key, value + 4]; // `{"usage": null}`
+  } else return null;
+  return [from, to];
 }
 
 /** Whether `"key": "<at least one character>"` occurs in the event. */
