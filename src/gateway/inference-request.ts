@@ -32,9 +32,7 @@ export function prepareBody(
     path !== '/v1/embeddings' &&
     fields.stream === true &&
     !clientWantsUsage &&
-    (options === undefined ||
-      options === null ||
-      (typeof options === 'object' && !Array.isArray(options)));
+    (options === undefined || options === null || (typeof options === 'object' && !Array.isArray(options)));
   if (!canAsk) return { model: fields.model, body: raw, clientWantsUsage };
   const body = Buffer.from(
     JSON.stringify({
