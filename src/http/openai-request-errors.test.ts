@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { parseWith } from '../http/read-json-body.js';
-import { EdgeFleetError } from './edgefleet-error.js';
-import { chatCompletionRequestSchema, completionRequestSchema } from './openai-requests.js';
+import { parseWith } from './read-json-body.js';
+import { EdgeFleetError } from '../spec/edgefleet-error.js';
+import { chatCompletionRequestSchema, completionRequestSchema } from '../spec/openai-requests.js';
 
 const messages = [{ role: 'user', content: 'hi' }];
 const chat = (extra: Record<string, unknown>) => ({ model: 'm', messages, ...extra });
