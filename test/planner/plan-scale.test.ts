@@ -37,7 +37,10 @@ function fleet(siteCount: number) {
   });
 }
 
-test('a 200-site × 5-server × 4-model fleet plans in under 10 s', async () => {
+// The solver's 6 s limit is wall-clock: on a machine whose CPU is taken by something else meanwhile, it
+// stops with its first plans (a gap of 0.97 seen once in a CI run; ~0.1 on a quiet machine). Once more,
+// then, before calling it a regression.
+test('a 200-site × 5-server × 4-model fleet plans in under 10 s', { timeout: 30_000, retry: 1 }, async () => {
   const started = performance.now();
   const input = fleet(200);
   const model = buildPlanModel(input);
@@ -54,4 +57,4 @@ test('a 200-site × 5-server × 4-model fleet plans in under 10 s', async () => 
     );
   }
   expect(solved.gapToLowerBound).toBeLessThan(0.25);
-}, 30_000);
+});

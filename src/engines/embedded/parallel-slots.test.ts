@@ -79,5 +79,5 @@ describe('embedded engine: a prompt batched with another slot’s decode step', 
       if (answers.some((answer) => answer !== made.expectedText)) wrong.push(answers.join(' | '));
     }
     expect(wrong, `${wrong.length} of ${pairs} pairs answered wrong`).toEqual([]);
-  }, 60_000);
+  }, 180_000); // 300 pairs: 67 s on a busy 2-core machine (the point is which tokens, not how fast)
 });
