@@ -2,10 +2,10 @@
  * Relays an engine's server-sent events to the client while reading what the gateway meters: the time
  * of the first generated text and the `usage` of the last chunk. It works on the engine's bytes: events
  * pass through unchanged (one write per read), only an event that carries a `usage` object is parsed,
- * and generated text is recognised by a byte scan. The `"usage": null` of every chunk (the engine's
- * answer to `include_usage`) is cut out when the client did not ask for usage. The final `data: [DONE]` is held back until
+ * and generated text is recognised by a byte scan. The final `data: [DONE]` is held back until
  * `finish()`, so the gateway can journal the request before the client sees the stream complete. A
- * usage-only chunk the client did not ask for is dropped. Events with generated text are kept (by
+ * usage-only chunk the client did not ask for is dropped, and so is the `"usage": null` of every chunk
+ * (the engine's answer to `include_usage`, which the gateway asked for). Events with generated text are kept (by
  * reference, up to 4 MiB) so that an answer whose engine reported no usage can be counted afterwards, and
  * `finish()` can then add the counted usage as a last chunk.
  */
