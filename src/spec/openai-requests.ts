@@ -50,6 +50,13 @@ const sampling = {
   ignore_eos: z.boolean().nullish(),
 };
 
+const noLogprobs = 'log probabilities are not returned by this engine';
+
+/** `stream_options` without `stream: true` is refused, as OpenAI does (a refinement of both bodies). */
+const streamingIfStreamOptions = (body: { stream?: boolean | null; stream_options?: unknown }) =>
+  body.stream === true || body.stream_options == null;
+const streamOptionsRefusal = { message: 'only allowed when stream is true', path: ['stream_options'] };
+
 const textPart = z.object({ type: z.literal('text'), text: z.string() }).strict();
 
 export const chatMessageSchema = z
@@ -75,7 +82,7 @@ export const chatCompletionRequestSchema = z
     ...sampling,
     messages: z.array(chatMessageSchema).min(1).max(4096),
     max_completion_tokens: z.number().int().min(1).max(1_000_000).nullish(),
-    logprobs: z.literal(false, { error: 'log probabilities are not returned by this engine' }).nullish(),
+    logprobs: z.literal(false, { error: noLogprobs }).nullish(),
     /** Only the values that ask for nothing: no tools, plain text. */
     tool_choice: z.literal('none', { error: 'tools are not supported by this engine' }).nullish(),
     parallel_tool_calls: z.boolean().nullish(),
@@ -89,10 +96,7 @@ export const chatCompletionRequestSchema = z
       .nullish(),
   })
   .strict()
-  .refine((body) => body.stream === true || body.stream_options == null, {
-    message: 'only allowed when stream is true',
-    path: ['stream_options'],
-  });
+  .refine(streamingIfStreamOptions, streamOptionsRefusal);
 
 export const completionRequestSchema = z
   .object({
@@ -102,13 +106,10 @@ export const completionRequestSchema = z
         'a string, or a list of one string: this engine takes one text prompt per request (not several, not token ids)',
     }),
     echo: z.literal(false, { error: 'echo is not supported by this engine' }).nullish(),
-    logprobs: z.null({ error: 'log probabilities are not returned by this engine' }).optional(),
+    logprobs: z.null({ error: noLogprobs }).optional(),
   })
   .strict()
-  .refine((body) => body.stream === true || body.stream_options == null, {
-    message: 'only allowed when stream is true',
-    path: ['stream_options'],
-  });
+  .refine(streamingIfStreamOptions, streamOptionsRefusal);
 
 export type ChatMessage = z.infer<typeof chatMessageSchema>;
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;

@@ -36,11 +36,8 @@ export async function killStaleEngine(workDir: string): Promise<boolean> {
     // a record cut short by a crash: nothing to signal
   }
   const { pid, command } = recorded;
-  if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 1 || typeof command !== 'string') {
-    await forgetEngine(workDir);
-    return false;
-  }
-  if (!isRunning(pid)) {
+  const valid = typeof pid === 'number' && Number.isInteger(pid) && pid > 1 && typeof command === 'string';
+  if (!valid || !isRunning(pid)) {
     await forgetEngine(workDir);
     return false;
   }
