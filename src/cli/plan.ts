@@ -47,7 +47,10 @@ export async function readPlanInput(path: string) {
   return parsed.data;
 }
 
-export function formatPlan(plan: FleetPlan, solver: { solveMs: number; gapToLowerBound: number }): string {
+export function formatPlan(
+  plan: FleetPlan,
+  solver: { solveMs: number; gapToLowerBound: number; source: 'solver' | 'greedy' },
+): string {
   const placements = [
     ['SITE', 'MODEL', 'ENGINE', 'QUANT', 'HARDWARE', 'INSTANCES', 'REQ/S EACH'],
     ...plan.sites.flatMap((site) =>
@@ -92,7 +95,7 @@ export function formatPlan(plan: FleetPlan, solver: { solveMs: number; gapToLowe
     `plan: ${plan.status}, ${formatUsd(plan.costPerHourUsd)}/h, ${Math.round(plan.powerWatts)} W, solved in ${solver.solveMs} ms` +
       (plan.status === 'Optimal'
         ? ' (optimal within 1%)'
-        : ` (best found in time; at most ${(solver.gapToLowerBound * 100).toFixed(1)}% above the LP lower bound)`),
+        : ` (${solver.source === 'greedy' ? 'the greedy plan: the solver found none as cheap in time' : 'best found in time'}; at most ${(solver.gapToLowerBound * 100).toFixed(1)}% above optimal)`),
     '',
     formatTable(placements),
     '',
@@ -120,12 +123,14 @@ export async function run(args: string[]): Promise<number> {
     if (values.input === undefined) throw new EdgeFleetError('invalid_argument', '--input FILE is required');
     const input = await readPlanInput(values.input);
     const model = buildPlanModel(input);
-    const solved = await solvePlanModel(model);
+    const solved = await solvePlanModel(input, model);
     const plan = readPlanSolution(input, model, solved.status, solved.columns);
     const solver = {
       solveMs: Math.round(solved.solveMs),
       lowerBoundUsdPerHour: solved.lowerBoundUsdPerHour,
       gapToLowerBound: solved.gapToLowerBound,
+      greedyUsdPerHour: solved.greedyUsdPerHour,
+      source: solved.source,
     };
     process.stdout.write(
       values.json ? `${JSON.stringify({ ...plan, solver }, null, 2)}\n` : formatPlan(plan, solver),

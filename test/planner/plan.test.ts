@@ -19,7 +19,7 @@ beforeAll(async () => {
 async function plan(input: unknown): Promise<FleetPlan> {
   const parsed = planInputSchema.parse(input);
   const model = buildPlanModel(parsed);
-  const solved = await solvePlanModel(model);
+  const solved = await solvePlanModel(parsed, model);
   return readPlanSolution(parsed, model, solved.status, solved.columns);
 }
 
