@@ -126,6 +126,8 @@ export async function run(args: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
   // A worker whose primary is gone (killed) stops too.
   if (workerIndex !== null) process.once('disconnect', onSignal);
+  // A worker's channel to its primary keeps it alive: let go of it once the worker is done or has failed
+  // to start, so the primary hears of the exit at once.
   const gateway = await startStandaloneGateway({
     serverUrl,
     apiKey,
@@ -143,6 +145,9 @@ export async function run(args: string[]): Promise<number> {
     ...(tls && { tls }),
     ...(tlsCa && { tlsCa }),
     ...(workerIndex !== null && { worker: { index: workerIndex, count: workers } }),
+  }).catch((error: unknown) => {
+    leaveCluster();
+    throw error;
   });
   if (workerIndex === null) {
     log.info(
@@ -154,7 +159,16 @@ export async function run(args: string[]): Promise<number> {
   if (!shutdown.signal.aborted) await once(shutdown.signal, 'abort');
   log.info('shutting down');
   await gateway.close();
+  leaveCluster();
   return 0;
+}
+
+/**
+ * Disconnects a cluster worker from its primary (nothing for a process on its own). Through the worker
+ * object, not `process.disconnect()`: a disconnect the worker did not ask for exits it with 0 at once.
+ */
+function leaveCluster(): void {
+  if (cluster.worker?.isConnected()) cluster.worker.disconnect();
 }
 
 function listeningLine(site: string, url: string, workers: number): string {

@@ -178,7 +178,17 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
   const server = createHttpServer((request, response) => void handle(request, response), options.tls);
   answerClientErrors(server);
   server.listen(options.port, options.host);
-  await once(server, 'listening');
+  try {
+    await once(server, 'listening');
+  } catch (error) {
+    // The port is taken (or not ours): release what polls and holds files, so the process can exit now.
+    routes.stop();
+    keys.stop();
+    await journal.close();
+    await options.limiter.close();
+    client.close();
+    throw error;
+  }
   gateway.start();
   shipper.start();
   // Journals of workers a previous run had and this one has not (`--workers` lowered).
