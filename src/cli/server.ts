@@ -25,6 +25,8 @@ scheduler's reconcile loop.
   --context N           context tokens per instance (default 4096)
   --max-body-bytes N    largest /v1 request body (default 8388608)
   --upstream-wait-ms N  how long a /v1 request waits for a running instance of its model (default 10000)
+  --shutdown-timeout-ms N  on SIGTERM/SIGINT, how long to wait for work that needs the store before exiting 1
+                        anyway (default 10000; keep it below your service manager's stop timeout)
   --tls-cert FILE       serve HTTPS with this PEM certificate (chain); needs --tls-key
   --tls-key FILE        the PEM private key of --tls-cert
 ${routingFlagsHelp}  --region R            the region clients are taken to be in when their key, header and address say nothing
@@ -49,6 +51,7 @@ export async function run(args: string[]): Promise<number> {
       context: { type: 'string' },
       'max-body-bytes': { type: 'string' },
       'upstream-wait-ms': { type: 'string' },
+      'shutdown-timeout-ms': { type: 'string' },
       redis: { type: 'string' },
       'routing-config': { type: 'string' },
       'journal-sync': { type: 'string' },
@@ -122,6 +125,7 @@ async function serve(
     maxBodyBytes: intFlag(str('max-body-bytes'), 'max-body-bytes', 8 * 1024 * 1024, 1024),
     inferenceAuth: 'key',
     upstreamWaitMs: intFlag(str('upstream-wait-ms'), 'upstream-wait-ms', 10_000, 0),
+    shutdownMs: intFlag(str('shutdown-timeout-ms'), 'shutdown-timeout-ms', 10_000, 100),
     ...redisOption(str('redis')),
     ...(await routingOption(str('routing-config'))),
     ...journalSyncOption(str('journal-sync')),
