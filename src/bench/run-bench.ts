@@ -107,7 +107,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         : first.status === 0
           ? 'engine_unavailable'
           : 'engine_error';
-    throw new EdgeFleetError(code, `bench: ${url} did not answer a test request: ${first.error}`, {
+    throw new EdgeFleetError(code, `${url} did not answer a test request: ${first.error}`, {
       data: { url, status: first.status },
     });
   }
@@ -117,7 +117,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       async (parts) => {
         const outcome = await probe(messagesFor(parts));
         if (!outcome.ok || !outcome.usage)
-          throw new EdgeFleetError('engine_error', `bench: probe request failed: ${outcome.error}`);
+          throw new EdgeFleetError('engine_error', `probe request failed: ${outcome.error}`);
         return outcome.usage.promptTokens;
       },
       { sharedPrefixTokens: options.sharedPrefixTokens, seed: options.seed },

@@ -324,7 +324,9 @@ describe('edgefleet bench against a scripted upstream', () => {
       30_000,
     );
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/did not answer a test request: connection failed: ECONNREFUSED/);
+    expect(run.stderr).toMatch(
+      /^edgefleet bench: http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions did not answer a test request: connection failed: ECONNREFUSED/m,
+    );
     expect(run.wallMs).toBeLessThan(10_000);
   });
 
