@@ -54,6 +54,10 @@ function fleet(siteCount) {
 const args = process.argv.slice(2);
 const limitAt = args.indexOf('--time-limit');
 const timeLimitSeconds = limitAt >= 0 ? Number(args.splice(limitAt, 2)[1]) : undefined;
+if (timeLimitSeconds !== undefined && !(timeLimitSeconds > 0)) {
+  console.error('--time-limit needs a number of seconds above 0');
+  process.exit(2);
+}
 const sizes = args.map(Number);
 console.log(
   '| Sites | Servers (groups) | Integer vars | Flow vars | Build ms | Solve ms | Status | Gap to lower bound | Greedy $/h | Plan from | Unserved req/s | $/h |',

@@ -47,6 +47,12 @@ export async function readPlanInput(path: string) {
   return parsed.data;
 }
 
+/** What a MIP gap, (cost − lower bound) ÷ cost, says about the plan against the optimal one. */
+function dearerThanOptimal(gap: number): string {
+  if (gap >= 1) return 'the solver had no lower bound yet';
+  return `at most ${((100 * gap) / (1 - gap)).toFixed(1)}% dearer than optimal`;
+}
+
 export function formatPlan(
   plan: FleetPlan,
   solver: { solveMs: number; gapToLowerBound: number; source: 'solver' | 'greedy' },
@@ -95,7 +101,7 @@ export function formatPlan(
     `plan: ${plan.status}, ${formatUsd(plan.costPerHourUsd)}/h, ${Math.round(plan.powerWatts)} W, solved in ${solver.solveMs} ms` +
       (plan.status === 'Optimal'
         ? ' (optimal within 1%)'
-        : ` (${solver.source === 'greedy' ? 'the greedy plan: the solver found none as cheap in time' : 'best found in time'}; at most ${(solver.gapToLowerBound * 100).toFixed(1)}% above optimal)`),
+        : ` (${solver.source === 'greedy' ? 'the greedy plan: the solver found none as cheap in time' : 'best found in time'}; ${dearerThanOptimal(solver.gapToLowerBound)})`),
     '',
     formatTable(placements),
     '',

@@ -17,7 +17,10 @@ export interface PlanSolution {
   objectiveUsdPerHour: number;
   /** What the solver proved no plan can cost less than (its dual bound). */
   lowerBoundUsdPerHour: number;
-  /** (objective − lower bound) ÷ objective: how far from optimal the plan can at most be. */
+  /**
+   * (objective − lower bound) ÷ objective, HiGHS's MIP gap: 0 is optimal; the plan costs at most
+   * 1 ÷ (1 − gap) times the optimal plan. 1 where the solver has no lower bound yet (bound 0).
+   */
   gapToLowerBound: number;
   /** What the greedy plan (`greedyPlan`) costs. */
   greedyUsdPerHour: number;
@@ -68,7 +71,8 @@ export async function solvePlanModel(
     }
     const solved = problem.info.get('primal_solution_status') === solver.constants.solutionStatus.feasible;
     const solverUsdPerHour = solved ? problem.getObjectiveValue() : Infinity;
-    const source = greedyUsdPerHour < solverUsdPerHour - 1e-9 ? 'greedy' : 'solver';
+    // Relative: the LP text carries 10 significant digits, so the same plan can cost a hair less greedily.
+    const source = greedyUsdPerHour < solverUsdPerHour * (1 - 1e-6) ? 'greedy' : 'solver';
     const values = source === 'greedy' ? greedyValues : problem.getSolution().colValue;
     const objective = Math.min(greedyUsdPerHour, solverUsdPerHour);
     const columns: Record<string, { Primal: number }> = {};

@@ -88,6 +88,11 @@ describe('edgefleet plan', () => {
         'sites: [{id: a, region: r, servers: [{hardware: b300, count: 1}]}]\ndemand: [{region: r, requestsPerSecond: 1, model: llama-3.1-8b}]',
         /unknown hardware "b300"; valid ids: .*h200/,
       ],
+      [
+        'twice.yaml',
+        'sites: [{id: a, region: r, powerLimitWatts: 500}, {id: a, region: r, powerLimitWatts: 100000}]\ndemand: [{region: r, requestsPerSecond: 1, model: llama-3.1-8b}]',
+        /sites\.1\.id: site id "a" appears twice/,
+      ],
     ];
     for (const [name, text, message] of cases) {
       const path = join(dir, name);

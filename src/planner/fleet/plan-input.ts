@@ -53,7 +53,22 @@ export const planDemandSchema = z
  * `edgefleet plan --input FILE` (YAML or JSON). Documented in docs/planner.md. Strict: unknown keys are errors.
  */
 export const planInputSchema = z.strictObject({
-  sites: z.array(planSiteSchema).min(1),
+  sites: z
+    .array(planSiteSchema)
+    .min(1)
+    .superRefine((sites, context) => {
+      const seen = new Set<string>();
+      sites.forEach((site, index) => {
+        if (seen.has(site.id)) {
+          context.addIssue({
+            code: 'custom',
+            path: [index, 'id'],
+            message: `site id "${site.id}" appears twice`,
+          });
+        }
+        seen.add(site.id);
+      });
+    }),
   demand: z.array(planDemandSchema).min(1),
   /** Models a `minModelParamsB` demand may be served with (default: every catalog model). */
   models: z.array(id).optional(),
