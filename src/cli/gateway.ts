@@ -104,6 +104,15 @@ export async function run(args: string[]): Promise<number> {
       '--workers above 1 needs --redis URL (or EDGEFLEET_REDIS_URL): the workers must share the key limits',
     );
   }
+  // Read before workers are started and the limiter connects to Redis: a bad flag or routing file is a
+  // usage error, said once, that leaves nothing open.
+  const settings = {
+    port: intFlag(values.port, 'port', 8080, 0),
+    maxBodyBytes: intFlag(values['max-body-bytes'], 'max-body-bytes', 8 * 1024 * 1024, 1024),
+    upstreamWaitMs: intFlag(values['upstream-wait-ms'], 'upstream-wait-ms', 10_000, 0),
+    ...(await routingOption(values['routing-config'])),
+    ...journalSyncOption(values['journal-sync']),
+  };
   const host = values.host ?? '127.0.0.1';
   const workerIndex = workers > 1 ? gatewayWorkerIndex() : null;
   const log = createLogger('gateway', { site, ...(workerIndex !== null && { worker: workerIndex }) });
@@ -126,49 +135,47 @@ export async function run(args: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
   // A worker whose primary is gone (killed) stops too.
   if (workerIndex !== null) process.once('disconnect', onSignal);
-  // A worker's channel to its primary keeps it alive: let go of it once the worker is done or has failed
-  // to start, so the primary hears of the exit at once.
-  const gateway = await startStandaloneGateway({
-    serverUrl,
-    apiKey,
-    site,
-    region: values.region?.trim() || null,
-    home,
-    host,
-    port: intFlag(values.port, 'port', 8080, 0),
-    maxBodyBytes: intFlag(values['max-body-bytes'], 'max-body-bytes', 8 * 1024 * 1024, 1024),
-    upstreamWaitMs: intFlag(values['upstream-wait-ms'], 'upstream-wait-ms', 10_000, 0),
-    limiter,
-    log,
-    ...(await routingOption(values['routing-config'])),
-    ...journalSyncOption(values['journal-sync']),
-    ...(tls && { tls }),
-    ...(tlsCa && { tlsCa }),
-    ...(workerIndex !== null && { worker: { index: workerIndex, count: workers } }),
-  }).catch((error: unknown) => {
-    leaveCluster();
-    throw error;
-  });
-  if (workerIndex === null) {
+  try {
+    return await serveUntilSignalled(shutdown.signal, {
+      serverUrl,
+      apiKey,
+      site,
+      region: values.region?.trim() || null,
+      home,
+      host,
+      ...settings,
+      limiter,
+      log,
+      ...(tls && { tls }),
+      ...(tlsCa && { tlsCa }),
+      ...(workerIndex !== null && { worker: { index: workerIndex, count: workers } }),
+    });
+  } finally {
+    // A worker's channel to its primary keeps it alive: let go of it once the worker is done or has failed
+    // to start, so the primary hears of the exit at once. Through the worker object, not
+    // `process.disconnect()`: a disconnect the worker did not ask for exits it with 0 at once.
+    if (workerIndex !== null && cluster.worker?.isConnected()) cluster.worker.disconnect();
+  }
+}
+
+/** Starts the room gateway, says where it listens (once, by the primary, with --workers), serves until `signal`. */
+async function serveUntilSignalled(
+  signal: AbortSignal,
+  options: Parameters<typeof startStandaloneGateway>[0],
+): Promise<number> {
+  const gateway = await startStandaloneGateway(options);
+  const { log, worker, serverUrl, home, site } = options;
+  if (worker === undefined) {
     log.info(
       { url: gateway.url, server: serverUrl, home, origin: gateway.routes.origin },
       'gateway listening',
     );
     process.stdout.write(listeningLine(site, gateway.url, 1));
   }
-  if (!shutdown.signal.aborted) await once(shutdown.signal, 'abort');
+  if (!signal.aborted) await once(signal, 'abort');
   log.info('shutting down');
   await gateway.close();
-  leaveCluster();
   return 0;
-}
-
-/**
- * Disconnects a cluster worker from its primary (nothing for a process on its own). Through the worker
- * object, not `process.disconnect()`: a disconnect the worker did not ask for exits it with 0 at once.
- */
-function leaveCluster(): void {
-  if (cluster.worker?.isConnected()) cluster.worker.disconnect();
 }
 
 function listeningLine(site: string, url: string, workers: number): string {

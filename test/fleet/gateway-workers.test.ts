@@ -109,6 +109,10 @@ describe('edgefleet gateway --workers', () => {
       expect(two.code).toBe(1);
       expect(two.stderr).toMatch(/EADDRINUSE/);
       expect(two.stderr).toMatch(/a gateway worker exited before listening/);
+      // A bad flag is a usage error the primary says once, before it starts any worker.
+      const bad = await runCli([...args, '--port', 'abc', '--workers', '2'], env);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr.match(/--port must be an integer/g)).toHaveLength(1);
     } finally {
       taken.close();
     }

@@ -177,16 +177,26 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
   };
   const server = createHttpServer((request, response) => void handle(request, response), options.tls);
   answerClientErrors(server);
+  /** Stops the polls and lets go of the journal, the limiter and the connections to the control plane. */
+  const release = async (): Promise<void> => {
+    routes.stop();
+    keys.stop();
+    try {
+      await journal.close();
+    } finally {
+      try {
+        await options.limiter.close();
+      } finally {
+        client.close();
+      }
+    }
+  };
   server.listen(options.port, options.host);
   try {
     await once(server, 'listening');
   } catch (error) {
-    // The port is taken (or not ours): release what polls and holds files, so the process can exit now.
-    routes.stop();
-    keys.stop();
-    await journal.close();
-    await options.limiter.close();
-    client.close();
+    // The port is taken (or not ours): let go of everything, so that the process can exit now.
+    await release().catch(() => undefined);
     throw error;
   }
   gateway.start();
@@ -226,9 +236,7 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
           'usage records stay in the journal until the next start',
         );
       });
-      await journal.close();
-      await options.limiter.close();
-      client.close();
+      await release();
     },
   };
 }
