@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type FleetServer } from '../fleet/fleet-processes.js';
-import { waitFor } from '../helpers/edgefleet-process.js';
 import { PostgresTestDatabases } from '../store/postgres-test-databases.js';
 
 /**
@@ -54,8 +53,14 @@ describe('edgefleet server shutdown with a stalled PostgreSQL', () => {
     await locker.connect();
     await locker.query('BEGIN');
     await locker.query('LOCK TABLE endpoints IN ACCESS EXCLUSIVE MODE');
-    // The prober's next check (at most 5 s away) now waits on the lock; so may the gateway's route table.
-    await waitFor(async () => ((await lockWaiters(url)) > 0 ? true : undefined), 8000, 'a lock waiter');
+    // The prober's next check (at most 5 s away) now waits on the lock, and so does the gateway's health
+    // check of the same table, each every 5 s: on with the test once both wait (or 6 s have passed, which is
+    // past both), so that the prober is among what shutdown finds pending.
+    const waitingSince = Date.now();
+    while ((await lockWaiters(url)) < 2 && Date.now() - waitingSince < 6000) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(await lockWaiters(url)).toBeGreaterThan(0);
 
     const signalled = Date.now();
     process.kill(server.child.pid!, 'SIGTERM');
