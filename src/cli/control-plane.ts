@@ -12,7 +12,7 @@ import { ControlServer, type ControlServerOptions } from '../control/server/cont
 import { activateDeployment } from '../control/server/activate-deployment.js';
 import { StoreRouteSource } from '../control/server/route-table.js';
 import { storeUsageEvents } from '../control/server/usage-sink.js';
-import { bootstrapSecrets } from '../control/server/secrets.js';
+import { bootstrapSecrets, type BootstrapResult } from '../control/server/secrets.js';
 import { KeyGuard } from '../gateway/auth/key-guard.js';
 import { FleetGateway, type RouteSource } from '../gateway/fleet-gateway.js';
 import type { RoutingConfig } from '../gateway/routing/routing-config.js';
@@ -70,7 +70,7 @@ export interface ControlPlane {
   control: ControlServer;
   gateway: FleetGateway;
   /** Set on the first start: the admin key and join token to show once. */
-  created: { adminKey: string; joinToken: string } | undefined;
+  created: BootstrapResult['created'];
   /**
    * Stops everything. The steps that wait on the store share one deadline (`shutdownMs`): a database
    * that stalls (a lock held elsewhere, a network that stopped answering) cannot hold the shutdown

@@ -142,10 +142,19 @@ async function serve(
 }
 
 /** First start: the admin key and join token, shown once (they are also in files readable by the owner). */
-export function printCreatedSecrets(home: string, created: { adminKey: string; joinToken: string }): void {
+export function printCreatedSecrets(
+  home: string,
+  created: { adminKey: string; joinToken: string; adminKeyKept: boolean },
+): void {
+  const adminKeyFile = join(home, 'admin-key');
+  const joinTokenFile = join(home, 'join-token');
   process.stdout.write(
-    `First start: created credentials (shown once; also in ${join(home, 'admin-key')} and ${join(home, 'join-token')}, mode 0600)\n` +
-      `  admin API key:      ${created.adminKey}\n` +
-      `  worker join token:  ${created.joinToken}\n`,
+    created.adminKeyKept
+      ? `First start of this database: the admin API key in ${adminKeyFile} (an earlier database's) is its admin key too\n` +
+          `Created a worker join token (shown once; also in ${joinTokenFile}, mode 0600)\n` +
+          `  worker join token:  ${created.joinToken}\n`
+      : `First start: created credentials (shown once; also in ${adminKeyFile} and ${joinTokenFile}, mode 0600)\n` +
+          `  admin API key:      ${created.adminKey}\n` +
+          `  worker join token:  ${created.joinToken}\n`,
   );
 }

@@ -12,8 +12,8 @@ interface Started {
 }
 
 /** Starts the built `edgefleet server` on a free port and waits for its "listening" line. */
-async function startServer(home: string): Promise<Started> {
-  const child = spawn(process.execPath, [binPath, 'server', '--home', home, '--port', '0'], {
+async function startServer(home: string, extra: string[] = []): Promise<Started> {
+  const child = spawn(process.execPath, [binPath, 'server', '--home', home, '--port', '0', ...extra], {
     env: { ...process.env, EDGEFLEET_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -97,5 +97,37 @@ describe('edgefleet server (built CLI)', () => {
     expect(newToken).not.toBe(joinToken);
     expect((await readFile(join(home, 'join-token'), 'utf8')).trim()).toBe(newToken);
     expect((await stat(join(home, 'join-token'))).mode & 0o777).toBe(0o600);
+  });
+
+  it('keeps the admin key of a home started on a second database, and both databases accept it', async () => {
+    const shared = await mkdtemp(join(tmpdir(), 'ef-server-cli-two-'));
+    try {
+      const first = await startServer(shared);
+      running.push(first);
+      const adminKey = (await readFile(join(shared, 'admin-key'), 'utf8')).trim();
+      expect(await stop(first)).toBe(0);
+
+      const other = await startServer(shared, ['--database', `sqlite:${join(shared, 'other.db')}`]);
+      running.push(other);
+      expect(other.stdout()).toContain('is its admin key too');
+      expect(other.stdout()).not.toContain(adminKey);
+      expect(other.stdout()).toMatch(/worker join token: {2}ef_join_/);
+      expect((await readFile(join(shared, 'admin-key'), 'utf8')).trim()).toBe(adminKey);
+      const onOther = await fetch(`${other.baseUrl}/api/v1/nodes`, {
+        headers: { authorization: `Bearer ${adminKey}` },
+      });
+      expect(onOther.status).toBe(200);
+      expect(await stop(other)).toBe(0);
+
+      const again = await startServer(shared);
+      running.push(again);
+      const onFirst = await fetch(`${again.baseUrl}/api/v1/nodes`, {
+        headers: { authorization: `Bearer ${adminKey}` },
+      });
+      expect(onFirst.status).toBe(200);
+      expect(await stop(again)).toBe(0);
+    } finally {
+      await rm(shared, { recursive: true, force: true });
+    }
   });
 });

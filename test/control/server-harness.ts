@@ -49,7 +49,7 @@ export async function startHarness(databaseUrl?: string): Promise<Harness> {
     // A second server on a shared database: give it an admin key of its own.
     const adminKey = newSecret('admin');
     await store.createApiKey({ name: 'admin-2', keyHash: hashSecret(adminKey), role: 'admin' });
-    created = { adminKey, joinToken: '' };
+    created = { adminKey, joinToken: '', adminKeyKept: false };
   }
   const inferenceKey = newSecret('admin');
   await store.createApiKey({ name: 'app', keyHash: hashSecret(inferenceKey), role: 'inference' });

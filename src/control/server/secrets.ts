@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile, chmod } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hashSecret } from '../../http/bearer-secret.js';
 import type { Store } from '../../store/store.js';
@@ -23,12 +23,23 @@ export async function writeSecretFile(home: string, file: string, secret: string
 
 export interface BootstrapResult {
   /** Set only on the first start: the secrets to show once. */
-  created?: { adminKey: string; joinToken: string };
+  created?: {
+    adminKey: string;
+    joinToken: string;
+    /** The admin key was already in `<home>/admin-key` (an earlier database's): kept, not shown again. */
+    adminKeyKept: boolean;
+  };
 }
+
+/** An admin key as `newSecret('admin')` makes them: 32 random bytes in base64url. */
+const adminKeyPattern = /^ef_admin_[A-Za-z0-9_-]{43}$/;
 
 /**
  * First start (no API key in the store): creates an admin key and a join token and writes them to
- * `<home>/admin-key` and `<home>/join-token`. Later starts do nothing.
+ * `<home>/admin-key` and `<home>/join-token`. Later starts do nothing. Where `<home>/admin-key` already
+ * holds an admin key (the home was used with another database, or the database was replaced), that key
+ * becomes this database's admin key rather than being overwritten: the CLI, dashboards and scripts that
+ * use it keep working, and the other database's key is not lost.
  */
 export async function bootstrapSecrets(
   store: Store,
@@ -36,15 +47,17 @@ export async function bootstrapSecrets(
   nowMs = Date.now(),
 ): Promise<BootstrapResult> {
   if ((await store.listApiKeys()).length > 0) return {};
-  const adminKey = newSecret('admin');
+  const existing = (await readFile(join(home, 'admin-key'), 'utf8').catch(() => '')).trim();
+  const adminKeyKept = adminKeyPattern.test(existing);
+  const adminKey = adminKeyKept ? existing : newSecret('admin');
   const joinToken = newSecret('join');
   await store.withTransaction(async (tx) => {
     await tx.createApiKey({ name: 'admin', keyHash: hashSecret(adminKey), role: 'admin' });
     await tx.createJoinToken({ tokenHash: hashSecret(joinToken), expiresAtMs: nowMs + joinTokenTtlMs });
   });
-  await writeSecretFile(home, 'admin-key', adminKey);
+  if (!adminKeyKept) await writeSecretFile(home, 'admin-key', adminKey);
   await writeSecretFile(home, 'join-token', joinToken);
-  return { created: { adminKey, joinToken } };
+  return { created: { adminKey, joinToken, adminKeyKept } };
 }
 
 /**
