@@ -8,7 +8,7 @@ import {
 import { runEngine } from '../engines/embedded/run-engine.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import { createLogger } from '../telemetry/logger.js';
-import { intFlag, parseFlags } from './parse-flags.js';
+import { intFlag, parseFlags, portFlag } from './parse-flags.js';
 
 const help = `usage: edgefleet engine --model FILE.gguf [options]
 
@@ -60,7 +60,7 @@ export async function run(args: string[]): Promise<number> {
     modelPath: values.model,
     modelId: values['model-id'] ?? basename(values.model).replace(/\.gguf$/i, ''),
     host: values.host ?? engineDefaults.host,
-    port: intFlag(values.port, 'port', engineDefaults.port, 0),
+    port: portFlag(values.port, engineDefaults.port),
     threads: intFlag(values.threads, 'threads', defaultThreads()),
     parallel: intFlag(values.parallel, 'parallel', engineDefaults.parallel),
     contextSize: intFlag(values.context, 'context', engineDefaults.contextSize, 16),

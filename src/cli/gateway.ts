@@ -22,7 +22,7 @@ import {
   journalSyncOption,
   routingOption,
 } from './gateway-options.js';
-import { intFlag, parseFlags } from './parse-flags.js';
+import { intFlag, parseFlags, portFlag } from './parse-flags.js';
 
 /** More processes than this is a typo rather than a machine. */
 const maxWorkers = 256;
@@ -107,7 +107,7 @@ export async function run(args: string[]): Promise<number> {
   // Read before workers are started and the limiter connects to Redis: a bad flag or routing file is a
   // usage error, said once, that leaves nothing open.
   const settings = {
-    port: intFlag(values.port, 'port', 8080, 0),
+    port: portFlag(values.port, 8080),
     maxBodyBytes: intFlag(values['max-body-bytes'], 'max-body-bytes', 8 * 1024 * 1024, 1024),
     upstreamWaitMs: intFlag(values['upstream-wait-ms'], 'upstream-wait-ms', 10_000, 0),
     ...(await routingOption(values['routing-config'])),

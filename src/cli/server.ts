@@ -8,7 +8,7 @@ import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import { openStore, redact } from '../store/open-store.js';
 import { createLogger } from '../telemetry/logger.js';
 import { resolveHome } from '../worker/models/model-cache.js';
-import { intFlag, parseFlags } from './parse-flags.js';
+import { intFlag, parseFlags, portFlag } from './parse-flags.js';
 
 const help = `usage: edgefleet server [options]
        edgefleet server token [--home DIR] [--database URL] [--ttl-s N]
@@ -118,7 +118,7 @@ async function serve(
     home,
     log,
     host: str('host') ?? '127.0.0.1',
-    port: intFlag(str('port'), 'port', 8080, 0),
+    port: portFlag(str('port'), 8080),
     reconcileMs: intFlag(str('reconcile-ms'), 'reconcile-ms', 2000, 10),
     nodeTimeoutMs: intFlag(str('node-timeout-ms'), 'node-timeout-ms', 15_000, 100),
     contextTokens: intFlag(str('context'), 'context', 4096, 16),

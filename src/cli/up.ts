@@ -12,7 +12,7 @@ import { WorkerAgent } from '../worker/agent/worker-agent.js';
 import { resolveHome } from '../worker/models/model-cache.js';
 import { resolveModel, type ResolvedModel } from '../worker/resolve-model.js';
 import { startControlPlane, type ControlPlane } from './control-plane.js';
-import { intFlag, parseFlags } from './parse-flags.js';
+import { intFlag, parseFlags, portFlag } from './parse-flags.js';
 import { downloadInterrupted, progressView } from './progress-view.js';
 import { redisOption, routingFlagsHelp, journalSyncOption, routingOption } from './gateway-options.js';
 import { printCreatedSecrets } from './server.js';
@@ -79,7 +79,7 @@ export async function run(args: string[]): Promise<number> {
   }
   const log = createLogger('up');
   const home = resolveHome(values.home);
-  const port = intFlag(values.port, 'port', 8080, 0);
+  const port = portFlag(values.port, 8080);
   const host = values.host ?? '127.0.0.1';
   const maxBodyBytes = intFlag(values['max-body-bytes'], 'max-body-bytes', engineDefaults.maxBodyBytes, 1024);
   const upstreamWaitMs = intFlag(values['upstream-wait-ms'], 'upstream-wait-ms', 30_000, 0);
