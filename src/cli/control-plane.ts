@@ -82,7 +82,6 @@ export interface ControlPlane {
 
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const { store, log } = options;
-  const { created } = await bootstrapSecrets(store, options.home);
   const loads = new InstanceLoads();
   const limiter = await makeLimiter(options.redisUrl, log);
 
@@ -151,7 +150,15 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     await control.reconcile();
   };
   control.server.listen(options.port, options.host);
-  await once(control.server, 'listening');
+  try {
+    await once(control.server, 'listening');
+  } catch (error) {
+    // The port is taken (or not ours): let go of the journal and Redis, so that the process can exit now.
+    await Promise.allSettled([journal.close(), limiter.close()]);
+    throw error;
+  }
+  // After listening: a first start whose port is taken has shown no credentials, so it creates none yet.
+  const { created } = await bootstrapSecrets(store, options.home);
   control.start();
   gateway.start();
   shipper.start();

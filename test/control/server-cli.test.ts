@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,12 +41,14 @@ async function stop(started: Started): Promise<number | null> {
   return exited;
 }
 
-async function runCli(args: string[]): Promise<{ code: number | null; stdout: string }> {
-  const child = spawn(process.execPath, [binPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [binPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
+  let err = '';
   child.stdout.setEncoding('utf8').on('data', (text: string) => (out += text));
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (err += text));
   const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
-  return { code, stdout: out };
+  return { code, stdout: out, stderr: err };
 }
 
 describe('edgefleet server (built CLI)', () => {
@@ -97,6 +100,23 @@ describe('edgefleet server (built CLI)', () => {
     expect(newToken).not.toBe(joinToken);
     expect((await readFile(join(home, 'join-token'), 'utf8')).trim()).toBe(newToken);
     expect((await stat(join(home, 'join-token'))).mode & 0o777).toBe(0o600);
+  });
+
+  it('creates no credentials on a first start whose port is taken', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const fresh = await mkdtemp(join(tmpdir(), 'ef-server-cli-taken-'));
+    try {
+      const port = String((taken.address() as AddressInfo).port);
+      const result = await runCli(['server', '--home', fresh, '--port', port]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/EADDRINUSE/);
+      expect(result.stdout).not.toMatch(/ef_admin_/);
+      await expect(stat(join(fresh, 'admin-key'))).rejects.toThrow(/ENOENT/);
+    } finally {
+      taken.close();
+      await rm(fresh, { recursive: true, force: true });
+    }
   });
 
   it('keeps the admin key of a home started on a second database, and both databases accept it', async () => {
