@@ -81,13 +81,17 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const nowS = () => (performance.now() - clock0) / 1000;
   const probeTotals = { requests: 0, input: 0, output: 0 };
   let ignoreEos = options.ignoreEos;
-  const send = (body: Record<string, unknown>, timeoutMs: number, clock = nowS) =>
-    streamRequest({ url, body, apiKey: options.apiKey, timeoutMs, nowS: clock });
+  const send = (body: Record<string, unknown>, timeoutMs: number, clock = nowS, cancel?: AbortSignal) =>
+    streamRequest({ url, body, apiKey: options.apiKey, timeoutMs, nowS: clock, ...(cancel && { cancel }) });
+  // The test and sizing requests before any measured one: Ctrl-C cancels them at once.
   const probe = async (messages: { role: 'system' | 'user'; content: string }[]): Promise<StreamOutcome> => {
     const outcome = await send(
       bodyFor({ ...options, ignoreEos }, messages, 1),
       Math.min(options.requestTimeoutS, 60) * 1000,
+      nowS,
+      options.signal,
     );
+    options.signal?.throwIfAborted();
     probeTotals.requests++;
     probeTotals.input += outcome.usage?.promptTokens ?? 0;
     probeTotals.output += outcome.usage?.completionTokens ?? 0;

@@ -19,6 +19,8 @@ export interface StreamRequestOptions {
   nowS: () => number;
   /** Called with each text chunk's arrival (for live progress). */
   onChunk?: () => void;
+  /** Aborts the request (Ctrl-C before anything is measured); it then ends as timed out. */
+  cancel?: AbortSignal;
 }
 
 export interface StreamOutcome {
@@ -147,7 +149,8 @@ export async function streamRequest(options: StreamRequestOptions): Promise<Stre
     outcome.error = message;
     return outcome;
   };
-  const signal = AbortSignal.timeout(options.timeoutMs);
+  const timeout = AbortSignal.timeout(options.timeoutMs);
+  const signal = options.cancel ? AbortSignal.any([timeout, options.cancel]) : timeout;
   let response: RawResponse;
   try {
     response = await post(new URL(options.url), payload, headers, signal);

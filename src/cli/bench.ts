@@ -3,7 +3,9 @@
  * goodput) over a concurrency or request-rate sweep, prints a summary per step, writes the results JSON
  * (src/spec/bench-result.ts) and, with --report, the HTML report.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, readFile, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import type { BenchStep } from '../spec/bench-result.js';
 import { parseBenchOptions, type BenchFlagValues } from '../bench/bench-options.js';
@@ -13,6 +15,7 @@ import { formatProgressLine } from '../bench/progress-line.js';
 import { runBench } from '../bench/run-bench.js';
 import { parseFlags } from './parse-flags.js';
 import { commandError } from './planner-format.js';
+import { EdgeFleetError } from '../spec/edgefleet-error.js';
 
 const HELP = `usage: edgefleet bench --url URL --model M [--api-key K]
                        (--concurrency 1,4,16 | --rate 1,2,5 [--arrival poisson|constant])
@@ -111,8 +114,22 @@ export async function run(args: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
+  // Ctrl-C (or SIGTERM): stop starting requests, let those in flight finish, write what was measured.
+  const interrupt = new AbortController();
+  const onSignal = () => {
+    if (interrupt.signal.aborted) process.exit(130);
+    process.stderr.write(
+      '\nedgefleet bench: interrupted; finishing requests in flight (again to quit now)\n',
+    );
+    interrupt.abort();
+  };
   try {
     const options = parseBenchOptions(values, process.env);
+    // Checked before the run, which may take hours: a results file that cannot be written loses it all.
+    for (const flag of ['out', 'report'] as const) {
+      const path = values[flag];
+      if (path !== undefined) await checkWritable(path, flag);
+    }
     const dataset =
       options.datasetPath === null
         ? null
@@ -123,16 +140,8 @@ export async function run(args: string[]): Promise<number> {
     const tty = process.stderr.isTTY;
     let lastLineMs = 0;
     const version = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
-    // Ctrl-C: stop starting requests, let those in flight finish, write what was measured.
-    const interrupt = new AbortController();
-    const onSignal = () => {
-      if (interrupt.signal.aborted) process.exit(130);
-      process.stderr.write(
-        '\nedgefleet bench: interrupted; finishing requests in flight (again to quit now)\n',
-      );
-      interrupt.abort();
-    };
     process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     const results = await runBench({
       ...options,
       signal: interrupt.signal,
@@ -159,7 +168,6 @@ export async function run(args: string[]): Promise<number> {
           : `max rate: ${rate} req/s meets the SLO for ≥ ${results.max_rate.min_goodput_share * 100}% of requests\n`,
       );
     }
-    process.off('SIGINT', onSignal);
     const json = `${JSON.stringify(results, null, 2)}\n`;
     if (values.out !== undefined) await writeFile(values.out, json);
     if (values.report !== undefined) await writeFile(values.report, renderReport(results));
@@ -168,8 +176,31 @@ export async function run(args: string[]): Promise<number> {
     if (failed) process.stderr.write('edgefleet bench: no request succeeded\n');
     return interrupt.signal.aborted ? 130 : failed ? 1 : 0;
   } catch (error) {
+    if (interrupt.signal.aborted) {
+      process.stderr.write('edgefleet bench: interrupted before any request was measured\n');
+      return 130;
+    }
     const { text, code } = commandError('bench', error, HELP);
     process.stderr.write(text);
     return code;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
+}
+
+/** A usage error naming the flag when `path` cannot be written (it or its directory missing or read-only). */
+async function checkWritable(path: string, flag: string): Promise<void> {
+  const exists = await access(path).then(
+    () => true,
+    () => false,
+  );
+  await access(exists ? path : dirname(resolve(path)), constants.W_OK).catch(
+    (error: NodeJS.ErrnoException) => {
+      throw new EdgeFleetError(
+        'invalid_argument',
+        `--${flag} ${path}: cannot write there (${error.code ?? error.message})`,
+      );
+    },
+  );
 }

@@ -349,6 +349,28 @@ describe('edgefleet bench against a scripted upstream', () => {
     }
   });
 
+  it('ends at once on Ctrl-C during its test request, and checks --out before sending anything', async () => {
+    const sockets = new Set<Socket>();
+    const silent: Server = createServer((socket) => void sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(silent.address() as { port: number }).port}`;
+      const args = ['bench', '--url', url, '--model', 'm', '--requests', '2', '--timeout-s', '30'];
+      const interrupted = await runCli(args, 60_000, { interruptAfterMs: 1_500 });
+      expect(interrupted.code).toBe(130);
+      expect(interrupted.stderr).toMatch(/interrupted before any request was measured/);
+      expect(interrupted.wallMs).toBeLessThan(10_000);
+      const before = sockets.size;
+      const unwritable = await runCli([...args, '--out', join(dir, 'no-such-dir', 'r.json')], 30_000);
+      expect(unwritable.code).toBe(2);
+      expect(unwritable.stderr).toMatch(/--out .*no-such-dir.*: cannot write there \(ENOENT\)/);
+      expect(sockets.size).toBe(before);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
   it('refuses bad flags with usage', async () => {
     const run = await runCli(['bench', '--url', upstream.url, '--model', 'm'], 30_000);
     expect(run.code).toBe(2);
