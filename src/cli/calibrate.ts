@@ -76,6 +76,9 @@ async function chooseModel(
 }
 
 /** `edgefleet calibrate ...`: stores measured ÷ estimated decode speed for a hardware and engine. */
+/** A measurement this many times the estimate is refused (see `run`). */
+const maxEfficiency = 3;
+
 export async function run(args: string[]): Promise<number> {
   try {
     const { values } = parseFlags(args, flags);
@@ -125,6 +128,18 @@ export async function run(args: string[]): Promise<number> {
       );
     }
     const estimatedTokensPerSecond = estimate(input).decode.tokensPerSecondPerStream;
+    const efficiency = measuredEfficiency(measured.tokensPerSecond, estimatedTokensPerSecond);
+    // The estimate already sits below the hardware's limit; 3× above it is past what the hardware can do,
+    // so the results were most likely measured on another model or quantization than the one named.
+    if (efficiency > maxEfficiency) {
+      throw new EdgeFleetError(
+        'invalid_argument',
+        `measured ${formatNumber(measured.tokensPerSecond)} tok/s per stream is ${efficiency.toFixed(1)}× the planner's ` +
+          `${formatNumber(estimatedTokensPerSecond)} tok/s for ${input.model.id} ${input.quant.id} on ${input.count}× ` +
+          `${input.hardware.id} with ${input.engine.id}; more than ${maxEfficiency}× is not stored: check that the ` +
+          `model and --quant name what was benchmarked`,
+      );
+    }
     const entry: CalibrationEntry = {
       hardware: input.hardware.id,
       engine: input.engine.id,
@@ -135,7 +150,7 @@ export async function run(args: string[]): Promise<number> {
       outputTokens: input.outputTokens,
       measuredTokensPerSecond: measured.tokensPerSecond,
       estimatedTokensPerSecond,
-      efficiency: measuredEfficiency(measured.tokensPerSecond, estimatedTokensPerSecond),
+      efficiency,
       source: values.from,
       atMs: Date.now(),
     };

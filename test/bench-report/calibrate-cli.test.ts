@@ -202,6 +202,15 @@ describe('edgefleet calibrate', () => {
       expect(run.code, args.join(' ')).toBe(2);
       expect(run.stderr, args.join(' ')).toMatch(message);
     }
+    // A 1.5B model's speed labelled as a 72B model's: far past what the hardware can do, so not stored.
+    const mislabelled = join(dir, 'mislabelled.json');
+    await writeFile(
+      mislabelled,
+      JSON.stringify(makeResults({ model: 'qwen2.5-72b', concurrency: [1], tpotSeconds: 0.01 })),
+    );
+    const refused = cli(['calibrate', '--from', mislabelled, ...target, '--home', home]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/× the planner's .* for qwen2\.5-72b q4_k_m .*more than 3× is not stored/);
     const noSingle = join(dir, 'no-single.json');
     await writeFile(noSingle, JSON.stringify(makeResults({ model, concurrency: [2, 4] })));
     const run = cli(['calibrate', '--from', noSingle, ...target, '--home', home]);
