@@ -36,3 +36,27 @@ describe('streamRequest on a server that closes pooled connections', () => {
     expect(upstream.counts()).toEqual({ served: 3, resets: 2 });
   });
 });
+
+describe('streamRequest on an error answer', () => {
+  it("gives the server's message in words, and a hint for a 401 sent without a key", async () => {
+    const { createServer } = await import('node:http');
+    const server = createServer((_request, response) => {
+      response.writeHead(401, { 'content-type': 'application/json' });
+      response.end(
+        JSON.stringify({
+          error: { message: 'missing API key', type: 'x', param: null, code: 'unauthorized' },
+        }),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/v1/chat/completions`;
+      const send = (apiKey: string | null) =>
+        streamRequest({ url, body: { model: 'm' }, apiKey, timeoutMs: 5000, nowS: () => 0 });
+      expect((await send(null)).error).toBe('HTTP 401: missing API key (pass --api-key)');
+      expect((await send('k')).error).toBe('HTTP 401: missing API key');
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});

@@ -8,6 +8,7 @@ import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isStaleConnectionReset } from '../http/stale-connection.js';
 import type { BenchErrorKind } from '../spec/bench-result.js';
+import { errorBodyMessage } from '../spec/edgefleet-error.js';
 
 export interface StreamRequestOptions {
   /** The full endpoint URL (…/v1/chat/completions or …/v1/completions). */
@@ -169,7 +170,9 @@ export async function streamRequest(options: StreamRequestOptions): Promise<Stre
     outcome.errorBody = body.slice(0, 500);
     const kind: BenchErrorKind =
       response.status === 429 ? 'http_429' : response.status >= 500 ? 'http_5xx' : 'http_4xx';
-    return fail(kind, `HTTP ${response.status}: ${body.slice(0, 200)}`);
+    const said = errorBodyMessage(body)?.message ?? body.slice(0, 200);
+    const hint = response.status === 401 && !options.apiKey ? ' (pass --api-key)' : '';
+    return fail(kind, `HTTP ${response.status}: ${said}${hint}`);
   }
   let done = false;
   try {

@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { EdgeFleetError } from '../spec/edgefleet-error.js';
+import { EdgeFleetError, errorBodyMessage } from '../spec/edgefleet-error.js';
 import { formatTable } from './planner-format.js';
 import { parseFlags } from './parse-flags.js';
 
@@ -118,10 +118,9 @@ export async function callApi(
     parsed = undefined;
   }
   if (!response.ok) {
-    const error = (parsed as { error?: { message?: unknown; code?: unknown } } | null | undefined)?.error;
-    const message =
-      typeof error?.message === 'string' ? error.message : text.slice(0, 200) || response.statusText;
-    const code = typeof error?.code === 'string' ? ` ${error.code}` : '';
+    const error = errorBodyMessage(text);
+    const message = error?.message ?? (text.slice(0, 200) || response.statusText);
+    const code = error?.code ? ` ${error.code}` : '';
     throw new CliFailure(`server answered ${response.status}${code}: ${message}`);
   }
   if (parsed === undefined) {

@@ -60,10 +60,9 @@ export async function run(args: string[]): Promise<number> {
   }
   if (!values.server) throw new EdgeFleetError('invalid_argument', `--server is required\n\n${help}`);
   if (!values.site) throw new EdgeFleetError('invalid_argument', `--site is required\n\n${help}`);
-  try {
-    new URL(values.server);
-  } catch {
-    throw new EdgeFleetError('invalid_argument', `--server must be a URL, got "${values.server}"`);
+  const serverProtocol = URL.canParse(values.server) ? new URL(values.server).protocol : null;
+  if (serverProtocol !== 'http:' && serverProtocol !== 'https:') {
+    throw new EdgeFleetError('invalid_argument', `--server must be an http(s) URL, got "${values.server}"`);
   }
   const tlsCa = await readTrustedCas(values['tls-ca']);
   const log = createLogger('worker');

@@ -32,6 +32,22 @@ export interface OpenAiErrorBody {
   error: { message: string; type: string; param: string | null; code: string };
 }
 
+/**
+ * The message and code of an error answer's body in OpenAI's shape (EdgeFleet's, vLLM's, llama.cpp's
+ * servers), for showing a person; null when the body is not that shape.
+ */
+export function errorBodyMessage(text: string): { message: string; code: string | null } | null {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text) as unknown;
+  } catch {
+    return null;
+  }
+  const error = (parsed as { error?: { message?: unknown; code?: unknown } } | null)?.error;
+  if (typeof error?.message !== 'string') return null;
+  return { message: error.message, code: typeof error.code === 'string' ? error.code : null };
+}
+
 /** Turns any thrown value into OpenAI's error shape and an HTTP status. Unknown errors become 500s. */
 export function toOpenAiError(error: unknown): { status: number; body: OpenAiErrorBody } {
   const known =

@@ -77,6 +77,12 @@ describe('edgefleet worker lifetime', () => {
     ]);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/refused to register this node: .*401.*new join token/);
+    // The server's reason in words, not its JSON error body.
+    expect(refused.stderr).toMatch(/401 to register: join token rejected/);
+    expect(refused.stderr).not.toMatch(/\{"error"/);
+    const ftp = await runCli(['worker', '--server', 'ftp://x', '--site', 's', '--home', home]);
+    expect(ftp.code).toBe(2);
+    expect(ftp.stderr).toMatch(/--server must be an http\(s\) URL, got "ftp:\/\/x"/);
   });
 
   it('kills a slow-stopping engine at a second Ctrl-C, and stops engines a killed run left behind', async () => {

@@ -7,6 +7,7 @@ import type {
   RegisterRequest,
   RegisterResponse,
 } from '../../spec/worker-protocol.js';
+import { errorBodyMessage } from '../../spec/edgefleet-error.js';
 
 /** Lenient schemas for what the control plane answers (unknown fields are ignored). */
 const registerResponseSchema = z.object({
@@ -100,7 +101,7 @@ export class ControlClient {
     const { text } = response;
     if (!response.ok) {
       throw new ControlRequestError(
-        `control plane answered ${response.status} to ${path}: ${text.slice(0, 500)}`,
+        `control plane answered ${response.status} to ${path}: ${errorBodyMessage(text)?.message ?? text.slice(0, 500)}`,
         response.status,
       );
     }
