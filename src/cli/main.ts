@@ -79,5 +79,18 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`edgefleet: unknown command "${name}"\n\n${usage()}`);
     return 2;
   }
-  return (await command.load()).run(rest);
+  const module = await command.load();
+  try {
+    // `edgefleet server -h` as `edgefleet server --help`, for every command.
+    return await module.run(rest.length === 1 && rest[0] === '-h' ? ['--help'] : rest);
+  } catch (error) {
+    // What a command did not report itself, named after it: usage errors (exit 2, with where to find the
+    // options unless the message already carries them) and failures (exit 1).
+    const message = error instanceof Error ? error.message : String(error);
+    const isUsage = (error as { code?: unknown } | null)?.code === 'invalid_argument';
+    const hint =
+      isUsage && !message.includes('usage: ') ? `Run \`edgefleet ${name} --help\` for its options.\n` : '';
+    process.stderr.write(`edgefleet ${name}: ${message}\n${hint}`);
+    return isUsage ? 2 : 1;
+  }
 }

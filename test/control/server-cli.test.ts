@@ -102,6 +102,16 @@ describe('edgefleet server (built CLI)', () => {
     expect((await stat(join(home, 'join-token'))).mode & 0o777).toBe(0o600);
   });
 
+  it('names itself in usage errors, says where its options are, and takes -h for --help', async () => {
+    const bogus = await runCli(['server', '--bogus-flag']);
+    expect(bogus.code).toBe(2);
+    expect(bogus.stderr).toMatch(/^edgefleet server: Unknown option '--bogus-flag'/);
+    expect(bogus.stderr).toContain('Run `edgefleet server --help` for its options.');
+    const short = await runCli(['server', '-h']);
+    expect(short.code).toBe(0);
+    expect(short.stdout).toMatch(/^usage: edgefleet server/);
+  });
+
   it('creates no credentials on a first start whose port is taken', async () => {
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
