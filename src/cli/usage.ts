@@ -96,7 +96,11 @@ export function usageQuery(values: Record<string, unknown>, nowMs: number): URLS
     }
     toMs = parsed;
   }
-  query.set('from', String(sinceToMs(text('since') ?? '24h', toMs)));
+  const fromMs = sinceToMs(text('since') ?? '24h', toMs);
+  if (fromMs >= toMs) {
+    throw new CliFailure(`--since must be before --until (or now), got "${text('since')}"`, 2);
+  }
+  query.set('from', String(fromMs));
   query.set('to', String(toMs));
   for (const filter of ['key', 'model', 'site']) {
     const value = text(filter);

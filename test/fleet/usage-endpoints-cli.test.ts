@@ -155,6 +155,7 @@ describe('edgefleet endpoints and usage', () => {
       ['usage', '--since', 'a while'],
       ['usage', '--since', '90'], // minutes? an age needs its unit
       ['usage', '--until', '1/2/2026'],
+      ['usage', '--since', '2099-01-01T00:00Z'], // after now: an empty range
       ['usage', 'extra'],
     ]) {
       const result = await runCli([...args, ...connection]);

@@ -22,6 +22,15 @@ describe('PostgreSQL store specifics', () => {
     await rejectsWithCode(openStore('postgres://postgres@127.0.0.1:1/none'), 'store_unavailable');
   });
 
+  it('reports a refused login as store_unavailable, saying so', async () => {
+    const url = new URL(await databases.fresh());
+    url.username = 'edgefleet_no_such_role';
+    url.password = '';
+    const opened = openStore(url.toString());
+    await rejectsWithCode(opened, 'store_unavailable');
+    await expect(opened).rejects.toThrow(/^PostgreSQL refused the login: .*edgefleet_no_such_role/);
+  });
+
   it('migrates once when two replicas open a new database together', async () => {
     const url = await databases.fresh();
     const stores = await Promise.all([openStore(url), openStore(url), openStore(url)]);

@@ -310,5 +310,11 @@ function translatePostgresError(error: unknown): unknown {
   if (unavailable) {
     return new EdgeFleetError('store_unavailable', `PostgreSQL unavailable: ${message}`, { cause: error });
   }
+  // 28000 invalid_authorization_specification (an unknown role among them), 28P01 invalid_password.
+  if (typeof code === 'string' && code.startsWith('28')) {
+    return new EdgeFleetError('store_unavailable', `PostgreSQL refused the login: ${message}`, {
+      cause: error,
+    });
+  }
   return error;
 }
