@@ -6,6 +6,12 @@ import { main } from '../dist/cli/main.js';
 // (a listening socket, a timer) ends with the process 3 s later instead of leaving an orphan.
 const exitSoon = () => setTimeout(() => process.exit(), 3000).unref();
 
+// Output piped into a reader that stops early (`| head`): nothing more to say, not an error.
+process.stdout.on('error', (error) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     if (typeof code === 'number') process.exitCode = code;

@@ -139,9 +139,13 @@ export async function run(args: string[]): Promise<number> {
   try {
     if (tool === 'make-model') return await makeModelCommand(rest);
     if (tool === 'gguf-info') return await ggufInfoCommand(rest);
-    if (tool === undefined || tool === '--help' || tool === '-h' || tool === 'help') {
+    if (tool === undefined) {
+      process.stderr.write(`edgefleet dev: which tool?\n\n${HELP}`);
+      return 2;
+    }
+    if (tool === '--help' || tool === '-h' || tool === 'help') {
       process.stdout.write(HELP);
-      return tool === undefined ? 2 : 0;
+      return 0;
     }
     process.stderr.write(`edgefleet dev: unknown tool "${tool}"\n\n${HELP}`);
     return 2;

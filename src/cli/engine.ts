@@ -68,10 +68,24 @@ export async function run(args: string[]): Promise<number> {
     gpu: gpu === 'false' ? false : (gpu as EngineOptions['gpu']),
     maxBodyBytes: intFlag(values['max-body-bytes'], 'max-body-bytes', engineDefaults.maxBodyBytes, 1024),
     maxQueue: engineDefaults.maxQueue,
-    meta: values.meta ? (JSON.parse(values.meta) as Record<string, unknown>) : {},
+    meta: values.meta ? metaFlag(values.meta) : {},
     ...(process.env[engineKeyEnv] && { apiKey: process.env[engineKeyEnv] }),
   });
   const log = createLogger('engine', { modelId: options.modelId });
   await runEngine(options, log);
   return await new Promise<number>(() => undefined); // runs until a signal stops the process
+}
+
+/** `--meta JSON`: an object of labels the worker passes to its engine. */
+function metaFlag(text: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new EdgeFleetError('invalid_argument', `--meta must be a JSON object, got ${JSON.stringify(text)}`);
+  }
+  return parsed as Record<string, unknown>;
 }
