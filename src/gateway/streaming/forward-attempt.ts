@@ -9,7 +9,7 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { sendError } from '../../http/respond.js';
-import { EdgeFleetError, toOpenAiError } from '../../spec/edgefleet-error.js';
+import { EdgeFleetError, errorBodyMessage, toOpenAiError } from '../../spec/edgefleet-error.js';
 import {
   UpstreamRefusedError,
   type ForwardOptions,
@@ -317,11 +317,5 @@ function withUsage(parsed: Record<string, unknown>, counted: TokenUsage): Buffer
 
 /** The message of an OpenAI-shaped error body, else the start of the text. */
 function upstreamMessage(text: string): string {
-  try {
-    const parsed = JSON.parse(text) as { error?: { message?: unknown } };
-    if (typeof parsed.error?.message === 'string') return parsed.error.message;
-  } catch {
-    // not JSON
-  }
-  return text.slice(0, 200) || '(no body)';
+  return errorBodyMessage(text)?.message ?? (text.slice(0, 200) || '(no body)');
 }
