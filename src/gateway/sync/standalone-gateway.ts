@@ -75,25 +75,61 @@ export interface StandaloneGateway {
 }
 
 export async function startStandaloneGateway(options: StandaloneGatewayOptions): Promise<StandaloneGateway> {
+  const parts: Started = {};
+  try {
+    return await start(options, parts);
+  } catch (error) {
+    // Failed before listening (the journal could not be opened, the port is taken…): let go of what was
+    // started and of the limiter (a Redis connection), so that the process can exit now.
+    await releaseStarted(parts, options.limiter).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** What start() has opened so far, for releaseStarted(). */
+interface Started {
+  client?: ControlPlaneClient;
+  journal?: UsageJournal;
+  routes?: HttpRouteSource;
+  keys?: HttpKeyLookup;
+}
+
+/** Stops the polls and lets go of the journal, the limiter and the connections to the control plane. */
+async function releaseStarted(parts: Started, limiter: RateLimiter): Promise<void> {
+  parts.routes?.stop();
+  parts.keys?.stop();
+  try {
+    await parts.journal?.close();
+  } finally {
+    try {
+      await limiter.close();
+    } finally {
+      parts.client?.close();
+    }
+  }
+}
+
+async function start(options: StandaloneGatewayOptions, parts: Started): Promise<StandaloneGateway> {
   const { log } = options;
   const cacheDir = join(options.home, 'gateway-cache');
-  const client = new ControlPlaneClient({
+  const client = (parts.client = new ControlPlaneClient({
     serverUrl: options.serverUrl,
     apiKey: options.apiKey,
     ...(options.tlsCa && { ca: options.tlsCa }),
-  });
+  }));
   const worker = options.worker ?? { index: 0, count: 1 };
   const workerMetrics = options.worker && clusterMetrics();
   const journal = new UsageJournal(join(options.home, journalDirName(worker.index)), {
     ...(options.journalSync && { sync: options.journalSync }),
   });
   await journal.open();
-  const keys = new HttpKeyLookup({
+  parts.journal = journal;
+  const keys = (parts.keys = new HttpKeyLookup({
     client,
     cachePath: join(cacheDir, 'keys.json'),
     log: log.child({ component: 'key-sync' }),
     pollMs: options.keysPollMs ?? 5000,
-  });
+  }));
   const guard = new KeyGuard({ lookup: keys.lookup, limiter: options.limiter, log });
   // What an earlier run journaled and did not ship is in no ledger total yet: it counts toward budgets.
   await guard.countUnshipped(journal.unshippedEvents(10_000));
@@ -104,14 +140,14 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
     intervalMs: options.shipIntervalMs ?? 1000,
     onShipped: (events) => guard.stored(events),
   });
-  const routes = new HttpRouteSource({
+  const routes = (parts.routes = new HttpRouteSource({
     client,
     cachePath: join(cacheDir, 'routes.json'),
     log: log.child({ component: 'route-sync' }),
     pollMs: options.routesPollMs ?? 1000,
     // The control plane is back: ship the journal now rather than at the shipper's backed-off tick.
     onReachable: () => void shipper.flush().catch(() => undefined),
-  });
+  }));
   await Promise.all([routes.start(), keys.start()]);
   const gateway = new FleetGateway({
     routes,
@@ -177,28 +213,8 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
   };
   const server = createHttpServer((request, response) => void handle(request, response), options.tls);
   answerClientErrors(server);
-  /** Stops the polls and lets go of the journal, the limiter and the connections to the control plane. */
-  const release = async (): Promise<void> => {
-    routes.stop();
-    keys.stop();
-    try {
-      await journal.close();
-    } finally {
-      try {
-        await options.limiter.close();
-      } finally {
-        client.close();
-      }
-    }
-  };
   server.listen(options.port, options.host);
-  try {
-    await once(server, 'listening');
-  } catch (error) {
-    // The port is taken (or not ours): let go of everything, so that the process can exit now.
-    await release().catch(() => undefined);
-    throw error;
-  }
+  await once(server, 'listening');
   gateway.start();
   shipper.start();
   // Journals of workers a previous run had and this one has not (`--workers` lowered).
@@ -236,7 +252,7 @@ export async function startStandaloneGateway(options: StandaloneGatewayOptions):
           'usage records stay in the journal until the next start',
         );
       });
-      await release();
+      await releaseStarted(parts, options.limiter);
     },
   };
 }
