@@ -4,7 +4,7 @@
  * (src/spec/bench-result.ts) and, with --report, the HTML report.
  */
 import { constants } from 'node:fs';
-import { access, readFile, writeFile } from 'node:fs/promises';
+import { access, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import type { BenchStep } from '../spec/bench-result.js';
@@ -13,7 +13,7 @@ import { parseDataset } from '../bench/dataset.js';
 import { renderReport } from '../bench/report/render-report.js';
 import { formatProgressLine } from '../bench/progress-line.js';
 import { runBench } from '../bench/run-bench.js';
-import { parseFlags } from './parse-flags.js';
+import { parseFlags, readFlagFile } from './parse-flags.js';
 import { commandError } from './planner-format.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
 
@@ -135,7 +135,7 @@ export async function run(args: string[]): Promise<number> {
         ? null
         : {
             name: options.datasetPath,
-            entries: parseDataset(await readFile(options.datasetPath, 'utf8'), options.datasetPath),
+            entries: parseDataset(await readFlagFile(options.datasetPath, 'dataset'), options.datasetPath),
           };
     const tty = process.stderr.isTTY;
     let lastLineMs = 0;

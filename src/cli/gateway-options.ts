@@ -3,7 +3,6 @@
  * policy and its weights, YAML or JSON, read once), `--redis URL` (key limits shared by gateways) and
  * `--journal-sync MODE` (when the usage journal is fsynced).
  */
-import { readFile } from 'node:fs/promises';
 import { LocalRateLimiter } from '../gateway/auth/local-rate-limiter.js';
 import type { RateLimiter } from '../gateway/auth/rate-limiter.js';
 import { RedisRateLimiter } from '../gateway/auth/redis-rate-limiter.js';
@@ -12,6 +11,7 @@ import { parseRoutingConfig, type RoutingConfig } from '../gateway/routing/routi
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import { redact } from '../store/open-store.js';
 import type { Logger } from '../telemetry/logger.js';
+import { readFlagFile } from './parse-flags.js';
 
 export const routingFlagsHelp = `  --routing-config FILE routing policy and weights, YAML or JSON (docs/gateway.md)
   --redis URL           share API-key rate limits with other gateways through Redis (also EDGEFLEET_REDIS_URL)
@@ -32,13 +32,7 @@ export function journalSyncOption(flag: string | undefined): { journalSync?: Jou
 
 export async function routingOption(file: string | undefined): Promise<{ routing?: RoutingConfig }> {
   if (file === undefined) return {};
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new EdgeFleetError('invalid_argument', `--routing-config ${file}: ${(error as Error).message}`);
-  }
-  return { routing: parseRoutingConfig(text) };
+  return { routing: parseRoutingConfig(await readFlagFile(file, 'routing-config')) };
 }
 
 /** `--redis URL`, else EDGEFLEET_REDIS_URL, else none (limits counted per process). */

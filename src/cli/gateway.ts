@@ -22,7 +22,7 @@ import {
   journalSyncOption,
   routingOption,
 } from './gateway-options.js';
-import { intFlag, parseFlags, portFlag } from './parse-flags.js';
+import { intFlag, parseFlags, portFlag, serverUrlFlag } from './parse-flags.js';
 
 /** More processes than this is a typo rather than a machine. */
 const maxWorkers = 256;
@@ -78,7 +78,10 @@ export async function run(args: string[]): Promise<number> {
     process.stdout.write(help);
     return 0;
   }
-  const serverUrl = checkUrl(values.server ?? (process.env['EDGEFLEET_SERVER'] || undefined));
+  const rawServer = values.server ?? (process.env['EDGEFLEET_SERVER'] || undefined);
+  if (rawServer === undefined)
+    throw new EdgeFleetError('invalid_argument', `--server is required\n\n${help}`);
+  const serverUrl = serverUrlFlag(rawServer);
   const site = values.site?.trim();
   if (!site) throw new EdgeFleetError('invalid_argument', `--site is required\n\n${help}`);
   const tls = await readServerTls(values['tls-cert'], values['tls-key']);
@@ -181,20 +184,6 @@ async function serveUntilSignalled(
 function listeningLine(site: string, url: string, workers: number): string {
   const processes = workers > 1 ? ` with ${workers} worker processes` : '';
   return `EdgeFleet gateway for site ${site} listening on ${url}${processes} (OpenAI API: ${url}/v1)\n`;
-}
-
-function checkUrl(raw: string | undefined): string {
-  if (raw === undefined) throw new EdgeFleetError('invalid_argument', `--server is required\n\n${help}`);
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new EdgeFleetError('invalid_argument', `--server must be an http(s) URL, got "${raw}"`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new EdgeFleetError('invalid_argument', `--server must be an http(s) URL, got "${raw}"`);
-  }
-  return url.toString().replace(/\/+$/, '');
 }
 
 /** `--api-key`, else $EDGEFLEET_API_KEY, else `<home>/admin-key`. */

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EdgeFleetError, errorBodyMessage } from '../spec/edgefleet-error.js';
 import { formatTable } from './planner-format.js';
-import { parseFlags } from './parse-flags.js';
+import { parseFlags, serverUrlFlag } from './parse-flags.js';
 
 export { formatTable };
 
@@ -51,15 +51,7 @@ export async function resolveConnection(values: {
   home?: string | undefined;
 }): Promise<Connection> {
   const rawUrl = values.server ?? (process.env.EDGEFLEET_SERVER || undefined) ?? DEFAULT_SERVER_URL;
-  let url: URL;
-  try {
-    url = new URL(rawUrl);
-  } catch {
-    throw new CliFailure(`--server must be an http(s) URL, got "${rawUrl}"`, 2);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new CliFailure(`--server must be an http(s) URL, got "${rawUrl}"`, 2);
-  }
+  const baseUrl = serverUrlFlag(rawUrl);
   let apiKey = values['api-key'] ?? (process.env.EDGEFLEET_API_KEY || undefined);
   if (apiKey === undefined && values.home !== undefined) {
     const file = join(values.home, 'admin-key');
@@ -75,7 +67,7 @@ export async function resolveConnection(values: {
       2,
     );
   }
-  return { baseUrl: url.toString().replace(/\/+$/, ''), apiKey };
+  return { baseUrl, apiKey };
 }
 
 /** Calls `/api/v1/<path>` and returns the parsed JSON body; any failure becomes a one-line CliFailure. */
@@ -107,7 +99,9 @@ export async function callApi(
     const hint =
       cause?.code !== undefined && /CERT|SIGNATURE|ISSUER/.test(cause.code)
         ? '; for a private CA set NODE_EXTRA_CA_CERTS=CA_FILE'
-        : '';
+        : reason === 'bad port'
+          ? `: fetch refuses port ${new URL(url).port}, one of the well-known ports browsers block; run the server on another`
+          : '';
     throw new CliFailure(`cannot reach the EdgeFleet server at ${connection.baseUrl} (${reason}${hint})`);
   }
   const text = await response.text();

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { intFlag, portFlag } from './parse-flags.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { intFlag, portFlag, readFlagFile, serverUrlFlag } from './parse-flags.js';
 
 describe('intFlag', () => {
   it('takes decimal integers at or above the minimum, and the fallback when absent', () => {
@@ -24,6 +27,43 @@ describe('intFlag', () => {
       expect(() => portFlag(value, 8080)).toThrow(
         `--port must be an integer from 0 to 65535, got "${value}"`,
       );
+    }
+  });
+});
+
+describe('serverUrlFlag', () => {
+  it('takes http(s) base URLs, with or without a path prefix, without the trailing slash', () => {
+    expect(serverUrlFlag('http://127.0.0.1:8080')).toBe('http://127.0.0.1:8080');
+    expect(serverUrlFlag('https://cp.example/')).toBe('https://cp.example');
+    expect(serverUrlFlag('https://proxy.example/edgefleet/')).toBe('https://proxy.example/edgefleet');
+  });
+
+  it('refuses other schemes and says which URL to give for one that ends in the API path', () => {
+    for (const raw of ['ftp://x', 'localhost:8080', '']) {
+      expect(() => serverUrlFlag(raw)).toThrow(`--server must be an http(s) URL, got "${raw}"`);
+    }
+    expect(() => serverUrlFlag('http://127.0.0.1:8080/api/v1')).toThrow(
+      "--server is the server's address without /api/v1: --server http://127.0.0.1:8080",
+    );
+    expect(() => serverUrlFlag('https://proxy.example/ef/v1/')).toThrow(
+      "--server is the server's address without /v1: --server https://proxy.example/ef",
+    );
+  });
+});
+
+describe('readFlagFile', () => {
+  it('reads the file, and names the flag and the reason when it cannot', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ef-flag-file-'));
+    try {
+      await expect(readFlagFile(join(dir, 'nope.json'), 'input')).rejects.toMatchObject({
+        code: 'invalid_argument',
+        message: `--input: cannot read ${join(dir, 'nope.json')}: no such file`,
+      });
+      await expect(readFlagFile(dir, 'input')).rejects.toThrow(
+        `--input: cannot read ${dir}: it is a directory`,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

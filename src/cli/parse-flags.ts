@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
 
@@ -30,6 +31,45 @@ export function intFlag(
     throw new EdgeFleetError('invalid_argument', `--${name} must be an integer ${range}, got "${value}"`);
   }
   return parsed;
+}
+
+/** Reads the file a flag names; one that is missing or unreadable is a usage error naming the flag. */
+export async function readFlagFile(path: string, flag: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'it is a directory'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : (error as Error).message;
+    throw new EdgeFleetError('invalid_argument', `--${flag}: cannot read ${path}: ${why}`, { param: flag });
+  }
+}
+
+/**
+ * A `--server URL` value: the control plane's http(s) base URL, returned without a trailing slash. One
+ * that ends in the API's own path (`…/api/v1`, `…/v1`) is refused with the URL to give instead: the
+ * commands add those paths themselves.
+ */
+export function serverUrlFlag(raw: string): string {
+  const url = URL.canParse(raw) ? new URL(raw) : null;
+  if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new EdgeFleetError('invalid_argument', `--server must be an http(s) URL, got "${raw}"`);
+  }
+  const apiPath = /\/(?:api\/)?v1\/*$/.exec(url.pathname);
+  if (apiPath !== null && url.search === '') {
+    const base = `${url.origin}${url.pathname.slice(0, apiPath.index)}`;
+    throw new EdgeFleetError(
+      'invalid_argument',
+      `--server is the server's address without ${apiPath[0].replace(/\/+$/, '')}: --server ${base}`,
+    );
+  }
+  return url.toString().replace(/\/+$/, '');
 }
 
 /** A `--port` value: 0 (any free port) to 65535. */

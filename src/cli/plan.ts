@@ -1,10 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { buildPlanModel } from '../planner/fleet/build-plan-lp.js';
 import { planInputSchema } from '../planner/fleet/plan-input.js';
 import { readPlanSolution, type FleetPlan } from '../planner/fleet/read-plan-solution.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
-import { parseFlags } from './parse-flags.js';
+import { parseFlags, readFlagFile } from './parse-flags.js';
 import { commandError, formatNumber, formatTable, formatUsd } from './planner-format.js';
 import { solvePlanModel } from './planner-solve.js';
 
@@ -20,12 +19,7 @@ JSON (schema in docs/planner.md). Solved as a MILP with HiGHS.
 
 /** Reads a plan input file: YAML or JSON, validated strictly. */
 export async function readPlanInput(path: string) {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new EdgeFleetError('invalid_argument', `--input: cannot read ${path}: ${(error as Error).message}`);
-  }
+  const text = await readFlagFile(path, 'input');
   let data: unknown;
   try {
     data = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text);

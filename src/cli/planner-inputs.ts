@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import {
   hardwareFromInput,
@@ -8,7 +7,9 @@ import {
 import { readGgufModel } from '../catalog/models/gguf-model.js';
 import { modelFromHfConfig } from '../catalog/models/hf-config-model.js';
 import type { ModelSpec } from '../catalog/models/model-spec.js';
+import { quantizationCatalog } from '../catalog/quantizations/quantization-catalog.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
+import { readFlagFile } from './parse-flags.js';
 
 /** A model chosen on the command line: a catalog id, or a spec read from a file (with exact bytes for GGUF). */
 export interface ModelChoice {
@@ -16,22 +17,28 @@ export interface ModelChoice {
   weightsBytes?: number;
   /** The quantization a GGUF file declares (general.file_type), used when --quant is not given. */
   fileQuant?: string;
+  /** The GGUF file's type when it matches no catalog quantization (e.g. ALL_F32), for the error. */
+  fileTypeName?: string;
+}
+
+/** `--quant`, else the quantization a GGUF --model-file says it holds; an error that says which is missing. */
+export function quantFor(flag: string | undefined, choice: ModelChoice, what: string): string {
+  const quant = flag ?? choice.fileQuant;
+  if (quant !== undefined) return quant;
+  const file =
+    choice.fileTypeName !== undefined
+      ? `: the GGUF file's type ${choice.fileTypeName} is not a quantization the planner knows`
+      : '';
+  throw new EdgeFleetError(
+    'invalid_argument',
+    `--quant is required (${what})${file}; one of ${quantizationCatalog.map((q) => q.id).join(', ')}`,
+    { param: 'quant' },
+  );
 }
 
 /** Reads and parses a JSON file; a missing file or bad JSON becomes invalid_argument naming the flag. */
 export async function readJsonFile(path: string, flag: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new EdgeFleetError(
-      'invalid_argument',
-      `--${flag}: cannot read ${path}: ${(error as Error).message}`,
-      {
-        param: flag,
-      },
-    );
-  }
+  const text = await readFlagFile(path, flag);
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
@@ -73,7 +80,9 @@ export async function readModelChoice(values: {
   return {
     model: gguf.model,
     weightsBytes: gguf.weightsBytes,
-    ...(gguf.quantizationId ? { fileQuant: gguf.quantizationId } : {}),
+    ...(gguf.quantizationId
+      ? { fileQuant: gguf.quantizationId }
+      : gguf.fileTypeName !== undefined && { fileTypeName: gguf.fileTypeName }),
   };
 }
 

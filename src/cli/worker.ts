@@ -8,7 +8,7 @@ import { WorkerAgent } from '../worker/agent/worker-agent.js';
 import { resolveHome } from '../worker/models/model-cache.js';
 import { parseEngineBins } from '../worker/process-engine/engine-executables.js';
 import { DEFAULT_START_TIMEOUT_MS } from '../worker/process-engine/process-engine-supervisor.js';
-import { intFlag, parseFlags } from './parse-flags.js';
+import { intFlag, parseFlags, serverUrlFlag } from './parse-flags.js';
 
 const help = `usage: edgefleet worker --server URL --token JOIN_TOKEN --site SITE [options]
 
@@ -60,10 +60,7 @@ export async function run(args: string[]): Promise<number> {
   }
   if (!values.server) throw new EdgeFleetError('invalid_argument', `--server is required\n\n${help}`);
   if (!values.site) throw new EdgeFleetError('invalid_argument', `--site is required\n\n${help}`);
-  const serverProtocol = URL.canParse(values.server) ? new URL(values.server).protocol : null;
-  if (serverProtocol !== 'http:' && serverProtocol !== 'https:') {
-    throw new EdgeFleetError('invalid_argument', `--server must be an http(s) URL, got "${values.server}"`);
-  }
+  serverUrlFlag(values.server); // checked only: worker.json keys the node's credential by the URL as given
   const tlsCa = await readTrustedCas(values['tls-ca']);
   const log = createLogger('worker');
   const agent = new WorkerAgent({

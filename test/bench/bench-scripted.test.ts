@@ -349,7 +349,7 @@ describe('edgefleet bench against a scripted upstream', () => {
     }
   });
 
-  it('ends at once on Ctrl-C during its test request, and checks --out before sending anything', async () => {
+  it('ends at once on Ctrl-C during its test request, and checks --out and --dataset before sending anything', async () => {
     const sockets = new Set<Socket>();
     const silent: Server = createServer((socket) => void sockets.add(socket));
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
@@ -364,6 +364,11 @@ describe('edgefleet bench against a scripted upstream', () => {
       const unwritable = await runCli([...args, '--out', join(dir, 'no-such-dir', 'r.json')], 30_000);
       expect(unwritable.code).toBe(2);
       expect(unwritable.stderr).toMatch(/--out .*no-such-dir.*: cannot write there \(ENOENT\)/);
+      const noDataset = await runCli([...args, '--dataset', join(dir, 'nope.jsonl')], 30_000);
+      expect(noDataset.code).toBe(2);
+      expect(noDataset.stderr).toMatch(
+        /^edgefleet bench: --dataset: cannot read .*nope\.jsonl: no such file\n/,
+      );
       expect(sockets.size).toBe(before);
     } finally {
       for (const socket of sockets) socket.destroy();

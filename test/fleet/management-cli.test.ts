@@ -175,8 +175,18 @@ describe('edgefleet nodes / deploy / deployments / instances / undeploy', () => 
     expect(unknownFlag.stderr).toContain('usage: edgefleet nodes');
 
     expect((await cli(['deploy', ...connection])).code).toBe(2);
-    expect((await cli(['deploy', 'x', '--replicas', '0', ...connection])).code).toBe(2);
-    expect((await cli(['deploy', 'x', '--name', '-bad', ...connection])).code).toBe(2);
+    // In the flags' words, not the request schema's.
+    for (const [args, said] of [
+      [['--replicas', '0'], '--replicas must be an integer from 1 to 64, got "0"'],
+      [['--replicas', '100000'], '--replicas must be an integer from 1 to 64, got "100000"'],
+      [['--site', 'north', '--site', ' '], '--site must name a site, got ""'],
+      [['--name', 'has space'], '--name: letters, digits and . _ : / - only'],
+      [['--replicas', '2', '--min-replicas', '3'], '--min-replicas: minReplicas must not exceed replicas'],
+    ] as const) {
+      const refused = await cli(['deploy', 'x', ...args, ...connection]);
+      expect(refused.code, args.join(' ')).toBe(2);
+      expect(refused.stderr).toContain(`edgefleet deploy: ${said}\n`);
+    }
     expect((await cli(['undeploy', ...connection])).code).toBe(2);
     expect((await cli(['deployments', '--server', server.url])).code).toBe(2); // no key anywhere
     expect((await cli(['deployments', '--server', 'ftp://x', '--api-key', 'k'])).code).toBe(2);
@@ -192,6 +202,16 @@ describe('edgefleet nodes / deploy / deployments / instances / undeploy', () => 
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(
       `edgefleet deployments: cannot reach the EdgeFleet server at ${url} (ECONNREFUSED)\n`,
+    );
+    // fetch() will not connect to some well-known ports at all; say so rather than a bare "bad port".
+    const blocked = await cli(['deployments', '--server', 'http://127.0.0.1:6000', '--api-key', 'k']);
+    expect(blocked.code).toBe(1);
+    expect(blocked.stderr).toMatch(/\(bad port: fetch refuses port 6000, .* run the server on another\)\n$/);
+    // The API's path is not part of --server.
+    const withPath = await cli(['nodes', '--server', `${url}/api/v1`, '--api-key', 'k']);
+    expect(withPath.code).toBe(2);
+    expect(withPath.stderr).toMatch(
+      new RegExp(`^edgefleet nodes: --server is the server's address without /api/v1: --server ${url}\\n`),
     );
   });
 });
