@@ -75,26 +75,28 @@ export async function run(args: string[]): Promise<number> {
       const model = positionals[0]!;
       const str = (key: string) => (typeof values[key] === 'string' ? values[key] : undefined);
       const sites = Array.isArray(values.site)
-        ? values.site.filter((s): s is string => typeof s === 'string')
+        ? values.site.filter((s): s is string => typeof s === 'string').map((s) => s.trim())
         : [];
+      if (sites.includes('')) throw new CliFailure('--site must name a site, got ""', 2);
       const request: CreateDeploymentRequest = {
         name: str('name') ?? defaultDeploymentName(model),
         model,
-        replicas: intFlag(str('replicas'), 'replicas', 1),
+        replicas: intFlag(str('replicas'), 'replicas', 1, 1, maxReplicas),
         ...(str('quant') !== undefined && { quant: str('quant') }),
         ...(str('engine') !== undefined && { engine: str('engine') }),
         ...(sites.length > 0 && { sites }),
         ...(str('min-replicas') !== undefined && {
-          minReplicas: intFlag(str('min-replicas'), 'min-replicas', 0, 0),
+          minReplicas: intFlag(str('min-replicas'), 'min-replicas', 0, 0, maxReplicas),
         }),
         ...(str('idle-timeout-s') !== undefined && {
-          idleTimeoutS: intFlag(str('idle-timeout-s'), 'idle-timeout-s', 600),
+          idleTimeoutS: intFlag(str('idle-timeout-s'), 'idle-timeout-s', 600, 1, 30 * 86_400),
         }),
       };
       const checked = createDeploymentRequestSchema.safeParse(request);
       if (!checked.success) {
         const issue = checked.error.issues[0]!;
-        throw new CliFailure(`invalid ${issue.path.join('.') || 'request'}: ${issue.message}`, 2);
+        const field = String(issue.path[0] ?? '');
+        throw new CliFailure(`${flagOf[field] ?? (field || 'request')}: ${issue.message}`, 2);
       }
       const body = await callApi(await connect(), 'POST', 'deployments', checked.data);
       if (values.json === true) {
@@ -106,3 +108,16 @@ export async function run(args: string[]): Promise<number> {
     },
   );
 }
+
+/** The API's limit on replicas (createDeploymentRequestSchema), said by intFlag in the flag's words. */
+const maxReplicas = 64;
+
+/** The flag each request field comes from, for the schema's complaints. */
+const flagOf: Readonly<Record<string, string>> = {
+  name: '--name',
+  model: 'MODEL',
+  quant: '--quant',
+  engine: '--engine',
+  sites: '--site',
+  minReplicas: '--min-replicas',
+};

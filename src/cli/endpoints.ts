@@ -73,8 +73,9 @@ export async function run(args: string[]): Promise<number> {
       if (action === 'add') {
         const body: Record<string, unknown> = {};
         for (const flag of ['model', 'url', 'site'] as const) {
-          const value = text(flag);
+          const value = text(flag)?.trim();
           if (value === undefined) throw new CliFailure(`endpoints add needs --${flag}`, 2);
+          if (value === '') throw new CliFailure(`--${flag} must not be empty`, 2);
           body[flag] = value;
         }
         const upstreamKey = text('upstream-key');

@@ -79,6 +79,12 @@ describe('edgefleet endpoints and usage', () => {
       expect(result.code, args.join(' ')).toBe(2);
       expect(result.stderr).toMatch(/^edgefleet endpoints: /);
     }
+    const emptySite = await runCli([
+      ...['endpoints', 'add', '--model', 'm', '--url', 'http://127.0.0.1:9', '--site', ' '],
+      ...connection,
+    ]);
+    expect(emptySite.code).toBe(2);
+    expect(emptySite.stderr).toMatch(/^edgefleet endpoints: --site must not be empty\n/);
     const credentials = await runCli([
       'endpoints',
       'add',
