@@ -14,7 +14,7 @@ import { resolveHome } from '../worker/models/model-cache.js';
 import { appendCalibration } from './calibration-file.js';
 import { intFlag, parseFlags } from './parse-flags.js';
 import { commandError, formatNumber } from './planner-format.js';
-import { readJsonFile, readModelChoice, type ModelChoice } from './planner-inputs.js';
+import { quantFor, readJsonFile, readModelChoice, type ModelChoice } from './planner-inputs.js';
 
 const HELP = `usage: edgefleet calibrate --from RESULTS.json --hardware ID --engine E
                            [--model ID | --model-config FILE | --model-file FILE] [--quant Q] [--count N]
@@ -103,12 +103,7 @@ export async function run(args: string[]): Promise<number> {
     const results = parsed.data;
     const measured = singleStreamSpeed(results);
     const choice = await chooseModel(values, results.model_id);
-    const quant = values.quant ?? choice.fileQuant;
-    if (quant === undefined) {
-      throw new EdgeFleetError('invalid_argument', '--quant is required (the quantization that was served)', {
-        param: 'quant',
-      });
-    }
+    const quant = quantFor(values.quant, choice, 'the quantization that was served');
     const input = inputFromIds({
       model: choice.model,
       quant,

@@ -7,7 +7,7 @@ import { resolveHome } from '../worker/models/model-cache.js';
 import { readCalibrationFile } from './calibration-file.js';
 import { intFlag, parseFlags } from './parse-flags.js';
 import { commandError, formatBytes, formatNumber, formatPairs, formatUsd } from './planner-format.js';
-import { readHardwareChoice, readModelChoice } from './planner-inputs.js';
+import { quantFor, readHardwareChoice, readModelChoice } from './planner-inputs.js';
 
 const HELP = `usage: edgefleet estimate (--model ID | --model-config FILE | --model-file FILE) --quant Q --engine E
                           (--hardware ID | --hardware-spec FILE) [--count N] [--batch B] [--context C]
@@ -114,9 +114,9 @@ export async function run(args: string[]): Promise<number> {
       return 0;
     }
     const choice = await readModelChoice(values);
-    const quant = values.quant ?? choice.fileQuant;
-    if (quant === undefined || values.engine === undefined) {
-      throw new EdgeFleetError('invalid_argument', '--quant and --engine are required');
+    const quant = quantFor(values.quant, choice, 'the quantization to estimate');
+    if (values.engine === undefined) {
+      throw new EdgeFleetError('invalid_argument', '--engine is required', { param: 'engine' });
     }
     const promptTokens = intFlag(values.prompt, 'prompt', 500, 0);
     const outputTokens = intFlag(values.output, 'output', 1000);

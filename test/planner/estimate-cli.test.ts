@@ -145,6 +145,22 @@ describe('edgefleet estimate', () => {
     expect(result.fits).toBe(true);
     expect(result.memory.weightsBytes).toBeLessThan(made.bytes);
     expect(result.memory.weightsBytes).toBeGreaterThan(made.bytes * 0.8);
+    const noEngine = await runCli(run, ['--model-file', made.path, '--hardware', 'rtx-3090']);
+    expect(noEngine.code).toBe(2);
+    expect(noEngine.stderr).toMatch(/^edgefleet estimate: --engine is required\n/);
+  });
+
+  test('--model-file of a type that is no known quantization (F32) asks for --quant and says why', async () => {
+    const made = await makeTestModel({ layers: 2, hidden: 64, heads: 4, kvHeads: 2, type: 'f32' });
+    const args = ['--model-file', made.path, '--engine', 'llama.cpp', '--hardware', 'rtx-3090'];
+    const refused = await runCli(run, args);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(
+      /^edgefleet estimate: --quant is required \(the quantization to estimate\): the GGUF file's type ALL_F32 is not a quantization the planner knows; one of [^\n]*\bf16\b/,
+    );
+    const given = await runCli(run, [...args, '--quant', 'f16', '--json']);
+    expect(given.code).toBe(0);
+    expect((JSON.parse(given.stdout) as { quant: string }).quant).toBe('f16');
   });
 
   test('--hardware-spec reads a custom device', async () => {

@@ -13,6 +13,8 @@ export interface GgufModel {
   parameterCount: number;
   /** A catalog quantization id matching general.file_type, when there is one. */
   quantizationId: string | undefined;
+  /** general.file_type's name (e.g. ALL_F32), when the header has one. */
+  fileTypeName: string | undefined;
 }
 
 const quantByFileType: Readonly<Record<number, string>> = {
@@ -83,6 +85,7 @@ export function modelFromGgufHeader(header: GgufHeader, id: string, source: stri
     weightsBytes: arch.tensorBytes,
     parameterCount: arch.parameterCount,
     quantizationId: arch.fileType === undefined ? undefined : quantByFileType[arch.fileType],
+    fileTypeName: arch.fileTypeName,
   };
 }
 
