@@ -1,6 +1,6 @@
 /**
  * How the `edgefleet` launcher and commands end on mistakes that no other test makes: a tool-less `dev`,
- * `engine --meta` that is not a JSON object, and output piped into a reader that has gone away.
+ * `engine --meta` that is not a JSON object, an engine `--model` that is not there, and output piped into a reader that has gone away.
  */
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
@@ -33,6 +33,20 @@ describe('edgefleet on mistakes', () => {
       expect(result.code, meta).toBe(2);
       expect(result.stderr).toContain(
         `edgefleet engine: --meta must be a JSON object, got ${JSON.stringify(meta)}`,
+      );
+    }
+  });
+
+  it('says an engine --model that is missing or not a file before it listens (exit 2, no stack)', async () => {
+    for (const [model, why] of [
+      ['/nonexistent.gguf', 'no such file'],
+      ['/', 'not a file'],
+    ] as const) {
+      const result = await run(['engine', '--model', model, '--port', '0']);
+      expect(result.code, model).toBe(2);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toBe(
+        `edgefleet engine: --model ${model}: ${why}\nRun \`edgefleet engine --help\` for its options.\n`,
       );
     }
   });

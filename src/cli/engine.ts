@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import {
   defaultThreads,
@@ -71,6 +72,7 @@ export async function run(args: string[]): Promise<number> {
     meta: values.meta ? metaFlag(values.meta) : {},
     ...(process.env[engineKeyEnv] && { apiKey: process.env[engineKeyEnv] }),
   });
+  await checkModelFile(options.modelPath);
   const log = createLogger('engine', { modelId: options.modelId });
   await runEngine(options, log);
   return await new Promise<number>(() => undefined); // runs until a signal stops the process
@@ -88,4 +90,15 @@ function metaFlag(text: string): Record<string, unknown> {
     throw new EdgeFleetError('invalid_argument', `--meta must be a JSON object, got ${JSON.stringify(text)}`);
   }
   return parsed as Record<string, unknown>;
+}
+
+/** `--model`: a readable file, said before the engine listens rather than as a failed load after it. */
+async function checkModelFile(path: string): Promise<void> {
+  const found = await stat(path).catch((error: NodeJS.ErrnoException) => error);
+  if (found instanceof Error) {
+    const why =
+      found.code === 'ENOENT' ? 'no such file' : found.code === 'EACCES' ? 'not readable' : found.message;
+    throw new EdgeFleetError('invalid_argument', `--model ${path}: ${why}`);
+  }
+  if (!found.isFile()) throw new EdgeFleetError('invalid_argument', `--model ${path}: not a file`);
 }
