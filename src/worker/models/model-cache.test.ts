@@ -24,6 +24,26 @@ describe('resolveHome', () => {
     vi.stubEnv('EDGEFLEET_HOME', '');
     expect(resolveHome()).toBe(join(homedir(), '.edgefleet'));
   });
+
+  it('refuses a home that exists and is not a directory, naming where it came from', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edgefleet-home-'));
+    try {
+      const file = join(dir, 'a-file');
+      await writeFile(file, 'x');
+      expect(() => resolveHome(file)).toThrow(
+        expect.objectContaining({
+          code: 'invalid_argument',
+          message: `the EdgeFleet home ${file} (--home) is not a directory`,
+        }),
+      );
+      vi.stubEnv('EDGEFLEET_HOME', file);
+      expect(() => resolveHome()).toThrow(`the EdgeFleet home ${file} ($EDGEFLEET_HOME) is not a directory`);
+      // One that does not exist yet is created by whoever writes to it.
+      expect(resolveHome(join(dir, 'new'))).toBe(join(dir, 'new'));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('listCachedModels / findCached', () => {

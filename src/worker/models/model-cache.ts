@@ -1,6 +1,8 @@
+import { statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 import { readCachedModel, type CachedModel } from './cached-model.js';
 import { cachePath, parseModelRef } from './model-ref.js';
 
@@ -14,7 +16,7 @@ export const DEFAULT_MODEL_REF =
 
 /**
  * The EdgeFleet home directory: the `--home` flag, else $EDGEFLEET_HOME, else ~/.edgefleet. A leading
- * `~` is expanded; the result is absolute.
+ * `~` is expanded; the result is absolute. One that exists and is not a directory is a usage error.
  */
 export function resolveHome(flag?: string): string {
   const chosen = [flag, process.env['EDGEFLEET_HOME']].find(
@@ -22,7 +24,13 @@ export function resolveHome(flag?: string): string {
   );
   const raw = chosen?.trim() ?? join(homedir(), '.edgefleet');
   const expanded = raw === '~' ? homedir() : raw.startsWith('~/') ? join(homedir(), raw.slice(2)) : raw;
-  return resolve(expanded);
+  const home = resolve(expanded);
+  // Said here rather than as a bare ENOTDIR from the first file read or written under it.
+  if (statSync(home, { throwIfNoEntry: false })?.isDirectory() === false) {
+    const from = chosen === undefined ? 'the default' : chosen === flag ? '--home' : '$EDGEFLEET_HOME';
+    throw new EdgeFleetError('invalid_argument', `the EdgeFleet home ${home} (${from}) is not a directory`);
+  }
+  return home;
 }
 
 /** Where models live: `<home>/models`. */
