@@ -339,6 +339,15 @@ describe('pullModel', () => {
       data: { unreachable: true, errno: 'ECONNREFUSED' },
     });
     expect((error as Error).message).toContain('cannot reach');
+    expect((error as Error).message).toContain('set HF_ENDPOINT to a reachable mirror');
+    // A plain URL has nothing to do with Hugging Face's mirrors.
+    const plain = await pullModel({ home, ref: `${deadOrigin}/files/plain.gguf`, logger: quiet }).catch(
+      (e: unknown) => e,
+    );
+    expect(plain).toMatchObject({ code: 'download_failed', data: { unreachable: true } });
+    expect((plain as Error).message).toMatch(
+      /cannot reach .*check the network connection, or put the model file/,
+    );
   });
 
   it('fails a stalled download after the idle timeout and keeps the part for a resume', async () => {
@@ -388,6 +397,10 @@ describe('edgefleet pull / models (run)', () => {
     const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     expect(await runPull([])).toBe(2);
     expect(await runPull(['hf:a/b/c.gguf', '--bogus'])).toBe(2);
+    expect(await runPull(['deepseek-r1-distil-qwen-7b', '--home', home])).toBe(2);
+    expect(stderr.mock.calls.map((c) => String(c[0])).join('')).toMatch(
+      /"deepseek-r1-distil-qwen-7b" is neither an hf: ref, an http\(s\) URL nor a model id with a known GGUF build \([^)]*deepseek-r1-distill-qwen-7b/,
+    );
     expect(await runPull([`${origin}/files/page.gguf`, '--home', home])).toBe(1);
     expect(stderr.mock.calls.map((c) => String(c[0])).join('')).toContain('not a GGUF model file');
   });

@@ -1,6 +1,6 @@
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import { createLogger } from '../telemetry/logger.js';
-import { ggufRefFor } from '../catalog/gguf-sources.js';
+import { ggufRefFor, modelIdsWithGguf } from '../catalog/gguf-sources.js';
 import { pullModel, resolveHome, DEFAULT_MODEL_REF } from '../worker/models/model-cache.js';
 import { parseFlags } from './parse-flags.js';
 import { downloadInterrupted, progressView } from './progress-view.js';
@@ -44,7 +44,15 @@ export async function run(args: string[]): Promise<number> {
   }
   // A catalog id such as deepseek-r1-distill-qwen-7b[:Q8_0] names its GGUF build on Hugging Face.
   const [id = '', quant] = named.split(':');
-  const ref = /^(hf:|https?:)/i.test(named) ? named : (ggufRefFor(id, quant) ?? named);
+  const isRef = /^(hf:|https?:)/i.test(named);
+  const ref = isRef ? named : ggufRefFor(id, quant);
+  if (ref === undefined) {
+    process.stderr.write(
+      `edgefleet pull: "${named}" is neither an hf: ref, an http(s) URL nor a model id with a known GGUF ` +
+        `build (${modelIdsWithGguf().join(', ')})\n`,
+    );
+    return 2;
+  }
   const logger = createLogger('pull');
   if (process.stderr.isTTY && process.env['EDGEFLEET_LOG_LEVEL'] === undefined) logger.level = 'warn';
   const view = progressView(ref, logger);

@@ -46,6 +46,7 @@ export function networkError(
   url: URL,
   ref: string,
   phase: 'connect' | 'body',
+  isHuggingFace = false,
 ): EdgeFleetError {
   if (error instanceof EdgeFleetError) return error;
   const err = error as NodeJS.ErrnoException;
@@ -54,7 +55,7 @@ export function networkError(
   const detail = err.message.includes(code) ? err.message : `${code}: ${err.message}`;
   const message = unreachable
     ? `cannot reach ${url.host} to download ${ref} (${detail}); check the network connection, ` +
-      'set HF_ENDPOINT to a reachable mirror, or put the model file in the cache by hand'
+      `${isHuggingFace ? 'set HF_ENDPOINT to a reachable mirror, ' : ''}or put the model file in the cache by hand`
     : `download of ${ref} from ${url.host} failed (${detail})`;
   return new EdgeFleetError('download_failed', message, {
     data: { ref, host: url.host, errno: code, unreachable },
@@ -117,7 +118,9 @@ function requestOnce(
     request.once('error', (error) => {
       clearTimeout(timer);
       reject(
-        options.signal?.aborted ? options.signal.reason : networkError(error, url, options.ref, 'connect'),
+        options.signal?.aborted
+          ? options.signal.reason
+          : networkError(error, url, options.ref, 'connect', options.isHuggingFace),
       );
     });
   });
