@@ -47,6 +47,9 @@ describe('edgefleet worker lifetime', () => {
     );
     await new Promise((resolve) => setTimeout(resolve, 1500)); // several heartbeats find nothing there
     expect(worker.child.exitCode).toBeNull();
+    // Not yet joined: nothing to heartbeat and no instance that keeps running, so it does not say so.
+    expect(worker.output()).toMatch(/cannot join yet; retrying/);
+    expect(worker.output()).not.toMatch(/heartbeat failed/);
     const server = resources.track(await startServer(serverHome, ['--port', port]));
     const node = await resources.explain(
       waitFor(

@@ -114,7 +114,10 @@ export class WorkerAgent {
         failures += 1;
         delayMs = Math.min(maxBackoffMs, heartbeatMs * 2 ** Math.min(failures - 1, 10));
         const reason = error instanceof Error ? error.message : String(error);
-        log.warn({ failures, retryInMs: delayMs, reason }, 'heartbeat failed; instances keep running');
+        // Before the node has joined there is no heartbeat yet and no instance to keep running.
+        if (this.identity === null)
+          log.warn({ failures, retryInMs: delayMs, reason }, 'cannot join yet; retrying');
+        else log.warn({ failures, retryInMs: delayMs, reason }, 'heartbeat failed; instances keep running');
       }
       await this.sleep(delayMs);
     }
