@@ -27,7 +27,7 @@ import { runCli } from './run-cli.js';
 const llamaBench = fileURLToPath(new URL('../../.cache/llama.cpp/bin/llama-bench', import.meta.url));
 const llamaServer = fileURLToPath(new URL('../../.cache/llama.cpp/bin/llama-server', import.meta.url));
 const present = existsSync(llamaBench) && existsSync(llamaServer);
-const OUTPUT_TOKENS = 128;
+const OUTPUT_TOKENS = 64;
 
 describe('edgefleet bench decode speed (llama-server) vs llama-bench', () => {
   let server: ChildProcess | undefined;
