@@ -322,6 +322,11 @@ describe('FleetGateway routing', () => {
       new RegExp(`edgefleet_gateway_instance_up\\{instance="a",site="north"\\} ${value}`).test(
         await gateway.registry.metrics(),
       );
+    // Every instance has its series from the first checks on, not only after its first failure.
+    await until(() => upGauge(1));
+    const healthy = await gateway.registry.metrics();
+    expect(healthy).toMatch(/edgefleet_gateway_instance_up\{instance="b",site="north"\} 1/);
+    expect(healthy).toMatch(/edgefleet_gateway_circuit_open\{instance="a",site="north"\} 0/);
     a.state.healthStatus = 503;
     await until(() => upGauge(0));
     const hitsBefore = a.state.hits;

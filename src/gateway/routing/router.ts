@@ -245,12 +245,19 @@ export class Router {
     return speeds;
   }
 
-  /** Keeps the instance id and site of a routing key for metric labels (a new object only when they change). */
+  /**
+   * Keeps the instance id and site of a routing key for metric labels (a new object only when they change),
+   * and gives a newly seen instance its per-instance gauges at once: they change only on transitions, so
+   * an instance that never failed would otherwise have no `instance_up` series at all.
+   */
   private remember(key: string, instance: RouteInstance): void {
     const known = this.known.get(key);
     if (known?.instance !== instance.id || known.site !== instance.siteName) {
       if (known) this.forgetSeries(known);
-      this.known.set(key, { instance: instance.id, site: instance.siteName });
+      const labels = { instance: instance.id, site: instance.siteName };
+      this.known.set(key, labels);
+      this.metrics.instanceUp.set(labels, this.health.isUp(key) ? 1 : 0);
+      this.metrics.circuitOpen.set(labels, this.breakers.stateOf(key, this.now()) === 'closed' ? 0 : 1);
     }
   }
 
