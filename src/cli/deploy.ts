@@ -1,5 +1,9 @@
-import { basename } from 'node:path';
-import { createDeploymentRequestSchema, type CreateDeploymentRequest } from '../spec/management-api.js';
+import { basename, resolve } from 'node:path';
+import {
+  createDeploymentRequestSchema,
+  isRelativeModelPath,
+  type CreateDeploymentRequest,
+} from '../spec/management-api.js';
 import { deploymentTable } from './deployments.js';
 import { intFlag } from './parse-flags.js';
 import {
@@ -72,7 +76,8 @@ export async function run(args: string[]): Promise<number> {
       if (positionals.length !== 1) {
         throw new CliFailure(positionals.length === 0 ? 'missing MODEL' : 'expected one MODEL', 2);
       }
-      const model = positionals[0]!;
+      // A relative file path means the file here: the control plane needs the absolute path.
+      const model = isRelativeModelPath(positionals[0]!) ? resolve(positionals[0]!) : positionals[0]!;
       const str = (key: string) => (typeof values[key] === 'string' ? values[key] : undefined);
       const sites = Array.isArray(values.site)
         ? values.site.filter((s): s is string => typeof s === 'string').map((s) => s.trim())

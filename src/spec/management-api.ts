@@ -58,6 +58,16 @@ export interface RevokeNodeResponse {
   instancesRemoved: string[];
 }
 
+/** A GGUF path relative to a directory the control plane and the workers cannot know (`./m.gguf`, `m.gguf`). */
+export function isRelativeModelPath(model: string): boolean {
+  return (
+    !model.startsWith('hf:') &&
+    !/^https?:\/\//.test(model) &&
+    !model.startsWith('/') &&
+    (model.startsWith('./') || model.startsWith('../') || /\.gguf$/i.test(model))
+  );
+}
+
 /** True when `model` is not a catalog id but a file, URL or Hugging Face reference. */
 export function isModelReference(model: string): boolean {
   return (

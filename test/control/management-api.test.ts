@@ -62,6 +62,17 @@ describe('management API', () => {
     });
     expect(gguf.status).toBe(201);
 
+    // A relative path could never be placed (pending for ever): refused, asking for the absolute path.
+    for (const model of ['./tiny.gguf', 'tiny.gguf', '../models/tiny.gguf']) {
+      const relative = await h.call('POST', '/api/v1/deployments', {
+        body: { name: 'rel', model, replicas: 1 },
+      });
+      expect(relative.status, model).toBe(400);
+      expect(relative.body).toMatchObject({
+        error: { param: 'model', message: expect.stringContaining(`model "${model}" is a relative path`) },
+      });
+    }
+
     for (const body of [
       { name: 'y', model: 'deepseek-r1', replicas: 0 },
       { name: 'y', model: 'deepseek-r1', replicas: 65 },

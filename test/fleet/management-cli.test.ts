@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultDeploymentName } from '../../src/cli/deploy.js';
 import { binPath, waitFor } from '../helpers/edgefleet-process.js';
@@ -16,12 +16,16 @@ interface CliResult {
 }
 
 /** Runs the built CLI (`node bin/edgefleet.js ARGS`) as a child process and collects its output. */
-function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+function cli(args: string[], env: Record<string, string> = {}, cwd?: string): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [binPath, ...args],
-      { env: { ...process.env, EDGEFLEET_SERVER: '', EDGEFLEET_API_KEY: '', ...env }, timeout: 30_000 },
+      {
+        env: { ...process.env, EDGEFLEET_SERVER: '', EDGEFLEET_API_KEY: '', ...env },
+        timeout: 30_000,
+        ...(cwd !== undefined && { cwd }),
+      },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
         resolve({ code, stdout, stderr });
@@ -98,8 +102,13 @@ describe('edgefleet nodes / deploy / deployments / instances / undeploy', () => 
     expect(table.stdout).toMatch(/^ID\s+NAME\s+MODEL/);
     expect(table.stdout).toContain('tiny');
 
-    // Same name again → the server's 409 as one line, exit 1.
-    const conflict = await cli(['deploy', model.path, '--name', 'tiny', ...connection]);
+    // Same name again → the server's 409 as one line, exit 1. The file named relative to the current
+    // directory, as `./tiny.gguf`, is sent as its absolute path (the server refuses relative ones).
+    const conflict = await cli(
+      ['deploy', `./${basename(model.path)}`, '--name', 'tiny', ...connection],
+      {},
+      dirname(model.path),
+    );
     expect(conflict.code).toBe(1);
     expect(conflict.stderr.trim().split('\n')).toHaveLength(1);
     expect(conflict.stderr).toMatch(/409 conflict/);

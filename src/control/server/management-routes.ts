@@ -7,6 +7,7 @@ import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 import {
   createDeploymentRequestSchema,
   isModelReference,
+  isRelativeModelPath,
   listInstancesQuerySchema,
   type CreateDeploymentRequest,
 } from '../../spec/management-api.js';
@@ -72,6 +73,13 @@ async function readDeploymentRequest(
   request: IncomingMessage,
 ): Promise<{ body: CreateDeploymentRequest; siteConstraints: string[] }> {
   const body = parseWith(createDeploymentRequestSchema, await readJsonBody(request, ctx.maxBodyBytes));
+  if (isRelativeModelPath(body.model)) {
+    throw new EdgeFleetError(
+      'invalid_request',
+      `model "${body.model}" is a relative path: give the GGUF file's absolute path (relative to what the control plane and the workers cannot know)`,
+      { param: 'model' },
+    );
+  }
   if (!isModelReference(body.model) && !modelCatalog.some((m) => m.id === body.model)) {
     throw new EdgeFleetError(
       'invalid_request',
