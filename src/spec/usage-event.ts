@@ -4,6 +4,13 @@
  */
 import { z } from 'zod';
 
+/**
+ * The most prompt or completion tokens one request can be metered with: far beyond any context window,
+ * and low enough that no number of records overflows the store's 64-bit sums. An engine reporting more
+ * is not believed (the gateway counts the tokens itself) and a usage event claiming more is refused.
+ */
+export const maxUsageTokens = 100_000_000;
+
 export const usageEventSchema = z.strictObject({
   id: z.string().min(1).max(64),
   atMs: z.number().int().min(0),
@@ -13,8 +20,8 @@ export const usageEventSchema = z.strictObject({
   siteName: z.string().max(256).nullable(),
   instanceId: z.string().max(128).nullable(),
   route: z.string().max(64),
-  promptTokens: z.number().int().min(0),
-  completionTokens: z.number().int().min(0),
+  promptTokens: z.number().int().min(0).max(maxUsageTokens),
+  completionTokens: z.number().int().min(0).max(maxUsageTokens),
   /** Gateway arrival → first generated text, for streams. */
   ttftMs: z.number().min(0).nullable(),
   durationMs: z.number().min(0),

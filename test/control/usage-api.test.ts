@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { UsageEvent } from '../../src/spec/usage-event.js';
+import { maxUsageTokens, type UsageEvent } from '../../src/spec/usage-event.js';
 import { PostgresTestDatabases } from '../store/postgres-test-databases.js';
 import { errorCode, listOf, startHarness, type Harness } from './server-harness.js';
 
@@ -194,6 +194,9 @@ describe.each([
     const bad: [unknown, string][] = [
       [{ events: [{ ...refused('x'), status: 99 }] }, 'invalid_request'],
       [{ events: [{ ...refused('x'), promptTokens: -1 }] }, 'invalid_request'],
+      // More than any request can hold: enough such records would overflow the store's 64-bit sums.
+      [{ events: [{ ...refused('x'), promptTokens: maxUsageTokens + 1 }] }, 'invalid_request'],
+      [{ events: [{ ...refused('x'), completionTokens: Number.MAX_SAFE_INTEGER }] }, 'invalid_request'],
       [{ events: [{ ...refused('x'), extra: 1 }] }, 'unsupported_parameter'],
       [{ events: Array.from({ length: 1001 }, (_, i) => refused(`many-${i}`)) }, 'invalid_request'],
       [{}, 'invalid_request'],
@@ -205,6 +208,23 @@ describe.each([
     }
     // Nothing of a refused batch is stored.
     expect(listOf(await report(`${range}&model=refused`))).toEqual([]);
+    // Two full batches at the limit still add up (SQLite's integer SUM failed with "integer overflow"
+    // on two batches at Number.MAX_SAFE_INTEGER, for good) and leave the keys list answering.
+    const atMs = t0 + 400 * 24 * hourMs;
+    for (let batch = 0; batch < 2; batch++) {
+      const events = Array.from({ length: 1000 }, (_, i) =>
+        usageEvent(`max-${batch}-${i}`, {
+          keyId: appKeyId,
+          atMs: atMs + batch * 1000 + i,
+          promptTokens: maxUsageTokens,
+          completionTokens: maxUsageTokens,
+        }),
+      );
+      expect((await h.call('POST', '/api/v1/usage/events', { body: { events } })).status).toBe(200);
+    }
+    const huge = listOf(await report(`from=${atMs}&to=${atMs + hourMs}&group_by=`));
+    expect(huge[0]).toMatchObject({ requests: 2000, prompt_tokens: 2000 * maxUsageTokens });
+    expect((await h.call('GET', '/api/v1/keys')).status).toBe(200);
     for (const query of [
       'group_by=region',
       'bucket=week',

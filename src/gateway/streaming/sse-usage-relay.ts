@@ -10,6 +10,7 @@
  * `finish()` can then add the counted usage as a last chunk.
  */
 import { generatedTextOf, parseJsonObject, usageObject } from './openai-json.js';
+import { maxUsageTokens } from '../../spec/usage-event.js';
 
 export interface TokenUsage {
   promptTokens: number;
@@ -154,7 +155,7 @@ export function readUsage(value: unknown): TokenUsage | null {
   const promptTokens = Math.round(prompt);
   const completionTokens = Math.round(completion);
   // An engine that reports nonsense (1e300 tokens) must not reach usage records and token budgets.
-  const plausible = (n: number) => Number.isSafeInteger(n) && n >= 0 && n <= 100_000_000;
+  const plausible = (n: number) => Number.isSafeInteger(n) && n >= 0 && n <= maxUsageTokens;
   if (!plausible(promptTokens) || !plausible(completionTokens)) return null;
   return { promptTokens, completionTokens };
 }
