@@ -62,7 +62,7 @@ export interface RevokeNodeResponse {
 export function isRelativeModelPath(model: string): boolean {
   return (
     !model.startsWith('hf:') &&
-    !/^https?:\/\//.test(model) &&
+    !/^[a-z][a-z0-9+.-]*:\/\//i.test(model) &&
     !model.startsWith('/') &&
     (model.startsWith('./') || model.startsWith('../') || /\.gguf$/i.test(model))
   );

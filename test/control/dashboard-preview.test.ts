@@ -122,8 +122,11 @@ describe('deployment preview (dry-run placement)', () => {
       engine: 'tgi',
       replicas: 1,
     });
-    expect(engine.body['fits']).toBe(false);
-    expect((engine.body['reasons'] as string[]).join(' ')).toContain('llama.cpp');
+    // Refused as create refuses it (an engine that is not in the catalog could never be placed).
+    expect(engine.status).toBe(400);
+    expect(engine.body).toMatchObject({
+      error: { param: 'engine', message: expect.stringContaining('llama.cpp') },
+    });
 
     const file = await preview({ name: 'f', model: '/nowhere/model.gguf', replicas: 1 });
     expect(file.status).toBe(200);

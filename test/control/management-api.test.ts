@@ -62,6 +62,18 @@ describe('management API', () => {
     });
     expect(gguf.status).toBe(201);
 
+    // What could never be placed (it was accepted and stayed pending for ever) is refused, naming the field.
+    for (const [body, param, said] of [
+      [{ engine: 'bogus' }, 'engine', 'unknown engine "bogus"; valid ids: '],
+      [{ quant: 'zzz' }, 'quant', 'unknown quantization "zzz"; valid ids: '],
+      [{ model: 'ftp://x/y.gguf' }, 'model', 'ftp:// is not a way to fetch a model'],
+    ] as const) {
+      const never = await h.call('POST', '/api/v1/deployments', {
+        body: { name: 'never', model: '/m/tiny.gguf', replicas: 1, ...body },
+      });
+      expect(never.status, param).toBe(400);
+      expect(never.body).toMatchObject({ error: { param, message: expect.stringContaining(said) } });
+    }
     // A relative path could never be placed (pending for ever): refused, asking for the absolute path.
     for (const model of ['./tiny.gguf', 'tiny.gguf', '../models/tiny.gguf']) {
       const relative = await h.call('POST', '/api/v1/deployments', {

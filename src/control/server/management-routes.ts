@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
+import { findEngine } from '../../catalog/engines/engine-catalog.js';
 import { modelCatalog } from '../../catalog/models/model-catalog.js';
+import { findQuantization } from '../../catalog/quantizations/quantization-catalog.js';
 import { parseWith, readJsonBody } from '../../http/read-json-body.js';
 import { sendJson } from '../../http/respond.js';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
@@ -73,6 +75,17 @@ async function readDeploymentRequest(
   request: IncomingMessage,
 ): Promise<{ body: CreateDeploymentRequest; siteConstraints: string[] }> {
   const body = parseWith(createDeploymentRequestSchema, await readJsonBody(request, ctx.maxBodyBytes));
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(body.model)?.[1]?.toLowerCase();
+  if (scheme !== undefined && scheme !== 'http' && scheme !== 'https') {
+    throw new EdgeFleetError(
+      'invalid_request',
+      `model "${body.model}": ${scheme}:// is not a way to fetch a model; use https://, hf:, an absolute GGUF path or a catalog id`,
+      { param: 'model' },
+    );
+  }
+  // Refused now rather than accepted and pending for ever: the scheduler resolves these the same way.
+  if (body.engine !== undefined) findEngine(body.engine);
+  if (body.quant !== undefined) findQuantization(body.quant);
   if (isRelativeModelPath(body.model)) {
     throw new EdgeFleetError(
       'invalid_request',
