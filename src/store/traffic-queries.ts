@@ -69,9 +69,10 @@ export function trafficQueries({ db }: SqlContext): TrafficQueries {
       const counts = async (byGroup: boolean) => {
         const keys = byGroup ? 'b, site_name, model' : 'b';
         const rows = await db.query(
-          `SELECT ${keys}, COUNT(*) AS requests, SUM(CASE WHEN v >= 400 THEN 1 ELSE 0 END) AS errors,
+          `SELECT ${keys}, COUNT(*) AS requests,
+             SUM(CASE WHEN v >= 400 OR outcome = 'broken' THEN 1 ELSE 0 END) AS errors,
              SUM(completion_tokens) AS completion_tokens
-           FROM (SELECT ${bucket} AS b, site_name, model, status AS v, completion_tokens
+           FROM (SELECT ${bucket} AS b, site_name, model, status AS v, outcome, completion_tokens
                  FROM usage_records WHERE ${where.join(' AND ')}) t
            GROUP BY ${keys}`,
           params,

@@ -146,7 +146,7 @@ export function usageQueries({ db, atomically }: SqlContext): UsageQueries {
       const rows = await db.query(
         `SELECT ${[...selected, ''].join(', ')}
            COUNT(*) AS requests,
-           SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS errors,
+           SUM(CASE WHEN status >= 400 OR outcome = 'broken' THEN 1 ELSE 0 END) AS errors,
            SUM(prompt_tokens) AS prompt_tokens,
            SUM(completion_tokens) AS completion_tokens,
            AVG(ttft_ms) AS mean_ttft_ms,

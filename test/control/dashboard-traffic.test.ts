@@ -33,7 +33,8 @@ const events: UsageEvent[] = [
   event('a1', 1000, { ttftMs: 100, durationMs: 1100, completionTokens: 11 }), // TPOT 100
   event('a2', 2000, { ttftMs: 200, durationMs: 1200, completionTokens: 21 }), // TPOT 50
   event('a3', 3000, { ttftMs: 300, durationMs: 300, completionTokens: 1 }), // no TPOT (1 token)
-  event('a4', 4000, { ttftMs: null, durationMs: 500, completionTokens: 40 }), // not streamed
+  // Not streamed; its client left before the end: no error of the fleet's.
+  event('a4', 4000, { ttftMs: null, durationMs: 500, completionTokens: 40, outcome: 'aborted' }),
   event('a5', 5000, { status: 500, outcome: 'error', completionTokens: 0 }),
   // Bucket 0, room-2 / qwen: 1 request, 5 tokens.
   event('b1', 9999, {
@@ -64,7 +65,15 @@ const events: UsageEvent[] = [
     });
   }),
   // Bucket 5 ends the window; the request at exactly `to` and one before `from` fall outside it.
-  event('e1', 59_999, { siteName: 'room-2', model: 'qwen', completionTokens: 2, ttftMs: 10, durationMs: 30 }),
+  // A stream that broke after its first byte: status 200, but an error.
+  event('e1', 59_999, {
+    siteName: 'room-2',
+    model: 'qwen',
+    completionTokens: 2,
+    ttftMs: 10,
+    durationMs: 30,
+    outcome: 'broken',
+  }),
   event('late', 60_000, { completionTokens: 999 }),
   event('early', -1, { completionTokens: 999 }),
 ];
@@ -190,7 +199,13 @@ describe.each([
     });
     expect(fleet[1]).toEqual({ t: t0 + 10_000, ...idle });
     expect(fleet[3]).toMatchObject({ requests: 2, errors: 1, ttftP50Ms: 40, tpotP99Ms: 4 });
-    expect(fleet[5]).toMatchObject({ requests: 1, tokensPerSecond: 0.2, ttftP50Ms: 10, tpotP50Ms: 20 });
+    expect(fleet[5]).toMatchObject({
+      requests: 1,
+      errors: 1,
+      tokensPerSecond: 0.2,
+      ttftP50Ms: 10,
+      tpotP50Ms: 20,
+    });
     // Nothing from outside [from, to).
     const total = fleet.reduce((sum, p) => sum + (p['requests'] as number), 0);
     expect(total).toBe(events.length - 2);

@@ -179,6 +179,21 @@ describe.each([
     expect(rows.map((r) => [r['model'], r['requests']])).toEqual([['fresh', 1]]);
   });
 
+  it('counts streams that broke after their first byte as errors, clients that left as none', async () => {
+    const at = t0 + 200 * 24 * hourMs;
+    const events = (['ok', 'broken', 'aborted', 'error'] as const).map((outcome, i) =>
+      usageEvent(`outcome-${outcome}`, {
+        model: 'outcomes',
+        atMs: at + i,
+        outcome,
+        status: outcome === 'error' ? 502 : 200,
+      }),
+    );
+    expect((await h.call('POST', '/api/v1/usage/events', { body: { events } })).status).toBe(200);
+    const rows = listOf(await report(`from=${at}&to=${at + hourMs}&model=outcomes&group_by=`));
+    expect(rows).toEqual([expect.objectContaining({ requests: 4, errors: 2 })]);
+  });
+
   it('stores posted events idempotently by id', async () => {
     const again = await h.call('POST', '/api/v1/usage/events', {
       body: { events: [usageEvent('e1', { keyId: appKeyId }), usageEvent('e6', { atMs: t0 + 1 })] },
