@@ -23,9 +23,11 @@ export function clientErrorResponse(error: NodeJS.ErrnoException): string {
   const message =
     code === 'headers_too_large'
       ? 'the request headers are too large'
-      : code === 'request_timeout'
+      : error.code === 'HPE_HEADERS_TIMEOUT'
         ? 'the request headers did not arrive in time'
-        : `malformed HTTP request${why}`;
+        : code === 'request_timeout'
+          ? 'the request (headers and body) did not arrive in time'
+          : `malformed HTTP request${why}`;
   const { status, body } = toOpenAiError(new EdgeFleetError(code, message));
   const payload = JSON.stringify(body);
   return (
