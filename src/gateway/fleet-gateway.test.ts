@@ -449,6 +449,7 @@ describe('FleetGateway', () => {
     const keys: Record<string, KeyPrincipal> = {
       good: testPrincipal('good', { allowedModels: ['m'] }),
       other: testPrincipal('other', { allowedModels: ['x'] }),
+      ghost: testPrincipal('ghost', { allowedModels: ['x', 'gone'] }),
       tpm: testPrincipal('tpm', { tpm: 5 }),
     };
     const guard = new KeyGuard({
@@ -473,6 +474,16 @@ describe('FleetGateway', () => {
     const forbidden = await post(url, chat('m'), as('other'));
     expect(forbidden.status).toBe(403);
     expect(((await forbidden.json()) as { error: { param: string } }).error.param).toBe('model');
+    // A model the key may use that does not exist: the 404 names only models that key may use.
+    const missing = await post(url, chat('gone'), as('ghost'));
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as { error: { message: string } }).error.message).toBe(
+      'the model "gone" does not exist; available: x',
+    );
+    const anyKey = await post(url, chat('gone'), as('tpm'));
+    expect(((await anyKey.json()) as { error: { message: string } }).error.message).toBe(
+      'the model "gone" does not exist; available: m, x',
+    );
     expect(a.seen).toHaveLength(0);
     // tpm 5: the first answer (9 tokens) is counted after it completes; the next request waits.
     expect((await post(url, chat(), as('tpm'))).status).toBe(200);

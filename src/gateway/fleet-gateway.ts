@@ -269,7 +269,7 @@ export class FleetGateway {
       });
     } catch (error) {
       await this.meter.failed(meterContext, model, toOpenAiError(error).status);
-      throw error;
+      throw principal.allowedModels === null ? error : notFoundFor(principal, error);
     } finally {
       stopWarm();
     }
@@ -370,11 +370,29 @@ export class FleetGateway {
     const found = table.models.find((m) => m.name === name);
     if (found) return found;
     this.requireRoutes();
-    const names = table.models.map((m) => m.name);
-    throw new EdgeFleetError(
-      'model_not_found',
-      `the model "${name}" does not exist${names.length > 0 ? `; available: ${names.slice(0, 20).join(', ')}` : ''}`,
-      { param: 'model' },
+    throw modelNotFound(
+      name,
+      table.models.map((m) => m.name),
     );
   }
+}
+
+/** 404 for a model not in the route table, naming (up to 20 of) those that are. */
+function modelNotFound(name: string, available: string[]): EdgeFleetError {
+  return new EdgeFleetError(
+    'model_not_found',
+    `the model "${name}" does not exist${available.length > 0 ? `; available: ${available.slice(0, 20).join(', ')}` : ''}`,
+    { param: 'model', data: { model: name, available } },
+  );
+}
+
+/** A model_not_found told to a key with an allow-list names only the models that key may use. */
+function notFoundFor(principal: KeyPrincipal, error: unknown): unknown {
+  if (!(error instanceof EdgeFleetError) || error.code !== 'model_not_found') return error;
+  const { model, available } = error.data;
+  if (typeof model !== 'string' || !Array.isArray(available)) return error;
+  return modelNotFound(
+    model,
+    available.filter((name): name is string => typeof name === 'string' && allowsModel(principal, name)),
+  );
 }
