@@ -191,7 +191,7 @@ export class EngineSupervisor extends EventEmitter<{ state: [EngineState] }> {
 
   private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.child !== child) return;
-    this.restartLater(code, signal, this.tail.lastError());
+    this.restartLater(code, signal, this.tail.exitReason(code, signal));
   }
 
   /** The engine exited or could not be started: report why and start it again after the backoff. */

@@ -20,6 +20,16 @@ describe('TailBuffer', () => {
     expect(quiet.lastError()).toBe('c');
   });
 
+  it('takes no info-level structured line for a reason; a kill says so instead', () => {
+    const tail = new TailBuffer(5);
+    tail.push('{"level":30,"msg":"engine listening"}\n{"level":30,"msg":"engine ready"}\n');
+    expect(tail.lastError()).toBe('');
+    expect(tail.exitReason(null, 'SIGKILL')).toBe('killed by SIGKILL');
+    expect(tail.exitReason(1, null)).toBe('exited with code 1');
+    tail.push('{"level":50,"msg":"model failed to load","err":{"message":"bad tensor"}}\n');
+    expect(tail.exitReason(3, null)).toBe('model failed to load: bad tensor');
+  });
+
   it('keeps only the end of a line that never ends (a progress bar redrawn with carriage returns)', () => {
     const tail = new TailBuffer(2);
     for (let i = 0; i <= 100_000; i++) tail.push(`downloading ${i}\r`);

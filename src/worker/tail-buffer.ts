@@ -18,18 +18,37 @@ export class TailBuffer {
     }
   }
 
-  /** The message of the last error-level structured log line, else the last line written. */
+  /**
+   * The message of the last error-level structured log line, else the last plain line that reads like an
+   * error, else the last plain line written; '' when there is none (a structured line that is no error,
+   * such as "engine ready", says nothing about why the process ended).
+   */
   lastError(): string {
     const all = this.partial.trim() === '' ? this.lines : [...this.lines, this.partial];
     for (let i = all.length - 1; i >= 0; i--) {
       const line = all[i] ?? '';
-      try {
-        const entry = JSON.parse(line) as { level?: number; msg?: string; err?: { message?: string } };
-        if ((entry.level ?? 0) >= 50) return [entry.msg, entry.err?.message].filter(Boolean).join(': ');
-      } catch {
+      const entry = structured(line);
+      if (entry === null) {
         if (/abort|assert|error|fatal/i.test(line)) return line.trim();
-      }
+      } else if ((entry.level ?? 0) >= 50) return [entry.msg, entry.err?.message].filter(Boolean).join(': ');
     }
-    return all.at(-1)?.trim() ?? '';
+    const last = all.at(-1) ?? '';
+    return structured(last) === null ? last.trim() : '';
+  }
+
+  /** Why the process ended: lastError(), else how it ended (a SIGKILL leaves no line of its own). */
+  exitReason(code: number | null, signal: NodeJS.Signals | null): string {
+    return this.lastError() || (signal !== null ? `killed by ${signal}` : `exited with code ${code}`);
+  }
+}
+
+/** A structured (JSON) log line, or null for plain text. */
+function structured(line: string): { level?: number; msg?: string; err?: { message?: string } } | null {
+  if (!line.trimStart().startsWith('{')) return null;
+  try {
+    const entry = JSON.parse(line) as unknown;
+    return typeof entry === 'object' && entry !== null ? entry : null;
+  } catch {
+    return null;
   }
 }

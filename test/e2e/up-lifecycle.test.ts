@@ -70,6 +70,8 @@ describe('edgefleet up: engine crash, restart and shutdown', () => {
       'the engine to restart',
     );
     expect(restarted.engine.lastExit?.signal).toBe('SIGKILL');
+    // A kill leaves no line of the engine's own: the reason says how it ended, not its last log line.
+    expect(restarted.engine.lastExit?.reason).toBe('killed by SIGKILL');
     const reply = await client.chat.completions.create({
       model: 'm',
       messages: [{ role: 'user', content: 'hi' }],
