@@ -12,6 +12,7 @@ import {
   callApi,
   printJson,
   runManagementCommand,
+  siteNames,
 } from './management-client.js';
 
 const HELP = `usage: edgefleet deploy MODEL [--name NAME] [--quant Q] [--engine E] [--replicas N] [--site S ...]
@@ -103,12 +104,14 @@ export async function run(args: string[]): Promise<number> {
         const field = String(issue.path[0] ?? '');
         throw new CliFailure(`${flagOf[field] ?? (field || 'request')}: ${issue.message}`, 2);
       }
-      const body = await callApi(await connect(), 'POST', 'deployments', checked.data);
+      const connection = await connect();
+      const body = await callApi(connection, 'POST', 'deployments', checked.data);
       if (values.json === true) {
         printJson(body);
         return 0;
       }
-      process.stdout.write(`${deploymentTable([body as Record<string, unknown>])}\n`);
+      const names = checked.data.sites?.length ? await siteNames(connection) : undefined;
+      process.stdout.write(`${deploymentTable([body as Record<string, unknown>], names)}\n`);
       return 0;
     },
   );

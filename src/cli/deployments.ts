@@ -6,6 +6,7 @@ import {
   listRows,
   printJson,
   runManagementCommand,
+  siteNames,
 } from './management-client.js';
 
 const HELP = `usage: edgefleet deployments [--server URL] [--api-key KEY | --home DIR] [--json]
@@ -14,8 +15,11 @@ Lists the deployments: name (what clients put in "model"), model, replicas and s
 
 ${CONNECTION_HELP}`;
 
-/** Table rows for deployments (shared with \`edgefleet deploy\`). */
-export function deploymentTable(deployments: Record<string, unknown>[]): string {
+/** Table rows for deployments (shared with \`edgefleet deploy\`); sites by name where `sites` knows them. */
+export function deploymentTable(
+  deployments: Record<string, unknown>[],
+  sites = new Map<string, string>(),
+): string {
   return formatTable([
     ['ID', 'NAME', 'MODEL', 'QUANT', 'ENGINE', 'REPLICAS', 'SITES', 'STATUS', 'REASON'],
     ...deployments.map((d) => [
@@ -26,7 +30,7 @@ export function deploymentTable(deployments: Record<string, unknown>[]): string 
       cell(d.engine),
       cell(d.replicas),
       Array.isArray(d.siteConstraints) && d.siteConstraints.length > 0
-        ? d.siteConstraints.map(cell).join(',')
+        ? d.siteConstraints.map((id) => sites.get(String(id)) ?? cell(id)).join(',')
         : 'any',
       cell(d.status),
       cell(d.statusReason),
@@ -37,7 +41,8 @@ export function deploymentTable(deployments: Record<string, unknown>[]): string 
 /** `edgefleet deployments`: GET /api/v1/deployments. */
 export async function run(args: string[]): Promise<number> {
   return runManagementCommand('deployments', HELP, args, {}, false, async ({ values }, connect) => {
-    const body = await callApi(await connect(), 'GET', 'deployments');
+    const connection = await connect();
+    const body = await callApi(connection, 'GET', 'deployments');
     if (values.json === true) {
       printJson(body);
       return 0;
@@ -47,7 +52,7 @@ export async function run(args: string[]): Promise<number> {
       process.stdout.write('no deployments; create one with: edgefleet deploy MODEL\n');
       return 0;
     }
-    process.stdout.write(`${deploymentTable(deployments)}\n`);
+    process.stdout.write(`${deploymentTable(deployments, await siteNames(connection))}\n`);
     return 0;
   });
 }

@@ -131,6 +131,14 @@ export function listRows(body: unknown): Record<string, unknown>[] {
 }
 
 /** A cell: strings as is, null/undefined as "-", others as JSON. */
+/** Site names by id (GET /api/v1/sites), for tables: the API names sites by id, people by name. */
+export async function siteNames(connection: Connection): Promise<Map<string, string>> {
+  const sites = listRows(await callApi(connection, 'GET', 'sites'));
+  return new Map(
+    sites.flatMap((s) => (typeof s.id === 'string' && typeof s.name === 'string' ? [[s.id, s.name]] : [])),
+  );
+}
+
 export function cell(value: unknown): string {
   if (value === null || value === undefined || value === '') return '-';
   if (typeof value === 'string') return value;

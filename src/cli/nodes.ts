@@ -8,6 +8,7 @@ import {
   listRows,
   printJson,
   runManagementCommand,
+  siteNames,
 } from './management-client.js';
 
 const HELP = `usage: edgefleet nodes [--server URL] [--api-key KEY | --home DIR] [--json]
@@ -64,7 +65,8 @@ function revoke(args: string[]): Promise<number> {
 export async function run(args: string[]): Promise<number> {
   if (args[0] === 'revoke') return revoke(args.slice(1));
   return runManagementCommand('nodes', HELP, args, {}, false, async ({ values }, connect) => {
-    const body = await callApi(await connect(), 'GET', 'nodes');
+    const connection = await connect();
+    const body = await callApi(connection, 'GET', 'nodes');
     if (values.json === true) {
       printJson(body);
       return 0;
@@ -76,12 +78,13 @@ export async function run(args: string[]): Promise<number> {
       );
       return 0;
     }
+    const sites = await siteNames(connection);
     const table = [
       ['ID', 'NAME', 'SITE', 'STATUS', 'ADDRESS', 'DEVICES'],
       ...nodes.map((node) => [
         cell(node.id),
         cell(node.name),
-        cell(node.siteId),
+        sites.get(String(node.siteId)) ?? cell(node.siteId),
         node.revokedAtMs ? 'revoked' : cell(node.status),
         cell(node.address),
         devicesCell(node.devices),

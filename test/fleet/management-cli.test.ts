@@ -130,7 +130,24 @@ describe('edgefleet nodes / deploy / deployments / instances / undeploy', () => 
     expect(registered.status).toBe(200);
     const nodesAfter = listData((await cli(['nodes', ...connection, '--json'])).stdout);
     expect(nodesAfter.map((n) => n.name)).toEqual(['node-a']);
-    expect((await cli(['nodes', ...connection])).stdout).toContain('node-a');
+    // Tables name sites by name (the API by id).
+    expect((await cli(['nodes', ...connection])).stdout).toMatch(/\bnode-a +north +up\b/);
+    const placed = await cli([
+      'deploy',
+      'deepseek-r1-distill-qwen-7b',
+      '--name',
+      'north-only',
+      '--site',
+      'north',
+      ...connection,
+    ]);
+    expect(placed.code, placed.stderr).toBe(0);
+    expect(placed.stdout).toMatch(/\bnorth-only\b.* north +pending\b/);
+    expect((await cli(['deployments', ...connection])).stdout).toMatch(/\bnorth-only\b.* north +pending\b/);
+    const northOnly = listData((await cli(['deployments', ...connection, '--json'])).stdout).find(
+      (d) => d.name === 'north-only',
+    )!;
+    expect((await cli(['undeploy', String(northOnly.id), ...connection])).code).toBe(0);
 
     const instances = await waitFor(
       async () => {
