@@ -434,7 +434,12 @@ describe('FleetGateway', () => {
     const { url } = await startGateway(routesOf([]).source, {
       recordUsage: async (event) => void events.push(event),
     });
-    expect((await post(url, chat('x'.repeat(300)))).status).toBe(404);
+    const answer = await post(url, chat('x'.repeat(3000)));
+    expect(answer.status).toBe(404);
+    // The name comes back clipped, not as the whole name.
+    expect(((await answer.json()) as { error: { message: string } }).error.message).toBe(
+      `the model "${'x'.repeat(200)}… (3000 characters)" does not exist; available: m`,
+    );
     expect(events).toHaveLength(1);
     expect(events[0]!.model).toBe('x'.repeat(256));
     expect(usageEventSchema.safeParse(events[0]).success).toBe(true);

@@ -9,7 +9,7 @@ import { Counter, Histogram, Registry } from 'prom-client';
 import { parseJsonBuffer, readBody } from '../http/read-json-body.js';
 import { sendJson } from '../http/respond.js';
 import type { KeyPrincipal } from '../spec/api-keys.js';
-import { EdgeFleetError, toOpenAiError } from '../spec/edgefleet-error.js';
+import { clipped, EdgeFleetError, toOpenAiError } from '../spec/edgefleet-error.js';
 import type { RouteInstance, RouteModel, RouteTable } from '../spec/route-table.js';
 import type { Logger } from '../telemetry/logger.js';
 import { allowsModel } from './auth/key-guard.js';
@@ -358,7 +358,9 @@ export class FleetGateway {
     const id = decodeModelId(path.slice('/v1/models/'.length));
     const found = visible.find((m) => m.name === id);
     if (!found)
-      throw new EdgeFleetError('model_not_found', `the model "${id}" does not exist`, { param: 'model' });
+      throw new EdgeFleetError('model_not_found', `the model "${clipped(id)}" does not exist`, {
+        param: 'model',
+      });
     return sendJson(response, 200, asModel(found));
   }
 
@@ -381,7 +383,7 @@ export class FleetGateway {
 function modelNotFound(name: string, available: string[]): EdgeFleetError {
   return new EdgeFleetError(
     'model_not_found',
-    `the model "${name}" does not exist${available.length > 0 ? `; available: ${available.slice(0, 20).join(', ')}` : ''}`,
+    `the model "${clipped(name)}" does not exist${available.length > 0 ? `; available: ${available.slice(0, 20).join(', ')}` : ''}`,
     { param: 'model', data: { model: name, available } },
   );
 }

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import type { z } from 'zod';
-import { EdgeFleetError } from '../spec/edgefleet-error.js';
+import { clipped, EdgeFleetError } from '../spec/edgefleet-error.js';
 
 /**
  * Reads a request body up to `maxBytes`. A body over the limit is refused as soon as the limit is
@@ -134,10 +134,15 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.inf
   const path = issue ? issue.path.join('.') : '';
   if (issue?.code === 'unrecognized_keys') {
     // Named with their place: `stream_options.foo`, `messages.0.tool_calls`.
-    const names = issue.keys.map((key) => (path === '' ? key : `${path}.${key}`));
-    throw new EdgeFleetError('unsupported_parameter', `unsupported parameter(s): ${names.join(', ')}`, {
-      param: names[0] ?? null,
-    });
+    const names = issue.keys.slice(0, 10).map((key) => clipped(path === '' ? key : `${path}.${key}`, 100));
+    const more = issue.keys.length > names.length ? ` and ${issue.keys.length - names.length} more` : '';
+    throw new EdgeFleetError(
+      'unsupported_parameter',
+      `unsupported parameter(s): ${names.join(', ')}${more}`,
+      {
+        param: names[0] ?? null,
+      },
+    );
   }
   throw new EdgeFleetError('invalid_request', `${path || 'body'}: ${issue?.message ?? 'invalid value'}`, {
     param: path || null,

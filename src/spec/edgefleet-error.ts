@@ -48,6 +48,14 @@ export function errorBodyMessage(text: string): { message: string; code: string 
   return { message: error.message, code: typeof error.code === 'string' ? error.code : null };
 }
 
+/**
+ * A client's value quoted in an error message, cut to `max` characters: a 3 MB model name or key id must
+ * not come back as a 3 MB error.
+ */
+export function clipped(value: string, max = 200): string {
+  return value.length <= max ? value : `${value.slice(0, max)}… (${value.length} characters)`;
+}
+
 /** Turns any thrown value into OpenAI's error shape and an HTTP status. Unknown errors become 500s. */
 export function toOpenAiError(error: unknown): { status: number; body: OpenAiErrorBody } {
   const known =
