@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   closeServers,
@@ -426,7 +427,14 @@ describe('FleetGateway', () => {
     }
     expect((await fetch(`${url}/v1/chat/completions`)).status).toBe(405);
     expect((await fetch(`${url}/v1/unknown`, { method: 'POST', body: '{}' })).status).toBe(404);
+    // A compressed body is refused as such (it was "not valid UTF-8"); identity is no compression.
+    const gzipped = await post(url, gzipSync(chat()).toString('latin1'), { 'content-encoding': 'gzip' });
+    expect(gzipped.status).toBe(415);
+    expect(((await gzipped.json()) as { error: { message: string } }).error.message).toBe(
+      'content-encoding "gzip" is not supported; send the body uncompressed',
+    );
     expect(a.seen).toHaveLength(0);
+    expect((await post(url, chat(), { 'content-encoding': 'identity' })).status).toBe(200);
   });
 
   it('keeps a usage record a journal can hold for an unknown model with a very long name', async () => {

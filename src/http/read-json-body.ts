@@ -8,6 +8,14 @@ import { clipped, EdgeFleetError } from '../spec/edgefleet-error.js';
  * crossed (from Content-Length or while streaming), without buffering the rest.
  */
 export async function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const encoding = request.headers['content-encoding'];
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+    request.resume();
+    throw new EdgeFleetError(
+      'unsupported_media_type',
+      `content-encoding "${clipped(encoding, 40)}" is not supported; send the body uncompressed`,
+    );
+  }
   const declared = Number(request.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > maxBytes) {
     request.resume();
