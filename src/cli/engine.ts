@@ -9,7 +9,7 @@ import {
 import { runEngine } from '../engines/embedded/run-engine.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import { createLogger } from '../telemetry/logger.js';
-import { intFlag, parseFlags, portFlag } from './parse-flags.js';
+import { intFlag, parseFlags, portFlag, whyUnreadable } from './parse-flags.js';
 
 const help = `usage: edgefleet engine --model FILE.gguf [options]
 
@@ -94,11 +94,8 @@ function metaFlag(text: string): Record<string, unknown> {
 
 /** `--model`: a readable file, said before the engine listens rather than as a failed load after it. */
 async function checkModelFile(path: string): Promise<void> {
-  const found = await stat(path).catch((error: NodeJS.ErrnoException) => error);
-  if (found instanceof Error) {
-    const why =
-      found.code === 'ENOENT' ? 'no such file' : found.code === 'EACCES' ? 'not readable' : found.message;
-    throw new EdgeFleetError('invalid_argument', `--model ${path}: ${why}`);
-  }
+  const found = await stat(path).catch((error: unknown) => new Error(whyUnreadable(error)));
+  if (found instanceof Error)
+    throw new EdgeFleetError('invalid_argument', `--model ${path}: ${found.message}`);
   if (!found.isFile()) throw new EdgeFleetError('invalid_argument', `--model ${path}: not a file`);
 }

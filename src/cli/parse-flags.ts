@@ -38,17 +38,19 @@ export async function readFlagFile(path: string, flag: string): Promise<string> 
   try {
     return await readFile(path, 'utf8');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT'
-        ? 'no such file'
-        : code === 'EISDIR'
-          ? 'it is a directory'
-          : code === 'EACCES'
-            ? 'permission denied'
-            : (error as Error).message;
-    throw new EdgeFleetError('invalid_argument', `--${flag}: cannot read ${path}: ${why}`, { param: flag });
+    throw new EdgeFleetError('invalid_argument', `--${flag}: cannot read ${path}: ${whyUnreadable(error)}`, {
+      param: flag,
+    });
   }
+}
+
+/** A file system error in a few words: `no such file` rather than `ENOENT: no such file or directory, open …`. */
+export function whyUnreadable(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EISDIR') return 'it is a directory';
+  if (code === 'EACCES') return 'permission denied';
+  return error instanceof Error ? error.message : String(error);
 }
 
 /**

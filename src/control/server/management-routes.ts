@@ -89,7 +89,7 @@ async function readDeploymentRequest(
   if (isRelativeModelPath(body.model)) {
     throw new EdgeFleetError(
       'invalid_request',
-      `model "${body.model}" is a relative path: give the GGUF file's absolute path (relative to what the control plane and the workers cannot know)`,
+      `model "${body.model}" is a relative path; give the GGUF file's absolute path (the control plane and the workers do not share the client's working directory)`,
       { param: 'model' },
     );
   }
