@@ -323,7 +323,12 @@ export class ProcessEngineSupervisor extends EventEmitter<{ state: [EngineState]
   private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.child !== child) return;
     signalGroup(child, 'SIGKILL'); // forked workers must not outlive their parent (GPU memory)
-    const exit: EngineExit = { at: new Date().toISOString(), code, signal, reason: this.tail.exitReason(code, signal) };
+    const exit: EngineExit = {
+      at: new Date().toISOString(),
+      code,
+      signal,
+      reason: this.tail.exitReason(code, signal),
+    };
     this.lastExitValue = exit;
     this.child = undefined;
     this.loadValue = undefined;
