@@ -2,6 +2,8 @@ import { basename, resolve } from 'node:path';
 import {
   createDeploymentRequestSchema,
   isRelativeModelPath,
+  maxIdleTimeoutS,
+  maxReplicas,
   type CreateDeploymentRequest,
 } from '../spec/management-api.js';
 import { deploymentTable } from './deployments.js';
@@ -95,7 +97,7 @@ export async function run(args: string[]): Promise<number> {
           minReplicas: intFlag(str('min-replicas'), 'min-replicas', 0, 0, maxReplicas),
         }),
         ...(str('idle-timeout-s') !== undefined && {
-          idleTimeoutS: intFlag(str('idle-timeout-s'), 'idle-timeout-s', 600, 1, 30 * 86_400),
+          idleTimeoutS: intFlag(str('idle-timeout-s'), 'idle-timeout-s', 600, 1, maxIdleTimeoutS),
         }),
       };
       const checked = createDeploymentRequestSchema.safeParse(request);
@@ -116,9 +118,6 @@ export async function run(args: string[]): Promise<number> {
     },
   );
 }
-
-/** The API's limit on replicas (createDeploymentRequestSchema), said by intFlag in the flag's words. */
-const maxReplicas = 64;
 
 /** The flag each request field comes from, for the schema's complaints. */
 const flagOf: Readonly<Record<string, string>> = {

@@ -5,6 +5,11 @@
 import { z } from 'zod';
 
 /** `POST /api/v1/deployments`. `model`: a catalog id, a GGUF path, an http(s) URL or an `hf:` reference. */
+/** The most replicas one deployment may have. */
+export const maxReplicas = 64;
+/** The longest a deployment may stay idle before scaling down: 30 days, in seconds. */
+export const maxIdleTimeoutS = 30 * 86_400;
+
 export const createDeploymentRequestSchema = z
   .strictObject({
     name: z
@@ -15,21 +20,16 @@ export const createDeploymentRequestSchema = z
     model: z.string().min(1).max(2048),
     quant: z.string().min(1).max(64).optional(),
     engine: z.string().min(1).max(64).optional(),
-    replicas: z.number().int().min(1).max(64),
+    replicas: z.number().int().min(1).max(maxReplicas),
     /** Site names or ids the deployment may run in; omitted or empty means anywhere. */
     sites: z.array(z.string().min(1).max(128)).max(64).optional(),
     /**
      * Replicas kept while idle (default: `replicas`, never scaled down); 0 scales to zero: the next
      * request starts it again.
      */
-    minReplicas: z.number().int().min(0).max(64).optional(),
+    minReplicas: z.number().int().min(0).max(maxReplicas).optional(),
     /** Seconds without a request after which it scales down to `minReplicas` (default 600). */
-    idleTimeoutS: z
-      .number()
-      .int()
-      .min(1)
-      .max(30 * 86_400)
-      .optional(),
+    idleTimeoutS: z.number().int().min(1).max(maxIdleTimeoutS).optional(),
   })
   .refine((body) => body.minReplicas === undefined || body.minReplicas <= body.replicas, {
     message: 'minReplicas must not exceed replicas',
