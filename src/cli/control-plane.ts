@@ -3,6 +3,7 @@
  * runs, and what `edgefleet up` runs beside its local worker.
  */
 import { once } from 'node:events';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { EndpointProber } from '../control/server/endpoint-prober.js';
@@ -25,6 +26,7 @@ import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import type { Store } from '../store/store.js';
 import type { Logger } from '../telemetry/logger.js';
 import { makeLimiter } from './gateway-options.js';
+import { serverUrlFile } from './management-client.js';
 
 export interface ControlPlaneOptions {
   store: Store;
@@ -165,8 +167,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const prober = new EndpointProber({ store, log: log.child({ component: 'endpoint-prober' }) });
   prober.start();
   const address = control.server.address() as AddressInfo;
+  const url = listeningUrl(options.host, address.port, options.tls !== undefined);
+  await writeServerUrl(options.home, options.host, address.port, options.tls !== undefined, log);
   return {
-    url: listeningUrl(options.host, address.port, options.tls !== undefined),
+    url,
     routes,
     control,
     gateway,
@@ -211,4 +215,16 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       }
     },
   };
+}
+
+/**
+ * Writes where this server answers to `<home>/server-url`, so that management commands given `--home`
+ * reach it on any port (a wildcard address is written as loopback). A failed write only costs that.
+ */
+async function writeServerUrl(home: string, host: string, port: number, tls: boolean, log: Logger) {
+  const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  const path = join(home, serverUrlFile);
+  await writeFile(path, `${listeningUrl(reachable, port, tls)}\n`).catch((error: unknown) =>
+    log.warn({ err: error, path }, 'cannot write the server URL for management commands'),
+  );
 }

@@ -11,9 +11,12 @@ import { parseFlags, serverUrlFlag } from './parse-flags.js';
 export { formatTable };
 
 export const DEFAULT_SERVER_URL = 'http://127.0.0.1:8080';
+/** Where `server` and `up` write the URL they answer on, in their home. */
+export const serverUrlFile = 'server-url';
 const TIMEOUT_MS = 15_000;
 
-export const CONNECTION_HELP = `  --server URL     control-plane URL (default: $EDGEFLEET_SERVER, else ${DEFAULT_SERVER_URL})
+export const CONNECTION_HELP = `  --server URL     control-plane URL (default: $EDGEFLEET_SERVER, else the URL the server wrote to
+                   <home>/server-url when --home is given, else ${DEFAULT_SERVER_URL})
   --api-key KEY    admin API key (default: $EDGEFLEET_API_KEY, else <home>/admin-key when --home is given)
   --home DIR       the server's home directory (its admin-key file is read)
   --json           print the server's raw JSON instead of a table
@@ -50,7 +53,11 @@ export async function resolveConnection(values: {
   'api-key'?: string | undefined;
   home?: string | undefined;
 }): Promise<Connection> {
-  const rawUrl = values.server ?? (process.env.EDGEFLEET_SERVER || undefined) ?? DEFAULT_SERVER_URL;
+  const rawUrl =
+    values.server ??
+    (process.env.EDGEFLEET_SERVER || undefined) ??
+    (values.home !== undefined ? await serverUrlIn(values.home) : undefined) ??
+    DEFAULT_SERVER_URL;
   const baseUrl = serverUrlFlag(rawUrl);
   let apiKey = values['api-key'] ?? (process.env.EDGEFLEET_API_KEY || undefined);
   if (apiKey === undefined && values.home !== undefined) {
@@ -68,6 +75,12 @@ export async function resolveConnection(values: {
     );
   }
   return { baseUrl, apiKey };
+}
+
+/** The URL a server wrote to `<home>/server-url`, or undefined when there is none. */
+async function serverUrlIn(home: string): Promise<string | undefined> {
+  const text = await readFile(join(home, serverUrlFile), 'utf8').catch(() => '');
+  return text.trim() || undefined;
 }
 
 /** Calls `/api/v1/<path>` and returns the parsed JSON body; any failure becomes a one-line CliFailure. */

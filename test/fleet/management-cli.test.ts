@@ -175,6 +175,13 @@ describe('edgefleet nodes / deploy / deployments / instances / undeploy', () => 
     expect(again.stderr).toMatch(/404 not_found/);
   });
 
+  it('finds the server of --home without --server: the URL it wrote to <home>/server-url', async () => {
+    expect((await readFile(join(home, 'server-url'), 'utf8')).trim()).toBe(server.url);
+    const listed = await cli(['deployments', '--home', home, '--json']);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout)).toMatchObject({ object: 'list' });
+  });
+
   it('reads the server and key from the environment', async () => {
     const result = await cli(['deployments', '--json'], {
       EDGEFLEET_SERVER: server.url,
