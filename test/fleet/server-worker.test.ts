@@ -136,6 +136,25 @@ describe('edgefleet server + edgefleet worker', () => {
       gateway.chat.completions
         .create({ model: 'tiny', messages: [{ role: 'user', content: 'hi there' }], temperature: 0 })
         .withResponse();
+    // Both instances in the gateway's route table first (rebuilt from the store every 500 ms): a CI run saw
+    // every answer from one room while the store listed both instances running.
+    const routed = async () => {
+      const listed = await fetch(`${server.url}/v1/models`, {
+        headers: { authorization: `Bearer ${server.adminKey}` },
+      });
+      const models = ((await listed.json()) as { data: { id: string; meta: { instances: number } }[] }).data;
+      return models.find((m) => m.id === 'tiny')?.meta.instances;
+    };
+    await waitFor(
+      async () => ((await routed()) === 2 ? true : undefined),
+      10_000,
+      'both instances in the gateway route table',
+    ).catch(async (error: unknown) => {
+      const nodes = JSON.stringify((await server.api('GET', '/api/v1/nodes')).body);
+      throw new Error(
+        `${String(error)} (routed: ${await routed()})\nnodes: ${nodes}\ninstances: ${JSON.stringify(await instances())}`,
+      );
+    });
     const sites = new Set<string | null>();
     for (let i = 0; i < 4; i++) {
       const { data, response } = await ask();
@@ -152,9 +171,10 @@ describe('edgefleet server + edgefleet worker', () => {
       const events = server
         .output()
         .split('\n')
-        .filter((l) => /node down|instance removed|circuit|health checks/.test(l));
+        .filter((l) => /node down|instance removed|circuit|health checks|route table/.test(l));
       const table = JSON.stringify((await server.api('GET', '/api/v1/instances')).body);
-      return [...metrics, ...events, table].join('\n');
+      const nodes = JSON.stringify((await server.api('GET', '/api/v1/nodes')).body);
+      return [...metrics, ...events, table, nodes].join('\n');
     };
     expect(sites, sites.size < 2 ? await why() : undefined).toEqual(new Set(['north', 'south']));
     const anonymous = await fetch(`${server.url}/v1/models`);
