@@ -75,10 +75,10 @@ async function chooseModel(
   }
 }
 
-/** `edgefleet calibrate ...`: stores measured ÷ estimated decode speed for a hardware and engine. */
 /** A measurement this many times the estimate is refused (see `run`). */
 const maxEfficiency = 3;
 
+/** `edgefleet calibrate ...`: stores measured ÷ estimated decode speed for a hardware and engine. */
 export async function run(args: string[]): Promise<number> {
   try {
     const { values } = parseFlags(args, flags);

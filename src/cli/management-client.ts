@@ -143,7 +143,6 @@ export function listRows(body: unknown): Record<string, unknown>[] {
   return data.filter((row): row is Record<string, unknown> => typeof row === 'object' && row !== null);
 }
 
-/** A cell: strings as is, null/undefined as "-", others as JSON. */
 /** Site names by id (GET /api/v1/sites), for tables: the API names sites by id, people by name. */
 export async function siteNames(connection: Connection): Promise<Map<string, string>> {
   const sites = listRows(await callApi(connection, 'GET', 'sites'));
@@ -152,6 +151,7 @@ export async function siteNames(connection: Connection): Promise<Map<string, str
   );
 }
 
+/** A cell: strings as is, null/undefined as "-", others as JSON. */
 export function cell(value: unknown): string {
   if (value === null || value === undefined || value === '') return '-';
   if (typeof value === 'string') return value;

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { startControlPlane } from './control-plane.js';
 import { redisOption, routingFlagsHelp, journalSyncOption, routingOption } from './gateway-options.js';
-import { joinTokenTtlMs, rotateJoinToken } from '../control/server/secrets.js';
+import { joinTokenTtlMs, rotateJoinToken, type BootstrapResult } from '../control/server/secrets.js';
 import { readServerTls, type ServerTls } from '../http/tls-options.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import { openStore, redact } from '../store/open-store.js';
@@ -142,10 +142,7 @@ async function serve(
 }
 
 /** First start: the admin key and join token, shown once (they are also in files readable by the owner). */
-export function printCreatedSecrets(
-  home: string,
-  created: { adminKey: string; joinToken: string; adminKeyKept: boolean },
-): void {
+export function printCreatedSecrets(home: string, created: NonNullable<BootstrapResult['created']>): void {
   const adminKeyFile = join(home, 'admin-key');
   const joinTokenFile = join(home, 'join-token');
   process.stdout.write(

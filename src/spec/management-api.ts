@@ -4,12 +4,12 @@
  */
 import { z } from 'zod';
 
-/** `POST /api/v1/deployments`. `model`: a catalog id, a GGUF path, an http(s) URL or an `hf:` reference. */
 /** The most replicas one deployment may have. */
 export const maxReplicas = 64;
 /** The longest a deployment may stay idle before scaling down: 30 days, in seconds. */
 export const maxIdleTimeoutS = 30 * 86_400;
 
+/** `POST /api/v1/deployments`. `model`: a catalog id, a GGUF path, an http(s) URL or an `hf:` reference. */
 export const createDeploymentRequestSchema = z
   .strictObject({
     name: z
@@ -58,11 +58,16 @@ export interface RevokeNodeResponse {
   instancesRemoved: string[];
 }
 
+/** The scheme of a model given as a URL (`https`, `ftp`…), lower-cased; undefined for anything else. */
+export function modelUrlScheme(model: string): string | undefined {
+  return /^([a-z][a-z0-9+.-]*):\/\//i.exec(model)?.[1]?.toLowerCase();
+}
+
 /** A GGUF path relative to a directory the control plane and the workers cannot know (`./m.gguf`, `m.gguf`). */
 export function isRelativeModelPath(model: string): boolean {
   return (
     !model.startsWith('hf:') &&
-    !/^[a-z][a-z0-9+.-]*:\/\//i.test(model) &&
+    modelUrlScheme(model) === undefined &&
     !model.startsWith('/') &&
     (model.startsWith('./') || model.startsWith('../') || /\.gguf$/i.test(model))
   );

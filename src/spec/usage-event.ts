@@ -6,7 +6,8 @@ import { z } from 'zod';
 
 /**
  * The most prompt or completion tokens one request can be metered with: far beyond any context window,
- * and low enough that no number of records overflows the store's 64-bit sums. An engine reporting more
+ * and low enough that the store's 64-bit sums hold some 46 billion records at the limit (the schema's
+ * old limit, Number.MAX_SAFE_INTEGER, overflowed them with 2,000). An engine reporting more
  * is not believed (the gateway counts the tokens itself) and a usage event claiming more is refused.
  */
 export const maxUsageTokens = 100_000_000;

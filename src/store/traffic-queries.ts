@@ -9,6 +9,7 @@ import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import type { SqlContext, SqlValue } from './sql-driver.js';
 import type { Store } from './store.js';
 import type { TrafficBucket, TrafficQuery } from './store-types.js';
+import { failedRecordSql } from './usage-queries.js';
 
 type TrafficQueries = Pick<Store, 'trafficBuckets'>;
 
@@ -70,9 +71,10 @@ export function trafficQueries({ db }: SqlContext): TrafficQueries {
         const keys = byGroup ? 'b, site_name, model' : 'b';
         const rows = await db.query(
           `SELECT ${keys}, COUNT(*) AS requests,
-             SUM(CASE WHEN v >= 400 OR outcome = 'broken' THEN 1 ELSE 0 END) AS errors,
+             SUM(failed) AS errors,
              SUM(completion_tokens) AS completion_tokens
-           FROM (SELECT ${bucket} AS b, site_name, model, status AS v, outcome, completion_tokens
+           FROM (SELECT ${bucket} AS b, site_name, model,
+                   CASE WHEN ${failedRecordSql} THEN 1 ELSE 0 END AS failed, completion_tokens
                  FROM usage_records WHERE ${where.join(' AND ')}) t
            GROUP BY ${keys}`,
           params,

@@ -8,6 +8,12 @@ import type { Store } from './store.js';
 import { toUsageAggregate, toUsageSummary } from './store-rows.js';
 import type { UsageBucket, UsageGroupField } from './store-types.js';
 
+/**
+ * A usage record that counts as an error, in SQL over `usage_records`: an error answer, or a stream that
+ * broke after its first byte (its status was 200). A client that left is none.
+ */
+export const failedRecordSql = `(status >= 400 OR outcome = 'broken')`;
+
 type UsageQueries = Pick<Store, 'appendUsage' | 'sumUsage' | 'totalTokensForKey' | 'aggregateUsage'>;
 
 const usageColumns = [
@@ -146,7 +152,7 @@ export function usageQueries({ db, atomically }: SqlContext): UsageQueries {
       const rows = await db.query(
         `SELECT ${[...selected, ''].join(', ')}
            COUNT(*) AS requests,
-           SUM(CASE WHEN status >= 400 OR outcome = 'broken' THEN 1 ELSE 0 END) AS errors,
+           SUM(CASE WHEN ${failedRecordSql} THEN 1 ELSE 0 END) AS errors,
            SUM(prompt_tokens) AS prompt_tokens,
            SUM(completion_tokens) AS completion_tokens,
            AVG(ttft_ms) AS mean_ttft_ms,

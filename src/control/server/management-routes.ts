@@ -11,6 +11,7 @@ import {
   isModelReference,
   isRelativeModelPath,
   listInstancesQuerySchema,
+  modelUrlScheme,
   type CreateDeploymentRequest,
 } from '../../spec/management-api.js';
 import type { Store } from '../../store/store.js';
@@ -75,7 +76,7 @@ async function readDeploymentRequest(
   request: IncomingMessage,
 ): Promise<{ body: CreateDeploymentRequest; siteConstraints: string[] }> {
   const body = parseWith(createDeploymentRequestSchema, await readJsonBody(request, ctx.maxBodyBytes));
-  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(body.model)?.[1]?.toLowerCase();
+  const scheme = modelUrlScheme(body.model);
   if (scheme !== undefined && scheme !== 'http' && scheme !== 'https') {
     throw new EdgeFleetError(
       'invalid_request',

@@ -115,9 +115,9 @@ export class WorkerAgent {
         delayMs = Math.min(maxBackoffMs, heartbeatMs * 2 ** Math.min(failures - 1, 10));
         const reason = error instanceof Error ? error.message : String(error);
         // Before the node has joined there is no heartbeat yet and no instance to keep running.
-        if (this.identity === null)
-          log.warn({ failures, retryInMs: delayMs, reason }, 'cannot join yet; retrying');
-        else log.warn({ failures, retryInMs: delayMs, reason }, 'heartbeat failed; instances keep running');
+        const what =
+          this.identity === null ? 'cannot join yet; retrying' : 'heartbeat failed; instances keep running';
+        log.warn({ failures, retryInMs: delayMs, reason }, what);
       }
       await this.sleep(delayMs);
     }
