@@ -9,7 +9,7 @@ import { Counter, Histogram, Registry } from 'prom-client';
 import { parseJsonBuffer, readBody } from '../http/read-json-body.js';
 import { sendJson } from '../http/respond.js';
 import type { KeyPrincipal } from '../spec/api-keys.js';
-import { clipped, EdgeFleetError, toOpenAiError } from '../spec/edgefleet-error.js';
+import { clipped, EdgeFleetError, methodNotAllowed, toOpenAiError } from '../spec/edgefleet-error.js';
 import type { RouteInstance, RouteModel, RouteTable } from '../spec/route-table.js';
 import type { Logger } from '../telemetry/logger.js';
 import { allowsModel } from './auth/key-guard.js';
@@ -220,12 +220,12 @@ export class FleetGateway {
     const principal = guard ? await guard.authenticate(request.headers.authorization) : anonymous;
     seen.keyId = principal.keyId;
     if (path === '/v1/models' || path.startsWith('/v1/models/')) {
-      if (request.method !== 'GET') throw new EdgeFleetError('method_not_allowed', `use GET for ${path}`);
+      if (request.method !== 'GET') throw methodNotAllowed(request.method ?? '', path, ['GET']);
       return this.listModels(response, path, principal);
     }
     if (!inferencePaths.has(path))
-      throw new EdgeFleetError('not_found', `no route for ${request.method} ${path}`);
-    if (request.method !== 'POST') throw new EdgeFleetError('method_not_allowed', `use POST for ${path}`);
+      throw new EdgeFleetError('not_found', `no route for ${request.method} ${clipped(path)}`);
+    if (request.method !== 'POST') throw methodNotAllowed(request.method ?? '', path, ['POST']);
     const meterContext: MeterContext = {
       keyId: principal.keyId,
       route,

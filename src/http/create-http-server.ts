@@ -3,12 +3,20 @@
  * node:https when a certificate and key are given, with limits on slow clients. A client must send its
  * request headers within `headersTimeoutMs` and its whole request (headers and body) within
  * `requestTimeoutMs`, else it gets 408 and the connection is closed (see client-errors.ts); the limits
- * are checked every second. Answers (long generations, streams) are not bounded here. Every request's
+ * are checked every second. A client that sends `Expect: 100-continue` gets the 100 only when its body is
+ * read (expect-continue.ts). Answers (long generations, streams) are not bounded here. Every request's
  * target is put in origin form first (request-target.ts), so no handler can be steered to another host.
  */
-import { createServer as createPlainServer, type RequestListener, type Server } from 'node:http';
+import {
+  createServer as createPlainServer,
+  type IncomingMessage,
+  type RequestListener,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
+import { deferContinue } from './expect-continue.js';
 import { originFormTarget } from './request-target.js';
 import { sendError } from './respond.js';
 import type { ServerTls } from './tls-options.js';
@@ -56,5 +64,9 @@ export function createHttpServer(handler: RequestListener, tls?: ServerTls): Ser
     ? (createTlsServer({ ...options, cert: tls.cert, key: tls.key }, listener) as unknown as Server)
     : createPlainServer(options, listener);
   server.keepAliveTimeout = serverTimeouts.keepAliveTimeoutMs;
+  server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
+    deferContinue(request, response);
+    listener(request, response);
+  });
   return server;
 }

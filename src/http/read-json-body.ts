@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import type { z } from 'zod';
 import { clipped, EdgeFleetError } from '../spec/edgefleet-error.js';
+import { sendContinue } from './expect-continue.js';
 
 /**
  * Reads a request body up to `maxBytes`. A body over the limit is refused as soon as the limit is
@@ -24,6 +25,7 @@ export async function readBody(request: IncomingMessage, maxBytes: number): Prom
       `request body is ${declared} bytes; the limit is ${maxBytes}`,
     );
   }
+  sendContinue(request);
   return new Promise<Buffer>((resolve, reject) => {
     let chunks: Buffer[] = [];
     let size = 0;

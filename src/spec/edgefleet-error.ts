@@ -27,6 +27,18 @@ export class EdgeFleetError extends Error {
   }
 }
 
+/**
+ * 405 for a method the path does not take; `allow` becomes the answer's `Allow` header (RFC 9110
+ * requires it on a 405).
+ */
+export function methodNotAllowed(method: string, target: string, allow: readonly string[]): EdgeFleetError {
+  return new EdgeFleetError(
+    'method_not_allowed',
+    `${clipped(method, 20)} ${clipped(target)} is not supported; use ${allow.join(' or ')}`,
+    { data: { allow: allow.join(', ') } },
+  );
+}
+
 /** OpenAI's error body: `{"error":{"message","type","param","code"}}`. */
 export interface OpenAiErrorBody {
   error: { message: string; type: string; param: string | null; code: string };

@@ -1,4 +1,4 @@
-import { EdgeFleetError } from '../spec/edgefleet-error.js';
+import { clipped, EdgeFleetError } from '../spec/edgefleet-error.js';
 import type { StoreDialect } from './store.js';
 
 export type SqlValue = string | number | null;
@@ -63,5 +63,5 @@ export const same = <T extends SqlValue>(value: T | null): SqlValue => value;
 export const asJson = (value: unknown): SqlValue => JSON.stringify(value);
 
 export function notFound(kind: string, id: string): EdgeFleetError {
-  return new EdgeFleetError('not_found', `${kind} ${id} does not exist`, { data: { kind, id } });
+  return new EdgeFleetError('not_found', `${kind} ${clipped(id)} does not exist`, { data: { kind, id } });
 }

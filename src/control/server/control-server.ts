@@ -2,9 +2,9 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { answerClientErrors } from '../../http/client-errors.js';
 import { createHttpServer } from '../../http/create-http-server.js';
 import type { ServerTls } from '../../http/tls-options.js';
-import { sendError, sendJson } from '../../http/respond.js';
+import { onlyRead, sendError, sendJson } from '../../http/respond.js';
 import { gatewaySyncRoles, metricsRoles } from '../../spec/api-keys.js';
-import { EdgeFleetError } from '../../spec/edgefleet-error.js';
+import { clipped, EdgeFleetError } from '../../spec/edgefleet-error.js';
 import type { Store } from '../../store/store.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { requireAdmin, requireRole } from './authenticate.js';
@@ -203,10 +203,12 @@ export class ControlServer {
       if (this.timer) void this.reconcile().catch(() => undefined);
     };
     if (path === '/health') {
+      onlyRead(request, path);
       const health = (await this.options.health?.()) ?? (await this.storeHealth());
       return sendJson(response, health.status, health.body);
     }
     if (path === '/metrics') {
+      onlyRead(request, path);
       if (this.options.openMetrics !== true) await requireRole(store, request, metricsRoles, '/metrics');
       const mounted = (await this.options.mounted?.metrics()) ?? '';
       const text = await this.metrics.registry.metrics();
@@ -252,6 +254,6 @@ export class ControlServer {
       );
     }
     if (this.dashboard.handles(path)) return this.dashboard.serve(request, response, path);
-    throw new EdgeFleetError('not_found', `no route ${path}`);
+    throw new EdgeFleetError('not_found', `no route ${clipped(path)}`);
   }
 }

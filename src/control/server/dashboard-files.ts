@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { basename, extname, isAbsolute, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EdgeFleetError } from '../../spec/edgefleet-error.js';
+import { clipped, EdgeFleetError, methodNotAllowed } from '../../spec/edgefleet-error.js';
 
 /** Environment variable that points the server at another dashboard build (tests, packaging). */
 export const webDirEnv = 'EDGEFLEET_WEB_DIR';
@@ -65,7 +65,7 @@ export class DashboardFiles {
   async serve(request: IncomingMessage, response: ServerResponse, path: string): Promise<void> {
     const method = request.method ?? 'GET';
     if (method !== 'GET' && method !== 'HEAD') {
-      throw new EdgeFleetError('method_not_allowed', `${method} ${path} is not supported`);
+      throw methodNotAllowed(method, path, ['GET', 'HEAD']);
     }
     const wantsIndex = path === '/' || path === '/index.html';
     const file = await this.find(wantsIndex ? '/index.html' : path);
@@ -76,7 +76,7 @@ export class DashboardFiles {
           `the dashboard is not built: run \`npm run build\` (it writes dist/web/), or set ${webDirEnv} to a built dashboard`,
         );
       }
-      throw new EdgeFleetError('not_found', `no file ${path}`);
+      throw new EdgeFleetError('not_found', `no file ${clipped(path)}`);
     }
     const body = await readFile(file);
     response.writeHead(200, {

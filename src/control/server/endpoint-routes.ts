@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseWith, readJsonBody } from '../../http/read-json-body.js';
 import { sendJson } from '../../http/respond.js';
-import { EdgeFleetError } from '../../spec/edgefleet-error.js';
+import { clipped, EdgeFleetError, methodNotAllowed } from '../../spec/edgefleet-error.js';
 import {
   createEndpointRequestSchema,
   type DeleteEndpointResponse,
@@ -46,7 +46,7 @@ export async function handleEndpoints(
 ): Promise<void> {
   const { store } = ctx;
   const method = request.method ?? 'GET';
-  if (rest.length > 0) throw refuse(method, request);
+  if (rest.length > 0) throw new EdgeFleetError('not_found', `no route ${clipped(request.url ?? '')}`);
 
   if (id === undefined && method === 'GET') {
     const [endpoints, sites] = await Promise.all([store.listEndpoints(), store.listSites()]);
@@ -76,23 +76,20 @@ export async function handleEndpoints(
   }
   if (id !== undefined && method === 'GET') {
     const endpoint = await store.getEndpoint(id);
-    if (!endpoint) throw new EdgeFleetError('not_found', `no endpoint "${id}"`, { param: 'id' });
+    if (!endpoint) throw new EdgeFleetError('not_found', `no endpoint "${clipped(id)}"`, { param: 'id' });
     const site = await store.getSite(endpoint.siteId);
     return sendJson(response, 200, toEndpointView(endpoint, site?.name ?? endpoint.siteId));
   }
   if (id !== undefined && method === 'DELETE') {
     if (!(await store.deleteEndpoint(id))) {
-      throw new EdgeFleetError('not_found', `no endpoint "${id}"`, { param: 'id' });
+      throw new EdgeFleetError('not_found', `no endpoint "${clipped(id)}"`, { param: 'id' });
     }
     const deleted: DeleteEndpointResponse = { id, object: 'endpoint', deleted: true };
     return sendJson(response, 200, deleted);
   }
-  throw refuse(method, request);
-}
-
-function refuse(method: string, request: IncomingMessage): EdgeFleetError {
-  return new EdgeFleetError(
-    'method_not_allowed',
-    `${method} ${request.url ?? '/api/v1/endpoints'} is not supported`,
+  throw methodNotAllowed(
+    method,
+    request.url ?? '/api/v1/endpoints',
+    id === undefined ? ['GET', 'POST'] : ['GET', 'DELETE'],
   );
 }

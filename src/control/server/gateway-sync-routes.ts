@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseWith, readJsonBody } from '../../http/read-json-body.js';
 import { sendJson } from '../../http/respond.js';
-import { EdgeFleetError } from '../../spec/edgefleet-error.js';
+import { clipped, EdgeFleetError, methodNotAllowed } from '../../spec/edgefleet-error.js';
 import {
   gatewayActivateRequestSchema,
   type GatewayKeysResponse,
@@ -50,23 +50,19 @@ export async function handleGatewaySync(
 ): Promise<void> {
   const method = request.method ?? 'GET';
   if (what === 'activate' && rest.length === 0) {
-    if (method !== 'POST') {
-      throw new EdgeFleetError('method_not_allowed', `${method} /api/v1/gateway/activate is not supported`);
-    }
+    if (method !== 'POST') throw methodNotAllowed(method, '/api/v1/gateway/activate', ['POST']);
     const { deploymentId } = parseWith(
       gatewayActivateRequestSchema,
       await readJsonBody(request, ctx.maxBodyBytes),
     );
     const known = await activateDeployment(ctx.store, deploymentId, Date.now(), () => ctx.onChange?.());
-    if (!known) throw new EdgeFleetError('not_found', `no deployment ${deploymentId}`);
+    if (!known) throw new EdgeFleetError('not_found', `no deployment ${clipped(deploymentId)}`);
     return sendJson(response, 200, { object: 'deployment_activation', deploymentId });
   }
   if ((what !== 'routes' && what !== 'keys') || rest.length > 0) {
-    throw new EdgeFleetError('not_found', `no route /api/v1/gateway/${[what, ...rest].join('/')}`);
+    throw new EdgeFleetError('not_found', `no route /api/v1/gateway/${clipped([what, ...rest].join('/'))}`);
   }
-  if (method !== 'GET') {
-    throw new EdgeFleetError('method_not_allowed', `${method} /api/v1/gateway/${what} is not supported`);
-  }
+  if (method !== 'GET') throw methodNotAllowed(method, `/api/v1/gateway/${what}`, ['GET']);
   if (what === 'routes') {
     const table: GatewayRoutesResponse = await buildRouteTable(ctx.store, Date.now(), ctx.loads);
     return sendJson(response, 200, table, { 'cache-control': 'no-store' });

@@ -12,7 +12,7 @@ import {
   type CreateApiKeyResponse,
   type RevokeApiKeyResponse,
 } from '../../spec/api-keys.js';
-import { EdgeFleetError } from '../../spec/edgefleet-error.js';
+import { clipped, EdgeFleetError, methodNotAllowed } from '../../spec/edgefleet-error.js';
 import type { Store } from '../../store/store.js';
 import type { ApiKey } from '../../store/store-types.js';
 import { newSecret } from './secrets.js';
@@ -57,9 +57,7 @@ export async function handleKeys(
 ): Promise<void> {
   const { store } = ctx;
   const method = request.method ?? 'GET';
-  const refuse = () =>
-    new EdgeFleetError('method_not_allowed', `${method} ${request.url ?? '/api/v1/keys'} is not supported`);
-  if (rest.length > 0) throw refuse();
+  if (rest.length > 0) throw new EdgeFleetError('not_found', `no route ${clipped(request.url ?? '')}`);
 
   if (id === undefined && method === 'GET') {
     const [keys, usage] = await Promise.all([
@@ -92,7 +90,7 @@ export async function handleKeys(
   if (id !== undefined && method === 'DELETE') {
     const keys = await store.listApiKeys();
     const key = keys.find((k) => k.id === id);
-    if (!key) throw new EdgeFleetError('not_found', `no API key "${id}"`, { param: 'id' });
+    if (!key) throw new EdgeFleetError('not_found', `no API key "${clipped(id)}"`, { param: 'id' });
     const otherAdmins = keys.filter((k) => k.role === 'admin' && k.revokedAtMs === null && k.id !== id);
     if (key.role === 'admin' && key.revokedAtMs === null && otherAdmins.length === 0) {
       throw new EdgeFleetError(
@@ -105,5 +103,5 @@ export async function handleKeys(
     const revoked: RevokeApiKeyResponse = { id, object: 'api_key', revoked: true, revokedAtMs };
     return sendJson(response, 200, revoked);
   }
-  throw refuse();
+  throw methodNotAllowed(method, request.url ?? '/api/v1/keys', id === undefined ? ['GET', 'POST'] : ['DELETE']);
 }

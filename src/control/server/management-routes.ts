@@ -5,7 +5,7 @@ import { modelCatalog } from '../../catalog/models/model-catalog.js';
 import { findQuantization } from '../../catalog/quantizations/quantization-catalog.js';
 import { parseWith, readJsonBody } from '../../http/read-json-body.js';
 import { sendJson } from '../../http/respond.js';
-import { EdgeFleetError } from '../../spec/edgefleet-error.js';
+import { clipped, EdgeFleetError, methodNotAllowed } from '../../spec/edgefleet-error.js';
 import {
   createDeploymentRequestSchema,
   isModelReference,
@@ -113,7 +113,7 @@ async function instanceLog(ctx: ManagementContext, id: string, query: URLSearchP
   const { lines } = parseWith(instanceLogQuerySchema, Object.fromEntries(query));
   const log = ctx.logs?.get(id);
   if (!log && !(await ctx.store.getInstance(id)))
-    throw new EdgeFleetError('not_found', `no instance "${id}"`);
+    throw new EdgeFleetError('not_found', `no instance "${clipped(id)}"`);
   return {
     object: 'instance_log' as const,
     id,
@@ -142,9 +142,8 @@ export async function handleManagement(
   const segments = path.split('/').filter((s) => s !== '');
   const [resource, id, ...rest] = segments;
   const allow = (allowed: string[]): void => {
-    if (!allowed.includes(method) || rest.length > 0) {
-      throw new EdgeFleetError('method_not_allowed', `${method} /api/v1/${path} is not supported`);
-    }
+    if (rest.length > 0) throw new EdgeFleetError('not_found', `no route /api/v1/${clipped(path)}`);
+    if (!allowed.includes(method)) throw methodNotAllowed(method, `/api/v1/${path}`, allowed);
   };
 
   if (resource === 'keys') return handleKeys(ctx, request, response, id, rest);
@@ -189,9 +188,7 @@ export async function handleManagement(
     return sendJson(response, 200, list(instances.map(({ engineKey: _engineKey, ...view }) => view)));
   }
   if (resource === 'instances' && id !== undefined && rest.length === 1 && rest[0] === 'logs') {
-    if (method !== 'GET') {
-      throw new EdgeFleetError('method_not_allowed', `${method} /api/v1/${path} is not supported`);
-    }
+    if (method !== 'GET') throw methodNotAllowed(method, `/api/v1/${path}`, ['GET']);
     return sendJson(response, 200, await instanceLog(ctx, id, query));
   }
   if (resource === 'deployments' && id === undefined) {
@@ -231,12 +228,12 @@ export async function handleManagement(
     allow(['GET', 'DELETE']);
     if (method === 'GET') {
       const deployment = await store.getDeployment(id);
-      if (!deployment) throw new EdgeFleetError('not_found', `no deployment "${id}"`);
+      if (!deployment) throw new EdgeFleetError('not_found', `no deployment "${clipped(id)}"`);
       return sendJson(response, 200, deployment);
     }
-    if (!(await store.deleteDeployment(id))) throw new EdgeFleetError('not_found', `no deployment "${id}"`);
+    if (!(await store.deleteDeployment(id))) throw new EdgeFleetError('not_found', `no deployment "${clipped(id)}"`);
     ctx.onChange?.();
     return sendJson(response, 200, { id, object: 'deployment', deleted: true });
   }
-  throw new EdgeFleetError('not_found', `no route /api/v1/${path}`);
+  throw new EdgeFleetError('not_found', `no route /api/v1/${clipped(path)}`);
 }

@@ -17,7 +17,7 @@ import { estimate, type Estimate } from '../../planner/estimate.js';
 import { inputFromIds, type EstimateRequest } from '../../planner/estimate-input.js';
 import { modelParameters } from '../../planner/model-parameters.js';
 import { recommend, type Recommendation } from '../../planner/recommend.js';
-import { EdgeFleetError } from '../../spec/edgefleet-error.js';
+import { EdgeFleetError, methodNotAllowed } from '../../spec/edgefleet-error.js';
 
 const id = z.string().min(1).max(128);
 const count = z.number().int().min(1).max(1024);
@@ -121,9 +121,7 @@ export async function handlePlanner(
   const method = request.method ?? 'GET';
   const path = segments.join('/');
   const only = (allowed: string): void => {
-    if (method !== allowed) {
-      throw new EdgeFleetError('method_not_allowed', `${method} /api/v1/${path} is not supported`);
-    }
+    if (method !== allowed) throw methodNotAllowed(method, `/api/v1/${path}`, [allowed]);
   };
   if (path === 'catalog') {
     only('GET');

@@ -5,7 +5,7 @@
  * reconcile pass places the missing replicas on other nodes. The row stays as a revoked record (never
  * listed, never scheduled); the machine can join again only with a new join token, as a new node.
  */
-import { EdgeFleetError } from '../../spec/edgefleet-error.js';
+import { clipped, EdgeFleetError } from '../../spec/edgefleet-error.js';
 import type { RevokeNodeResponse } from '../../spec/management-api.js';
 import type { Store } from '../../store/store.js';
 
@@ -13,7 +13,7 @@ import type { Store } from '../../store/store.js';
 export async function revokeNode(store: Store, id: string, nowMs = Date.now()): Promise<RevokeNodeResponse> {
   return store.withTransaction(async (tx) => {
     const node = await tx.getNode(id);
-    if (!node || node.revokedAtMs !== null) throw new EdgeFleetError('not_found', `no node "${id}"`);
+    if (!node || node.revokedAtMs !== null) throw new EdgeFleetError('not_found', `no node "${clipped(id)}"`);
     await tx.revokeNode(id, nowMs);
     const instancesRemoved: string[] = [];
     for (const instance of await tx.listInstances({ nodeId: id })) {

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { parseWith } from '../../http/read-json-body.js';
 import { sendJson } from '../../http/respond.js';
-import { EdgeFleetError } from '../../spec/edgefleet-error.js';
+import { clipped, EdgeFleetError, methodNotAllowed } from '../../spec/edgefleet-error.js';
 import type { Store } from '../../store/store.js';
 import { trafficSeries, type TrafficSeries } from './traffic-series.js';
 
@@ -88,11 +88,9 @@ export async function handleTraffic(
   query: URLSearchParams,
   nowMs: number,
 ): Promise<void> {
-  if ((request.method ?? 'GET') !== 'GET' || rest.length > 0) {
-    throw new EdgeFleetError(
-      'method_not_allowed',
-      `${request.method ?? 'GET'} ${request.url ?? ''} is not supported`,
-    );
+  if (rest.length > 0) throw new EdgeFleetError('not_found', `no route ${clipped(request.url ?? '')}`);
+  if ((request.method ?? 'GET') !== 'GET') {
+    throw methodNotAllowed(request.method ?? '', request.url ?? '/api/v1/traffic', ['GET']);
   }
   sendJson(response, 200, await trafficReport(store, query, nowMs));
 }

@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseWith, readJsonBody } from '../../http/read-json-body.js';
 import { sendJson } from '../../http/respond.js';
-import { EdgeFleetError } from '../../spec/edgefleet-error.js';
+import { clipped, EdgeFleetError, methodNotAllowed } from '../../spec/edgefleet-error.js';
 import {
   postUsageEventsRequestSchema,
   usageQuerySchema,
@@ -37,10 +37,11 @@ export async function handleUsage(
     const answer: PostUsageEventsResponse = { object: 'usage_events', received: body.events.length, stored };
     return sendJson(response, 200, answer);
   }
-  throw new EdgeFleetError(
-    'method_not_allowed',
-    `${method} ${request.url ?? '/api/v1/usage'} is not supported`,
-  );
+  if (rest.length === 0) throw methodNotAllowed(method, request.url ?? '/api/v1/usage', ['GET']);
+  if (rest.length === 1 && rest[0] === 'events') {
+    throw methodNotAllowed(method, request.url ?? '/api/v1/usage/events', ['POST']);
+  }
+  throw new EdgeFleetError('not_found', `no route ${clipped(request.url ?? '')}`);
 }
 
 /** The most rows one usage report answers. */

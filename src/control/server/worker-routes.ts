@@ -6,7 +6,7 @@ import type { InstanceLoads } from './instance-loads.js';
 import type { InstanceLogs } from './instance-logs.js';
 import { parseWith, readJsonBody } from '../../http/read-json-body.js';
 import { sendJson } from '../../http/respond.js';
-import { EdgeFleetError } from '../../spec/edgefleet-error.js';
+import { clipped, EdgeFleetError, methodNotAllowed } from '../../spec/edgefleet-error.js';
 import {
   heartbeatRequestSchema,
   registerRequestSchema,
@@ -43,10 +43,10 @@ export async function handleWorker(
   path: string,
 ): Promise<void> {
   if (path !== 'register' && path !== 'heartbeat') {
-    throw new EdgeFleetError('not_found', `no route /api/v1/worker/${path}`);
+    throw new EdgeFleetError('not_found', `no route /api/v1/worker/${clipped(path)}`);
   }
   if (request.method !== 'POST') {
-    throw new EdgeFleetError('method_not_allowed', `use POST /api/v1/worker/${path}`);
+    throw methodNotAllowed(request.method ?? '', `/api/v1/worker/${path}`, ['POST']);
   }
   if (path === 'register') return sendJson(response, 200, await register(ctx, request));
   const node = await requireNode(ctx.store, request);

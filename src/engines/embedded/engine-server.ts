@@ -2,8 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { answerClientErrors } from '../../http/client-errors.js';
 import { parseWith, readJsonBody } from '../../http/read-json-body.js';
 import { requireBearer } from '../../http/bearer-secret.js';
-import { sendError, sendJson } from '../../http/respond.js';
-import { EdgeFleetError } from '../../spec/edgefleet-error.js';
+import { onlyRead, sendError, sendJson } from '../../http/respond.js';
+import { clipped, EdgeFleetError, methodNotAllowed } from '../../spec/edgefleet-error.js';
 import {
   chatCompletionRequestSchema,
   completionRequestSchema,
@@ -66,9 +66,12 @@ export class EngineServer {
 
   private async route(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const receivedAt = performance.now();
-    const path = (request.url ?? '/').split('?')[0];
+    const path = (request.url ?? '/').split('?')[0] ?? '/';
     const method = request.method ?? 'GET';
-    if (path === '/health') return this.health(response);
+    if (path === '/health') {
+      onlyRead(request, path);
+      return this.health(response);
+    }
     if (this.options.apiKey !== undefined) requireBearer(request, this.options.apiKey);
     if (path === '/metrics' && method === 'GET') {
       const body = await this.metrics.registry.metrics();
@@ -86,8 +89,8 @@ export class EngineServer {
           'model with an engine that serves it (vllm), or register a server that does (edgefleet endpoints add)',
       );
     }
-    if (endpoint === undefined) throw new EdgeFleetError('not_found', `no route for ${method} ${path}`);
-    if (method !== 'POST') throw new EdgeFleetError('method_not_allowed', `${path} accepts POST only`);
+    if (endpoint === undefined) throw new EdgeFleetError('not_found', `no route for ${method} ${clipped(path)}`);
+    if (method !== 'POST') throw methodNotAllowed(method, path, ['POST']);
     const body = await readJsonBody(request, this.options.maxBodyBytes);
     const runtime = this.ready();
     const parsed =

@@ -15,9 +15,9 @@ import { answerClientErrors } from '../../http/client-errors.js';
 import { createHttpServer, listeningUrl } from '../../http/create-http-server.js';
 import type { ServerTls } from '../../http/tls-options.js';
 import { resolveTarget } from '../../http/request-target.js';
-import { sendError, sendJson } from '../../http/respond.js';
+import { onlyRead, sendError, sendJson } from '../../http/respond.js';
 import { metricsRoles } from '../../spec/api-keys.js';
-import { EdgeFleetError } from '../../spec/edgefleet-error.js';
+import { clipped, EdgeFleetError } from '../../spec/edgefleet-error.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { KeyGuard } from '../auth/key-guard.js';
 import type { RateLimiter } from '../auth/rate-limiter.js';
@@ -194,8 +194,12 @@ async function start(options: StandaloneGatewayOptions, parts: Started): Promise
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     const path = resolveTarget(request.url).pathname;
     try {
-      if (path === '/health') return sendJson(response, 200, await health());
+      if (path === '/health') {
+        onlyRead(request, path);
+        return sendJson(response, 200, await health());
+      }
       if (path === '/metrics') {
+        onlyRead(request, path);
         await guard.authenticate(request.headers.authorization, metricsRoles, '/metrics');
         const text = await metricsText();
         response.writeHead(200, { 'content-type': gateway.registry.contentType });
@@ -203,7 +207,7 @@ async function start(options: StandaloneGatewayOptions, parts: Started): Promise
         return;
       }
       if (path.startsWith('/v1/')) return await gateway.handle(request, response, path);
-      throw new EdgeFleetError('not_found', `no route ${path}`);
+      throw new EdgeFleetError('not_found', `no route ${clipped(path)}`);
     } catch (error) {
       if (!(error instanceof EdgeFleetError) || error.status >= 500) {
         log.error({ err: error, method: request.method, path }, 'request failed');
