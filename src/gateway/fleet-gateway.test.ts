@@ -325,6 +325,30 @@ describe('FleetGateway', () => {
     expect(other.seen).toHaveLength(0);
   });
 
+  it("passes on the engine's own error event once, as a failed stream without [DONE]", async () => {
+    // vLLM and SGLang report a failure mid-stream as an error event followed by their [DONE].
+    const failing = await upstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"choices":[{"delta":{"content":"he"}}]}\n\n');
+      res.write(
+        'data: {"error": {"message": "CUDA out of memory", "type": "InternalServerError", "code": 500}}\n\n',
+      );
+      res.end('data: [DONE]\n\n');
+    });
+    const events: UsageEvent[] = [];
+    const { url } = await startGateway(routesOf([instance('x', failing.url)]).source, {
+      recordUsage: async (event) => void events.push(event),
+    });
+    const response = await post(url, JSON.stringify({ model: 'm', stream: true, messages: [] }));
+    const text = await response.text();
+    expect(text).toContain('"content":"he"');
+    expect(text.match(/"error"/g)).toHaveLength(1);
+    expect(text).toContain('CUDA out of memory');
+    expect(text).not.toContain('[DONE]');
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ status: 200, outcome: 'broken' });
+  });
+
   it('retries an engine that dies after its headers and before any of its answer reached the client', async () => {
     // Status and headers sent at once (as vLLM's streaming responses do), then the engine dies in prefill;
     // the non-streamed one also sent the start of its body, which the gateway holds to read its usage.

@@ -103,5 +103,9 @@ export async function handleKeys(
     const revoked: RevokeApiKeyResponse = { id, object: 'api_key', revoked: true, revokedAtMs };
     return sendJson(response, 200, revoked);
   }
-  throw methodNotAllowed(method, request.url ?? '/api/v1/keys', id === undefined ? ['GET', 'POST'] : ['DELETE']);
+  throw methodNotAllowed(
+    method,
+    request.url ?? '/api/v1/keys',
+    id === undefined ? ['GET', 'POST'] : ['DELETE'],
+  );
 }

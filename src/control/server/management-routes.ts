@@ -231,7 +231,8 @@ export async function handleManagement(
       if (!deployment) throw new EdgeFleetError('not_found', `no deployment "${clipped(id)}"`);
       return sendJson(response, 200, deployment);
     }
-    if (!(await store.deleteDeployment(id))) throw new EdgeFleetError('not_found', `no deployment "${clipped(id)}"`);
+    if (!(await store.deleteDeployment(id)))
+      throw new EdgeFleetError('not_found', `no deployment "${clipped(id)}"`);
     ctx.onChange?.();
     return sendJson(response, 200, { id, object: 'deployment', deleted: true });
   }

@@ -89,7 +89,8 @@ export class EngineServer {
           'model with an engine that serves it (vllm), or register a server that does (edgefleet endpoints add)',
       );
     }
-    if (endpoint === undefined) throw new EdgeFleetError('not_found', `no route for ${method} ${clipped(path)}`);
+    if (endpoint === undefined)
+      throw new EdgeFleetError('not_found', `no route for ${method} ${clipped(path)}`);
     if (method !== 'POST') throw methodNotAllowed(method, path, ['POST']);
     const body = await readJsonBody(request, this.options.maxBodyBytes);
     const runtime = this.ready();

@@ -139,6 +139,9 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
     }
     const body = this.held ? (this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held)) : undefined;
     const json = body ? parseJsonObject(body.toString('utf8')) : null;
+    if (status < 300 && relay?.sawError) {
+      return this.failed('the engine reported an error in the middle of the stream');
+    }
     if (status < 300 && relay && !relay.sawDone) {
       return this.failed('the engine ended the stream without [DONE]');
     }
@@ -262,7 +265,10 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
         if (this.isStream) {
           if (!response.destroyed) {
             this.writeHead();
-            response.end(`data: ${JSON.stringify(toOpenAiError(error).body)}\n\n`);
+            // One error event: the engine's own when it sent one (passed on already), else the gateway's.
+            response.end(
+              this.relay?.sawError ? undefined : `data: ${JSON.stringify(toOpenAiError(error).body)}\n\n`,
+            );
           }
         } else if (this.held && !response.headersSent) {
           sendError(response, error);

@@ -137,4 +137,18 @@ describe('readUsage', () => {
     expect(readUsage({ prompt_tokens: 8 })).toBeNull(); // what it generated is not known
     expect(readUsage({ prompt_tokens: 8, total_tokens: 5 })).toBeNull();
   });
+
+  it('marks a stream with an error event failed and sends no [DONE] after it', () => {
+    const r = new SseUsageRelay(false);
+    const error = 'data:  { "error": {"message": "boom"}}\n\n';
+    const out = r.push(Buffer.from(`${events[0]}${error}data: [DONE]\n\n`), 0).toString('utf8');
+    expect(out).toBe(`${events[0]}${error}`);
+    expect(r.sawError).toBe(true);
+    expect(r.finish().toString()).toBe('');
+    // A chunk that only mentions "error" in its text is no error event.
+    const fine = new SseUsageRelay(false);
+    fine.push(Buffer.from('data: {"choices":[{"delta":{"content":"\\"error\\""}}]}\n\ndata: [DONE]\n\n'), 0);
+    expect(fine.sawError).toBe(false);
+    expect(fine.finish().toString()).toBe('data: [DONE]\n\n');
+  });
 });

@@ -7,7 +7,9 @@
  * usage-only chunk the client did not ask for is dropped, and so is the `"usage": null` of every chunk
  * (the engine's answer to `include_usage`, which the gateway asked for). Events with generated text are kept (by
  * reference, up to 4 MiB) so that an answer whose engine reported no usage can be counted afterwards, and
- * `finish()` can then add the counted usage as a last chunk.
+ * `finish()` can then add the counted usage as a last chunk. An error event (`data: {"error":…}`, which
+ * vLLM and SGLang send when generation fails mid-stream, followed by their `[DONE]`) passes to the client
+ * and marks the stream failed: `finish()` then sends no `[DONE]`.
  */
 import { generatedTextOf, parseJsonObject, usageObject } from './openai-json.js';
 import { maxUsageTokens } from '../../spec/usage-event.js';
@@ -22,6 +24,7 @@ const CR = 0x0d;
 const doneEvent = Buffer.from('data: [DONE]\n\n');
 const usageKey = Buffer.from('"usage":');
 const nullValue = Buffer.from('null');
+const errorKey = Buffer.from('"error"');
 const textKeys = ['"content":', '"reasoning_content":', '"text":'].map((k) => Buffer.from(k));
 /** Text events kept for counting an answer without usage; a longer answer falls back to an estimate. */
 const maxKeptTextBytes = 4 * 1024 * 1024;
@@ -33,6 +36,8 @@ export class SseUsageRelay {
   /** Chunks that carried generated text (the estimate when the engine reports no usage). */
   textChunks = 0;
   sawDone = false;
+  /** The engine sent an error event: the stream failed, whatever follows it. */
+  sawError = false;
   private pending: Buffer = Buffer.alloc(0);
   private textEvents: Buffer[] | null = [];
   private textBytes = 0;
@@ -73,7 +78,7 @@ export class SseUsageRelay {
   finish(counted?: TokenUsage | null): Buffer {
     const rest = this.pending;
     this.pending = Buffer.alloc(0);
-    if (!this.sawDone) return rest;
+    if (!this.sawDone || this.sawError) return rest;
     if (!counted || this.usage || !this.clientWantsUsage) return Buffer.concat([rest, doneEvent]);
     return Buffer.concat([
       rest,
@@ -114,6 +119,7 @@ export class SseUsageRelay {
       this.sawDone = true;
       return null;
     }
+    if (isErrorData(event, data)) this.sawError = true;
     if (textKeys.some((key) => hasNonEmptyString(event, key))) {
       this.textChunks += 1;
       this.firstTextAtMs ??= nowMs;
@@ -196,6 +202,14 @@ function eventData(event: Buffer): string {
     .filter((l) => l.startsWith('data:'))
     .map((l) => l.slice(5).trimStart())
     .join('\n');
+}
+
+/** Whether the event's data is a JSON object whose first member is `"error"`. */
+function isErrorData(event: Buffer, data: number): boolean {
+  const open = skipBlanks(event, data);
+  if (event[open] !== 0x7b /* { */) return false;
+  const key = skipBlanks(event, open + 1);
+  return event.compare(errorKey, 0, errorKey.length, key, key + errorKey.length) === 0;
 }
 
 /** The first index from `at` that is not a space or a tab (JSON's blanks within one line). */
