@@ -86,11 +86,28 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     // What a command did not report itself, named after it: usage errors (exit 2, with where to find the
     // options unless the message already carries them) and failures (exit 1).
-    const message = error instanceof Error ? error.message : String(error);
+    const message = listenFailure(error) ?? (error instanceof Error ? error.message : String(error));
     const isUsage = (error as { code?: unknown } | null)?.code === 'invalid_argument';
     const hint =
       isUsage && !message.includes('usage: ') ? `Run \`edgefleet ${name} --help\` for its options.\n` : '';
     process.stderr.write(`edgefleet ${name}: ${message}\n${hint}`);
     return isUsage ? 2 : 1;
   }
+}
+
+/**
+ * A server's port that could not be taken, said as what to do (Node says `listen EADDRINUSE: address
+ * already in use 127.0.0.1:8080`); undefined for any other error.
+ */
+function listenFailure(error: unknown): string | undefined {
+  const { code, address, port } = (error ?? {}) as { code?: unknown; address?: unknown; port?: unknown };
+  if (code !== 'EADDRINUSE' && code !== 'EACCES') return undefined;
+  if (typeof port !== 'number') return undefined;
+  const where =
+    typeof address === 'string'
+      ? `${address.includes(':') ? `[${address}]` : address}:${port}`
+      : `port ${port}`;
+  return code === 'EADDRINUSE'
+    ? `cannot listen on ${where}: another process is listening there; stop it or choose another --port`
+    : `cannot listen on ${where}: permission denied (ports below 1024 need privileges); choose another --port`;
 }

@@ -120,7 +120,9 @@ describe('edgefleet server (built CLI)', () => {
       const port = String((taken.address() as AddressInfo).port);
       const result = await runCli(['server', '--home', fresh, '--port', port]);
       expect(result.code).toBe(1);
-      expect(result.stderr).toMatch(/EADDRINUSE/);
+      expect(result.stderr).toContain(
+        `cannot listen on 127.0.0.1:${port}: another process is listening there; stop it or choose another --port`,
+      );
       expect(result.stdout).not.toMatch(/ef_admin_/);
       await expect(stat(join(fresh, 'admin-key'))).rejects.toThrow(/ENOENT/);
     } finally {
