@@ -17,11 +17,19 @@ import {
   type MeteredAnswer,
 } from './forward-types.js';
 import { generatedTextOf, parseJsonObject, usageObject } from './openai-json.js';
-import { readUsage, SseUsageRelay, type TokenUsage } from './sse-usage-relay.js';
+import { maxEventBytes, readUsage, SseUsageRelay, type TokenUsage } from './sse-usage-relay.js';
 import { connectionFailure, copyEndToEndHeaders, isConnectionLost, upstreamAgent } from './upstream-pool.js';
 
-/** Non-streamed answers up to this size are held to read their usage; larger ones pass through unmetered. */
+/**
+ * Non-streamed answers up to this size are held to read their usage; larger ones pass through, and their
+ * usage is read from their last `tailBytes` (where engines put it).
+ */
 const maxMeteredBodyBytes = 8 * 1024 * 1024;
+const tailBytes = 64 * 1024;
+/** How long a refusal's (5xx, 429) body is read for its message before the next instance is tried. */
+const refusalReadMs = 1000;
+/** How long an engine may keep its stream open after `[DONE]` before the gateway ends the answer. */
+const afterDoneMs = 1000;
 
 /** One forwarded request: undici's handler for the upstream answer, and the client's response. */
 export class ForwardAttempt implements Dispatcher.DispatchHandler {
@@ -42,6 +50,12 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
   private heldBytes = 0;
   /** A 5xx or 429 answer read (its start) to explain the refusal. */
   private refusalText: string | undefined;
+  private refusalTimer: NodeJS.Timeout | undefined;
+  /** The end of a large answer passed through unheld (the chunks that hold its last `tailBytes`). */
+  private tail: Buffer[] | undefined;
+  /** The answer ended (or `[DONE]` came and the engine kept the stream open): no later error counts. */
+  private ended = false;
+  private doneTimer: NodeJS.Timeout | undefined;
   private waitingForDrain = false;
   /** Cuts off a client that read nothing for `idleTimeoutMs` while the upstream waits for it. */
   private stuck: NodeJS.Timeout | undefined;
@@ -89,7 +103,16 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
     this.status = status;
     const { options } = this;
     if (options.refuseErrorStatus && (status >= 500 || status === 429)) {
+      // Its start explains the refusal; an engine that never ends it must not hold the request.
       this.refusalText = '';
+      this.refusalTimer = setTimeout(this.endRefusal, refusalReadMs);
+      return;
+    }
+    const encoding = headers['content-encoding'];
+    if (encoding !== undefined && encoding !== 'identity') {
+      // Asked for `identity`; a compressed answer could be neither metered nor checked.
+      this.failed(`the engine answered with content-encoding "${String(encoding)}", which was not asked for`);
+      this.controller?.abort(new Error('compressed answer'));
       return;
     }
     // The gateway's own headers win over the instance's (an instance that is itself a gateway sends them).
@@ -98,7 +121,10 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
       options.extraHeaders,
     );
     const contentType = headers['content-type'];
-    this.isStream = typeof contentType === 'string' && contentType.startsWith('text/event-stream');
+    this.isStream =
+      typeof contentType === 'string' &&
+      (contentType.startsWith('text/event-stream') ||
+        contentType.toLowerCase().startsWith('text/event-stream'));
     const { meter } = options;
     if (meter && this.isStream) this.relay = new SseUsageRelay(meter.clientWantsUsage);
     else if (meter) this.held = [];
@@ -106,28 +132,62 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.refusalText !== undefined) {
-      if (this.refusalText.length < 2048)
-        this.refusalText = (this.refusalText + chunk.toString()).slice(0, 2048);
+      this.refusalText = (this.refusalText + chunk.toString()).slice(0, 2048);
+      if (this.refusalText.length >= 2048) this.endRefusal();
       return;
     }
+    if (this.settled) return;
     const { relay, held } = this;
     if (relay) {
       const out = relay.push(chunk, Date.now());
       if (out.length > 0) this.write(controller, out);
+      if (relay.overflow) {
+        this.failed(`the engine sent an event longer than ${maxEventBytes} bytes`);
+        controller.abort(new Error('event too long'));
+      } else if (relay.sawDone && this.doneTimer === undefined) {
+        this.doneTimer = setTimeout(this.endAfterDone, afterDoneMs);
+      }
     } else if (held && this.heldBytes + chunk.length <= maxMeteredBodyBytes) {
       held.push(chunk);
       this.heldBytes += chunk.length;
     } else {
       if (held) {
+        // Too large to hold: passed on as it comes. It must at least start as a JSON object.
+        if (!startsAsJsonObject(held)) {
+          this.failed('the engine answered with a body that is not a JSON object');
+          controller.abort(new Error('not JSON'));
+          return;
+        }
         this.writeHead();
         for (const part of held) this.response.write(part);
         this.held = undefined;
+        this.tail = [];
       }
+      if (this.tail) keepTail(this.tail, chunk);
       this.write(controller, chunk);
     }
   }
 
+  /** A refusal's body was read long enough: the next instance may be tried now. */
+  private readonly endRefusal = (): void => {
+    clearTimeout(this.refusalTimer);
+    if (this.settled) return;
+    this.onResponseEnd();
+    this.controller?.abort(new Error('refusal read'));
+  };
+
+  /** The engine sent `[DONE]` and kept its stream open: the answer is complete. */
+  private readonly endAfterDone = (): void => {
+    if (this.ended || this.settled) return;
+    this.onResponseEnd();
+    this.controller?.abort(new Error('stream kept open after [DONE]'));
+  };
+
   onResponseEnd(): void {
+    if (this.ended) return;
+    this.ended = true;
+    clearTimeout(this.refusalTimer);
+    clearTimeout(this.doneTimer);
     const { status, relay, options } = this;
     if (this.refusalText !== undefined) {
       return this.refuse(
@@ -169,10 +229,12 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
-    if (this.settled) return;
+    if (this.settled || this.ended) return;
     const code = (error as { code?: unknown }).code;
     if (this.answered) {
       if (this.refusalText !== undefined) return this.onResponseEnd(); // a 5xx or 429 cut short: still a refusal
+      // Everything came, `[DONE]` included; only the connection's end did not (a reset after the answer).
+      if (this.relay?.sawDone && !this.relay.overflow) return this.onResponseEnd();
       return this.failed(
         code === 'UND_ERR_BODY_TIMEOUT'
           ? `the engine sent nothing for ${this.options.idleTimeoutMs} ms and was cut off`
@@ -227,11 +289,11 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
   }
 
   private answer(completed: boolean, json?: Record<string, unknown> | null): MeteredAnswer {
-    const { relay, status } = this;
+    const { relay, status, tail } = this;
     return {
       status,
       completed,
-      usage: relay ? relay.usage : json ? readUsage(json['usage']) : null,
+      usage: relay ? relay.usage : json ? readUsage(json['usage']) : tail ? usageInTail(tail) : null,
       firstTextAtMs: relay?.firstTextAtMs ?? null,
       textChunks: relay?.textChunks ?? 0,
       generatedText: () => (relay ? relay.generatedText() : json ? generatedTextOf(json, 'message') : null),
@@ -314,6 +376,46 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
     this.unwatch?.();
     this.unwatch = undefined;
   }
+}
+
+/** Whether the held start of an answer begins (after blanks) with `{`. */
+function startsAsJsonObject(held: readonly Buffer[]): boolean {
+  for (const part of held) {
+    for (const byte of part) {
+      if (byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09) continue;
+      return byte === 0x7b;
+    }
+  }
+  return true; // nothing but blanks yet: the end decides
+}
+
+/** Adds `chunk` to the chunks that hold the last `tailBytes` of an answer, dropping older ones. */
+function keepTail(tail: Buffer[], chunk: Buffer): void {
+  tail.push(chunk);
+  let bytes = 0;
+  for (const part of tail) bytes += part.length;
+  while (tail.length > 1 && bytes - tail[0]!.length >= tailBytes) bytes -= tail.shift()!.length;
+}
+
+/**
+ * The `usage` of a JSON answer too large to hold, from its end (`"usage":{…}` as engines put it last);
+ * null when its end has none. `"usage":` with its quotes unescaped is a key wherever it occurs.
+ */
+function usageInTail(tail: readonly Buffer[]): TokenUsage | null {
+  const text = Buffer.concat(tail).toString('utf8');
+  const key = text.lastIndexOf('"usage":');
+  if (key < 0) return null;
+  const start = key + 8 + (/^\s*/.exec(text.slice(key + 8, key + 40))?.[0].length ?? 0);
+  if (text[start] !== '{') return null; // `"usage": null`
+  // Usage objects nest at most one level (`prompt_tokens_details`): close them by counting braces.
+  let depth = 0;
+  for (let i = start; i < text.length; i += 1) {
+    if (text[i] === '{') depth += 1;
+    else if (text[i] === '}' && --depth === 0) {
+      return readUsage(parseJsonObject(text.slice(start, i + 1)));
+    }
+  }
+  return null;
 }
 
 /** A JSON answer with `usage` set to the counted one. */

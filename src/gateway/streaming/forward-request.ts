@@ -31,6 +31,8 @@ export function forwardRequest(
   const { request } = client;
   // The client's EdgeFleet key stays here; an upstream that needs one gets its own.
   const headers = endToEndRequestHeaders(request.rawHeaders);
+  // Answers must come uncompressed: the gateway reads their usage and checks their shape.
+  headers.push('accept-encoding', 'identity');
   if (options.upstreamApiKey !== undefined) headers.push('authorization', `Bearer ${options.upstreamApiKey}`);
   const { origin, basePath } = upstreamTarget(upstreamBaseUrl);
   const dispatch: Dispatcher.DispatchOptions = {

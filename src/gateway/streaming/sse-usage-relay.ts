@@ -9,7 +9,7 @@
  * reference, up to 4 MiB) so that an answer whose engine reported no usage can be counted afterwards, and
  * `finish()` can then add the counted usage as a last chunk. An error event (`data: {"error":…}`, which
  * vLLM and SGLang send when generation fails mid-stream, followed by their `[DONE]`) passes to the client
- * and marks the stream failed: `finish()` then sends no `[DONE]`.
+ * and marks the stream failed: `finish()` then sends no `[DONE]`. Nothing after `[DONE]` is relayed.
  */
 import { generatedTextOf, parseJsonObject, usageObject } from './openai-json.js';
 import { maxUsageTokens } from '../../spec/usage-event.js';
@@ -28,6 +28,12 @@ const errorKey = Buffer.from('"error"');
 const textKeys = ['"content":', '"reasoning_content":', '"text":'].map((k) => Buffer.from(k));
 /** Text events kept for counting an answer without usage; a longer answer falls back to an estimate. */
 const maxKeptTextBytes = 4 * 1024 * 1024;
+/**
+ * The longest event relayed. Engines send a chunk per token or a few (a tool call's arguments at most);
+ * a longer one is a broken engine, and holding it whole would let one stream take the gateway's memory.
+ */
+export const maxEventBytes = 4 * 1024 * 1024;
+const empty = Buffer.alloc(0);
 
 export class SseUsageRelay {
   usage: TokenUsage | null = null;
@@ -38,16 +44,38 @@ export class SseUsageRelay {
   sawDone = false;
   /** The engine sent an error event: the stream failed, whatever follows it. */
   sawError = false;
-  private pending: Buffer = Buffer.alloc(0);
+  /** The engine sent an event longer than `maxEventBytes`: the stream cannot be relayed. */
+  overflow = false;
+  /** The reads of an unfinished event. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
   private textEvents: Buffer[] | null = [];
   private textBytes = 0;
 
   /** @param clientWantsUsage the client set `stream_options.include_usage` itself. */
   constructor(private readonly clientWantsUsage: boolean) {}
 
-  /** The complete events of `chunk` (and of earlier partial reads) to send to the client now. */
+  /**
+   * The complete events of `chunk` (and of earlier partial reads) to send to the client now. A read that
+   * completes no event is only kept (no copy of what was kept before), so an event that arrives in many
+   * reads costs its length once; `overflow` is set, and nothing more is taken, once an unfinished event
+   * is longer than `maxEventBytes`.
+   */
   push(chunk: Buffer, nowMs: number): Buffer {
-    const data = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
+    if (this.overflow) return empty;
+    let data = chunk;
+    if (this.pendingBytes > 0) {
+      // Only the seam and the new bytes can end the unfinished event (the kept bytes hold no blank line).
+      const seam = Buffer.concat([lastBytes(this.pending, 2), chunk]);
+      if (eventEnd(seam, 0) < 0) {
+        this.keep(chunk);
+        return empty;
+      }
+      this.pending.push(chunk);
+      data = Buffer.concat(this.pending, this.pendingBytes + chunk.length);
+      this.pending = [];
+      this.pendingBytes = 0;
+    }
     const out: Buffer[] = [];
     let runStart = 0; // start of the run of events forwarded unchanged
     let at = 0;
@@ -67,8 +95,19 @@ export class SseUsageRelay {
       at = end;
     }
     if (at > runStart) out.push(data.subarray(runStart, at));
-    this.pending = at < data.length ? Buffer.from(data.subarray(at)) : Buffer.alloc(0);
-    return out.length === 1 ? out[0]! : Buffer.concat(out);
+    if (at < data.length) this.keep(Buffer.from(data.subarray(at)));
+    return out.length === 1 ? out[0]! : out.length === 0 ? empty : Buffer.concat(out);
+  }
+
+  /** Keeps the start of an unfinished event, up to `maxEventBytes`. */
+  private keep(bytes: Buffer): void {
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.length;
+    if (this.pendingBytes > maxEventBytes) {
+      this.overflow = true;
+      this.pending = [];
+      this.pendingBytes = 0;
+    }
   }
 
   /**
@@ -76,8 +115,9 @@ export class SseUsageRelay {
    * before it, when the engine sent no usage and the client asked for it, a usage chunk with `counted`.
    */
   finish(counted?: TokenUsage | null): Buffer {
-    const rest = this.pending;
-    this.pending = Buffer.alloc(0);
+    const rest = Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
     if (!this.sawDone || this.sawError) return rest;
     if (!counted || this.usage || !this.clientWantsUsage) return Buffer.concat([rest, doneEvent]);
     return Buffer.concat([
@@ -113,6 +153,7 @@ export class SseUsageRelay {
    * did), or null to drop it.
    */
   private forward(event: Buffer, nowMs: number): Buffer | [number, number] | null {
+    if (this.sawDone) return null; // nothing follows the end of a stream
     const data = dataOffset(event);
     if (data < 0) return event;
     if (event.subarray(data, data + 6).toString('latin1') === '[DONE]') {
@@ -169,6 +210,17 @@ export function readUsage(value: unknown): TokenUsage | null {
 /** The JSON object of an event's data, or null. */
 function parseEvent(event: Buffer): Record<string, unknown> | null {
   return parseJsonObject(eventData(event));
+}
+
+/** The last `count` bytes of `parts` taken together (fewer when they hold fewer). */
+function lastBytes(parts: readonly Buffer[], count: number): Buffer {
+  const tail: Buffer[] = [];
+  for (let i = parts.length - 1, need = count; i >= 0 && need > 0; i -= 1) {
+    const part = parts[i]!;
+    tail.unshift(part.subarray(Math.max(0, part.length - need)));
+    need -= part.length;
+  }
+  return Buffer.concat(tail);
 }
 
 /** The index just past the blank line that ends the event starting at `from`, or -1. */

@@ -55,6 +55,8 @@ const hopByHop = new Set([
   'host',
   'content-length',
   'expect',
+  // The gateway asks instances for `identity` (forward-request.ts): it reads every answer.
+  'accept-encoding',
 ]);
 
 /** Copies the end-to-end headers of `from` into `into` (with `keep`: that hop-by-hop one too). */
