@@ -387,6 +387,56 @@ describe('FleetGateway routing', () => {
     );
   });
 
+  it("closes a breaker when its trial's answer starts, not when a long answer ends", async () => {
+    const a = await engine({ interTokenMs: 200, tokens: 10 }); // a 2 s answer
+    const { url } = await startGateway([instance('a', a.url)], {
+      circuitBreaker: { cooldownMs: 0, failureThreshold: 1, openMs: 300 },
+    });
+    a.state.status = 500;
+    expect((await ask(url)).status).toBe(503);
+    a.state.status = 200;
+    await sleep(400); // half-open
+    const trial = ask(url);
+    await until(() => a.state.hits === 2);
+    await sleep(100); // the trial's headers are back
+    // Other requests are not refused while the trial's long answer goes on.
+    const started = Date.now();
+    expect(await ask(url)).toEqual({ status: 200, instance: 'a' });
+    expect(Date.now() - started).toBeLessThan(2500);
+    expect((await trial).status).toBe(200);
+  });
+
+  it('spends no retry budget on a refusal when there is no other instance to try', async () => {
+    const lone = await engine();
+    lone.state.status = 500;
+    const healthy = await engine();
+    const first = await startGateway([instance('lone', lone.url)], {
+      circuitBreaker: { cooldownMs: 0, failureThreshold: 1000, openMs: 1000 },
+      retry: { budgetMinRetries: 1, budgetRatio: 0.1 },
+    });
+    for (let i = 0; i < 10; i++) expect((await ask(first.url)).status).toBe(503);
+    expect(await first.gateway.registry.metrics()).toMatch(
+      /edgefleet_gateway_retry_budget_exhausted_total 0/,
+    );
+    // The model with a second instance still fails over: its retries were not spent by the other model.
+    first.table.models.push({
+      name: 'n',
+      deploymentId: 'd2',
+      status: 'running',
+      statusReason: null,
+      createdAtMs: 0,
+      instances: [instance('bad', lone.url), instance('good', healthy.url)],
+    });
+    const response = await fetch(`${first.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'n', stream: true, messages: [{ role: 'user', content: 'x' }] }),
+    });
+    await response.text();
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-edgefleet-instance')).toBe('good');
+  });
+
   it('stops retrying when the retry budget is spent and answers the refusal', async () => {
     const engines = await Promise.all([1, 2, 3].map(() => engine()));
     for (const e of engines) e.state.status = 503;

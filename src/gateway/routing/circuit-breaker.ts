@@ -2,7 +2,8 @@
  * Per-instance circuit breakers. Closed: requests flow; any failure makes the instance sit out a short
  * cooldown, and `failureThreshold` failures in a row open the breaker. Open: no requests for `openMs`.
  * Half-open (after that): exactly one trial request; its success closes the breaker, its failure opens it
- * again. Pure state over an injected clock; the router asks `allows` and reports outcomes.
+ * again. The trial succeeds as soon as the instance answers it (not when a minutes-long answer ends:
+ * until then every other request would be refused an instance that works). Pure state over an injected clock; the router asks `allows` and reports outcomes.
  */
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
@@ -66,6 +67,11 @@ export class CircuitBreakers {
     const cooling = breaker ?? { consecutiveFailures: 0, untilMs: 0, open: false, trialInFlight: false };
     cooling.untilMs = Math.max(cooling.untilMs, nowMs + this.settings.cooldownMs);
     this.breakers.set(key, cooling);
+  }
+
+  /** Whether a half-open breaker's trial is out to the instance now. */
+  inTrial(key: string): boolean {
+    return this.breakers.get(key)?.trialInFlight === true;
   }
 
   onSuccess(key: string, nowMs: number): void {

@@ -84,6 +84,7 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
     tried.add(targetKey(instance));
     if (attempt > 1) context.retries.inc({ model: modelName });
     const release = router.begin(instance);
+    const onAnswered = router.trialVerdict(instance);
     const site = instance.siteName;
     try {
       const result = await forwardRequest({ request, response }, instance.url, job.body, {
@@ -95,6 +96,7 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
         meter: job.meterFor(instance),
         ...(instance.apiKey !== undefined && { upstreamApiKey: instance.apiKey }),
         watchUnanswered: (abort) => router.watchDown(instance, abort),
+        ...(onAnswered && { onAnswered }),
         firstByteTimeoutMs: router.config.timeouts.firstByteMs,
         idleTimeoutMs: router.config.timeouts.idleMs,
       });
@@ -139,8 +141,18 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
       // and the instance that does not serve it was only asked because no other was left.
       if (status !== 501 || lastError === undefined || lastError.upstreamStatus === 501) lastError = error;
       const late = Date.now() - arrivedAtMs > router.config.retry.maxElapsedMs;
+      // The budget is spent only on a retry that can happen: with no other instance listed, one dead
+      // single-instance model would otherwise use up every model's retries. (Refusals can come from a
+      // stale table, an instance moved since: the routes are read once more before giving up.)
+      const untried = (m: RouteModel) => m.instances.some((i) => !tried.has(targetKey(i)));
+      let another = untried(model);
+      if (!another && !refreshedAfterRefusal) {
+        refreshedAfterRefusal = true;
+        await context.refreshRoutes();
+        another = untried(await context.findModel(modelName));
+      }
       // A 501 costs no retry budget: trying an instance that serves the route is not extra load.
-      const willRetry = attempt < maxAttempts && !late && (status === 501 || router.tryRetry());
+      const willRetry = attempt < maxAttempts && !late && another && (status === 501 || router.tryRetry());
       // A 501 is an answer about the route, expected where chat and embedding servers share a model name.
       log[status === 501 ? 'debug' : 'warn'](
         {
@@ -154,8 +166,14 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
         willRetry
           ? 'instance refused the request before the first byte; trying another'
           : `instance refused the request before the first byte; not retried (${
-              attempt >= maxAttempts ? 'attempts' : late ? 'time limit' : 'retry budget'
-            } spent)`,
+              attempt >= maxAttempts
+                ? 'attempts spent'
+                : late
+                  ? 'time limit spent'
+                  : !another
+                    ? 'no other instance'
+                    : 'retry budget spent'
+            })`,
       );
       if (!willRetry) throw lastError;
       // A 501 spends no attempt either: the instances tried (`tried`) bound the loop.

@@ -301,6 +301,16 @@ export class Router {
     };
   }
 
+  /**
+   * When a request sent to `instance` now is its half-open breaker's trial: what closes the breaker as
+   * soon as the instance answers (failover passes it to the forward as `onAnswered`).
+   */
+  trialVerdict(instance: RouteInstance): (() => void) | undefined {
+    const key = targetKey(instance);
+    if (!this.breakers.inTrial(key)) return undefined;
+    return () => this.breakers.onSuccess(key, this.now());
+  }
+
   onSuccess(instance: RouteInstance, model: string, measured: AnswerMeasurement): void {
     const key = targetKey(instance);
     const nowMs = this.now();

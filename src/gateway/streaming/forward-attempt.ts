@@ -115,6 +115,7 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
       this.controller?.abort(new Error('compressed answer'));
       return;
     }
+    if (status < 500 && status !== 429) options.onAnswered?.();
     // The gateway's own headers win over the instance's (an instance that is itself a gateway sends them).
     this.replyHeaders = Object.assign(
       copyEndToEndHeaders(headers, {}, 'content-length'),

@@ -65,6 +65,8 @@ export interface ForwardOptions {
   watchUnanswered?: (abort: () => void) => () => void;
   /** Give up waiting for the answer's headers after this long (a stalled engine); the caller may retry. */
   firstByteTimeoutMs?: number;
+  /** Called once when the instance answers with a status that is not a refusal (a breaker's trial passed). */
+  onAnswered?: () => void;
   /** Cut an answer that sends nothing for this long (a stream then ends with an error event). */
   idleTimeoutMs?: number;
   /** Sent upstream as `Authorization: Bearer …` (an external endpoint's key); the client's own credential never is. */
