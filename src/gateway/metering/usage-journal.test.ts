@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -166,6 +167,27 @@ describe('UsageJournal', () => {
       await reopened.close();
     });
   }
+
+  it('reads only what lies past the checkpoint (an idle shipper asks every second)', async () => {
+    const dir = await journalDir();
+    const journal = new UsageJournal(dir);
+    await journal.open();
+    // About 4 MB shipped, all in the current segment.
+    for (let n = 0; n < 15_000; n++) journal.append(event(n, 'm'.repeat(40))).catch(() => undefined);
+    await journal.append(event(15_000));
+    let batch = await journal.readUnshipped(100_000);
+    expect(batch.events).toHaveLength(15_001);
+    await journal.markShipped(batch.next);
+    const readBytes = () => Number(/rchar: (\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))![1]);
+    const before = readBytes();
+    for (let i = 0; i < 20; i++) expect((await journal.readUnshipped(1000)).events).toHaveLength(0);
+    // Reading the whole segment each time was 20 x 4 MB.
+    expect(readBytes() - before).toBeLessThan(4 * 1024 * 1024);
+    await journal.append(event(15_001));
+    batch = await journal.readUnshipped(1000);
+    expect(batch.events.map((e) => e.id)).toEqual(['e15001']);
+    await journal.close();
+  });
 
   it('skips and reports a line torn by a crash, never ships it', async () => {
     const dir = await journalDir();

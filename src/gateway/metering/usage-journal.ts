@@ -211,8 +211,10 @@ export class UsageJournal {
     let next = checkpoint;
     for (const segment of await this.segments()) {
       if (segment < checkpoint.segment) continue;
-      const bytes = await readFile(join(this.dir, segmentName(segment))).catch(() => Buffer.alloc(0));
-      let offset = segment === checkpoint.segment ? checkpoint.offset : 0;
+      // Only what lies past the checkpoint is read: an idle gateway's shipper asks every second.
+      const start = segment === checkpoint.segment ? checkpoint.offset : 0;
+      const bytes = await readFrom(join(this.dir, segmentName(segment)), start);
+      let offset = 0;
       for (;;) {
         const end = bytes.indexOf(0x0a, offset);
         if (end < 0 || events.length >= maxEvents) break;
@@ -221,7 +223,7 @@ export class UsageJournal {
         else skippedLines += 1;
         offset = end + 1;
       }
-      next = { segment, offset };
+      next = { segment, offset: start + offset };
       if (events.length >= maxEvents || segment === this.segment) break;
     }
     return { events, skippedLines, next };
@@ -286,5 +288,20 @@ function safeParse(line: string): UsageEvent | null {
     return result.success ? result.data : null;
   } catch {
     return null;
+  }
+}
+
+/** The bytes of the file at `path` from `position` to its end (none when it is shorter or missing). */
+async function readFrom(path: string, position: number): Promise<Buffer> {
+  const handle = await open(path, 'r').catch(() => undefined);
+  if (handle === undefined) return Buffer.alloc(0);
+  try {
+    const { size } = await handle.stat();
+    if (size <= position) return Buffer.alloc(0);
+    const bytes = Buffer.alloc(size - position);
+    const { bytesRead } = await handle.read(bytes, 0, bytes.length, position);
+    return bytes.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
   }
 }

@@ -57,6 +57,8 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
   router.onRequest();
   for (let attempt = 1; attempt <= maxAttempts && !clientGone;) {
     const model = await context.findModel(modelName);
+    // The client may have left while the routes were read (the forward would not see it go).
+    if (clientGone) break;
     const choice = router.choose(modelName, model.instances, {
       clientRegion: job.clientRegion,
       prefixKey: job.prefixKey,
