@@ -206,4 +206,28 @@ describe('FleetGateway with instances that break the protocol', () => {
     expect(await (await post(second.url, { stream: true })).text()).toBe(`${chunk('two')}data: [DONE]\n\n`);
     expect(second.events[0]).toMatchObject({ outcome: 'ok' });
   });
+
+  it("answers 502 when an instance refuses the gateway's credential, and tries another instance", async () => {
+    const wrongKey = await upstream((_req, res) => {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end('{"error":{"message":"Incorrect API key provided","code":"invalid_api_key"}}');
+    });
+    const lone = await startGateway(instance('a', wrongKey.url));
+    const refused = await post(lone.url, {});
+    // Not a 401: the client's own key was fine.
+    expect(refused.status).toBe(502);
+    const body = (await refused.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('engine_error');
+    expect(body.error.message).toContain(
+      "refused the gateway's credentials (401: Incorrect API key provided)",
+    );
+    const healthy = await upstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(`{"choices":[{"index":0,"message":{"content":"fine"}}],"usage":${usage(3, 1)}}`);
+    });
+    const pair = await startGateway(instance('a', wrongKey.url), instance('b', healthy.url));
+    const response = await post(pair.url, {});
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-edgefleet-instance')).toBe('b');
+  });
 });

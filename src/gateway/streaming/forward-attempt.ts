@@ -102,7 +102,10 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
     this.stopWatching();
     this.status = status;
     const { options } = this;
-    if (options.refuseErrorStatus && (status >= 500 || status === 429)) {
+    // 401/403: the instance refused the gateway's own credential (an endpoint's key), never the client's:
+    // always a refusal, so the client does not take it for a verdict on its key.
+    const refusesGateway = status === 401 || status === 403;
+    if (refusesGateway || (options.refuseErrorStatus && (status >= 500 || status === 429))) {
       // Its start explains the refusal; an engine that never ends it must not hold the request.
       this.refusalText = '';
       this.refusalTimer = setTimeout(this.endRefusal, refusalReadMs);
@@ -191,9 +194,13 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
     clearTimeout(this.doneTimer);
     const { status, relay, options } = this;
     if (this.refusalText !== undefined) {
+      const said = upstreamMessage(this.refusalText);
       return this.refuse(
         new UpstreamRefusedError(
-          `the instance answered ${status}: ${upstreamMessage(this.refusalText)}`,
+          status === 401 || status === 403
+            ? `the instance refused the gateway's credentials (${status}: ${said}); check the API key it was ` +
+                'registered with (edgefleet endpoints add --api-key)'
+            : `the instance answered ${status}: ${said}`,
           status,
         ),
       );

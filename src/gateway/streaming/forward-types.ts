@@ -7,7 +7,8 @@ import type { TokenUsage } from './sse-usage-relay.js';
 
 /**
  * The upstream could not take the request and nothing was sent to the client yet: it was unreachable,
- * or (when the caller allowed it) it answered 5xx or 429. The caller may try another instance.
+ * or (when the caller allowed it) it answered 5xx or 429, or it refused the gateway's credentials
+ * (401/403: 502 to the client). The caller may try another instance.
  */
 export class UpstreamRefusedError extends EdgeFleetError {
   constructor(
@@ -20,7 +21,9 @@ export class UpstreamRefusedError extends EdgeFleetError {
         ? 'server_busy'
         : upstreamStatus === 501
           ? 'not_implemented'
-          : 'engine_unavailable',
+          : upstreamStatus === 401 || upstreamStatus === 403
+            ? 'engine_error'
+            : 'engine_unavailable',
       message,
       { cause },
     );
