@@ -82,6 +82,14 @@ const post = (url: string, body: object, headers: Record<string, string> = {}) =
     body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], ...body }),
   });
 
+async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 const chunk = (text: string) => `data: {"choices":[{"index":0,"delta":{"content":"${text}"}}]}\n\n`;
 const usage = (prompt: number, completion: number) =>
   `{"prompt_tokens":${prompt},"completion_tokens":${completion},"total_tokens":${prompt + completion}}`;
@@ -229,5 +237,23 @@ describe('FleetGateway with instances that break the protocol', () => {
     const response = await post(pair.url, {});
     expect(response.status).toBe(200);
     expect(response.headers.get('x-edgefleet-instance')).toBe('b');
+  });
+
+  it('meters a stream whose engine sent an error event as broken, even when the client hangs up on it', async () => {
+    const failing = await upstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(chunk('he'));
+      res.write('data: {"error":{"message":"out of memory"}}\n\n');
+      setTimeout(() => res.end(), 500); // closes a little later
+    });
+    const { url, events } = await startGateway(instance('a', failing.url));
+    const response = await post(url, { stream: true });
+    // What the openai client does: it stops reading at the error event.
+    const reader = response.body!.getReader();
+    let text = '';
+    while (!text.includes('out of memory')) text += new TextDecoder().decode((await reader.read()).value);
+    await reader.cancel();
+    await until(() => events.length === 1);
+    expect(events[0]).toMatchObject({ status: 200, outcome: 'broken' });
   });
 });

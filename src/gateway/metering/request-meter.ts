@@ -143,13 +143,16 @@ export class RequestMeter {
     const promptTokens = usage?.promptTokens ?? 0;
     const completionTokens = usage?.completionTokens ?? answer.textChunks;
     const ttftMs = answer.firstTextAtMs === null ? null : answer.firstTextAtMs - context.arrivedAtMs;
-    const outcome = clientGone
-      ? 'aborted'
-      : !answer.completed
-        ? 'broken'
-        : answer.status >= 400
-          ? 'error'
-          : 'ok';
+    // A client that hangs up on the engine's error event (the openai client does) did not abort.
+    const outcome = answer.engineFailed
+      ? 'broken'
+      : clientGone
+        ? 'aborted'
+        : !answer.completed
+          ? 'broken'
+          : answer.status >= 400
+            ? 'error'
+            : 'ok';
     const event = this.event(
       context,
       model,

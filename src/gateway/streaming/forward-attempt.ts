@@ -300,6 +300,7 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
     const { relay, status, tail } = this;
     return {
       status,
+      engineFailed: relay?.sawError === true,
       completed,
       usage: relay ? relay.usage : json ? readUsage(json['usage']) : tail ? usageInTail(tail) : null,
       firstTextAtMs: relay?.firstTextAtMs ?? null,

@@ -33,6 +33,8 @@ export class UpstreamRefusedError extends EdgeFleetError {
 /** What the gateway meters from one forwarded answer. */
 export interface MeteredAnswer {
   status: number;
+  /** The engine reported a failure in its answer (an error event): broken, even if the client left after it. */
+  engineFailed: boolean;
   /** True when the upstream ended its response normally. */
   completed: boolean;
   usage: TokenUsage | null;
