@@ -256,4 +256,25 @@ describe('FleetGateway with instances that break the protocol', () => {
     await until(() => events.length === 1);
     expect(events[0]).toMatchObject({ status: 200, outcome: 'broken' });
   });
+
+  it('refuses a JSON answer to a streamed request instead of passing on an empty stream', async () => {
+    const ignoresStream = await upstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(`{"choices":[{"index":0,"message":{"content":"all at once"}}],"usage":${usage(3, 3)}}`);
+    });
+    const lone = await startGateway(instance('a', ignoresStream.url));
+    const refused = await post(lone.url, { stream: true });
+    expect(refused.status).toBe(502);
+    expect(await refused.text()).toContain('answered a streamed request with a JSON body');
+    // The same answer is right for a JSON request (a fresh gateway: the refusal cooled the instance down).
+    expect((await post((await startGateway(instance('a', ignoresStream.url))).url, {})).status).toBe(200);
+    const streams = await upstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(`${chunk('fine')}data: [DONE]\n\n`);
+    });
+    const pair = await startGateway(instance('a', ignoresStream.url), instance('b', streams.url));
+    const response = await post(pair.url, { stream: true });
+    expect(response.headers.get('x-edgefleet-instance')).toBe('b');
+    expect(await response.text()).toBe(`${chunk('fine')}data: [DONE]\n\n`);
+  });
 });

@@ -234,7 +234,7 @@ export class FleetGateway {
     };
     const raw = await readBody(request, this.options.maxBodyBytes);
     const parsed = parseJsonBuffer(raw);
-    const { model, body, clientWantsUsage } = prepareBody(parsed, raw, path);
+    const { model, body, clientWantsUsage, stream } = prepareBody(parsed, raw, path);
     seen.requested = model;
     if (path !== '/v1/embeddings') {
       const { messages, prompt } = parsed as { messages?: unknown; prompt?: unknown };
@@ -252,6 +252,7 @@ export class FleetGateway {
         model,
         path,
         body,
+        stream,
         clientRegion: this.clientRegionOf(request, principal),
         prefixKey: path === '/v1/embeddings' ? undefined : router.prefixKey(parsed),
         meterFor: (instance) => {

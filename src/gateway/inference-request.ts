@@ -13,7 +13,7 @@ export function prepareBody(
   parsed: unknown,
   raw: Buffer,
   path: string,
-): { model: string; body: Buffer; clientWantsUsage: boolean } {
+): { model: string; body: Buffer; clientWantsUsage: boolean; stream: boolean } {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new EdgeFleetError('invalid_request', 'the request body must be a JSON object');
   }
@@ -33,14 +33,15 @@ export function prepareBody(
     fields.stream === true &&
     !clientWantsUsage &&
     (options === undefined || options === null || (typeof options === 'object' && !Array.isArray(options)));
-  if (!canAsk) return { model: fields.model, body: raw, clientWantsUsage };
+  const stream = fields.stream === true && path !== '/v1/embeddings';
+  if (!canAsk) return { model: fields.model, body: raw, clientWantsUsage, stream };
   const body = Buffer.from(
     JSON.stringify({
       ...fields,
       stream_options: { ...(options as object | null | undefined), include_usage: true },
     }),
   );
-  return { model: fields.model, body, clientWantsUsage };
+  return { model: fields.model, body, clientWantsUsage, stream };
 }
 
 /** A model id from the path (`/v1/models/{id}`, percent-encoded); a malformed escape is a 400. */

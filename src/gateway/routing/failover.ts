@@ -34,6 +34,8 @@ export interface FailoverRequest {
   /** The API path (`/v1/embeddings`), for instances known not to serve it. */
   path: string;
   body: Buffer;
+  /** The client asked for a stream (`stream: true`). */
+  stream: boolean;
   clientRegion: string | null;
   prefixKey: string | undefined;
   meterFor: (instance: RouteInstance) => ForwardMeter;
@@ -95,6 +97,7 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
           'x-edgefleet-instance': instance.id,
         },
         refuseErrorStatus: attempt < maxAttempts,
+        wantsStream: job.stream,
         meter: job.meterFor(instance),
         ...(instance.apiKey !== undefined && { upstreamApiKey: instance.apiKey }),
         watchUnanswered: (abort) => router.watchDown(instance, abort),

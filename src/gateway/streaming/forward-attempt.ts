@@ -220,6 +220,13 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
         return this.refuse(new UpstreamRefusedError(`the instance answered ${status}: ${message}`, status));
       return this.broken(message);
     }
+    if (status < 300 && body && options.wantsStream) {
+      // The client would read no event from it (the openai client reports an empty answer).
+      const message = 'the engine answered a streamed request with a JSON body, not server-sent events';
+      if (options.refuseErrorStatus)
+        return this.refuse(new UpstreamRefusedError(`the instance answered ${status}: ${message}`, status));
+      return this.broken(message);
+    }
     void this.settle(this.answer(true, json))
       .then(({ result, counted }) => {
         const { response } = this;

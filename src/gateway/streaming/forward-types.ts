@@ -21,8 +21,9 @@ export class UpstreamRefusedError extends EdgeFleetError {
         ? 'server_busy'
         : upstreamStatus === 501
           ? 'not_implemented'
-          : upstreamStatus === 401 || upstreamStatus === 403
-            ? 'engine_error'
+          : upstreamStatus !== null &&
+              (upstreamStatus < 300 || upstreamStatus === 401 || upstreamStatus === 403)
+            ? 'engine_error' // it answered, but not usably (not JSON, not a stream) or refused the gateway
             : 'engine_unavailable',
       message,
       { cause },
@@ -70,6 +71,8 @@ export interface ForwardOptions {
   watchUnanswered?: (abort: () => void) => () => void;
   /** Give up waiting for the answer's headers after this long (a stalled engine); the caller may retry. */
   firstByteTimeoutMs?: number;
+  /** The client asked for a stream: a 2xx JSON answer is then an engine's failure, not an answer. */
+  wantsStream?: boolean;
   /** Called once when the instance answers with a status that is not a refusal (a breaker's trial passed). */
   onAnswered?: () => void;
   /** Cut an answer that sends nothing for this long (a stream then ends with an error event). */
