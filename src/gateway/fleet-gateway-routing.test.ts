@@ -83,6 +83,7 @@ async function startGateway(
   region?: string,
   log = silentLog,
   guard?: KeyGuard,
+  upstreamWaitMs = 300,
 ) {
   const table: RouteTable = {
     builtAtMs: Date.now(),
@@ -94,7 +95,7 @@ async function startGateway(
     routes: { get: async () => table, refresh: async () => table },
     log,
     maxBodyBytes: 64 * 1024,
-    upstreamWaitMs: 300,
+    upstreamWaitMs,
     routing: defaultRoutingConfig({ healthCheck: { enabled: false }, ...routing }),
     ...(region && { region }),
     ...(guard && { guard }),
@@ -404,6 +405,32 @@ describe('FleetGateway routing', () => {
     expect(await ask(url)).toEqual({ status: 200, instance: 'a' });
     expect(Date.now() - started).toBeLessThan(2500);
     expect((await trial).status).toBe(200);
+  });
+
+  it('answers at once, with retry-after, when every instance sits out past the wait', async () => {
+    const a = await engine();
+    a.state.status = 500;
+    const routing = { circuitBreaker: { cooldownMs: 0, failureThreshold: 1, openMs: 30_000 } };
+    const { url } = await startGateway(
+      [instance('a', a.url)],
+      routing,
+      undefined,
+      silentLog,
+      undefined,
+      10_000,
+    );
+    expect((await ask(url)).status).toBe(503); // opens the breaker for 30 s
+    const started = Date.now();
+    const response = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'x' }] }),
+    });
+    expect(response.status).toBe(503);
+    // Not after the 10 s wait: the breaker stays open for 30 s whatever happens meanwhile.
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(Number(response.headers.get('retry-after'))).toBeGreaterThanOrEqual(28);
+    expect(await response.text()).toMatch(/every instance of \\"m\\" is failing .*retry after \d+ s/);
   });
 
   it('spends no retry budget on a refusal when there is no other instance to try', async () => {

@@ -277,4 +277,16 @@ describe('FleetGateway with instances that break the protocol', () => {
     expect(response.headers.get('x-edgefleet-instance')).toBe('b');
     expect(await response.text()).toBe(`${chunk('fine')}data: [DONE]\n\n`);
   });
+
+  it("passes on the instance's retry-after with the refusal the client gets", async () => {
+    const busy = await upstream((_req, res) => {
+      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '7' });
+      res.end('{"error":{"message":"too many requests"}}');
+    });
+    const { url } = await startGateway(instance('a', busy.url));
+    const response = await post(url, {});
+    expect(response.status).toBe(429);
+    expect(response.headers.get('retry-after')).toBe('7');
+    expect(await response.text()).toContain('too many requests');
+  });
 });

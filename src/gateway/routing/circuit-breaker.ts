@@ -51,6 +51,12 @@ export class CircuitBreakers {
     return !(breaker.open && breaker.trialInFlight);
   }
 
+  /** Until when the instance sits out (cooldown or open breaker); undefined when that is not up to time. */
+  blockedUntilMs(key: string, nowMs: number): number | undefined {
+    const breaker = this.breakers.get(key);
+    return breaker && nowMs < breaker.untilMs ? breaker.untilMs : undefined;
+  }
+
   /** A request was sent; true when it is a half-open breaker's trial. */
   onSend(key: string, nowMs: number): boolean {
     const breaker = this.breakers.get(key);

@@ -53,6 +53,8 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
   const tried = new Set<string>();
   let lastError: UpstreamRefusedError | undefined;
   let refreshedAfterRefusal = false;
+  /** Set when every instance sits out past the wait: when the first comes back (seconds from now). */
+  let backInS: number | undefined;
   // The client may have left already, while the request waited for its key's limits.
   let clientGone = response.destroyed;
   response.once('close', () => (clientGone = true));
@@ -80,6 +82,12 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
       const allTried =
         lastError && model.instances.length > 0 && model.instances.every((i) => tried.has(targetKey(i)));
       if (allTried) break;
+      // Every instance left sits out (open breakers) past the wait: waiting would only delay the 503.
+      const freeAtMs = router.blockedUntilMs(model.instances, tried);
+      if (freeAtMs !== undefined && freeAtMs > deadline) {
+        backInS = Math.max(1, Math.ceil((freeAtMs - Date.now()) / 1000));
+        break;
+      }
       await new Promise((resolve) => setTimeout(resolve, pollMs));
       await context.refreshRoutes();
       continue;
@@ -193,7 +201,10 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
   if (model.instances.length > 0) {
     throw new EdgeFleetError(
       'engine_unavailable',
-      `every instance of "${modelName}" is failing (circuit breakers open or cooling down); retry shortly`,
+      `every instance of "${modelName}" is failing (circuit breakers open or cooling down); ${
+        backInS === undefined ? 'retry shortly' : `retry after ${backInS} s`
+      }`,
+      backInS === undefined ? {} : { data: { retryAfterS: backInS } },
     );
   }
   const why = model.statusReason

@@ -302,6 +302,23 @@ export class Router {
   }
 
   /**
+   * When the first of `instances` not in `exclude` comes out of its cooldown or open breaker, when each
+   * of them sits one out; undefined when any of them may be asked sooner (none blocked, or a trial out).
+   */
+  blockedUntilMs(instances: readonly RouteInstance[], exclude: ReadonlySet<string>): number | undefined {
+    const nowMs = this.now();
+    let earliest: number | undefined;
+    for (const instance of instances) {
+      const key = targetKey(instance);
+      if (exclude.has(key)) continue;
+      const until = this.breakers.blockedUntilMs(key, nowMs);
+      if (until === undefined) return undefined;
+      earliest = earliest === undefined ? until : Math.min(earliest, until);
+    }
+    return earliest;
+  }
+
+  /**
    * When a request sent to `instance` now is its half-open breaker's trial: what closes the breaker as
    * soon as the instance answers (failover passes it to the forward as `onAnswered`).
    */

@@ -51,6 +51,7 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
   /** A 5xx or 429 answer read (its start) to explain the refusal. */
   private refusalText: string | undefined;
   private refusalTimer: NodeJS.Timeout | undefined;
+  private refusalRetryAfterS: number | undefined;
   /** The end of a large answer passed through unheld (the chunks that hold its last `tailBytes`). */
   private tail: Buffer[] | undefined;
   /** The answer ended (or `[DONE]` came and the engine kept the stream open): no later error counts. */
@@ -108,6 +109,7 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
     if (refusesGateway || (options.refuseErrorStatus && (status >= 500 || status === 429))) {
       // Its start explains the refusal; an engine that never ends it must not hold the request.
       this.refusalText = '';
+      this.refusalRetryAfterS = retryAfterSeconds(headers['retry-after']);
       this.refusalTimer = setTimeout(this.endRefusal, refusalReadMs);
       return;
     }
@@ -202,6 +204,8 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
                 'registered with (edgefleet endpoints add --api-key)'
             : `the instance answered ${status}: ${said}`,
           status,
+          undefined,
+          this.refusalRetryAfterS,
         ),
       );
     }
@@ -392,6 +396,13 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
     this.unwatch?.();
     this.unwatch = undefined;
   }
+}
+
+/** A `retry-after` header's wait in whole seconds (delta-seconds or an HTTP date), or undefined. */
+function retryAfterSeconds(value: string | string[] | undefined): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const seconds = /^\s*\d+\s*$/.test(value) ? Number(value) : (Date.parse(value) - Date.now()) / 1000;
+  return Number.isFinite(seconds) ? Math.min(Math.max(0, Math.ceil(seconds)), 86_400) : undefined;
 }
 
 /** Whether the held start of an answer begins (after blanks) with `{`. */

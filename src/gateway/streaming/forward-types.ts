@@ -15,6 +15,8 @@ export class UpstreamRefusedError extends EdgeFleetError {
     message: string,
     readonly upstreamStatus: number | null,
     cause?: unknown,
+    /** The instance's `retry-after` (seconds), passed on when this refusal reaches the client. */
+    retryAfterS?: number,
   ) {
     super(
       upstreamStatus === 429
@@ -26,7 +28,7 @@ export class UpstreamRefusedError extends EdgeFleetError {
             ? 'engine_error' // it answered, but not usably (not JSON, not a stream) or refused the gateway
             : 'engine_unavailable',
       message,
-      { cause },
+      { cause, ...(retryAfterS !== undefined && { data: { retryAfterS } }) },
     );
   }
 }
