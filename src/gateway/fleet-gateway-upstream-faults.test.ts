@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeServers, listen } from '../../test/helpers/http-servers.js';
@@ -288,5 +289,28 @@ describe('FleetGateway with instances that break the protocol', () => {
     expect(response.status).toBe(429);
     expect(response.headers.get('retry-after')).toBe('7');
     expect(await response.text()).toContain('too many requests');
+  });
+
+  it('says an answer with conflicting content-lengths is malformed, not that the engine is unreachable', async () => {
+    const raw = createServer((socket) => {
+      socket.on('data', () =>
+        socket.end(
+          'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n' +
+            'content-length: 10\r\ncontent-length: 12\r\n\r\n{"a":1}    ',
+        ),
+      );
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    try {
+      const { url } = await startGateway(
+        instance('a', `http://127.0.0.1:${(raw.address() as AddressInfo).port}`),
+      );
+      const response = await post(url, {});
+      expect(response.status).toBe(503);
+      expect(await response.text()).toContain('the instance sent a malformed HTTP answer');
+    } finally {
+      raw.close();
+    }
   });
 });

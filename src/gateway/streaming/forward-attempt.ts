@@ -271,7 +271,9 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
     const message =
       code === 'UND_ERR_HEADERS_TIMEOUT'
         ? `the instance sent no answer within ${this.options.firstByteTimeoutMs} ms`
-        : `the engine is not reachable (${connectionFailure(code)})`;
+        : isMalformedAnswer(code)
+          ? `the instance sent a malformed HTTP answer (${String(code)})`
+          : `the engine is not reachable (${connectionFailure(code)})`;
     this.refuse(new UpstreamRefusedError(message, null, error));
   }
 
@@ -396,6 +398,11 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
     this.unwatch?.();
     this.unwatch = undefined;
   }
+}
+
+/** An error of undici's or llhttp's about the answer's bytes (duplicate content-length, bad chunking). */
+function isMalformedAnswer(code: unknown): boolean {
+  return typeof code === 'string' && (code.startsWith('HPE_') || code.startsWith('UND_ERR_RES_'));
 }
 
 /** A `retry-after` header's wait in whole seconds (delta-seconds or an HTTP date), or undefined. */
