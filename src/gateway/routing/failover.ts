@@ -159,7 +159,7 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
       // stale table, an instance moved since: the routes are read once more before giving up.)
       const untried = (m: RouteModel) => m.instances.some((i) => !tried.has(targetKey(i)));
       let another = untried(model);
-      if (!another && !refreshedAfterRefusal) {
+      if (!another && !refreshedAfterRefusal && attempt < maxAttempts && !late) {
         refreshedAfterRefusal = true;
         await context.refreshRoutes();
         another = untried(await context.findModel(modelName));

@@ -54,6 +54,7 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
   private refusalRetryAfterS: number | undefined;
   /** The end of a large answer passed through unheld (the chunks that hold its last `tailBytes`). */
   private tail: Buffer[] | undefined;
+  private tailHeld = 0;
   /** The answer ended (or `[DONE]` came and the engine kept the stream open): no later error counts. */
   private ended = false;
   private doneTimer: NodeJS.Timeout | undefined;
@@ -120,7 +121,6 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
       this.controller?.abort(new Error('compressed answer'));
       return;
     }
-    if (status < 500 && status !== 429) options.onAnswered?.();
     // The gateway's own headers win over the instance's (an instance that is itself a gateway sends them).
     this.replyHeaders = Object.assign(
       copyEndToEndHeaders(headers, {}, 'content-length'),
@@ -142,7 +142,7 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
       if (this.refusalText.length >= 2048) this.endRefusal();
       return;
     }
-    if (this.settled) return;
+    if (this.settled || this.ended) return;
     const { relay, held } = this;
     if (relay) {
       const out = relay.push(chunk, Date.now());
@@ -150,8 +150,8 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
       if (relay.overflow) {
         this.failed(`the engine sent an event longer than ${maxEventBytes} bytes`);
         controller.abort(new Error('event too long'));
-      } else if (relay.sawDone && this.doneTimer === undefined) {
-        this.doneTimer = setTimeout(this.endAfterDone, afterDoneMs);
+      } else if (relay.sawDone) {
+        this.armDoneTimer();
       }
     } else if (held && this.heldBytes + chunk.length <= maxMeteredBodyBytes) {
       held.push(chunk);
@@ -159,9 +159,13 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
     } else {
       if (held) {
         // Too large to hold: passed on as it comes. It must at least start as a JSON object.
-        if (!startsAsJsonObject(held)) {
-          this.failed('the engine answered with a body that is not a JSON object');
-          controller.abort(new Error('not JSON'));
+        if (!startsAsJsonObject(held) || this.options.wantsStream) {
+          this.failed(
+            this.options.wantsStream
+              ? 'the engine answered a streamed request with a JSON body, not server-sent events'
+              : 'the engine answered with a body that is not a JSON object',
+          );
+          controller.abort(new Error('not usable'));
           return;
         }
         this.writeHead();
@@ -169,9 +173,23 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
         this.held = undefined;
         this.tail = [];
       }
-      if (this.tail) keepTail(this.tail, chunk);
+      if (this.tail) this.keepTail(chunk);
       this.write(controller, chunk);
     }
+  }
+
+  /** Adds `chunk` to the chunks that hold the last `tailBytes` of the answer (trimmed now and then). */
+  private keepTail(chunk: Buffer): void {
+    const tail = this.tail!;
+    tail.push(chunk);
+    this.tailHeld += chunk.length;
+    if (this.tailHeld < 2 * tailBytes) return;
+    let drop = 0;
+    while (drop < tail.length - 1 && this.tailHeld - tail[drop]!.length >= tailBytes) {
+      this.tailHeld -= tail[drop]!.length;
+      drop += 1;
+    }
+    tail.splice(0, drop);
   }
 
   /** A refusal's body was read long enough: the next instance may be tried now. */
@@ -181,6 +199,15 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
     this.onResponseEnd();
     this.controller?.abort(new Error('refusal read'));
   };
+
+  /**
+   * After `[DONE]`, waits `afterDoneMs` for the response's end. Not while the upstream is paused for a
+   * slow client: its end may be read only after the client drains.
+   */
+  private armDoneTimer(): void {
+    if (!this.relay?.sawDone || this.doneTimer !== undefined || this.waitingForDrain || this.ended) return;
+    this.doneTimer = setTimeout(this.endAfterDone, afterDoneMs);
+  }
 
   /** The engine sent `[DONE]` and kept its stream open: the answer is complete. */
   private readonly endAfterDone = (): void => {
@@ -285,6 +312,8 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
     if (this.response.headersSent) return;
     if (length !== undefined) this.replyHeaders['content-length'] = String(length);
     this.response.writeHead(this.status, this.replyHeaders);
+    // The instance's answer is reaching the client: a breaker's trial has passed.
+    if (this.status < 500 && this.status !== 429) this.options.onAnswered?.();
   }
 
   /**
@@ -306,6 +335,7 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
       clearTimeout(this.stuck);
       this.waitingForDrain = false;
       controller.resume();
+      this.armDoneTimer();
     });
   }
 
@@ -390,6 +420,8 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
   }
 
   private done(): void {
+    clearTimeout(this.doneTimer);
+    clearTimeout(this.refusalTimer);
     this.stopWatching();
     this.response.off('close', this.onClientClose);
   }
@@ -421,14 +453,6 @@ function startsAsJsonObject(held: readonly Buffer[]): boolean {
     }
   }
   return true; // nothing but blanks yet: the end decides
-}
-
-/** Adds `chunk` to the chunks that hold the last `tailBytes` of an answer, dropping older ones. */
-function keepTail(tail: Buffer[], chunk: Buffer): void {
-  tail.push(chunk);
-  let bytes = 0;
-  for (const part of tail) bytes += part.length;
-  while (tail.length > 1 && bytes - tail[0]!.length >= tailBytes) bytes -= tail.shift()!.length;
 }
 
 /**

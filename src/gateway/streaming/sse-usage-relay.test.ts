@@ -151,4 +151,33 @@ describe('readUsage', () => {
     expect(fine.sawError).toBe(false);
     expect(fine.finish().toString()).toBe('data: [DONE]\n\n');
   });
+
+  it('relays nothing after [DONE], not even an unfinished line, and holds none of it', () => {
+    const r = new SseUsageRelay(false);
+    const out = r.push(Buffer.from(`${events[0]}data: [DONE]\n\n: ping`), 0);
+    expect(out.toString()).toBe(events[0]);
+    expect(r.push(Buffer.from('x'.repeat(5 * 1024 * 1024)), 1).length).toBe(0);
+    expect(r.overflow).toBe(false);
+    expect(r.finish().toString()).toBe('data: [DONE]\n\n');
+  });
+
+  it('ends an event split over many reads once, whichever read holds its blank line', () => {
+    const event = 'data: {"choices":[{"delta":{"content":"abc"}}]}\r\n\r\n';
+    for (const sizes of [
+      [1, 1, 1],
+      [3, 2, 1],
+      [event.length - 2, 1, 1],
+      [event.length - 3, 1, 2],
+    ]) {
+      const r = new SseUsageRelay(false);
+      let at = 0;
+      let out = '';
+      for (const size of [...sizes.slice(0, -1), event.length]) {
+        out += r.push(Buffer.from(event.slice(at, at + size)), 0).toString();
+        at += size;
+        if (at >= event.length) break;
+      }
+      expect(out, JSON.stringify(sizes)).toBe(event);
+    }
+  });
 });

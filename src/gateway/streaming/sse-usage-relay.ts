@@ -62,12 +62,15 @@ export class SseUsageRelay {
    * is longer than `maxEventBytes`.
    */
   push(chunk: Buffer, nowMs: number): Buffer {
-    if (this.overflow) return empty;
+    if (this.overflow || this.sawDone) return empty; // nothing after [DONE] is relayed
     let data = chunk;
     if (this.pendingBytes > 0) {
-      // Only the seam and the new bytes can end the unfinished event (the kept bytes hold no blank line).
-      const seam = Buffer.concat([lastBytes(this.pending, 2), chunk]);
-      if (eventEnd(seam, 0) < 0) {
+      // Only the new bytes and the seam can end the unfinished event (the kept bytes hold no blank
+      // line, and one is at most 3 bytes long).
+      const ends =
+        eventEnd(chunk, 0) >= 0 ||
+        eventEnd(Buffer.concat([lastBytes(this.pending, 2), chunk.subarray(0, 2)]), 0) >= 0;
+      if (!ends) {
         this.keep(chunk);
         return empty;
       }
@@ -95,7 +98,7 @@ export class SseUsageRelay {
       at = end;
     }
     if (at > runStart) out.push(data.subarray(runStart, at));
-    if (at < data.length) this.keep(Buffer.from(data.subarray(at)));
+    if (at < data.length && !this.sawDone) this.keep(Buffer.from(data.subarray(at)));
     return out.length === 1 ? out[0]! : out.length === 0 ? empty : Buffer.concat(out);
   }
 
