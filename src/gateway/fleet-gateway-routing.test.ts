@@ -2,6 +2,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeServers, listen } from '../../test/helpers/http-servers.js';
 import { testPrincipal } from '../../test/helpers/principals.js';
+import { routeInstance as instance } from '../../test/helpers/route-instance.js';
 import { sendError } from '../http/respond.js';
 import type { RouteInstance, RouteTable } from '../spec/route-table.js';
 import { createLogger } from '../telemetry/logger.js';
@@ -62,19 +63,6 @@ async function engine(options: { interTokenMs?: number; firstTokenMs?: number; t
     });
   });
   return { url, state };
-}
-
-function instance(id: string, url: string, site = 'north', region: string | null = null): RouteInstance {
-  return {
-    id,
-    url,
-    deploymentId: 'd1',
-    nodeId: `n-${id}`,
-    nodeName: id,
-    siteId: site,
-    siteName: site,
-    region,
-  };
 }
 
 async function startGateway(

@@ -3,6 +3,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeServers, listen } from '../../test/helpers/http-servers.js';
+import { routeInstance as instance } from '../../test/helpers/route-instance.js';
 import { sendError } from '../http/respond.js';
 import type { RouteInstance, RouteTable } from '../spec/route-table.js';
 import type { UsageEvent } from '../spec/usage-event.js';
@@ -36,19 +37,6 @@ async function upstream(script: Script) {
     });
   });
   return { url, seen };
-}
-
-function instance(id: string, url: string): RouteInstance {
-  return {
-    id,
-    url,
-    deploymentId: 'd1',
-    nodeId: `n-${id}`,
-    nodeName: id,
-    siteId: 's',
-    siteName: 's',
-    region: null,
-  };
 }
 
 async function startGateway(...instances: RouteInstance[]) {
@@ -95,6 +83,12 @@ const chunk = (text: string) => `data: {"choices":[{"index":0,"delta":{"content"
 const usage = (prompt: number, completion: number) =>
   `{"prompt_tokens":${prompt},"completion_tokens":${completion},"total_tokens":${prompt + completion}}`;
 
+/** A well-behaved instance's JSON answer. */
+const answersFine: Script = (_req, res) => {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(`{"choices":[{"index":0,"message":{"content":"fine"}}],"usage":${usage(3, 1)}}`);
+};
+
 describe('FleetGateway with instances that break the protocol', () => {
   it('ends a stream whose event grows past the limit with an error, without holding it all', async () => {
     const endless = await upstream((_req, res) => {
@@ -138,10 +132,7 @@ describe('FleetGateway with instances that break the protocol', () => {
       res.writeHead(200, { 'content-type': 'text/html' });
       res.end(`<html>${content}</html>`);
     });
-    const healthy = await upstream((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(`{"choices":[{"index":0,"message":{"content":"fine"}}],"usage":${usage(3, 1)}}`);
-    });
+    const healthy = await upstream(answersFine);
     const second = await startGateway(instance('a', html.url), instance('b', healthy.url));
     const response = await post(second.url, {});
     expect(response.status).toBe(200);
@@ -178,10 +169,7 @@ describe('FleetGateway with instances that break the protocol', () => {
       res.writeHead(503, { 'content-type': 'application/json' });
       res.write('{"error":{"message":"overloaded"'); // and nothing more
     });
-    const healthy = await upstream((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(`{"choices":[{"index":0,"message":{"content":"fine"}}],"usage":${usage(3, 1)}}`);
-    });
+    const healthy = await upstream(answersFine);
     const { url } = await startGateway(instance('a', hanging.url), instance('b', healthy.url));
     const started = Date.now();
     const response = await post(url, {});
@@ -230,10 +218,7 @@ describe('FleetGateway with instances that break the protocol', () => {
     expect(body.error.message).toContain(
       "refused the gateway's credentials (401: Incorrect API key provided)",
     );
-    const healthy = await upstream((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(`{"choices":[{"index":0,"message":{"content":"fine"}}],"usage":${usage(3, 1)}}`);
-    });
+    const healthy = await upstream(answersFine);
     const pair = await startGateway(instance('a', wrongKey.url), instance('b', healthy.url));
     const response = await post(pair.url, {});
     expect(response.status).toBe(200);

@@ -9,6 +9,7 @@ import {
   refusingUrl,
 } from '../../test/helpers/http-servers.js';
 import { testPrincipal } from '../../test/helpers/principals.js';
+import { routeInstance as instance } from '../../test/helpers/route-instance.js';
 import { sendError } from '../http/respond.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import type { RouteInstance, RouteTable } from '../spec/route-table.js';
@@ -52,19 +53,6 @@ const ok: Script = (_req, res, body) => {
   res.writeHead(200, { 'content-type': 'application/json' });
   res.end(JSON.stringify({ echo: JSON.parse(body) as unknown }));
 };
-
-function instance(id: string, url: string, site = 'north'): RouteInstance {
-  return {
-    id,
-    url,
-    deploymentId: 'd1',
-    nodeId: `n-${id}`,
-    nodeName: id,
-    siteId: site,
-    siteName: site,
-    region: null,
-  };
-}
 
 /** A route source the test edits: `table.models[0].instances` is what the gateway sees next. */
 function routesOf(instances: RouteInstance[]) {
