@@ -154,10 +154,12 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
       // and the instance that does not serve it was only asked because no other was left.
       if (status !== 501 || lastError === undefined || lastError.upstreamStatus === 501) lastError = error;
       const late = Date.now() - arrivedAtMs > router.config.retry.maxElapsedMs;
-      // The budget is spent only on a retry that can happen: with no other instance listed, one dead
+      // The budget is spent only on a retry that can happen: with every listed instance tried, one dead
       // single-instance model would otherwise use up every model's retries. (Refusals can come from a
-      // stale table, an instance moved since: the routes are read once more before giving up.)
-      const untried = (m: RouteModel) => m.instances.some((i) => !tried.has(targetKey(i)));
+      // stale table, an instance removed since: the routes are read once more before giving up, and a
+      // model that then lists none, starting again, is waited for as any request waits for one.)
+      const untried = (m: RouteModel) =>
+        m.instances.length === 0 || m.instances.some((i) => !tried.has(targetKey(i)));
       let another = untried(model);
       if (!another && !refreshedAfterRefusal && attempt < maxAttempts && !late) {
         refreshedAfterRefusal = true;
