@@ -28,12 +28,11 @@ export function prepareBody(
     typeof options === 'object' &&
     options !== null &&
     (options as { include_usage?: unknown }).include_usage === true;
+  const stream = fields.stream === true && path !== '/v1/embeddings';
   const canAsk =
-    path !== '/v1/embeddings' &&
-    fields.stream === true &&
+    stream &&
     !clientWantsUsage &&
     (options === undefined || options === null || (typeof options === 'object' && !Array.isArray(options)));
-  const stream = fields.stream === true && path !== '/v1/embeddings';
   if (!canAsk) return { model: fields.model, body: raw, clientWantsUsage, stream };
   const body = Buffer.from(
     JSON.stringify({

@@ -2,8 +2,9 @@
  * Per-instance circuit breakers. Closed: requests flow; any failure makes the instance sit out a short
  * cooldown, and `failureThreshold` failures in a row open the breaker. Open: no requests for `openMs`.
  * Half-open (after that): exactly one trial request; its success closes the breaker, its failure opens it
- * again. The trial succeeds as soon as the instance answers it (not when a minutes-long answer ends:
- * until then every other request would be refused an instance that works). Pure state over an injected clock; the router asks `allows` and reports outcomes.
+ * again. The trial succeeds as soon as its answer reaches the client (not when a minutes-long answer
+ * ends: until then every other request would be refused an instance that works). Pure state over an
+ * injected clock; the router asks `allows` and reports outcomes.
  */
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
