@@ -12,18 +12,18 @@ import type { KeyPrincipal } from '../spec/api-keys.js';
 import { clipped, EdgeFleetError, methodNotAllowed, toOpenAiError } from '../spec/edgefleet-error.js';
 import type { RouteInstance, RouteModel, RouteTable } from '../spec/route-table.js';
 import type { Logger } from '../telemetry/logger.js';
-import { allowsModel } from './auth/key-guard.js';
 import {
   RequestMeter,
   type AnswerObservation,
   type MeterContext,
   type RecordUsage,
 } from './metering/request-meter.js';
-import { decodeModelId, prepareBody } from './inference-request.js';
+import { prepareBody } from './inference-request.js';
 import { engineTokenCounter, type CountTokens } from './metering/engine-token-counter.js';
 import { forwardWithFailover, type FailoverContext } from './routing/failover.js';
 import { Router } from './routing/router.js';
 import { defaultRoutingConfig, type RoutingConfig } from './routing/routing-config.js';
+import { modelNotFound, modelsAnswer, notFoundFor } from './visible-models.js';
 
 /** Where the gateway reads its routes; `refresh()` rebuilds now (used while waiting for an instance). */
 export interface RouteSource {
@@ -339,30 +339,7 @@ export class FleetGateway {
 
   private async listModels(response: ServerResponse, path: string, principal: KeyPrincipal): Promise<void> {
     this.requireRoutes();
-    const table = await this.options.routes.get();
-    const visible = table.models.filter((m) => allowsModel(principal, m.name));
-    const asModel = (m: RouteModel) => ({
-      id: m.name,
-      object: 'model',
-      created: Math.floor(m.createdAtMs / 1000),
-      owned_by: 'edgefleet',
-      meta: {
-        status: m.status,
-        instances: m.instances.length,
-        sites: [...new Set(m.instances.map((i) => i.siteName))],
-        ...m.meta,
-      },
-    });
-    if (path === '/v1/models') {
-      return sendJson(response, 200, { object: 'list', data: visible.map(asModel) });
-    }
-    const id = decodeModelId(path.slice('/v1/models/'.length));
-    const found = visible.find((m) => m.name === id);
-    if (!found)
-      throw new EdgeFleetError('model_not_found', `the model "${clipped(id)}" does not exist`, {
-        param: 'model',
-      });
-    return sendJson(response, 200, asModel(found));
+    sendJson(response, 200, modelsAnswer(await this.options.routes.get(), path, principal));
   }
 
   private async findModel(name: string): Promise<RouteModel> {
@@ -378,24 +355,4 @@ export class FleetGateway {
       table.models.map((m) => m.name),
     );
   }
-}
-
-/** 404 for a model not in the route table, naming (up to 20 of) those that are. */
-function modelNotFound(name: string, available: string[]): EdgeFleetError {
-  return new EdgeFleetError(
-    'model_not_found',
-    `the model "${clipped(name)}" does not exist${available.length > 0 ? `; available: ${available.slice(0, 20).join(', ')}` : ''}`,
-    { param: 'model', data: { model: name, available } },
-  );
-}
-
-/** A model_not_found told to a key with an allow-list names only the models that key may use. */
-function notFoundFor(principal: KeyPrincipal, error: unknown): unknown {
-  if (!(error instanceof EdgeFleetError) || error.code !== 'model_not_found') return error;
-  const { model, available } = error.data;
-  if (typeof model !== 'string' || !Array.isArray(available)) return error;
-  return modelNotFound(
-    model,
-    available.filter((name): name is string => typeof name === 'string' && allowsModel(principal, name)),
-  );
 }

@@ -9,27 +9,28 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { sendError } from '../../http/respond.js';
-import { EdgeFleetError, errorBodyMessage, toOpenAiError } from '../../spec/edgefleet-error.js';
+import { EdgeFleetError, toOpenAiError } from '../../spec/edgefleet-error.js';
 import {
   UpstreamRefusedError,
   type ForwardOptions,
   type ForwardResult,
   type MeteredAnswer,
 } from './forward-types.js';
-import { generatedTextOf, parseJsonObject, usageObject } from './openai-json.js';
-import { maxEventBytes, readUsage, SseUsageRelay, type TokenUsage } from './sse-usage-relay.js';
+import { generatedTextOf, parseJsonObject } from './openai-json.js';
+import { maxEventBytes, readUsage, SseUsageRelay } from './sse-usage-relay.js';
+import { AnswerTail, isMalformedAnswer, startsAsJsonObject, withUsage } from './upstream-answer.js';
+import { UpstreamRefusal } from './upstream-refusal.js';
 import { connectionFailure, copyEndToEndHeaders, isConnectionLost, upstreamAgent } from './upstream-pool.js';
 
 /**
  * Non-streamed answers up to this size are held to read their usage; larger ones pass through, and their
- * usage is read from their last `tailBytes` (where engines put it).
+ * usage is read from their end (AnswerTail).
  */
 const maxMeteredBodyBytes = 8 * 1024 * 1024;
-const tailBytes = 64 * 1024;
-/** How long a refusal's (5xx, 429) body is read for its message before the next instance is tried. */
-const refusalReadMs = 1000;
 /** How long an engine may keep its stream open after `[DONE]` before the gateway ends the answer. */
 const afterDoneMs = 1000;
+const notJsonObject = 'the engine answered with a body that is not a JSON object';
+const jsonToStream = 'the engine answered a streamed request with a JSON body, not server-sent events';
 
 /** One forwarded request: undici's handler for the upstream answer, and the client's response. */
 export class ForwardAttempt implements Dispatcher.DispatchHandler {
@@ -48,13 +49,10 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
   /** A non-streamed answer held (bounded) so its usage can be read (or added) before it is sent. */
   private held: Buffer[] | undefined;
   private heldBytes = 0;
-  /** A 5xx or 429 answer read (its start) to explain the refusal. */
-  private refusalText: string | undefined;
-  private refusalTimer: NodeJS.Timeout | undefined;
-  private refusalRetryAfterS: number | undefined;
-  /** The end of a large answer passed through unheld (the chunks that hold its last `tailBytes`). */
-  private tail: Buffer[] | undefined;
-  private tailHeld = 0;
+  /** A 5xx, 429, 401 or 403 answer read (its start) to explain the refusal. */
+  private refusal: UpstreamRefusal | undefined;
+  /** The end of a large answer passed through unheld. */
+  private tail: AnswerTail | undefined;
   /** The answer ended (or `[DONE]` came and the engine kept the stream open): no later error counts. */
   private ended = false;
   private doneTimer: NodeJS.Timeout | undefined;
@@ -108,10 +106,7 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
     // always a refusal, so the client does not take it for a verdict on its key.
     const refusesGateway = status === 401 || status === 403;
     if (refusesGateway || (options.refuseErrorStatus && (status >= 500 || status === 429))) {
-      // Its start explains the refusal; an engine that never ends it must not hold the request.
-      this.refusalText = '';
-      this.refusalRetryAfterS = retryAfterSeconds(headers['retry-after']);
-      this.refusalTimer = setTimeout(this.endRefusal, refusalReadMs);
+      this.refusal = new UpstreamRefusal(status, headers, this.endRefusal);
       return;
     }
     const encoding = headers['content-encoding'];
@@ -137,9 +132,8 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.refusalText !== undefined) {
-      this.refusalText = (this.refusalText + chunk.toString()).slice(0, 2048);
-      if (this.refusalText.length >= 2048) this.endRefusal();
+    if (this.refusal !== undefined) {
+      if (this.refusal.read(chunk)) this.endRefusal();
       return;
     }
     if (this.settled || this.ended) return;
@@ -160,41 +154,23 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
       if (held) {
         // Too large to hold: passed on as it comes. It must at least start as a JSON object.
         if (!startsAsJsonObject(held) || this.options.wantsStream) {
-          this.failed(
-            this.options.wantsStream
-              ? 'the engine answered a streamed request with a JSON body, not server-sent events'
-              : 'the engine answered with a body that is not a JSON object',
-          );
+          this.failed(this.options.wantsStream ? jsonToStream : notJsonObject);
           controller.abort(new Error('not usable'));
           return;
         }
         this.writeHead();
         for (const part of held) this.response.write(part);
         this.held = undefined;
-        this.tail = [];
+        this.tail = new AnswerTail();
       }
-      if (this.tail) this.keepTail(chunk);
+      this.tail?.keep(chunk);
       this.write(controller, chunk);
     }
   }
 
-  /** Adds `chunk` to the chunks that hold the last `tailBytes` of the answer (trimmed now and then). */
-  private keepTail(chunk: Buffer): void {
-    const tail = this.tail!;
-    tail.push(chunk);
-    this.tailHeld += chunk.length;
-    if (this.tailHeld < 2 * tailBytes) return;
-    let drop = 0;
-    while (drop < tail.length - 1 && this.tailHeld - tail[drop]!.length >= tailBytes) {
-      this.tailHeld -= tail[drop]!.length;
-      drop += 1;
-    }
-    tail.splice(0, drop);
-  }
-
   /** A refusal's body was read long enough: the next instance may be tried now. */
   private readonly endRefusal = (): void => {
-    clearTimeout(this.refusalTimer);
+    this.refusal?.stop();
     if (this.settled) return;
     this.onResponseEnd();
     this.controller?.abort(new Error('refusal read'));
@@ -219,23 +195,10 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
   onResponseEnd(): void {
     if (this.ended) return;
     this.ended = true;
-    clearTimeout(this.refusalTimer);
+    this.refusal?.stop();
     clearTimeout(this.doneTimer);
     const { status, relay, options } = this;
-    if (this.refusalText !== undefined) {
-      const said = upstreamMessage(this.refusalText);
-      return this.refuse(
-        new UpstreamRefusedError(
-          status === 401 || status === 403
-            ? `the instance refused the gateway's credentials (${status}: ${said}); check the API key it was ` +
-                'registered with (edgefleet endpoints add --api-key)'
-            : `the instance answered ${status}: ${said}`,
-          status,
-          undefined,
-          this.refusalRetryAfterS,
-        ),
-      );
-    }
+    if (this.refusal !== undefined) return this.refuse(this.refusal.error());
     const body = this.held ? (this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held)) : undefined;
     const json = body ? parseJsonObject(body.toString('utf8')) : null;
     if (status < 300 && relay?.sawError) {
@@ -244,19 +207,21 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
     if (status < 300 && relay && !relay.sawDone) {
       return this.failed('the engine ended the stream without [DONE]');
     }
-    if (status < 300 && body && !json) {
+    // A JSON answer to a streamed request: the client would read no event from it (the openai client
+    // reports an empty answer).
+    const unusable =
+      status >= 300 || !body
+        ? undefined
+        : !json
+          ? notJsonObject
+          : options.wantsStream
+            ? jsonToStream
+            : undefined;
+    if (unusable !== undefined) {
       // Nothing reached the client yet: like a 5xx, another instance may answer (not on the last try).
-      const message = 'the engine answered with a body that is not a JSON object';
       if (options.refuseErrorStatus)
-        return this.refuse(new UpstreamRefusedError(`the instance answered ${status}: ${message}`, status));
-      return this.broken(message);
-    }
-    if (status < 300 && body && options.wantsStream) {
-      // The client would read no event from it (the openai client reports an empty answer).
-      const message = 'the engine answered a streamed request with a JSON body, not server-sent events';
-      if (options.refuseErrorStatus)
-        return this.refuse(new UpstreamRefusedError(`the instance answered ${status}: ${message}`, status));
-      return this.broken(message);
+        return this.refuse(new UpstreamRefusedError(`the instance answered ${status}: ${unusable}`, status));
+      return this.broken(unusable);
     }
     void this.settle(this.answer(true, json))
       .then(({ result, counted }) => {
@@ -278,7 +243,7 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
     if (this.settled || this.ended) return;
     const code = (error as { code?: unknown }).code;
     if (this.answered) {
-      if (this.refusalText !== undefined) return this.onResponseEnd(); // a 5xx or 429 cut short: still a refusal
+      if (this.refusal !== undefined) return this.onResponseEnd(); // a 5xx or 429 cut short: still a refusal
       // Everything came, `[DONE]` included; only the connection's end did not (a reset after the answer).
       if (this.relay?.sawDone && !this.relay.overflow) return this.onResponseEnd();
       return this.failed(
@@ -345,7 +310,7 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
       status,
       engineFailed: relay?.sawError === true,
       completed,
-      usage: relay ? relay.usage : json ? readUsage(json['usage']) : tail ? usageInTail(tail) : null,
+      usage: relay ? relay.usage : json ? readUsage(json['usage']) : tail ? tail.usage() : null,
       firstTextAtMs: relay?.firstTextAtMs ?? null,
       textChunks: relay?.textChunks ?? 0,
       generatedText: () => (relay ? relay.generatedText() : json ? generatedTextOf(json, 'message') : null),
@@ -421,7 +386,7 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
 
   private done(): void {
     clearTimeout(this.doneTimer);
-    clearTimeout(this.refusalTimer);
+    this.refusal?.stop();
     this.stopWatching();
     this.response.off('close', this.onClientClose);
   }
@@ -430,58 +395,4 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
     this.unwatch?.();
     this.unwatch = undefined;
   }
-}
-
-/** An error of undici's or llhttp's about the answer's bytes (duplicate content-length, bad chunking). */
-function isMalformedAnswer(code: unknown): boolean {
-  return typeof code === 'string' && (code.startsWith('HPE_') || code.startsWith('UND_ERR_RES_'));
-}
-
-/** A `retry-after` header's wait in whole seconds (delta-seconds or an HTTP date), or undefined. */
-function retryAfterSeconds(value: string | string[] | undefined): number | undefined {
-  if (typeof value !== 'string') return undefined;
-  const seconds = /^\s*\d+\s*$/.test(value) ? Number(value) : (Date.parse(value) - Date.now()) / 1000;
-  return Number.isFinite(seconds) ? Math.min(Math.max(0, Math.ceil(seconds)), 86_400) : undefined;
-}
-
-/** Whether the held start of an answer begins (after blanks) with `{`. */
-function startsAsJsonObject(held: readonly Buffer[]): boolean {
-  for (const part of held) {
-    for (const byte of part) {
-      if (byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09) continue;
-      return byte === 0x7b;
-    }
-  }
-  return true; // nothing but blanks yet: the end decides
-}
-
-/**
- * The `usage` of a JSON answer too large to hold, from its end (`"usage":{…}` as engines put it last);
- * null when its end has none. `"usage":` with its quotes unescaped is a key wherever it occurs.
- */
-function usageInTail(tail: readonly Buffer[]): TokenUsage | null {
-  const text = Buffer.concat(tail).toString('utf8');
-  const key = text.lastIndexOf('"usage":');
-  if (key < 0) return null;
-  const start = key + 8 + (/^\s*/.exec(text.slice(key + 8, key + 40))?.[0].length ?? 0);
-  if (text[start] !== '{') return null; // `"usage": null`
-  // Usage objects nest at most one level (`prompt_tokens_details`): close them by counting braces.
-  let depth = 0;
-  for (let i = start; i < text.length; i += 1) {
-    if (text[i] === '{') depth += 1;
-    else if (text[i] === '}' && --depth === 0) {
-      return readUsage(parseJsonObject(text.slice(start, i + 1)));
-    }
-  }
-  return null;
-}
-
-/** A JSON answer with `usage` set to the counted one. */
-function withUsage(parsed: Record<string, unknown>, counted: TokenUsage): Buffer {
-  return Buffer.from(JSON.stringify({ ...parsed, usage: usageObject(counted) }));
-}
-
-/** The message of an OpenAI-shaped error body, else the start of the text. */
-function upstreamMessage(text: string): string {
-  return errorBodyMessage(text)?.message ?? (text.slice(0, 200) || '(no body)');
 }
