@@ -68,7 +68,15 @@ const streamArb = fc.record({
   events: fc.array(fc.oneof(textEvent, textEvent, commentEvent, usageEvent), { maxLength: 12 }),
   doneTerm: terminator,
   clientWantsUsage: fc.boolean(),
+  /** Every line ends in a lone CR (SSE allows LF, CRLF and CR). */
+  crLines: fc.boolean(),
 });
+
+/** The stream's bytes; its events' only raw line breaks are their own (JSON escapes the rest). */
+function encodeStream(events: Event[], doneTerm: string, crLines = false): string {
+  const text = events.map(encode).join('') + `data: [DONE]${doneTerm}`;
+  return crLines ? text.replace(/\r\n|\n/g, '\r') : text;
+}
 
 /** Read boundaries as fractions of the stream length (so they can fall anywhere, mid-character too). */
 const cutsArb = fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 16 });
@@ -97,8 +105,8 @@ const toOffsets = (fractions: number[], length: number): number[] =>
 describe('SseUsageRelay (properties)', () => {
   it('gives the same bytes, usage, text count and [DONE] however the stream is cut into reads', () => {
     fc.assert(
-      fc.property(streamArb, cutsArb, ({ events, doneTerm, clientWantsUsage }, fractions) => {
-        const stream = Buffer.from(events.map(encode).join('') + `data: [DONE]${doneTerm}`);
+      fc.property(streamArb, cutsArb, ({ events, doneTerm, clientWantsUsage, crLines }, fractions) => {
+        const stream = Buffer.from(encodeStream(events, doneTerm, crLines));
         const whole = run(stream, [], clientWantsUsage);
         const split = run(stream, toOffsets(fractions, stream.length), clientWantsUsage);
         expect(split.bytes.equals(whole.bytes)).toBe(true);
@@ -113,15 +121,15 @@ describe('SseUsageRelay (properties)', () => {
 
   it('relays what the model says: events unchanged, the unrequested usage-only chunk dropped, [DONE] last', () => {
     fc.assert(
-      fc.property(streamArb, cutsArb, ({ events, doneTerm, clientWantsUsage }, fractions) => {
-        const stream = Buffer.from(events.map(encode).join('') + `data: [DONE]${doneTerm}`);
+      fc.property(streamArb, cutsArb, ({ events, doneTerm, clientWantsUsage, crLines }, fractions) => {
+        const stream = Buffer.from(encodeStream(events, doneTerm, crLines));
         const result = run(stream, toOffsets(fractions, stream.length), clientWantsUsage);
         const dropped = (e: Event): boolean => e.kind === 'usage' && !e.withChoices && !clientWantsUsage;
-        const expected =
-          events
-            .filter((e) => !dropped(e))
-            .map(encode)
-            .join('') + 'data: [DONE]\n\n';
+        const expected = encodeStream(
+          events.filter((e) => !dropped(e)),
+          '',
+          crLines,
+        ).replace(/data: \[DONE\]$/, 'data: [DONE]\n\n');
         expect(result.bytes.toString('utf8')).toBe(expected);
         expect(result.sawDone).toBe(true);
         const lastUsage = events.filter((e) => e.kind === 'usage').at(-1);
@@ -137,8 +145,8 @@ describe('SseUsageRelay (properties)', () => {
 
   it('gives the same result when every byte is its own read', () => {
     fc.assert(
-      fc.property(streamArb, ({ events, doneTerm, clientWantsUsage }) => {
-        const stream = Buffer.from(events.map(encode).join('') + `data: [DONE]${doneTerm}`);
+      fc.property(streamArb, ({ events, doneTerm, clientWantsUsage, crLines }) => {
+        const stream = Buffer.from(encodeStream(events, doneTerm, crLines));
         const whole = run(stream, [], clientWantsUsage);
         const cuts = Array.from({ length: stream.length }, (_, i) => i);
         const bytewise = run(stream, cuts, clientWantsUsage);
@@ -159,6 +167,8 @@ describe('SseUsageRelay (properties)', () => {
       '\r\n',
       '\n\n',
       '\r\n\r\n',
+      '\r',
+      '\r\r',
       '[DONE]',
       '"usage":{',
       '"usage": {',

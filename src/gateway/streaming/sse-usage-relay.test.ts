@@ -12,7 +12,7 @@ const events = [
 const stream = Buffer.from(events.join(''));
 
 /** Runs the whole stream through a relay cut into reads at the given byte offsets. */
-function relay(cuts: number[], clientWantsUsage: boolean) {
+function relay(cuts: number[], clientWantsUsage: boolean, stream = Buffer.from(events.join(''))) {
   const r = new SseUsageRelay(clientWantsUsage);
   const out: Buffer[] = [];
   let from = 0;
@@ -43,6 +43,27 @@ describe('SseUsageRelay', () => {
       false,
     );
     expect(bytewise.text).toBe(whole.text);
+  });
+
+  it('reads a stream whose lines end in a lone CR (as SSE allows) the same, however it is cut', () => {
+    const crEvents = events.map((e) => e.replace(/\r\n|\n/g, '\r'));
+    const crStream = Buffer.from(crEvents.join(''));
+    const expected = crEvents.filter((_, i) => i !== 4).map((e) => e.replace(',"usage":null', ''));
+    for (let cut = 0; cut < crStream.length; cut++) {
+      const split = relay(cut === 0 ? [] : [cut], false, crStream);
+      // finish() ends the stream with its own [DONE] line (LF-ended: a client takes either).
+      expect(split.text).toBe(expected.slice(0, -1).join('') + 'data: [DONE]\n\n');
+      expect(split.relay.usage).toEqual({ promptTokens: 7, completionTokens: 2 });
+      expect(split.relay.textChunks).toBe(2);
+      expect(split.relay.sawDone).toBe(true);
+    }
+    // A CR that ends a read may be a CRLF's first half: the next read decides.
+    const r = new SseUsageRelay(false);
+    expect(r.push(Buffer.from('data: {"choices":[]}\r'), 0).length).toBe(0);
+    expect(r.push(Buffer.from('\n\r\ndata: [DONE]\r\n\r\n'), 0).toString()).toBe(
+      'data: {"choices":[]}\r\n\r\n',
+    );
+    expect(r.sawDone).toBe(true);
   });
 
   it('passes the usage chunk when the client asked for it, and holds [DONE] until finish()', () => {

@@ -10,6 +10,8 @@
  * `finish()` can then add the counted usage as a last chunk. An error event (`data: {"error":…}`, which
  * vLLM and SGLang send when generation fails mid-stream, followed by their `[DONE]`) passes to the client
  * and marks the stream failed: `finish()` then sends no `[DONE]`. Nothing after `[DONE]` is relayed.
+ * Lines may end in LF, CRLF or (as SSE allows) a lone CR; which one a stream uses is read from its first
+ * line break.
  */
 import { generatedTextOf, parseJsonObject, usageObject } from './openai-json.js';
 import { maxUsageTokens } from '../../spec/usage-event.js';
@@ -51,6 +53,8 @@ export class SseUsageRelay {
   private pendingBytes = 0;
   private textEvents: Buffer[] | null = [];
   private textBytes = 0;
+  /** The byte that ends the stream's lines (LF for LF and CRLF), null until its first line break. */
+  private lineBreak: typeof LF | typeof CR | null = null;
 
   /** @param clientWantsUsage the client set `stream_options.include_usage` itself. */
   constructor(private readonly clientWantsUsage: boolean) {}
@@ -63,13 +67,15 @@ export class SseUsageRelay {
    */
   push(chunk: Buffer, nowMs: number): Buffer {
     if (this.overflow || this.sawDone) return empty; // nothing after [DONE] is relayed
+    this.lineBreak ??= lineBreakOf(chunk, this.pendingBytes > 0 ? lastBytes(this.pending, 1)[0] : undefined);
+    const lineBreak = this.lineBreak;
     let data = chunk;
     if (this.pendingBytes > 0) {
       // Only the new bytes and the seam can end the unfinished event (the kept bytes hold no blank
       // line, and one is at most 3 bytes long).
       const ends =
-        eventEnd(chunk, 0) >= 0 ||
-        eventEnd(Buffer.concat([lastBytes(this.pending, 2), chunk.subarray(0, 2)]), 0) >= 0;
+        eventEnd(chunk, 0, lineBreak) >= 0 ||
+        eventEnd(Buffer.concat([lastBytes(this.pending, 2), chunk.subarray(0, 2)]), 0, lineBreak) >= 0;
       if (!ends) {
         this.keep(chunk);
         return empty;
@@ -83,7 +89,7 @@ export class SseUsageRelay {
     let runStart = 0; // start of the run of events forwarded unchanged
     let at = 0;
     for (;;) {
-      const end = eventEnd(data, at);
+      const end = eventEnd(data, at, lineBreak);
       if (end < 0) break;
       const event = data.subarray(at, end);
       const forward = this.forward(event, nowMs);
@@ -157,7 +163,7 @@ export class SseUsageRelay {
    */
   private forward(event: Buffer, nowMs: number): Buffer | [number, number] | null {
     if (this.sawDone) return null; // nothing follows the end of a stream
-    const data = dataOffset(event);
+    const data = dataOffset(event, this.lineBreak ?? LF);
     if (data < 0) return event;
     if (event.subarray(data, data + 6).toString('latin1') === '[DONE]') {
       this.sawDone = true;
@@ -226,8 +232,32 @@ function lastBytes(parts: readonly Buffer[], count: number): Buffer {
   return Buffer.concat(tail);
 }
 
-/** The index just past the blank line that ends the event starting at `from`, or -1. */
-function eventEnd(data: Buffer, from: number): number {
+/**
+ * The byte that ends a stream's lines, from its first line break (`previous` is the byte before
+ * `chunk`): LF when it is LF or CRLF, CR when it is a lone CR; null while none has been seen, or the
+ * first is a CR that ends what has been read (a CRLF's LF may follow).
+ */
+function lineBreakOf(chunk: Buffer, previous: number | undefined): typeof LF | typeof CR | null {
+  if (previous === CR && chunk.length > 0) return chunk[0] === LF ? LF : CR;
+  const lf = chunk.indexOf(LF);
+  const cr = chunk.indexOf(CR);
+  if (cr < 0 || (lf >= 0 && lf < cr)) return lf < 0 ? null : LF;
+  if (cr + 1 === chunk.length) return null;
+  return chunk[cr + 1] === LF ? LF : CR;
+}
+
+/**
+ * The index just past the blank line that ends the event starting at `from`, or -1 (always -1 until
+ * the stream's line break is known).
+ */
+function eventEnd(data: Buffer, from: number, lineBreak: typeof LF | typeof CR | null): number {
+  if (lineBreak === CR) {
+    for (let i = data.indexOf(CR, from); i >= 0; i = data.indexOf(CR, i + 1)) {
+      if (data[i + 1] === CR) return i + 2;
+    }
+    return -1;
+  }
+  if (lineBreak === null) return -1;
   for (let i = data.indexOf(LF, from); i >= 0; i = data.indexOf(LF, i + 1)) {
     if (data[i + 1] === LF) return i + 2;
     if (data[i + 1] === CR && data[i + 2] === LF) return i + 3;
@@ -236,13 +266,13 @@ function eventEnd(data: Buffer, from: number): number {
 }
 
 /** Offset of the value of the event's first `data:` field, or -1 when it has none. */
-function dataOffset(event: Buffer): number {
+function dataOffset(event: Buffer, lineBreak: number): number {
   let line = 0;
   while (line < event.length) {
     if (event.subarray(line, line + 5).toString('latin1') === 'data:') {
       return event[line + 5] === 0x20 ? line + 6 : line + 5;
     }
-    const next = event.indexOf(LF, line);
+    const next = event.indexOf(lineBreak, line);
     if (next < 0) return -1;
     line = next + 1;
   }
@@ -253,7 +283,7 @@ function dataOffset(event: Buffer): number {
 function eventData(event: Buffer): string {
   return event
     .toString('utf8')
-    .split(/\r?\n/)
+    .split(/\r\n|\r|\n/)
     .filter((l) => l.startsWith('data:'))
     .map((l) => l.slice(5).trimStart())
     .join('\n');
@@ -281,7 +311,9 @@ function skipBlanks(event: Buffer, at: number): number {
 function withoutNullUsage(event: Buffer, data: number, key: number, value: number): [number, number] | null {
   if (value + 4 > event.length || event.compare(nullValue, 0, 4, value, value + 4) !== 0) return null;
   // One `data:` line: nothing but the line breaks that end the event after its first line break.
-  for (let i = event.indexOf(LF, data); i >= 0 && i < event.length; i += 1) {
+  const lf = event.indexOf(LF, data);
+  const cr = event.indexOf(CR, data);
+  for (let i = cr >= 0 && (lf < 0 || cr < lf) ? cr : lf; i >= 0 && i < event.length; i += 1) {
     if (event[i] !== LF && event[i] !== CR) return null;
   }
   const after = skipBlanks(event, value + 4);
