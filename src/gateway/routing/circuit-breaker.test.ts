@@ -52,6 +52,33 @@ describe('CircuitBreakers', () => {
     expect(transitions).toEqual(['closed->open', 'open->half-open', 'half-open->open', 'open->half-open']);
   });
 
+  it('closes on a trial that answered, on probation: one failure reopens it until a request completes', () => {
+    const { book, transitions } = breakers();
+    for (const at of [0, 1, 2]) book.onFailure('a', at);
+    expect(book.onSend('a', 1100)).toBe(true);
+    book.onTrialAnswered('a', 1110);
+    expect(book.stateOf('a', 1110)).toBe('closed');
+    expect(book.allows('a', 1110)).toBe(true);
+    book.onFailure('a', 1500); // the trial's stream broke after it started
+    expect(book.stateOf('a', 1500)).toBe('open');
+    expect(book.allows('a', 2499)).toBe(false);
+    expect(book.onSend('a', 2500)).toBe(true);
+    book.onTrialAnswered('a', 2510);
+    book.onSuccess('a', 2600); // a request completed: probation over
+    book.onFailure('a', 2700);
+    expect(book.stateOf('a', 2700)).toBe('closed');
+    expect(book.allows('a', 2800)).toBe(true);
+    book.onTrialAnswered('a', 2800); // not a trial: no change
+    expect(transitions).toEqual([
+      'closed->open',
+      'open->half-open',
+      'half-open->closed',
+      'closed->open',
+      'open->half-open',
+      'half-open->closed',
+    ]);
+  });
+
   it('treats busy (429) as a cooldown only', () => {
     const { book } = breakers();
     for (const at of [0, 100, 200, 300]) book.onBusy('a', at);

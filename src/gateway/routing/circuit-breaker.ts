@@ -3,8 +3,10 @@
  * cooldown, and `failureThreshold` failures in a row open the breaker. Open: no requests for `openMs`.
  * Half-open (after that): exactly one trial request; its success closes the breaker, its failure opens it
  * again. The trial succeeds as soon as its answer reaches the client (not when a minutes-long answer
- * ends: until then every other request would be refused an instance that works). Pure state over an
- * injected clock; the router asks `allows` and reports outcomes.
+ * ends: until then every other request would be refused an instance that works), and the breaker then
+ * closes on probation: one failure opens it again (the trial's own answer may still break, from an engine
+ * that answers and dies), until a request completes. Pure state over an injected clock; the router asks
+ * `allows` and reports outcomes.
  */
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
@@ -79,6 +81,18 @@ export class CircuitBreakers {
   /** Whether a half-open breaker's trial is out to the instance now. */
   inTrial(key: string): boolean {
     return this.breakers.get(key)?.trialInFlight === true;
+  }
+
+  /** A half-open breaker's trial answered: the breaker closes, on probation (one failure reopens it). */
+  onTrialAnswered(key: string, nowMs: number): void {
+    const breaker = this.breakers.get(key);
+    if (!breaker?.open) return;
+    const from = this.stateOf(key, nowMs);
+    breaker.open = false;
+    breaker.trialInFlight = false;
+    breaker.untilMs = 0;
+    breaker.consecutiveFailures = this.settings.failureThreshold - 1;
+    this.onTransition({ key, from, to: 'closed' });
   }
 
   onSuccess(key: string, nowMs: number): void {

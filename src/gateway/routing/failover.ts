@@ -48,7 +48,7 @@ const pollMs = 200;
 export async function forwardWithFailover(context: FailoverContext, job: FailoverRequest): Promise<void> {
   const { router, log, maxAttempts } = context;
   const { request, response, model: modelName } = job;
-  const arrivedAtMs = Date.now();
+  const arrivedAtMs = router.now();
   const deadline = arrivedAtMs + context.upstreamWaitMs;
   const tried = new Set<string>();
   let lastError: UpstreamRefusedError | undefined;
@@ -70,7 +70,7 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
       path: job.path,
     });
     if (!choice) {
-      if (Date.now() >= deadline) break;
+      if (router.now() >= deadline) break;
       // Refusals can come from a stale table (an instance removed since): read the routes once more first.
       if (lastError && !refreshedAfterRefusal) {
         refreshedAfterRefusal = true;
@@ -85,7 +85,7 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
       // Every instance left sits out (open breakers) past the wait: waiting would only delay the 503.
       const freeAtMs = router.blockedUntilMs(model.instances, tried);
       if (freeAtMs !== undefined && freeAtMs > deadline) {
-        backInS = Math.max(1, Math.ceil((freeAtMs - Date.now()) / 1000));
+        backInS = Math.max(1, Math.ceil((freeAtMs - router.now()) / 1000));
         break;
       }
       await new Promise((resolve) => setTimeout(resolve, pollMs));
@@ -153,7 +153,7 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
       // A 501 does not hide an earlier refusal: an instance that serves the route failed (retryable),
       // and the instance that does not serve it was only asked because no other was left.
       if (status !== 501 || lastError === undefined || lastError.upstreamStatus === 501) lastError = error;
-      const late = Date.now() - arrivedAtMs > router.config.retry.maxElapsedMs;
+      const late = router.now() - arrivedAtMs > router.config.retry.maxElapsedMs;
       // The budget is spent only on a retry that can happen: with every listed instance tried, one dead
       // single-instance model would otherwise use up every model's retries. (Refusals can come from a
       // stale table, an instance removed since: the routes are read once more before giving up, and a

@@ -82,7 +82,8 @@ export class Router {
   private readonly downWatchers = new Map<string, Set<() => void>>();
   /** `path target-key` → until when (ms) that instance is taken not to serve that path (it answered 501). */
   private readonly unsupported = new Map<string, number>();
-  private readonly now: () => number;
+  /** The router's clock (ms; injectable for tests): what failover measures its waits with too. */
+  readonly now: () => number;
   private turn = 0;
 
   constructor(
@@ -325,7 +326,7 @@ export class Router {
   trialVerdict(instance: RouteInstance): (() => void) | undefined {
     const key = targetKey(instance);
     if (!this.breakers.inTrial(key)) return undefined;
-    return () => this.breakers.onSuccess(key, this.now());
+    return () => this.breakers.onTrialAnswered(key, this.now());
   }
 
   onSuccess(instance: RouteInstance, model: string, measured: AnswerMeasurement): void {
