@@ -29,17 +29,17 @@ export function gatewayWorkerIndex(): number | null {
 export interface GatewayWorkersOptions {
   count: number;
   log: Logger;
-  /** Called once, when the first worker listens. */
+  /** Called once, when every worker listens. */
   onListening(address: AddressInfo): void;
   /** The first pause before restarting a worker that died young; it doubles per death up to 30×. */
   restartBackoffMs?: number;
 }
 
 /**
- * Runs the primary: forks the workers (each runs this program again, with the same arguments) and
- * supervises them until SIGINT or SIGTERM, then stops them (SIGTERM; each finishes its requests and ships
- * its journal) and resolves with 0. Resolves with 1 when a worker exits or cannot be started before any
- * worker listened (a start-up error, such as a port in use, that the worker or this process has printed).
+ * Runs the primary: forks the workers (each runs this program again, with the same arguments; the first
+ * alone, the others once it listens) and supervises them until SIGINT or SIGTERM, then stops them (SIGTERM; each finishes its requests and ships
+ * its journal) and resolves with 0. Resolves with 1 when a worker exits or cannot be started before all
+ * of them listened (a start-up error, such as a port in use, that the worker or this process has printed).
  */
 export function runGatewayWorkers(options: GatewayWorkersOptions): Promise<number> {
   const { count, log } = options;
@@ -48,6 +48,8 @@ export function runGatewayWorkers(options: GatewayWorkersOptions): Promise<numbe
   const workers = new Map<number, Worker>();
   const quickDeaths = new Map<number, number>();
   const restartTimers = new Set<NodeJS.Timeout>();
+  /** The workers that listened since the start (until all have, a worker's death stops the gateway). */
+  const started = new Set<number>();
   let listening = false;
   let stopping = false;
   let finish: (code: number) => void = () => undefined;
@@ -68,8 +70,8 @@ export function runGatewayWorkers(options: GatewayWorkersOptions): Promise<numbe
   };
 
   /**
-   * A worker is gone: it exited, or its process could not be started at all (spawn failed). Before any
-   * worker listened that is a start-up error and stops the gateway; after, it is started again, after a
+   * A worker is gone: it exited, or its process could not be started at all (spawn failed). Before all
+   * workers listened that is a start-up error and stops the gateway; after, it is started again, after a
    * pause that grows while it keeps dying young.
    */
   const gone = (index: number, startedAtMs: number, details: object, what: string) => {
@@ -124,6 +126,11 @@ export function runGatewayWorkers(options: GatewayWorkersOptions): Promise<numbe
     });
     worker.once('listening', (address: AddressInfo) => {
       if (listening) return;
+      // The first worker tells whether the port can be had; the others start once it has it (so a
+      // taken port is one worker's error, said once).
+      if (index === 0) for (let other = 1; other < count && !stopping; other += 1) fork(other);
+      started.add(index);
+      if (started.size < count) return;
       listening = true;
       options.onListening(address);
     });
@@ -134,8 +141,8 @@ export function runGatewayWorkers(options: GatewayWorkersOptions): Promise<numbe
 
   process.once('SIGINT', () => stop(0));
   process.once('SIGTERM', () => stop(0));
-  for (let index = 0; index < count && !stopping; index += 1) fork(index);
-  if (!stopping) log.info({ workers: count }, 'gateway workers started');
+  fork(0);
+  if (!stopping) log.info({ workers: count }, 'gateway workers starting');
   return finished;
 }
 
