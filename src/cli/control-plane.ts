@@ -164,7 +164,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   control.start();
   gateway.start();
   shipper.start();
-  const prober = new EndpointProber({ store, log: log.child({ component: 'endpoint-prober' }) });
+  const prober = new EndpointProber({ store, loads, log: log.child({ component: 'endpoint-prober' }) });
   prober.start();
   const address = control.server.address() as AddressInfo;
   const url = listeningUrl(options.host, address.port, options.tls !== undefined);

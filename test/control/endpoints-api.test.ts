@@ -1,6 +1,8 @@
+import { readFile } from 'node:fs/promises';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EndpointProber } from '../../src/control/server/endpoint-prober.js';
+import { InstanceLoads } from '../../src/control/server/instance-loads.js';
 import { buildRouteTable } from '../../src/control/server/route-table.js';
 import { PostgresTestDatabases } from '../store/postgres-test-databases.js';
 import { startOpenAiUpstream, type OpenAiUpstream } from './openai-upstream.js';
@@ -137,6 +139,49 @@ describe.each([
     expect(down?.statusReason).toMatch(/unhealthy: GET \/v1\/models failed: ECONNREFUSED/);
     expect((await h.store.getEndpoint(id))?.health).toBe('unhealthy');
     await prober.stop();
+  });
+
+  it("reads an endpoint's engine load from its metrics into the route table", async () => {
+    // A real vLLM v1 page: two engines (running 5 + 3, waiting 2 + 0, KV use 0.625 and 0.375).
+    const vllmPage = await readFile(
+      new URL('../fixtures/engines/vllm-v1-metrics.txt', import.meta.url),
+      'utf8',
+    );
+    const vllm = await startOpenAiUpstream('sk-a', 'loaded-llm', vllmPage);
+    const plain = await startOpenAiUpstream(
+      'sk-b',
+      'loaded-llm',
+      '# no engine here\nhttp_requests_total 7\n',
+    );
+    try {
+      const loads = new InstanceLoads();
+      const prober = new EndpointProber({ store: h.store, log: pino({ level: 'silent' }), loads });
+      const add = async (url: string, apiKey: string) =>
+        (
+          await h.call('POST', '/api/v1/endpoints', {
+            body: { model: 'loaded-llm', url, site: 'room-load', apiKey },
+          })
+        ).body['id'] as string;
+      const withLoad = await add(vllm.url, 'sk-a');
+      const without = await add(plain.url, 'sk-b');
+      await prober.probeOnce();
+      expect(vllm.authorizations.filter((a) => a === 'Bearer sk-a').length).toBe(2); // models, metrics
+      const table = await buildRouteTable(h.store, Date.now(), loads);
+      const instances = table.models.find((m) => m.name === 'loaded-llm')?.instances ?? [];
+      expect(instances.find((i) => i.id === withLoad)?.load).toEqual({
+        requestsRunning: 8,
+        requestsWaiting: 2,
+        kvCacheUsage: 0.5,
+        atMs: expect.any(Number) as unknown,
+      });
+      expect(instances.find((i) => i.id === without)).toBeDefined();
+      expect(instances.find((i) => i.id === without)?.load).toBeUndefined();
+      await prober.stop();
+      for (const id of [withLoad, without]) await h.call('DELETE', `/api/v1/endpoints/${id}`);
+    } finally {
+      await vllm.close();
+      await plain.close();
+    }
   });
 
   it('merges endpoints into the deployment of the same name', async () => {

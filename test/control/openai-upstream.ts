@@ -13,7 +13,12 @@ export interface OpenAiUpstream {
   close(): Promise<void>;
 }
 
-export async function startOpenAiUpstream(apiKey: string, model: string): Promise<OpenAiUpstream> {
+/** `metricsText`: what `GET /metrics` answers (404 without it), like an engine's Prometheus page. */
+export async function startOpenAiUpstream(
+  apiKey: string,
+  model: string,
+  metricsText?: string,
+): Promise<OpenAiUpstream> {
   const authorizations: (string | undefined)[] = [];
   const server: Server = createServer((request, response) => {
     authorizations.push(request.headers.authorization);
@@ -25,6 +30,10 @@ export async function startOpenAiUpstream(apiKey: string, model: string): Promis
       return send(401, {
         error: { message: 'bad key', type: 'authentication_error', code: 'invalid_api_key' },
       });
+    }
+    if (request.method === 'GET' && request.url === '/metrics' && metricsText !== undefined) {
+      response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+      return response.end(metricsText);
     }
     if (request.method === 'GET' && request.url === '/v1/models') {
       return send(200, { object: 'list', data: [{ id: model, object: 'model', owned_by: 'team' }] });

@@ -1,15 +1,22 @@
 /**
  * Health checks of external endpoints: every `intervalMs` the control plane asks each endpoint for
  * `GET {url}/v1/models` (with its upstream key) and records healthy (a 2xx within `timeoutMs`) or the
- * error. Only healthy endpoints enter the route table (route-table.ts).
+ * error. Only healthy endpoints enter the route table (route-table.ts). A healthy endpoint's
+ * `GET {url}/metrics` is read too: when it holds an engine's load gauges (vLLM, SGLang, llama.cpp,
+ * MindIE, EdgeFleet's engine), its requests running and waiting and KV-cache use go into the route
+ * table as a worker's report of its engine would, so the gateway routes by them.
  */
+import { loadOfAnyEngine, type EngineLoad } from '../../spec/engine-metrics.js';
 import type { Store } from '../../store/store.js';
 import type { Endpoint } from '../../store/store-types.js';
 import type { Logger } from '../../telemetry/logger.js';
+import type { InstanceLoads } from './instance-loads.js';
 
 export interface EndpointProberOptions {
   store: Store;
   log: Logger;
+  /** Where the engine loads read from the endpoints' metrics go (the route table's loads). */
+  loads?: InstanceLoads;
   /** Default 5000. */
   intervalMs?: number;
   /** Default 3000. */
@@ -56,6 +63,30 @@ async function checkOnce(
   }
 }
 
+/**
+ * The engine load in the endpoint's `/metrics`; null when it has none (no such page, not an engine's
+ * gauges, no answer within `timeoutMs`). Never throws.
+ */
+export async function readEndpointLoad(endpoint: Endpoint, timeoutMs: number): Promise<EngineLoad | null> {
+  try {
+    const response = await fetch(`${endpoint.url}/metrics`, {
+      headers: endpoint.apiKey === null ? {} : { authorization: `Bearer ${endpoint.apiKey}` },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    if (!response.ok) {
+      await response.body?.cancel().catch(() => undefined);
+      return null;
+    }
+    const text = await response.text();
+    return text.length > maxMetricsBytes ? null : loadOfAnyEngine(text);
+  } catch {
+    return null;
+  }
+}
+
+/** A metrics page longer than this is not read (vLLM's is ~100 KB with many models and histograms). */
+const maxMetricsBytes = 8 * 1024 * 1024;
+
 export class EndpointProber {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -98,6 +129,12 @@ export class EndpointProber {
         endpoints.map(async (endpoint) => {
           const result = await checkEndpoint(endpoint, this.timeoutMs);
           await store.recordEndpointCheck(endpoint.id, { healthy: result.healthy, error: result.error });
+          const load =
+            result.healthy && this.options.loads && (await readEndpointLoad(endpoint, this.timeoutMs));
+          if (load) {
+            const { requestsRunning, requestsWaiting, kvCacheUsage } = load;
+            this.options.loads!.record(endpoint.id, { requestsRunning, requestsWaiting, kvCacheUsage });
+          }
           const was = endpoint.health;
           const now = result.healthy ? 'healthy' : 'unhealthy';
           if (was !== now) {

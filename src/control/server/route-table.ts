@@ -63,18 +63,21 @@ export async function buildRouteTable(
       ...withLoad(loads?.get(instance.id, nowMs)),
     });
   }
-  addEndpoints(models, endpoints, sitesById);
+  addEndpoints(models, endpoints, sitesById, nowMs, loads);
   return { builtAtMs: nowMs, models: [...models.values()] };
 }
 
 /**
- * Healthy endpoints become instances (node `external`) of the model of their name; a name served
- * only by endpoints gets a model of its own, listed in `/v1/models` even while none is healthy.
+ * Healthy endpoints become instances (node `external`) of the model of their name, with the load read
+ * from their metrics; a name served only by endpoints gets a model of its own, listed in `/v1/models`
+ * even while none is healthy.
  */
 function addEndpoints(
   models: Map<string, RouteModel>,
   endpoints: readonly Endpoint[],
   sitesById: ReadonlyMap<string, Site>,
+  nowMs: number,
+  loads: InstanceLoads | undefined,
 ): void {
   const byName = new Map([...models.values()].map((m) => [m.name, m]));
   for (const endpoint of endpoints) {
@@ -114,6 +117,7 @@ function addEndpoints(
       region: site?.region ?? null,
       url: endpoint.url,
       ...(endpoint.apiKey !== null && { apiKey: endpoint.apiKey }),
+      ...withLoad(loads?.get(endpoint.id, nowMs)),
     });
   }
 }

@@ -1,5 +1,8 @@
 import type { HardwareKind, hardwareVendors } from '../../catalog/hardware/hardware-spec.js';
 import type { EngineLaunchInput } from './launch-spec.js';
+import type { EngineLoad } from '../../spec/engine-metrics.js';
+
+export type { EngineLoad };
 
 export const engineIds = ['embedded', 'llama-server', 'vllm', 'sglang', 'mindie', 'vllm-ascend'] as const;
 export type EngineId = (typeof engineIds)[number];
@@ -44,14 +47,6 @@ export type HealthState =
   { state: 'ready' } | { state: 'loading'; message: string } | { state: 'error'; message: string };
 
 /** The one load shape the router and scheduler read, whatever the engine. */
-export interface EngineLoad {
-  requestsRunning: number;
-  requestsWaiting: number;
-  /** KV-cache use 0–1, or null when the engine exports no such gauge. */
-  kvCacheUsage: number | null;
-  promptTokensTotal?: number;
-  generationTokensTotal?: number;
-}
 
 /**
  * Version 1 of the engine adapter contract (vercel/ai-style: a versioned spec every provider

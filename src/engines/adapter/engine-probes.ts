@@ -1,8 +1,7 @@
-import { meanMetric, parsePrometheusText, sumMetric } from '../prometheus-text.js';
-import type { EngineLoad, HealthState, LaunchPlan } from './engine-adapter.js';
+import type { HealthState, LaunchPlan } from './engine-adapter.js';
 import type { EngineLaunchSpec } from './launch-spec.js';
 
-/* The readers every adapter shares: /health status rules, /metrics → EngineLoad, device visibility. */
+/* The readers every adapter shares: /health status rules, device visibility (/metrics: spec/engine-metrics). */
 
 function messageOf(body: string): string | null {
   try {
@@ -47,44 +46,6 @@ export function visibleDevicesEnv(
   indices: readonly number[],
 ): Record<string, string> {
   return indices.length > 0 ? { [variable]: indices.join(',') } : {};
-}
-
-/** Which metric names carry each EngineLoad field; the first name present wins. */
-export interface MetricNames {
-  running: readonly string[];
-  waiting: readonly string[];
-  /** Gauges 0–1 (averaged over series); empty when the engine has none. */
-  kvCacheUsage: readonly string[];
-  promptTokens: readonly string[];
-  generationTokens: readonly string[];
-}
-
-function first(values: readonly string[], read: (name: string) => number | null): number | null {
-  for (const name of values) {
-    const value = read(name);
-    if (value !== null) return value;
-  }
-  return null;
-}
-
-/**
- * Maps one /metrics scrape to EngineLoad. Counters and queue gauges are summed over series (vLLM with
- * several engines, SGLang with several models); a missing queue gauge counts as 0.
- */
-export function loadFromMetrics(text: string, names: MetricNames): EngineLoad {
-  const scrape = parsePrometheusText(text);
-  const sum = (name: string) => sumMetric(scrape, name);
-  const kv = first(names.kvCacheUsage, (name) => meanMetric(scrape, name));
-  const load: EngineLoad = {
-    requestsRunning: first(names.running, sum) ?? 0,
-    requestsWaiting: first(names.waiting, sum) ?? 0,
-    kvCacheUsage: kv === null ? null : Math.min(1, Math.max(0, kv)),
-  };
-  const prompt = first(names.promptTokens, sum);
-  const generation = first(names.generationTokens, sum);
-  if (prompt !== null) load.promptTokensTotal = prompt;
-  if (generation !== null) load.generationTokensTotal = generation;
-  return load;
 }
 
 /**

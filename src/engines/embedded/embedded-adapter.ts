@@ -1,9 +1,5 @@
-import {
-  httpHealth,
-  loadFromMetrics,
-  type MetricNames,
-  singlePortEndpoints,
-} from '../adapter/engine-probes.js';
+import { engineMetricNames, loadFromMetrics } from '../../spec/engine-metrics.js';
+import { httpHealth, singlePortEndpoints } from '../adapter/engine-probes.js';
 import type {
   EngineAdapter,
   EngineSupportQuery,
@@ -16,13 +12,7 @@ import { engineKeyEnv } from './engine-options.js';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 
 /** The embedded engine's names (engine-metrics.ts). */
-export const embeddedMetricNames: MetricNames = {
-  running: ['edgefleet_engine_requests_running'],
-  waiting: ['edgefleet_engine_requests_waiting'],
-  kvCacheUsage: ['edgefleet_engine_kv_cache_usage_ratio'],
-  promptTokens: ['edgefleet_engine_prompt_tokens_total'],
-  generationTokens: ['edgefleet_engine_generation_tokens_total'],
-};
+export const embeddedMetricNames = engineMetricNames.embedded;
 
 /**
  * The embedded node-llama-cpp engine (`edgefleet engine`). `binPath` is the `edgefleet.js` entry point;

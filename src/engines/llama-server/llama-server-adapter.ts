@@ -1,11 +1,6 @@
+import { engineMetricNames, loadFromMetrics } from '../../spec/engine-metrics.js';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
-import {
-  httpHealth,
-  loadFromMetrics,
-  visibleDevicesEnv,
-  type MetricNames,
-  singlePortEndpoints,
-} from '../adapter/engine-probes.js';
+import { httpHealth, visibleDevicesEnv, singlePortEndpoints } from '../adapter/engine-probes.js';
 import type {
   EngineAdapter,
   EngineSupportQuery,
@@ -15,13 +10,7 @@ import type {
 import { parseLaunchSpec, type EngineLaunchInput, type EngineLaunchSpec } from '../adapter/launch-spec.js';
 
 /** llama-server's /metrics (with --metrics); this version has no KV-cache gauge, so kvCacheUsage is null. */
-export const llamaServerMetricNames: MetricNames = {
-  running: ['llamacpp:requests_processing'],
-  waiting: ['llamacpp:requests_deferred'],
-  kvCacheUsage: [],
-  promptTokens: ['llamacpp:prompt_tokens_total'],
-  generationTokens: ['llamacpp:tokens_predicted_total'],
-};
+export const llamaServerMetricNames = engineMetricNames.llamaServer;
 
 function llamaArgs(spec: EngineLaunchSpec): string[] {
   const args = [

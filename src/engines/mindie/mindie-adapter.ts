@@ -1,4 +1,5 @@
-import { httpHealth, loadFromMetrics, type MetricNames } from '../adapter/engine-probes.js';
+import { engineMetricNames, loadFromMetrics } from '../../spec/engine-metrics.js';
+import { httpHealth } from '../adapter/engine-probes.js';
 import type {
   EngineAdapter,
   EngineSupportQuery,
@@ -13,13 +14,7 @@ import { mindieConfig, mindiePorts } from './mindie-config.js';
  * MindIE Server's Prometheus names (MIES_SERVICE_MONITOR_MODE=1): vLLM-like but without a prefix; the
  * KV-cache gauge is `npu_cache_usage_perc` (in the documented response sample the fixture is taken from).
  */
-export const mindieMetricNames: MetricNames = {
-  running: ['num_requests_running'],
-  waiting: ['num_requests_waiting'],
-  kvCacheUsage: ['npu_cache_usage_perc'],
-  promptTokens: ['prompt_tokens_total'],
-  generationTokens: ['generation_tokens_total'],
-};
+export const mindieMetricNames = engineMetricNames.mindie;
 
 export const mindieDaemonPath = '/usr/local/Ascend/mindie/latest/mindie-service/bin/mindieservice_daemon';
 

@@ -1,10 +1,5 @@
-import {
-  httpHealth,
-  loadFromMetrics,
-  visibleDevicesEnv,
-  type MetricNames,
-  singlePortEndpoints,
-} from '../adapter/engine-probes.js';
+import { engineMetricNames, loadFromMetrics } from '../../spec/engine-metrics.js';
+import { httpHealth, visibleDevicesEnv, singlePortEndpoints } from '../adapter/engine-probes.js';
 import type {
   EngineAdapter,
   EngineSupportQuery,
@@ -14,13 +9,7 @@ import type {
 import { parseLaunchSpec, type EngineLaunchInput, type EngineLaunchSpec } from '../adapter/launch-spec.js';
 
 /** SGLang's scheduler metrics (enabled by --enable-metrics); `token_usage` is the KV pool's used share. */
-export const sglangMetricNames: MetricNames = {
-  running: ['sglang:num_running_reqs'],
-  waiting: ['sglang:num_queue_reqs'],
-  kvCacheUsage: ['sglang:token_usage'],
-  promptTokens: ['sglang:prompt_tokens_total'],
-  generationTokens: ['sglang:generation_tokens_total'],
-};
+export const sglangMetricNames = engineMetricNames.sglang;
 
 const gpuQuants = new Set(['bf16', 'f16', 'fp8', 'w8a8', 'awq-int4', 'gptq-int4']);
 

@@ -1,10 +1,5 @@
-import {
-  httpHealth,
-  loadFromMetrics,
-  visibleDevicesEnv,
-  type MetricNames,
-  singlePortEndpoints,
-} from '../adapter/engine-probes.js';
+import { engineMetricNames, loadFromMetrics } from '../../spec/engine-metrics.js';
+import { httpHealth, visibleDevicesEnv, singlePortEndpoints } from '../adapter/engine-probes.js';
 import type {
   EngineAdapter,
   EngineSupportQuery,
@@ -14,13 +9,7 @@ import type {
 import { parseLaunchSpec, type EngineLaunchInput, type EngineLaunchSpec } from '../adapter/launch-spec.js';
 
 /** vLLM V1 metric names; `gpu_cache_usage_perc` is the pre-0.10 name of the KV gauge. */
-export const vllmMetricNames: MetricNames = {
-  running: ['vllm:num_requests_running'],
-  waiting: ['vllm:num_requests_waiting'],
-  kvCacheUsage: ['vllm:kv_cache_usage_perc', 'vllm:gpu_cache_usage_perc'],
-  promptTokens: ['vllm:prompt_tokens_total'],
-  generationTokens: ['vllm:generation_tokens_total'],
-};
+export const vllmMetricNames = engineMetricNames.vllm;
 
 /** Quantizations vLLM loads from safetensors checkpoints (the catalog ids that map onto them). */
 const gpuQuants = new Set(['bf16', 'f16', 'fp8', 'w8a8', 'awq-int4', 'gptq-int4']);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadFromMetrics } from '../../engines/adapter/engine-probes.js';
+import { loadFromMetrics } from '../../spec/engine-metrics.js';
 import { createVllmAdapter, vllmMetricNames } from '../../engines/vllm/vllm-adapter.js';
 import { createLogger } from '../../telemetry/logger.js';
 import type { EngineState } from '../engine-supervisor.js';

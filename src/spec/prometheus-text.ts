@@ -1,4 +1,4 @@
-import { EdgeFleetError } from '../spec/edgefleet-error.js';
+import { EdgeFleetError } from './edgefleet-error.js';
 
 export interface PrometheusSample {
   name: string;

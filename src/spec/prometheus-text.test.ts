@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EdgeFleetError } from '../spec/edgefleet-error.js';
+import { EdgeFleetError } from './edgefleet-error.js';
 import { meanMetric, parsePrometheusText, sumMetric } from './prometheus-text.js';
 
 describe('parsePrometheusText', () => {
