@@ -3,8 +3,9 @@
  * (`GET /api/v1/gateway/keys`) every `pollMs`, kept in memory and on disk (0600; hashes only, never
  * secrets) so that the room's users keep working while the control plane is unreachable. A secret is
  * looked up by its sha256 hex and compared in constant time. A revoked key stops working at the next
- * pull; an unknown secret triggers a pull of its own (at most every `missPullMs`; after the regular pull
- * in flight, which may predate the key) so a key created a moment ago works at once.
+ * pull. An unknown secret is looked up again after a pull that starts after it arrived (one every
+ * `missPullMs` at most, shared by every unknown secret that waits for it; a pull in flight is waited for
+ * first), so a key created a moment ago works at once however many unknown secrets come before it.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { hashesEqual, hashSecret } from '../../http/bearer-secret.js';
@@ -30,7 +31,7 @@ export interface HttpKeyLookupOptions {
   pollMs?: number;
   /** An unknown secret pulls the list again when the last pull is older than this. Default 1000. */
   missPullMs?: number;
-  /** Longest a lookup waits for such a pull. Default 1000. */
+  /** Longest a lookup waits for such a pull. Default `missPullMs` + 1000. */
   lookupWaitMs?: number;
 }
 
@@ -42,6 +43,8 @@ export class HttpKeyLookup {
   private lastMissPullAtMs = 0;
   private refusalLogged = false;
   private pulling: Promise<void> | undefined;
+  /** The pull that unknown secrets wait for, until it starts. */
+  private missPull: Promise<void> | undefined;
   private readonly loop: PollLoop;
   private readonly cache: DiskCache<CachedKeys>;
   private readonly failures: Counter;
@@ -112,14 +115,21 @@ export class HttpKeyLookup {
     const refusedBefore = this.options.client.credentialRefused !== null;
     const found = refusedBefore ? null : this.find(hash);
     if (found) return found;
-    if (!this.loaded || Date.now() - this.lastMissPullAtMs >= (this.options.missPullMs ?? 1000)) {
-      this.lastMissPullAtMs = Date.now();
-      await withinMs(
-        this.pullAfterCurrent().catch(() => undefined),
-        this.options.lookupWaitMs ?? 1000,
+    const missPullMs = this.options.missPullMs ?? 1000;
+    const deadline = Date.now() + (this.options.lookupWaitMs ?? missPullMs + 1000);
+    const within = (pull: Promise<void>) =>
+      withinMs(
+        pull.catch(() => undefined),
+        Math.max(0, deadline - Date.now()),
         () => undefined,
       );
+    // A pull in flight may have started after the key was created (a burst of a new key's requests).
+    if (this.pulling && !refusedBefore && this.loaded) {
+      await within(this.pulling);
+      const known = this.find(hash);
+      if (known) return known;
     }
+    await within(this.pullForMiss(missPullMs));
     const refused = this.options.client.credentialRefused;
     if (refused !== null) {
       // The control plane said no to this gateway itself: it can no longer learn of revoked keys, so it
@@ -159,6 +169,26 @@ export class HttpKeyLookup {
   private pull(): Promise<void> {
     this.pulling ??= this.pullOnce().finally(() => (this.pulling = undefined));
     return this.pulling;
+  }
+
+  /**
+   * The next pull for unknown secrets: at once when the last one is `missPullMs` old, else when it will
+   * be (every secret that misses meanwhile waits for the same one). Without a loaded list: at once.
+   */
+  private pullForMiss(missPullMs: number): Promise<void> {
+    if (!this.loaded) {
+      this.lastMissPullAtMs = Date.now();
+      return this.pullAfterCurrent();
+    }
+    this.missPull ??= (async () => {
+      const waitMs = Math.max(0, this.lastMissPullAtMs + missPullMs - Date.now());
+      // Always a turn at least: `missPull` is set when this first waits, and cleared after.
+      await new Promise((resolve) => setTimeout(resolve, waitMs).unref());
+      this.missPull = undefined;
+      this.lastMissPullAtMs = Date.now();
+      return this.pullAfterCurrent();
+    })();
+    return this.missPull;
   }
 
   /** A pull that starts after the one in flight, if any: that one may predate a key created since. */

@@ -188,10 +188,29 @@ describe('per-room gateway sync', () => {
     expect(found).toMatchObject({ keyId: 'new' });
     expect(plane.state.hits).toBe(hits + 1);
     expect(found!.tokensUsedAtMs).toBeGreaterThanOrEqual(startedAtMs);
-    // Unknown secrets pull at most once per missPullMs.
-    expect(await keys.lookup('ef_key_nobody')).toBeNull();
-    expect(await keys.lookup('ef_key_nobody')).toBeNull();
-    expect(plane.state.hits).toBe(hits + 1);
+    // Unknown secrets pull at most once per missPullMs: those that come within it share the next pull.
+    const waitedFrom = Date.now();
+    const misses = await Promise.all(['x', 'y', 'z'].map((s) => keys.lookup(`ef_key_nobody_${s}`)));
+    expect(misses).toEqual([null, null, null]);
+    expect(plane.state.hits).toBe(hits + 2);
+    expect(Date.now() - waitedFrom).toBeGreaterThanOrEqual(500);
+  });
+
+  it("finds a new key for every request of a burst, and after other unknown secrets' pulls", async () => {
+    const { plane, home, client } = await setup();
+    plane.state.keys = [keyEntry('ef_key_a', 'a')];
+    const keys = new HttpKeyLookup({ client, cachePath: join(home, 'keys.json'), log, pollMs: 60_000 });
+    cleanups.push(() => keys.stop());
+    await keys.start();
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // past missPullMs
+    plane.state.keys = [keyEntry('ef_key_a', 'a'), keyEntry('ef_key_b', 'b')];
+    // Eight requests at once with a key the gateway has not pulled yet: one pull, every one finds it.
+    const burst = await Promise.all(Array.from({ length: 8 }, () => keys.lookup('ef_key_b')));
+    expect(burst.map((p) => p?.keyId)).toEqual(Array(8).fill('b'));
+    // Someone sends a bad key; a key created just after it still works on its first request.
+    expect(await keys.lookup('ef_key_bad')).toBeNull();
+    plane.state.keys = [...plane.state.keys, keyEntry('ef_key_c', 'c')];
+    expect(await keys.lookup('ef_key_c')).toMatchObject({ keyId: 'c' });
   });
 
   it('checks no key once the control plane refuses its own key, until a pull is accepted again', async () => {
