@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { pino } from 'pino';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -87,6 +87,48 @@ describe('RedisRateLimiter', () => {
     await gb!.record(budget, 250, 250);
     expect(await codeOf(ga!.admit(budget, 'm'))).toBe('rate_limited');
     expect(await b.total(`budget:${budget.keyId}`)).toBe(1000);
+  });
+
+  it('does not hold every request for its timeout while Redis stops answering, and comes back to it', async () => {
+    // A proxy to the test Redis that can freeze: it keeps the connection and holds what it is sent (a
+    // Redis stopped with SIGSTOP, or a link that drops packets), then delivers it when thawed.
+    const target = new URL(redisUrl);
+    let frozen = false;
+    const held: [Socket, Buffer][] = [];
+    const proxy = createServer((client) => {
+      const upstream = connect(Number(target.port || 6379), target.hostname);
+      client.on('data', (data) => (frozen ? held.push([upstream, data]) : upstream.write(data)));
+      upstream.on('data', (data) => client.write(data));
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+      client.on('close', () => upstream.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const url = new URL(redisUrl);
+    url.hostname = '127.0.0.1';
+    url.port = String((proxy.address() as { port: number }).port);
+    try {
+      const viaProxy = limiter(url.toString());
+      expect(await viaProxy.ready(2000)).toBe(true);
+      const guard = new KeyGuard({ lookup: () => Promise.resolve(null), limiter: viaProxy });
+      const p = principal({ rpm: 1000, tpm: 100_000, tokenBudget: 1_000_000 });
+      await guard.admit(p, 'm');
+      frozen = true;
+      // Three Redis commands per request (budget, tpm, rpm), 250 ms each if every one waited.
+      const started = Date.now();
+      for (let i = 0; i < 10; i++) expect(await codeOf(guard.admit(p, 'm'))).toBeNull();
+      expect(Date.now() - started).toBeLessThan(2000); // was 10 × 750 ms
+      frozen = false;
+      for (const [socket, data] of held.splice(0)) socket.write(data);
+      await new Promise((resolve) => setTimeout(resolve, 1100)); // the pause after a failure
+      await guard.admit(p, 'm'); // tries Redis again, and it answers
+      const keys = await admin.keys(`${prefix}*${p.keyId}*`);
+      const before = (await Promise.all(keys.map((k) => admin.get(k)))).join();
+      await guard.admit(p, 'm');
+      expect((await Promise.all(keys.map((k) => admin.get(k)))).join()).not.toBe(before); // counted there
+    } finally {
+      proxy.close();
+    }
   });
 
   it('falls back to in-process limits, without throwing, when Redis is unreachable', async () => {

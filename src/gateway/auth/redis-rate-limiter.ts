@@ -29,6 +29,12 @@ export interface RedisRateLimiterOptions {
   keyPrefix?: string;
   /** Default 250. */
   commandTimeoutMs?: number;
+  /**
+   * After a command fails or times out (a Redis that stops answering but keeps its connection), commands
+   * go to the local counters for this long, then one tries Redis again while the others stay local;
+   * default 1000.
+   */
+  pauseAfterFailureMs?: number;
   /** Default 30000. */
   warnEveryMs?: number;
   /** How long `close()` waits for replies to commands already sent before it drops the link; default 1000. */
@@ -71,6 +77,10 @@ export class RedisRateLimiter implements RateLimiter {
   private readonly now: () => number;
   private lastWarnAtMs = -Infinity;
   private closed = false;
+  /** Redis failed a command: until when commands stay local, and whether one is trying it again. */
+  private failing = false;
+  private pausedUntilMs = 0;
+  private retrying = false;
 
   constructor(private readonly options: RedisRateLimiterOptions) {
     this.prefix = options.keyPrefix ?? 'edgefleet:limits:';
@@ -168,17 +178,28 @@ export class RedisRateLimiter implements RateLimiter {
       this.warn(null, 'Redis is not connected');
       return local();
     }
+    // After a failure each request would wait out its own timeout: one at a time tries Redis again.
+    let retry = false;
+    if (this.failing) {
+      if (this.retrying || Date.now() < this.pausedUntilMs) return local();
+      this.retrying = retry = true;
+    }
     let timer: NodeJS.Timeout | undefined;
     try {
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
       });
-      return await Promise.race([viaRedis(), timeout]);
+      const result = await Promise.race([viaRedis(), timeout]);
+      this.failing = false;
+      return result;
     } catch (error) {
       this.warn(error, 'Redis command failed');
+      this.failing = true;
+      this.pausedUntilMs = Date.now() + (this.options.pauseAfterFailureMs ?? 1000);
       return local();
     } finally {
       clearTimeout(timer);
+      if (retry) this.retrying = false;
     }
   }
 
