@@ -13,9 +13,11 @@ export class Ewma {
 
   constructor(private readonly alpha: number) {}
 
-  add(sample: number, nowMs: number): void {
+  /** `restartAfterMs`: a sample that comes this long after the last one replaces the average. */
+  add(sample: number, nowMs: number, restartAfterMs = Infinity): void {
     if (!Number.isFinite(sample) || sample < 0) return;
-    this.value = this.value === null ? sample : this.alpha * sample + (1 - this.alpha) * this.value;
+    const restart = this.value === null || nowMs - this.lastAtMs > restartAfterMs;
+    this.value = restart ? sample : this.alpha * sample + (1 - this.alpha) * this.value!;
     this.samples += 1;
     this.lastAtMs = nowMs;
   }
@@ -36,7 +38,14 @@ export class InstanceStats {
   private readonly completionTokens = new Map<string, Ewma>();
   private readonly siteRtt = new Map<string, Ewma>();
 
-  constructor(private readonly alpha: number) {}
+  /**
+   * @param staleAfterMs an instance's speed with no answer for this long is stale: still its measure,
+   *   but the next answer replaces it rather than moving it by `alpha` (the instance may have changed).
+   */
+  constructor(
+    private readonly alpha: number,
+    private readonly staleAfterMs = Infinity,
+  ) {}
 
   /** Counts a request in flight to `key` until the returned function is called (idempotent). */
   begin(key: string, nowMs: number): () => void {
@@ -73,7 +82,7 @@ export class InstanceStats {
   ): void {
     const record = this.record(key, nowMs);
     if (answer.timePerOutputTokenMs !== null)
-      record.timePerOutputTokenMs.add(answer.timePerOutputTokenMs, nowMs);
+      record.timePerOutputTokenMs.add(answer.timePerOutputTokenMs, nowMs, this.staleAfterMs);
     if (answer.completionTokens > 0) {
       let tokens = this.completionTokens.get(model);
       if (!tokens) this.completionTokens.set(model, (tokens = new Ewma(this.alpha)));
@@ -81,11 +90,15 @@ export class InstanceStats {
     }
   }
 
-  /** The instance's time per output token, when it has `minSamples` and one is newer than `maxAgeMs`. */
-  timePerOutputTokenMs(key: string, minSamples: number, maxAgeMs: number, nowMs: number): number | null {
+  /** The instance's time per output token once it has `minSamples`, and whether it is stale; else null. */
+  timePerOutputTokenMs(
+    key: string,
+    minSamples: number,
+    nowMs: number,
+  ): { ms: number; stale: boolean } | null {
     const ewma = this.instances.get(key)?.timePerOutputTokenMs;
     if (!ewma || ewma.value === null || ewma.samples < Math.max(1, minSamples)) return null;
-    return nowMs - ewma.lastAtMs > maxAgeMs ? null : ewma.value;
+    return { ms: ewma.value, stale: nowMs - ewma.lastAtMs > this.staleAfterMs };
   }
 
   /** The model's typical completion length so far, or null before its first measured answer. */

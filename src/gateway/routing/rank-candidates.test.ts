@@ -7,7 +7,7 @@ const settings: RankSettings = {
   preferClientRegion: true,
   saturatedKvCacheUsage: 0.95,
   saturatedOutstanding: 64,
-  affinity: { enabled: true, maxOutstanding: 4, maxKvCacheUsage: 0.9, maxSlowdown: 1.5 },
+  affinity: { enabled: true, maxOutstanding: 4, maxKvCacheUsage: 0.9, maxSlowdown: 1.5, maxExtraRttMs: 10 },
   defaultTimePerOutputTokenMs: 20,
   typicalCompletionTokens: 100,
 };
@@ -96,10 +96,10 @@ describe('rankCandidates', () => {
       kind: 'spillover',
     },
     {
-      name: 'spill over when the client region has no instance',
+      name: 'out of the region by cost when the client region has no instance (no spill: none is full)',
       candidates: [c('r1', { inClientRegion: false, outstanding: 1 }), c('r2', { inClientRegion: false })],
       chosen: 'r2',
-      kind: 'spillover',
+      kind: 'least_cost',
     },
     {
       name: 'region preference off: cost alone',
@@ -158,6 +158,55 @@ describe('rankCandidates', () => {
       kind: 'single',
     },
     {
+      name: 'even costs: the nearest room wins (a 20 ms round trip against 40 ms in a 2 s answer)',
+      candidates: [c('far', { rttMs: 40 }), c('near', { rttMs: 20 })],
+      chosen: 'near',
+      kind: 'least_cost',
+    },
+    {
+      name: 'a spill under prefix affinity goes to the nearest room, not to a far prefix owner',
+      candidates: [
+        c('home', { inClientRegion: true, outstanding: 64 }),
+        c('far', { inClientRegion: false, rttMs: 137 }),
+        c('near', { inClientRegion: false, rttMs: 4 }),
+      ],
+      owner: 'far',
+      chosen: 'near',
+      kind: 'spillover',
+    },
+    {
+      name: 'prefix affinity among one room: the owner there',
+      candidates: [c('a', { rttMs: 4 }), c('b', { rttMs: 5 }), c('far', { rttMs: 137 })],
+      owner: 'b',
+      chosen: 'b',
+      kind: 'prefix_affinity',
+    },
+    {
+      name: 'a client region with no instance at all is no spillover',
+      candidates: [c('x', { inClientRegion: false }), c('y', { inClientRegion: false })],
+      chosen: 'x',
+      kind: 'tie',
+    },
+    {
+      name: 'a stale slow instance with nothing outstanding gets a request to be measured again',
+      candidates: [
+        c('fast', { timePerOutputTokenMs: 5, outstanding: 1 }),
+        c('slow', { timePerOutputTokenMs: 50, speedStale: true }),
+      ],
+      overrides: { affinity: { ...settings.affinity, enabled: false } },
+      chosen: 'slow',
+      kind: 'least_cost',
+    },
+    {
+      name: 'a stale slow instance with one outstanding counts at its measured speed',
+      candidates: [
+        c('fast', { timePerOutputTokenMs: 5, outstanding: 1 }),
+        c('slow', { timePerOutputTokenMs: 50, speedStale: true, outstanding: 1 }),
+      ],
+      chosen: 'fast',
+      kind: 'least_cost',
+    },
+    {
       name: 'round-robin policy ignores measurements',
       candidates: [c('a', { timePerOutputTokenMs: 100 }), c('b', { timePerOutputTokenMs: 1 })],
       overrides: { policy: 'round-robin' },
@@ -196,6 +245,22 @@ describe('rankCandidates', () => {
     const picks = [0, 1, 2, 3].map((turn) => rankCandidates(pool, settings, turn)?.chosen);
     expect(picks).toEqual(['a', 'b', 'c', 'a']);
     expect(rankCandidates([], settings, 0)).toBeUndefined();
+  });
+
+  it('sends a burst after a lull by what was measured before it, one request to each stale instance', () => {
+    const outstanding = { fast: 0, slow: 0 };
+    for (let i = 0; i < 8; i++) {
+      const ranking = rankCandidates(
+        [
+          c('fast', { timePerOutputTokenMs: 5, speedStale: true, outstanding: outstanding.fast }),
+          c('slow', { timePerOutputTokenMs: 50, speedStale: true, outstanding: outstanding.slow }),
+        ],
+        settings,
+        i,
+      )!;
+      outstanding[ranking.chosen as 'fast' | 'slow'] += 1;
+    }
+    expect(outstanding).toEqual({ fast: 7, slow: 1 });
   });
 
   it('gives a fast instance about as many concurrent requests as its speed allows', () => {

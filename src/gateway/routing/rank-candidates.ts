@@ -2,21 +2,26 @@
  * The routing policy as a pure function over what is known of each healthy candidate instance:
  *
  * 1. Locality: the candidates in the client's region that have capacity (KV cache and outstanding
- *    requests below the saturation limits); when there are none, every candidate (a spillover).
+ *    requests below the saturation limits); when there are none, every candidate (a spillover when
+ *    the region has instances, all of them full).
  * 2. Prefix affinity: the rendezvous owner of the request's prefix key among those about as fast as the
- *    fastest (time per output token within `maxSlowdown` times), unless it has `maxOutstanding`
- *    requests outstanding or its KV cache is fuller than `maxKvCacheUsage`.
+ *    fastest (time per output token within `maxSlowdown` times) and about as near as the nearest (round
+ *    trip within `maxExtraRttMs`), unless it has `maxOutstanding` requests outstanding or its KV cache
+ *    is fuller than `maxKvCacheUsage`.
  * 3. Least cost, in milliseconds of expected delay (each term times its weight):
  *      rtt    measured round trip to the instance's site
  *      work   outstanding requests × typical completion tokens × the instance's time per output token
  *             (token work ahead ÷ its measured token rate)
  *      speed  typical completion tokens × time per output token (a fast H200 beats a slow 910B)
  *      kv     KV-cache use (0–1) × the speed term (a full cache means waiting for memory)
- *    Costs within 1% (or 0.5 ms) of the best are a tie, broken round robin.
+ *    Costs within 1% (or 0.5 ms) of the best are a tie: the nearest of them (round trip within 1 ms of
+ *    the nearest) get it, round robin.
  *
- * An unmeasured instance (fewer answers than the warm-up, or none for a while) is assumed as fast as
- * the fastest measured one and as near as the nearest, so it gets requests and is measured; with nothing
- * measured every cost is equal and requests spread round robin.
+ * An unmeasured instance (fewer answers than the warm-up) is assumed as fast as the fastest measured one
+ * and as near as the nearest, so it gets requests and is measured; with nothing measured every cost is
+ * equal and requests spread round robin. An instance whose measure is stale (no answer for a while: it
+ * may have changed) keeps it, but is taken as fast as the fastest while it has nothing outstanding, so it
+ * gets one request at a time to be measured again rather than none (starved) or a burst.
  */
 
 export interface CandidateFacts {
@@ -30,6 +35,8 @@ export interface CandidateFacts {
   kvCacheUsage: number | null;
   /** Measured and warm; null: not (yet) known. */
   timePerOutputTokenMs: number | null;
+  /** The measure is old (no answer for a while). */
+  speedStale?: boolean;
 }
 
 export interface RankSettings {
@@ -38,7 +45,13 @@ export interface RankSettings {
   preferClientRegion: boolean;
   saturatedKvCacheUsage: number;
   saturatedOutstanding: number;
-  affinity: { enabled: boolean; maxOutstanding: number; maxKvCacheUsage: number; maxSlowdown: number };
+  affinity: {
+    enabled: boolean;
+    maxOutstanding: number;
+    maxKvCacheUsage: number;
+    maxSlowdown: number;
+    maxExtraRttMs: number;
+  };
   defaultTimePerOutputTokenMs: number;
   typicalCompletionTokens: number;
 }
@@ -84,10 +97,18 @@ export function rankCandidates(
   else {
     const open = candidates.filter(hasCapacity);
     pool = open.length > 0 ? open : candidates;
-    spilled = settings.preferClientRegion && regionKnown && pool.some((c) => c.inClientRegion !== true);
+    // Out of the region because its instances are full; a region with none of them is no spill.
+    spilled = settings.preferClientRegion && local.length > 0 && pool.some((c) => c.inClientRegion !== true);
   }
   pool = [...pool].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  const where = spilled ? 'outside the client region' : localOpen.length > 0 ? 'in the client region' : '';
+  const noneLocal = settings.preferClientRegion && regionKnown && local.length === 0;
+  const where = spilled
+    ? 'outside the client region'
+    : localOpen.length > 0
+      ? 'in the client region'
+      : noneLocal
+        ? 'with none in the client region'
+        : '';
   const count = pool.length;
   const of = () => `of ${count}${where ? ` ${where}` : ''}`;
 
@@ -105,11 +126,17 @@ export function rankCandidates(
     return done(pool[turn % pool.length]!.key, 'round_robin', () => `round robin ${of()}`);
   }
   if (settings.affinity.enabled && prefixKeyOwner) {
-    // Only instances about as fast as the fastest share prefixes: a slow one is no cache worth waiting for.
+    // Only instances about as fast as the fastest share prefixes (a slow one is no cache worth waiting
+    // for), and about as near as the nearest (a far room is no cache worth its round trips).
     const fastest = Math.min(...scores.map((s) => s.terms.speedMs));
-    const peers = pool.filter(
-      (p) => speedOf(scores, p.key) <= fastest * settings.affinity.maxSlowdown + 1e-9,
-    );
+    const nearest = Math.min(...scores.map((s) => s.terms.rttMs));
+    const peers = pool.filter((p) => {
+      const terms = termsOf(scores, p.key);
+      return (
+        terms.speedMs <= fastest * settings.affinity.maxSlowdown + 1e-9 &&
+        terms.rttMs <= nearest + settings.affinity.maxExtraRttMs
+      );
+    });
     const owner =
       peers.length > 1 ? peers.find((c) => c.key === prefixKeyOwner(peers.map((p) => p.key))) : undefined;
     if (owner) {
@@ -121,7 +148,10 @@ export function rankCandidates(
   }
   const best = scores[0]!;
   const tolerance = Math.max(0.5, best.costMs * 0.01);
-  const tied = scores.filter((s) => s.costMs - best.costMs <= tolerance);
+  const even = scores.filter((s) => s.costMs - best.costMs <= tolerance);
+  // Among even costs the nearest win: a burst spills to the nearest other room first.
+  const nearestTied = Math.min(...even.map((s) => s.terms.rttMs));
+  const tied = even.filter((s) => s.terms.rttMs <= nearestTied + 1);
   const pick = tied.length > 1 ? tied[turn % tied.length]! : best;
   const detail = () => {
     const next = scores.find((s) => s.key !== pick.key);
@@ -132,19 +162,21 @@ export function rankCandidates(
       (next ? `; next ${next.key} ${round(next.costMs)} ms` : '')
     );
   };
-  return tied.length > 1
-    ? done(pick.key, 'tie', () => `tie of ${tied.length} ${of()}, round robin; ${detail()}`)
-    : done(pick.key, 'least_cost', () => `least cost ${of()}: ${detail()}`);
+  if (tied.length > 1) {
+    return done(pick.key, 'tie', () => `tie of ${tied.length} ${of()}, round robin; ${detail()}`);
+  }
+  const nearestOf = even.length > 1 ? `nearest of ${even.length} even costs ` : '';
+  return done(pick.key, 'least_cost', () => `least cost ${nearestOf}${of()}: ${detail()}`);
 }
 
-const speedOf = (scores: readonly CandidateScore[], key: string): number =>
-  scores.find((s) => s.key === key)?.terms.speedMs ?? Infinity;
+const termsOf = (scores: readonly CandidateScore[], key: string): CandidateScore['terms'] =>
+  scores.find((s) => s.key === key)!.terms;
 
 function score(c: CandidateFacts, pool: readonly CandidateFacts[], settings: RankSettings): CandidateScore {
   const measured = pool.map((p) => p.timePerOutputTokenMs).filter((v): v is number => v !== null);
-  const tpot =
-    c.timePerOutputTokenMs ??
-    (measured.length > 0 ? Math.min(...measured) : settings.defaultTimePerOutputTokenMs);
+  const fastest = measured.length > 0 ? Math.min(...measured) : settings.defaultTimePerOutputTokenMs;
+  const own = c.timePerOutputTokenMs;
+  const tpot = own === null || (c.speedStale === true && c.outstanding === 0) ? fastest : own;
   const rtts = pool.map((p) => p.rttMs).filter((v): v is number => v !== null);
   const rttMs = c.rttMs ?? (rtts.length > 0 ? Math.min(...rtts) : 0);
   const speedMs = settings.typicalCompletionTokens * tpot;

@@ -91,7 +91,7 @@ export class Router {
     private readonly options: RouterOptions,
   ) {
     this.now = options.now ?? Date.now;
-    this.stats = new InstanceStats(config.measurement.ewmaAlpha);
+    this.stats = new InstanceStats(config.measurement.ewmaAlpha, config.measurement.remeasureAfterMs);
     this.metrics = new RoutingMetrics(options.registry, {
       inFlight: () => this.stats.inFlightTotal(),
       speeds: () => this.measuredSpeeds(),
@@ -240,8 +240,8 @@ export class Router {
     const speeds = [];
     const nowMs = this.now();
     for (const [key, { instance, site }] of this.known) {
-      const ms = this.stats.timePerOutputTokenMs(key, 1, Infinity, nowMs);
-      if (ms !== null) speeds.push({ instance, site, ms });
+      const speed = this.stats.timePerOutputTokenMs(key, 1, nowMs);
+      if (speed !== null) speeds.push({ instance, site, ms: speed.ms });
     }
     return speeds;
   }
@@ -275,18 +275,15 @@ export class Router {
     const outstanding = fresh
       ? load.requestsRunning + load.requestsWaiting + this.stats.inFlight(key, Math.min(load.atMs, nowMs))
       : this.stats.inFlight(key);
+    const speed = this.stats.timePerOutputTokenMs(key, measurement.warmupSamples, nowMs);
     return {
       key,
       inClientRegion: clientRegion && instance.region ? instance.region === clientRegion : null,
       rttMs: this.stats.rttMs(instance.siteName),
       outstanding,
       kvCacheUsage: fresh ? load.kvCacheUsage : null,
-      timePerOutputTokenMs: this.stats.timePerOutputTokenMs(
-        key,
-        measurement.warmupSamples,
-        measurement.remeasureAfterMs,
-        nowMs,
-      ),
+      timePerOutputTokenMs: speed?.ms ?? null,
+      speedStale: speed?.stale ?? false,
     };
   }
 

@@ -70,6 +70,8 @@ export const routingConfigSchema = z.strictObject({
       maxKvCacheUsage: ratio.default(0.9),
       /** Only instances whose time per output token is within this factor of the fastest share prefixes. */
       maxSlowdown: z.number().min(1).max(1000).default(1.5),
+      /** ...and whose site's round trip is within this of the nearest (one room's instances, not a far one). */
+      maxExtraRttMs: z.number().min(0).max(60_000).default(10),
     })
     .prefault({}),
   measurement: z
@@ -82,7 +84,7 @@ export const routingConfigSchema = z.strictObject({
       defaultCompletionTokens: z.number().int().min(1).default(256),
       /** Answers an instance needs before its own speed counts (until then it is assumed as fast as the best). */
       warmupSamples: z.number().int().min(0).max(1000).default(3),
-      /** An instance not measured for this long is tried again as if unmeasured (no starvation). */
+      /** A speed not measured for this long is stale: retried one request at a time, replaced by the next. */
       remeasureAfterMs: positiveMs.default(30_000),
       /** Engine load reported by a worker older than this is ignored. */
       loadMaxAgeMs: positiveMs.default(10_000),
