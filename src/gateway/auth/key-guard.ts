@@ -27,6 +27,8 @@ export interface KeyGuardOptions {
   log?: Logger;
   /** The rpm/tpm window. Default 60000 (per minute). */
   windowMs?: number;
+  /** Tokens no ledger total holds yet (a room gateway passes its own, to keep its shipments on disk). */
+  unledgered?: UnledgeredTokens;
 }
 
 /** Whether the key may call `model` (no allow-list: every model). */
@@ -36,10 +38,11 @@ export function allowsModel(principal: KeyPrincipal, model: string): boolean {
 
 export class KeyGuard {
   private readonly windowMs: number;
-  private readonly unledgered = new UnledgeredTokens();
+  private readonly unledgered: UnledgeredTokens;
 
   constructor(private readonly options: KeyGuardOptions) {
     this.windowMs = options.windowMs ?? 60_000;
+    this.unledgered = options.unledgered ?? new UnledgeredTokens();
   }
 
   /**

@@ -8,15 +8,20 @@
  *   than that (a room gateway whose key pulls fail while its shipments go through) misses what was
  *   shipped before then.
  * A ledger total read while records were being stored may count some of them twice: the budget then
- * refuses a little early rather than late. Without this, a gateway that restarted (or lost its control
+ * refuses a little early rather than late. A room gateway keeps the shipments on disk too
+ * (`shippedTokens`), so that one restarted while its control plane is down still counts them against
+ * the ledger totals of its cached key list. Without this, a gateway that restarted (or lost its control
  * plane, whose ledger total then stays as it was) let a key spend its whole budget again.
  */
 import type { UsageEvent } from '../../spec/usage-event.js';
 
-interface Shipment {
+export interface Shipment {
   atMs: number;
   tokens: number;
 }
+
+/** The shipments kept, by key id: what a restarted gateway needs to go on counting them. */
+export type ShippedTokens = Record<string, Shipment[]>;
 
 /** Shipments within this long of the key's last one are merged into it (at the later time). */
 const mergeWithinMs = 1000;
@@ -66,6 +71,22 @@ export class UnledgeredTokens {
     for (const shipment of this.shipped.get(keyId) ?? [])
       if (shipment.atMs > ledgerAtMs) tokens += shipment.tokens;
     return tokens;
+  }
+
+  /** The shipments kept (for a restart: a key list cached before them does not hold them). */
+  shippedTokens(): ShippedTokens {
+    return Object.fromEntries([...this.shipped].map(([keyId, list]) => [keyId, list.map((s) => ({ ...s }))]));
+  }
+
+  /** At start: the shipments an earlier run kept (`shippedTokens`), those within `keepShippedMs`. */
+  restoreShipped(kept: ShippedTokens, nowMs = Date.now()): void {
+    for (const [keyId, list] of Object.entries(kept)) {
+      const valid = list.filter(
+        (s) => Number.isFinite(s.atMs) && Number.isSafeInteger(s.tokens) && s.tokens > 0,
+      );
+      if (valid.length > 0) this.shipped.set(keyId, [...(this.shipped.get(keyId) ?? []), ...valid]);
+    }
+    this.forgetBefore(nowMs - keepShippedMs);
   }
 
   /** Drops shipments from before `cutoffMs` (a principal that old would not be served from). */

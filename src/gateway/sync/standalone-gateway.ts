@@ -30,6 +30,7 @@ import { HttpKeyLookup } from './http-key-lookup.js';
 import { HttpRouteSource } from './http-route-source.js';
 import { clusterMetrics } from './gateway-workers.js';
 import { journalDirName, shipLeftoverJournals } from './worker-journals.js';
+import { restoredUnledgered, shippedTokensFile } from './shipped-tokens-cache.js';
 import { withinMs } from './poll-loop.js';
 
 export interface StandaloneGatewayOptions {
@@ -130,7 +131,13 @@ async function start(options: StandaloneGatewayOptions, parts: Started): Promise
     log: log.child({ component: 'key-sync' }),
     pollMs: options.keysPollMs ?? 5000,
   }));
-  const guard = new KeyGuard({ lookup: keys.lookup, limiter: options.limiter, log });
+  const unledgered = await restoredUnledgered(join(cacheDir, shippedTokensFile(worker.index)), log);
+  const guard = new KeyGuard({
+    lookup: keys.lookup,
+    limiter: options.limiter,
+    log,
+    unledgered: unledgered.tokens,
+  });
   // What an earlier run journaled and did not ship is in no ledger total yet: it counts toward budgets.
   await guard.countUnshipped(journal.unshippedEvents(10_000));
   const shipper = new UsageShipper({
@@ -138,7 +145,10 @@ async function start(options: StandaloneGatewayOptions, parts: Started): Promise
     log: log.child({ component: 'usage-shipper' }),
     ship: client.shipUsage,
     intervalMs: options.shipIntervalMs ?? 1000,
-    onShipped: (events) => guard.stored(events),
+    onShipped: (events) => {
+      guard.stored(events);
+      unledgered.save();
+    },
   });
   const routes = (parts.routes = new HttpRouteSource({
     client,
@@ -256,6 +266,7 @@ async function start(options: StandaloneGatewayOptions, parts: Started): Promise
           'usage records stay in the journal until the next start',
         );
       });
+      await unledgered.saved();
       await releaseStarted(parts, options.limiter);
     },
   };
