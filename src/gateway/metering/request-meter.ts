@@ -137,8 +137,12 @@ export class RequestMeter {
     clientGone: boolean,
     attemptAtMs: number,
   ): Promise<TokenUsage | null> {
-    const counted = answer.usage === null ? await this.count(context, instance, answer) : null;
-    const estimated = answer.usage === null && counted === null ? estimate(context, answer) : null;
+    // A client that left mid-answer had its prompt processed: it is charged that and what it was sent
+    // (an answer the engine broke is charged only what was sent).
+    const chargeable = answer.status < 400 && (answer.completed || (clientGone && !answer.engineFailed));
+    const counted = answer.usage === null && chargeable ? await this.count(context, instance, answer) : null;
+    const estimated =
+      answer.usage === null && counted === null && chargeable ? estimate(context, answer) : null;
     const usage = answer.usage ?? counted ?? estimated;
     const promptTokens = usage?.promptTokens ?? 0;
     const completionTokens = usage?.completionTokens ?? answer.textChunks;
@@ -209,13 +213,13 @@ export class RequestMeter {
     return labels;
   }
 
-  /** The answer's tokens by the model's tokenizer, for a completed answer that came without usage. */
+  /** The answer's tokens by the model's tokenizer, for a chargeable answer that came without usage. */
   private async count(
     context: MeterContext,
     instance: RouteInstance,
     answer: MeteredAnswer,
   ): Promise<TokenUsage | null> {
-    if (!this.countTokens || !context.prompt || !answer.completed || answer.status >= 400) return null;
+    if (!this.countTokens || !context.prompt) return null;
     const text = answer.generatedText();
     if (text === null) return null;
     return this.countTokens(instance, context.prompt, text);
@@ -272,12 +276,11 @@ export class RequestMeter {
 const maxModelChars = 256;
 
 /**
- * The usage of a completed answer that came without one and could not be counted with the tokenizer:
- * the prompt estimated from its text, the completion as the stream's text chunks (about one token each)
- * or estimated from a JSON answer's text. Null for a failed or cut answer (its streamed chunks count).
+ * The usage of a chargeable answer (completed, or left by its client) that came without one and could
+ * not be counted with the tokenizer: the prompt estimated from its text, the completion as the stream's
+ * text chunks (about one token each) or estimated from a JSON answer's text.
  */
 function estimate(context: MeterContext, answer: MeteredAnswer): TokenUsage | null {
-  if (!answer.completed || answer.status >= 400) return null;
   const text = answer.textChunks > 0 ? null : answer.generatedText();
   const completionTokens = text === null ? answer.textChunks : estimateTextTokens(text);
   const promptTokens = estimatePromptTokens(context.prompt);

@@ -12,6 +12,10 @@ import { FleetGateway } from '../fleet-gateway.js';
  * tokenizer API: the gateway must count the answer with that tokenizer, report the usage to the client
  * (a last chunk for a stream that asked for it, `usage` in a JSON answer) and journal it as counted.
  */
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
 const log = createLogger('test');
 log.level = 'silent';
 afterEach(closeServers);
@@ -23,7 +27,8 @@ const render = (messages: { role: string; content: string }[]) =>
   `<s>${messages.map((m) => `<|${m.role}|>${m.content}`).join('')}<|assistant|>`;
 const answerWords = ['The', ' answer', ' is', ' forty', '-two', '.'];
 
-async function usagelessEngine(options: { tokenizer: boolean }) {
+/** `stall`: a stream sends its first word and then nothing (the client will leave). */
+async function usagelessEngine(options: { tokenizer: boolean; stall?: boolean }) {
   const tokenizeCalls: unknown[] = [];
   /** The `authorization` header of each tokenizer call. */
   const tokenizeAuth: (string | undefined)[] = [];
@@ -62,7 +67,7 @@ async function usagelessEngine(options: { tokenizer: boolean }) {
       const base = { id: 'chatcmpl-1', created: 1, model: 'm' };
       if (body['stream'] === true) {
         response.writeHead(200, { 'content-type': 'text/event-stream' });
-        for (const word of answerWords) {
+        for (const word of options.stall ? answerWords.slice(0, 1) : answerWords) {
           const chunk = {
             ...base,
             object: 'chat.completion.chunk',
@@ -70,6 +75,7 @@ async function usagelessEngine(options: { tokenizer: boolean }) {
           };
           response.write(`data: ${JSON.stringify(chunk)}\n\n`);
         }
+        if (options.stall) return;
         response.end('data: [DONE]\n\n');
         return;
       }
@@ -165,6 +171,26 @@ describe('usage counted with the instance tokenizer when the engine reports none
     expect(engine.tokenizeCalls).toContainEqual(
       expect.objectContaining({ model: 'm', messages, add_generation_prompt: true }),
     );
+  });
+
+  it('charges a client that leaves mid-stream the prompt the engine processed and the text it got', async () => {
+    const engine = await usagelessEngine({ tokenizer: true, stall: true });
+    const events: UsageEvent[] = [];
+    const client = await gatewayTo(engine.url, events);
+    const abort = new AbortController();
+    const stream = await client.chat.completions.create(
+      { model: 'm', messages, stream: true },
+      { signal: abort.signal },
+    );
+    // The openai client ends the iteration quietly when its request is aborted.
+    for await (const chunk of stream) if (chunk.choices[0]?.delta.content) abort.abort();
+    await until(() => events.length === 1);
+    expect(events[0]).toMatchObject({
+      outcome: 'aborted',
+      promptTokens: expected.promptTokens,
+      completionTokens: tokenize(answerWords[0]!).length,
+      usageEstimated: false,
+    });
   });
 
   it('adds usage to a JSON answer, and meters a stream that did not ask for it without showing it', async () => {
