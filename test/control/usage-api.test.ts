@@ -194,6 +194,24 @@ describe.each([
     expect(rows).toEqual([expect.objectContaining({ requests: 4, errors: 2 })]);
   });
 
+  it("sets a key's last use from the records a room gateway ships (never moving it back)", async () => {
+    const created = await h.call('POST', '/api/v1/keys', { body: { name: 'roaming' } });
+    const id = created.body['id'] as string;
+    const lastUsed = async () =>
+      listOf((await h.call('GET', '/api/v1/keys')).body).find((k) => k['id'] === id)?.['lastUsedAtMs'];
+    expect(await lastUsed()).toBeNull();
+    const at = Date.now() - 5000;
+    const events = [
+      usageEvent('r1', { keyId: id, atMs: at - 60_000 }),
+      usageEvent('r2', { keyId: id, atMs: at }),
+    ];
+    expect((await h.call('POST', '/api/v1/usage/events', { body: { events } })).status).toBe(200);
+    expect(await lastUsed()).toBe(at);
+    const older = [usageEvent('r3', { keyId: id, atMs: at - 120_000 })];
+    expect((await h.call('POST', '/api/v1/usage/events', { body: { events: older } })).status).toBe(200);
+    expect(await lastUsed()).toBe(at);
+  });
+
   it('stores posted events idempotently by id', async () => {
     const again = await h.call('POST', '/api/v1/usage/events', {
       body: { events: [usageEvent('e1', { keyId: appKeyId }), usageEvent('e6', { atMs: t0 + 1 })] },

@@ -34,6 +34,10 @@ export async function handleUsage(
   if (rest.length === 1 && rest[0] === 'events' && method === 'POST') {
     const body = parseWith(postUsageEventsRequestSchema, await readJsonBody(request, ctx.maxBodyBytes));
     const stored = await ctx.store.appendUsage(body.events.map(toUsageRecord));
+    // A key used only through room gateways is never looked up here: its use is known by its records.
+    const lastUse = new Map<string, number>();
+    for (const { keyId, atMs } of body.events) lastUse.set(keyId, Math.max(atMs, lastUse.get(keyId) ?? 0));
+    await Promise.all([...lastUse].map(([keyId, atMs]) => ctx.store.touchApiKey(keyId, atMs)));
     const answer: PostUsageEventsResponse = { object: 'usage_events', received: body.events.length, stored };
     return sendJson(response, 200, answer);
   }
