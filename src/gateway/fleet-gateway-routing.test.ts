@@ -140,14 +140,37 @@ describe('FleetGateway routing', () => {
     expect((await ask(url)).status).toBe(200);
     const routed = lines.filter((line) => line['msg'] === 'routed');
     expect(routed).toHaveLength(1);
-    expect(routed[0]).toMatchObject({ model: 'm', site: 'north', attempt: 1, status: 200 });
+    // No key, header or address map: the client's region is the gateway's (none here).
+    expect(routed[0]).toMatchObject({
+      model: 'm',
+      site: 'north',
+      attempt: 1,
+      status: 200,
+      clientRegionFrom: 'none',
+    });
     expect(['a', 'b']).toContain(routed[0]!['instance']);
     // Neither instance is measured yet: equal costs, a tie broken round robin, with the costs shown.
     expect(routed[0]!['reason']).toBe('tie');
     expect(routed[0]!['why']).toMatch(/^tie of 2 of 2, round robin; cost [\d.]+ ms \(rtt [\d.]+, work/);
+    // A region from the header says so; a refused attempt says why its instance had been chosen.
+    expect((await ask(url, { headers: { 'x-edgefleet-region': 'north' } })).status).toBe(200);
+    expect(lines.filter((line) => line['msg'] === 'routed')[1]).toMatchObject({
+      clientRegion: 'north',
+      clientRegionFrom: 'header',
+    });
+    a.state.status = 500;
+    b.state.status = 500;
+    expect((await ask(url)).status).toBe(503);
+    const refused = lines.filter((line) => String(line['msg']).startsWith('instance refused'));
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused[0]!['chosenBecause']).toMatch(/^(tie|least_cost|single): /);
+    a.state.status = 200;
+    b.state.status = 200;
     log.level = 'info';
+    const before = lines.filter((line) => line['msg'] === 'routed').length;
+    await sleep(1100); // past the refusals' cooldown
     expect((await ask(url)).status).toBe(200);
-    expect(lines.filter((line) => line['msg'] === 'routed')).toHaveLength(1);
+    expect(lines.filter((line) => line['msg'] === 'routed')).toHaveLength(before);
   });
 
   it('sends clearly more of a sequential workload to the faster instance once both are measured', async () => {

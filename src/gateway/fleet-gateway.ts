@@ -253,7 +253,7 @@ export class FleetGateway {
         path,
         body,
         stream,
-        clientRegion: this.clientRegionOf(request, principal),
+        ...this.clientRegionOf(request, principal),
         prefixKey: path === '/v1/embeddings' ? undefined : router.prefixKey(parsed),
         meterFor: (instance) => {
           seen.instance = instance;
@@ -314,17 +314,22 @@ export class FleetGateway {
     return { cold: zero || starting, stop: () => clearInterval(timer) };
   }
 
-  private clientRegionOf(request: IncomingMessage, principal: KeyPrincipal): string | null {
+  /** The client's region, and what said it (for the debug line: key, header, address, gateway). */
+  private clientRegionOf(
+    request: IncomingMessage,
+    principal: KeyPrincipal,
+  ): { clientRegion: string | null; clientRegionSource: string } {
     const header = request.headers['x-edgefleet-region'];
     const forwarded = request.headers['x-forwarded-for'];
     const address =
       this.router.config.trustForwardedFor && typeof forwarded === 'string'
         ? forwarded.split(',')[0]?.trim()
         : request.socket.remoteAddress;
-    return this.router.clientRegion(
+    const { region, source } = this.router.clientRegion(
       { keyRegion: principal.region, headerRegion: Array.isArray(header) ? header[0] : header, address },
       this.options.region ?? null,
-    ).region;
+    );
+    return { clientRegion: region, clientRegionSource: source };
   }
 
   /** 503 while the route source has no table at all (what a 404 would say is not known). */

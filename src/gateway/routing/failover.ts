@@ -37,6 +37,8 @@ export interface FailoverRequest {
   /** The client asked for a stream (`stream: true`). */
   stream: boolean;
   clientRegion: string | null;
+  /** What said the client's region (key, header, address, gateway, none): for the debug line. */
+  clientRegionSource?: string;
   prefixKey: string | undefined;
   meterFor: (instance: RouteInstance) => ForwardMeter;
   /** The client left before any instance answered (`instance`: the one that had the request, if any). */
@@ -124,6 +126,8 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
             attempt,
             status: result.status,
             clientRegion: job.clientRegion,
+            clientRegionFrom: job.clientRegionSource,
+            tried: attempt > 1 ? [...tried] : undefined,
             reason: choice.kind,
             why: choice.reason(),
           },
@@ -177,6 +181,8 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
           attempt,
           reason: error.message,
           detail: causeText(error.cause), // with the address, which the client is not told
+          // Why this instance was chosen (built only for a refusal: few requests are refused).
+          chosenBecause: `${choice.kind}: ${choice.reason()}`,
         },
         willRetry
           ? 'instance refused the request before the first byte; trying another'
