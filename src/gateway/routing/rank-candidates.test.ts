@@ -164,6 +164,12 @@ describe('rankCandidates', () => {
       kind: 'least_cost',
     },
     {
+      name: 'even costs: the nearest room wins even where a farther one costs a little less',
+      candidates: [c('far', { rttMs: 40 }), c('near', { rttMs: 20, kvCacheUsage: 0.015 })],
+      chosen: 'near',
+      kind: 'least_cost',
+    },
+    {
       name: 'a spill under prefix affinity goes to the nearest room, not to a far prefix owner',
       candidates: [
         c('home', { inClientRegion: true, outstanding: 64 }),

@@ -152,7 +152,7 @@ export function rankCandidates(
   // Among even costs the nearest win: a burst spills to the nearest other room first.
   const nearestTied = Math.min(...even.map((s) => s.terms.rttMs));
   const tied = even.filter((s) => s.terms.rttMs <= nearestTied + 1);
-  const pick = tied.length > 1 ? tied[turn % tied.length]! : best;
+  const pick = tied[turn % tied.length]!;
   const detail = () => {
     const next = scores.find((s) => s.key !== pick.key);
     const t = pick.terms;
