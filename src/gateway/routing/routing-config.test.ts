@@ -40,6 +40,7 @@ retry: { budgetRatio: 0.1 }
       ['retry: { budgetRatio: 2 }', /retry\.budgetRatio/],
       ['[unclosed', /not YAML or JSON/],
       ['- a list', /top level/],
+      ['weights: { rtt: 0, work: 0, speed: 0, kvCache: 0 }', /weights: every weight is 0.*round-robin/],
     ];
     for (const [text, message] of cases) {
       expect(() => parseRoutingConfig(text), text).toThrow(message);
