@@ -13,7 +13,7 @@ import {
   runManagementCommand,
 } from './management-client.js';
 
-const HELP = `usage: edgefleet endpoints add --model NAME --url URL --site SITE [--upstream-key K]
+const HELP = `usage: edgefleet endpoints add --model NAME --url URL --site SITE [--region R] [--upstream-key K]
        edgefleet endpoints list
        edgefleet endpoints rm ID
        (each with [--server URL] [--api-key KEY | --home DIR] [--json])
@@ -25,6 +25,8 @@ deployments and endpoints together.
   --model NAME         the model name clients use
   --url URL            the server's base URL (http or https; a trailing /v1 is dropped)
   --site SITE          the site (machine room) the server is in; created when new
+  --region R           the site's region, for routing clients of that region there first (as a
+                       worker's --region sets it; kept when not given)
   --upstream-key K     the key the server wants ("Authorization: Bearer K"); stored, never shown
 
 ${CONNECTION_HELP}`;
@@ -33,6 +35,7 @@ const addOptions = {
   model: { type: 'string' },
   url: { type: 'string' },
   site: { type: 'string' },
+  region: { type: 'string' },
   'upstream-key': { type: 'string' },
 } as const;
 
@@ -78,6 +81,9 @@ export async function run(args: string[]): Promise<number> {
           if (value === '') throw new CliFailure(`--${flag} must not be empty`, 2);
           body[flag] = value;
         }
+        const region = text('region')?.trim();
+        if (region === '') throw new CliFailure('--region must not be empty', 2);
+        if (region !== undefined) body['region'] = region;
         const upstreamKey = text('upstream-key');
         if (upstreamKey !== undefined) body['apiKey'] = upstreamKey;
         const created = (await callApi(await connect(), 'POST', 'endpoints', body)) as Record<

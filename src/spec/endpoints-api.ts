@@ -44,6 +44,8 @@ export const createEndpointRequestSchema = z.strictObject({
     .regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]*$/, 'letters, digits and . _ : / - only'),
   url: endpointUrlSchema,
   site: z.string().trim().min(1).max(128),
+  /** The site's region (clients of that region are routed there first); kept when not given. */
+  region: z.string().trim().min(1).max(128).optional(),
   /** Sent upstream as `Authorization: Bearer <apiKey>`; stored, never shown again. */
   apiKey: z.string().min(1).max(4096).optional(),
 });

@@ -77,6 +77,7 @@ describe.each([
       [{ ...base, url: 'http://10.0.0.1:8000/v1?x=1' }, 'url'],
       [{ ...base, model: 'bad name!' }, 'model'],
       [{ ...base, site: '' }, 'site'],
+      [{ ...base, region: '' }, 'region'],
       [{ model: 'm', site: 'room-1' }, 'url'],
       [{ ...base, apiKey: '' }, 'apiKey'],
     ];
@@ -85,7 +86,7 @@ describe.each([
       expect(answer.status, JSON.stringify(body)).toBe(400);
       expect((answer.body['error'] as { param?: string }).param, JSON.stringify(body)).toBe(param);
     }
-    const extra = await h.call('POST', '/api/v1/endpoints', { body: { ...base, region: 'x' } });
+    const extra = await h.call('POST', '/api/v1/endpoints', { body: { ...base, zone: 'x' } });
     expect(errorCode(extra.body)).toBe('unsupported_parameter');
     expect(listOf((await h.call('GET', '/api/v1/endpoints')).body)).toEqual([]);
     expect((await h.call('GET', '/api/v1/endpoints', { key: h.inferenceKey })).status).toBe(403);
@@ -163,6 +164,10 @@ describe.each([
           })
         ).body['id'] as string;
       const withLoad = await add(vllm.url, 'sk-a');
+      // A region given with the endpoint is its site's (a worker's --region does the same).
+      await h.call('POST', '/api/v1/endpoints', {
+        body: { model: 'regional-llm', url: plain.url, site: 'room-load', region: 'north', apiKey: 'sk-b' },
+      });
       const without = await add(plain.url, 'sk-b');
       await prober.probeOnce();
       expect(vllm.authorizations.filter((a) => a === 'Bearer sk-a').length).toBe(2); // models, metrics
@@ -175,9 +180,14 @@ describe.each([
         atMs: expect.any(Number) as unknown,
       });
       expect(instances.find((i) => i.id === without)).toBeDefined();
+      expect(instances.every((i) => i.region === 'north')).toBe(true);
+      const regional = table.models.find((m) => m.name === 'regional-llm');
+      expect(regional?.instances[0]).toMatchObject({ siteName: 'room-load', region: 'north' });
       expect(instances.find((i) => i.id === without)?.load).toBeUndefined();
       await prober.stop();
-      for (const id of [withLoad, without]) await h.call('DELETE', `/api/v1/endpoints/${id}`);
+      const all = listOf((await h.call('GET', '/api/v1/endpoints')).body);
+      for (const e of all.filter((e) => e['site'] === 'room-load'))
+        await h.call('DELETE', `/api/v1/endpoints/${String(e['id'])}`);
     } finally {
       await vllm.close();
       await plain.close();

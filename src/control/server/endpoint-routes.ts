@@ -57,7 +57,7 @@ export async function handleEndpoints(
   if (id === undefined && method === 'POST') {
     const body = parseWith(createEndpointRequestSchema, await readJsonBody(request, ctx.maxBodyBytes));
     const endpoint = await store.withTransaction(async (tx) => {
-      const site = await tx.upsertSite({ name: body.site });
+      const site = await tx.upsertSite({ name: body.site, region: body.region ?? null });
       const taken = (await tx.listEndpoints()).find((e) => e.model === body.model && e.url === body.url);
       if (taken) {
         throw new EdgeFleetError(
