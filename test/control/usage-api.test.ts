@@ -210,6 +210,10 @@ describe.each([
     const older = [usageEvent('r3', { keyId: id, atMs: at - 120_000 })];
     expect((await h.call('POST', '/api/v1/usage/events', { body: { events: older } })).status).toBe(200);
     expect(await lastUsed()).toBe(at);
+    // A gateway whose clock runs a day ahead does not set it in the future.
+    const ahead = [usageEvent('r4', { keyId: id, atMs: Date.now() + 86_400_000 })];
+    expect((await h.call('POST', '/api/v1/usage/events', { body: { events: ahead } })).status).toBe(200);
+    expect(await lastUsed()).toBeLessThanOrEqual(Date.now());
   });
 
   it('stores posted events idempotently by id', async () => {

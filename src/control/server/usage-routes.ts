@@ -34,9 +34,14 @@ export async function handleUsage(
   if (rest.length === 1 && rest[0] === 'events' && method === 'POST') {
     const body = parseWith(postUsageEventsRequestSchema, await readJsonBody(request, ctx.maxBodyBytes));
     const stored = await ctx.store.appendUsage(body.events.map(toUsageRecord));
-    // A key used only through room gateways is never looked up here: its use is known by its records.
+    // A key used only through room gateways is never looked up here: its use is known by its records
+    // (not later than now: a gateway's clock running ahead must not set it in the future for good).
     const lastUse = new Map<string, number>();
-    for (const { keyId, atMs } of body.events) lastUse.set(keyId, Math.max(atMs, lastUse.get(keyId) ?? 0));
+    const nowMs = Date.now();
+    for (const { keyId, atMs } of body.events) {
+      lastUse.set(keyId, Math.min(nowMs, Math.max(atMs, lastUse.get(keyId) ?? 0)));
+    }
+    // A failure answers 500 and the gateway ships again: the records are stored once, by id.
     await Promise.all([...lastUse].map(([keyId, atMs]) => ctx.store.touchApiKey(keyId, atMs)));
     const answer: PostUsageEventsResponse = { object: 'usage_events', received: body.events.length, stored };
     return sendJson(response, 200, answer);

@@ -44,4 +44,27 @@ describe('UnledgeredTokens', () => {
     tokens.stored([event('k', 5)], 1_000 + keepShippedMs + 1);
     expect(tokens.notIn('k', 0)).toBe(5); // the first shipment is forgotten
   });
+
+  it('hands over the shipments a key list pulled at a time lacks, and takes them back after a restart', () => {
+    const tokens = new UnledgeredTokens();
+    for (const [at, n] of [
+      [1_000, 10],
+      [5_000, 20],
+      [9_000, 30],
+    ] as const) {
+      tokens.counted('k', n);
+      tokens.stored([event('k', n)], at);
+    }
+    expect(tokens.shippedTokens(5_000)).toEqual({ k: [{ atMs: 9_000, tokens: 30 }] });
+    expect(tokens.shippedTokens(9_000)).toEqual({});
+    const restarted = new UnledgeredTokens();
+    restarted.restoreShipped(tokens.shippedTokens(), 10_000);
+    expect(restarted.notIn('k', 4_000)).toBe(50);
+    // Entries that are not whole positive token counts are dropped; old ones forgotten.
+    restarted.restoreShipped(
+      { j: [{ atMs: 9_500, tokens: -3 }], o: [{ atMs: 1, tokens: 4 }] },
+      1 + keepShippedMs + 1,
+    );
+    expect(Object.keys(restarted.shippedTokens())).toEqual(['k']);
+  });
 });

@@ -73,9 +73,17 @@ export class UnledgeredTokens {
     return tokens;
   }
 
-  /** The shipments kept (for a restart: a key list cached before them does not hold them). */
-  shippedTokens(): ShippedTokens {
-    return Object.fromEntries([...this.shipped].map(([keyId, list]) => [keyId, list.map((s) => ({ ...s }))]));
+  /**
+   * The shipments kept after `sinceMs` (for a restart: a key list pulled at `sinceMs` holds the ones
+   * before it, and one cached before them does not hold them).
+   */
+  shippedTokens(sinceMs = -Infinity): ShippedTokens {
+    const kept: ShippedTokens = {};
+    for (const [keyId, list] of this.shipped) {
+      const recent = list.filter((s) => s.atMs > sinceMs).map((s) => ({ ...s }));
+      if (recent.length > 0) kept[keyId] = recent;
+    }
+    return kept;
   }
 
   /** At start: the shipments an earlier run kept (`shippedTokens`), those within `keepShippedMs`. */

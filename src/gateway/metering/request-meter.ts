@@ -137,9 +137,12 @@ export class RequestMeter {
     clientGone: boolean,
     attemptAtMs: number,
   ): Promise<TokenUsage | null> {
-    // A client that left mid-answer had its prompt processed: it is charged that and what it was sent
-    // (an answer the engine broke is charged only what was sent).
-    const chargeable = answer.status < 400 && (answer.completed || (clientGone && !answer.engineFailed));
+    // A client that left once the engine was generating had its prompt processed: it is charged that and
+    // what it was sent. (Engines answer 200 before they schedule a request: one that left while queued
+    // is not charged; an answer the engine broke is charged only what was sent.)
+    const generating = answer.firstTextAtMs !== null || answer.textChunks > 0;
+    const chargeable =
+      answer.status < 400 && (answer.completed || (clientGone && !answer.engineFailed && generating));
     const counted = answer.usage === null && chargeable ? await this.count(context, instance, answer) : null;
     const estimated =
       answer.usage === null && counted === null && chargeable ? estimate(context, answer) : null;

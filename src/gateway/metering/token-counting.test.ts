@@ -27,8 +27,11 @@ const render = (messages: { role: string; content: string }[]) =>
   `<s>${messages.map((m) => `<|${m.role}|>${m.content}`).join('')}<|assistant|>`;
 const answerWords = ['The', ' answer', ' is', ' forty', '-two', '.'];
 
-/** `stall`: a stream sends its first word and then nothing (the client will leave). */
-async function usagelessEngine(options: { tokenizer: boolean; stall?: boolean }) {
+/**
+ * `stall`: a stream sends its first word (`queued`: only a role chunk, no text) and then nothing (the
+ * client will leave).
+ */
+async function usagelessEngine(options: { tokenizer: boolean; stall?: boolean | 'queued' }) {
   const tokenizeCalls: unknown[] = [];
   /** The `authorization` header of each tokenizer call. */
   const tokenizeAuth: (string | undefined)[] = [];
@@ -67,6 +70,15 @@ async function usagelessEngine(options: { tokenizer: boolean; stall?: boolean })
       const base = { id: 'chatcmpl-1', created: 1, model: 'm' };
       if (body['stream'] === true) {
         response.writeHead(200, { 'content-type': 'text/event-stream' });
+        if (options.stall === 'queued') {
+          const role = {
+            ...base,
+            object: 'chat.completion.chunk',
+            choices: [{ index: 0, delta: { role: 'assistant' } }],
+          };
+          response.write(`data: ${JSON.stringify(role)}\n\n`);
+          return;
+        }
         for (const word of options.stall ? answerWords.slice(0, 1) : answerWords) {
           const chunk = {
             ...base,
@@ -191,6 +203,21 @@ describe('usage counted with the instance tokenizer when the engine reports none
       completionTokens: tokenize(answerWords[0]!).length,
       usageEstimated: false,
     });
+  });
+
+  it('charges nothing to a client that leaves before the engine generated any text', async () => {
+    const engine = await usagelessEngine({ tokenizer: true, stall: 'queued' });
+    const events: UsageEvent[] = [];
+    const client = await gatewayTo(engine.url, events);
+    const abort = new AbortController();
+    const stream = await client.chat.completions.create(
+      { model: 'm', messages, stream: true },
+      { signal: abort.signal },
+    );
+    for await (const _chunk of stream) abort.abort(); // the role chunk came: leave
+    await until(() => events.length === 1);
+    expect(events[0]).toMatchObject({ outcome: 'aborted', promptTokens: 0, completionTokens: 0 });
+    expect(engine.tokenizeCalls).toEqual([]);
   });
 
   it('adds usage to a JSON answer, and meters a stream that did not ask for it without showing it', async () => {

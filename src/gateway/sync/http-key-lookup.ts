@@ -43,8 +43,9 @@ export class HttpKeyLookup {
   private lastMissPullAtMs = 0;
   private refusalLogged = false;
   private pulling: Promise<void> | undefined;
-  /** The pull that unknown secrets wait for, until it starts. */
+  /** The pull that unknown secrets wait for, until it starts (and the timer that starts it). */
   private missPull: Promise<void> | undefined;
+  private missTimer: NodeJS.Timeout | undefined;
   private readonly loop: PollLoop;
   private readonly cache: DiskCache<CachedKeys>;
   private readonly failures: Counter;
@@ -91,6 +92,7 @@ export class HttpKeyLookup {
 
   stop(): void {
     this.loop.stop();
+    clearTimeout(this.missTimer); // lookups waiting for it give up at their deadline
   }
 
   /** Adds this source's gauges and counter to a registry (the gateway's, for its /metrics). */
@@ -183,7 +185,7 @@ export class HttpKeyLookup {
     this.missPull ??= (async () => {
       const waitMs = Math.max(0, this.lastMissPullAtMs + missPullMs - Date.now());
       // Always a turn at least: `missPull` is set when this first waits, and cleared after.
-      await new Promise((resolve) => setTimeout(resolve, waitMs).unref());
+      await new Promise((resolve) => (this.missTimer = setTimeout(resolve, waitMs).unref()));
       this.missPull = undefined;
       this.lastMissPullAtMs = Date.now();
       return this.pullAfterCurrent();

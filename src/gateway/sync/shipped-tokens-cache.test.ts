@@ -50,7 +50,7 @@ describe('the shipped-tokens cache of a room gateway', () => {
       await guard.admit(principal, 'm');
       await guard.record(principal, 15, 0);
       guard.stored([event('k', 15)]);
-      first.save();
+      first.save(pulledAtMs);
     }
     await expect(guard.admit(principal, 'm')).rejects.toMatchObject({ code: 'rate_limited' });
     await first.saved();

@@ -14,9 +14,13 @@ export function shippedTokensFile(workerIndex: number): string {
 
 export interface KeptUnledgered {
   tokens: UnledgeredTokens;
-  /** Writes the shipments kept now (after the writes asked before it; failures are logged). */
-  save(): void;
-  /** Resolves when every write asked for has finished. */
+  /**
+   * Writes the shipments after `sinceMs` (when the key list in use was pulled: it holds the older ones),
+   * now or, while a write is going on, once it is done (one write at a time, the latest asked for;
+   * failures are logged).
+   */
+  save(sinceMs: number | undefined): void;
+  /** Resolves when the writes asked for have finished. */
   saved(): Promise<void>;
 }
 
@@ -42,14 +46,26 @@ export async function restoredUnledgered(path: string, log: Logger): Promise<Kep
   if (loaded.value) tokens.restoreShipped(loaded.value);
   else if (loaded.error !== undefined)
     log.warn({ err: loaded.error, path }, 'shipped-tokens cache unreadable; ignored');
-  let writing = Promise.resolve();
+  let writing: Promise<void> | undefined;
+  let wanted: { sinceMs: number | undefined } | undefined;
+  const write = async (): Promise<void> => {
+    while (wanted) {
+      const { sinceMs } = wanted;
+      wanted = undefined;
+      await cache
+        .save(tokens.shippedTokens(sinceMs))
+        .catch((error: unknown) => log.warn({ err: error, path }, 'could not save the shipped-tokens cache'));
+    }
+    writing = undefined;
+  };
   return {
     tokens,
-    save: () => {
-      writing = writing
-        .then(() => cache.save(tokens.shippedTokens()))
-        .catch((error: unknown) => log.warn({ err: error, path }, 'could not save the shipped-tokens cache'));
+    save: (sinceMs) => {
+      wanted = { sinceMs };
+      writing ??= write();
     },
-    saved: () => writing,
+    saved: async () => {
+      await writing;
+    },
   };
 }

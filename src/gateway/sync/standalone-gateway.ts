@@ -147,7 +147,9 @@ async function start(options: StandaloneGatewayOptions, parts: Started): Promise
     intervalMs: options.shipIntervalMs ?? 1000,
     onShipped: (events) => {
       guard.stored(events);
-      unledgered.save();
+      // Only what the key list in use lacks: while key pulls work, a few seconds' worth.
+      const listAgeMs = keys.ageMs();
+      unledgered.save(listAgeMs === null ? undefined : Date.now() - listAgeMs);
     },
   });
   const routes = (parts.routes = new HttpRouteSource({
