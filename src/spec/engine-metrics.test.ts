@@ -13,6 +13,7 @@ describe('loadOfAnyEngine', () => {
       ['sglang-metrics.txt', engineMetricNames.sglang],
       ['llama-server-metrics.txt', engineMetricNames.llamaServer],
       ['embedded-metrics.txt', engineMetricNames.embedded],
+      ['mindie-metrics.txt', engineMetricNames.mindie],
     ] as const) {
       const text = await fixture(file);
       const load = loadOfAnyEngine(text);

@@ -1,8 +1,8 @@
 /**
  * Health checks of external endpoints: every `intervalMs` the control plane asks each endpoint for
  * `GET {url}/v1/models` (with its upstream key) and records healthy (a 2xx within `timeoutMs`) or the
- * error. Only healthy endpoints enter the route table (route-table.ts). A healthy endpoint's
- * `GET {url}/metrics` is read too: when it holds an engine's load gauges (vLLM, SGLang, llama.cpp,
+ * error. Only healthy endpoints enter the route table (route-table.ts). Its `GET {url}/metrics` is
+ * read at the same time: when it holds an engine's load gauges (vLLM, SGLang, llama.cpp,
  * MindIE, EdgeFleet's engine), its requests running and waiting and KV-cache use go into the route
  * table as a worker's report of its engine would, so the gateway routes by them.
  */
@@ -37,15 +37,20 @@ export async function checkEndpoint(endpoint: Endpoint, timeoutMs: number): Prom
   return first.stale ? checkOnce(endpoint, timeoutMs) : first;
 }
 
+/** `GET {url}{path}` with the endpoint's key. */
+function getFrom(endpoint: Endpoint, path: string, timeoutMs: number): Promise<Response> {
+  return fetch(`${endpoint.url}${path}`, {
+    headers: endpoint.apiKey === null ? {} : { authorization: `Bearer ${endpoint.apiKey}` },
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+}
+
 async function checkOnce(
   endpoint: Endpoint,
   timeoutMs: number,
 ): Promise<EndpointCheckResult & { stale?: boolean }> {
   try {
-    const response = await fetch(`${endpoint.url}/v1/models`, {
-      headers: endpoint.apiKey === null ? {} : { authorization: `Bearer ${endpoint.apiKey}` },
-      signal: AbortSignal.timeout(timeoutMs),
-    });
+    const response = await getFrom(endpoint, '/v1/models', timeoutMs);
     await response.body?.cancel().catch(() => undefined);
     if (response.ok) return { healthy: true, error: null };
     return {
@@ -69,16 +74,14 @@ async function checkOnce(
  */
 export async function readEndpointLoad(endpoint: Endpoint, timeoutMs: number): Promise<EngineLoad | null> {
   try {
-    const response = await fetch(`${endpoint.url}/metrics`, {
-      headers: endpoint.apiKey === null ? {} : { authorization: `Bearer ${endpoint.apiKey}` },
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    if (!response.ok) {
+    const response = await getFrom(endpoint, '/metrics', timeoutMs);
+    const declared = Number(response.headers.get('content-length') ?? 0);
+    if (!response.ok || declared > maxMetricsBytes) {
       await response.body?.cancel().catch(() => undefined);
       return null;
     }
     const text = await response.text();
-    return text.length > maxMetricsBytes ? null : loadOfAnyEngine(text);
+    return Buffer.byteLength(text) > maxMetricsBytes ? null : loadOfAnyEngine(text);
   } catch {
     return null;
   }
@@ -127,11 +130,13 @@ export class EndpointProber {
       const endpoints = await store.listEndpoints();
       await Promise.all(
         endpoints.map(async (endpoint) => {
-          const result = await checkEndpoint(endpoint, this.timeoutMs);
+          // Both at once: a slow endpoint's round stays one timeout long, and its load fresh.
+          const [result, load] = await Promise.all([
+            checkEndpoint(endpoint, this.timeoutMs),
+            this.options.loads ? readEndpointLoad(endpoint, this.timeoutMs) : null,
+          ]);
           await store.recordEndpointCheck(endpoint.id, { healthy: result.healthy, error: result.error });
-          const load =
-            result.healthy && this.options.loads && (await readEndpointLoad(endpoint, this.timeoutMs));
-          if (load) {
+          if (result.healthy && load) {
             const { requestsRunning, requestsWaiting, kvCacheUsage } = load;
             this.options.loads!.record(endpoint.id, { requestsRunning, requestsWaiting, kvCacheUsage });
           }

@@ -2,6 +2,7 @@ import type { HardwareKind, hardwareVendors } from '../../catalog/hardware/hardw
 import type { EngineLaunchInput } from './launch-spec.js';
 import type { EngineLoad } from '../../spec/engine-metrics.js';
 
+/** The one load shape the router and scheduler read, whatever the engine (spec/engine-metrics.ts). */
 export type { EngineLoad };
 
 export const engineIds = ['embedded', 'llama-server', 'vllm', 'sglang', 'mindie', 'vllm-ascend'] as const;
@@ -45,8 +46,6 @@ export interface LaunchPlan {
 
 export type HealthState =
   { state: 'ready' } | { state: 'loading'; message: string } | { state: 'error'; message: string };
-
-/** The one load shape the router and scheduler read, whatever the engine. */
 
 /**
  * Version 1 of the engine adapter contract (vercel/ai-style: a versioned spec every provider

@@ -7,7 +7,10 @@
  * A Redis outage never fails a request: while Redis is not connected, or when a command fails or
  * takes longer than `commandTimeoutMs`, the same call goes to an in-process LocalRateLimiter (limits
  * then hold per gateway) and a warning is logged (at most once per `warnEveryMs`). The client keeps
- * reconnecting in the background and Redis is used again once it answers.
+ * reconnecting in the background and Redis is used again once it answers. After a failed command the
+ * checks stay local for `pauseAfterFailureMs`, then one tries Redis again (a Redis that keeps its
+ * connection but stops answering would otherwise hold every request for its timeout); the counting
+ * commands of that time still go to Redis, unwaited, so the shared totals miss nothing it answers.
  *
  * `close()` lets commands already sent get their replies, but waits at most `closeWaitMs` for them: a
  * command that timed out above is still queued in the client, and a Redis that never answers it (a
@@ -45,6 +48,8 @@ export interface RedisRateLimiterOptions {
 }
 
 const budgetTtlSeconds = 90 * 24 * 3600;
+/** The most counting commands sent to a paused Redis without waiting for them. */
+const maxUnwaited = 10_000;
 
 /** KEYS: current window, previous window. ARGV: elapsedMs, windowMs, limit (-1: none), cost. */
 const takeScript = `
@@ -81,6 +86,8 @@ export class RedisRateLimiter implements RateLimiter {
   private failing = false;
   private pausedUntilMs = 0;
   private retrying = false;
+  /** Counting commands sent while paused and not answered yet. */
+  private unwaited = 0;
 
   constructor(private readonly options: RedisRateLimiterOptions) {
     this.prefix = options.keyPrefix ?? 'edgefleet:limits:';
@@ -118,6 +125,7 @@ export class RedisRateLimiter implements RateLimiter {
 
   take(key: string, limit: number | null, cost: number, windowMs: number): Promise<TakeResult> {
     return this.withFallback(
+      cost > 0,
       async () => {
         const nowMs = this.now();
         const startMs = windowStartMs(nowMs, windowMs);
@@ -139,6 +147,7 @@ export class RedisRateLimiter implements RateLimiter {
 
   addTotal(key: string, amount: number): Promise<number> {
     return this.withFallback(
+      true,
       async () => {
         const redisKey = `${this.prefix}${key}`;
         const [total] = await this.client
@@ -154,6 +163,7 @@ export class RedisRateLimiter implements RateLimiter {
 
   total(key: string): Promise<number> {
     return this.withFallback(
+      false,
       async () => Number((await this.client.get(`${this.prefix}${key}`)) ?? 0),
       () => this.fallback.total(key),
     );
@@ -173,15 +183,30 @@ export class RedisRateLimiter implements RateLimiter {
     if (!(await withinMs(closing, this.closeWaitMs, () => false))) this.client.destroy();
   }
 
-  private async withFallback<T>(viaRedis: () => Promise<T>, local: () => Promise<T>): Promise<T> {
+  /** `counts`: the command adds to a counter (sent to Redis even while paused, not waited for). */
+  private async withFallback<T>(
+    counts: boolean,
+    viaRedis: () => Promise<T>,
+    local: () => Promise<T>,
+  ): Promise<T> {
     if (!this.client.isReady) {
       this.warn(null, 'Redis is not connected');
       return local();
     }
     // After a failure each request would wait out its own timeout: one at a time tries Redis again.
+    // Meanwhile the checks are local, but what they count still goes to Redis (other gateways share
+    // it), unwaited, and only so much of it at once: a Redis that stopped answering holds it queued.
     let retry = false;
     if (this.failing) {
-      if (this.retrying || Date.now() < this.pausedUntilMs) return local();
+      if (this.retrying || this.now() < this.pausedUntilMs) {
+        if (counts && this.unwaited < maxUnwaited) {
+          this.unwaited += 1;
+          viaRedis()
+            .catch(() => undefined)
+            .finally(() => (this.unwaited -= 1));
+        }
+        return local();
+      }
       this.retrying = retry = true;
     }
     let timer: NodeJS.Timeout | undefined;
@@ -195,7 +220,7 @@ export class RedisRateLimiter implements RateLimiter {
     } catch (error) {
       this.warn(error, 'Redis command failed');
       this.failing = true;
-      this.pausedUntilMs = Date.now() + (this.options.pauseAfterFailureMs ?? 1000);
+      this.pausedUntilMs = this.now() + (this.options.pauseAfterFailureMs ?? 1000);
       return local();
     } finally {
       clearTimeout(timer);

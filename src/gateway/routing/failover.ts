@@ -127,7 +127,7 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
             status: result.status,
             clientRegion: job.clientRegion,
             clientRegionFrom: job.clientRegionSource,
-            tried: attempt > 1 ? [...tried] : undefined,
+            tried: attempt > 1 ? [...tried].filter((key) => key !== targetKey(instance)) : undefined,
             reason: choice.kind,
             why: choice.reason(),
           },

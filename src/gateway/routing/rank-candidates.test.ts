@@ -231,6 +231,19 @@ describe('rankCandidates', () => {
     },
   ];
 
+  it('calls leaving a region whose instances are down or tried a spillover', () => {
+    const away = [c('x', { inClientRegion: false }), c('y', { inClientRegion: false })];
+    expect(rankCandidates(away, settings, 0, undefined, true)?.kind).toBe('spillover');
+    expect(rankCandidates(away, settings, 0, undefined, false)?.kind).toBe('tie');
+  });
+
+  it('leaves ties to round robin when the round trip is weighted 0', () => {
+    const pool = [c('far', { rttMs: 40 }), c('near', { rttMs: 20 })];
+    const off = { ...settings, weights: { ...settings.weights, rtt: 0 } };
+    const picks = [0, 1, 2, 3].map((turn) => rankCandidates(pool, off, turn)?.chosen);
+    expect(picks).toEqual(['far', 'near', 'far', 'near']);
+  });
+
   for (const test of cases) {
     it(test.name, () => {
       const owner = test.owner;

@@ -78,12 +78,17 @@ export interface Ranking {
 
 const round = (value: number) => Math.round(value * 10) / 10;
 
-/** Picks one of `candidates` (non-empty); `turn` rotates ties. */
+/**
+ * Picks one of `candidates` (non-empty); `turn` rotates ties. `regionHasInstances`: whether the model
+ * has instances in the client's region at all, healthy or not (default: whether a candidate is there);
+ * a request that leaves a region whose instances are down, full or tried already is a spillover.
+ */
 export function rankCandidates(
   candidates: readonly CandidateFacts[],
   settings: RankSettings,
   turn: number,
   prefixKeyOwner?: (keys: readonly string[]) => string | undefined,
+  regionHasInstances?: boolean,
 ): Ranking | undefined {
   if (candidates.length === 0) return undefined;
   const hasCapacity = (c: CandidateFacts) =>
@@ -97,11 +102,12 @@ export function rankCandidates(
   else {
     const open = candidates.filter(hasCapacity);
     pool = open.length > 0 ? open : candidates;
-    // Out of the region because its instances are full; a region with none of them is no spill.
-    spilled = settings.preferClientRegion && local.length > 0 && pool.some((c) => c.inClientRegion !== true);
+    // Out of the region because its instances are full, down or tried; a region with none is no spill.
+    const regionServes = regionHasInstances ?? local.length > 0;
+    spilled = settings.preferClientRegion && regionServes && pool.some((c) => c.inClientRegion !== true);
   }
   pool = [...pool].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  const noneLocal = settings.preferClientRegion && regionKnown && local.length === 0;
+  const noneLocal = settings.preferClientRegion && regionKnown && !spilled && local.length === 0;
   const where = spilled
     ? 'outside the client region'
     : localOpen.length > 0
@@ -149,9 +155,10 @@ export function rankCandidates(
   const best = scores[0]!;
   const tolerance = Math.max(0.5, best.costMs * 0.01);
   const even = scores.filter((s) => s.costMs - best.costMs <= tolerance);
-  // Among even costs the nearest win: a burst spills to the nearest other room first.
+  // Among even costs the nearest win (a burst spills to the nearest other room first), unless the
+  // round trip is weighted 0 (switched off).
   const nearestTied = Math.min(...even.map((s) => s.terms.rttMs));
-  const tied = even.filter((s) => s.terms.rttMs <= nearestTied + 1);
+  const tied = settings.weights.rtt === 0 ? even : even.filter((s) => s.terms.rttMs <= nearestTied + 1);
   const pick = tied[turn % tied.length]!;
   const detail = () => {
     const next = scores.find((s) => s.key !== pick.key);

@@ -203,6 +203,7 @@ export class Router {
       },
       this.turn++,
       prefixKey === undefined ? undefined : (keys) => rendezvousPick(prefixKey, keys),
+      request.clientRegion === null ? undefined : instances.some((i) => i.region === request.clientRegion),
     );
     if (!ranking) return undefined;
     const { instance } = pool.find((t) => t.key === ranking.chosen)!;
