@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { KeyPrincipal } from '../../spec/api-keys.js';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
-import type { UsageEvent } from '../../spec/usage-event.js';
-import { testPrincipal } from '../../../test/helpers/principals.js';
+
+import { testPrincipal, testUsage } from '../../../test/helpers/principals.js';
 import { KeyGuard } from './key-guard.js';
 import { LocalRateLimiter } from './local-rate-limiter.js';
 
@@ -16,26 +16,6 @@ function guardWith(keys: Record<string, KeyPrincipal>) {
     limiter: new LocalRateLimiter(() => clock.now),
   });
   return { guard, clock };
-}
-
-/** A usage record of `keyId` with these tokens. */
-function usage(keyId: string, promptTokens: number, completionTokens: number): UsageEvent {
-  return {
-    id: `${keyId}-${promptTokens}-${completionTokens}-${Math.random()}`,
-    atMs: Date.now(),
-    keyId,
-    model: 'm',
-    siteName: 's',
-    instanceId: 'i',
-    route: '/v1/chat/completions',
-    promptTokens,
-    completionTokens,
-    ttftMs: null,
-    durationMs: 1,
-    status: 200,
-    outcome: 'ok',
-    usageEstimated: false,
-  };
 }
 
 async function refusal(promise: Promise<unknown>): Promise<EdgeFleetError> {
@@ -143,7 +123,7 @@ describe('KeyGuard with the in-process limiter', () => {
       tokensUsedAtMs: Date.now() - 1,
     });
     await guard.record(before, 20, 10);
-    guard.stored([usage('key-d', 20, 10)]); // the store has it now: after `before` was read
+    guard.stored([testUsage('key-d', 20, 10)]); // the store has it now: after `before` was read
     expect((await refusal(guard.admit({ ...before, tokenBudget: 120 }, 'm'))).message).toMatch(/120 of 120/);
     // Looked up again: the ledger now holds those 30, which no longer count on top.
     const after = { ...before, tokensUsed: 120, tokensUsedAtMs: Date.now() + 1 };
@@ -154,8 +134,8 @@ describe('KeyGuard with the in-process limiter', () => {
   it('after a restart, counts what the journal holds unshipped toward the budget', async () => {
     const { guard } = guardWith({});
     async function* unshipped() {
-      yield usage('key-e', 20, 10);
-      yield usage('other', 500, 500);
+      yield testUsage('key-e', 20, 10);
+      yield testUsage('other', 500, 500);
     }
     expect(await guard.countUnshipped(unshipped())).toBe(2);
     const p = principal({ keyId: 'key-e', tokenBudget: 100, tokensUsed: 90, tokensUsedAtMs: Date.now() });

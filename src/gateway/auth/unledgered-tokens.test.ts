@@ -1,23 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { UsageEvent } from '../../spec/usage-event.js';
+import { testUsage } from '../../../test/helpers/principals.js';
 import { keepShippedMs, UnledgeredTokens } from './unledgered-tokens.js';
-
-const event = (keyId: string, tokens: number): UsageEvent => ({
-  id: `${keyId}-${tokens}-${Math.random()}`,
-  atMs: 0,
-  keyId,
-  model: 'm',
-  siteName: 's',
-  instanceId: 'i',
-  route: '/v1/chat/completions',
-  promptTokens: tokens,
-  completionTokens: 0,
-  ttftMs: null,
-  durationMs: 1,
-  status: 200,
-  outcome: 'ok',
-  usageEstimated: false,
-});
 
 describe('UnledgeredTokens', () => {
   it('counts unshipped tokens, then shipped ones for ledger totals read before their shipment', () => {
@@ -25,7 +8,7 @@ describe('UnledgeredTokens', () => {
     tokens.counted('k', 30);
     tokens.counted('k', 20);
     expect(tokens.notIn('k', 1_000)).toBe(50);
-    tokens.stored([event('k', 30)], 2_000);
+    tokens.stored([testUsage('k', 30)], 2_000);
     expect(tokens.notIn('k', 1_000)).toBe(50); // read before the shipment: not in that total
     expect(tokens.notIn('k', 2_000)).toBe(20); // read after it: only what is still unshipped
     // A principal read earlier, checked after a later one, still sees what its total lacks.
@@ -35,13 +18,13 @@ describe('UnledgeredTokens', () => {
 
   it('follows only keys it counted for, and forgets shipments older than it keeps', () => {
     const tokens = new UnledgeredTokens();
-    tokens.stored([event('no-budget', 500)], 1_000);
+    tokens.stored([testUsage('no-budget', 500)], 1_000);
     expect(tokens.notIn('no-budget', 0)).toBe(0);
     tokens.counted('k', 10);
-    tokens.stored([event('k', 10)], 1_000);
+    tokens.stored([testUsage('k', 10)], 1_000);
     expect(tokens.notIn('k', 0)).toBe(10);
     tokens.counted('k', 5);
-    tokens.stored([event('k', 5)], 1_000 + keepShippedMs + 1);
+    tokens.stored([testUsage('k', 5)], 1_000 + keepShippedMs + 1);
     expect(tokens.notIn('k', 0)).toBe(5); // the first shipment is forgotten
   });
 
@@ -53,7 +36,7 @@ describe('UnledgeredTokens', () => {
       [9_000, 30],
     ] as const) {
       tokens.counted('k', n);
-      tokens.stored([event('k', n)], at);
+      tokens.stored([testUsage('k', n)], at);
     }
     expect(tokens.shippedTokens(5_000)).toEqual({ k: [{ atMs: 9_000, tokens: 30 }] });
     expect(tokens.shippedTokens(9_000)).toEqual({});

@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { UsageEvent } from '../../spec/usage-event.js';
-import { testPrincipal } from '../../../test/helpers/principals.js';
+import { testPrincipal, testUsage } from '../../../test/helpers/principals.js';
 import { KeyGuard } from '../auth/key-guard.js';
 import { LocalRateLimiter } from '../auth/local-rate-limiter.js';
 import { restoredUnledgered, shippedTokensFile } from './shipped-tokens-cache.js';
@@ -13,23 +12,6 @@ const log = pino({ level: 'silent' });
 const dirs: string[] = [];
 afterEach(async () => {
   await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
-});
-
-const event = (keyId: string, tokens: number): UsageEvent => ({
-  id: `${keyId}-${Math.random()}`,
-  atMs: Date.now(),
-  keyId,
-  model: 'm',
-  siteName: 's',
-  instanceId: 'i',
-  route: '/v1/chat/completions',
-  promptTokens: tokens,
-  completionTokens: 0,
-  ttftMs: null,
-  durationMs: 1,
-  status: 200,
-  outcome: 'ok',
-  usageEstimated: false,
 });
 
 describe('the shipped-tokens cache of a room gateway', () => {
@@ -49,7 +31,7 @@ describe('the shipped-tokens cache of a room gateway', () => {
     for (let i = 0; i < 3; i++) {
       await guard.admit(principal, 'm');
       await guard.record(principal, 15, 0);
-      guard.stored([event('k', 15)]);
+      guard.stored([testUsage('k', 15)]);
       first.save(pulledAtMs);
     }
     await expect(guard.admit(principal, 'm')).rejects.toMatchObject({ code: 'rate_limited' });
