@@ -78,7 +78,7 @@ function first(values: readonly string[], read: (name: string) => number | null)
  * EdgeFleetError `engine_error` on text that is not Prometheus's.
  */
 export function loadFromMetrics(text: string, names: MetricNames): EngineLoad {
-  return readLoad(text, names).load;
+  return readScrape(parsePrometheusText(text), names).load;
 }
 
 /**
@@ -98,10 +98,6 @@ export function loadOfAnyEngine(text: string): EngineLoad | null {
     if (found) return load;
   }
   return null;
-}
-
-function readLoad(text: string, names: MetricNames): { load: EngineLoad; found: boolean } {
-  return readScrape(parsePrometheusText(text), names);
 }
 
 function readScrape(

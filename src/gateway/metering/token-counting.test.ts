@@ -185,8 +185,15 @@ describe('usage counted with the instance tokenizer when the engine reports none
     );
   });
 
-  it('charges a client that leaves mid-stream the prompt the engine processed and the text it got', async () => {
-    const engine = await usagelessEngine({ tokenizer: true, stall: true });
+  /**
+   * A streamed chat through the gateway to an engine that stalls (`stall`), which the client leaves
+   * once `leaveAt` says so; resolves with the engine and the journaled usage record.
+   */
+  async function leaveStream(
+    stall: true | 'queued',
+    leaveAt: (chunk: OpenAI.ChatCompletionChunk) => boolean,
+  ) {
+    const engine = await usagelessEngine({ tokenizer: true, stall });
     const events: UsageEvent[] = [];
     const client = await gatewayTo(engine.url, events);
     const abort = new AbortController();
@@ -195,9 +202,14 @@ describe('usage counted with the instance tokenizer when the engine reports none
       { signal: abort.signal },
     );
     // The openai client ends the iteration quietly when its request is aborted.
-    for await (const chunk of stream) if (chunk.choices[0]?.delta.content) abort.abort();
+    for await (const chunk of stream) if (leaveAt(chunk)) abort.abort();
     await until(() => events.length === 1);
-    expect(events[0]).toMatchObject({
+    return { engine, event: events[0] };
+  }
+
+  it('charges a client that leaves mid-stream the prompt the engine processed and the text it got', async () => {
+    const { event } = await leaveStream(true, (chunk) => Boolean(chunk.choices[0]?.delta.content));
+    expect(event).toMatchObject({
       outcome: 'aborted',
       promptTokens: expected.promptTokens,
       completionTokens: tokenize(answerWords[0]!).length,
@@ -206,17 +218,8 @@ describe('usage counted with the instance tokenizer when the engine reports none
   });
 
   it('charges nothing to a client that leaves before the engine generated any text', async () => {
-    const engine = await usagelessEngine({ tokenizer: true, stall: 'queued' });
-    const events: UsageEvent[] = [];
-    const client = await gatewayTo(engine.url, events);
-    const abort = new AbortController();
-    const stream = await client.chat.completions.create(
-      { model: 'm', messages, stream: true },
-      { signal: abort.signal },
-    );
-    for await (const _chunk of stream) abort.abort(); // the role chunk came: leave
-    await until(() => events.length === 1);
-    expect(events[0]).toMatchObject({ outcome: 'aborted', promptTokens: 0, completionTokens: 0 });
+    const { engine, event } = await leaveStream('queued', () => true); // the role chunk came: leave
+    expect(event).toMatchObject({ outcome: 'aborted', promptTokens: 0, completionTokens: 0 });
     expect(engine.tokenizeCalls).toEqual([]);
   });
 

@@ -185,7 +185,9 @@ export class SseUsageRelay {
     const value = skipBlanks(event, key + usageKey.length);
     const single = event.indexOf(usageKey, key + usageKey.length) < 0;
     if (single && event[value] !== 0x7b /* { */) {
-      return this.clientWantsUsage ? event : (withoutNullUsage(event, data, key, value) ?? event);
+      return this.clientWantsUsage
+        ? event
+        : (withoutNullUsage(event, data, key, value, this.lineBreak ?? LF) ?? event);
     }
     const parsed = parseEvent(event);
     if (!parsed) return event;
@@ -308,12 +310,16 @@ function skipBlanks(event: Buffer, at: number): number {
  * `value`, with the comma that joins it to a neighbour; null (leave the event as it is) unless the value
  * is null and the event's data is one line whose bytes around the member show plainly how to cut it.
  */
-function withoutNullUsage(event: Buffer, data: number, key: number, value: number): [number, number] | null {
+function withoutNullUsage(
+  event: Buffer,
+  data: number,
+  key: number,
+  value: number,
+  lineBreak: number,
+): [number, number] | null {
   if (value + 4 > event.length || event.compare(nullValue, 0, 4, value, value + 4) !== 0) return null;
   // One `data:` line: nothing but the line breaks that end the event after its first line break.
-  const lf = event.indexOf(LF, data);
-  const cr = event.indexOf(CR, data);
-  for (let i = cr >= 0 && (lf < 0 || cr < lf) ? cr : lf; i >= 0 && i < event.length; i += 1) {
+  for (let i = event.indexOf(lineBreak, data); i >= 0 && i < event.length; i += 1) {
     if (event[i] !== LF && event[i] !== CR) return null;
   }
   const after = skipBlanks(event, value + 4);
