@@ -56,6 +56,8 @@ if (workers > 1 && cluster.isPrimary) {
   const code = await runGatewayWorkers({
     count: workers,
     log: createLogger('edgefleet-gateway-bench'),
+    host: '127.0.0.1',
+    port: Number(flags.port),
     onListening: ({ port }) => process.stdout.write(`listening ${port}\n`),
   });
   process.exit(code);
@@ -174,10 +176,19 @@ async function runGateway() {
     }
   };
   const server = createHttpServer((request, response) => void handle(request, response));
-  server.listen(Number(flags.port), '127.0.0.1', () => {
+  // A worker serves the connections its primary hands it (a build from before that: node:cluster's).
+  const handout = cluster.isWorker
+    ? await dist('gateway/sync/connection-handout.js').catch(() => undefined)
+    : undefined;
+  if (handout) {
+    const intake = handout.takeConnections(server);
     gateway.start();
-    process.stdout.write(`listening ${server.address().port}\n`);
-  });
+    intake.ready();
+  } else
+    server.listen(Number(flags.port), '127.0.0.1', () => {
+      gateway.start();
+      process.stdout.write(`listening ${server.address().port}\n`);
+    });
 
   const stop = async () => {
     server.close();

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import cluster from 'node:cluster';
-import { gatewayWorkerIndex, runGatewayWorkers } from '../gateway/sync/gateway-workers.js';
+import { gatewayWorker, runGatewayWorkers } from '../gateway/sync/gateway-workers.js';
 import { startStandaloneGateway } from '../gateway/sync/standalone-gateway.js';
 import { listeningUrl } from '../http/create-http-server.js';
 import { readServerTls, readTrustedCas } from '../http/tls-options.js';
@@ -117,12 +117,15 @@ export async function run(args: string[]): Promise<number> {
     ...journalSyncOption(values['journal-sync']),
   };
   const host = values.host ?? '127.0.0.1';
-  const workerIndex = workers > 1 ? gatewayWorkerIndex() : null;
+  const worker = workers > 1 ? gatewayWorker() : null;
+  const workerIndex = worker?.index ?? null;
   const log = createLogger('gateway', { site, ...(workerIndex !== null && { worker: workerIndex }) });
   if (workers > 1 && cluster.isPrimary) {
     return runGatewayWorkers({
       count: workers,
       log,
+      host,
+      port: settings.port,
       onListening: ({ port }) => {
         const url = listeningUrl(host, port, tls !== undefined);
         log.info({ url, server: serverUrl, home, workers }, 'gateway listening');
@@ -147,6 +150,7 @@ export async function run(args: string[]): Promise<number> {
       home,
       host,
       ...settings,
+      ...(worker !== null && { port: worker.port }),
       limiter,
       log,
       ...(tls && { tls }),

@@ -8,7 +8,8 @@ const engineSupervisor = fileURLToPath(new URL('../../dist/worker/engine-supervi
 interface Outcome {
   code: number;
   lines: { level: string; message: string; error?: string; restartInMs?: number }[];
-  pids: number[];
+  /** What answered, one per request: a worker's pid, or 'closed' / 'no answer' (killed-while-handing). */
+  pids: (number | string)[];
 }
 
 /**
@@ -51,7 +52,7 @@ describe('gateway workers whose process cannot be started', () => {
     expect(failures).toEqual([
       expect.objectContaining({
         level: 'error',
-        message: 'a gateway worker could not be started before listening; stopping',
+        message: 'a gateway worker could not be started before all workers served; stopping',
         error: 'ERR_INVALID_ARG_VALUE',
       }),
     ]);
@@ -84,6 +85,23 @@ describe('gateway workers whose process cannot be started', () => {
     ]);
     expect(outcome.pids).toHaveLength(2);
     expect(outcome.pids[1]).not.toBe(outcome.pids[0]);
+  });
+});
+
+/**
+ * A worker killed while the primary hands it connections: none is left open and unanswered (as node:cluster
+ * leaves the one it had sent, nodejs/node#21746). Worker 1 is stopped, four connections come in turn
+ * (workers 0, 1, 0, 1), worker 1 is killed: the connection sent to it is closed, the one still waiting in
+ * the primary goes to worker 0.
+ */
+describe('gateway workers killed while connections are handed to them', () => {
+  it('closes the connection sent to the dead worker and hands the one not yet sent to another', async () => {
+    const outcome = await run('killed-while-handing');
+    expect(outcome.code).toBe(0);
+    const [first, toDead, third, fourth] = outcome.pids;
+    expect(typeof first).toBe('number');
+    expect([toDead, third, fourth]).toEqual(['closed', first, first]);
+    expect(outcome.lines).toContainEqual(expect.objectContaining({ level: 'warn', handedOn: 1, closed: 1 }));
   });
 });
 

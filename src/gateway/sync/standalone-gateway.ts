@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { collectDefaultMetrics } from 'prom-client';
 import { answerClientErrors } from '../../http/client-errors.js';
 import { createHttpServer, listeningUrl } from '../../http/create-http-server.js';
+import { closeGracefully, countConnections } from '../../http/graceful-close.js';
 import type { ServerTls } from '../../http/tls-options.js';
 import { resolveTarget } from '../../http/request-target.js';
 import { onlyRead, sendError, sendJson } from '../../http/respond.js';
@@ -29,9 +30,9 @@ import { ControlPlaneClient } from './control-plane-client.js';
 import { HttpKeyLookup } from './http-key-lookup.js';
 import { HttpRouteSource } from './http-route-source.js';
 import { clusterMetrics } from './gateway-workers.js';
+import { takeConnections } from './connection-handout.js';
 import { journalDirName, shipLeftoverJournals } from './worker-journals.js';
 import { restoredUnledgered, shippedTokensFile } from './shipped-tokens-cache.js';
-import { withinMs } from './poll-loop.js';
 
 export interface StandaloneGatewayOptions {
   serverUrl: string;
@@ -43,6 +44,7 @@ export interface StandaloneGatewayOptions {
   /** Holds `gateway-cache/` and `usage-journal/`. */
   home: string;
   host: string;
+  /** Where it listens; as a worker, where its primary listens (a worker serves what the primary hands it). */
   port: number;
   maxBodyBytes: number;
   upstreamWaitMs: number;
@@ -229,10 +231,15 @@ async function start(options: StandaloneGatewayOptions, parts: Started): Promise
   };
   const server = createHttpServer((request, response) => void handle(request, response), options.tls);
   answerClientErrors(server);
-  server.listen(options.port, options.host);
-  await once(server, 'listening');
+  const openConnections = countConnections(server);
+  const intake = options.worker ? takeConnections(server) : undefined;
+  if (intake === undefined) {
+    server.listen(options.port, options.host);
+    await once(server, 'listening');
+  }
   gateway.start();
   shipper.start();
+  intake?.ready();
   // Journals of workers a previous run had and this one has not (`--workers` lowered).
   const leftovers = new AbortController();
   const leftoversShipped =
@@ -245,17 +252,14 @@ async function start(options: StandaloneGatewayOptions, parts: Started): Promise
           signal: leftovers.signal,
         })
       : Promise.resolve();
-  const address = server.address() as AddressInfo;
+  const port = intake ? options.port : (server.address() as AddressInfo).port;
   return {
-    url: listeningUrl(options.host, address.port, options.tls !== undefined),
+    url: listeningUrl(options.host, port, options.tls !== undefined),
     server,
     routes,
     keys,
     close: async (graceMs = 10_000) => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      await withinMs(closed, graceMs, () => undefined);
-      server.closeAllConnections();
+      await closeGracefully(server, openConnections, graceMs);
       routes.stop();
       keys.stop();
       leftovers.abort();
