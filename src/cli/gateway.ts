@@ -137,8 +137,11 @@ export async function run(args: string[]): Promise<number> {
 
   const shutdown = new AbortController();
   const onSignal = () => shutdown.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // One process: a second signal ends it at once (Node's default). A worker stays on its first: stopping
+  // a service signals every process of it and the primary then signals its workers again.
+  const listen = workerIndex === null ? process.once.bind(process) : process.on.bind(process);
+  listen('SIGINT', onSignal);
+  listen('SIGTERM', onSignal);
   // A worker whose primary is gone (killed) stops too.
   if (workerIndex !== null) process.once('disconnect', onSignal);
   try {

@@ -1,23 +1,28 @@
-import { Agent, request as httpRequest, type Server } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHttpServer } from './create-http-server.js';
-import { closeGracefully, countConnections } from './graceful-close.js';
+import { trackConnections } from './graceful-close.js';
 
-const opened: { close(): void }[] = [];
+const cleanups: (() => void)[] = [];
 afterEach(() => {
-  for (const thing of opened.splice(0)) thing.close();
+  for (const cleanup of cleanups.splice(0)) cleanup();
 });
 
 /**
- * A server whose answers take `answerMs`, reached either directly (it listens) or through another
- * listener that hands it each connection (`server.emit('connection')`, as a gateway worker gets its own).
+ * A server that answers `/slow` after `slowMs`, `/big` with 8 MiB, anything else at once; reached either
+ * directly (it listens) or through another listener that hands it each connection
+ * (`server.emit('connection')`, as a gateway worker gets its own). `arrived()` resolves at the next request.
  */
-async function start(mode: 'listening' | 'handed', answerMs: number) {
-  const server = createHttpServer((_request, response) => {
-    setTimeout(() => response.end('done'), answerMs);
+async function start(mode: 'listening' | 'handed', slowMs = 300) {
+  let onArrival: () => void = () => undefined;
+  const server = createHttpServer((request, response) => {
+    onArrival();
+    if (request.url === '/slow') setTimeout(() => response.end('slow done'), slowMs);
+    else if (request.url === '/big') response.end(Buffer.alloc(8 * 1024 * 1024, 'x'));
+    else response.end('done');
   });
-  const open = countConnections(server);
+  const connections = trackConnections(server);
   let port: number;
   if (mode === 'listening') {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -26,61 +31,104 @@ async function start(mode: 'listening' | 'handed', answerMs: number) {
     server.emit('listening'); // as takeConnections does: node:http tracks connections from then on
     const front = createNetServer((socket: Socket) => server.emit('connection', socket));
     await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
-    opened.push(front);
+    cleanups.push(() => front.close());
     port = (front.address() as AddressInfo).port;
   }
-  opened.push({ close: () => server.closeAllConnections() });
-  return { server, open, port };
+  cleanups.push(() => server.closeAllConnections());
+  const arrived = () => new Promise<void>((resolve) => (onArrival = resolve));
+  return { connections, port, arrived };
 }
 
 function keepAliveAgent(): Agent {
-  const agent = new Agent({ keepAlive: true });
-  opened.push({ close: () => agent.destroy() });
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  cleanups.push(() => agent.destroy());
   return agent;
 }
 
-/** A GET on a keep-alive agent's connection: its status and body, or the error's code. */
-function get(port: number, agent: Agent): Promise<string> {
+interface Answer {
+  status: number;
+  body: string;
+  connection: string | undefined;
+}
+
+/** A GET of `path` on `agent`: the answer, or the error's code. */
+function get(port: number, path: string, agent: Agent): Promise<Answer | string> {
   return new Promise((resolve) => {
-    httpRequest({ host: '127.0.0.1', port, agent }, (response) => {
+    httpRequest({ host: '127.0.0.1', port, path, agent }, (response) => {
       let body = '';
       response.setEncoding('utf8').on('data', (part: string) => (body += part));
-      response.on('end', () => resolve(`${response.statusCode} ${body}`));
+      response.on('end', () =>
+        resolve({ status: response.statusCode ?? 0, body, connection: response.headers.connection }),
+      );
     })
       .on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message))
       .end();
   });
 }
 
-async function drainWhileAnswering(server: Server, open: () => number, port: number) {
-  const idle = await get(port, keepAliveAgent()); // leaves one idle keep-alive connection
-  const answer = get(port, keepAliveAgent());
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  expect(open()).toBe(2);
-  const startedAt = Date.now();
-  await closeGracefully(server, open, 5000);
-  return { idle, answer: await answer, tookMs: Date.now() - startedAt };
-}
-
-describe('closeGracefully', () => {
+describe('trackConnections().close', () => {
   for (const mode of ['listening', 'handed'] as const) {
-    it(`lets a request in flight finish and closes keep-alive connections at once (${mode})`, async () => {
-      const { server, open, port } = await start(mode, 300);
-      const { idle, answer, tookMs } = await drainWhileAnswering(server, open, port);
-      expect(idle).toBe('200 done');
-      expect(answer).toBe('200 done');
-      // Done once the answer went out, not at the 5 s grace nor at the 65 s keep-alive timeout.
-      expect(tookMs).toBeLessThan(2000);
-      expect(open()).toBe(0);
+    it(`lets a request in flight finish and closes keep-alive connections (${mode})`, async () => {
+      const { connections, port, arrived } = await start(mode);
+      const idleAgent = keepAliveAgent();
+      expect(await get(port, '/', idleAgent)).toMatchObject({ status: 200, connection: 'keep-alive' });
+      const busyAgent = keepAliveAgent();
+      const coming = arrived();
+      const answer = get(port, '/slow', busyAgent);
+      await coming;
+      expect(connections.open()).toBe(2);
+      const startedAt = Date.now();
+      const closed = connections.close(5000);
+      expect(await answer).toMatchObject({ status: 200, body: 'slow done' });
+      await closed;
+      // Done once the answer went out: not at the 5 s grace, nor at the 65 s keep-alive timeout.
+      expect(Date.now() - startedAt).toBeLessThan(2000);
+      expect(connections.open()).toBe(0);
     });
   }
 
+  it('answers a request that comes while it drains with connection: close', async () => {
+    const { connections, port, arrived } = await start('handed', 500);
+    const coming = arrived();
+    const slow = get(port, '/slow', keepAliveAgent());
+    await coming;
+    const closed = connections.close(5000);
+    // A connection handed over meanwhile (a gateway worker's primary had sent it before it heard that
+    // the worker stops): answered, and closed after.
+    expect(await get(port, '/', keepAliveAgent())).toMatchObject({ status: 200, connection: 'close' });
+    expect(await slow).toMatchObject({ status: 200, body: 'slow done', connection: 'keep-alive' });
+    await closed;
+    expect(connections.open()).toBe(0);
+  });
+
+  it('writes out a large answer in full to a client that reads slowly, while it drains', async () => {
+    const { connections, port, arrived } = await start('handed');
+    const coming = arrived();
+    const received = new Promise<number>((resolve) => {
+      httpRequest({ host: '127.0.0.1', port, path: '/big', agent: keepAliveAgent() }, (response) => {
+        let bytes = 0;
+        response.pause();
+        // Reads nothing for 500 ms, so most of the answer is still in the server's buffers.
+        setTimeout(() => response.resume(), 500);
+        response.on('data', (part: Buffer) => (bytes += part.length));
+        response.on('end', () => resolve(bytes));
+        response.on('error', () => resolve(bytes));
+      })
+        .on('error', () => resolve(-1))
+        .end();
+    });
+    await coming;
+    await connections.close(5000);
+    expect(await received).toBe(8 * 1024 * 1024);
+  });
+
   it('closes what is still running when the grace period ends', async () => {
-    const { server, open, port } = await start('handed', 60_000);
-    const answer = get(port, keepAliveAgent());
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    const { connections, port, arrived } = await start('handed', 60_000);
+    const coming = arrived();
+    const answer = get(port, '/slow', keepAliveAgent());
+    await coming;
     const startedAt = Date.now();
-    await closeGracefully(server, open, 300);
+    await connections.close(300);
     expect(Date.now() - startedAt).toBeLessThan(1500);
     expect(await answer).toBe('ECONNRESET');
   });

@@ -1,35 +1,68 @@
 /**
- * Closing a server gracefully: it stops accepting, each keep-alive connection is closed as soon as it has
- * no request in flight, requests in flight may finish within a grace period, and whatever is left then is
- * closed. Connections are counted from the server's 'connection' event, so those another process hands
- * over (`server.emit('connection', socket)`, as gateway workers get theirs) count as well as those the
- * server accepts itself.
+ * Closing a server gracefully: it stops accepting; a keep-alive connection with no request in flight is
+ * closed at once, one with a request in flight once its answer has been written out whole, and a request
+ * that arrives meanwhile is answered with `connection: close`; whatever is still open when the grace
+ * period ends is closed. Connections are tracked from the server's 'connection' event, so those another
+ * process hands over (`server.emit('connection', socket)`, as gateway workers get theirs) count as well as
+ * those the server accepts itself. (node:http's closeIdleConnections() would also close a connection
+ * whose answer is ended but not yet written out, cutting it short.)
  */
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/** How often idle keep-alive connections are closed while a server drains. */
-const idleSweepMs = 50;
+/** How often a draining server looks whether its connections are all closed. */
+const drainPollMs = 50;
 
-/** Starts counting `server`'s open connections (call before it serves); how many are open now. */
-export function countConnections(server: Server): () => number {
-  let open = 0;
-  server.on('connection', (socket: Socket) => {
-    open += 1;
-    socket.once('close', () => (open -= 1));
-  });
-  return () => open;
+export interface TrackedConnections {
+  /** Connections open now. */
+  open(): number;
+  /** Closes the server as the file header says; resolves when none is open, at most about `graceMs` on. */
+  close(graceMs: number): Promise<void>;
 }
 
-/** Closes `server` as the file header says, in at most about `graceMs`; `open` from countConnections. */
-export async function closeGracefully(server: Server, open: () => number, graceMs: number): Promise<void> {
-  if (server.listening) server.close();
-  const deadline = Date.now() + graceMs;
-  for (;;) {
-    server.closeIdleConnections();
-    if (open() === 0 || Date.now() >= deadline) break;
-    await sleep(Math.min(idleSweepMs, Math.max(1, deadline - Date.now())));
-  }
-  server.closeAllConnections();
+/** Starts tracking `server`'s connections and requests (call before it serves). */
+export function trackConnections(server: Server): TrackedConnections {
+  const sockets = new Set<Socket>();
+  /** Connections (TLS ones as their TLS socket) that have answered a request and have none in flight. */
+  const idle = new Set<Socket>();
+  let draining = false;
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      idle.delete(socket);
+    });
+  });
+  server.on('secureConnection', (socket: Socket) => socket.once('close', () => idle.delete(socket)));
+  const onRequest = (request: IncomingMessage, response: ServerResponse) => {
+    const socket = request.socket;
+    idle.delete(socket);
+    if (draining) response.shouldKeepAlive = false;
+    // 'close' comes after the answer was written out whole (or the request was aborted).
+    response.once('close', () => {
+      if (socket.destroyed) return;
+      if (draining) socket.destroySoon();
+      else idle.add(socket);
+    });
+  };
+  // Before the handler, which may answer at once.
+  server.prependListener('request', onRequest);
+  server.prependListener('checkContinue', onRequest);
+
+  return {
+    open: () => sockets.size,
+    close: async (graceMs) => {
+      draining = true;
+      if (server.listening) server.close();
+      for (const socket of idle) socket.destroySoon();
+      idle.clear();
+      const deadline = Date.now() + graceMs;
+      while (sockets.size > 0 && Date.now() < deadline) {
+        await sleep(Math.min(drainPollMs, Math.max(1, deadline - Date.now())));
+      }
+      server.closeAllConnections();
+      for (const socket of sockets) socket.destroy();
+    },
+  };
 }

@@ -2,14 +2,18 @@
  * A cluster primary run by runGatewayWorkers (from `dist/`), whose workers are tiny HTTP servers that
  * answer with their pid. Scenarios: worker starts that fail the two ways a spawn can fail: node refusing
  * the arguments at once (a synchronous throw, as ENOMEM is) and the spawn failing afterwards (an 'error'
- * event and no 'exit', as EAGAIN is; here ENOENT from a working directory that does not exist); and a
- * worker killed while connections are on their way to it (`killed-while-handing`). Prints one JSON line
- * on stdout: the exit code runGatewayWorkers resolved with, the log lines it wrote, and what answered.
+ * event and no 'exit', as EAGAIN is; here ENOENT from a working directory that does not exist); a
+ * worker killed while connections are on their way to it (`killed-while-handing`); a worker out of file
+ * descriptors when one is sent to it (`out-of-descriptors`); a worker shutting down alone
+ * (`worker-stopping`). Prints one JSON line
+ * on stdout: the exit code runGatewayWorkers resolved with, the log lines it wrote, the pids that answered
+ * and (killed-while-handing) what answered each connection.
  *
  *   node test/helpers/gateway-workers-spawn.mjs throw-at-start | enoent-at-start | fail-on-restart |
- *     killed-while-handing
+ *     killed-while-handing | out-of-descriptors | worker-stopping
  */
 import cluster from 'node:cluster';
+import { closeSync, openSync } from 'node:fs';
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -34,31 +38,87 @@ function answeringPid(port) {
 }
 
 /**
- * Worker 1 is stopped (SIGSTOP), four connections come one after another (the primary hands them to
- * workers 0, 1, 0, 1: the first for worker 1 is sent, the second waits behind it), then worker 1 is killed.
+ * Worker 1 is stopped (SIGSTOP) and four connections come 100 ms apart: the primary hands the first to
+ * worker 0, the second to worker 1, and the next two to worker 0 (worker 1 has not confirmed its one).
+ * 1.3 s later (past the primary's 1 s wait for a confirmation) a fifth comes, for worker 1: Node holds it
+ * in the primary behind the unconfirmed one. Then worker 1 is killed.
  */
 async function killWhileHanding(port) {
   // Forked second (cluster ids count from 1 in the order of forks).
   const worker1 = cluster.workers[2];
   process.kill(worker1.process.pid, 'SIGSTOP');
   const answers = [];
+  const killedAt = { ms: Infinity };
+  const ask = () => {
+    // What answered, and whether it answered before worker 1 was killed.
+    return answeringPid(port).then((answer) => ({ answer, beforeKill: Date.now() < killedAt.ms }));
+  };
   for (let i = 0; i < 4; i += 1) {
-    answers.push(answeringPid(port));
+    answers.push(ask());
     await sleep(100);
   }
+  await sleep(1000);
+  answers.push(ask());
+  await sleep(100);
+  killedAt.ms = Date.now();
   process.kill(worker1.process.pid, 'SIGKILL');
+  return Promise.all(answers);
+}
+
+/**
+ * Worker 1 runs out of file descriptors for 800 ms (it cannot take a connection: Node refuses the one sent
+ * and emits nothing) while four connections come 300 ms apart; a fifth comes 2.1 s after the first.
+ */
+async function outOfDescriptors(port) {
+  cluster.workers[2].send('exhaust-descriptors');
+  await sleep(200);
+  const answers = [];
+  for (let i = 0; i < 4; i += 1) {
+    answers.push(answeringPid(port).then((answer) => ({ answer })));
+    await sleep(300);
+  }
+  await sleep(900);
+  answers.push(answeringPid(port).then((answer) => ({ answer })));
+  return Promise.all(answers);
+}
+
+/** Worker 1 is told to stop (SIGTERM to it alone); four connections come 50 ms apart. */
+async function workerStopping(port) {
+  cluster.workers[2].process.kill('SIGTERM');
+  await sleep(100);
+  const answers = [];
+  for (let i = 0; i < 4; i += 1) {
+    answers.push(answeringPid(port).then((answer) => ({ answer })));
+    await sleep(50);
+  }
   return Promise.all(answers);
 }
 
 if (cluster.isWorker) {
   const { takeConnections } = await import('../../dist/gateway/sync/connection-handout.js');
   const server = http.createServer((_request, response) => response.end(String(process.pid)));
-  takeConnections(server).ready();
+  const intake = takeConnections(server);
+  intake.ready();
+  // Shutting down alone (a signal to this worker, not to the primary): out of the turns, then gone.
+  process.on('SIGTERM', () => {
+    intake.stopping();
+    setTimeout(() => process.exit(0), 1000);
+  });
+  process.on('message', (message) => {
+    if (message !== 'exhaust-descriptors') return;
+    const held = [];
+    try {
+      for (;;) held.push(openSync('/dev/null', 'r'));
+    } catch {
+      setTimeout(() => held.forEach((fd) => closeSync(fd)), 800);
+    }
+  });
 } else {
   const { runGatewayWorkers } = await import('../../dist/gateway/sync/gateway-workers.js');
   const { readyMessage } = await import('../../dist/gateway/sync/connection-handout.js');
   const lines = [];
   const pids = [];
+  const answers = [];
   let port = 0;
   let failedStarts = 0;
 
@@ -80,8 +140,8 @@ if (cluster.isWorker) {
     }
   };
   const record = (level) => (fields, message) => {
-    const { err, code, restartInMs, handedOn, closed } = fields;
-    lines.push({ level, message, error: err?.code ?? err?.message, code, restartInMs, handedOn, closed });
+    const { err, code, restartInMs, handedOn } = fields;
+    lines.push({ level, message, error: err?.code ?? err?.message, code, restartInMs, handedOn });
     onLine(message);
   };
   const log = { info: record('info'), warn: record('warn'), error: record('error') };
@@ -97,9 +157,14 @@ if (cluster.isWorker) {
     restartBackoffMs: 100,
     onListening: (address) => {
       port = address.port;
-      if (scenario === 'killed-while-handing')
-        void killWhileHanding(port).then((answers) => {
-          pids.push(...answers);
+      const asking = {
+        'killed-while-handing': killWhileHanding,
+        'out-of-descriptors': outOfDescriptors,
+        'worker-stopping': workerStopping,
+      };
+      if (asking[scenario])
+        void asking[scenario](port).then((got) => {
+          answers.push(...got);
           process.kill(process.pid, 'SIGTERM');
         });
       if (scenario !== 'fail-on-restart') return;
@@ -110,5 +175,5 @@ if (cluster.isWorker) {
       });
     },
   });
-  process.stdout.write(`${JSON.stringify({ code, lines, pids })}\n`);
+  process.stdout.write(`${JSON.stringify({ code, lines, pids, answers })}\n`);
 }

@@ -1,11 +1,15 @@
 /**
  * How the primary of `edgefleet gateway --workers N` hands client connections to its workers. The primary
- * listens; each connection it accepts (paused: the primary reads nothing from it) goes to the next ready
- * worker in turn over that worker's IPC channel, and the primary keeps its own copy of the socket until
- * the worker says it has it. When a worker dies, a connection not yet sent to it goes to another worker,
- * and one sent but not confirmed is closed: its client sees the connection close (and can try again)
- * instead of waiting for ever. node:cluster's own round robin leaves such a connection open in the
- * primary, unread and unanswered (nodejs/node#21746), which is why the gateway does not use it.
+ * listens; each connection it accepts (paused: the primary reads nothing from it) goes over a worker's IPC
+ * channel to the next worker in turn that has confirmed the connection it got before (as node:cluster's
+ * round robin does, so a worker whose event loop is stuck holds one connection, not 1/N of them; after
+ * `confirmWithinMs` without a word it may get one more). Once the socket is written to the channel the
+ * primary closes its own copy: the kernel holds the connection until the worker takes it, and closes it
+ * if the worker dies first or cannot take it (out of file descriptors), so its client sees the connection
+ * close and can try again. A connection still waiting in the primary for a worker that dies goes to
+ * another. node:cluster's own hand-out keeps its copy until the worker answers, which a dead worker never
+ * does: the connection stays open, unread and unanswered (nodejs/node#21746), so the gateway does not use
+ * it.
  */
 import type { Worker } from 'node:cluster';
 import type { Server } from 'node:http';
@@ -14,48 +18,52 @@ import type { Logger } from '../../telemetry/logger.js';
 
 /** Primary → worker: a client connection (the socket travels with the message). */
 const connectionMessage = 'edgefleet:gateway-connection';
-/** Worker → primary: it has the connection `id` (the primary closes its copy). */
+/** Worker → primary: it has the connection `id`. */
 const takenMessage = 'edgefleet:gateway-connection-taken';
 /** Worker → primary: it serves; connections may be handed to it. */
 export const readyMessage = 'edgefleet:gateway-ready';
+/** Worker → primary: it is shutting down; no more connections for it. */
+const stoppingMessage = 'edgefleet:gateway-stopping';
 
-/** What the primary knows of a connection it handed to a worker and has no word of yet. */
-interface Handed {
-  socket: Socket;
-  /** Written to the worker's channel (else still queued in this process, behind an earlier handle). */
-  sent: boolean;
+/** What the primary keeps of a worker. */
+interface WorkerState {
+  /** Handed to it and not yet written to its channel (queued in Node behind an earlier one). */
+  unwritten: Map<number, Socket>;
+  /** The last connection handed to it, until it confirms it. */
+  awaiting: { id: number; sinceMs: number } | null;
 }
 
 /** The primary's side: which workers take connections, and the connections on their way to them. */
 export class ConnectionHandout {
+  private readonly states = new Map<Worker, WorkerState>();
+  /** Workers that take connections, in the order of the turns. */
   private readonly ready: Worker[] = [];
-  private readonly handed = new Map<Worker, Map<number, Handed>>();
-  /** Accepted while no worker was ready (every worker restarting): handed out when one is. */
+  /** Accepted while no worker could take it (all restarting, or all yet to confirm). */
   private readonly waiting: Socket[] = [];
+  private retryTimer: NodeJS.Timeout | undefined;
   private next = 0;
   private nextId = 0;
   private closed = false;
 
   constructor(
     private readonly log: Logger,
-    private readonly maxWaiting = 1024,
+    private readonly options: { confirmWithinMs?: number; maxWaiting?: number } = {},
   ) {}
 
-  /** A message from a worker: `ready` or `taken`; false for any other message. */
+  private get confirmWithinMs(): number {
+    return this.options.confirmWithinMs ?? 1000;
+  }
+
+  /** A message from a worker that is about connections (true), or another message (false). */
   onMessage(worker: Worker, message: unknown): boolean {
     const { type, id } = (message ?? {}) as { type?: unknown; id?: unknown };
-    if (type === readyMessage) {
-      this.addReady(worker);
-      return true;
-    }
-    if (type !== takenMessage) return false;
-    const handed = this.handed.get(worker);
-    const entry = typeof id === 'number' ? handed?.get(id) : undefined;
-    if (entry !== undefined) {
-      handed!.delete(id as number);
-      // This process's copy only: the worker's stays open.
-      entry.socket.destroy();
-    }
+    if (type === readyMessage) this.addReady(worker);
+    else if (type === stoppingMessage) this.leaveTurns(worker);
+    else if (type === takenMessage) {
+      const state = this.states.get(worker);
+      if (state !== undefined && state.awaiting?.id === id) state.awaiting = null;
+      this.handOutWaiting();
+    } else return false;
     return true;
   }
 
@@ -68,63 +76,88 @@ export class ConnectionHandout {
     // A client that resets while its connection waits here: nothing to tell anyone.
     if (socket.listenerCount('error') === 0) socket.on('error', () => undefined);
     const worker = this.pick();
-    if (worker === undefined) {
-      if (this.waiting.length < this.maxWaiting) this.waiting.push(socket);
-      else socket.destroy();
+    if (worker !== undefined) return this.send(worker, socket);
+    if (this.waiting.length >= (this.options.maxWaiting ?? 1024)) {
+      socket.destroy();
       return;
     }
-    const id = this.nextId++;
-    const entry: Handed = { socket, sent: false };
-    this.handed.get(worker)!.set(id, entry);
-    // keepOpen: this copy is closed once the worker confirms; Node would close it on its own receipt,
-    // which never comes from a worker that dies holding the message.
-    worker.send({ type: connectionMessage, id }, socket, { keepOpen: true }, (error) => {
-      // An error means the channel is closed: the worker is going, and gone() hands the connection on.
-      if (error === null) entry.sent = true;
-    });
+    this.waiting.push(socket);
+    // Workers yet to confirm get another connection once confirmWithinMs has passed.
+    if (this.ready.length > 0)
+      this.retryTimer ??= setTimeout(() => this.handOutWaiting(), this.confirmWithinMs);
   }
 
-  /** A worker exited (or stopped taking connections). */
+  /** A worker exited: what was on its way to it and not yet sent goes to the others. */
   gone(worker: Worker): void {
-    const at = this.ready.indexOf(worker);
-    if (at >= 0) this.ready.splice(at, 1);
-    const handed = this.handed.get(worker);
-    this.handed.delete(worker);
-    if (handed === undefined || handed.size === 0) return;
-    let closedCount = 0;
-    for (const { socket, sent } of handed.values()) {
-      if (!sent) this.handOut(socket);
-      else {
-        // The worker may have read from it before dying: handing it on could lose the request's start.
-        socket.destroy();
-        closedCount += 1;
-      }
-    }
+    this.leaveTurns(worker);
+    const state = this.states.get(worker);
+    this.states.delete(worker);
+    if (state === undefined || state.unwritten.size === 0) return;
+    const unwritten = [...state.unwritten.values()];
+    state.unwritten.clear();
+    for (const socket of unwritten) this.handOut(socket);
     this.log.warn(
-      { handedOn: handed.size - closedCount, closed: closedCount },
-      'connections on their way to a gateway worker that exited: handed to another, or closed',
+      { handedOn: unwritten.length },
+      'connections not yet sent to a gateway worker that exited: handed to another',
     );
   }
 
   /** Stops handing out: closes the connections still waiting for a worker. */
   close(): void {
     this.closed = true;
+    clearTimeout(this.retryTimer);
     for (const socket of this.waiting.splice(0)) socket.destroy();
   }
 
-  private addReady(worker: Worker): void {
-    if (this.handed.has(worker)) return;
-    this.handed.set(worker, new Map());
-    this.ready.push(worker);
-    for (const socket of this.waiting.splice(0)) this.handOut(socket);
+  private send(worker: Worker, socket: Socket): void {
+    const state = this.states.get(worker)!;
+    const id = this.nextId++;
+    state.unwritten.set(id, socket);
+    state.awaiting = { id, sinceMs: Date.now() };
+    // keepOpen: Node would keep this copy until the worker's receipt, which a dead worker never sends.
+    worker.send({ type: connectionMessage, id }, socket, { keepOpen: true }, (error) => {
+      if (!state.unwritten.delete(id)) return; // the worker died meanwhile: handed on by gone()
+      // Not written (the channel closed: the worker is going): another worker gets it.
+      if (error !== null) return this.handOut(socket);
+      // Written: the kernel holds the connection for the worker (and closes it if the worker never takes it).
+      socket.destroy();
+    });
   }
 
-  /** The next ready worker in turn whose channel is open. */
+  private handOutWaiting(): void {
+    this.retryTimer = undefined;
+    while (this.waiting.length > 0) {
+      const worker = this.pick();
+      if (worker === undefined) break;
+      const socket = this.waiting.shift()!;
+      if (socket.destroyed) continue;
+      this.send(worker, socket);
+    }
+    if (this.waiting.length > 0 && this.ready.length > 0 && !this.closed)
+      this.retryTimer ??= setTimeout(() => this.handOutWaiting(), this.confirmWithinMs);
+  }
+
+  private addReady(worker: Worker): void {
+    if (this.states.has(worker)) return;
+    this.states.set(worker, { unwritten: new Map(), awaiting: null });
+    this.ready.push(worker);
+    this.handOutWaiting();
+  }
+
+  private leaveTurns(worker: Worker): void {
+    const at = this.ready.indexOf(worker);
+    if (at >= 0) this.ready.splice(at, 1);
+  }
+
+  /** The next worker in turn that can take a connection now. */
   private pick(): Worker | undefined {
+    const now = Date.now();
     for (let tried = 0; tried < this.ready.length; tried += 1) {
-      const worker = this.ready[(this.next + tried) % this.ready.length]!;
-      if (!worker.isConnected()) continue;
-      this.next = (this.next + tried + 1) % this.ready.length;
+      const at = (this.next + tried) % this.ready.length;
+      const worker = this.ready[at]!;
+      const awaiting = this.states.get(worker)?.awaiting;
+      if (!worker.isConnected() || (awaiting && now - awaiting.sinceMs < this.confirmWithinMs)) continue;
+      this.next = (at + 1) % this.ready.length;
       return worker;
     }
     return undefined;
@@ -133,11 +166,11 @@ export class ConnectionHandout {
 
 /**
  * A worker's side: connections from the primary are served by `server`, which does not listen itself.
- * Call `ready()` once the worker can serve.
+ * Call `ready()` once the worker can serve, `stopping()` when it starts to shut down.
  */
-export function takeConnections(server: Server): { ready(): void } {
-  // node:http starts checking its header and request timeouts, and tracking connections for
-  // closeIdleConnections(), when its server emits 'listening': a server that never listens must say so.
+export function takeConnections(server: Server): { ready(): void; stopping(): void } {
+  // node:http starts checking its header and request timeouts, and tracking connections, when its server
+  // emits 'listening': a server that never listens must say so.
   server.emit('listening');
   process.on('message', (message: unknown, socket?: Socket) => {
     const { type, id } = (message ?? {}) as { type?: unknown; id?: unknown };
@@ -146,5 +179,8 @@ export function takeConnections(server: Server): { ready(): void } {
     // Without a socket when the client had gone before it was sent (Node then sends the message alone).
     if (socket !== undefined) server.emit('connection', socket);
   });
-  return { ready: () => process.send?.({ type: readyMessage }) };
+  const tell = (type: string) => {
+    if (process.connected) process.send?.({ type });
+  };
+  return { ready: () => tell(readyMessage), stopping: () => tell(stoppingMessage) };
 }

@@ -62,8 +62,15 @@ export async function runGatewayWorkers(options: GatewayWorkersOptions): Promise
       resolve();
     });
   });
-  // Accepting can fail later (out of file descriptors): say so; the listener goes on.
-  listener.on('error', (error) => log.error({ err: error }, 'the gateway could not accept a connection'));
+  // Accepting can fail later (out of file descriptors): say so (once per 10 s); the listener goes on.
+  let acceptErrorLoggedAtMs = -Infinity;
+  let acceptErrorsUnlogged = 0;
+  listener.on('error', (error) => {
+    if (Date.now() - acceptErrorLoggedAtMs < 10_000) return void (acceptErrorsUnlogged += 1);
+    log.error({ err: error, since: acceptErrorsUnlogged }, 'the gateway could not accept a connection');
+    acceptErrorLoggedAtMs = Date.now();
+    acceptErrorsUnlogged = 0;
+  });
   const address = listener.address() as AddressInfo;
   const backoffMs = options.restartBackoffMs ?? 1000;
   const aggregator = new AggregatorRegistry();

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { collectDefaultMetrics } from 'prom-client';
 import { answerClientErrors } from '../../http/client-errors.js';
 import { createHttpServer, listeningUrl } from '../../http/create-http-server.js';
-import { closeGracefully, countConnections } from '../../http/graceful-close.js';
+import { trackConnections } from '../../http/graceful-close.js';
 import type { ServerTls } from '../../http/tls-options.js';
 import { resolveTarget } from '../../http/request-target.js';
 import { onlyRead, sendError, sendJson } from '../../http/respond.js';
@@ -231,7 +231,7 @@ async function start(options: StandaloneGatewayOptions, parts: Started): Promise
   };
   const server = createHttpServer((request, response) => void handle(request, response), options.tls);
   answerClientErrors(server);
-  const openConnections = countConnections(server);
+  const connections = trackConnections(server);
   const intake = options.worker ? takeConnections(server) : undefined;
   if (intake === undefined) {
     server.listen(options.port, options.host);
@@ -259,7 +259,8 @@ async function start(options: StandaloneGatewayOptions, parts: Started): Promise
     routes,
     keys,
     close: async (graceMs = 10_000) => {
-      await closeGracefully(server, openConnections, graceMs);
+      intake?.stopping();
+      await connections.close(graceMs);
       routes.stop();
       keys.stop();
       leftovers.abort();
