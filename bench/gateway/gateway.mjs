@@ -176,6 +176,9 @@ async function runGateway() {
     }
   };
   const server = createHttpServer((request, response) => void handle(request, response));
+  // Connections tracked for a graceful close, as `edgefleet gateway` does (a build from before: none).
+  const tracking = await dist('http/graceful-close.js').catch(() => undefined);
+  tracking?.trackConnections(server);
   // A worker serves the connections its primary hands it (a build from before that: node:cluster's).
   const handout = cluster.isWorker
     ? await dist('gateway/sync/connection-handout.js').catch(() => undefined)
