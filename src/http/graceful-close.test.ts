@@ -1,5 +1,5 @@
 import { Agent, request as httpRequest } from 'node:http';
-import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHttpServer } from './create-http-server.js';
 import { trackConnections } from './graceful-close.js';
@@ -10,7 +10,8 @@ afterEach(() => {
 });
 
 /**
- * A server that answers `/slow` after `slowMs`, `/big` with 8 MiB, anything else at once; reached either
+ * A server that answers `/slow` after `slowMs`, `/slower` after twice that, `/big` with 8 MiB, anything
+ * else at once; reached either
  * directly (it listens) or through another listener that hands it each connection
  * (`server.emit('connection')`, as a gateway worker gets its own). `arrived()` resolves at the next request.
  */
@@ -19,6 +20,7 @@ async function start(mode: 'listening' | 'handed', slowMs = 300) {
   const server = createHttpServer((request, response) => {
     onArrival();
     if (request.url === '/slow') setTimeout(() => response.end('slow done'), slowMs);
+    else if (request.url === '/slower') setTimeout(() => response.end('slower done'), 2 * slowMs);
     else if (request.url === '/big') response.end(Buffer.alloc(8 * 1024 * 1024, 'x'));
     else response.end('done');
   });
@@ -99,6 +101,24 @@ describe('trackConnections().close', () => {
     expect(await slow).toMatchObject({ status: 200, body: 'slow done', connection: 'keep-alive' });
     await closed;
     expect(connections.open()).toBe(0);
+  });
+
+  it('answers every request a client pipelined before it drained', async () => {
+    const { connections, port, arrived } = await start('handed', 200);
+    const coming = arrived();
+    const socket = connect(port, '127.0.0.1');
+    cleanups.push(() => socket.destroy());
+    let text = '';
+    socket.setEncoding('utf8').on('data', (part: string) => (text += part));
+    const ended = new Promise((resolve) => socket.on('close', resolve));
+    // The second still running when the first is answered.
+    socket.write('GET /slow HTTP/1.1\r\nhost: x\r\n\r\nGET /slower HTTP/1.1\r\nhost: x\r\n\r\n');
+    await coming;
+    await connections.close(5000);
+    await ended;
+    expect(text.match(/HTTP\/1\.1 200/g)).toHaveLength(2);
+    expect(text).toContain('slow done');
+    expect(text.endsWith('slower done')).toBe(true);
   });
 
   it('writes out a large answer in full to a client that reads slowly, while it drains', async () => {

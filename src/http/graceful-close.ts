@@ -1,8 +1,9 @@
 /**
  * Closing a server gracefully: it stops accepting; a keep-alive connection with no request in flight is
- * closed at once, one with a request in flight once its answer has been written out whole, and a request
- * that arrives meanwhile is answered with `connection: close`; whatever is still open when the grace
- * period ends is closed. Connections are tracked from the server's 'connection' event, so those another
+ * closed at once, one with requests in flight once their answers have been written out whole, and a
+ * request that arrives meanwhile is answered with `connection: close`; whatever is still open when the
+ * grace period ends is closed (a connection that never sends a request waits for that, or for the
+ * server's header timeout). Connections are tracked from the server's 'connection' event, so those another
  * process hands over (`server.emit('connection', socket)`, as gateway workers get theirs) count as well as
  * those the server accepts itself. (node:http's closeIdleConnections() would also close a connection
  * whose answer is ended but not yet written out, cutting it short.)
@@ -35,20 +36,26 @@ export function trackConnections(server: Server): TrackedConnections {
     });
   });
   server.on('secureConnection', (socket: Socket) => socket.once('close', () => idle.delete(socket)));
+  /** Requests in flight per connection (more than one when a client pipelines). */
+  const inFlight = new WeakMap<Socket, number>();
   const onRequest = (request: IncomingMessage, response: ServerResponse) => {
     const socket = request.socket;
     idle.delete(socket);
+    inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1);
     if (draining) response.shouldKeepAlive = false;
     // 'close' comes after the answer was written out whole (or the request was aborted).
     response.once('close', () => {
-      if (socket.destroyed) return;
+      const left = (inFlight.get(socket) ?? 1) - 1;
+      inFlight.set(socket, left);
+      if (left > 0 || socket.destroyed) return;
       if (draining) socket.destroySoon();
       else idle.add(socket);
     });
   };
-  // Before the handler, which may answer at once.
+  // Before the handler, which may answer at once. Only where the server handles 'checkContinue' (a
+  // listener of its own stops node:http from answering 100 Continue for it).
   server.prependListener('request', onRequest);
-  server.prependListener('checkContinue', onRequest);
+  if (server.listenerCount('checkContinue') > 0) server.prependListener('checkContinue', onRequest);
 
   return {
     open: () => sockets.size,

@@ -16,12 +16,16 @@ export interface Outcome {
 }
 
 /**
- * Runs `node ARGS` to its end and returns its stdout. In a process group of its own: the failure these
+ * Runs `node ARGS` to its end (with at most `maxOpenFiles` open files per process) and returns its stdout. In a process group of its own: the failure these
  * tests guard against includes a kill() that signals the caller's whole group, which must end only the
  * child, never the test runner.
  */
-export async function runDetached(args: string[]): Promise<string> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+export async function runDetached(args: string[], maxOpenFiles?: number): Promise<string> {
+  const [command, commandArgs] =
+    maxOpenFiles === undefined
+      ? [process.execPath, args]
+      : ['/bin/sh', ['-c', `ulimit -n ${maxOpenFiles} && exec "$@"`, 'sh', process.execPath, ...args]];
+  const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
@@ -39,6 +43,6 @@ export async function runDetached(args: string[]): Promise<string> {
 }
 
 /** Runs one scenario of the helper to its end. */
-export async function runWorkersScenario(scenario: string): Promise<Outcome> {
-  return JSON.parse(await runDetached([script, scenario])) as Outcome;
+export async function runWorkersScenario(scenario: string, maxOpenFiles?: number): Promise<Outcome> {
+  return JSON.parse(await runDetached([script, scenario], maxOpenFiles)) as Outcome;
 }

@@ -113,7 +113,7 @@ export class ConnectionHandout {
     const state = this.states.get(worker)!;
     const id = this.nextId++;
     state.unwritten.set(id, socket);
-    state.awaiting = { id, sinceMs: Date.now() };
+    state.awaiting = { id, sinceMs: performance.now() };
     // keepOpen: Node would keep this copy until the worker's receipt, which a dead worker never sends.
     worker.send({ type: connectionMessage, id }, socket, { keepOpen: true }, (error) => {
       if (!state.unwritten.delete(id)) return; // the worker died meanwhile: handed on by gone()
@@ -125,6 +125,7 @@ export class ConnectionHandout {
   }
 
   private handOutWaiting(): void {
+    clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     while (this.waiting.length > 0) {
       const worker = this.pick();
@@ -133,12 +134,14 @@ export class ConnectionHandout {
       if (socket.destroyed) continue;
       this.send(worker, socket);
     }
+    // Workers yet to confirm get another connection once confirmWithinMs has passed.
     if (this.waiting.length > 0 && this.ready.length > 0 && !this.closed)
-      this.retryTimer ??= setTimeout(() => this.handOutWaiting(), this.confirmWithinMs);
+      this.retryTimer = setTimeout(() => this.handOutWaiting(), this.confirmWithinMs);
   }
 
   private addReady(worker: Worker): void {
-    if (this.states.has(worker)) return;
+    // Not twice, and not a worker that is gone (a message read from its channel after its exit).
+    if (this.states.has(worker) || !worker.isConnected()) return;
     this.states.set(worker, { unwritten: new Map(), awaiting: null });
     this.ready.push(worker);
     this.handOutWaiting();
@@ -146,16 +149,18 @@ export class ConnectionHandout {
 
   private leaveTurns(worker: Worker): void {
     const at = this.ready.indexOf(worker);
-    if (at >= 0) this.ready.splice(at, 1);
+    if (at < 0) return;
+    this.ready.splice(at, 1);
+    if (at < this.next) this.next -= 1;
   }
 
-  /** The next worker in turn that can take a connection now. */
-  private pick(): Worker | undefined {
-    const now = Date.now();
+  /** The next worker in turn that can take a connection now (with `anyConnected`: whether it confirmed or not). */
+  private pick(anyConnected = false): Worker | undefined {
+    const now = performance.now();
     for (let tried = 0; tried < this.ready.length; tried += 1) {
       const at = (this.next + tried) % this.ready.length;
       const worker = this.ready[at]!;
-      const awaiting = this.states.get(worker)?.awaiting;
+      const awaiting = anyConnected ? null : this.states.get(worker)?.awaiting;
       if (!worker.isConnected() || (awaiting && now - awaiting.sinceMs < this.confirmWithinMs)) continue;
       this.next = (at + 1) % this.ready.length;
       return worker;
@@ -175,7 +180,8 @@ export function takeConnections(server: Server): { ready(): void; stopping(): vo
   process.on('message', (message: unknown, socket?: Socket) => {
     const { type, id } = (message ?? {}) as { type?: unknown; id?: unknown };
     if (type !== connectionMessage) return;
-    process.send?.({ type: takenMessage, id });
+    // A message read after this worker let go of its channel (shutting down) has no one to answer.
+    if (process.connected) process.send?.({ type: takenMessage, id });
     // Without a socket when the client had gone before it was sent (Node then sends the message alone).
     if (socket !== undefined) server.emit('connection', socket);
   });
