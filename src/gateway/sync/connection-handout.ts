@@ -75,16 +75,16 @@ export class ConnectionHandout {
     }
     // A client that resets while its connection waits here: nothing to tell anyone.
     if (socket.listenerCount('error') === 0) socket.on('error', () => undefined);
-    const worker = this.pick();
-    if (worker !== undefined) return this.send(worker, socket);
-    if (this.waiting.length >= (this.options.maxWaiting ?? 1024)) {
-      socket.destroy();
-      return;
+    if (this.waiting.length < (this.options.maxWaiting ?? 1024)) {
+      // First come, first served: behind those already waiting.
+      this.waiting.push(socket);
+      return this.handOutWaiting();
     }
-    this.waiting.push(socket);
-    // Workers yet to confirm get another connection once confirmWithinMs has passed.
-    if (this.ready.length > 0)
-      this.retryTimer ??= setTimeout(() => this.handOutWaiting(), this.confirmWithinMs);
+    // So many waiting: to the next worker in turn whether it confirmed or not (Node queues it for that
+    // worker), rather than refused; refused only while no worker serves at all.
+    const worker = this.pick(true);
+    if (worker !== undefined) this.send(worker, socket);
+    else socket.destroy();
   }
 
   /** A worker exited: what was on its way to it and not yet sent goes to the others. */
