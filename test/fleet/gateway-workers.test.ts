@@ -261,6 +261,30 @@ describe('edgefleet gateway --workers', () => {
         'a new worker 1',
       ),
     );
+    // A worker signalled twice (stopping a service signals every process of it, then the primary
+    // signals its workers again) still shuts down as it should: it exits 0, not killed by the second.
+    const twice = pids.get(0)!;
+    process.kill(twice, 'SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    if (isAlive(twice)) process.kill(twice, 'SIGTERM');
+    const exit = await waitForOutput(
+      gateway,
+      /"worker":0,("code":\S+,"signal":\S+),"restartInMs"/,
+      'worker 0 to exit',
+    );
+    expect(exit).toBe('"code":0,"signal":null');
+    await resources.explain(
+      waitFor(
+        async () => {
+          const { worker } = await healthOnNewConnection(url);
+          if (worker?.index !== 0 || worker.pid === twice) return undefined;
+          pids.set(0, worker.pid);
+          return true;
+        },
+        15_000,
+        'a new worker 0',
+      ),
+    );
     await Promise.all(Array.from({ length: 4 }, chat));
     await waitFor(
       async () => ((await usageCount()) === 12 ? true : undefined),
