@@ -1,12 +1,13 @@
 /**
  * Closing a server gracefully: it stops accepting; a keep-alive connection with no request in flight is
- * closed at once, one with requests in flight once their answers have been written out whole, and a
- * request that arrives meanwhile is answered with `connection: close`; whatever is still open when the
- * grace period ends is closed (a connection that never sends a request waits for that, or for the
- * server's header timeout). Connections are tracked from the server's 'connection' event, so those another
- * process hands over (`server.emit('connection', socket)`, as gateway workers get theirs) count as well as
- * those the server accepts itself. (node:http's closeIdleConnections() would also close a connection
- * whose answer is ended but not yet written out, cutting it short.)
+ * closed at once, one with requests in flight once their answers have been written out whole; an answer
+ * whose headers are not sent yet, and one to a request that arrives meanwhile, says `connection: close`;
+ * whatever is still open when the grace period ends is closed (a connection that never sends a request
+ * waits for that, or for the server's header timeout). Connections are tracked from the server's
+ * 'connection' event, so those another process hands over (`server.emit('connection', socket)`, as
+ * gateway workers get theirs) count as well as those the server accepts itself. (node:http's
+ * closeIdleConnections() would also close a connection whose answer is ended but not yet written out,
+ * cutting it short.)
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -38,13 +39,17 @@ export function trackConnections(server: Server): TrackedConnections {
   server.on('secureConnection', (socket: Socket) => socket.once('close', () => idle.delete(socket)));
   /** Requests in flight per connection (more than one when a client pipelines). */
   const inFlight = new WeakMap<Socket, number>();
+  /** Answers not yet written out, and their connections. */
+  const answering = new Map<ServerResponse, Socket>();
   const onRequest = (request: IncomingMessage, response: ServerResponse) => {
     const socket = request.socket;
     idle.delete(socket);
     inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1);
     if (draining) response.shouldKeepAlive = false;
+    answering.set(response, socket);
     // 'close' comes after the answer was written out whole (or the request was aborted).
     response.once('close', () => {
+      answering.delete(response);
       const left = (inFlight.get(socket) ?? 1) - 1;
       inFlight.set(socket, left);
       if (left > 0 || socket.destroyed) return;
@@ -62,6 +67,11 @@ export function trackConnections(server: Server): TrackedConnections {
     close: async (graceMs) => {
       draining = true;
       if (server.listening) server.close();
+      // Answers whose headers are still to come say `connection: close`, so no client sends another
+      // request on a connection about to close (not where more requests are pipelined behind one:
+      // node:http would close the connection after it).
+      for (const [response, socket] of answering)
+        if (!response.headersSent && inFlight.get(socket) === 1) response.shouldKeepAlive = false;
       for (const socket of idle) socket.destroySoon();
       idle.clear();
       const deadline = Date.now() + graceMs;
