@@ -246,21 +246,24 @@ describe('edgefleet gateway --workers', () => {
     expect(statuses.filter((s) => s === 200)).toHaveLength(admitted);
     expect(statuses.filter((s) => s === 429)).toHaveLength(10 - admitted);
 
+    /** Waits until worker `index` answers from a process other than `old`, and notes its pid. */
+    const replaced = (index: number, old: number) =>
+      resources.explain(
+        waitFor(
+          async () => {
+            const { worker } = await healthOnNewConnection(url);
+            if (worker?.index !== index || worker.pid === old) return undefined;
+            pids.set(index, worker.pid);
+            return true;
+          },
+          15_000,
+          `a new worker ${index}`,
+        ),
+      );
     // A worker that dies is replaced under the same index (so it reopens its own journal).
     const killed = pids.get(1)!;
     process.kill(killed, 'SIGKILL');
-    await resources.explain(
-      waitFor(
-        async () => {
-          const { worker } = await healthOnNewConnection(url);
-          if (worker?.index !== 1 || worker.pid === killed) return undefined;
-          pids.set(1, worker.pid);
-          return true;
-        },
-        15_000,
-        'a new worker 1',
-      ),
-    );
+    await replaced(1, killed);
     // A worker signalled twice (stopping a service signals every process of it, then the primary
     // signals its workers again) still shuts down as it should: it exits 0, not killed by the second.
     const twice = pids.get(0)!;
@@ -273,18 +276,7 @@ describe('edgefleet gateway --workers', () => {
       'worker 0 to exit',
     );
     expect(exit).toBe('"code":0,"signal":null');
-    await resources.explain(
-      waitFor(
-        async () => {
-          const { worker } = await healthOnNewConnection(url);
-          if (worker?.index !== 0 || worker.pid === twice) return undefined;
-          pids.set(0, worker.pid);
-          return true;
-        },
-        15_000,
-        'a new worker 0',
-      ),
-    );
+    await replaced(0, twice);
     await Promise.all(Array.from({ length: 4 }, chat));
     await waitFor(
       async () => ((await usageCount()) === 12 ? true : undefined),
