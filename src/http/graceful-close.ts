@@ -78,7 +78,6 @@ export function trackConnections(server: Server): TrackedConnections {
       while (sockets.size > 0 && Date.now() < deadline) {
         await sleep(Math.min(drainPollMs, Math.max(1, deadline - Date.now())));
       }
-      server.closeAllConnections();
       for (const socket of sockets) socket.destroy();
     },
   };

@@ -37,6 +37,19 @@ function answeringPid(port) {
   });
 }
 
+/** `{ answer }` of a request on a new connection to `port` (as answeringPid). */
+const answerOn = (port) => answeringPid(port).then((answer) => ({ answer }));
+
+/** `count` requests from `ask`, `gapMs` apart (after each): their answers, still to come. */
+async function askInTurn(count, gapMs, ask) {
+  const answers = [];
+  for (let i = 0; i < count; i += 1) {
+    answers.push(ask());
+    await sleep(gapMs);
+  }
+  return answers;
+}
+
 /**
  * Worker 1 is stopped (SIGSTOP) and four connections come 100 ms apart: the primary hands the first to
  * worker 0, the second to worker 1, and the next two to worker 0 (worker 1 has not confirmed its one).
@@ -47,19 +60,12 @@ async function killWhileHanding(port) {
   // Forked second (cluster ids count from 1 in the order of forks).
   const worker1 = cluster.workers[2];
   process.kill(worker1.process.pid, 'SIGSTOP');
-  const answers = [];
   const killedAt = { ms: Infinity };
-  const ask = () => {
-    // What answered, and whether it answered before worker 1 was killed.
-    return answeringPid(port).then((answer) => ({ answer, beforeKill: Date.now() < killedAt.ms }));
-  };
-  for (let i = 0; i < 4; i += 1) {
-    answers.push(ask());
-    await sleep(100);
-  }
+  // What answered, and whether it answered before worker 1 was killed.
+  const ask = () => answeringPid(port).then((answer) => ({ answer, beforeKill: Date.now() < killedAt.ms }));
+  const answers = await askInTurn(4, 100, ask);
   await sleep(1000);
-  answers.push(ask());
-  await sleep(100);
+  answers.push(...(await askInTurn(1, 100, ask)));
   killedAt.ms = Date.now();
   process.kill(worker1.process.pid, 'SIGKILL');
   return Promise.all(answers);
@@ -72,13 +78,9 @@ async function killWhileHanding(port) {
 async function outOfDescriptors(port) {
   cluster.workers[2].send('exhaust-descriptors');
   await sleep(200);
-  const answers = [];
-  for (let i = 0; i < 4; i += 1) {
-    answers.push(answeringPid(port).then((answer) => ({ answer })));
-    await sleep(300);
-  }
+  const answers = await askInTurn(4, 300, () => answerOn(port));
   await sleep(900);
-  answers.push(answeringPid(port).then((answer) => ({ answer })));
+  answers.push(answerOn(port));
   return Promise.all(answers);
 }
 
@@ -86,12 +88,7 @@ async function outOfDescriptors(port) {
 async function workerStopping(port) {
   cluster.workers[2].process.kill('SIGTERM');
   await sleep(100);
-  const answers = [];
-  for (let i = 0; i < 4; i += 1) {
-    answers.push(answeringPid(port).then((answer) => ({ answer })));
-    await sleep(50);
-  }
-  return Promise.all(answers);
+  return Promise.all(await askInTurn(4, 50, () => answerOn(port)));
 }
 
 if (cluster.isWorker) {

@@ -24,6 +24,10 @@ const takenMessage = 'edgefleet:gateway-connection-taken';
 export const readyMessage = 'edgefleet:gateway-ready';
 /** Worker → primary: it is shutting down; no more connections for it. */
 const stoppingMessage = 'edgefleet:gateway-stopping';
+/** How long a worker may take to confirm a connection before it may get another. */
+const confirmWithinMs = 1000;
+/** Connections that wait in the primary for a worker to confirm; beyond, they go to one that has not. */
+const maxWaiting = 1024;
 
 /** What the primary keeps of a worker. */
 interface WorkerState {
@@ -45,14 +49,7 @@ export class ConnectionHandout {
   private nextId = 0;
   private closed = false;
 
-  constructor(
-    private readonly log: Logger,
-    private readonly options: { confirmWithinMs?: number; maxWaiting?: number } = {},
-  ) {}
-
-  private get confirmWithinMs(): number {
-    return this.options.confirmWithinMs ?? 1000;
-  }
+  constructor(private readonly log: Logger) {}
 
   /** A message from a worker that is about connections (true), or another message (false). */
   onMessage(worker: Worker, message: unknown): boolean {
@@ -75,7 +72,7 @@ export class ConnectionHandout {
     }
     // A client that resets while its connection waits here: nothing to tell anyone.
     if (socket.listenerCount('error') === 0) socket.on('error', () => undefined);
-    if (this.waiting.length < (this.options.maxWaiting ?? 1024)) {
+    if (this.waiting.length < maxWaiting) {
       // First come, first served: behind those already waiting.
       this.waiting.push(socket);
       return this.handOutWaiting();
@@ -136,7 +133,7 @@ export class ConnectionHandout {
     }
     // Workers yet to confirm get another connection once confirmWithinMs has passed.
     if (this.waiting.length > 0 && this.ready.length > 0 && !this.closed)
-      this.retryTimer = setTimeout(() => this.handOutWaiting(), this.confirmWithinMs);
+      this.retryTimer = setTimeout(() => this.handOutWaiting(), confirmWithinMs);
   }
 
   private addReady(worker: Worker): void {
@@ -161,7 +158,7 @@ export class ConnectionHandout {
       const at = (this.next + tried) % this.ready.length;
       const worker = this.ready[at]!;
       const awaiting = anyConnected ? null : this.states.get(worker)?.awaiting;
-      if (!worker.isConnected() || (awaiting && now - awaiting.sinceMs < this.confirmWithinMs)) continue;
+      if (!worker.isConnected() || (awaiting && now - awaiting.sinceMs < confirmWithinMs)) continue;
       this.next = (at + 1) % this.ready.length;
       return worker;
     }
@@ -174,19 +171,19 @@ export class ConnectionHandout {
  * Call `ready()` once the worker can serve, `stopping()` when it starts to shut down.
  */
 export function takeConnections(server: Server): { ready(): void; stopping(): void } {
+  // Nothing once this worker has let go of its channel (shutting down): no one is there to hear it.
+  const tell = (message: object) => {
+    if (process.connected) process.send?.(message);
+  };
   // node:http starts checking its header and request timeouts, and tracking connections, when its server
   // emits 'listening': a server that never listens must say so.
   server.emit('listening');
   process.on('message', (message: unknown, socket?: Socket) => {
     const { type, id } = (message ?? {}) as { type?: unknown; id?: unknown };
     if (type !== connectionMessage) return;
-    // A message read after this worker let go of its channel (shutting down) has no one to answer.
-    if (process.connected) process.send?.({ type: takenMessage, id });
+    tell({ type: takenMessage, id });
     // Without a socket when the client had gone before it was sent (Node then sends the message alone).
     if (socket !== undefined) server.emit('connection', socket);
   });
-  const tell = (type: string) => {
-    if (process.connected) process.send?.({ type });
-  };
-  return { ready: () => tell(readyMessage), stopping: () => tell(stoppingMessage) };
+  return { ready: () => tell({ type: readyMessage }), stopping: () => tell({ type: stoppingMessage }) };
 }

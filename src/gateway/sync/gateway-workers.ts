@@ -8,6 +8,7 @@
  * limits must be shared through Redis: a worker's own counters would let each key N times its limit.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { Logger } from '../../telemetry/logger.js';
@@ -55,13 +56,8 @@ export async function runGatewayWorkers(options: GatewayWorkersOptions): Promise
   const handout = new ConnectionHandout(log);
   // Paused: the primary reads nothing; the worker it hands the connection to reads all of it.
   const listener = createServer({ pauseOnConnect: true, noDelay: true }, (socket) => handout.handOut(socket));
-  await new Promise<void>((resolve, reject) => {
-    listener.once('error', reject);
-    listener.listen(options.port, options.host, () => {
-      listener.off('error', reject);
-      resolve();
-    });
-  });
+  listener.listen(options.port, options.host);
+  await once(listener, 'listening');
   // Accepting can fail later (out of file descriptors): say so (once per 10 s); the listener goes on.
   let acceptErrorLoggedAtMs = -Infinity;
   let acceptErrorsUnlogged = 0;
