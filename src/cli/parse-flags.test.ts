@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { intFlag, portFlag, readFlagFile, serverUrlFlag } from './parse-flags.js';
+import { intFlag, parseFlags, portFlag, readFlagFile, serverUrlFlag } from './parse-flags.js';
 
 describe('intFlag', () => {
   it('takes decimal integers at or above the minimum, and the fallback when absent', () => {
@@ -28,6 +28,20 @@ describe('intFlag', () => {
         `--port must be an integer from 0 to 65535, got "${value}"`,
       );
     }
+  });
+});
+
+describe('parseFlags', () => {
+  it("reads a negative number after a flag as that flag's value, so its own range check answers", () => {
+    const options = { rpm: { type: 'string' }, json: { type: 'boolean' } } as const;
+    expect(parseFlags(['--rpm', '-1', '--json'], options).values).toEqual({ rpm: '-1', json: true });
+    expect(() => intFlag(parseFlags(['--rpm', '-1'], options).values.rpm, 'rpm', 0)).toThrow(
+      '--rpm must be an integer ≥ 1, got "-1"',
+    );
+    // Anything else that starts with a dash is still another flag, and a flag without its value says so.
+    expect(() => parseFlags(['--rpm', '--json'], options)).toThrow(/--rpm/);
+    expect(() => parseFlags(['--json', '-1'], options)).toThrow(/-1/);
+    expect(parseFlags(['--', '--rpm', '-1'], options, true).positionals).toEqual(['--rpm', '-1']);
   });
 });
 

@@ -7,10 +7,33 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 /** Parses a command's flags strictly; unknown flags and missing values become a clear usage error. */
 export function parseFlags<O extends Options>(args: string[], options: O, allowPositionals = false) {
   try {
-    return parseArgs({ args, options, allowPositionals, strict: true });
+    return parseArgs({ args: joinNegativeValues(args, options), options, allowPositionals, strict: true });
   } catch (error) {
     throw new EdgeFleetError('invalid_argument', error instanceof Error ? error.message : String(error));
   }
+}
+
+/**
+ * `--rpm -1` as `--rpm=-1`: node:util takes a value that starts with a dash for a flag and refuses it as
+ * "ambiguous", so a negative number would get that message instead of the flag's own range.
+ */
+function joinNegativeValues(args: string[], options: Options): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const next = args[i + 1];
+    const name = arg.startsWith('--') ? arg.slice(2) : undefined;
+    const takesValue = name !== undefined && options[name]?.type === 'string';
+    if (takesValue && next !== undefined && /^-\d/.test(next)) {
+      joined.push(`${arg}=${next}`);
+      i += 1;
+    } else joined.push(arg);
+    if (arg === '--') {
+      joined.push(...args.slice(i + 1));
+      break;
+    }
+  }
+  return joined;
 }
 
 /**
