@@ -154,6 +154,15 @@ describe.each([
     ) as JsonObject;
     expect(listed['revokedAtMs']).toBe(revoked.body['revokedAtMs']);
 
+    // A name is one active key's: taken while that key is active, free again once it is revoked.
+    const twin = await h.call('POST', '/api/v1/keys', { body: { name: 'app-2' } });
+    expect(twin.status).toBe(409);
+    expect(errorCode(twin.body)).toBe('conflict');
+    expect(JSON.stringify(twin.body)).toMatch(
+      /an API key named \\"app-2\\" exists \(id [^)]+\); revoke it first/,
+    );
+    expect((await h.call('POST', '/api/v1/keys', { body: { name: 'ops' } })).status).toBe(201);
+
     const missing = await h.call('DELETE', '/api/v1/keys/no-such-key');
     expect(missing.status).toBe(404);
     expect(errorCode(missing.body)).toBe('not_found');

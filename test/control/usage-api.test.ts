@@ -126,13 +126,16 @@ describe.each([
     expect(offsetRange).toEqual(listOf(await report(`${range}&group_by=`)));
 
     // A key made again under the same name (the first one revoked): `key=NAME` covers both.
-    const again = await h.call('POST', '/api/v1/keys', { body: { name: 'app' } });
+    const first = await h.call('POST', '/api/v1/keys', { body: { name: 'app-twin' } });
+    const firstId = first.body['id'] as string;
+    expect((await h.call('DELETE', `/api/v1/keys/${firstId}`)).status).toBe(200);
+    const again = await h.call('POST', '/api/v1/keys', { body: { name: 'app-twin' } });
     expect(again.status).toBe(201);
     const later = t0 + 10 * hourMs;
     const posted = await h.call('POST', '/api/v1/usage/events', {
       body: {
         events: [
-          usageEvent('dup-1', { keyId: appKeyId, atMs: later }),
+          usageEvent('dup-1', { keyId: firstId, atMs: later }),
           usageEvent('dup-2', { keyId: again.body['id'] as string, atMs: later + 1 }),
           usageEvent('dup-3', { keyId: again.body['id'] as string, atMs: later + 2 }),
         ],
@@ -140,8 +143,8 @@ describe.each([
     });
     expect(posted.body['stored']).toBe(3);
     const laterRange = `from=${later}&to=${later + hourMs}`;
-    expect(listOf(await report(`${laterRange}&key=app&group_by=`))[0]?.['requests']).toBe(3);
-    expect(listOf(await report(`${laterRange}&key=${appKeyId}&group_by=`))[0]?.['requests']).toBe(1);
+    expect(listOf(await report(`${laterRange}&key=app-twin&group_by=`))[0]?.['requests']).toBe(3);
+    expect(listOf(await report(`${laterRange}&key=${firstId}&group_by=`))[0]?.['requests']).toBe(1);
     // A key id no key has (requests where no key was needed are `anonymous`) is still a filter.
     const anonymous = usageEvent('anon-1', { keyId: 'anonymous', atMs: later + 3 });
     expect((await h.call('POST', '/api/v1/usage/events', { body: { events: [anonymous] } })).status).toBe(
