@@ -323,6 +323,24 @@ describe('FleetGateway routing', () => {
     expect(8 - (counts[owner] ?? 0)).toBeGreaterThanOrEqual(3);
   });
 
+  it("sends a short prompt away from an instance busy with another client's long prompt", async () => {
+    const engines = await Promise.all([1, 2].map(() => engine({ firstTokenMs: 1500 })));
+    const { url } = await startGateway(
+      engines.map((e, i) => instance(`i${i}`, e.url)),
+      { prefixAffinity: { enabled: false } },
+    );
+    const arrived = (count: number) => until(() => engines[0]!.state.hits + engines[1]!.state.hits === count);
+    // Nothing measured: the first goes to i0 (a tie, first in turn), the second to the idle i1.
+    const long = ask(url, { prompt: 'A long document to summarise. '.repeat(1100) }); // ~8,300 tokens
+    await arrived(1);
+    const first = ask(url);
+    await arrived(2);
+    // One request in flight on each: by count a tie, which turn would give to i0. Its 8,300 prompt
+    // tokens (about 4 s at the default 0.5 ms per token) are still ahead there, so i1 gets it.
+    const second = await ask(url);
+    expect([(await long).instance, (await first).instance, second.instance]).toEqual(['i0', 'i1', 'i1']);
+  });
+
   it('skips an instance that fails health checks and uses it again once it passes', async () => {
     const a = await engine();
     const b = await engine();

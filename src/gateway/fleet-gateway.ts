@@ -20,6 +20,7 @@ import {
 } from './metering/request-meter.js';
 import { prepareBody } from './inference-request.js';
 import { engineTokenCounter, type CountTokens } from './metering/engine-token-counter.js';
+import { estimatePromptTokens } from './metering/estimate-tokens.js';
 import { forwardWithFailover, type FailoverContext } from './routing/failover.js';
 import { Router } from './routing/router.js';
 import { defaultRoutingConfig, type RoutingConfig } from './routing/routing-config.js';
@@ -255,6 +256,7 @@ export class FleetGateway {
         stream,
         ...this.clientRegionOf(request, principal),
         prefixKey: path === '/v1/embeddings' ? undefined : router.prefixKey(parsed),
+        promptTokens: estimatePromptTokens(meterContext.prompt),
         meterFor: (instance) => {
           seen.instance = instance;
           seen.model = model;

@@ -42,7 +42,7 @@ const validRouting = {
   policy: 'least-cost',
   region: 'north',
   clientRegions: [{ cidr: '10.20.0.0/16', region: 'north' }],
-  weights: { rtt: 1, work: 1, speed: 1, kvCache: 1 },
+  weights: { rtt: 1, work: 1, speed: 1, kvCache: 1, prompt: 1 },
   prefixAffinity: { enabled: true, chars: 256, maxOutstanding: 4 },
   circuitBreaker: { cooldownMs: 1000, failureThreshold: 3, openMs: 10000 },
   healthCheck: { enabled: true, path: '/health', intervalMs: 5000 },

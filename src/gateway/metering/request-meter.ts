@@ -27,6 +27,9 @@ export interface AnswerObservation {
   /** After the first token (streams), else the whole answer's time over its tokens; null when too short. */
   timePerOutputTokenMs: number | null;
   completionTokens: number;
+  promptTokens: number;
+  /** From sending to this instance to the first generated text (streams); null when none came. */
+  attemptTtftMs: number | null;
 }
 
 export type ObserveAnswer = (model: string, instance: RouteInstance, observed: AnswerObservation) => void;
@@ -192,6 +195,8 @@ export class RequestMeter {
       ttftMs,
       timePerOutputTokenMs,
       completionTokens,
+      promptTokens,
+      attemptTtftMs: answer.firstTextAtMs === null ? null : Math.max(0, answer.firstTextAtMs - attemptAtMs),
     });
     await this.write(event);
     return counted ?? estimated;

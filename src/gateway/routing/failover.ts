@@ -40,6 +40,8 @@ export interface FailoverRequest {
   /** What said the client's region (key, header, address, gateway, none): for the debug line. */
   clientRegionSource?: string;
   prefixKey: string | undefined;
+  /** The prompt in estimated tokens, for the prompt processing it adds where it is sent (0: not counted). */
+  promptTokens?: number;
   meterFor: (instance: RouteInstance) => ForwardMeter;
   /** The client left before any instance answered (`instance`: the one that had the request, if any). */
   abandoned: (instance: RouteInstance | undefined) => Promise<void>;
@@ -70,6 +72,7 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
       prefixKey: job.prefixKey,
       exclude: tried,
       path: job.path,
+      promptTokens: job.promptTokens ?? 0,
     });
     if (!choice) {
       if (router.now() >= deadline) break;
@@ -97,7 +100,7 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
     const { instance } = choice;
     tried.add(targetKey(instance));
     if (attempt > 1) context.retries.inc({ model: modelName });
-    const release = router.begin(instance);
+    const release = router.begin(instance, job.promptTokens ?? 0);
     const onAnswered = router.trialVerdict(instance);
     const site = instance.siteName;
     try {

@@ -4,6 +4,23 @@ import { InstanceStats } from './instance-stats.js';
 describe('InstanceStats', () => {
   const answer = (ms: number) => ({ timePerOutputTokenMs: ms, completionTokens: 10 });
 
+  it('estimates the prompt processing ahead as one queue, in the order requests were sent', () => {
+    const stats = new InstanceStats(0.3);
+    expect(stats.promptWorkAheadMs('a', 0.5, 0)).toBe(0);
+    const first = stats.begin('a', 1000, 4000); // 2000 ms of prompt at 0.5 ms per token: done at 3000
+    stats.begin('a', 1500, 1000); // waits for the first: done at 3500
+    expect(stats.promptWorkAheadMs('a', 0.5, 1500)).toBe(2000);
+    expect(stats.promptWorkAheadMs('a', 0.5, 3200)).toBe(300);
+    expect(stats.promptWorkAheadMs('a', 0.5, 4000)).toBe(0);
+    first();
+    // Sent after the queue had emptied: counted from its own send time.
+    stats.begin('a', 5000, 200);
+    // The 1000-token request was done at 2000 (only its own 500 ms, the first is released).
+    expect(stats.promptWorkAheadMs('a', 0.5, 5000)).toBe(100);
+    expect(stats.inFlight('a')).toBe(2);
+    expect(stats.inFlight('a', 2000)).toBe(1);
+  });
+
   it('keeps a speed through a lull (stale, not forgotten), and the first answer after it replaces it', () => {
     const stats = new InstanceStats(0.3, 30_000);
     for (const at of [0, 100, 200]) stats.recordAnswer('a', 'm', answer(50), at);

@@ -1,8 +1,10 @@
 /**
  * What this gateway has measured about instances and rooms: requests it has in flight to each instance
- * (with their send times, so engine load read at time T can be topped up with what was sent after T),
- * the moving average of each instance's time per output token, each model's typical completion length,
- * and each site's round-trip time (from the health checker). Pure state over an injected clock.
+ * (with their send times, so engine load read at time T can be topped up with what was sent after T, and
+ * their prompt sizes, so the prompt processing still ahead of a new request can be estimated), the moving
+ * averages of each instance's time per output token and time per prompt token, each model's typical
+ * completion length, and each site's round-trip time (from the health checker). Pure state over an
+ * injected clock.
  */
 
 /** An exponentially weighted moving average. */
@@ -23,10 +25,18 @@ export class Ewma {
   }
 }
 
+/** A request in flight: when it was sent (epoch ms) and its prompt's estimated tokens. */
+interface InFlightRequest {
+  atMs: number;
+  promptTokens: number;
+}
+
 interface InstanceRecord {
-  /** Send times (epoch ms) of the requests in flight. */
-  inFlight: number[];
+  /** The requests in flight, in the order they were sent. */
+  inFlight: InFlightRequest[];
   timePerOutputTokenMs: Ewma;
+  /** Prompt processing: time to first token over prompt tokens, from streamed answers to long prompts. */
+  timePerPromptTokenMs: Ewma;
   /** Last use or measurement; records idle for long are dropped. */
   touchedAtMs: number;
 }
@@ -48,14 +58,15 @@ export class InstanceStats {
   ) {}
 
   /** Counts a request in flight to `key` until the returned function is called (idempotent). */
-  begin(key: string, nowMs: number): () => void {
+  begin(key: string, nowMs: number, promptTokens = 0): () => void {
     const record = this.record(key, nowMs);
-    record.inFlight.push(nowMs);
+    const request: InFlightRequest = { atMs: nowMs, promptTokens };
+    record.inFlight.push(request);
     let done = false;
     return () => {
       if (done) return;
       done = true;
-      const at = record.inFlight.indexOf(nowMs);
+      const at = record.inFlight.indexOf(request);
       if (at >= 0) record.inFlight.splice(at, 1);
     };
   }
@@ -63,7 +74,24 @@ export class InstanceStats {
   /** Requests in flight to `key` sent at or after `sinceMs` (all of them without it). */
   inFlight(key: string, sinceMs = 0): number {
     const list = this.instances.get(key)?.inFlight ?? [];
-    return sinceMs <= 0 ? list.length : list.filter((at) => at >= sinceMs).length;
+    if (sinceMs <= 0) return list.length;
+    let count = 0;
+    for (const request of list) if (request.atMs >= sinceMs) count += 1;
+    return count;
+  }
+
+  /**
+   * The prompt processing still ahead at `key` (ms) of what this gateway sent there, at `msPerToken`:
+   * the engine taken to process prompts one after another in the order they were sent, each from when
+   * it arrived or when the one before it was done. Only what this gateway sent is known by size.
+   */
+  promptWorkAheadMs(key: string, msPerToken: number, nowMs: number): number {
+    const list = this.instances.get(key)?.inFlight;
+    if (!list || list.length === 0) return 0;
+    let doneAtMs = -Infinity;
+    for (const { atMs, promptTokens } of list)
+      doneAtMs = Math.max(atMs, doneAtMs) + promptTokens * msPerToken;
+    return Math.max(0, doneAtMs - nowMs);
   }
 
   /** Requests in flight to every instance together. */
@@ -73,16 +101,22 @@ export class InstanceStats {
     return total;
   }
 
-  /** One answer's speed: time per output token after the first, and its completion length. */
+  /**
+   * One answer's speed: time per output token after the first, time per prompt token (when the answer
+   * tells it), and its completion length.
+   */
   recordAnswer(
     key: string,
     model: string,
     answer: { timePerOutputTokenMs: number | null; completionTokens: number },
     nowMs: number,
+    timePerPromptTokenMs: number | null = null,
   ): void {
     const record = this.record(key, nowMs);
     if (answer.timePerOutputTokenMs !== null)
       record.timePerOutputTokenMs.add(answer.timePerOutputTokenMs, nowMs, this.staleAfterMs);
+    if (timePerPromptTokenMs !== null)
+      record.timePerPromptTokenMs.add(timePerPromptTokenMs, nowMs, this.staleAfterMs);
     if (answer.completionTokens > 0) {
       let tokens = this.completionTokens.get(model);
       if (!tokens) this.completionTokens.set(model, (tokens = new Ewma(this.alpha)));
@@ -99,6 +133,11 @@ export class InstanceStats {
     const ewma = this.instances.get(key)?.timePerOutputTokenMs;
     if (!ewma || ewma.value === null || ewma.samples < Math.max(1, minSamples)) return null;
     return { ms: ewma.value, stale: nowMs - ewma.lastAtMs > this.staleAfterMs };
+  }
+
+  /** The instance's measured time per prompt token (ms), or null before its first measure. */
+  timePerPromptTokenMs(key: string): number | null {
+    return this.instances.get(key)?.timePerPromptTokenMs.value ?? null;
   }
 
   /** The model's typical completion length so far, or null before its first measured answer. */
@@ -127,7 +166,12 @@ export class InstanceStats {
     let record = this.instances.get(key);
     if (!record) {
       if (this.instances.size >= maxRecords) this.dropIdle();
-      record = { inFlight: [], timePerOutputTokenMs: new Ewma(this.alpha), touchedAtMs: nowMs };
+      record = {
+        inFlight: [],
+        timePerOutputTokenMs: new Ewma(this.alpha),
+        timePerPromptTokenMs: new Ewma(this.alpha),
+        touchedAtMs: nowMs,
+      };
       this.instances.set(key, record);
     }
     record.touchedAtMs = nowMs;

@@ -3,11 +3,18 @@ import { rankCandidates, type CandidateFacts, type RankSettings } from './rank-c
 
 const settings: RankSettings = {
   policy: 'least-cost',
-  weights: { rtt: 1, work: 1, speed: 1, kvCache: 1 },
+  weights: { rtt: 1, work: 1, speed: 1, kvCache: 1, prompt: 1 },
   preferClientRegion: true,
   saturatedKvCacheUsage: 0.95,
   saturatedOutstanding: 64,
-  affinity: { enabled: true, maxOutstanding: 4, maxKvCacheUsage: 0.9, maxSlowdown: 1.5, maxExtraRttMs: 10 },
+  affinity: {
+    enabled: true,
+    maxOutstanding: 4,
+    maxKvCacheUsage: 0.9,
+    maxSlowdown: 1.5,
+    maxExtraRttMs: 10,
+    maxPromptWorkAheadMs: 1000,
+  },
   defaultTimePerOutputTokenMs: 20,
   typicalCompletionTokens: 100,
 };
@@ -133,6 +140,55 @@ describe('rankCandidates', () => {
       kind: 'least_cost',
     },
     {
+      name: "prefix affinity is overridden by another client's long prompt still to process there",
+      candidates: [
+        c('a', { outstanding: 1, promptWorkAheadMs: 2400, timePerPromptTokenMs: 0.3 }),
+        c('b', { outstanding: 1, promptWorkAheadMs: 10, timePerPromptTokenMs: 0.3 }),
+      ],
+      owner: 'a',
+      chosen: 'b',
+      kind: 'least_cost',
+    },
+    {
+      name: 'prefix affinity keeps an owner with little prompt work ahead',
+      candidates: [
+        c('a', { outstanding: 1, promptWorkAheadMs: 900, timePerPromptTokenMs: 0.3 }),
+        c('b', { timePerPromptTokenMs: 0.3 }),
+      ],
+      owner: 'a',
+      chosen: 'a',
+      kind: 'prefix_affinity',
+    },
+    {
+      name: 'equal request counts: the instance with less prompt processing ahead wins',
+      candidates: [
+        c('a', { outstanding: 1, promptWorkAheadMs: 2400, timePerPromptTokenMs: 0.3 }),
+        c('b', { outstanding: 1, promptWorkAheadMs: 5, timePerPromptTokenMs: 0.3 }),
+      ],
+      chosen: 'b',
+      kind: 'least_cost',
+    },
+    {
+      name: 'a long prompt goes where prompts are processed faster',
+      candidates: [
+        c('slow-prefill', { timePerPromptTokenMs: 2 }),
+        c('fast-prefill', { timePerPromptTokenMs: 0.2 }),
+      ],
+      overrides: { promptTokens: 8000 },
+      chosen: 'fast-prefill',
+      kind: 'least_cost',
+    },
+    {
+      name: 'the prompt term weighted 0: prompt work ahead is ignored (a tie)',
+      candidates: [
+        c('a', { outstanding: 1, promptWorkAheadMs: 2400, timePerPromptTokenMs: 0.3 }),
+        c('b', { outstanding: 1, promptWorkAheadMs: 5, timePerPromptTokenMs: 0.3 }),
+      ],
+      overrides: { weights: { rtt: 1, work: 1, speed: 1, kvCache: 1, prompt: 0 } },
+      chosen: 'a',
+      kind: 'tie',
+    },
+    {
       name: 'prefix affinity skips an instance much slower than the fastest',
       candidates: [c('slow', { timePerOutputTokenMs: 40 }), c('fast', { timePerOutputTokenMs: 10 })],
       owner: 'slow',
@@ -225,7 +281,7 @@ describe('rankCandidates', () => {
         c('fast', { timePerOutputTokenMs: 5, outstanding: 1 }),
         c('slow', { timePerOutputTokenMs: 50 }),
       ],
-      overrides: { weights: { rtt: 1, work: 1, speed: 0, kvCache: 1 } },
+      overrides: { weights: { rtt: 1, work: 1, speed: 0, kvCache: 1, prompt: 1 } },
       chosen: 'slow',
       kind: 'least_cost',
     },

@@ -5,15 +5,19 @@
  *    requests below the saturation limits); when there are none, every candidate (a spillover when
  *    the region has instances, all of them full).
  * 2. Prefix affinity: the rendezvous owner of the request's prefix key among those about as fast as the
- *    fastest (time per output token within `maxSlowdown` times) and about as near as the nearest (round
- *    trip within `maxExtraRttMs`), unless it has `maxOutstanding` requests outstanding or its KV cache
- *    is fuller than `maxKvCacheUsage`.
+ *    fastest (times per output and per prompt token within `maxSlowdown` times) and about as near as
+ *    the nearest (round trip within `maxExtraRttMs`), unless it has `maxOutstanding` requests
+ *    outstanding, its KV cache is fuller than `maxKvCacheUsage`, or more than `maxPromptWorkAheadMs` of
+ *    prompts to process before this one (another client's long prompt).
  * 3. Least cost, in milliseconds of expected delay (each term times its weight):
  *      rtt    measured round trip to the instance's site
  *      work   outstanding requests × typical completion tokens × the instance's time per output token
  *             (token work ahead ÷ its measured token rate)
  *      speed  typical completion tokens × time per output token (a fast H200 beats a slow 910B)
  *      kv     KV-cache use (0–1) × the speed term (a full cache means waiting for memory)
+ *      prompt the prompt processing ahead (what this gateway sent there and is not processed yet, by
+ *             its estimated tokens) plus this request's own prompt, at the instance's time per prompt
+ *             token (a short request avoids an instance busy with another client's long prompt)
  *    Costs within 1% (or 0.5 ms) of the best are a tie: the nearest of them (round trip within 1 ms of
  *    the nearest) get it, round robin.
  *
@@ -37,11 +41,15 @@ export interface CandidateFacts {
   timePerOutputTokenMs: number | null;
   /** The measure is old (no answer for a while). */
   speedStale?: boolean;
+  /** Prompt processing ahead of this request there (ms): what this gateway sent and is not processed yet. */
+  promptWorkAheadMs?: number;
+  /** Its time per prompt token (ms): measured, else the fastest measured (the caller's choice); 0: unknown. */
+  timePerPromptTokenMs?: number;
 }
 
 export interface RankSettings {
   policy: 'least-cost' | 'round-robin';
-  weights: { rtt: number; work: number; speed: number; kvCache: number };
+  weights: { rtt: number; work: number; speed: number; kvCache: number; prompt: number };
   preferClientRegion: boolean;
   saturatedKvCacheUsage: number;
   saturatedOutstanding: number;
@@ -51,9 +59,12 @@ export interface RankSettings {
     maxKvCacheUsage: number;
     maxSlowdown: number;
     maxExtraRttMs: number;
+    maxPromptWorkAheadMs: number;
   };
   defaultTimePerOutputTokenMs: number;
   typicalCompletionTokens: number;
+  /** This request's prompt, in estimated tokens (0: unknown). */
+  promptTokens?: number;
 }
 
 /** Bounded reason kinds (the `reason` label of the routing-decision metric). */
@@ -62,7 +73,7 @@ export type ReasonKind = 'single' | 'least_cost' | 'tie' | 'prefix_affinity' | '
 export interface CandidateScore {
   key: string;
   costMs: number;
-  terms: { rttMs: number; workMs: number; speedMs: number; kvMs: number };
+  terms: { rttMs: number; workMs: number; speedMs: number; kvMs: number; promptMs: number };
 }
 
 export interface Ranking {
@@ -134,12 +145,15 @@ export function rankCandidates(
   if (settings.affinity.enabled && prefixKeyOwner) {
     // Only instances about as fast as the fastest share prefixes (a slow one is no cache worth waiting
     // for), and about as near as the nearest (a far room is no cache worth its round trips).
+    const { maxSlowdown } = settings.affinity;
     const fastest = Math.min(...scores.map((s) => s.terms.speedMs));
     const nearest = Math.min(...scores.map((s) => s.terms.rttMs));
+    const fastestPrompt = Math.min(...pool.map((p) => p.timePerPromptTokenMs ?? Infinity));
     const peers = pool.filter((p) => {
       const terms = termsOf(scores, p.key);
       return (
-        terms.speedMs <= fastest * settings.affinity.maxSlowdown + 1e-9 &&
+        terms.speedMs <= fastest * maxSlowdown + 1e-9 &&
+        (p.timePerPromptTokenMs ?? 0) <= fastestPrompt * maxSlowdown + 1e-9 &&
         terms.rttMs <= nearest + settings.affinity.maxExtraRttMs
       );
     });
@@ -148,7 +162,8 @@ export function rankCandidates(
     if (owner) {
       const loaded =
         owner.outstanding >= settings.affinity.maxOutstanding ||
-        (owner.kvCacheUsage ?? 0) > settings.affinity.maxKvCacheUsage;
+        (owner.kvCacheUsage ?? 0) > settings.affinity.maxKvCacheUsage ||
+        (owner.promptWorkAheadMs ?? 0) > settings.affinity.maxPromptWorkAheadMs;
       if (!loaded) return done(owner.key, 'prefix_affinity', () => `prefix owner ${of()}`);
     }
   }
@@ -165,7 +180,7 @@ export function rankCandidates(
     const t = pick.terms;
     return (
       `cost ${round(pick.costMs)} ms (rtt ${round(t.rttMs)}, work ${round(t.workMs)}, ` +
-      `speed ${round(t.speedMs)}, kv ${round(t.kvMs)})` +
+      `speed ${round(t.speedMs)}, kv ${round(t.kvMs)}, prompt ${round(t.promptMs)})` +
       (next ? `; next ${next.key} ${round(next.costMs)} ms` : '')
     );
   };
@@ -189,10 +204,11 @@ function score(c: CandidateFacts, pool: readonly CandidateFacts[], settings: Ran
   const speedMs = settings.typicalCompletionTokens * tpot;
   const workMs = c.outstanding * speedMs;
   const kvMs = (c.kvCacheUsage ?? 0) * speedMs;
+  const promptMs = (c.promptWorkAheadMs ?? 0) + (settings.promptTokens ?? 0) * (c.timePerPromptTokenMs ?? 0);
   const { weights: w } = settings;
   return {
     key: c.key,
-    costMs: w.rtt * rttMs + w.work * workMs + w.speed * speedMs + w.kvCache * kvMs,
-    terms: { rttMs, workMs, speedMs, kvMs },
+    costMs: w.rtt * rttMs + w.work * workMs + w.speed * speedMs + w.kvCache * kvMs + w.prompt * promptMs,
+    terms: { rttMs, workMs, speedMs, kvMs, promptMs },
   };
 }

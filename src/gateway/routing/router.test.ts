@@ -2,7 +2,8 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import type { RouteInstance } from '../../spec/route-table.js';
 import { createLogger } from '../../telemetry/logger.js';
-import { Router } from './router.js';
+import { rendezvousPick } from './prefix-key.js';
+import { Router, targetKey } from './router.js';
 import { defaultRoutingConfig } from './routing-config.js';
 
 const log = createLogger('test');
@@ -55,5 +56,55 @@ describe('Router: instances that answered 501 for a path', () => {
     expect(onlyChat?.instance.id).toBe('chat');
     nowMs += 5 * 60_000 + 1; // an engine restarted with embeddings on is asked again
     expect(picks('/v1/embeddings')).toEqual(['chat', 'embed']);
+  });
+});
+
+describe("Router: another client's long prompt", () => {
+  const a = instance('a');
+  const b = instance('b');
+  let nowMs = 1_000_000;
+  const router = new Router(defaultRoutingConfig({ healthCheck: { enabled: false } }), {
+    registry: new Registry(),
+    log,
+    targets: async () => [a, b],
+    now: () => nowMs,
+  });
+  const choose = (prefixKey: string, promptTokens: number) =>
+    router.choose('m', [a, b], { clientRegion: null, exclude: new Set(), prefixKey, promptTokens })!;
+  /** A prefix key whose rendezvous owner among a and b is `id`. */
+  const keyOwnedBy = (id: string) => {
+    const keys = [a, b].map(targetKey);
+    for (let i = 0; ; i++) {
+      const key = `user\u0000question ${i}`;
+      if (rendezvousPick(key, keys) === `${id}@${instance(id).url}`) return key;
+    }
+  };
+
+  it('sends a short request where less prompt is left to process, owner or not', () => {
+    const releaseLong = router.begin(a, 8000); // 4 s of prompt at the default 0.5 ms per token
+    const releaseShort = router.begin(b, 20);
+    const choice = choose(keyOwnedBy('a'), 20);
+    expect(choice.instance.id).toBe('b');
+    expect(choice.kind).toBe('least_cost');
+    expect(choice.scores.find((s) => s.key.startsWith('a@'))!.terms.promptMs).toBeGreaterThan(3900);
+    // Once that prompt is processed (by the estimate), the owner gets its prefix again.
+    nowMs += 4100;
+    expect(choose(keyOwnedBy('a'), 20).kind).toBe('prefix_affinity');
+    releaseLong();
+    releaseShort();
+  });
+
+  it('learns each instance’s prompt speed from streamed answers to long prompts', () => {
+    const measured = { ttftMs: 0, timePerOutputTokenMs: 10, completionTokens: 50 };
+    router.onSuccess(a, 'm', { ...measured, promptTokens: 1000, attemptTtftMs: 2000 }); // 2 ms per token
+    router.onSuccess(b, 'm', { ...measured, promptTokens: 1000, attemptTtftMs: 200 }); // 0.2 ms per token
+    router.onSuccess(a, 'm', { ...measured, promptTokens: 50, attemptTtftMs: 5000 }); // too short to tell
+    // a owns the prefix, but processes prompts 10 times slower: no peer of b for a long prompt.
+    const choice = choose(keyOwnedBy('a'), 6000);
+    expect(choice.instance.id).toBe('b');
+    expect(choice.kind).toBe('least_cost');
+    const terms = (id: string) => choice.scores.find((s) => s.key.startsWith(`${id}@`))!.terms;
+    expect(terms('a').promptMs).toBeCloseTo(12_000);
+    expect(terms('b').promptMs).toBeCloseTo(1200);
   });
 });

@@ -32,6 +32,8 @@ export interface ChooseRequest {
   exclude: ReadonlySet<string>;
   /** The API path asked for: instances that answered 501 for it lately come last (`onUnsupported`). */
   path?: string;
+  /** The request's prompt in estimated tokens (0 or absent: not counted). */
+  promptTokens?: number;
 }
 
 export interface Choice {
@@ -47,7 +49,16 @@ export interface AnswerMeasurement {
   ttftMs: number | null;
   timePerOutputTokenMs: number | null;
   completionTokens: number;
+  /** The prompt's tokens (as the engine reported them, or counted) and its attempt's time to first token. */
+  promptTokens?: number;
+  attemptTtftMs?: number | null;
 }
+
+/**
+ * Prompts shorter than this tell nothing of an instance's prompt processing speed (the first token's
+ * fixed costs outweigh it), so they are not measured.
+ */
+const minPromptTokensForSpeed = 256;
 
 /** An instance and its routing key. */
 interface Target {
@@ -187,7 +198,12 @@ export class Router {
     const fallback = healthy.length === 0 && available.length > 0;
     const pool = fallback ? available : healthy;
     const typical = this.stats.typicalCompletionTokens(model) ?? config.measurement.defaultCompletionTokens;
-    const facts = pool.map((t) => this.factsOf(t, request.clientRegion, nowMs));
+    // An instance whose prompt speed is not measured is assumed as fast as the fastest measured one.
+    let fastestPrompt = Infinity;
+    for (const t of pool)
+      fastestPrompt = Math.min(fastestPrompt, this.stats.timePerPromptTokenMs(t.key) ?? Infinity);
+    if (fastestPrompt === Infinity) fastestPrompt = config.measurement.defaultTimePerPromptTokenMs;
+    const facts = pool.map((t) => this.factsOf(t, request.clientRegion, nowMs, fastestPrompt));
     const { prefixKey } = request;
     const ranking = rankCandidates(
       facts,
@@ -200,6 +216,7 @@ export class Router {
         affinity: config.prefixAffinity,
         defaultTimePerOutputTokenMs: config.measurement.defaultTimePerOutputTokenMs,
         typicalCompletionTokens: typical,
+        promptTokens: request.promptTokens ?? 0,
       },
       this.turn++,
       prefixKey === undefined ? undefined : (keys) => rendezvousPick(prefixKey, keys),
@@ -269,7 +286,12 @@ export class Router {
     this.metrics.instanceUp.remove(labels);
   }
 
-  private factsOf({ key, instance }: Target, clientRegion: string | null, nowMs: number): CandidateFacts {
+  private factsOf(
+    { key, instance }: Target,
+    clientRegion: string | null,
+    nowMs: number,
+    fastestPromptMs: number,
+  ): CandidateFacts {
     const { measurement } = this.config;
     const load = instance.load;
     const fresh = load !== undefined && nowMs - load.atMs <= measurement.loadMaxAgeMs;
@@ -277,6 +299,7 @@ export class Router {
       ? load.requestsRunning + load.requestsWaiting + this.stats.inFlight(key, Math.min(load.atMs, nowMs))
       : this.stats.inFlight(key);
     const speed = this.stats.timePerOutputTokenMs(key, measurement.warmupSamples, nowMs);
+    const timePerPromptTokenMs = this.stats.timePerPromptTokenMs(key) ?? fastestPromptMs;
     return {
       key,
       inClientRegion: clientRegion && instance.region ? instance.region === clientRegion : null,
@@ -285,15 +308,20 @@ export class Router {
       kvCacheUsage: fresh ? load.kvCacheUsage : null,
       timePerOutputTokenMs: speed?.ms ?? null,
       speedStale: speed?.stale ?? false,
+      promptWorkAheadMs: this.stats.promptWorkAheadMs(key, timePerPromptTokenMs, nowMs),
+      timePerPromptTokenMs,
     };
   }
 
-  /** Counts a request in flight to the instance until the returned function is called. */
-  begin(instance: RouteInstance): () => void {
+  /**
+   * Counts a request in flight to the instance until the returned function is called; `promptTokens`
+   * (estimated) count as prompt processing ahead of the requests sent after it.
+   */
+  begin(instance: RouteInstance, promptTokens = 0): () => void {
     const key = targetKey(instance);
     const nowMs = this.now();
     const isTrial = this.breakers.onSend(key, nowMs);
-    const release = this.stats.begin(key, nowMs);
+    const release = this.stats.begin(key, nowMs, promptTokens);
     return () => {
       release();
       if (isTrial) this.breakers.onAbandon(key);
@@ -331,7 +359,19 @@ export class Router {
     const key = targetKey(instance);
     const nowMs = this.now();
     this.breakers.onSuccess(key, nowMs);
-    this.stats.recordAnswer(key, model, measured, nowMs);
+    this.stats.recordAnswer(key, model, measured, nowMs, this.promptSpeedOf(instance, measured));
+  }
+
+  /**
+   * Time per prompt token shown by a streamed answer to a long prompt: its time to first token, less
+   * the round trip to its site, over the prompt's tokens. It includes any wait in the engine's queue,
+   * so a busy instance measures slower, as it then is.
+   */
+  private promptSpeedOf(instance: RouteInstance, measured: AnswerMeasurement): number | null {
+    const { promptTokens = 0, attemptTtftMs = null } = measured;
+    if (attemptTtftMs === null || promptTokens < minPromptTokensForSpeed) return null;
+    const rttMs = this.stats.rttMs(instance.siteName) ?? 0;
+    return Math.max(0, attemptTtftMs - rttMs) / promptTokens;
   }
 
   onFailure(instance: RouteInstance, kind: FailureKind): void {

@@ -27,7 +27,7 @@ retry: { budgetRatio: 0.1 }
 `);
     expect(yaml.region).toBe('north');
     expect(yaml.clientRegions).toHaveLength(2);
-    expect(yaml.weights).toEqual({ rtt: 1, work: 1, speed: 2, kvCache: 1 });
+    expect(yaml.weights).toEqual({ rtt: 1, work: 1, speed: 2, kvCache: 1, prompt: 1 });
     expect(yaml.retry).toMatchObject({ budgetRatio: 0.1, maxAttempts: 3 });
     expect(parseRoutingConfig('{"policy": "round-robin"}').policy).toBe('round-robin');
   });
@@ -40,7 +40,10 @@ retry: { budgetRatio: 0.1 }
       ['retry: { budgetRatio: 2 }', /retry\.budgetRatio/],
       ['[unclosed', /not YAML or JSON/],
       ['- a list', /top level/],
-      ['weights: { rtt: 0, work: 0, speed: 0, kvCache: 0 }', /weights: every weight is 0.*round-robin/],
+      [
+        'weights: { rtt: 0, work: 0, speed: 0, kvCache: 0, prompt: 0 }',
+        /weights: every weight is 0.*round-robin/,
+      ],
     ];
     for (const [text, message] of cases) {
       expect(() => parseRoutingConfig(text), text).toThrow(message);

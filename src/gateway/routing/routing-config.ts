@@ -48,6 +48,7 @@ export const routingConfigSchema = z
         work: weight.default(1),
         speed: weight.default(1),
         kvCache: weight.default(1),
+        prompt: weight.default(1),
       })
       .prefault({}),
     locality: z
@@ -73,6 +74,8 @@ export const routingConfigSchema = z
         maxSlowdown: z.number().min(1).max(1000).default(1.5),
         /** ...and whose site's round trip is within this of the nearest (one room's instances, not a far one). */
         maxExtraRttMs: z.number().min(0).max(60_000).default(10),
+        /** ...and overridden while its instance has more than this of other prompts to process first. */
+        maxPromptWorkAheadMs: z.number().min(0).max(3_600_000).default(1000),
       })
       .prefault({}),
     measurement: z
@@ -81,6 +84,8 @@ export const routingConfigSchema = z
         ewmaAlpha: z.number().gt(0).max(1).default(0.3),
         /** Time per output token assumed before anything is measured. */
         defaultTimePerOutputTokenMs: z.number().positive().max(60_000).default(20),
+        /** Time per prompt token (prompt processing) assumed before anything is measured. */
+        defaultTimePerPromptTokenMs: z.number().positive().max(60_000).default(0.5),
         /** Completion tokens per request assumed before the model's answers are measured. */
         defaultCompletionTokens: z.number().int().min(1).default(256),
         /** Answers an instance needs before its own speed counts (until then it is assumed as fast as the best). */
