@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { clipped, EdgeFleetError } from '../spec/edgefleet-error.js';
 import { notFound, type SqlContext } from './sql-driver.js';
 import type { Store } from './store.js';
 import { toApiKey, toJoinToken } from './store-rows.js';
@@ -15,28 +16,42 @@ type CredentialQueries = Pick<
 >;
 
 /** API keys and worker join tokens (stored hashed). The usage ledger is in usage-queries.ts. */
-export function credentialQueries({ db }: SqlContext): CredentialQueries {
+export function credentialQueries({ db, atomically, namedLockSql }: SqlContext): CredentialQueries {
   return {
-    async createApiKey(input) {
-      const rows = await db.query(
-        `INSERT INTO api_keys (id, name, key_hash, role, allowed_models, rpm, tpm, token_budget, region,
+    // One active key per name: names are how usage reports, the dashboard and revoking tell keys apart.
+    // The lock makes the check and the insert one step for every control plane on the database.
+    createApiKey: (input) =>
+      atomically(async (tx) => {
+        if (namedLockSql !== null) await tx.query(namedLockSql, ['edgefleet:api-key-names']);
+        const [taken] = await tx.query('SELECT id FROM api_keys WHERE name = $1 AND revoked_at_ms IS NULL', [
+          input.name,
+        ]);
+        if (taken) {
+          throw new EdgeFleetError(
+            'conflict',
+            `an API key named "${clipped(input.name)}" exists (id ${String(taken['id'])}); revoke it first or choose another name`,
+            { param: 'name' },
+          );
+        }
+        const rows = await tx.query(
+          `INSERT INTO api_keys (id, name, key_hash, role, allowed_models, rpm, tpm, token_budget, region,
            created_at_ms, revoked_at_ms, last_used_at_ms)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL) RETURNING *`,
-        [
-          input.id ?? randomUUID(),
-          input.name,
-          input.keyHash,
-          input.role,
-          input.allowedModels == null ? null : JSON.stringify(input.allowedModels),
-          input.rpm ?? null,
-          input.tpm ?? null,
-          input.tokenBudget ?? null,
-          input.region ?? null,
-          Date.now(),
-        ],
-      );
-      return toApiKey(rows[0]);
-    },
+          [
+            input.id ?? randomUUID(),
+            input.name,
+            input.keyHash,
+            input.role,
+            input.allowedModels == null ? null : JSON.stringify(input.allowedModels),
+            input.rpm ?? null,
+            input.tpm ?? null,
+            input.tokenBudget ?? null,
+            input.region ?? null,
+            Date.now(),
+          ],
+        );
+        return toApiKey(rows[0]);
+      }),
     async findApiKeyByHash(keyHash) {
       const rows = await db.query('SELECT * FROM api_keys WHERE key_hash = $1', [keyHash]);
       return rows[0] === undefined ? null : toApiKey(rows[0]);

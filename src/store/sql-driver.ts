@@ -22,6 +22,11 @@ export interface SqlDriver extends SqlExecutor {
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   /** A statement that, run first inside a transaction, serializes migrations across processes. */
   readonly migrationLockSql: string | null;
+  /**
+   * A statement that, run inside a transaction, holds the lock named by `$1` until the transaction
+   * ends, across connections and processes; null where transactions are serialized already (SQLite).
+   */
+  readonly namedLockSql: string | null;
   tryAdvisoryLock(name: string): Promise<boolean>;
   releaseAdvisoryLock(name: string): Promise<void>;
   close(): Promise<void>;
@@ -34,6 +39,8 @@ export interface SqlDriver extends SqlExecutor {
 export interface SqlContext {
   db: SqlExecutor;
   atomically<T>(fn: (db: SqlExecutor) => Promise<T>): Promise<T>;
+  /** The driver's `namedLockSql`: run it inside `atomically` to make a check and a write one step. */
+  namedLockSql: string | null;
 }
 
 /**

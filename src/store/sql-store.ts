@@ -17,6 +17,7 @@ export function createSqlStore(driver: SqlDriver): Store {
   const root = bind(driver, {
     db: driver,
     atomically: (fn) => driver.transaction(fn),
+    namedLockSql: driver.namedLockSql,
   });
   return {
     ...root,
@@ -31,7 +32,7 @@ export function createSqlStore(driver: SqlDriver): Store {
 
 function transactionStore(driver: SqlDriver, tx: SqlExecutor): Store {
   const store: Store = {
-    ...bind(driver, { db: tx, atomically: (fn) => fn(tx) }),
+    ...bind(driver, { db: tx, atomically: (fn) => fn(tx), namedLockSql: driver.namedLockSql }),
     withTransaction: (fn) => fn(store),
     close: () => Promise.resolve(),
   };

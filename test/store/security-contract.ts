@@ -22,6 +22,37 @@ export function securityContract(h: ContractHarness): void {
     await rejectsWithCode(store.revokeApiKey('nope'), 'not_found');
   });
 
+  it('keeps one active key per name, also when two control planes create it at once', async () => {
+    const { store, url } = await h.openFresh();
+    // SQLite's file belongs to one control plane: there, four at once through one store.
+    const other = h.target.dialect === 'postgres' ? await h.open(url) : store;
+    // Ten rounds of the same name created at once through two stores on one database.
+    for (let round = 0; round < 10; round++) {
+      const name = `team-${round}`;
+      const results = await Promise.allSettled(
+        [store, other, store, other].map((s, i) =>
+          s.createApiKey({ name, keyHash: `hash-${round}-${i}`, role: 'inference' }),
+        ),
+      );
+      expect(
+        results.filter((r) => r.status === 'fulfilled'),
+        name,
+      ).toHaveLength(1);
+      for (const r of results.filter((r) => r.status === 'rejected'))
+        expect((r.reason as { code?: string }).code, String(r.reason)).toBe('conflict');
+    }
+    // A revoked key's name is free again.
+    const active = (await store.listApiKeys()).find((k) => k.name === 'team-0')!;
+    await rejectsWithCode(
+      store.createApiKey({ name: 'team-0', keyHash: 'again', role: 'inference' }),
+      'conflict',
+    );
+    await store.revokeApiKey(active.id);
+    expect((await other.createApiKey({ name: 'team-0', keyHash: 'again', role: 'inference' })).name).toBe(
+      'team-0',
+    );
+  });
+
   it("keeps an API key's limits, allow-list and region, and when it was last used", async () => {
     const store = await h.open();
     const plain = await store.createApiKey({ name: 'plain', keyHash: 'hash-plain', role: 'inference' });

@@ -72,16 +72,7 @@ export async function handleKeys(
 
   if (id === undefined && method === 'POST') {
     const body = parseWith(createApiKeyRequestSchema, await readJsonBody(request, ctx.maxBodyBytes));
-    // Names are how people tell keys apart (usage by key, the dashboard, revoking): one per active key.
-    // A revoked key's name may be used again.
-    const namesake = (await store.listApiKeys()).find((k) => k.name === body.name && k.revokedAtMs === null);
-    if (namesake) {
-      throw new EdgeFleetError(
-        'conflict',
-        `an API key named "${clipped(body.name)}" exists (id ${namesake.id}); revoke it first or choose another name`,
-        { param: 'name' },
-      );
-    }
+    // A name an active key has already is 409 conflict (the store checks it).
     const secret = newKeySecret(body.role);
     const key = await store.createApiKey({
       name: body.name,

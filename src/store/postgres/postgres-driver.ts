@@ -44,6 +44,7 @@ const log = createLogger('store.postgres');
 export class PostgresDriver implements SqlDriver {
   readonly dialect = 'postgres' as const;
   readonly migrationLockSql = "SELECT pg_advisory_xact_lock(hashtext('edgefleet:migrations'))";
+  readonly namedLockSql = 'SELECT pg_advisory_xact_lock(hashtext($1))';
   private readonly pool: pg.Pool;
   private leaderClient: pg.Client | null = null;
   private readonly heldLocks = new Set<string>();

@@ -20,6 +20,7 @@ export interface SqliteDriverOptions {
 export class SqliteDriver implements SqlDriver {
   readonly dialect = 'sqlite' as const;
   readonly migrationLockSql = null;
+  readonly namedLockSql = null;
   private readonly db: Database.Database;
   /** Prepared statements by SQL text, least recently used first (see `prepare`). */
   private readonly statements = new Map<string, Database.Statement>();
