@@ -31,8 +31,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * An engine: `/health` answers `state.healthStatus`; completions answer `state.status` (an error) or
  * stream `tokens` chunks `interTokenMs` apart after `firstTokenMs`, with usage. `hits` counts completions.
  */
-async function engine(options: { interTokenMs?: number; firstTokenMs?: number; tokens?: number } = {}) {
-  const { interTokenMs = 1, tokens = 8 } = options;
+async function engine(
+  options: { interTokenMs?: number; firstTokenMs?: number; tokens?: number; promptTokens?: number } = {},
+) {
+  const { interTokenMs = 1, tokens = 8, promptTokens = 5 } = options;
   const state = { status: 200, healthStatus: 200, hits: 0, firstTokenMs: options.firstTokenMs ?? 0 };
   const url = await listen((request, response) => {
     if (request.url === '/health') {
@@ -56,7 +58,7 @@ async function engine(options: { interTokenMs?: number; firstTokenMs?: number; t
           response.write(chunk(`t${i}`));
         }
         response.write(
-          `data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":${tokens},"total_tokens":${tokens + 5}}}\n\n`,
+          `data: {"choices":[],"usage":{"prompt_tokens":${promptTokens},"completion_tokens":${tokens},"total_tokens":${tokens + promptTokens}}}\n\n`,
         );
         response.end('data: [DONE]\n\n');
       })();
@@ -339,6 +341,34 @@ describe('FleetGateway routing', () => {
     // tokens (about 4 s at the default 0.5 ms per token) are still ahead there, so i1 gets it.
     const second = await ask(url);
     expect([(await long).instance, (await first).instance, second.instance]).toEqual(['i0', 'i1', 'i1']);
+  });
+
+  it('learns from streamed answers which instance processes long prompts faster, and sends them there', async () => {
+    // i0 streams faster (1 ms a token) but takes 400 ms to the first token of a 2,000-token prompt
+    // (0.2 ms per prompt token); i1 streams slower (3 ms a token) and takes 40 ms (0.02 ms).
+    const slowPrompts = await engine({ firstTokenMs: 400, interTokenMs: 1, promptTokens: 2000 });
+    const fastPrompts = await engine({ firstTokenMs: 40, interTokenMs: 3, promptTokens: 2000 });
+    const { url, gateway } = await startGateway(
+      [instance('i0', slowPrompts.url), instance('i1', fastPrompts.url)],
+      {
+        prefixAffinity: { enabled: false },
+        measurement: { warmupSamples: 1 },
+      },
+    );
+    const long = () => ask(url, { prompt: 'A long document to summarise. '.repeat(270) }); // ~2,000 tokens
+    // Two at once: one to each (a tie, then the idle one), each sent to an idle instance and measured.
+    expect((await Promise.all([long(), long()])).map((a) => a.instance).sort()).toEqual(['i0', 'i1']);
+    // By output speed alone i0 would win; processing these prompts about 0.36 s slower outweighs it.
+    const next = [];
+    for (let i = 0; i < 4; i++) next.push((await long()).instance);
+    expect(next).toEqual(['i1', 'i1', 'i1', 'i1']);
+    // /metrics shows what it learned: about 0.2 ms per prompt token on i0 (400 ms over 2,000 tokens).
+    const metrics = await gateway.registry.metrics();
+    const i0 = /edgefleet_gateway_instance_time_per_prompt_token_seconds\{instance="i0",[^}]*\} (\S+)/.exec(
+      metrics,
+    );
+    expect(Number(i0?.[1])).toBeGreaterThan(0.00019);
+    expect(Number(i0?.[1])).toBeLessThan(0.0004);
   });
 
   it('skips an instance that fails health checks and uses it again once it passes', async () => {

@@ -257,7 +257,7 @@ export class FleetGateway {
         ...this.clientRegionOf(request, principal),
         prefixKey: path === '/v1/embeddings' ? undefined : router.prefixKey(parsed),
         promptTokens: estimatePromptTokens(meterContext.prompt),
-        meterFor: (instance) => {
+        meterFor: (instance, sentToIdle) => {
           seen.instance = instance;
           seen.model = model;
           return this.meter.forAttempt(
@@ -266,6 +266,7 @@ export class FleetGateway {
             instance,
             clientWantsUsage,
             () => response.destroyed,
+            sentToIdle,
           );
         },
         abandoned: (instance) => this.meter.abandoned(meterContext, model, instance),

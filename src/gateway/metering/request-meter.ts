@@ -30,6 +30,8 @@ export interface AnswerObservation {
   promptTokens: number;
   /** From sending to this instance to the first generated text (streams); null when none came. */
   attemptTtftMs: number | null;
+  /** The request was sent to an instance with nothing in flight (its first token waited on no other). */
+  sentToIdle: boolean;
 }
 
 export type ObserveAnswer = (model: string, instance: RouteInstance, observed: AnswerObservation) => void;
@@ -106,11 +108,12 @@ export class RequestMeter {
     instance: RouteInstance,
     clientWantsUsage: boolean,
     clientGone: () => boolean,
+    sentToIdle = false,
   ): ForwardMeter {
-    const attemptAtMs = Date.now();
+    const attempt = { atMs: Date.now(), sentToIdle };
     return {
       clientWantsUsage,
-      beforeEnd: (answer) => this.finish(context, model, instance, answer, clientGone(), attemptAtMs),
+      beforeEnd: (answer) => this.finish(context, model, instance, answer, clientGone(), attempt),
     };
   }
 
@@ -138,7 +141,7 @@ export class RequestMeter {
     instance: RouteInstance,
     answer: MeteredAnswer,
     clientGone: boolean,
-    attemptAtMs: number,
+    attempt: { atMs: number; sentToIdle: boolean },
   ): Promise<TokenUsage | null> {
     // A client that left once the engine was generating had its prompt processed: it is charged that and
     // what it was sent. (Engines answer 200 before they schedule a request: one that left while queued
@@ -187,7 +190,7 @@ export class RequestMeter {
       }
     } else if (completionTokens >= minTokensForSpeed) {
       // This instance's own time: a retried request also waited on the instances tried before it.
-      timePerOutputTokenMs = Math.max(0, Date.now() - attemptAtMs) / completionTokens;
+      timePerOutputTokenMs = Math.max(0, Date.now() - attempt.atMs) / completionTokens;
     }
     this.observe?.(model, instance, {
       status: event.status,
@@ -196,7 +199,8 @@ export class RequestMeter {
       timePerOutputTokenMs,
       completionTokens,
       promptTokens,
-      attemptTtftMs: answer.firstTextAtMs === null ? null : Math.max(0, answer.firstTextAtMs - attemptAtMs),
+      attemptTtftMs: answer.firstTextAtMs === null ? null : Math.max(0, answer.firstTextAtMs - attempt.atMs),
+      sentToIdle: attempt.sentToIdle,
     });
     await this.write(event);
     return counted ?? estimated;

@@ -42,7 +42,8 @@ export interface FailoverRequest {
   prefixKey: string | undefined;
   /** The prompt in estimated tokens, for the prompt processing it adds where it is sent (0: not counted). */
   promptTokens?: number;
-  meterFor: (instance: RouteInstance) => ForwardMeter;
+  /** `sentToIdle`: the instance had nothing in flight when this attempt was sent (`Router.isIdle`). */
+  meterFor: (instance: RouteInstance, sentToIdle: boolean) => ForwardMeter;
   /** The client left before any instance answered (`instance`: the one that had the request, if any). */
   abandoned: (instance: RouteInstance | undefined) => Promise<void>;
 }
@@ -100,6 +101,7 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
     const { instance } = choice;
     tried.add(targetKey(instance));
     if (attempt > 1) context.retries.inc({ model: modelName });
+    const sentToIdle = router.isIdle(instance);
     const release = router.begin(instance, job.promptTokens ?? 0);
     const onAnswered = router.trialVerdict(instance);
     const site = instance.siteName;
@@ -111,7 +113,7 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
         },
         refuseErrorStatus: attempt < maxAttempts,
         wantsStream: job.stream,
-        meter: job.meterFor(instance),
+        meter: job.meterFor(instance, sentToIdle),
         ...(instance.apiKey !== undefined && { upstreamApiKey: instance.apiKey }),
         watchUnanswered: (abort) => router.watchDown(instance, abort),
         ...(onAnswered && { onAnswered }),

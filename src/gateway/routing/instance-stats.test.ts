@@ -19,6 +19,9 @@ describe('InstanceStats', () => {
     expect(stats.promptWorkAheadMs('a', 0.5, 5000)).toBe(100);
     expect(stats.inFlight('a')).toBe(2);
     expect(stats.inFlight('a', 2000)).toBe(1);
+    // The clock stepped back an hour: requests sent "in the future" count from now (whole), not from
+    // then (which would add the hour).
+    expect(stats.promptWorkAheadMs('a', 0.5, 5000 - 3_600_000)).toBe(600);
   });
 
   it('keeps a speed through a lull (stale, not forgotten), and the first answer after it replaces it', () => {

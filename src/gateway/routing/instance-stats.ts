@@ -89,8 +89,9 @@ export class InstanceStats {
     const list = this.instances.get(key)?.inFlight;
     if (!list || list.length === 0) return 0;
     let doneAtMs = -Infinity;
+    // A send time after now (the clock stepped back) counts as now.
     for (const { atMs, promptTokens } of list)
-      doneAtMs = Math.max(atMs, doneAtMs) + promptTokens * msPerToken;
+      doneAtMs = Math.max(Math.min(atMs, nowMs), doneAtMs) + promptTokens * msPerToken;
     return Math.max(0, doneAtMs - nowMs);
   }
 
@@ -130,14 +131,21 @@ export class InstanceStats {
     minSamples: number,
     nowMs: number,
   ): { ms: number; stale: boolean } | null {
-    const ewma = this.instances.get(key)?.timePerOutputTokenMs;
+    return this.measure(this.instances.get(key)?.timePerOutputTokenMs, minSamples, nowMs);
+  }
+
+  private measure(ewma: Ewma | undefined, minSamples: number, nowMs: number) {
     if (!ewma || ewma.value === null || ewma.samples < Math.max(1, minSamples)) return null;
     return { ms: ewma.value, stale: nowMs - ewma.lastAtMs > this.staleAfterMs };
   }
 
-  /** The instance's measured time per prompt token (ms), or null before its first measure. */
-  timePerPromptTokenMs(key: string): number | null {
-    return this.instances.get(key)?.timePerPromptTokenMs.value ?? null;
+  /** The instance's time per prompt token once it has `minSamples` measures, and whether it is stale. */
+  timePerPromptTokenMs(
+    key: string,
+    minSamples: number,
+    nowMs: number,
+  ): { ms: number; stale: boolean } | null {
+    return this.measure(this.instances.get(key)?.timePerPromptTokenMs, minSamples, nowMs);
   }
 
   /** The model's typical completion length so far, or null before its first measured answer. */

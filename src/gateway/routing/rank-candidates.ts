@@ -5,10 +5,11 @@
  *    requests below the saturation limits); when there are none, every candidate (a spillover when
  *    the region has instances, all of them full).
  * 2. Prefix affinity: the rendezvous owner of the request's prefix key among those about as fast as the
- *    fastest (times per output and per prompt token within `maxSlowdown` times) and about as near as
- *    the nearest (round trip within `maxExtraRttMs`), unless it has `maxOutstanding` requests
- *    outstanding, its KV cache is fuller than `maxKvCacheUsage`, or more than `maxPromptWorkAheadMs` of
- *    prompts to process before this one (another client's long prompt).
+ *    fastest (time per output token within `maxSlowdown` times) and about as near as the nearest
+ *    (round trip within `maxExtraRttMs`), unless it has `maxOutstanding` requests outstanding, its KV
+ *    cache is fuller than `maxKvCacheUsage`, or its prompt term (the prompts ahead of this one there,
+ *    and this one) is more than `maxPromptWorkAheadMs` above the lowest among those peers (another
+ *    client's long prompt is ahead there, or it processes this long prompt much slower).
  * 3. Least cost, in milliseconds of expected delay (each term times its weight):
  *      rtt    measured round trip to the instance's site
  *      work   outstanding requests × typical completion tokens × the instance's time per output token
@@ -148,22 +149,22 @@ export function rankCandidates(
     const { maxSlowdown } = settings.affinity;
     const fastest = Math.min(...scores.map((s) => s.terms.speedMs));
     const nearest = Math.min(...scores.map((s) => s.terms.rttMs));
-    const fastestPrompt = Math.min(...pool.map((p) => p.timePerPromptTokenMs ?? Infinity));
     const peers = pool.filter((p) => {
       const terms = termsOf(scores, p.key);
       return (
         terms.speedMs <= fastest * maxSlowdown + 1e-9 &&
-        (p.timePerPromptTokenMs ?? 0) <= fastestPrompt * maxSlowdown + 1e-9 &&
         terms.rttMs <= nearest + settings.affinity.maxExtraRttMs
       );
     });
     const owner =
       peers.length > 1 ? peers.find((c) => c.key === prefixKeyOwner(peers.map((p) => p.key))) : undefined;
     if (owner) {
+      const promptMs = (key: string) => termsOf(scores, key).promptMs;
+      const leastPromptMs = Math.min(...peers.map((p) => promptMs(p.key)));
       const loaded =
         owner.outstanding >= settings.affinity.maxOutstanding ||
         (owner.kvCacheUsage ?? 0) > settings.affinity.maxKvCacheUsage ||
-        (owner.promptWorkAheadMs ?? 0) > settings.affinity.maxPromptWorkAheadMs;
+        promptMs(owner.key) - leastPromptMs > settings.affinity.maxPromptWorkAheadMs;
       if (!loaded) return done(owner.key, 'prefix_affinity', () => `prefix owner ${of()}`);
     }
   }

@@ -94,17 +94,37 @@ describe("Router: another client's long prompt", () => {
     releaseShort();
   });
 
-  it('learns each instance’s prompt speed from streamed answers to long prompts', () => {
-    const measured = { ttftMs: 0, timePerOutputTokenMs: 10, completionTokens: 50 };
-    router.onSuccess(a, 'm', { ...measured, promptTokens: 1000, attemptTtftMs: 2000 }); // 2 ms per token
-    router.onSuccess(b, 'm', { ...measured, promptTokens: 1000, attemptTtftMs: 200 }); // 0.2 ms per token
-    router.onSuccess(a, 'm', { ...measured, promptTokens: 50, attemptTtftMs: 5000 }); // too short to tell
-    // a owns the prefix, but processes prompts 10 times slower: no peer of b for a long prompt.
+  it('learns each instance’s prompt speed from streamed answers to long prompts sent while it was idle', () => {
+    const measured = { ttftMs: 0, timePerOutputTokenMs: 10, completionTokens: 50, sentToIdle: true };
+    const answer = (on: RouteInstance, promptTokens: number, attemptTtftMs: number, sentToIdle = true) =>
+      router.onSuccess(on, 'm', { ...measured, promptTokens, attemptTtftMs, sentToIdle });
+    for (let i = 0; i < 3; i++) {
+      answer(a, 1000, 2000); // 2 ms per token
+      answer(b, 1000, 200); // 0.2 ms per token
+      answer(a, 50, 5000); // too short to tell
+      answer(b, 1000, 9000, false); // it waited behind others: not its prompt speed
+    }
+    // a owns the prefix, but would take 10.8 s longer on this long prompt: more than the 1 s margin.
     const choice = choose(keyOwnedBy('a'), 6000);
     expect(choice.instance.id).toBe('b');
     expect(choice.kind).toBe('least_cost');
     const terms = (id: string) => choice.scores.find((s) => s.key.startsWith(`${id}@`))!.terms;
     expect(terms('a').promptMs).toBeCloseTo(12_000);
     expect(terms('b').promptMs).toBeCloseTo(1200);
+    // A short prompt costs a little more there, not over the margin: the owner keeps it.
+    expect(choose(keyOwnedBy('a'), 100).kind).toBe('prefix_affinity');
+    // 30 s later with nothing outstanding, a's old measure no longer holds it back.
+    nowMs += 31_000;
+    expect(choose(keyOwnedBy('a'), 6000).instance.id).toBe('a');
+  });
+
+  it('calls an instance idle only with nothing in flight, by this gateway or by its load report', () => {
+    expect(router.isIdle(a)).toBe(true);
+    const release = router.begin(a, 10);
+    expect(router.isIdle(a)).toBe(false);
+    release();
+    const load = { atMs: nowMs, requestsRunning: 1, requestsWaiting: 0, kvCacheUsage: 0.1 };
+    expect(router.isIdle({ ...a, load })).toBe(false);
+    expect(router.isIdle({ ...a, load: { ...load, atMs: nowMs - 60_000 } })).toBe(true); // stale report
   });
 });

@@ -52,6 +52,8 @@ export interface AnswerMeasurement {
   /** The prompt's tokens (as the engine reported them, or counted) and its attempt's time to first token. */
   promptTokens?: number;
   attemptTtftMs?: number | null;
+  /** Sent to the instance while it had nothing in flight (`isIdle`): its first token waited on no other. */
+  sentToIdle?: boolean;
 }
 
 /**
@@ -105,7 +107,8 @@ export class Router {
     this.stats = new InstanceStats(config.measurement.ewmaAlpha, config.measurement.remeasureAfterMs);
     this.metrics = new RoutingMetrics(options.registry, {
       inFlight: () => this.stats.inFlightTotal(),
-      speeds: () => this.measuredSpeeds(),
+      speeds: () => this.measuredSpeeds((key, nowMs) => this.stats.timePerOutputTokenMs(key, 1, nowMs)),
+      promptSpeeds: () => this.measuredSpeeds((key, nowMs) => this.stats.timePerPromptTokenMs(key, 1, nowMs)),
       rtts: () => this.stats.siteRtts(),
     });
     this.budget = new RetryBudget({
@@ -199,9 +202,12 @@ export class Router {
     const pool = fallback ? available : healthy;
     const typical = this.stats.typicalCompletionTokens(model) ?? config.measurement.defaultCompletionTokens;
     // An instance whose prompt speed is not measured is assumed as fast as the fastest measured one.
+    const { warmupSamples } = config.measurement;
     let fastestPrompt = Infinity;
-    for (const t of pool)
-      fastestPrompt = Math.min(fastestPrompt, this.stats.timePerPromptTokenMs(t.key) ?? Infinity);
+    for (const t of pool) {
+      const measured = this.stats.timePerPromptTokenMs(t.key, warmupSamples, nowMs);
+      if (measured !== null) fastestPrompt = Math.min(fastestPrompt, measured.ms);
+    }
     if (fastestPrompt === Infinity) fastestPrompt = config.measurement.defaultTimePerPromptTokenMs;
     const facts = pool.map((t) => this.factsOf(t, request.clientRegion, nowMs, fastestPrompt));
     const { prefixKey } = request;
@@ -253,12 +259,14 @@ export class Router {
     return false;
   }
 
-  /** Each routed instance's measured time per output token (those measured at least once). */
-  private measuredSpeeds(): { instance: string; site: string; ms: number }[] {
+  /** Each routed instance's measure (time per output or per prompt token), those measured at least once. */
+  private measuredSpeeds(
+    measureOf: (key: string, nowMs: number) => { ms: number } | null,
+  ): { instance: string; site: string; ms: number }[] {
     const speeds = [];
     const nowMs = this.now();
     for (const [key, { instance, site }] of this.known) {
-      const speed = this.stats.timePerOutputTokenMs(key, 1, nowMs);
+      const speed = measureOf(key, nowMs);
       if (speed !== null) speeds.push({ instance, site, ms: speed.ms });
     }
     return speeds;
@@ -299,7 +307,10 @@ export class Router {
       ? load.requestsRunning + load.requestsWaiting + this.stats.inFlight(key, Math.min(load.atMs, nowMs))
       : this.stats.inFlight(key);
     const speed = this.stats.timePerOutputTokenMs(key, measurement.warmupSamples, nowMs);
-    const timePerPromptTokenMs = this.stats.timePerPromptTokenMs(key) ?? fastestPromptMs;
+    // Like the output speed: a stale measure counts only while the instance has work to be judged by.
+    const prompt = this.stats.timePerPromptTokenMs(key, measurement.warmupSamples, nowMs);
+    const timePerPromptTokenMs =
+      prompt === null || (prompt.stale && outstanding === 0) ? fastestPromptMs : prompt.ms;
     return {
       key,
       inClientRegion: clientRegion && instance.region ? instance.region === clientRegion : null,
@@ -311,6 +322,20 @@ export class Router {
       promptWorkAheadMs: this.stats.promptWorkAheadMs(key, timePerPromptTokenMs, nowMs),
       timePerPromptTokenMs,
     };
+  }
+
+  /**
+   * Whether the instance has nothing in flight: none of this gateway's requests, and (when its engine's
+   * load report is fresh) none running or waiting there. A request sent now gets its first token
+   * without waiting on another, so its time to first token measures the instance's prompt speed.
+   */
+  isIdle(instance: RouteInstance): boolean {
+    const key = targetKey(instance);
+    if (this.stats.inFlight(key) > 0) return false;
+    const nowMs = this.now();
+    const load = instance.load;
+    const fresh = load !== undefined && nowMs - load.atMs <= this.config.measurement.loadMaxAgeMs;
+    return !fresh || load.requestsRunning + load.requestsWaiting === 0;
   }
 
   /**
@@ -359,19 +384,20 @@ export class Router {
     const key = targetKey(instance);
     const nowMs = this.now();
     this.breakers.onSuccess(key, nowMs);
-    this.stats.recordAnswer(key, model, measured, nowMs, this.promptSpeedOf(instance, measured));
+    this.stats.recordAnswer(key, model, measured, nowMs, this.promptSpeedOf(measured));
   }
 
   /**
-   * Time per prompt token shown by a streamed answer to a long prompt: its time to first token, less
-   * the round trip to its site, over the prompt's tokens. It includes any wait in the engine's queue,
-   * so a busy instance measures slower, as it then is.
+   * Time per prompt token shown by a streamed answer to a long prompt sent to an idle instance: its
+   * attempt's time to first token over the prompt's tokens. Only an idle instance's answer counts (a
+   * queue ahead of it would be counted twice: in the measure and again as the prompts ahead). The
+   * round trip is not taken off: it is part of what a prompt costs there, and the health check's, on
+   * a new connection each time, is longer than a pooled request's.
    */
-  private promptSpeedOf(instance: RouteInstance, measured: AnswerMeasurement): number | null {
-    const { promptTokens = 0, attemptTtftMs = null } = measured;
-    if (attemptTtftMs === null || promptTokens < minPromptTokensForSpeed) return null;
-    const rttMs = this.stats.rttMs(instance.siteName) ?? 0;
-    return Math.max(0, attemptTtftMs - rttMs) / promptTokens;
+  private promptSpeedOf(measured: AnswerMeasurement): number | null {
+    const { promptTokens = 0, attemptTtftMs = null, sentToIdle = false } = measured;
+    if (!sentToIdle || attemptTtftMs === null || promptTokens < minPromptTokensForSpeed) return null;
+    return attemptTtftMs / promptTokens;
   }
 
   onFailure(instance: RouteInstance, kind: FailureKind): void {

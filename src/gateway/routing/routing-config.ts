@@ -74,7 +74,10 @@ export const routingConfigSchema = z
         maxSlowdown: z.number().min(1).max(1000).default(1.5),
         /** ...and whose site's round trip is within this of the nearest (one room's instances, not a far one). */
         maxExtraRttMs: z.number().min(0).max(60_000).default(10),
-        /** ...and overridden while its instance has more than this of other prompts to process first. */
+        /**
+         * ...and overridden while its prompt term (the prompts ahead there, and this one) is more than
+         * this above the lowest among the instances that could share the prefix.
+         */
         maxPromptWorkAheadMs: z.number().min(0).max(3_600_000).default(1000),
       })
       .prefault({}),

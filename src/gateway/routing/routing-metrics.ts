@@ -2,7 +2,7 @@
  * The router's Prometheus metrics: routing decisions by model, site and reason kind, open circuit
  * breakers and health-check verdicts per instance, requests whose retry the budget refused; read at
  * scrape time: the requests this gateway has in flight to instances, and what it has measured (each
- * instance's time per output token, each site's round-trip time).
+ * instance's time per output token and per prompt token, each site's round-trip time).
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 
@@ -11,6 +11,8 @@ export interface RoutingView {
   inFlight(): number;
   /** The moving average of each measured instance's time per output token. */
   speeds(): { instance: string; site: string; ms: number }[];
+  /** The moving average of each measured instance's time per prompt token. */
+  promptSpeeds(): { instance: string; site: string; ms: number }[];
   /** The moving average of each site's measured round-trip time. */
   rtts(): { site: string; ms: number }[];
 }
@@ -23,6 +25,7 @@ export class RoutingMetrics {
   readonly retryBudgetExhausted: Counter;
   readonly inFlight: Gauge;
   readonly speed: Gauge<'instance' | 'site'>;
+  readonly promptSpeed: Gauge<'instance' | 'site'>;
   readonly rtt: Gauge<'site'>;
 
   constructor(registry: Registry, view: RoutingView) {
@@ -44,6 +47,17 @@ export class RoutingMetrics {
       collect() {
         this.reset();
         for (const { instance, site, ms } of view.speeds()) this.set({ instance, site }, ms / 1000);
+      },
+    });
+    this.promptSpeed = new Gauge({
+      name: 'edgefleet_gateway_instance_time_per_prompt_token_seconds',
+      help: "The router's moving average of an instance's time per prompt token (its prompt term)",
+      labelNames: ['instance', 'site'],
+      registers,
+      aggregator: 'average',
+      collect() {
+        this.reset();
+        for (const { instance, site, ms } of view.promptSpeeds()) this.set({ instance, site }, ms / 1000);
       },
     });
     this.rtt = new Gauge({
