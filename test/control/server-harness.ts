@@ -52,7 +52,9 @@ export async function startHarness(databaseUrl?: string): Promise<Harness> {
     created = { adminKey, joinToken: '', adminKeyKept: false };
   }
   const inferenceKey = newSecret('admin');
-  await store.createApiKey({ name: 'app', keyHash: hashSecret(inferenceKey), role: 'inference' });
+  // Key names are one active key's: the second server's inference key has a name of its own.
+  const appName = (await store.listApiKeys()).some((k) => k.name === 'app') ? 'app-2' : 'app';
+  await store.createApiKey({ name: appName, keyHash: hashSecret(inferenceKey), role: 'inference' });
   const clock = { now: Date.now() };
   const control = new ControlServer({
     store,
