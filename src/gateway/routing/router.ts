@@ -5,7 +5,7 @@
  * budget. Owns a HealthChecker, started and stopped with the gateway.
  */
 import type { Registry } from 'prom-client';
-import type { RouteInstance } from '../../spec/route-table.js';
+import type { InstanceLoad, RouteInstance } from '../../spec/route-table.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { CircuitBreakers } from './circuit-breaker.js';
 import { RegionMap, resolveClientRegion, type ClientFacts, type RegionSource } from './client-region.js';
@@ -301,9 +301,8 @@ export class Router {
     fastestPromptMs: number,
   ): CandidateFacts {
     const { measurement } = this.config;
-    const load = instance.load;
-    const fresh = load !== undefined && nowMs - load.atMs <= measurement.loadMaxAgeMs;
-    const outstanding = fresh
+    const load = this.freshLoad(instance, nowMs);
+    const outstanding = load
       ? load.requestsRunning + load.requestsWaiting + this.stats.inFlight(key, Math.min(load.atMs, nowMs))
       : this.stats.inFlight(key);
     const speed = this.stats.timePerOutputTokenMs(key, measurement.warmupSamples, nowMs);
@@ -316,7 +315,7 @@ export class Router {
       inClientRegion: clientRegion && instance.region ? instance.region === clientRegion : null,
       rttMs: this.stats.rttMs(instance.siteName),
       outstanding,
-      kvCacheUsage: fresh ? load.kvCacheUsage : null,
+      kvCacheUsage: load ? load.kvCacheUsage : null,
       timePerOutputTokenMs: speed?.ms ?? null,
       speedStale: speed?.stale ?? false,
       promptWorkAheadMs: this.stats.promptWorkAheadMs(key, timePerPromptTokenMs, nowMs),
@@ -332,10 +331,14 @@ export class Router {
   isIdle(instance: RouteInstance): boolean {
     const key = targetKey(instance);
     if (this.stats.inFlight(key) > 0) return false;
-    const nowMs = this.now();
-    const load = instance.load;
-    const fresh = load !== undefined && nowMs - load.atMs <= this.config.measurement.loadMaxAgeMs;
-    return !fresh || load.requestsRunning + load.requestsWaiting === 0;
+    const load = this.freshLoad(instance, this.now());
+    return !load || load.requestsRunning + load.requestsWaiting === 0;
+  }
+
+  /** The engine load its worker last reported, unless older than `loadMaxAgeMs` (then not known). */
+  private freshLoad(instance: RouteInstance, nowMs: number): InstanceLoad | undefined {
+    const { load } = instance;
+    return load && nowMs - load.atMs <= this.config.measurement.loadMaxAgeMs ? load : undefined;
   }
 
   /**

@@ -38,28 +38,18 @@ export class RoutingMetrics {
         this.set(view.inFlight());
       },
     });
-    this.speed = new Gauge({
-      name: 'edgefleet_gateway_instance_time_per_output_token_seconds',
-      help: "The router's moving average of an instance's time per output token (what it ranks by)",
-      labelNames: ['instance', 'site'],
-      registers,
-      aggregator: 'average',
-      collect() {
-        this.reset();
-        for (const { instance, site, ms } of view.speeds()) this.set({ instance, site }, ms / 1000);
-      },
-    });
-    this.promptSpeed = new Gauge({
-      name: 'edgefleet_gateway_instance_time_per_prompt_token_seconds',
-      help: "The router's moving average of an instance's time per prompt token (its prompt term)",
-      labelNames: ['instance', 'site'],
-      registers,
-      aggregator: 'average',
-      collect() {
-        this.reset();
-        for (const { instance, site, ms } of view.promptSpeeds()) this.set({ instance, site }, ms / 1000);
-      },
-    });
+    this.speed = instanceMeasureGauge(
+      registry,
+      'edgefleet_gateway_instance_time_per_output_token_seconds',
+      "The router's moving average of an instance's time per output token (what it ranks by)",
+      () => view.speeds(),
+    );
+    this.promptSpeed = instanceMeasureGauge(
+      registry,
+      'edgefleet_gateway_instance_time_per_prompt_token_seconds',
+      "The router's moving average of an instance's time per prompt token (its prompt term)",
+      () => view.promptSpeeds(),
+    );
     this.rtt = new Gauge({
       name: 'edgefleet_gateway_site_rtt_seconds',
       help: "The router's moving average of a site's round-trip time, from its health checks",
@@ -103,4 +93,24 @@ export class RoutingMetrics {
       registers,
     });
   }
+}
+
+/** A gauge of one measure per instance (in ms, shown in seconds), read from the router at scrape time. */
+function instanceMeasureGauge(
+  registry: Registry,
+  name: string,
+  help: string,
+  read: () => { instance: string; site: string; ms: number }[],
+): Gauge<'instance' | 'site'> {
+  return new Gauge({
+    name,
+    help,
+    labelNames: ['instance', 'site'],
+    registers: [registry],
+    aggregator: 'average',
+    collect() {
+      this.reset();
+      for (const { instance, site, ms } of read()) this.set({ instance, site }, ms / 1000);
+    },
+  });
 }
