@@ -19,6 +19,7 @@ import {
   type ReasonKind,
 } from './rank-candidates.js';
 import { RetryBudget } from './retry-budget.js';
+import { UnsupportedPaths } from './unsupported-paths.js';
 import type { RoutingConfig } from './routing-config.js';
 import { RoutingMetrics } from './routing-metrics.js';
 
@@ -68,11 +69,6 @@ interface Target {
   instance: RouteInstance;
 }
 
-/** How long a 501 for a path is remembered: an engine restarted with other options is asked again. */
-const unsupportedForgetMs = 5 * 60_000;
-/** A bound on that memory (paths × instances; expired entries are dropped first). */
-const unsupportedMaxEntries = 4096;
-
 export type FailureKind = 'unreachable' | 'error_status' | 'busy' | 'broken';
 
 export interface RouterOptions {
@@ -93,8 +89,8 @@ export class Router {
   private readonly known = new Map<string, { instance: string; site: string }>();
   /** Attempts waiting on an instance, told when it fails its health checks. */
   private readonly downWatchers = new Map<string, Set<() => void>>();
-  /** `path target-key` → until when (ms) that instance is taken not to serve that path (it answered 501). */
-  private readonly unsupported = new Map<string, number>();
+  /** Instances that answered 501 for a path lately. */
+  private readonly unsupported = new UnsupportedPaths();
   /** The router's clock (ms; injectable for tests): what failover measures its waits with too. */
   readonly now: () => number;
   private turn = 0;
@@ -191,7 +187,7 @@ export class Router {
       const key = targetKey(instance);
       this.remember(key, instance);
       if (request.exclude.has(key) || !this.breakers.allows(key, nowMs)) continue;
-      const lacks = path !== undefined && this.unsupported.size > 0 && this.lacks(key, path, nowMs);
+      const lacks = path !== undefined && this.unsupported.lacks(key, path, nowMs);
       (lacks ? lacking : available).push({ key, instance });
     }
     // Only instances that lately did not serve the path are left: ask one (it may serve it by now).
@@ -238,25 +234,11 @@ export class Router {
   }
 
   /**
-   * The instance answered 501 for `path` (embeddings asked of a chat engine): for `unsupportedForgetMs`
+   * The instance answered 501 for `path` (embeddings asked of a chat engine): for the next 5 minutes
    * it is asked for that path only when no other instance of the model is left to try.
    */
   onUnsupported(instance: RouteInstance, path: string): void {
-    const nowMs = this.now();
-    if (this.unsupported.size >= unsupportedMaxEntries) {
-      for (const [entry, untilMs] of this.unsupported) if (untilMs <= nowMs) this.unsupported.delete(entry);
-      if (this.unsupported.size >= unsupportedMaxEntries) this.unsupported.clear();
-    }
-    this.unsupported.set(`${path} ${targetKey(instance)}`, nowMs + unsupportedForgetMs);
-  }
-
-  private lacks(key: string, path: string, nowMs: number): boolean {
-    const entry = `${path} ${key}`;
-    const untilMs = this.unsupported.get(entry);
-    if (untilMs === undefined) return false;
-    if (untilMs > nowMs) return true;
-    this.unsupported.delete(entry);
-    return false;
+    this.unsupported.mark(targetKey(instance), path, this.now());
   }
 
   /** Each routed instance's measure (time per output or per prompt token), those measured at least once. */
