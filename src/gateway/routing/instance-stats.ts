@@ -25,6 +25,36 @@ export class Ewma {
   }
 }
 
+/** What one answer showed of its instance's speed. */
+export interface MeasuredAnswer {
+  timePerOutputTokenMs: number | null;
+  completionTokens: number;
+  /** The prompt's tokens (as the engine reported them, or counted) and its attempt's time to first token. */
+  promptTokens?: number;
+  attemptTtftMs?: number | null;
+  /** Sent to the instance while it had nothing in flight (`Router.isIdle`): its first token waited on no other. */
+  sentToIdle?: boolean;
+}
+
+/**
+ * Prompts shorter than this tell nothing of an instance's prompt processing speed (the first token's
+ * fixed costs outweigh it), so they are not measured.
+ */
+const minPromptTokensForSpeed = 256;
+
+/**
+ * Time per prompt token shown by a streamed answer to a long prompt sent to an idle instance: its
+ * attempt's time to first token over the prompt's tokens. Only an idle instance's answer counts (a
+ * queue ahead of it would be counted twice: in the measure and again as the prompts ahead). The
+ * round trip is not taken off: it is part of what a prompt costs there, and the health check's, on
+ * a new connection each time, is longer than a pooled request's.
+ */
+function promptSpeedOf(answer: MeasuredAnswer): number | null {
+  const { promptTokens = 0, attemptTtftMs = null, sentToIdle = false } = answer;
+  if (!sentToIdle || attemptTtftMs === null || promptTokens < minPromptTokensForSpeed) return null;
+  return attemptTtftMs / promptTokens;
+}
+
 /** A request in flight: when it was sent (epoch ms) and its prompt's estimated tokens. */
 interface InFlightRequest {
   atMs: number;
@@ -106,14 +136,9 @@ export class InstanceStats {
    * One answer's speed: time per output token after the first, time per prompt token (when the answer
    * tells it), and its completion length.
    */
-  recordAnswer(
-    key: string,
-    model: string,
-    answer: { timePerOutputTokenMs: number | null; completionTokens: number },
-    nowMs: number,
-    timePerPromptTokenMs: number | null = null,
-  ): void {
+  recordAnswer(key: string, model: string, answer: MeasuredAnswer, nowMs: number): void {
     const record = this.record(key, nowMs);
+    const timePerPromptTokenMs = promptSpeedOf(answer);
     if (answer.timePerOutputTokenMs !== null)
       record.timePerOutputTokenMs.add(answer.timePerOutputTokenMs, nowMs, this.staleAfterMs);
     if (timePerPromptTokenMs !== null)

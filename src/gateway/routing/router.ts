@@ -10,7 +10,7 @@ import type { Logger } from '../../telemetry/logger.js';
 import { CircuitBreakers } from './circuit-breaker.js';
 import { RegionMap, resolveClientRegion, type ClientFacts, type RegionSource } from './client-region.js';
 import { HealthChecker, type HealthTarget } from './health-checker.js';
-import { InstanceStats } from './instance-stats.js';
+import { InstanceStats, type MeasuredAnswer } from './instance-stats.js';
 import { prefixKeyOf, rendezvousPick } from './prefix-key.js';
 import {
   rankCandidates,
@@ -46,22 +46,9 @@ export interface Choice {
 }
 
 /** What the meter measured of one answer. */
-export interface AnswerMeasurement {
+export interface AnswerMeasurement extends MeasuredAnswer {
   ttftMs: number | null;
-  timePerOutputTokenMs: number | null;
-  completionTokens: number;
-  /** The prompt's tokens (as the engine reported them, or counted) and its attempt's time to first token. */
-  promptTokens?: number;
-  attemptTtftMs?: number | null;
-  /** Sent to the instance while it had nothing in flight (`isIdle`): its first token waited on no other. */
-  sentToIdle?: boolean;
 }
-
-/**
- * Prompts shorter than this tell nothing of an instance's prompt processing speed (the first token's
- * fixed costs outweigh it), so they are not measured.
- */
-const minPromptTokensForSpeed = 256;
 
 /** An instance and its routing key. */
 interface Target {
@@ -369,20 +356,7 @@ export class Router {
     const key = targetKey(instance);
     const nowMs = this.now();
     this.breakers.onSuccess(key, nowMs);
-    this.stats.recordAnswer(key, model, measured, nowMs, this.promptSpeedOf(measured));
-  }
-
-  /**
-   * Time per prompt token shown by a streamed answer to a long prompt sent to an idle instance: its
-   * attempt's time to first token over the prompt's tokens. Only an idle instance's answer counts (a
-   * queue ahead of it would be counted twice: in the measure and again as the prompts ahead). The
-   * round trip is not taken off: it is part of what a prompt costs there, and the health check's, on
-   * a new connection each time, is longer than a pooled request's.
-   */
-  private promptSpeedOf(measured: AnswerMeasurement): number | null {
-    const { promptTokens = 0, attemptTtftMs = null, sentToIdle = false } = measured;
-    if (!sentToIdle || attemptTtftMs === null || promptTokens < minPromptTokensForSpeed) return null;
-    return attemptTtftMs / promptTokens;
+    this.stats.recordAnswer(key, model, measured, nowMs);
   }
 
   onFailure(instance: RouteInstance, kind: FailureKind): void {
