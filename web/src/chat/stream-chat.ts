@@ -126,11 +126,3 @@ export async function streamChat(options: {
   update();
   return answer;
 }
-
-/** Output tokens per second between the first and the last token (the usage count when known). */
-export function tokensPerSecond(answer: ChatAnswer): number | null {
-  const tokens = answer.completionTokens ?? answer.chunks;
-  if (answer.firstTokenAtMs === null || answer.lastTokenAtMs === null || tokens < 2) return null;
-  const seconds = (answer.lastTokenAtMs - answer.firstTokenAtMs) / 1000;
-  return seconds > 0 ? (tokens - 1) / seconds : null;
-}

@@ -1,7 +1,8 @@
 import { useRef, useState } from 'preact/hooks';
 import { api } from '../api/client';
 import type { ListResponse, ServedModel } from '../api/types';
-import { type ChatAnswer, type ChatMessage, streamChat, tokensPerSecond } from '../chat/stream-chat';
+import { tokensPerSecond } from '../chat/chat-speed';
+import { type ChatAnswer, type ChatMessage, streamChat } from '../chat/stream-chat';
 import { ErrorNote } from '../components/error-note';
 import { PageTitle } from '../components/page-title';
 import { formatMs, formatNumber } from '../format';
