@@ -123,6 +123,9 @@ export async function run(args: string[]): Promise<number> {
         if (operands.length > 0) throw new CliFailure(`unexpected argument "${operands[0]}"`, 2);
         const body = createBody(values);
         const created = (await callApi(await connect(), 'POST', 'keys', body)) as Record<string, unknown>;
+        if (Array.isArray(created.warnings)) {
+          for (const warning of created.warnings) process.stderr.write(`warning: ${cell(warning)}\n`);
+        }
         if (values.json === true) {
           printJson(created);
           return 0;

@@ -67,6 +67,11 @@ export interface ApiKeyView {
 /** `POST /api/v1/keys` answers 201 with the view and the secret, which is shown this once only. */
 export interface CreateApiKeyResponse extends ApiKeyView {
   key: string;
+  /**
+   * Present when something about the key looks like a mistake but was accepted: a name in `models` that
+   * no deployment or endpoint serves yet (the key may call it once one does).
+   */
+  warnings?: string[];
 }
 
 /** `DELETE /api/v1/keys/:id`. */

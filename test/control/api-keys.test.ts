@@ -105,6 +105,27 @@ describe.each([
     expect(keys.find((k) => k['id'] === id)?.['tokensUsed']).toBe(50);
   });
 
+  it('warns about allowed models that nothing serves yet, and creates the key anyway', async () => {
+    const endpoint = await h.call('POST', '/api/v1/endpoints', {
+      body: { model: 'served-by-endpoint', url: 'http://127.0.0.1:9/v1', site: 'room-w' },
+    });
+    expect(endpoint.status, JSON.stringify(endpoint.body)).toBe(201);
+    const created = await h.call('POST', '/api/v1/keys', {
+      body: { name: 'warned', models: ['served-by-endpoint', 'chat-7bb'] },
+    });
+    expect(created.status).toBe(201);
+    expect(created.body['models']).toEqual(['served-by-endpoint', 'chat-7bb']);
+    expect(created.body['warnings']).toEqual([
+      'no deployment or endpoint serves model "chat-7bb" yet; the key can call it once one does',
+    ]);
+    const served = await h.call('POST', '/api/v1/keys', {
+      body: { name: 'not-warned', models: ['served-by-endpoint'] },
+    });
+    expect(served.status).toBe(201);
+    expect(served.body).not.toHaveProperty('warnings');
+    expect((await h.call('DELETE', `/api/v1/endpoints/${endpoint.body['id'] as string}`)).status).toBe(200);
+  });
+
   it('refuses invalid bodies with 400 naming the field', async () => {
     const cases: [unknown, string][] = [
       [{}, 'name'],

@@ -45,6 +45,11 @@ describe('edgefleet keys', () => {
       '--json',
     ]);
     expect(created.code, created.stderr).toBe(0);
+    // Nothing is deployed on this server: each allowed model is warned about on stderr, stdout stays JSON.
+    expect(
+      created.stderr.match(/^warning: no deployment or endpoint serves model "[^"]+" yet/gm),
+    ).toHaveLength(3);
+    expect(created.stderr).toContain('model "r1"');
     const key = JSON.parse(created.stdout) as Record<string, unknown>;
     const secret = key['key'] as string;
     expect(secret).toMatch(/^ef_key_/);

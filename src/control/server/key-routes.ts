@@ -47,6 +47,21 @@ function newKeySecret(role: ApiKey['role']): string {
   return role === 'admin' ? newSecret('admin') : `ef_key_${randomBytes(32).toString('base64url')}`;
 }
 
+/**
+ * One warning per allowed model that no deployment or registered endpoint serves: a key made before its
+ * deployment is fine, but a misspelt name would otherwise only show as 404s to the key's clients.
+ */
+async function unservedModelWarnings(store: Store, models: readonly string[] | null): Promise<string[]> {
+  if (models === null) return [];
+  const [deployments, endpoints] = await Promise.all([store.listDeployments(), store.listEndpoints()]);
+  const served = new Set([...deployments.map((d) => d.name), ...endpoints.map((e) => e.model)]);
+  return models
+    .filter((model) => !served.has(model))
+    .map(
+      (model) => `no deployment or endpoint serves model "${model}" yet; the key can call it once one does`,
+    );
+}
+
 /** Handles `/api/v1/keys[/:id]`; `id` and `rest` are the path segments after `keys`. */
 export async function handleKeys(
   ctx: KeyRoutesContext,
@@ -85,6 +100,8 @@ export async function handleKeys(
       region: body.region ?? null,
     });
     const created: CreateApiKeyResponse = { ...toApiKeyView(key, 0), key: secret };
+    const warnings = await unservedModelWarnings(store, key.allowedModels);
+    if (warnings.length > 0) created.warnings = warnings;
     return sendJson(response, 201, created);
   }
 

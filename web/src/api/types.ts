@@ -95,6 +95,8 @@ export interface ApiKey {
 /** `POST /api/v1/keys`: the key with its secret, shown once. */
 export interface CreatedKey extends ApiKey {
   key: string;
+  /** Accepted but probably a mistake: an allowed model nothing serves yet. */
+  warnings?: string[];
 }
 
 export interface UsageRow {

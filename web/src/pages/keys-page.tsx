@@ -179,6 +179,11 @@ export function KeysPage() {
             The secret of <strong>{created.name}</strong>, shown only now: copy it somewhere safe.
           </p>
           <code data-testid="key-secret-value">{created.key}</code>
+          {created.warnings?.map((warning) => (
+            <p class="note" data-testid="key-warning" key={warning}>
+              {warning}
+            </p>
+          ))}
           <div class="actions">
             <button
               type="button"
