@@ -5,7 +5,7 @@ import OpenAI from 'openai';
 import { afterAll, describe, expect, it } from 'vitest';
 import { scrapeMetrics, waitFor } from '../helpers/edgefleet-process.js';
 import { makeTestModel } from '../helpers/models.js';
-import { rows, startCli, TestResources, waitForOutput } from './fleet-processes.js';
+import { rows, runCli, startCli, TestResources, waitForOutput } from './fleet-processes.js';
 
 /**
  * A per-room gateway (`edgefleet gateway`) beside a server and one worker, as separate processes on
@@ -115,6 +115,12 @@ describe('edgefleet gateway (per room)', () => {
         keys: { count: number };
       };
     await waitFor(async () => ((await health()).routes.instances === 1 ? true : undefined), 10_000, 'routes');
+    // A second gateway on the same home would share its usage journal and lose records: it is refused.
+    const twin = await runCli(gatewayArgs);
+    expect(twin.code, twin.stderr).toBe(1);
+    expect(twin.stderr).toMatch(
+      new RegExp(`usage journal \\S+ is in use by process ${gateway.proc.child.pid}\\b.*--home of its own`),
+    );
 
     let sent = 0;
     /** One chat as `key` (the room user's by default); the tokens its answer reports. */

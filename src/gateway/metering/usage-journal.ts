@@ -9,11 +9,14 @@
  * so a crash of the gateway process loses nothing) and the file is fdatasynced every `syncEveryMs`: a
  * power failure or kernel crash can cost the records of that last interval. It saves the wait for the
  * disk on every request; `'always'` (the default) waits for it.
+ *
+ * One process at a time may have a journal open (`<dir>/lock`, journal-lock.ts).
  */
 import { mkdir, open, readdir, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { constants, writeSync } from 'node:fs';
 import { usageEventSchema, type UsageEvent } from '../../spec/usage-event.js';
+import { JournalLock } from './journal-lock.js';
 
 export interface JournalCheckpoint {
   segment: number;
@@ -56,6 +59,7 @@ const segmentPattern = /^usage-(\d{8})\.jsonl$/;
 
 export class UsageJournal {
   private handle: FileHandle | undefined;
+  private lock: JournalLock | undefined;
   private segment = 0;
   private segmentBytes = 0;
   private queue: PendingAppend[] = [];
@@ -86,11 +90,19 @@ export class UsageJournal {
   }
 
   async open(): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
-    const segments = await this.segments();
-    this.segment = (segments.at(-1) ?? 0) + 1;
-    this.handle = await open(join(this.dir, segmentName(this.segment)), this.flags);
-    this.segmentBytes = 0;
+    // Usage records name keys and models: readable by the owner only, like the gateway's key cache.
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    this.lock = await JournalLock.acquire(this.dir);
+    try {
+      const segments = await this.segments();
+      this.segment = (segments.at(-1) ?? 0) + 1;
+      this.handle = await open(join(this.dir, segmentName(this.segment)), this.flags, 0o600);
+      this.segmentBytes = 0;
+    } catch (error) {
+      await this.lock.release();
+      this.lock = undefined;
+      throw error;
+    }
   }
 
   /**
@@ -197,7 +209,7 @@ export class UsageJournal {
     await this.syncing;
     const old = this.handle;
     if (this.sync === 'interval') await old?.datasync();
-    this.handle = await open(join(this.dir, segmentName(this.segment + 1)), this.flags);
+    this.handle = await open(join(this.dir, segmentName(this.segment + 1)), this.flags, 0o600);
     this.segment += 1;
     this.segmentBytes = 0;
     await old?.close().catch(() => undefined);
@@ -243,7 +255,7 @@ export class UsageJournal {
   /** Records that everything before `next` is stored, and deletes segments that are done. */
   async markShipped(next: JournalCheckpoint): Promise<void> {
     const path = join(this.dir, 'shipped.json');
-    await writeFile(`${path}.tmp`, JSON.stringify(next));
+    await writeFile(`${path}.tmp`, JSON.stringify(next), { mode: 0o600 });
     await rename(`${path}.tmp`, path);
     for (const segment of await this.segments()) {
       if (segment < next.segment && segment !== this.segment) {
@@ -260,6 +272,8 @@ export class UsageJournal {
     if (this.sync === 'interval' && this.dirty) await this.handle?.datasync().catch(() => undefined);
     await this.handle?.close();
     this.handle = undefined;
+    await this.lock?.release();
+    this.lock = undefined;
   }
 
   private async checkpoint(): Promise<JournalCheckpoint> {
