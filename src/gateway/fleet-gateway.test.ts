@@ -284,6 +284,26 @@ describe('FleetGateway', () => {
     expect(response.headers.get('x-edgefleet-instance')).toBe('late');
   });
 
+  it('waits when the only listed instance cannot be reached (an engine that just died), then serves its successor', async () => {
+    const dead = await refusingUrl();
+    const { table, source } = routesOf([instance('dead', dead)]);
+    const { url } = await startGateway(source, { upstreamWaitMs: 5000 });
+    const good = await upstream(ok);
+    // The control plane learns of the restart: the new engine is listed under its new address.
+    setTimeout(() => (table.models[0]!.instances = [instance('restarted', good.url)]), 400);
+    const response = await post(url, chat());
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-edgefleet-instance')).toBe('restarted');
+
+    // Nothing comes: the refusal after the wait, as 503.
+    const { source: stuck } = routesOf([instance('dead', dead)]);
+    const { url: stuckUrl } = await startGateway(stuck, { upstreamWaitMs: 600 });
+    const started = Date.now();
+    const refused = await post(stuckUrl, chat());
+    expect(refused.status).toBe(503);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(500);
+  });
+
   it('answers 503 with the deployment status when no instance runs within the wait', async () => {
     const { table, source } = routesOf([]);
     table.models[0]!.status = 'pending';

@@ -84,10 +84,12 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
         continue;
       }
       // Every instance refused already: the client gets the refusal now rather than after the wait. With
-      // none listed (a deployment starting again) the request waits for one like any other.
+      // none listed (a deployment starting again) the request waits for one like any other, and so it
+      // does when none could be reached: an engine that just died is listed until the control plane
+      // hears of it, and comes back under a new address (or the table drops it).
       const allTried =
         lastError && model.instances.length > 0 && model.instances.every((i) => tried.has(targetKey(i)));
-      if (allTried) break;
+      if (allTried && lastError.upstreamStatus !== null) break;
       // Every instance left sits out (open breakers) past the wait: waiting would only delay the 503.
       const freeAtMs = router.blockedUntilMs(model.instances, tried);
       if (freeAtMs !== undefined && freeAtMs > deadline) {
@@ -177,6 +179,9 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
       }
       // A 501 costs no retry budget: trying an instance that serves the route is not extra load.
       const willRetry = attempt < maxAttempts && !late && another && (status === 501 || router.tryRetry());
+      // None left that could not be reached (an engine that just died): wait for the table to list its
+      // successor, as for a deployment starting again (the loop's wait, bounded by the upstream wait).
+      const waitForAnother = !another && status === null && attempt < maxAttempts && !late;
       // A 501 is an answer about the route, expected where chat and embedding servers share a model name.
       log[status === 501 ? 'debug' : 'warn'](
         {
@@ -191,17 +196,19 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
         },
         willRetry
           ? 'instance refused the request before the first byte; trying another'
-          : `instance refused the request before the first byte; not retried (${
-              attempt >= maxAttempts
-                ? 'attempts spent'
-                : late
-                  ? 'time limit spent'
-                  : !another
-                    ? 'no other instance'
-                    : 'retry budget spent'
-            })`,
+          : waitForAnother
+            ? 'instance could not be reached; waiting for another to be listed'
+            : `instance refused the request before the first byte; not retried (${
+                attempt >= maxAttempts
+                  ? 'attempts spent'
+                  : late
+                    ? 'time limit spent'
+                    : !another
+                      ? 'no other instance'
+                      : 'retry budget spent'
+              })`,
       );
-      if (!willRetry) throw lastError;
+      if (!willRetry && !waitForAnother) throw lastError;
       // A 501 spends no attempt either: the instances tried (`tried`) bound the loop.
       if (status !== 501) attempt += 1;
     } finally {
