@@ -643,6 +643,25 @@ describe('FleetGateway', () => {
     });
   });
 
+  it("answers an unknown model 404 without counting it toward the key's rpm", async () => {
+    const a = await upstream(ok);
+    const user = testPrincipal('k1', { rpm: 2, allowedModels: ['m', 'other'] });
+    const guard = new KeyGuard({ lookup: async () => user, limiter: new LocalRateLimiter() });
+    const { url } = await startGateway(routesOf([instance('a', a.url)]).source, { guard });
+    const ask = (model: string) =>
+      fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer secret' },
+        body: JSON.stringify({ model, messages: [{ role: 'user', content: 'x' }] }),
+      });
+    for (let i = 0; i < 3; i++) expect((await ask('other')).status).toBe(404);
+    // A model the key may not use is 403 whether it exists or not (its existence is not told).
+    expect((await ask('no-such-model')).status).toBe(403);
+    expect((await ask('m')).status).toBe(200);
+    expect((await ask('m')).status).toBe(200);
+    expect((await ask('m')).status).toBe(429);
+  });
+
   it('cancels the upstream request at once when the client goes away', async () => {
     let upstreamClosed = false;
     const hanging = await upstream((req, res) => {

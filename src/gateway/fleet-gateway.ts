@@ -18,6 +18,7 @@ import {
   type MeterContext,
   type RecordUsage,
 } from './metering/request-meter.js';
+import { allowsModel } from './auth/key-guard.js';
 import { prepareBody } from './inference-request.js';
 import { engineTokenCounter, type CountTokens } from './metering/engine-token-counter.js';
 import { estimatePromptTokens } from './metering/estimate-tokens.js';
@@ -243,7 +244,12 @@ export class FleetGateway {
     }
     let stopWarm: () => void = () => undefined;
     try {
-      if (guard) await guard.admit(principal, model);
+      if (guard) {
+        // An unknown model is 404 before the key's limits count the request (a refused request counts
+        // toward nothing). One the key may not use is 403 first, whether it exists or not.
+        if (allowsModel(principal, model)) await this.findModel(model);
+        await guard.admit(principal, model);
+      }
       const { cold, stop } = this.options.activate ? await this.wake(model) : notWaking;
       stopWarm = stop;
       const { router } = this;
