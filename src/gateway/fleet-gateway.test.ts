@@ -647,7 +647,7 @@ describe('FleetGateway', () => {
     const a = await upstream(ok);
     const user = testPrincipal('k1', { rpm: 2, allowedModels: ['m', 'other'] });
     const guard = new KeyGuard({ lookup: async () => user, limiter: new LocalRateLimiter() });
-    const { url } = await startGateway(routesOf([instance('a', a.url)]).source, { guard });
+    const { url, gateway } = await startGateway(routesOf([instance('a', a.url)]).source, { guard });
     const ask = (model: string) =>
       fetch(`${url}/v1/chat/completions`, {
         method: 'POST',
@@ -660,6 +660,11 @@ describe('FleetGateway', () => {
     expect((await ask('m')).status).toBe(200);
     expect((await ask('m')).status).toBe(200);
     expect((await ask('m')).status).toBe(429);
+    // The 429 of a served model names it in the metrics; a name no deployment has never becomes a label.
+    const metrics = await gateway.registry.metrics();
+    expect(metrics).toMatch(/edgefleet_gateway_requests_total\{[^}]*model="m"[^}]*status="429"\} 1/);
+    expect(metrics).not.toContain('no-such-model');
+    expect(metrics).not.toMatch(/model="other"/);
   });
 
   it('cancels the upstream request at once when the client goes away', async () => {

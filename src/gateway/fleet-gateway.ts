@@ -247,7 +247,10 @@ export class FleetGateway {
       if (guard) {
         // An unknown model is 404 before the key's limits count the request (a refused request counts
         // toward nothing). One the key may not use is 403 first, whether it exists or not.
-        if (allowsModel(principal, model)) await this.findModel(model);
+        if (allowsModel(principal, model)) {
+          await this.findModel(model);
+          seen.model = model; // a routed model: the metrics of its 429s name it
+        }
         await guard.admit(principal, model);
       }
       const { cold, stop } = this.options.activate ? await this.wake(model) : notWaking;

@@ -3,6 +3,7 @@ import { answerClientErrors } from '../../http/client-errors.js';
 import { createHttpServer } from '../../http/create-http-server.js';
 import type { ServerTls } from '../../http/tls-options.js';
 import { onlyRead, sendError, sendJson } from '../../http/respond.js';
+import { logRequestFailure } from '../../http/log-request-failure.js';
 import { gatewaySyncRoles, metricsRoles } from '../../spec/api-keys.js';
 import { clipped, EdgeFleetError } from '../../spec/edgefleet-error.js';
 import type { Store } from '../../store/store.js';
@@ -153,9 +154,7 @@ export class ControlServer {
     try {
       await this.route(request, response, path, url.searchParams);
     } catch (error) {
-      if (!(error instanceof EdgeFleetError) || error.status >= 500) {
-        this.options.log.error({ err: error, method: request.method, path }, 'request failed');
-      }
+      logRequestFailure(this.options.log, error, { method: request.method, path });
       sendError(response, error);
     } finally {
       this.metrics.requests.inc({ route, status: String(response.statusCode) });

@@ -89,7 +89,7 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
       // hears of it, and comes back under a new address (or the table drops it).
       const allTried =
         lastError && model.instances.length > 0 && model.instances.every((i) => tried.has(targetKey(i)));
-      if (allTried && lastError.upstreamStatus !== null) break;
+      if (allTried && lastError?.upstreamStatus !== null) break;
       // Every instance left sits out (open breakers) past the wait: waiting would only delay the 503.
       const freeAtMs = router.blockedUntilMs(model.instances, tried);
       if (freeAtMs !== undefined && freeAtMs > deadline) {
@@ -124,6 +124,12 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
       });
       const outcome = result.completed ? 'ok' : clientGone ? 'aborted' : 'broken';
       context.upstreamAttempts.inc({ model: modelName, site, outcome });
+      if (outcome === 'broken') {
+        log.warn(
+          { model: modelName, instance: instance.id, site, attempt, status: result.status },
+          'the answer broke after its first bytes reached the client; it was ended with an error',
+        );
+      }
       if (log.isLevelEnabled('debug')) {
         log.debug(
           {

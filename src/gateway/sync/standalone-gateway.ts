@@ -17,6 +17,7 @@ import { trackConnections } from '../../http/graceful-close.js';
 import type { ServerTls } from '../../http/tls-options.js';
 import { resolveTarget } from '../../http/request-target.js';
 import { onlyRead, sendError, sendJson } from '../../http/respond.js';
+import { logRequestFailure } from '../../http/log-request-failure.js';
 import { metricsRoles } from '../../spec/api-keys.js';
 import { clipped, EdgeFleetError } from '../../spec/edgefleet-error.js';
 import type { Logger } from '../../telemetry/logger.js';
@@ -223,9 +224,7 @@ async function start(options: StandaloneGatewayOptions, parts: Started): Promise
       if (path.startsWith('/v1/')) return await gateway.handle(request, response, path);
       throw new EdgeFleetError('not_found', `no route ${clipped(path)}`);
     } catch (error) {
-      if (!(error instanceof EdgeFleetError) || error.status >= 500) {
-        log.error({ err: error, method: request.method, path }, 'request failed');
-      }
+      logRequestFailure(log, error, { method: request.method, path });
       sendError(response, error);
     }
   };
