@@ -18,8 +18,8 @@ const HELP = `usage: edgefleet usage [--group-by key,model,site] [--bucket minut
                       [--since 24h] [--until TIME] [--key K] [--model M] [--site S]
                       [--server URL] [--api-key KEY | --home DIR] [--json]
 
-Shows the usage ledger: requests, errors (status >= 400), prompt and completion tokens, mean time to
-first token and mean duration, per group.
+Shows the usage ledger: requests, errors (status >= 400 or a broken stream; not a client that left),
+prompt and completion tokens, mean time to first token and mean duration, per group.
 
   --group-by FIELDS    any of key, model, site, comma-separated (default key,model; "" for one total)
   --bucket SIZE        also per minute, hour or day (UTC)

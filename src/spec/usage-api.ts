@@ -94,7 +94,7 @@ export interface UsageRowView {
   site: string | null;
   bucket_start: string | null;
   requests: number;
-  /** Requests answered with status ≥ 400. */
+  /** Requests answered with status ≥ 400 or whose stream broke; a client that left is none. */
   errors: number;
   prompt_tokens: number;
   completion_tokens: number;

@@ -178,7 +178,7 @@ export interface UsageAggregate {
   /** Start of the time bucket (epoch ms, UTC), when grouped by one. */
   bucketStartMs: number | null;
   requests: number;
-  /** Requests answered with status ≥ 400. */
+  /** Requests answered with status ≥ 400 or whose stream broke; a client that left is none. */
   errors: number;
   promptTokens: number;
   completionTokens: number;
@@ -226,7 +226,7 @@ export interface TrafficBucket {
   siteName: string | null;
   model: string | null;
   requests: number;
-  /** Requests answered with status ≥ 400. */
+  /** Requests answered with status ≥ 400 or whose stream broke; a client that left is none. */
   errors: number;
   completionTokens: number;
   ttftP50Ms: number | null;

@@ -10,9 +10,10 @@ import type { UsageBucket, UsageGroupField } from './store-types.js';
 
 /**
  * A usage record that counts as an error, in SQL over `usage_records`: an error answer, or a stream that
- * broke after its first byte (its status was 200). A client that left is none.
+ * broke after its first byte (its status was 200). A client that left is none: `aborted` with status
+ * 499 when it left before any instance answered, else with the status the instance answered.
  */
-export const failedRecordSql = `(status >= 400 OR outcome = 'broken')`;
+export const failedRecordSql = `(outcome = 'broken' OR (status >= 400 AND status <> 499 AND outcome <> 'aborted'))`;
 
 type UsageQueries = Pick<Store, 'appendUsage' | 'sumUsage' | 'totalTokensForKey' | 'aggregateUsage'>;
 

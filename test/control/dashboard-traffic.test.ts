@@ -46,6 +46,8 @@ const events: UsageEvent[] = [
   }), // TPOT 500
   // Buckets 1 and 2 idle. Bucket 3: room-1 / r1-7b, and one request that reached no site.
   event('c1', 30_000, { ttftMs: 40, durationMs: 440, completionTokens: 101 }), // TPOT 4
+  // Its client left before any instance answered (499, as the gateway meters it): no error either.
+  event('c0', 31_000, { status: 499, outcome: 'aborted', completionTokens: 0, promptTokens: 0 }),
   event('c2', 35_000, {
     siteName: null,
     instanceId: null,
@@ -157,9 +159,9 @@ describe.each([
     expect(room1[2]).toEqual({ t: t0 + 20_000, ...idle });
     expect(room1[3]).toEqual({
       t: t0 + 30_000,
-      requests: 1,
+      requests: 2,
       errors: 0,
-      requestsPerSecond: 0.1,
+      requestsPerSecond: 0.2,
       tokensPerSecond: 10.1,
       ttftP50Ms: 40,
       ttftP99Ms: 40,
@@ -198,7 +200,7 @@ describe.each([
       tpotP99Ms: 500,
     });
     expect(fleet[1]).toEqual({ t: t0 + 10_000, ...idle });
-    expect(fleet[3]).toMatchObject({ requests: 2, errors: 1, ttftP50Ms: 40, tpotP99Ms: 4 });
+    expect(fleet[3]).toMatchObject({ requests: 3, errors: 1, ttftP50Ms: 40, tpotP99Ms: 4 });
     expect(fleet[5]).toMatchObject({
       requests: 1,
       errors: 1,

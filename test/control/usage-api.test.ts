@@ -192,9 +192,21 @@ describe.each([
         status: outcome === 'error' ? 502 : 200,
       }),
     );
+    // A client that left before any instance answered: 499, as the gateway meters it.
+    events.push(
+      usageEvent('outcome-left-waiting', {
+        model: 'outcomes',
+        atMs: at + 4,
+        outcome: 'aborted',
+        status: 499,
+        promptTokens: 0,
+        completionTokens: 0,
+        ttftMs: null,
+      }),
+    );
     expect((await h.call('POST', '/api/v1/usage/events', { body: { events } })).status).toBe(200);
     const rows = listOf(await report(`from=${at}&to=${at + hourMs}&model=outcomes&group_by=`));
-    expect(rows).toEqual([expect.objectContaining({ requests: 4, errors: 2 })]);
+    expect(rows).toEqual([expect.objectContaining({ requests: 5, errors: 2 })]);
   });
 
   it("sets a key's last use from the records a room gateway ships (never moving it back)", async () => {

@@ -114,6 +114,27 @@ export function usageContract(h: ContractHarness): void {
     expect(await store.aggregateUsage({ fromMs: 0, toMs: 1, groupBy: ['key'] })).toEqual([]);
   });
 
+  it('counts error answers and broken streams as errors, clients that left as none', async () => {
+    const store = await h.open();
+    await store.appendUsage([
+      event('ok'),
+      // Cut after the first byte: status 200, an error all the same.
+      event('broken', { outcome: 'broken' }),
+      event('refused', { status: 429, outcome: 'error', promptTokens: 0, completionTokens: 0 }),
+      event('failed', { status: 502, outcome: 'error', promptTokens: 0, completionTokens: 0 }),
+      // Left during an answer, and before any instance answered (499, as the gateway meters it).
+      event('left-answering', { outcome: 'aborted' }),
+      event('left-waiting', { status: 499, outcome: 'aborted', promptTokens: 0, completionTokens: 0 }),
+    ]);
+    const [total] = await store.aggregateUsage({ fromMs: t0, toMs: t0 + hourMs, groupBy: [] });
+    expect(total).toMatchObject({ requests: 6, errors: 3 });
+    const traffic = await store.trafficBuckets({ fromMs: t0, stepMs: hourMs, buckets: 1 });
+    expect(traffic.fleet).toEqual([expect.objectContaining({ bucket: 0, requests: 6, errors: 3 })]);
+    expect(traffic.groups).toEqual([
+      expect.objectContaining({ siteName: 'room-1', model: 'r1-7b', requests: 6, errors: 3 }),
+    ]);
+  });
+
   it('buckets by minute, hour and day (UTC)', async () => {
     const store = await h.open();
     await store.appendUsage([
