@@ -27,7 +27,7 @@ prompt and completion tokens, mean time to first token and mean duration, per gr
   --until TIME         end, exclusive: an ISO time (default now)
   --key K              only this API key (id or name)
   --model M            only this model
-  --site S             only this site
+  --site S             only this site (id or name)
 
 ${CONNECTION_HELP}`;
 

@@ -115,6 +115,12 @@ describe.each([
     expect(perSite).toEqual([
       expect.objectContaining({ key_id: null, model: null, site: null, requests: 3 }),
     ]);
+    // `site` may also be the site's id (the ledger records its name), as for the traffic charts.
+    const room1 = await h.store.upsertSite({ name: 'room-1' });
+    expect(listOf(await report(`${range}&group_by=&site=${room1.id}`))).toEqual(perSite);
+    expect(listOf(await report(`${range}&group_by=site&site=${room1.id}`))).toEqual([
+      expect.objectContaining({ site: 'room-1', requests: 3 }),
+    ]);
     // [from, to): the event at exactly `to` is left out.
     const upToTwo = listOf(await report(`from=${t0}&to=${t0 + 2 * hourMs}&group_by=`));
     expect(upToTwo[0]?.['requests']).toBe(4);

@@ -9,6 +9,7 @@ import { parseWith } from '../../http/read-json-body.js';
 import { sendJson } from '../../http/respond.js';
 import { clipped, EdgeFleetError, methodNotAllowed } from '../../spec/edgefleet-error.js';
 import type { Store } from '../../store/store.js';
+import { ledgerSiteName } from './site-filter.js';
 import { trafficSeries, type TrafficSeries } from './traffic-series.js';
 
 export const maxTrafficWindowS = 86_400;
@@ -64,11 +65,7 @@ export async function trafficReport(
   const buckets = Math.ceil(q.windowS / q.stepS);
   const toMs = Math.floor(nowMs / stepMs) * stepMs;
   const fromMs = toMs - buckets * stepMs;
-  // The ledger records site names; `site` may be a site's id or its name.
-  const siteName =
-    q.site === undefined
-      ? undefined
-      : ((await store.listSites()).find((s) => s.id === q.site)?.name ?? q.site);
+  const siteName = await ledgerSiteName(store, q.site);
   const rows = await store.trafficBuckets({ fromMs, stepMs, buckets, siteName, model: q.model });
   return {
     object: 'traffic',

@@ -13,6 +13,7 @@ import {
   type UsageReport,
 } from '../../spec/usage-api.js';
 import type { Store } from '../../store/store.js';
+import { ledgerSiteName } from './site-filter.js';
 import { toUsageRecord } from './usage-sink.js';
 
 export interface UsageRoutesContext {
@@ -82,7 +83,7 @@ async function usageReport(store: Store, params: URLSearchParams): Promise<Usage
     bucket: q.bucket,
     keyIds,
     model: q.model,
-    siteName: q.site,
+    siteName: await ledgerSiteName(store, q.site),
     limit: maxUsageRows + 1,
   });
   if (rows.length > maxUsageRows) {
