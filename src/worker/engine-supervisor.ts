@@ -7,6 +7,7 @@ import { reachableBaseUrl } from '../spec/route-table.js';
 import { RestartBackoff } from './process-engine/restart-backoff.js';
 import type { LogTail } from './log-tail.js';
 import { TailBuffer } from './tail-buffer.js';
+import { watchLiveness, type LivenessOptions } from './liveness-watch.js';
 
 export type EngineState = 'starting' | 'ready' | 'restarting' | 'stopped' | 'failed';
 
@@ -27,6 +28,8 @@ export interface SupervisorOptions {
   /** After this long ready, the backoff starts again from the beginning. */
   stableAfterMs?: number;
   healthPollMs?: number;
+  /** Health checks of the ready engine: one that stops answering is killed and started again. */
+  liveness?: LivenessOptions;
   /** Added to the worker's environment (device pinning such as CUDA_VISIBLE_DEVICES). */
   env?: Record<string, string>;
   /** The address the engine binds (its `--host`); the supervisor reaches it there. Default 127.0.0.1. */
@@ -50,6 +53,8 @@ export class EngineSupervisor extends EventEmitter<{ state: [EngineState] }> {
   private stopping = false;
   private restartTimer: NodeJS.Timeout | undefined;
   private readonly tail = new TailBuffer(40);
+  /** Why the supervisor killed the running engine (it stopped answering), for its exit's reason. */
+  private killedBecause: string | undefined;
 
   constructor(private readonly options: SupervisorOptions) {
     super();
@@ -128,6 +133,7 @@ export class EngineSupervisor extends EventEmitter<{ state: [EngineState] }> {
   private spawnEngine(): void {
     const { log } = this.options;
     this.urlValue = undefined;
+    this.killedBecause = undefined;
     this.setState(this.backoff.restarts === 0 ? 'starting' : 'restarting');
     let child: ChildProcess;
     try {
@@ -180,6 +186,17 @@ export class EngineSupervisor extends EventEmitter<{ state: [EngineState] }> {
           this.backoff.markReady();
           this.setState('ready');
           this.options.log.info({ url: this.urlValue, pid: child.pid }, 'engine ready');
+          void watchLiveness(
+            `${this.urlValue}/health`,
+            () =>
+              this.child === child && child.exitCode === null && child.signalCode === null && !this.stopping,
+            (reason) => {
+              this.killedBecause = `${reason}; killed and started again`;
+              this.options.log.error({ pid: child.pid, reason }, 'engine stopped answering; killing it');
+              child.kill('SIGKILL');
+            },
+            this.options.liveness,
+          );
           return;
         }
       } catch {
@@ -191,7 +208,7 @@ export class EngineSupervisor extends EventEmitter<{ state: [EngineState] }> {
 
   private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.child !== child) return;
-    this.restartLater(code, signal, this.tail.exitReason(code, signal));
+    this.restartLater(code, signal, this.killedBecause ?? this.tail.exitReason(code, signal));
   }
 
   /** The engine exited or could not be started: report why and start it again after the backoff. */
