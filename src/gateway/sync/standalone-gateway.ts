@@ -155,13 +155,18 @@ async function start(options: StandaloneGatewayOptions, parts: Started): Promise
       unledgered.save(listAgeMs === null ? undefined : Date.now() - listAgeMs);
     },
   });
+  /** Ends the wait of the leftover journals' shipping (below) for another try. */
+  let leftoversTryNow: (() => void) | undefined;
   const routes = (parts.routes = new HttpRouteSource({
     client,
     cachePath: join(cacheDir, 'routes.json'),
     log: log.child({ component: 'route-sync' }),
     pollMs: options.routesPollMs ?? 1000,
-    // The control plane is back: ship the journal now rather than at the shipper's backed-off tick.
-    onReachable: () => void shipper.flush().catch(() => undefined),
+    // The control plane is back: ship the journals now rather than at the shippers' backed-off ticks.
+    onReachable: () => {
+      void shipper.flush().catch(() => undefined);
+      leftoversTryNow?.();
+    },
   }));
   await Promise.all([routes.start(), keys.start()]);
   const gateway = new FleetGateway({
@@ -249,6 +254,7 @@ async function start(options: StandaloneGatewayOptions, parts: Started): Promise
           ship: client.shipUsage,
           log: log.child({ component: 'usage-shipper' }),
           signal: leftovers.signal,
+          onWaiting: (tryNow) => (leftoversTryNow = tryNow),
         })
       : Promise.resolve();
   const port = intake ? options.port : (server.address() as AddressInfo).port;

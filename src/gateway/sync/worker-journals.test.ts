@@ -89,6 +89,32 @@ describe('worker journals', () => {
     expect(await readdir(home)).toEqual(['usage-journal']);
   });
 
+  it('tries again at once when told the control plane is back, not after its retry wait', async () => {
+    const home = await homeOfThreeWorkers();
+    const shipped: string[] = [];
+    let reachable = false;
+    let tryNow: (() => void) | undefined;
+    const started = Date.now();
+    const done = shipLeftoverJournals({
+      home,
+      workers: 2,
+      ship: async (events) => {
+        if (!reachable) throw new Error('control plane unreachable');
+        shipped.push(...events.map((e) => e.id));
+      },
+      log,
+      signal: new AbortController().signal,
+      retryMs: 60_000,
+      onWaiting: (wake) => (tryNow = wake),
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    reachable = true;
+    tryNow?.();
+    await done;
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(shipped.sort()).toEqual(['w2-a', 'w2-b']);
+  });
+
   // A directory rm cannot remove: one holding a mount point (EBUSY), which needs root to set up.
   it.skipIf(process.getuid?.() !== 0)(
     'keeps a shipped journal it cannot remove and tries again, never rejecting',

@@ -28,6 +28,8 @@ export interface LeftoverJournalsOptions {
   signal: AbortSignal;
   /** Between attempts while the control plane cannot take them (default 30 s). */
   retryMs?: number;
+  /** Given, while waiting to try again, a function that ends the wait (the control plane is back). */
+  onWaiting?: (tryNow: () => void) => void;
 }
 
 /**
@@ -49,7 +51,12 @@ export async function shipLeftoverJournals(options: LeftoverJournalsOptions): Pr
         );
         break;
       }
-      await sleep(options.retryMs ?? 30_000, undefined, { signal }).catch(() => undefined);
+      const waited = new AbortController();
+      const tryNow = () => waited.abort();
+      signal.addEventListener('abort', tryNow, { once: true });
+      options.onWaiting?.(tryNow);
+      await sleep(options.retryMs ?? 30_000, undefined, { signal: waited.signal }).catch(() => undefined);
+      signal.removeEventListener('abort', tryNow);
     }
   }
 }
