@@ -603,6 +603,46 @@ describe('FleetGateway', () => {
     ]);
   });
 
+  it("charges a non-streamed request whose client left the instance's likely work, so a budget cannot be dodged", async () => {
+    const slow: Script = (req, res, body) => void setTimeout(() => ok(req, res, body), 2000);
+    const a = await upstream(slow);
+    const user = testPrincipal('k1', { tokenBudget: 20 });
+    const guard = new KeyGuard({ lookup: async () => user, limiter: new LocalRateLimiter() });
+    const events: UsageEvent[] = [];
+    const { url } = await startGateway(routesOf([instance('a', a.url)]).source, {
+      guard,
+      recordUsage: async (event) => void events.push(event),
+      routing: defaultRoutingConfig({
+        measurement: { defaultTimePerOutputTokenMs: 10, defaultTimePerPromptTokenMs: 0.5 },
+      }),
+    });
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(), 500);
+    await expect(
+      fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer secret' },
+        body: chat(),
+        signal: abort.signal,
+      }),
+    ).rejects.toThrow();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(events).toHaveLength(1);
+    const [left] = events;
+    expect(left).toMatchObject({ status: 499, outcome: 'aborted', instanceId: 'a', usageEstimated: true });
+    expect(left!.promptTokens).toBeGreaterThan(0);
+    // About 500 ms at 10 ms a token, less the prompt's few milliseconds.
+    expect(left!.completionTokens).toBeGreaterThanOrEqual(40);
+    expect(left!.completionTokens).toBeLessThanOrEqual(55);
+    const next = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer secret' },
+      body: chat(),
+    });
+    expect(next.status).toBe(429);
+    expect(await next.text()).toMatch(/token budget/);
+  });
+
   it('sends nothing upstream for a client that left while its key was being admitted, and meters it', async () => {
     const a = await upstream(ok);
     let admitting = 0;

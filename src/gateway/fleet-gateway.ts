@@ -278,7 +278,7 @@ export class FleetGateway {
             sentToIdle,
           );
         },
-        abandoned: (instance) => this.meter.abandoned(meterContext, model, instance),
+        abandoned: (instance, work) => this.meter.abandoned(meterContext, model, instance, work),
       });
     } catch (error) {
       await this.meter.failed(meterContext, model, toOpenAiError(error).status);

@@ -119,10 +119,26 @@ export class RequestMeter {
 
   /**
    * The client left before any instance answered (while it waited for its limits, for an instance, or
-   * for the answer's headers): status 499, as nginx logs a client that closed its request.
+   * for the answer's headers): status 499, as nginx logs a client that closed its request. `work`: what
+   * the instance likely did meanwhile (estimated), charged to the key.
    */
-  async abandoned(context: MeterContext, model: string, instance?: RouteInstance): Promise<void> {
-    await this.write(this.event(context, model, instance, 499, 'aborted', 0, 0));
+  async abandoned(
+    context: MeterContext,
+    model: string,
+    instance?: RouteInstance,
+    work?: TokenUsage,
+  ): Promise<void> {
+    const promptTokens = work?.promptTokens ?? 0;
+    const completionTokens = work?.completionTokens ?? 0;
+    const event = this.event(context, model, instance, 499, 'aborted', promptTokens, completionTokens);
+    if (instance && promptTokens + completionTokens > 0) {
+      event.usageEstimated = true;
+      context.onTokens?.(promptTokens, completionTokens);
+      const labels = this.labelsOf(model, instance.siteName);
+      this.tokens.inc(labels.prompt, promptTokens);
+      this.tokens.inc(labels.completion, completionTokens);
+    }
+    await this.write(event);
   }
 
   /** A request answered with an error before any instance answered (no instance, refused, limits). */

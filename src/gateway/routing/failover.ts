@@ -12,6 +12,7 @@ import type { RouteInstance, RouteModel } from '../../spec/route-table.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { forwardRequest } from '../streaming/forward-request.js';
 import { UpstreamRefusedError, type ForwardMeter } from '../streaming/forward-types.js';
+import type { TokenUsage } from '../streaming/sse-usage-relay.js';
 import { targetKey, type Router } from './router.js';
 
 export interface FailoverContext {
@@ -44,8 +45,11 @@ export interface FailoverRequest {
   promptTokens?: number;
   /** `sentToIdle`: the instance had nothing in flight when this attempt was sent (`Router.isIdle`). */
   meterFor: (instance: RouteInstance, sentToIdle: boolean) => ForwardMeter;
-  /** The client left before any instance answered (`instance`: the one that had the request, if any). */
-  abandoned: (instance: RouteInstance | undefined) => Promise<void>;
+  /**
+   * The client left before any instance answered (`instance`: the one that had the request, if any;
+   * `work`: what it likely did, estimated, for a non-streamed request it had while otherwise idle).
+   */
+  abandoned: (instance: RouteInstance | undefined, work?: TokenUsage) => Promise<void>;
 }
 
 const pollMs = 200;
@@ -104,6 +108,7 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
     tried.add(targetKey(instance));
     if (attempt > 1) context.retries.inc({ model: modelName });
     const sentToIdle = router.isIdle(instance);
+    const sentAtMs = router.now();
     const release = router.begin(instance, job.promptTokens ?? 0);
     const onAnswered = router.trialVerdict(instance);
     const site = instance.siteName;
@@ -153,7 +158,12 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
       if (clientGone) {
         // The client left and the gateway cut the upstream request: no verdict on the instance.
         context.upstreamAttempts.inc({ model: modelName, site, outcome: 'aborted' });
-        await job.abandoned(instance);
+        // A stream is answered (headers) before the engine schedules it: one left before that cost nothing.
+        const work =
+          !job.stream && sentToIdle
+            ? router.abandonedWork(instance, router.now() - sentAtMs, job.promptTokens ?? 0)
+            : undefined;
+        await job.abandoned(instance, work);
         return;
       }
       context.upstreamAttempts.inc({ model: modelName, site, outcome: 'refused' });

@@ -5,8 +5,10 @@
  * budget. Owns a HealthChecker, started and stopped with the gateway.
  */
 import type { Registry } from 'prom-client';
+import type { TokenUsage } from '../streaming/sse-usage-relay.js';
 import type { InstanceLoad, RouteInstance } from '../../spec/route-table.js';
 import type { Logger } from '../../telemetry/logger.js';
+import { abandonedWork } from './abandoned-work.js';
 import { CircuitBreakers } from './circuit-breaker.js';
 import { RegionMap, resolveClientRegion, type ClientFacts, type RegionSource } from './client-region.js';
 import { HealthChecker, type HealthTarget } from './health-checker.js';
@@ -290,6 +292,19 @@ export class Router {
       promptWorkAheadMs: this.stats.promptWorkAheadMs(key, timePerPromptTokenMs, nowMs),
       timePerPromptTokenMs,
     };
+  }
+
+  /** The work a non-streamed attempt sent to `instance` while it was idle did before its client left. */
+  abandonedWork(instance: RouteInstance, elapsedMs: number, promptTokens: number): TokenUsage {
+    const { measurement } = this.config;
+    const key = targetKey(instance);
+    const nowMs = this.now();
+    return abandonedWork(
+      elapsedMs,
+      promptTokens,
+      this.stats.timePerPromptTokenMs(key, 1, nowMs)?.ms ?? measurement.defaultTimePerPromptTokenMs,
+      this.stats.timePerOutputTokenMs(key, 1, nowMs)?.ms ?? measurement.defaultTimePerOutputTokenMs,
+    );
   }
 
   /**
