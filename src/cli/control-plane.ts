@@ -80,6 +80,11 @@ export interface ControlPlane {
    * is logged, and close() throws (`edgefleet server` then exits 1); the store is the caller's to close.
    */
   close(): Promise<void>;
+  /**
+   * Stops taking connections and lets the answers in flight finish, for up to `graceMs` (call before
+   * `close()`, and before stopping the engines they come from).
+   */
+  drain(graceMs: number): Promise<void>;
 }
 
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
@@ -175,6 +180,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     control,
     gateway,
     created,
+    drain: (graceMs) => control.drain(graceMs),
     close: async () => {
       const shutdownMs = options.shutdownMs ?? 10_000;
       const deadline = Date.now() + shutdownMs;

@@ -137,6 +137,8 @@ async function serve(
   process.stdout.write(`EdgeFleet control plane listening on ${plane.url} (OpenAI API: ${plane.url}/v1)\n`);
   if (!shutdown.signal.aborted) await once(shutdown.signal, 'abort');
   log.info('shutting down');
+  // Answers in flight through the gateway finish first (up to 10 s), as a room's gateway lets them.
+  await plane.drain(10_000);
   await plane.close();
   return 0;
 }

@@ -185,6 +185,8 @@ export async function run(args: string[]): Promise<number> {
 
     if (!shutdown.signal.aborted) await once(shutdown.signal, 'abort');
     log.info('shutting down');
+    // Answers in flight finish first (up to 10 s), while the engine that writes them still runs.
+    await plane.drain(10_000);
     await agent.close();
     await running;
     if (workerFailure !== undefined) throw workerFailure;

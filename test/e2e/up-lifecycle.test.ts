@@ -105,3 +105,48 @@ describe('edgefleet up: engine crash, restart and shutdown', () => {
     await waitFor(async () => (isAlive(engine.pid!) ? undefined : true), 5000, 'the engine process to exit');
   });
 });
+
+describe('edgefleet up: SIGTERM while an answer streams', () => {
+  it('lets the stream finish before it stops the engine, then exits 0', async () => {
+    // A model slow enough (about 50 tokens/s here) that the answer is still streaming when SIGTERM comes.
+    const model = await makeTestModel({ hidden: 768, layers: 6 });
+    const server = await startEdgeFleet([
+      '--model',
+      model.path,
+      '--name',
+      'm',
+      '--context',
+      '512',
+      '--offline',
+    ]);
+    try {
+      const response = await fetch(`${server.baseUrl}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          model: 'm',
+          messages: [{ role: 'user', content: 'hi' }],
+          max_tokens: 60,
+          ignore_eos: true,
+          stream: true,
+        }),
+      });
+      expect(response.status).toBe(200);
+      const reader = response.body!.getReader();
+      const decoder = new TextDecoder();
+      let text = decoder.decode((await reader.read()).value);
+      const exited = server.stop(); // SIGTERM, while the answer streams
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+      }
+      expect(text).not.toContain('"error"');
+      expect(text).toContain('"finish_reason":"length"');
+      expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true);
+      expect((await exited).code).toBe(0);
+    } finally {
+      await server.stop();
+    }
+  }, 120_000);
+});

@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { answerClientErrors } from '../../http/client-errors.js';
 import { createHttpServer } from '../../http/create-http-server.js';
+import { trackConnections, type TrackedConnections } from '../../http/graceful-close.js';
 import type { ServerTls } from '../../http/tls-options.js';
 import { onlyRead, sendError, sendJson } from '../../http/respond.js';
 import { logRequestFailure } from '../../http/log-request-failure.js';
@@ -72,6 +73,8 @@ function isGatewaySyncPath(path: string, method: string | undefined): boolean {
  */
 export class ControlServer {
   readonly server: Server;
+  private readonly connections: TrackedConnections;
+  private draining: Promise<void> | undefined;
   readonly metrics: ServerMetrics;
   readonly reconciler: Reconciler;
   /** Engine loads from worker heartbeats, for the route table. */
@@ -96,6 +99,7 @@ export class ControlServer {
     });
     this.server = createHttpServer((request, response) => void this.handle(request, response), options.tls);
     answerClientErrors(this.server);
+    this.connections = trackConnections(this.server);
   }
 
   /** Starts the periodic reconcile loop. */
@@ -121,17 +125,24 @@ export class ControlServer {
   }
 
   /**
-   * Stops the loop and the HTTP server at once, then waits for the reconcile pass in flight and gives up
-   * the scheduler's leadership. Those two wait on the store: a caller that must not hang on a stalled
-   * database bounds this promise (the server is closed by then whatever the store does).
+   * Stops accepting connections; answers in flight (the gateway's streams) are finished, for up to
+   * `graceMs`, then every connection is closed (src/http/graceful-close.ts). Resolves when none is open.
+   */
+  drain(graceMs: number): Promise<void> {
+    this.draining ??= this.connections.close(graceMs);
+    return this.draining;
+  }
+
+  /**
+   * Stops the loop and the HTTP server (at once, unless `drain` ran first), then waits for the reconcile
+   * pass in flight and gives up the scheduler's leadership. Those two wait on the store: a caller that
+   * must not hang on a stalled database bounds this promise (the server is closed by then whatever the
+   * store does).
    */
   async close(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+    await this.drain(0);
     await this.reconciler.settled();
     await this.options.store.releaseLeadership('scheduler').catch(() => undefined);
   }
