@@ -432,6 +432,23 @@ describe('FleetGateway', () => {
     expect((await fetch(`${url}/v1/models`)).status).toBe(200);
   });
 
+  it('answers HEAD /v1/models like GET without a body, and names both methods to others', async () => {
+    const { url } = await startGateway(routesOf([]).source);
+    for (const path of ['/v1/models', '/v1/models/m']) {
+      const get = await fetch(`${url}${path}`);
+      const body = await get.text();
+      const head = await fetch(`${url}${path}`, { method: 'HEAD' });
+      expect(head.status, path).toBe(200);
+      expect(head.headers.get('content-type')).toBe(get.headers.get('content-type'));
+      expect(head.headers.get('content-length')).toBe(String(Buffer.byteLength(body)));
+      expect(await head.text()).toBe('');
+    }
+    expect((await fetch(`${url}/v1/models/nope`, { method: 'HEAD' })).status).toBe(404);
+    const post = await fetch(`${url}/v1/models`, { method: 'POST', body: '{}' });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET, HEAD');
+  });
+
   it('answers a malformed percent-escape in a model id with 400, not 500', async () => {
     const { url } = await startGateway(routesOf([]).source);
     for (const id of ['%ZZ', '%E0%A4%A']) {

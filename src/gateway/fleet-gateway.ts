@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { parseJsonBuffer, readBody } from '../http/read-json-body.js';
-import { sendJson } from '../http/respond.js';
+import { onlyRead, sendJson } from '../http/respond.js';
 import type { KeyPrincipal } from '../spec/api-keys.js';
 import { clipped, EdgeFleetError, methodNotAllowed, toOpenAiError } from '../spec/edgefleet-error.js';
 import type { RouteInstance, RouteModel, RouteTable } from '../spec/route-table.js';
@@ -222,7 +222,8 @@ export class FleetGateway {
     const principal = guard ? await guard.authenticate(request.headers.authorization) : anonymous;
     seen.keyId = principal.keyId;
     if (path === '/v1/models' || path.startsWith('/v1/models/')) {
-      if (request.method !== 'GET') throw methodNotAllowed(request.method ?? '', path, ['GET']);
+      // HEAD as GET without the body, as /health, /metrics and the dashboard files answer it.
+      onlyRead(request, path);
       return this.listModels(response, path, principal);
     }
     if (!inferencePaths.has(path))

@@ -79,7 +79,10 @@ export class EngineServer {
       response.end(body);
       return;
     }
-    if (path === '/v1/models' && method === 'GET') return sendJson(response, 200, this.models());
+    if (path === '/v1/models') {
+      onlyRead(request, path);
+      return sendJson(response, 200, this.models());
+    }
     const endpoint: Endpoint | undefined =
       path === '/v1/chat/completions' ? 'chat' : path === '/v1/completions' ? 'completion' : undefined;
     if (path === '/v1/embeddings') {
