@@ -30,6 +30,16 @@ describe('OpenAI request bodies', () => {
     expect(() => parseWith(chatCompletionRequestSchema, chat({ stream_options: null }))).not.toThrow();
   });
 
+  it('take top_k -1 (vLLM) and 0 (llama.cpp) as no top-k, and refuse below -1', () => {
+    for (const topK of [-1, 0, 1, 40]) {
+      expect(parseWith(chatCompletionRequestSchema, chat({ top_k: topK })).top_k).toBe(topK);
+      expect(parseWith(completionRequestSchema, { model: 'm', prompt: 'x', top_k: topK }).top_k).toBe(topK);
+    }
+    const below = refusal(chatCompletionRequestSchema, chat({ top_k: -2 }));
+    expect(below).toMatchObject({ code: 'invalid_request', param: 'top_k' });
+    expect(below.message).toMatch(/-1 or 0 for no top-k/);
+  });
+
   it('say why a value that cannot be honoured is refused, naming the field', () => {
     const cases: [unknown, string, RegExp][] = [
       [chat({ logprobs: true }), 'logprobs', /log probabilities are not returned/],

@@ -27,7 +27,13 @@ const sampling = {
   max_tokens: z.number().int().min(1).max(1_000_000).nullish(),
   temperature: z.number().min(0).max(2).nullish(),
   top_p: z.number().gt(0).max(1).nullish(),
-  top_k: z.number().int().min(0).max(100_000).nullish(),
+  /** -1 (vLLM's "disabled", which clients built for vLLM send) and 0 (llama.cpp's) both mean no top-k. */
+  top_k: z
+    .number()
+    .int()
+    .min(-1, { error: 'a number of tokens from 1 to 100000, or -1 or 0 for no top-k' })
+    .max(100_000)
+    .nullish(),
   min_p: z.number().min(0).max(1).nullish(),
   seed: z
     .number()

@@ -164,6 +164,26 @@ describe('edgefleet up: bad input and client disconnects', () => {
     expect(notStreamed.error).toMatchObject({ param: 'stream_options' });
   });
 
+  it('takes top_k -1 and 0 (no top-k), as clients built for vLLM and llama.cpp send them', async () => {
+    for (const topK of [-1, 0]) {
+      const chatParams = {
+        model: 'm',
+        messages: [{ role: 'user', content: 'hi' }],
+        max_tokens: 4,
+        top_k: topK,
+      } as OpenAI.ChatCompletionCreateParamsNonStreaming;
+      const answer = await client.chat.completions.create(chatParams);
+      expect(answer.usage?.completion_tokens).toBeGreaterThan(0);
+      const textParams = {
+        model: 'm',
+        prompt: 'hi',
+        max_tokens: 4,
+        top_k: topK,
+      } as OpenAI.CompletionCreateParamsNonStreaming;
+      expect((await client.completions.create(textParams)).choices).toHaveLength(1);
+    }
+  });
+
   it('answers wrong methods and unknown paths in the same error shape', async () => {
     const wrongMethod = await fetch(`${server.baseUrl}/v1/chat/completions`);
     expect(wrongMethod.status).toBe(405);

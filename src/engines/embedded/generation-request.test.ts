@@ -9,4 +9,11 @@ describe('samplingOf', () => {
     expect(samplingOf({ stop: 'END' }, 8).stop).toEqual(['END']);
     expect(samplingOf({}, 8).stop).toEqual([]);
   });
+
+  it('passes top_k -1 (vLLM) and 0 (llama.cpp) on as 0, which node-llama-cpp takes for no top-k', () => {
+    expect(samplingOf({ top_k: -1 }, 8).topK).toBe(0);
+    expect(samplingOf({ top_k: 0 }, 8).topK).toBe(0);
+    expect(samplingOf({ top_k: 20 }, 8).topK).toBe(20);
+    expect(samplingOf({}, 8)).not.toHaveProperty('topK');
+  });
 });

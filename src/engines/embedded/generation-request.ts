@@ -68,7 +68,9 @@ export function samplingOf(
     maxTokens: requestedMaxTokens ?? 0,
     temperature: body.temperature ?? 1,
     ...(body.top_p != null && { topP: body.top_p }),
-    ...(body.top_k != null && { topK: body.top_k }),
+    // -1 and 0 are "no top-k"; node-llama-cpp takes 0 for that (the whole vocabulary), and its default
+    // when topK is left out is 40, as llama-server's.
+    ...(body.top_k != null && { topK: Math.max(0, body.top_k) }),
     ...(body.min_p != null && { minP: body.min_p }),
     ...(body.seed != null && { seed: body.seed }),
     presencePenalty: body.presence_penalty ?? 0,
