@@ -71,12 +71,43 @@ describe('OpenAI request bodies', () => {
     }
   });
 
+  it('take an assistant message back as the openai SDK returns it, refusing what carries something', () => {
+    // What the SDK returns as `choices[0].message` (OpenAI's API fills these in), pushed back as is.
+    const returned = {
+      role: 'assistant',
+      content: 'hello',
+      refusal: null,
+      tool_calls: [],
+      function_call: null,
+      audio: null,
+      annotations: [],
+    };
+    const history = [{ role: 'user', content: 'hi' }, returned, { role: 'user', content: 'again' }];
+    const parsed = parseWith(chatCompletionRequestSchema, { model: 'm', messages: history });
+    expect(parsed.messages[1]).toEqual({ role: 'assistant', content: 'hello' });
+    const carrying: [string, unknown][] = [
+      ['tool_calls', [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{}' } }]],
+      ['function_call', { name: 'f', arguments: '{}' }],
+      ['refusal', 'I cannot help with that'],
+      ['audio', { id: 'audio_1' }],
+      ['annotations', [{ type: 'url_citation' }]],
+    ];
+    for (const [field, value] of carrying) {
+      const body = { model: 'm', messages: [{ ...returned, [field]: value }] };
+      expect(refusal(chatCompletionRequestSchema, body), field).toMatchObject({
+        code: 'unsupported_parameter',
+        param: `messages.0.${field}`,
+      });
+    }
+  });
+
   it('name an unknown field with its place', () => {
     const nested = refusal(chatCompletionRequestSchema, chat({ stream: true, stream_options: { foo: 1 } }));
     expect(nested).toMatchObject({ code: 'unsupported_parameter', param: 'stream_options.foo' });
+    const toolCall = { id: 'call_1', type: 'function', function: { name: 'f', arguments: '{}' } };
     const inMessage = refusal(chatCompletionRequestSchema, {
       model: 'm',
-      messages: [{ role: 'assistant', content: null, tool_calls: [] }],
+      messages: [{ role: 'assistant', content: null, tool_calls: [toolCall] }],
     });
     expect(inMessage).toMatchObject({ code: 'unsupported_parameter', param: 'messages.0.tool_calls' });
     expect(refusal(chatCompletionRequestSchema, chat({ tools: [] }))).toMatchObject({ param: 'tools' });

@@ -65,23 +65,45 @@ const streamOptionsRefusal = { message: 'only allowed when stream is true', path
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() }).strict();
 
-export const chatMessageSchema = z
-  .object({
-    role: z.enum(['system', 'developer', 'user', 'assistant']),
-    content: z
-      .union([z.string(), z.array(textPart).max(256)], {
-        error:
-          'a string or a list of at most 256 text parts ({"type": "text", "text": "…"}); this model takes text only',
-      })
-      .nullable(),
-    name: z.string().max(256).optional(),
-    reasoning_content: z.string().nullish(),
-  })
-  .strict()
-  .refine((message) => message.content !== null || message.role === 'assistant', {
-    message: 'content may be null only in an assistant message',
-    path: ['content'],
-  });
+/**
+ * Fields of an assistant message that the openai SDKs return and clients push back into the history as
+ * they are: with these values they carry nothing and are dropped before the strict check; with a value
+ * (a real tool call, a refusal text) they are refused as unknown fields, as before.
+ */
+const emptyAssistantFields = ['refusal', 'tool_calls', 'function_call', 'audio', 'annotations'] as const;
+
+function withoutEmptyFields(message: unknown): unknown {
+  if (typeof message !== 'object' || message === null || Array.isArray(message)) return message;
+  const fields = message as Record<string, unknown>;
+  if (!emptyAssistantFields.some((name) => Object.hasOwn(fields, name))) return message;
+  const kept = { ...fields };
+  for (const name of emptyAssistantFields) {
+    const value = kept[name];
+    if (value === null || (Array.isArray(value) && value.length === 0)) delete kept[name];
+  }
+  return kept;
+}
+
+export const chatMessageSchema = z.preprocess(
+  withoutEmptyFields,
+  z
+    .object({
+      role: z.enum(['system', 'developer', 'user', 'assistant']),
+      content: z
+        .union([z.string(), z.array(textPart).max(256)], {
+          error:
+            'a string or a list of at most 256 text parts ({"type": "text", "text": "…"}); this model takes text only',
+        })
+        .nullable(),
+      name: z.string().max(256).optional(),
+      reasoning_content: z.string().nullish(),
+    })
+    .strict()
+    .refine((message) => message.content !== null || message.role === 'assistant', {
+      message: 'content may be null only in an assistant message',
+      path: ['content'],
+    }),
+);
 
 export const chatCompletionRequestSchema = z
   .object({

@@ -184,6 +184,35 @@ describe('edgefleet up: bad input and client disconnects', () => {
     }
   });
 
+  it('takes back an assistant message as the openai client returns it, and still refuses a tool call', async () => {
+    const question = { role: 'user' as const, content: 'hi' };
+    const first = await client.chat.completions.create({ model: 'm', messages: [question], max_tokens: 4 });
+    // As OpenAI's API fills it in and the client returns it; the history goes back with it as is.
+    const returned = {
+      ...first.choices[0]!.message,
+      refusal: null,
+      tool_calls: [],
+      function_call: null,
+      audio: null,
+      annotations: [],
+    };
+    const again = { role: 'user' as const, content: 'again' };
+    const next = await client.chat.completions.create({
+      model: 'm',
+      messages: [question, returned, again],
+      max_tokens: 4,
+    });
+    expect(next.choices).toHaveLength(1);
+    const call = { id: 'call_1', type: 'function' as const, function: { name: 'f', arguments: '{}' } };
+    await expect(
+      client.chat.completions.create({
+        model: 'm',
+        messages: [question, { ...returned, tool_calls: [call] }, again],
+        max_tokens: 4,
+      }),
+    ).rejects.toMatchObject({ status: 400, code: 'unsupported_parameter', param: 'messages.1.tool_calls' });
+  });
+
   it('answers wrong methods and unknown paths in the same error shape', async () => {
     const wrongMethod = await fetch(`${server.baseUrl}/v1/chat/completions`);
     expect(wrongMethod.status).toBe(405);

@@ -39,10 +39,11 @@ const hostileKeys = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOw
 
 /** The keys of a (possibly piped or transformed) zod object schema, for building near-valid bodies. */
 function keysOf(schema: z.ZodType): string[] {
-  const def = (schema as { def?: { shape?: object; in?: z.ZodType } }).def;
+  const def = (schema as { def?: { shape?: object; in?: z.ZodType; out?: z.ZodType } }).def;
   if (def?.shape) return Object.keys(def.shape);
-  if (def?.in) return keysOf(def.in);
-  return [];
+  // A pipe: the object goes in (a transform after it), or comes out (a preprocess in front of it).
+  const keys = def?.in ? keysOf(def.in) : [];
+  return keys.length === 0 && def?.out ? keysOf(def.out) : keys;
 }
 
 /**
