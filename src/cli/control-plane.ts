@@ -150,6 +150,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     ...(options.tls && { tls: options.tls }),
     // Where `/v1` needs no key (`up` on loopback), neither does `/metrics`.
     openMetrics: options.inferenceAuth === 'none',
+    // Nor can a web page in the user's browser be kept out by a key: refuse its requests by Host and Origin.
+    localOnly: options.inferenceAuth === 'none',
   });
   reconcileNow = async () => {
     // A pass already running may have read the deployment before the touch: run a fresh one after it.

@@ -12,15 +12,16 @@ export interface RunningBrowser {
 
 /**
  * Starts headless Chromium as a child process (its PID is known, so it is always stopped) and connects
- * Playwright to it. No background networking: the only requests are the ones pages make.
+ * Playwright to it. No background networking: the only requests are the ones pages make. `extraArgs`
+ * go on its command line (e.g. `--host-resolver-rules=MAP name 127.0.0.1`).
  */
-export async function startChromium(): Promise<RunningBrowser> {
+export async function startChromium(extraArgs: readonly string[] = []): Promise<RunningBrowser> {
   if (!existsSync(chromiumPath))
     throw new Error(`no Chromium at ${chromiumPath}: apt-get install -y chromium`);
   const server: BrowserServer = await chromium.launchServer({
     executablePath: chromiumPath,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', ...extraArgs],
     host: '127.0.0.1',
   });
   const pid = server.process().pid;

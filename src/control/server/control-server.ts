@@ -2,6 +2,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { answerClientErrors } from '../../http/client-errors.js';
 import { createHttpServer } from '../../http/create-http-server.js';
 import { trackConnections, type TrackedConnections } from '../../http/graceful-close.js';
+import { refuseForeignBrowserRequest } from '../../http/local-only.js';
 import type { ServerTls } from '../../http/tls-options.js';
 import { onlyRead, sendError, sendJson } from '../../http/respond.js';
 import { logRequestFailure } from '../../http/log-request-failure.js';
@@ -57,6 +58,12 @@ export interface ControlServerOptions {
    * Default false: an admin or metrics key.
    */
   openMetrics?: boolean;
+  /**
+   * Refuse what a web page in a browser may send against the user's will: a `Host` that is not loopback
+   * (DNS rebinding) and an `Origin` other than this server's (src/http/local-only.ts). For a server that
+   * needs no key for `/v1` (`edgefleet up` on loopback). Default false.
+   */
+  localOnly?: boolean;
 }
 
 /** Management paths a room gateway calls (a `gateway` key may); the rest of `/api/v1` is admin only. */
@@ -207,6 +214,7 @@ export class ControlServer {
     query: URLSearchParams,
   ): Promise<void> {
     const { store, log } = this.options;
+    if (this.options.localOnly === true) refuseForeignBrowserRequest(request, this.options.tls !== undefined);
     const maxBodyBytes = this.options.maxBodyBytes ?? 1024 * 1024;
     // With the loop running, a change is acted on at once rather than at the next tick.
     const onChange = () => {
