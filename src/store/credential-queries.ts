@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { clipped, EdgeFleetError } from '../spec/edgefleet-error.js';
-import { notFound, type SqlContext } from './sql-driver.js';
-import type { Store } from './store.js';
+import { asJson, buildSetClause, notFound, same, type SqlContext, type SqlExecutor } from './sql-driver.js';
+import type { ApiKeyPatch, Store } from './store.js';
 import { toApiKey, toJoinToken } from './store-rows.js';
 
 type CredentialQueries = Pick<
@@ -9,30 +9,50 @@ type CredentialQueries = Pick<
   | 'createApiKey'
   | 'findApiKeyByHash'
   | 'listApiKeys'
+  | 'updateApiKey'
   | 'revokeApiKey'
   | 'touchApiKey'
   | 'createJoinToken'
   | 'consumeJoinToken'
 >;
 
+const apiKeyColumns = {
+  name: ['name', same],
+  // null is every model: SQL NULL, not the JSON text "null".
+  allowedModels: ['allowed_models', (models: string[] | null) => (models === null ? null : asJson(models))],
+  rpm: ['rpm', same],
+  tpm: ['tpm', same],
+  tokenBudget: ['token_budget', same],
+  region: ['region', same],
+} as const;
+
+/** Throws `conflict` when an active key other than `exceptId` is named `name`. */
+async function ensureNameFree(tx: SqlExecutor, name: string, exceptId: string | null): Promise<void> {
+  const [taken] = await tx.query(
+    'SELECT id FROM api_keys WHERE name = $1 AND revoked_at_ms IS NULL AND id <> $2',
+    [name, exceptId ?? ''],
+  );
+  if (taken) {
+    throw new EdgeFleetError(
+      'conflict',
+      `an API key named "${clipped(name)}" exists (id ${String(taken['id'])}); revoke it first or choose another name`,
+      { param: 'name' },
+    );
+  }
+}
+
 /** API keys and worker join tokens (stored hashed). The usage ledger is in usage-queries.ts. */
 export function credentialQueries({ db, atomically, namedLockSql }: SqlContext): CredentialQueries {
+  // One active key per name: names are how usage reports, the dashboard and revoking tell keys apart.
+  // The lock makes the check and the write one step for every control plane on the database.
+  const lockNames = async (tx: SqlExecutor) => {
+    if (namedLockSql !== null) await tx.query(namedLockSql, ['edgefleet:api-key-names']);
+  };
   return {
-    // One active key per name: names are how usage reports, the dashboard and revoking tell keys apart.
-    // The lock makes the check and the insert one step for every control plane on the database.
     createApiKey: (input) =>
       atomically(async (tx) => {
-        if (namedLockSql !== null) await tx.query(namedLockSql, ['edgefleet:api-key-names']);
-        const [taken] = await tx.query('SELECT id FROM api_keys WHERE name = $1 AND revoked_at_ms IS NULL', [
-          input.name,
-        ]);
-        if (taken) {
-          throw new EdgeFleetError(
-            'conflict',
-            `an API key named "${clipped(input.name)}" exists (id ${String(taken['id'])}); revoke it first or choose another name`,
-            { param: 'name' },
-          );
-        }
+        await lockNames(tx);
+        await ensureNameFree(tx, input.name, null);
         const rows = await tx.query(
           `INSERT INTO api_keys (id, name, key_hash, role, allowed_models, rpm, tpm, token_budget, region,
            created_at_ms, revoked_at_ms, last_used_at_ms)
@@ -59,6 +79,29 @@ export function credentialQueries({ db, atomically, namedLockSql }: SqlContext):
     async listApiKeys() {
       return (await db.query('SELECT * FROM api_keys ORDER BY created_at_ms, id')).map(toApiKey);
     },
+    updateApiKey: (id, patch) =>
+      atomically(async (tx) => {
+        if (patch.name !== undefined) {
+          await lockNames(tx);
+          await ensureNameFree(tx, patch.name, id);
+        }
+        const set = buildSetClause<ApiKeyPatch>(patch, apiKeyColumns, 2);
+        // Nothing to change still reads the row (and tells a revoked or unknown key apart).
+        const rows = await tx.query(
+          set.sql.length === 0
+            ? 'SELECT * FROM api_keys WHERE id = $1 AND revoked_at_ms IS NULL'
+            : `UPDATE api_keys SET ${set.sql.join(', ')} WHERE id = $1 AND revoked_at_ms IS NULL RETURNING *`,
+          [id, ...set.params],
+        );
+        if (rows[0] !== undefined) return toApiKey(rows[0]);
+        const [existing] = await tx.query('SELECT name, revoked_at_ms FROM api_keys WHERE id = $1', [id]);
+        if (existing === undefined) throw notFound('api key', id);
+        throw new EdgeFleetError(
+          'conflict',
+          `API key "${clipped(String(existing['name']))}" is revoked; a revoked key cannot be changed (create a new one)`,
+          { data: { id } },
+        );
+      }),
     async revokeApiKey(id, atMs = Date.now()) {
       const changed = await db.run(
         'UPDATE api_keys SET revoked_at_ms = COALESCE(revoked_at_ms, $2) WHERE id = $1',

@@ -99,6 +99,11 @@ export interface NewApiKey {
   region?: string | null;
 }
 
+/** What `updateApiKey` may change: a field left out stays; null removes a limit (every model, any region). */
+export type ApiKeyPatch = Partial<
+  Pick<ApiKey, 'name' | 'allowedModels' | 'rpm' | 'tpm' | 'tokenBudget' | 'region'>
+>;
+
 export interface UsageQuery {
   keyId?: string;
   model?: string;
@@ -193,6 +198,11 @@ export interface Store {
   /** Revoked keys are returned too (with `revokedAtMs`), so callers can tell "revoked" from "unknown". */
   findApiKeyByHash(keyHash: string): Promise<ApiKey | null>;
   listApiKeys(): Promise<ApiKey[]>;
+  /**
+   * Changes a key's name, allow-list, limits or region (never its role or hash). Unknown id throws
+   * `not_found`; a revoked key, or a name another active key has, throws `conflict`.
+   */
+  updateApiKey(id: string, patch: ApiKeyPatch): Promise<ApiKey>;
   revokeApiKey(id: string, atMs?: number): Promise<void>;
   /** Sets `lastUsedAtMs` (never moves it back); an unknown id is ignored. */
   touchApiKey(id: string, atMs?: number): Promise<void>;

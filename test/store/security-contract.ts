@@ -89,6 +89,69 @@ export function securityContract(h: ContractHarness): void {
     expect((await store.listApiKeys()).find((k) => k.id === plain.id)?.lastUsedAtMs).toBeNull();
   });
 
+  it("changes a key's name, allow-list, limits and region, not a revoked key's, and keeps names unique", async () => {
+    const store = await h.open();
+    const key = await store.createApiKey({
+      name: 'team',
+      keyHash: 'hash-team',
+      role: 'inference',
+      allowedModels: ['chat'],
+      rpm: 10,
+      tokenBudget: 1000,
+    });
+    const raised = await store.updateApiKey(key.id, { tokenBudget: 5_000_000_000, rpm: null, tpm: 500 });
+    expect(raised).toEqual({ ...key, tokenBudget: 5_000_000_000, rpm: null, tpm: 500 });
+    expect(await store.findApiKeyByHash('hash-team')).toEqual(raised);
+    const moved = await store.updateApiKey(key.id, {
+      name: 'team-renamed',
+      allowedModels: null,
+      region: 'north',
+    });
+    expect(moved).toEqual({ ...raised, name: 'team-renamed', allowedModels: null, region: 'north' });
+    expect(await store.updateApiKey(key.id, { allowedModels: ['a', 'b'], region: null })).toMatchObject({
+      allowedModels: ['a', 'b'],
+      region: null,
+      role: 'inference',
+      keyHash: 'hash-team',
+    });
+    // An empty patch changes nothing and answers the key; its own name is no conflict.
+    expect(await store.updateApiKey(key.id, {})).toEqual(await store.findApiKeyByHash('hash-team'));
+    expect((await store.updateApiKey(key.id, { name: 'team-renamed' })).name).toBe('team-renamed');
+
+    const other = await store.createApiKey({ name: 'other', keyHash: 'hash-other', role: 'inference' });
+    await rejectsWithCode(store.updateApiKey(other.id, { name: 'team-renamed' }), 'conflict');
+    expect((await store.findApiKeyByHash('hash-other'))?.name).toBe('other');
+    // A revoked key's name is free; a revoked key cannot be changed.
+    await store.revokeApiKey(key.id);
+    expect((await store.updateApiKey(other.id, { name: 'team-renamed' })).name).toBe('team-renamed');
+    await rejectsWithCode(store.updateApiKey(key.id, { tokenBudget: 1 }), 'conflict');
+    await rejectsWithCode(store.updateApiKey(key.id, {}), 'conflict');
+    expect((await store.findApiKeyByHash('hash-team'))?.tokenBudget).toBe(5_000_000_000);
+    await rejectsWithCode(store.updateApiKey('no-such-key', { rpm: 1 }), 'not_found');
+  });
+
+  it('lets one of two keys renamed to one name at once (two control planes) have it', async () => {
+    const { store, url } = await h.openFresh();
+    const other = h.target.dialect === 'postgres' ? await h.open(url) : store;
+    for (let round = 0; round < 5; round++) {
+      const a = await store.createApiKey({ name: `a-${round}`, keyHash: `ha-${round}`, role: 'inference' });
+      const b = await other.createApiKey({ name: `b-${round}`, keyHash: `hb-${round}`, role: 'inference' });
+      const name = `shared-${round}`;
+      const results = await Promise.allSettled([
+        store.updateApiKey(a.id, { name }),
+        other.updateApiKey(b.id, { name }),
+        other.createApiKey({ name, keyHash: `hc-${round}`, role: 'inference' }),
+      ]);
+      expect(
+        results.filter((r) => r.status === 'fulfilled'),
+        name,
+      ).toHaveLength(1);
+      for (const r of results.filter((r) => r.status === 'rejected'))
+        expect((r.reason as { code?: string }).code, String(r.reason)).toBe('conflict');
+      expect((await store.listApiKeys()).filter((k) => k.name === name)).toHaveLength(1);
+    }
+  });
+
   it('totals the tokens a key used over all time', async () => {
     const store = await h.open();
     expect(await store.totalTokensForKey('key-x')).toBe(0);
