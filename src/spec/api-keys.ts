@@ -24,15 +24,19 @@ export const gatewaySyncRoles: readonly ApiKeyRoleName[] = ['admin', 'gateway'];
 
 const limit = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 
+const keyName = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:@/-]*$/, 'letters, digits and . _ : @ / - only');
+const modelList = z.array(z.string().min(1).max(128)).min(1).max(256);
+const region = z.string().min(1).max(128);
+
 /** `POST /api/v1/keys`. Limits left out mean unlimited; `models` left out means every model. */
 export const createApiKeyRequestSchema = z.strictObject({
-  name: z
-    .string()
-    .min(1)
-    .max(128)
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._:@/-]*$/, 'letters, digits and . _ : @ / - only'),
+  name: keyName,
   /** Deployment names (what clients put in `model`) the key may call. */
-  models: z.array(z.string().min(1).max(128)).min(1).max(256).optional(),
+  models: modelList.optional(),
   /** Requests per minute. */
   rpm: limit.optional(),
   /** Tokens (prompt + completion) per minute. */
@@ -40,10 +44,31 @@ export const createApiKeyRequestSchema = z.strictObject({
   /** Tokens (prompt + completion) over the key's life. */
   tokenBudget: limit.optional(),
   /** The region whose gateways the key is meant for. */
-  region: z.string().min(1).max(128).optional(),
+  region: region.optional(),
   role: z.enum(apiKeyRoles).default('inference'),
 });
 export type CreateApiKeyRequest = z.infer<typeof createApiKeyRequestSchema>;
+
+/** The fields `PATCH /api/v1/keys/:id` may change (not the role, not the secret). */
+export const updatableKeyFields = ['name', 'models', 'rpm', 'tpm', 'tokenBudget', 'region'] as const;
+
+/**
+ * `PATCH /api/v1/keys/:id`: the fields given change, the others stay; null removes a limit (`models`:
+ * every model; `region`: any). At least one field.
+ */
+export const updateApiKeyRequestSchema = z
+  .strictObject({
+    name: keyName.optional(),
+    models: modelList.nullable().optional(),
+    rpm: limit.nullable().optional(),
+    tpm: limit.nullable().optional(),
+    tokenBudget: limit.nullable().optional(),
+    region: region.nullable().optional(),
+  })
+  .refine((body) => Object.keys(body).length > 0, {
+    message: `give at least one of ${updatableKeyFields.join(', ')}`,
+  });
+export type UpdateApiKeyRequest = z.infer<typeof updateApiKeyRequestSchema>;
 
 /** What `GET /api/v1/keys` shows of a key: never its hash or secret. */
 export interface ApiKeyView {
@@ -71,6 +96,12 @@ export interface CreateApiKeyResponse extends ApiKeyView {
    * Present when something about the key looks like a mistake but was accepted: a name in `models` that
    * no deployment or endpoint serves yet (the key may call it once one does).
    */
+  warnings?: string[];
+}
+
+/** `PATCH /api/v1/keys/:id` answers 200 with the key as it is now. */
+export interface UpdateApiKeyResponse extends ApiKeyView {
+  /** As for a new key: names in a changed `models` that no deployment or endpoint serves yet. */
   warnings?: string[];
 }
 

@@ -143,6 +143,115 @@ describe.each([
     expect((await h.call('PUT', '/api/v1/keys')).status).toBe(405);
   });
 
+  it("changes a key's limits, allow-list, region and name in place; its secret keeps working", async () => {
+    const created = await h.call('POST', '/api/v1/keys', {
+      body: { name: 'tenant', models: ['chat-7b'], rpm: 10, tokenBudget: 100, region: 'cn-east' },
+    });
+    const id = created.body['id'] as string;
+    const secret = created.body['key'] as string;
+    await h.store.appendUsage([
+      { keyId: id, model: 'chat-7b', promptTokens: 90, completionTokens: 10, atMs: 1 },
+    ]);
+
+    const raised = await h.call('PATCH', `/api/v1/keys/${id}`, {
+      body: { tokenBudget: 5_000_000, rpm: null },
+    });
+    expect(raised.status, JSON.stringify(raised.body)).toBe(200);
+    const { key: _secret, warnings: _warnings, ...createdView } = created.body;
+    expect(raised.body).toEqual({ ...createdView, tokenBudget: 5_000_000, rpm: null, tokensUsed: 100 });
+    // The same view as the list, and the change is stored.
+    const inList = listOf((await h.call('GET', '/api/v1/keys')).body).find((k) => k['id'] === id);
+    expect(inList).toEqual(raised.body);
+
+    const moved = await h.call('PATCH', `/api/v1/keys/${id}`, {
+      body: { name: 'tenant-b', models: null, tpm: 30_000, region: null },
+    });
+    expect(moved.status, JSON.stringify(moved.body)).toBe(200);
+    expect(moved.body).toMatchObject({
+      id,
+      name: 'tenant-b',
+      role: 'inference',
+      models: null,
+      rpm: null,
+      tpm: 30_000,
+      tokenBudget: 5_000_000,
+      region: null,
+      revokedAtMs: null,
+    });
+    expect(moved.body).not.toHaveProperty('key');
+    expect(moved.body).not.toHaveProperty('keyHash');
+    // Models are checked as on create: accepted, with a warning for one nothing serves.
+    const narrowed = await h.call('PATCH', `/api/v1/keys/${id}`, {
+      body: { models: ['chat-7b', 'chat-7b'] },
+    });
+    expect(narrowed.body['models']).toEqual(['chat-7b']);
+    expect(narrowed.body['warnings']).toEqual([
+      'no deployment or endpoint serves model "chat-7b" yet; the key can call it once one does',
+    ]);
+    // The secret and its hash stay: no new secret to hand out.
+    const row = (await rawKeyRows(h, databaseUrl)).find((r) => r['id'] === id);
+    expect(row?.['key_hash']).toBe(hashSecret(secret));
+    expect(row?.['role']).toBe('inference');
+    expect((await h.store.findApiKeyByHash(hashSecret(secret)))?.name).toBe('tenant-b');
+    // The old name is free for a new key.
+    expect((await h.call('POST', '/api/v1/keys', { body: { name: 'tenant' } })).status).toBe(201);
+  });
+
+  it('refuses bad changes: empty or unknown fields, the role, a taken name; 404 unknown, 409 revoked', async () => {
+    const created = await h.call('POST', '/api/v1/keys', { body: { name: 'patched', rpm: 5 } });
+    const id = created.body['id'] as string;
+    const cases: [unknown, string][] = [
+      [{}, 'at least one of name, models, rpm, tpm, tokenBudget, region'],
+      [{ rpm: 0 }, 'rpm'],
+      [{ tpm: 1.5 }, 'tpm'],
+      [{ tokenBudget: '100' }, 'tokenBudget'],
+      [{ models: [] }, 'models'],
+      [{ name: null }, 'name'],
+      [{ name: 'bad name!' }, 'name'],
+      [{ region: '' }, 'region'],
+      [{ role: 'admin' }, 'role cannot be changed'],
+      [{ key: 'ef_key_mine' }, 'key'],
+      [{ keyHash: 'abc' }, 'keyHash'],
+      [[], 'body'],
+    ];
+    for (const [body, text] of cases) {
+      const answer = await h.call('PATCH', `/api/v1/keys/${id}`, { body });
+      expect(answer.status, JSON.stringify(body)).toBe(400);
+      expect(JSON.stringify(answer.body), JSON.stringify(body)).toContain(text);
+    }
+    expect((await h.call('PATCH', `/api/v1/keys/${id}`, { raw: '' })).status).toBe(400);
+    expect(listOf((await h.call('GET', '/api/v1/keys')).body).find((k) => k['id'] === id)).toMatchObject({
+      name: 'patched',
+      rpm: 5,
+      role: 'inference',
+    });
+
+    // One active key per name, as on create.
+    const taken = await h.call('PATCH', `/api/v1/keys/${id}`, { body: { name: 'app' } });
+    expect(taken.status).toBe(409);
+    expect(errorCode(taken.body)).toBe('conflict');
+    expect(JSON.stringify(taken.body)).toMatch(/an API key named \\"app\\" exists/);
+
+    const missing = await h.call('PATCH', '/api/v1/keys/no-such-key', { body: { rpm: 1 } });
+    expect(missing.status).toBe(404);
+    expect(errorCode(missing.body)).toBe('not_found');
+    expect(JSON.stringify(missing.body)).toContain('no API key \\"no-such-key\\"');
+
+    expect((await h.call('DELETE', `/api/v1/keys/${id}`)).status).toBe(200);
+    const revoked = await h.call('PATCH', `/api/v1/keys/${id}`, { body: { rpm: 100 } });
+    expect(revoked.status).toBe(409);
+    expect(errorCode(revoked.body)).toBe('conflict');
+    expect(JSON.stringify(revoked.body)).toMatch(/is revoked/);
+    expect(listOf((await h.call('GET', '/api/v1/keys')).body).find((k) => k['id'] === id)?.['rpm']).toBe(5);
+
+    // Admin only; PUT is not how a key is changed.
+    const forbidden = await h.call('PATCH', `/api/v1/keys/${id}`, { key: h.inferenceKey, body: { rpm: 1 } });
+    expect(forbidden.status).toBe(403);
+    const put = await h.call('PUT', `/api/v1/keys/${id}`, { body: { rpm: 1 } });
+    expect(put.status).toBe(405);
+    expect(JSON.stringify(put.body)).toContain('PATCH');
+  });
+
   it('keeps inference keys (also new ones) out of the management API with 403', async () => {
     const created = await h.call('POST', '/api/v1/keys', { body: { name: 'app-2' } });
     const secret = created.body['key'] as string;

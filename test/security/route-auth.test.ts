@@ -33,6 +33,7 @@ const managementRoutes: [string, string][] = [
   ['DELETE', '/api/v1/deployments/d-1'],
   ['GET', '/api/v1/keys'],
   ['POST', '/api/v1/keys'],
+  ['PATCH', '/api/v1/keys/k-1'],
   ['DELETE', '/api/v1/keys/k-1'],
   ['GET', '/api/v1/usage'],
   ['POST', '/api/v1/usage/events'],

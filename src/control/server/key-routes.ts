@@ -1,6 +1,7 @@
 /**
  * `/api/v1/keys` (admin key): create an API key with its limits (the secret is answered once and
- * only its hash is stored), list keys (never hashes or secrets) and revoke one.
+ * only its hash is stored), list keys (never hashes or secrets), change a key's name, allow-list,
+ * limits or region (the secret stays), and revoke one.
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -8,12 +9,14 @@ import { parseWith, readJsonBody } from '../../http/read-json-body.js';
 import { sendJson } from '../../http/respond.js';
 import {
   createApiKeyRequestSchema,
+  updateApiKeyRequestSchema,
   type ApiKeyView,
   type CreateApiKeyResponse,
   type RevokeApiKeyResponse,
+  type UpdateApiKeyResponse,
 } from '../../spec/api-keys.js';
 import { clipped, EdgeFleetError, methodNotAllowed } from '../../spec/edgefleet-error.js';
-import type { Store } from '../../store/store.js';
+import type { ApiKeyPatch, Store } from '../../store/store.js';
 import type { ApiKey } from '../../store/store-types.js';
 import { newSecret } from './secrets.js';
 import { hashSecret } from '../../http/bearer-secret.js';
@@ -62,6 +65,46 @@ async function unservedModelWarnings(store: Store, models: readonly string[] | n
     );
 }
 
+/**
+ * `PATCH /api/v1/keys/:id`: the body's fields change, the others stay. A revoked key is 409 `conflict`
+ * (it stays revoked; a new key is what its holder needs), an unknown id 404.
+ */
+async function updateKey(
+  ctx: KeyRoutesContext,
+  request: IncomingMessage,
+  response: ServerResponse,
+  id: string,
+): Promise<void> {
+  const raw = await readJsonBody(request, ctx.maxBodyBytes);
+  if (raw !== null && typeof raw === 'object' && !Array.isArray(raw) && 'role' in raw) {
+    throw new EdgeFleetError(
+      'invalid_request',
+      "a key's role cannot be changed: create a key with the role it needs and revoke this one",
+      { param: 'role' },
+    );
+  }
+  const body = parseWith(updateApiKeyRequestSchema, raw);
+  const patch: ApiKeyPatch = {};
+  if (body.name !== undefined) patch.name = body.name;
+  if (body.models !== undefined)
+    patch.allowedModels = body.models === null ? null : [...new Set(body.models)];
+  if (body.rpm !== undefined) patch.rpm = body.rpm;
+  if (body.tpm !== undefined) patch.tpm = body.tpm;
+  if (body.tokenBudget !== undefined) patch.tokenBudget = body.tokenBudget;
+  if (body.region !== undefined) patch.region = body.region;
+  const key = await ctx.store.updateApiKey(id, patch).catch((error: unknown) => {
+    // The store's not_found names its table; the API names the key as DELETE does.
+    if ((error as { code?: unknown }).code === 'not_found') {
+      throw new EdgeFleetError('not_found', `no API key "${clipped(id)}"`, { param: 'id' });
+    }
+    throw error;
+  });
+  const updated: UpdateApiKeyResponse = toApiKeyView(key, await ctx.store.totalTokensForKey(key.id));
+  const warnings = body.models ? await unservedModelWarnings(ctx.store, key.allowedModels) : [];
+  if (warnings.length > 0) updated.warnings = warnings;
+  return sendJson(response, 200, updated);
+}
+
 /** Handles `/api/v1/keys[/:id]`; `id` and `rest` are the path segments after `keys`. */
 export async function handleKeys(
   ctx: KeyRoutesContext,
@@ -105,6 +148,8 @@ export async function handleKeys(
     return sendJson(response, 201, created);
   }
 
+  if (id !== undefined && method === 'PATCH') return updateKey(ctx, request, response, id);
+
   if (id !== undefined && method === 'DELETE') {
     const keys = await store.listApiKeys();
     const key = keys.find((k) => k.id === id);
@@ -124,6 +169,6 @@ export async function handleKeys(
   throw methodNotAllowed(
     method,
     request.url ?? '/api/v1/keys',
-    id === undefined ? ['GET', 'POST'] : ['DELETE'],
+    id === undefined ? ['GET', 'POST'] : ['PATCH', 'DELETE'],
   );
 }
