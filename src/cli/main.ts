@@ -29,7 +29,7 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
   instances: { summary: 'list the model instances and their state', load: () => import('./instances.js') },
   undeploy: { summary: 'delete a deployment and its instances', load: () => import('./undeploy.js') },
   keys: {
-    summary: 'create, list and revoke API keys (models, rate limits, budgets)',
+    summary: 'create, list, update and revoke API keys (models, rate limits, budgets)',
     load: () => import('./keys.js'),
   },
   usage: {

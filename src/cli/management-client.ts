@@ -86,7 +86,7 @@ async function serverUrlIn(home: string): Promise<string | undefined> {
 /** Calls `/api/v1/<path>` and returns the parsed JSON body; any failure becomes a one-line CliFailure. */
 export async function callApi(
   connection: Connection,
-  method: 'GET' | 'POST' | 'DELETE',
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
   path: string,
   body?: unknown,
 ): Promise<unknown> {

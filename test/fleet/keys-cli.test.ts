@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startServer, stopTree, type FleetServer } from './fleet-processes.js';
 
-/** `edgefleet keys create|list|revoke` against a real `edgefleet server` process (built CLI). */
+/** `edgefleet keys create|list|update|revoke` against a real `edgefleet server` process (built CLI). */
 describe('edgefleet keys', () => {
   let home: string;
   let server: FleetServer;
@@ -87,6 +87,93 @@ describe('edgefleet keys', () => {
     expect((await runCli(['keys', 'list', ...connection])).stdout).toMatch(/team-a.*revoked/);
   });
 
+  it("updates a key's limits, models, region and name in place; its secret keeps working", async () => {
+    const created = await runCli([
+      'keys',
+      'create',
+      ...connection,
+      '--name',
+      'tenant',
+      '--models',
+      'chat-7b',
+      '--rpm',
+      '5',
+      '--token-budget',
+      '100',
+      '--json',
+    ]);
+    expect(created.code, created.stderr).toBe(0);
+    const { id, key: secret } = JSON.parse(created.stdout) as { id: string; key: string };
+
+    const raised = await runCli([
+      'keys',
+      'update',
+      id,
+      ...connection,
+      '--token-budget',
+      '5000000',
+      '--rpm',
+      'none',
+      '--tpm',
+      '900',
+      '--all-models',
+      '--region',
+      'north',
+      '--json',
+    ]);
+    expect(raised.code, raised.stderr).toBe(0);
+    expect(raised.stderr).toBe('');
+    const view = JSON.parse(raised.stdout) as Record<string, unknown>;
+    expect(view).toMatchObject({
+      id,
+      name: 'tenant',
+      role: 'inference',
+      models: null,
+      rpm: null,
+      tpm: 900,
+      tokenBudget: 5_000_000,
+      region: 'north',
+      tokensUsed: 0,
+      revokedAtMs: null,
+    });
+    expect(view).not.toHaveProperty('key');
+
+    const renamed = await runCli([
+      'keys',
+      'update',
+      id,
+      ...connection,
+      '--name',
+      'tenant-b',
+      '--models',
+      'a,b',
+      '--region',
+      'none',
+      '--token-budget',
+      'none',
+    ]);
+    expect(renamed.code, renamed.stderr).toBe(0);
+    expect(renamed.stdout).toMatch(/tenant-b\s+inference\s+a,b\s+-\s+900\s+-\s+0\s+-\s+active/);
+    expect(
+      renamed.stderr.match(/^warning: no deployment or endpoint serves model "[ab]" yet/gm),
+    ).toHaveLength(2);
+    // Same secret, still accepted.
+    expect(await status('/v1/models', secret)).toBe(200);
+    expect((await runCli(['keys', 'list', ...connection])).stdout).toMatch(/tenant-b\s+inference\s+a,b/);
+
+    // A name an active key has, an unknown key and a revoked key are the server's refusals (exit 1).
+    const taken = await runCli(['keys', 'update', id, ...connection, '--name', 'admin']);
+    expect(taken.code).toBe(1);
+    expect(taken.stderr).toMatch(/409 conflict: an API key named "admin" exists/);
+    const missing = await runCli(['keys', 'update', 'no-such-key', ...connection, '--rpm', '1']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/404 not_found: no API key "no-such-key"/);
+    expect((await runCli(['keys', 'revoke', id, ...connection])).code).toBe(0);
+    const revoked = await runCli(['keys', 'update', id, ...connection, '--rpm', '1']);
+    expect(revoked.code).toBe(1);
+    expect(revoked.stderr).toMatch(/409 conflict: API key "tenant-b" is revoked/);
+  });
+
   it('prints a table and the secret once without --json; an admin key created here works', async () => {
     const created = await runCli(['keys', 'create', ...connection, '--name', 'ops', '--role', 'admin']);
     expect(created.code, created.stderr).toBe(0);
@@ -133,6 +220,17 @@ describe('edgefleet keys', () => {
       ['keys', 'list', '--rpm', '5'],
       ['keys', 'revoke'],
       ['keys', 'create', '--name', 'x', '--nope'],
+      ['keys', 'create', '--name', 'x', '--all-models'],
+      ['keys', 'create', '--name', 'x', '--rpm', 'none'],
+      ['keys', 'update'],
+      ['keys', 'update', 'some-id'],
+      ['keys', 'update', 'some-id', 'other-id', '--rpm', '5'],
+      ['keys', 'update', 'some-id', '--rpm', 'lots'],
+      ['keys', 'update', 'some-id', '--token-budget', '0'],
+      ['keys', 'update', 'some-id', '--models', 'a', '--all-models'],
+      ['keys', 'update', 'some-id', '--role', 'admin'],
+      ['keys', 'update', 'some-id', '--name', ''],
+      ['keys', 'revoke', 'some-id', '--all-models'],
     ];
     for (const args of usage) {
       const result = await runCli([...args, ...connection]);
@@ -148,6 +246,14 @@ describe('edgefleet keys', () => {
     const badKey = await runCli(['keys', 'list', '--server', server.url, '--api-key', 'ef_key_wrong']);
     expect(badKey.code).toBe(1);
     expect(badKey.stderr).toMatch(/401/);
-    expect((await runCli(['keys', '--help'])).stdout).toMatch(/edgefleet keys create --name NAME/);
+    const help = (await runCli(['keys', '--help'])).stdout;
+    expect(help).toMatch(/edgefleet keys create --name NAME/);
+    expect(help).toMatch(/edgefleet keys update ID \[--name NAME\] \[--models M1,M2 \| --all-models\]/);
+    expect((await runCli(['keys', 'update', 'some-id', ...connection])).stderr).toMatch(
+      /keys update needs something to change/,
+    );
+    expect((await runCli(['keys', 'update', 'some-id', ...connection, '--role', 'admin'])).stderr).toMatch(
+      /--role is an option of "keys create"/,
+    );
   });
 });
