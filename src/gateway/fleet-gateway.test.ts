@@ -49,6 +49,20 @@ async function upstream(script: Script) {
   return { url, seen };
 }
 
+/** A chat request with a key whose client goes away after `ms`. */
+async function leaveAfter(url: string, ms: number): Promise<void> {
+  const abort = new AbortController();
+  setTimeout(() => abort.abort(), ms);
+  await expect(
+    fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer secret' },
+      body: chat(),
+      signal: abort.signal,
+    }),
+  ).rejects.toThrow();
+}
+
 const ok: Script = (_req, res, body) => {
   res.writeHead(200, { 'content-type': 'application/json' });
   res.end(JSON.stringify({ echo: JSON.parse(body) as unknown }));
@@ -633,16 +647,7 @@ describe('FleetGateway', () => {
         measurement: { defaultTimePerOutputTokenMs: 10, defaultTimePerPromptTokenMs: 0.5 },
       }),
     });
-    const abort = new AbortController();
-    setTimeout(() => abort.abort(), 500);
-    await expect(
-      fetch(`${url}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { authorization: 'Bearer secret' },
-        body: chat(),
-        signal: abort.signal,
-      }),
-    ).rejects.toThrow();
+    await leaveAfter(url, 500);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(events).toHaveLength(1);
     const [left] = events;
@@ -677,16 +682,7 @@ describe('FleetGateway', () => {
       guard,
       recordUsage: async (event) => void events.push(event),
     });
-    const abort = new AbortController();
-    setTimeout(() => abort.abort(), 100);
-    await expect(
-      fetch(`${url}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { authorization: 'Bearer secret' },
-        body: chat(),
-        signal: abort.signal,
-      }),
-    ).rejects.toThrow();
+    await leaveAfter(url, 100);
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(admitting).toBeGreaterThan(0);
     expect(a.seen).toEqual([]);

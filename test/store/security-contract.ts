@@ -4,6 +4,17 @@ import { openStore } from '../../src/store/open-store.js';
 import { rejectsWithCode, type ContractHarness } from './contract-harness.js';
 
 /** API keys, join tokens, usage, transactions, migrations and leadership. */
+
+/** Of racing writes of one key name, exactly one succeeded and the others were refused as conflicts. */
+function expectOneWinner(results: PromiseSettledResult<unknown>[], name: string): void {
+  expect(
+    results.filter((r) => r.status === 'fulfilled'),
+    name,
+  ).toHaveLength(1);
+  for (const r of results.filter((r) => r.status === 'rejected'))
+    expect((r.reason as { code?: string }).code, String(r.reason)).toBe('conflict');
+}
+
 export function securityContract(h: ContractHarness): void {
   it('stores API keys by hash and revokes them', async () => {
     const store = await h.open();
@@ -34,12 +45,7 @@ export function securityContract(h: ContractHarness): void {
           s.createApiKey({ name, keyHash: `hash-${round}-${i}`, role: 'inference' }),
         ),
       );
-      expect(
-        results.filter((r) => r.status === 'fulfilled'),
-        name,
-      ).toHaveLength(1);
-      for (const r of results.filter((r) => r.status === 'rejected'))
-        expect((r.reason as { code?: string }).code, String(r.reason)).toBe('conflict');
+      expectOneWinner(results, name);
     }
     // A revoked key's name is free again.
     const active = (await store.listApiKeys()).find((k) => k.name === 'team-0')!;
@@ -142,12 +148,7 @@ export function securityContract(h: ContractHarness): void {
         other.updateApiKey(b.id, { name }),
         other.createApiKey({ name, keyHash: `hc-${round}`, role: 'inference' }),
       ]);
-      expect(
-        results.filter((r) => r.status === 'fulfilled'),
-        name,
-      ).toHaveLength(1);
-      for (const r of results.filter((r) => r.status === 'rejected'))
-        expect((r.reason as { code?: string }).code, String(r.reason)).toBe('conflict');
+      expectOneWinner(results, name);
       expect((await store.listApiKeys()).filter((k) => k.name === name)).toHaveLength(1);
     }
   });
