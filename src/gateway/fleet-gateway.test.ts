@@ -309,13 +309,29 @@ describe('FleetGateway', () => {
     expect(response.status).toBe(200);
     expect(response.headers.get('x-edgefleet-instance')).toBe('restarted');
 
-    // Nothing comes: the refusal after the wait, as 503.
-    const { source: stuck } = routesOf([instance('dead', dead)]);
-    const { url: stuckUrl } = await startGateway(stuck, { upstreamWaitMs: 600 });
+    // An engine restarted on the same port (as process engines are) is tried again and serves.
+    const port = Number(new URL(dead).port);
+    const { source: samePort } = routesOf([instance('same', dead)]);
+    const { url: samePortUrl } = await startGateway(samePort, { upstreamWaitMs: 5000 });
+    setTimeout(() => {
+      void listen((req, res) => {
+        req.resume();
+        req.on('end', () => ok(req, res, chat()));
+      }, port);
+    }, 600);
+    const again = await post(samePortUrl, chat());
+    expect(again.status).toBe(200);
+    expect(again.headers.get('x-edgefleet-instance')).toBe('same');
+
+    // Nothing comes: tried as its breaker lets it (1 s apart), the refusal comes as 503 once the breaker
+    // opens (3 failures) for longer than the wait has left, about 2 s on.
+    const { source: stuck } = routesOf([instance('dead', await refusingUrl())]);
+    const { url: stuckUrl } = await startGateway(stuck, { upstreamWaitMs: 5000 });
     const started = Date.now();
     const refused = await post(stuckUrl, chat());
     expect(refused.status).toBe(503);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(500);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
+    expect(Date.now() - started).toBeLessThan(4500);
   });
 
   it('answers 503 with the deployment status when no instance runs within the wait', async () => {

@@ -9,10 +9,13 @@ import { createServer as createTcpServer, type AddressInfo, type Socket } from '
 
 const servers: Server[] = [];
 
-export async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
+export async function listen(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+  port = 0,
+): Promise<string> {
   const server = createServer(handler);
   servers.push(server);
-  server.listen(0, '127.0.0.1');
+  server.listen(port, '127.0.0.1');
   await once(server, 'listening');
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }

@@ -195,9 +195,12 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
       }
       // A 501 costs no retry budget: trying an instance that serves the route is not extra load.
       const willRetry = attempt < maxAttempts && !late && another && (status === 501 || router.tryRetry());
-      // None left that could not be reached (an engine that just died): wait for the table to list its
-      // successor, as for a deployment starting again (the loop's wait, bounded by the upstream wait).
-      const waitForAnother = !another && status === null && attempt < maxAttempts && !late;
+      // None left, and this one could not be reached (an engine that just died): wait for it to come back
+      // under its address (a process engine restarts on its port) or for the table to list its successor
+      // (the embedded engine comes back on a new port), as for a deployment starting again. It is tried
+      // again every poll as its breaker lets it; these tries spend no attempt, and the upstream wait and
+      // the retry time limit bound them.
+      const waitForAnother = !another && status === null && !late;
       // A 501 is an answer about the route, expected where chat and embedding servers share a model name.
       log[status === 501 ? 'debug' : 'warn'](
         {
@@ -225,8 +228,12 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
               })`,
       );
       if (!willRetry && !waitForAnother) throw lastError;
-      // A 501 spends no attempt either: the instances tried (`tried`) bound the loop.
-      if (status !== 501) attempt += 1;
+      if (waitForAnother) {
+        tried.delete(targetKey(instance));
+        await new Promise((resolve) => setTimeout(resolve, pollMs));
+        await context.refreshRoutes();
+        // A 501 spends no attempt either: the instances tried (`tried`) bound the loop.
+      } else if (status !== 501) attempt += 1;
     } finally {
       release();
     }
