@@ -14,6 +14,8 @@ export interface LivenessOptions {
   failures?: number;
   /** One check's limit (default 2000). */
   timeoutMs?: number;
+  /** Whether an answer says the engine is fine (default: a 2xx status). */
+  healthy?: (status: number, body: string) => boolean;
 }
 
 /**
@@ -36,8 +38,8 @@ export async function watchLiveness(
     if (!watching()) return;
     try {
       const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-      await response.arrayBuffer().catch(() => undefined);
-      if (response.ok) {
+      const body = await response.text().catch(() => '');
+      if (options.healthy ? options.healthy(response.status, body) : response.ok) {
         failed = 0;
         continue;
       }

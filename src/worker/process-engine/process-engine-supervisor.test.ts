@@ -167,6 +167,21 @@ describe('ProcessEngineSupervisor (fake vLLM process)', () => {
     expect(supervisor.status().lastExit).toMatchObject({ signal: 'SIGKILL' });
   });
 
+  it('kills an engine that stops answering its health checks, with its process group, and restarts it', async () => {
+    const supervisor = supervise('stopped', { liveness: { everyMs: 100, failures: 3, timeoutMs: 200 } });
+    supervisor.start();
+    await supervisor.waitUntilReady(10_000);
+    const firstPid = supervisor.pid!;
+    process.kill(firstPid, 'SIGSTOP'); // alive, answering nothing
+    await until('the restart', () => supervisor.status().restarts === 1 || undefined);
+    await supervisor.waitUntilReady(10_000);
+    expect(supervisor.pid).not.toBe(firstPid);
+    expect(isAlive(firstPid)).toBe(false);
+    expect(supervisor.status().lastExit?.reason).toMatch(
+      /^the engine failed 3 health checks in a row .*\(no answer within 200 ms\); killed and started again$/,
+    );
+  });
+
   it('backs off exponentially while the engine keeps crashing, and keeps the reason', async () => {
     const supervisor = supervise(
       'crash',

@@ -12,6 +12,7 @@ import { EngineLogFile } from './engine-log-file.js';
 import { freePortBlock } from './free-ports.js';
 import { RestartBackoff, type BackoffOptions } from './restart-backoff.js';
 import { forgetEngine, killStaleEngine, recordEngine } from './stale-engine.js';
+import { watchLiveness, type LivenessOptions } from '../liveness-watch.js';
 import { reachableBaseUrl } from '../../spec/route-table.js';
 
 /** Default wait for an engine's first "ready": vLLM and SGLang load and compile for minutes. */
@@ -29,6 +30,8 @@ export interface ProcessEngineOptions extends BackoffOptions {
   healthPollMs?: number;
   /** Interval of /metrics scrapes while ready. */
   metricsPollMs?: number;
+  /** Health checks of the ready engine: one that stops answering is killed and started again. */
+  liveness?: LivenessOptions;
   /** SIGTERM, then SIGKILL to the whole process group after this long. */
   stopGraceMs?: number;
   /** Also receives what the engine writes to engine.log, for the heartbeat. */
@@ -50,6 +53,8 @@ export class ProcessEngineSupervisor extends EventEmitter<{ state: [EngineState]
   private stateValue: EngineState = 'stopped';
   private planValue: LaunchPlan | undefined;
   private lastExitValue: EngineExit | undefined;
+  /** Why the supervisor killed the running engine (it stopped answering), for its exit's reason. */
+  private killedBecause: string | undefined;
   private loadValue: EngineLoad | undefined;
   private failure: string | undefined;
   private stopping = false;
@@ -276,6 +281,7 @@ export class ProcessEngineSupervisor extends EventEmitter<{ state: [EngineState]
           this.setState('ready');
           log.info({ pid: child.pid, port: plan.port }, 'engine ready');
           this.scheduleScrape(child, plan, 0);
+          this.watchLiveness(child, url);
           return;
         }
         last = health.message;
@@ -292,6 +298,25 @@ export class ProcessEngineSupervisor extends EventEmitter<{ state: [EngineState]
       }
       await new Promise((resolve) => setTimeout(resolve, pollMs));
     }
+  }
+
+  /** Kills the ready engine, with its process group, once it stops answering its health checks. */
+  private watchLiveness(child: ChildProcess, url: string): void {
+    const { adapter, log } = this.options;
+    void watchLiveness(
+      url,
+      () => this.child === child && child.exitCode === null && !this.stopping,
+      (reason) => {
+        this.killedBecause = `${reason}; killed and started again`;
+        log.error({ pid: child.pid, reason }, 'engine stopped answering; killing it');
+        signalGroup(child, 'SIGKILL');
+      },
+      {
+        timeoutMs: 5000,
+        ...this.options.liveness,
+        healthy: (status, body) => adapter.parseHealth(status, body).state === 'ready',
+      },
+    );
   }
 
   private scheduleScrape(child: ChildProcess, plan: LaunchPlan, delayMs: number): void {
@@ -327,8 +352,9 @@ export class ProcessEngineSupervisor extends EventEmitter<{ state: [EngineState]
       at: new Date().toISOString(),
       code,
       signal,
-      reason: this.tail.exitReason(code, signal),
+      reason: this.killedBecause ?? this.tail.exitReason(code, signal),
     };
+    this.killedBecause = undefined;
     this.lastExitValue = exit;
     this.child = undefined;
     this.loadValue = undefined;
