@@ -114,7 +114,10 @@ function usageTable(body: Record<string, unknown>, rows: Record<string, unknown>
   const columns: [string, (r: Record<string, unknown>) => string][] = [];
   if (body['bucket'] !== null && body['bucket'] !== undefined)
     columns.push(['BUCKET', (r) => cell(r['bucket_start'])]);
-  if (groups.includes('key')) columns.push(['KEY', (r) => cell(r['key_name'] ?? r['key_id'])]);
+  // Both: a revoked key and the key made after it under its name are two rows with one name.
+  if (groups.includes('key')) {
+    columns.push(['KEY ID', (r) => cell(r['key_id'])], ['KEY', (r) => cell(r['key_name'])]);
+  }
   if (groups.includes('model')) columns.push(['MODEL', (r) => cell(r['model'])]);
   if (groups.includes('site')) columns.push(['SITE', (r) => cell(r['site'])]);
   columns.push(

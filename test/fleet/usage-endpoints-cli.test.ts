@@ -132,10 +132,11 @@ describe('edgefleet endpoints and usage', () => {
     const table = await runCli(['usage', ...connection]);
     expect(table.code, table.stderr).toBe(0);
     expect(table.stdout).toMatch(
-      /KEY\s+MODEL\s+REQUESTS\s+ERRORS\s+PROMPT\s+COMPLETION\s+TTFT MS\s+DURATION MS/,
+      /KEY ID\s+KEY\s+MODEL\s+REQUESTS\s+ERRORS\s+PROMPT\s+COMPLETION\s+TTFT MS\s+DURATION MS/,
     );
-    expect(table.stdout).toMatch(/key-cli\s+qwen\s+1\s+0\s+11\s+22\s+40\s+300/);
-    expect(table.stdout).toMatch(/key-cli\s+r1-7b\s+2\s+1\s+22\s+44\s+40\s+200/);
+    // No key of that id is stored: its name is blank ('-').
+    expect(table.stdout).toMatch(/key-cli\s+-\s+qwen\s+1\s+0\s+11\s+22\s+40\s+300/);
+    expect(table.stdout).toMatch(/key-cli\s+-\s+r1-7b\s+2\s+1\s+22\s+44\s+40\s+200/);
 
     const perSite = await runCli([
       'usage',
