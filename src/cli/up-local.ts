@@ -33,8 +33,9 @@ export async function upHealth(
 ): Promise<{ status: number; body: unknown }> {
   const table = await routes.get();
   const route = table.models.find((m) => m.deploymentId === deployment.id);
-  const ready = (route?.instances.length ?? 0) > 0;
   const engine = agent()?.engineStatus(deployment.id) ?? { state: 'starting', restarts: 0 };
+  // The route table lags the engine by up to a reconcile pass: a dead engine stays listed a moment.
+  const ready = (route?.instances.length ?? 0) > 0 && engine.state === 'ready';
   return {
     status: ready ? 200 : 503,
     body: {
