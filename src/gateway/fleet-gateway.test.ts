@@ -341,7 +341,10 @@ describe('FleetGateway', () => {
     const { url } = await startGateway(source);
     const response = await post(url, chat());
     expect(response.status).toBe(503);
-    expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(/fits nowhere/);
+    expect(response.headers.get('retry-after')).toBe('5');
+    expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(
+      /fits nowhere.*retry after 5 s/,
+    );
   });
 
   it('ends a stream that breaks after the first byte with an error event and no [DONE]', async () => {

@@ -53,6 +53,8 @@ export interface FailoverRequest {
 }
 
 const pollMs = 200;
+/** `retry-after` of a 503 when no instance of the model runs (none placed, or all starting). */
+const noInstanceRetryAfterS = 5;
 
 export async function forwardWithFailover(context: FailoverContext, job: FailoverRequest): Promise<void> {
   const { router, log, maxAttempts } = context;
@@ -242,12 +244,12 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
   if (lastError) throw lastError;
   const model = await context.findModel(modelName);
   if (model.instances.length > 0) {
+    // Breakers cool down within seconds: a client told when to come back does not hammer the room meanwhile.
+    const retryAfterS = backInS ?? 1;
     throw new EdgeFleetError(
       'engine_unavailable',
-      `every instance of "${modelName}" is failing (circuit breakers open or cooling down); ${
-        backInS === undefined ? 'retry shortly' : `retry after ${backInS} s`
-      }`,
-      backInS === undefined ? {} : { data: { retryAfterS: backInS } },
+      `every instance of "${modelName}" is failing (circuit breakers open or cooling down); retry after ${retryAfterS} s`,
+      { data: { retryAfterS } },
     );
   }
   const why = model.statusReason
@@ -261,9 +263,11 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
       { data: { retryAfterS } },
     );
   }
+  // An engine starting or being placed takes seconds at the least.
   throw new EdgeFleetError(
     'engine_unavailable',
-    `no running instance of "${modelName}" is available${why}; retry shortly`,
+    `no running instance of "${modelName}" is available${why}; retry after ${noInstanceRetryAfterS} s`,
+    { data: { retryAfterS: noInstanceRetryAfterS } },
   );
 }
 
