@@ -332,6 +332,24 @@ describe('FleetGateway', () => {
     expect(refused.status).toBe(503);
     expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
     expect(Date.now() - started).toBeLessThan(4500);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(8); // the open breaker's 10 s
+  });
+
+  it('does not send a request that reached the engine again when the engine drops it (it may be what crashed it)', async () => {
+    let received = 0;
+    const crashing = await upstream((req) => {
+      received += 1;
+      req.socket.destroy(); // read whole, then the connection is gone: an engine that died on this request
+    });
+    const { url } = await startGateway(routesOf([instance('only', crashing.url)]).source, {
+      upstreamWaitMs: 10_000,
+    });
+    const started = Date.now();
+    const response = await post(url, chat());
+    expect(response.status).toBe(503);
+    expect(Date.now() - started).toBeLessThan(1000);
+    // Once, and once more only as a pooled connection the server may have closed (no answer at all).
+    expect(received).toBeLessThanOrEqual(2);
   });
 
   it('answers 503 with the deployment status when no instance runs within the wait', async () => {

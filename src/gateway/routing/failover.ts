@@ -66,6 +66,8 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
   let refreshedAfterRefusal = false;
   /** Set when every instance sits out past the wait: when the first comes back (seconds from now). */
   let backInS: number | undefined;
+  /** Wait a poll before the next try (the instance could not be reached; it may be coming back). */
+  let pauseBeforeNext = false;
   // The client may have left already, while the request waited for its key's limits.
   let clientGone = response.destroyed;
   response.once('close', () => (clientGone = true));
@@ -197,12 +199,13 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
       }
       // A 501 costs no retry budget: trying an instance that serves the route is not extra load.
       const willRetry = attempt < maxAttempts && !late && another && (status === 501 || router.tryRetry());
-      // None left, and this one could not be reached (an engine that just died): wait for it to come back
-      // under its address (a process engine restarts on its port) or for the table to list its successor
-      // (the embedded engine comes back on a new port), as for a deployment starting again. It is tried
-      // again every poll as its breaker lets it; these tries spend no attempt, and the upstream wait and
-      // the retry time limit bound them.
-      const waitForAnother = !another && status === null && !late;
+      // None left, and no connection could be made to this one (nothing of the request reached it: an
+      // engine that just died): wait for it to come back under its address (a process engine restarts on
+      // its port) or for the table to list its successor (the embedded engine comes back on a new port),
+      // as for a deployment starting again. It is tried again as its breaker lets it; these tries spend no
+      // attempt, and the upstream wait and the retry time limit bound them. A request that reached the
+      // engine (a reset, a broken answer) is not sent again: it may be what crashed it.
+      const waitForAnother = !another && error.notConnected && !late && router.now() < deadline;
       // A 501 is an answer about the route, expected where chat and embedding servers share a model name.
       log[status === 501 ? 'debug' : 'warn'](
         {
@@ -232,16 +235,33 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
       if (!willRetry && !waitForAnother) throw lastError;
       if (waitForAnother) {
         tried.delete(targetKey(instance));
-        await new Promise((resolve) => setTimeout(resolve, pollMs));
-        await context.refreshRoutes();
+        pauseBeforeNext = true;
         // A 501 spends no attempt either: the instances tried (`tried`) bound the loop.
       } else if (status !== 501) attempt += 1;
     } finally {
       release();
     }
+    // Outside the attempt: the instance does not count this request as in flight while it waits.
+    if (pauseBeforeNext) {
+      pauseBeforeNext = false;
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+      await context.refreshRoutes();
+    }
   }
   if (clientGone) return job.abandoned(undefined);
-  if (lastError) throw lastError;
+  if (lastError) {
+    // Waited for an instance that could not be reached, until its breaker opened past the wait: say when.
+    if (backInS !== undefined && lastError.data['retryAfterS'] === undefined) {
+      throw new UpstreamRefusedError(
+        lastError.message,
+        lastError.upstreamStatus,
+        lastError.cause,
+        backInS,
+        lastError.notConnected,
+      );
+    }
+    throw lastError;
+  }
   const model = await context.findModel(modelName);
   if (model.instances.length > 0) {
     // Breakers cool down within seconds: a client told when to come back does not hammer the room meanwhile.

@@ -20,7 +20,13 @@ import { generatedTextOf, parseJsonObject } from './openai-json.js';
 import { maxEventBytes, readUsage, SseUsageRelay } from './sse-usage-relay.js';
 import { AnswerTail, isMalformedAnswer, startsAsJsonObject, withUsage } from './upstream-answer.js';
 import { UpstreamRefusal } from './upstream-refusal.js';
-import { connectionFailure, copyEndToEndHeaders, isConnectionLost, upstreamAgent } from './upstream-pool.js';
+import {
+  connectionFailure,
+  copyEndToEndHeaders,
+  isConnectFailure,
+  isConnectionLost,
+  upstreamAgent,
+} from './upstream-pool.js';
 
 /**
  * Non-streamed answers up to this size are held to read their usage; larger ones pass through, and their
@@ -266,7 +272,7 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
         : isMalformedAnswer(code)
           ? `the instance sent a malformed HTTP answer (${String(code)})`
           : `the engine is not reachable (${connectionFailure(code)})`;
-    this.refuse(new UpstreamRefusedError(message, null, error));
+    this.refuse(new UpstreamRefusedError(message, null, error, undefined, isConnectFailure(code)));
   }
 
   /**

@@ -17,6 +17,8 @@ export class UpstreamRefusedError extends EdgeFleetError {
     cause?: unknown,
     /** The instance's `retry-after` (seconds), passed on when this refusal reaches the client. */
     retryAfterS?: number,
+    /** No connection could be made: nothing of the request reached the instance. */
+    readonly notConnected = false,
   ) {
     super(
       upstreamStatus === 429

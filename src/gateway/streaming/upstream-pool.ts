@@ -16,6 +16,18 @@ export function isConnectionLost(code: unknown): boolean {
   return code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET';
 }
 
+/** A connection that could not be made: nothing of the request reached the instance. */
+export function isConnectFailure(code: unknown): boolean {
+  return (
+    code === 'ECONNREFUSED' ||
+    code === 'UND_ERR_CONNECT_TIMEOUT' ||
+    code === 'EHOSTUNREACH' ||
+    code === 'ENETUNREACH' ||
+    code === 'ENOTFOUND' ||
+    code === 'EAI_AGAIN'
+  );
+}
+
 /**
  * What a failed connection to an instance was, in words and without its address: clients see this in
  * the 503 (the gateway's log has the whole error, with the instance).
