@@ -110,19 +110,29 @@ describe('the usage journal lock', () => {
     }
   });
 
-  it('lets exactly one of several processes that open it at once have it', async () => {
+  it('lets exactly one of several processes that open it at once have it, also when they take over a stale lock', async () => {
     const dir = await journalDir();
     const module = new URL('../../../dist/gateway/metering/usage-journal.js', import.meta.url).href;
     const script = `
       const { UsageJournal } = await import(${JSON.stringify(module)});
       const journal = new UsageJournal(process.argv[1]);
+      // All start at one moment, each process loaded by then.
+      await new Promise((resolve) => setTimeout(resolve, Number(process.argv[2]) - Date.now()));
       try { await journal.open(); } catch (error) { console.log(error.code); process.exit(0); }
       console.log('open');
       await new Promise((resolve) => setTimeout(resolve, 1500));
       await journal.close();`;
-    for (let round = 0; round < 3; round += 1) {
-      const children = Array.from({ length: 4 }, () =>
-        spawn(process.execPath, ['--input-type=module', '-e', script, dir], {
+    for (let round = 0; round < 8; round += 1) {
+      const startAt = String(Date.now() + 1500);
+      // Every other round starts from a lock its holder left (a crash): all of them find it stale at once.
+      if (round % 2 === 1) {
+        await writeFile(
+          join(dir, 'lock'),
+          JSON.stringify({ pid: 999_999_999, startTime: '1', bootId: bootId() }),
+        );
+      }
+      const children = Array.from({ length: 5 }, () =>
+        spawn(process.execPath, ['--input-type=module', '-e', script, dir, startAt], {
           stdio: ['ignore', 'pipe', 'inherit'],
         }),
       );
@@ -134,8 +144,14 @@ describe('the usage journal lock', () => {
           return out.trim();
         }),
       );
-      expect(outputs.sort()).toEqual(['conflict', 'conflict', 'conflict', 'open']);
+      expect(outputs.sort(), `round ${round}`).toEqual([
+        'conflict',
+        'conflict',
+        'conflict',
+        'conflict',
+        'open',
+      ]);
       expect(await readdir(dir)).not.toContain('lock');
     }
-  }, 30_000);
+  }, 60_000);
 });

@@ -10,7 +10,8 @@
  * share a volume cannot see each other, so each needs a home of its own (docs/gateway.md).
  */
 import { readFileSync } from 'node:fs';
-import { link, readFile, rm, writeFile } from 'node:fs/promises';
+import { link, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 
@@ -22,6 +23,11 @@ interface Holder {
 }
 
 const lockName = 'lock';
+const takeoverName = 'lock.takeover';
+/** A takeover file this old was left by a process that died while taking a stale lock over. */
+const takeoverStaleMs = 10_000;
+/** How long an open waits while other processes take a stale lock over. */
+const takeoverWaitMs = 15_000;
 
 /** State and start time of process `pid` from /proc, null when they cannot be read (no such process, no /proc). */
 function procStat(pid: number): { state: string; startTime: string } | null {
@@ -86,7 +92,9 @@ export class JournalLock {
 
   /** Takes `<dir>/lock` or throws a `conflict` naming the process that holds it. */
   static async acquire(dir: string): Promise<JournalLock> {
-    const path = join(dir, lockName);
+    // One directory under two names (relative, a symbolic link) is still one journal.
+    const real = await realpath(dir);
+    const path = join(real, lockName);
     if (heldHere.has(path)) throw inUse(dir, process.pid);
     const ourBootId = bootId();
     const content = JSON.stringify({
@@ -96,26 +104,27 @@ export class JournalLock {
     });
     // Written whole under a name of its own, then linked into place: the lock never exists half written,
     // and link() fails when a lock is there already.
-    const temporary = join(dir, `.lock-${process.pid}-${Date.now()}`);
+    const temporary = join(real, `.lock-${process.pid}-${Date.now()}`);
     await writeFile(temporary, content, { mode: 0o600 });
     try {
-      for (let attempt = 0; attempt < 3; attempt += 1) {
+      const deadline = Date.now() + takeoverWaitMs;
+      for (;;) {
         try {
           await link(temporary, path);
+          heldHere.add(path);
+          return new JournalLock(path, content);
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-          const holder = parseHolder(await readFile(path, 'utf8').catch(() => ''));
-          if (holder !== null && isRunning(holder, ourBootId)) throw inUse(dir, holder.pid);
-          await rm(path, { force: true }); // its holder is gone
-          continue;
         }
-        // Two processes taking over one stale lock at once: the one whose lock is not there lost.
-        const there = await readFile(path, 'utf8').catch(() => '');
-        if (there !== content) throw inUse(dir, parseHolder(there)?.pid ?? null);
-        heldHere.add(path);
-        return new JournalLock(path, content);
+        const seen = await readFile(path, 'utf8').catch(() => null);
+        if (seen === null) continue; // released meanwhile
+        const holder = parseHolder(seen);
+        if (holder !== null && isRunning(holder, ourBootId)) throw inUse(dir, holder.pid);
+        // Its holder is gone: remove it, unless another process is taking it over now.
+        if (await removeStale(real, path, seen)) continue;
+        if (Date.now() > deadline) throw inUse(dir, null);
+        await sleep(20);
       }
-      throw inUse(dir, null);
     } finally {
       await rm(temporary, { force: true });
     }
@@ -126,6 +135,31 @@ export class JournalLock {
     if (!heldHere.delete(this.path)) return;
     const there = await readFile(this.path, 'utf8').catch(() => '');
     if (there === this.content) await rm(this.path, { force: true });
+  }
+}
+
+/**
+ * Removes the stale lock at `path` if it still reads `seen`, holding `<dir>/lock.takeover` meanwhile: a
+ * process that judged the lock stale and removed it unguarded could remove the lock another process had
+ * taken over in between (both would then hold the journal). False when another process holds the takeover.
+ */
+async function removeStale(dir: string, path: string, seen: string): Promise<boolean> {
+  const guard = join(dir, takeoverName);
+  try {
+    await writeFile(guard, String(process.pid), { flag: 'wx', mode: 0o600 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    const since = (await stat(guard).catch(() => null))?.mtimeMs;
+    if (since === undefined) return true; // done meanwhile
+    // Left by a process that died during its takeover.
+    if (Date.now() - since > takeoverStaleMs) await rm(guard, { force: true });
+    return false;
+  }
+  try {
+    if ((await readFile(path, 'utf8').catch(() => null)) === seen) await rm(path, { force: true });
+    return true;
+  } finally {
+    await rm(guard, { force: true });
   }
 }
 

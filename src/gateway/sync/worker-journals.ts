@@ -67,8 +67,13 @@ async function shipOne(dir: string, options: LeftoverJournalsOptions): Promise<b
   try {
     await journal.open();
     await new UsageShipper({ journal, ship: options.ship, log: options.log }).flush();
-  } catch {
-    return false; // the shipper logged why; the records stay
+  } catch (error) {
+    // A journal another live process holds (journal-lock.ts) says so; for a failed shipment the shipper
+    // logged why. The records stay either way.
+    if ((error as { code?: unknown }).code === 'conflict') {
+      options.log.warn({ err: (error as Error).message, dir }, 'cannot ship a leftover usage journal yet');
+    }
+    return false;
   } finally {
     await journal.close().catch(() => undefined);
   }
