@@ -32,9 +32,11 @@ export async function watchLiveness(
   const failures = options.failures ?? 6;
   const timeoutMs = options.timeoutMs ?? 2000;
   let failed = 0;
+  let failingSinceMs = 0;
   let last = '';
   while (watching()) {
-    await sleep(everyMs);
+    // Unref'd: a watch never keeps a process that is shutting down alive.
+    await sleep(everyMs, undefined, { ref: false });
     if (!watching()) return;
     try {
       const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
@@ -51,10 +53,11 @@ export async function watchLiveness(
           : String(error);
     }
     failed += 1;
+    // From the last good check (or the start of the watch), a sleep before the first failed one.
+    if (failed === 1) failingSinceMs = Date.now() - everyMs;
     if (failed >= failures && watching()) {
-      onHung(
-        `the engine failed ${failed} health checks in a row over ${Math.round((failed * everyMs) / 1000)} s (${last})`,
-      );
+      const seconds = Math.round((Date.now() - failingSinceMs) / 1000);
+      onHung(`the engine failed ${failed} health checks in a row over ${seconds} s (${last})`);
       return;
     }
   }
