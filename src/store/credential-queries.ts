@@ -81,26 +81,27 @@ export function credentialQueries({ db, atomically, namedLockSql }: SqlContext):
     },
     updateApiKey: (id, patch) =>
       atomically(async (tx) => {
-        if (patch.name !== undefined) {
-          await lockNames(tx);
-          await ensureNameFree(tx, patch.name, id);
-        }
-        const set = buildSetClause<ApiKeyPatch>(patch, apiKeyColumns, 2);
-        // Nothing to change still reads the row (and tells a revoked or unknown key apart).
-        const rows = await tx.query(
-          set.sql.length === 0
-            ? 'SELECT * FROM api_keys WHERE id = $1 AND revoked_at_ms IS NULL'
-            : `UPDATE api_keys SET ${set.sql.join(', ')} WHERE id = $1 AND revoked_at_ms IS NULL RETURNING *`,
-          [id, ...set.params],
-        );
-        if (rows[0] !== undefined) return toApiKey(rows[0]);
+        if (patch.name !== undefined) await lockNames(tx);
+        // The key itself first: an unknown or revoked key says so, whatever name it was to get.
         const [existing] = await tx.query('SELECT name, revoked_at_ms FROM api_keys WHERE id = $1', [id]);
         if (existing === undefined) throw notFound('api key', id);
-        throw new EdgeFleetError(
-          'conflict',
-          `API key "${clipped(String(existing['name']))}" is revoked; a revoked key cannot be changed (create a new one)`,
-          { data: { id } },
+        if (existing['revoked_at_ms'] !== null) {
+          throw new EdgeFleetError(
+            'conflict',
+            `API key "${clipped(String(existing['name']))}" is revoked; a revoked key cannot be changed (create a new one)`,
+            { data: { id } },
+          );
+        }
+        if (patch.name !== undefined) await ensureNameFree(tx, patch.name, id);
+        const set = buildSetClause<ApiKeyPatch>(patch, apiKeyColumns, 2);
+        // Nothing to change still reads the row.
+        const [row] = await tx.query(
+          set.sql.length === 0
+            ? 'SELECT * FROM api_keys WHERE id = $1'
+            : `UPDATE api_keys SET ${set.sql.join(', ')} WHERE id = $1 RETURNING *`,
+          [id, ...set.params],
         );
+        return toApiKey(row!);
       }),
     async revokeApiKey(id, atMs = Date.now()) {
       const changed = await db.run(

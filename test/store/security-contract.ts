@@ -134,6 +134,9 @@ export function securityContract(h: ContractHarness): void {
     await rejectsWithCode(store.updateApiKey(key.id, {}), 'conflict');
     expect((await store.findApiKeyByHash('hash-team'))?.tokenBudget).toBe(5_000_000_000);
     await rejectsWithCode(store.updateApiKey('no-such-key', { rpm: 1 }), 'not_found');
+    // The key is judged before the name it was to get: unknown is not_found, revoked says revoked.
+    await rejectsWithCode(store.updateApiKey('no-such-key', { name: 'team-renamed' }), 'not_found');
+    await expect(store.updateApiKey(key.id, { name: 'team-renamed' })).rejects.toThrow(/is revoked/);
   });
 
   it('lets one of two keys renamed to one name at once (two control planes) have it', async () => {
