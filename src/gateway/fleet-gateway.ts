@@ -267,6 +267,7 @@ export class FleetGateway {
         ...this.clientRegionOf(request, principal),
         prefixKey: path === '/v1/embeddings' ? undefined : router.prefixKey(parsed),
         promptTokens: estimatePromptTokens(meterContext.prompt),
+        ...maxTokensOf(parsed),
         meterFor: (instance, sentToIdle) => {
           seen.instance = instance;
           seen.model = model;
@@ -373,4 +374,11 @@ export class FleetGateway {
       table.models.map((m) => m.name),
     );
   }
+}
+
+/** `maxTokens` for the failover job: the request's `max_completion_tokens` or `max_tokens`, when set. */
+function maxTokensOf(body: unknown): { maxTokens?: number } {
+  const { max_completion_tokens: completion, max_tokens: tokens } = body as Record<string, unknown>;
+  const max = typeof completion === 'number' ? completion : tokens;
+  return typeof max === 'number' && Number.isInteger(max) && max > 0 ? { maxTokens: max } : {};
 }

@@ -9,4 +9,8 @@ describe('abandonedWork', () => {
     expect(abandonedWork(1510, 1000, 0.5, 20)).toEqual({ promptTokens: 1000, completionTokens: 50 });
     expect(abandonedWork(100, 0, 0.5, 20)).toEqual({ promptTokens: 0, completionTokens: 5 });
   });
+
+  it("never counts more output than the request's max_tokens allowed", () => {
+    expect(abandonedWork(20_000, 2000, 0.5, 20, 16)).toEqual({ promptTokens: 2000, completionTokens: 16 });
+  });
 });

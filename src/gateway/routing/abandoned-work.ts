@@ -12,6 +12,8 @@ export function abandonedWork(
   promptTokens: number,
   timePerPromptTokenMs: number,
   timePerOutputTokenMs: number,
+  /** The request's `max_tokens` (or `max_completion_tokens`): no more output can have been generated. */
+  maxTokens = Infinity,
 ): TokenUsage {
   const promptMs = promptTokens * timePerPromptTokenMs;
   if (elapsedMs < promptMs) {
@@ -20,6 +22,7 @@ export function abandonedWork(
   const generatingMs = elapsedMs - promptMs;
   return {
     promptTokens,
-    completionTokens: timePerOutputTokenMs > 0 ? Math.floor(generatingMs / timePerOutputTokenMs) : 0,
+    completionTokens:
+      timePerOutputTokenMs > 0 ? Math.min(maxTokens, Math.floor(generatingMs / timePerOutputTokenMs)) : 0,
   };
 }

@@ -43,6 +43,8 @@ export interface FailoverRequest {
   prefixKey: string | undefined;
   /** The prompt in estimated tokens, for the prompt processing it adds where it is sent (0: not counted). */
   promptTokens?: number;
+  /** The request's `max_completion_tokens` or `max_tokens`, when it sets one. */
+  maxTokens?: number;
   /** `sentToIdle`: the instance had nothing in flight when this attempt was sent (`Router.isIdle`). */
   meterFor: (instance: RouteInstance, sentToIdle: boolean) => ForwardMeter;
   /**
@@ -163,9 +165,10 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
         // The client left and the gateway cut the upstream request: no verdict on the instance.
         context.upstreamAttempts.inc({ model: modelName, site, outcome: 'aborted' });
         // A stream is answered (headers) before the engine schedules it: one left before that cost nothing.
+        // Embeddings generate nothing, and their input is not estimated: no charge there.
         const work =
-          !job.stream && sentToIdle
-            ? router.abandonedWork(instance, router.now() - sentAtMs, job.promptTokens ?? 0)
+          !job.stream && sentToIdle && job.path !== '/v1/embeddings'
+            ? router.abandonedWork(instance, router.now() - sentAtMs, job.promptTokens ?? 0, job.maxTokens)
             : undefined;
         await job.abandoned(instance, work);
         return;

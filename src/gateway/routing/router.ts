@@ -295,7 +295,12 @@ export class Router {
   }
 
   /** The work a non-streamed attempt sent to `instance` while it was idle did before its client left. */
-  abandonedWork(instance: RouteInstance, elapsedMs: number, promptTokens: number): TokenUsage {
+  abandonedWork(
+    instance: RouteInstance,
+    elapsedMs: number,
+    promptTokens: number,
+    maxTokens?: number,
+  ): TokenUsage {
     const { measurement } = this.config;
     const key = targetKey(instance);
     const nowMs = this.now();
@@ -304,6 +309,7 @@ export class Router {
       promptTokens,
       this.stats.timePerPromptTokenMs(key, 1, nowMs)?.ms ?? measurement.defaultTimePerPromptTokenMs,
       this.stats.timePerOutputTokenMs(key, 1, nowMs)?.ms ?? measurement.defaultTimePerOutputTokenMs,
+      maxTokens,
     );
   }
 
