@@ -262,6 +262,31 @@ describe('FleetGateway', () => {
     expect(message).not.toContain(new URL(dead).port);
   });
 
+  it('reads the routes again for a model name they lack, but not more than every 250 ms', async () => {
+    const good = await upstream(ok);
+    const { table } = routesOf([instance('a', good.url)]);
+    let latest = table; // what reading the store again gives
+    let held = table; // what the route source holds
+    let refreshes = 0;
+    const { url } = await startGateway({
+      get: async () => held,
+      refresh: async () => {
+        refreshes += 1;
+        return (held = latest);
+      },
+    });
+    const started = Date.now();
+    for (let i = 0; i < 20; i++) expect((await post(url, chat(`made-up-${i}`))).status).toBe(404);
+    expect(refreshes).toBeLessThanOrEqual(1 + Math.ceil((Date.now() - started) / 250));
+    // A deployment created since is found on the next read.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    latest = {
+      ...table,
+      models: [...table.models, { ...table.models[0]!, name: 'new-model', deploymentId: 'd-new' }],
+    };
+    expect((await post(url, chat('new-model'))).status).toBe(200);
+  });
+
   it('reads the routes again when every listed instance refuses (a stale table), then serves', async () => {
     const dead = await refusingUrl(); // an instance removed since the table was read
     const good = await upstream(ok);

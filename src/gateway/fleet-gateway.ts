@@ -102,6 +102,9 @@ const notWaking = { cold: false, stop: () => undefined };
 
 const inferencePaths = new Set(['/v1/chat/completions', '/v1/completions', '/v1/embeddings']);
 
+/** The least time between two reads of the route table for model names it lacks. */
+const unknownRefreshEveryMs = 250;
+
 export class FleetGateway {
   readonly registry = new Registry();
   readonly router: Router;
@@ -361,11 +364,19 @@ export class FleetGateway {
     sendJson(response, 200, modelsAnswer(await this.options.routes.get(), path, principal));
   }
 
+  /** When the route table was last read again for a model name it lacked. */
+  private unknownRefreshAtMs = 0;
+
   private async findModel(name: string): Promise<RouteModel> {
-    const known = (await this.options.routes.get()).models.find((m) => m.name === name);
+    const current = await this.options.routes.get();
+    const known = current.models.find((m) => m.name === name);
     if (known) return known;
-    // A deployment created a moment ago may not be in the table yet.
-    const table = await this.options.routes.refresh();
+    // A deployment created a moment ago may not be in the table yet: read it again, but not more than
+    // every 250 ms for names it lacks (a client sending made-up names must not keep the store busy).
+    const nowMs = Date.now();
+    const fresh = nowMs - this.unknownRefreshAtMs < unknownRefreshEveryMs;
+    if (!fresh) this.unknownRefreshAtMs = nowMs;
+    const table = fresh ? current : await this.options.routes.refresh();
     const found = table.models.find((m) => m.name === name);
     if (found) return found;
     this.requireRoutes();
