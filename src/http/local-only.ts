@@ -7,8 +7,8 @@
  *
  * - the `Host` header must name a loopback address (`localhost`, `127.0.0.0/8`, `[::1]`, any port);
  *   a page reached through DNS rebinding sends its own site's name there;
- * - an `Origin` header, which browsers send with every cross-origin request (and with a same-origin
- *   POST), must be the server's own origin (`http(s)://` and the `Host` sent); the dashboard, served
+ * - an `Origin` header, which browsers send with every cross-origin POST and fetch (and with a
+ *   same-origin POST; not with a GET of an image or script, which reaches no route with effects), must be the server's own origin (`http(s)://` and the `Host` sent); the dashboard, served
  *   from that origin, passes. Programs (curl, the openai SDKs) send no `Origin` and pass.
  *
  * Both refusals are 403 `forbidden` in OpenAI's error shape. A server that needs a key has no use for

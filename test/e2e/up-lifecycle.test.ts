@@ -83,12 +83,16 @@ describe('edgefleet up: engine crash, restart and shutdown', () => {
   it('holds requests that arrive while the engine restarts and answers them once it is back', async () => {
     const { engine } = await health(server);
     process.kill(engine.pid!, 'SIGKILL');
-    // /health says so at once (the engine's own state), not once the route table has caught up.
-    await waitFor(
-      async () => ((await health(server)).status !== 'ready' ? true : undefined),
-      400,
+    // /health is never 'ready' while its engine is not (the route table catches up a moment later).
+    const down = await waitFor(
+      async () => {
+        const h = await health(server);
+        return h.engine.state !== 'ready' ? h : undefined;
+      },
+      5000,
       'the engine to go down',
     );
+    expect(down.status).not.toBe('ready');
     const reply = await client.chat.completions.create({
       model: 'm',
       messages: [{ role: 'user', content: 'hi' }],
