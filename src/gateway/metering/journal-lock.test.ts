@@ -120,10 +120,12 @@ describe('the usage journal lock', () => {
       await new Promise((resolve) => setTimeout(resolve, Number(process.argv[2]) - Date.now()));
       try { await journal.open(); } catch (error) { console.log(error.code); process.exit(0); }
       console.log('open');
-      await new Promise((resolve) => setTimeout(resolve, 1500));
+      // Held until the test has heard from the others (its stdin ends).
+      process.stdin.resume();
+      await new Promise((resolve) => process.stdin.once('end', resolve));
       await journal.close();`;
     for (let round = 0; round < 8; round += 1) {
-      const startAt = String(Date.now() + 1500);
+      const startAt = String(Date.now() + 1000);
       // Every other round starts from a lock its holder left (a crash): all of them find it stale at once.
       if (round % 2 === 1) {
         await writeFile(
@@ -133,18 +135,23 @@ describe('the usage journal lock', () => {
       }
       const children = Array.from({ length: 5 }, () =>
         spawn(process.execPath, ['--input-type=module', '-e', script, dir, startAt], {
-          stdio: ['ignore', 'pipe', 'inherit'],
+          stdio: ['pipe', 'pipe', 'inherit'],
         }),
       );
-      const outputs = await Promise.all(
-        children.map(async (child) => {
-          let out = '';
-          child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-          await once(child, 'exit');
-          return out.trim();
-        }),
+      const outputs = children.map(() => '');
+      children.forEach((child, i) =>
+        child.stdout.on('data', (chunk: Buffer) => (outputs[i] += chunk.toString())),
       );
-      expect(outputs.sort(), `round ${round}`).toEqual([
+      const exits = children.map((child) => once(child, 'exit'));
+      // The processes refused exit at once; the one that has the journal holds it until told (or, should
+      // two have it, until 4 s have passed).
+      const deadline = Date.now() + 4000;
+      while (children.filter((c) => c.exitCode !== null).length < 4 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      for (const child of children) child.stdin.end();
+      await Promise.all(exits);
+      expect(outputs.map((o) => o.trim()).sort(), `round ${round}`).toEqual([
         'conflict',
         'conflict',
         'conflict',
