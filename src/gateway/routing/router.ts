@@ -12,6 +12,7 @@ import { abandonedWork } from './abandoned-work.js';
 import { CircuitBreakers } from './circuit-breaker.js';
 import { RegionMap, resolveClientRegion, type ClientFacts, type RegionSource } from './client-region.js';
 import { HealthChecker, type HealthTarget } from './health-checker.js';
+import { InstanceSeries } from './instance-series.js';
 import { InstanceStats, type MeasuredAnswer } from './instance-stats.js';
 import { prefixKeyOf, rendezvousPick } from './prefix-key.js';
 import {
@@ -75,7 +76,7 @@ export class Router {
   private readonly budget: RetryBudget;
   private readonly regions: RegionMap;
   private readonly metrics: RoutingMetrics;
-  private readonly known = new Map<string, { instance: string; site: string }>();
+  private readonly series: InstanceSeries;
   /** Attempts waiting on an instance, told when it fails its health checks. */
   private readonly downWatchers = new Map<string, Set<() => void>>();
   /** Instances that answered 501 for a path lately. */
@@ -92,10 +93,14 @@ export class Router {
     this.stats = new InstanceStats(config.measurement.ewmaAlpha, config.measurement.remeasureAfterMs);
     this.metrics = new RoutingMetrics(options.registry, {
       inFlight: () => this.stats.inFlightTotal(),
-      speeds: () => this.measuredSpeeds((key, nowMs) => this.stats.timePerOutputTokenMs(key, 1, nowMs)),
-      promptSpeeds: () => this.measuredSpeeds((key, nowMs) => this.stats.timePerPromptTokenMs(key, 1, nowMs)),
+      speeds: () => this.series.measured((key) => this.stats.timePerOutputTokenMs(key, 1, this.now())),
+      promptSpeeds: () => this.series.measured((key) => this.stats.timePerPromptTokenMs(key, 1, this.now())),
       rtts: () => this.stats.siteRtts(),
     });
+    this.series = new InstanceSeries(this.metrics, (key) => ({
+      up: this.health.isUp(key),
+      circuitOpen: this.breakers.stateOf(key, this.now()) !== 'closed',
+    }));
     this.budget = new RetryBudget({
       ratio: config.retry.budgetRatio,
       minRetries: config.retry.budgetMinRetries,
@@ -103,7 +108,7 @@ export class Router {
     });
     this.regions = new RegionMap(config.clientRegions);
     this.breakers = new CircuitBreakers(config.circuitBreaker, ({ key, from, to }) => {
-      const labels = this.known.get(key) ?? { instance: key, site: '' };
+      const labels = this.series.labelsOf(key) ?? { instance: key, site: '' };
       this.metrics.circuitTransitions.inc({ to });
       this.metrics.circuitOpen.set(labels, to === 'closed' ? 0 : 1);
       const log = to === 'open' ? options.log.warn.bind(options.log) : options.log.info.bind(options.log);
@@ -112,7 +117,7 @@ export class Router {
     this.health = new HealthChecker(config.healthCheck, () => this.healthTargets(), {
       rtt: (target, rttMs) => this.stats.recordRtt(target.siteName, rttMs, this.now()),
       change: (target, up, detail) => {
-        const labels = this.known.get(target.key) ?? { instance: target.key, site: target.siteName };
+        const labels = this.series.labelsOf(target.key) ?? { instance: target.key, site: target.siteName };
         this.metrics.instanceUp.set(labels, up ? 1 : 0);
         options.log.warn(
           { ...labels, detail },
@@ -174,7 +179,7 @@ export class Router {
     const { path } = request;
     for (const instance of instances) {
       const key = targetKey(instance);
-      this.remember(key, instance);
+      this.series.remember(key, instance);
       if (request.exclude.has(key) || !this.breakers.allows(key, nowMs)) continue;
       const lacks = path !== undefined && this.unsupported.lacks(key, path, nowMs);
       (lacks ? lacking : available).push({ key, instance });
@@ -228,41 +233,6 @@ export class Router {
    */
   onUnsupported(instance: RouteInstance, path: string): void {
     this.unsupported.mark(targetKey(instance), path, this.now());
-  }
-
-  /** Each routed instance's measure (time per output or per prompt token), those measured at least once. */
-  private measuredSpeeds(
-    measureOf: (key: string, nowMs: number) => { ms: number } | null,
-  ): { instance: string; site: string; ms: number }[] {
-    const speeds = [];
-    const nowMs = this.now();
-    for (const [key, { instance, site }] of this.known) {
-      const speed = measureOf(key, nowMs);
-      if (speed !== null) speeds.push({ instance, site, ms: speed.ms });
-    }
-    return speeds;
-  }
-
-  /**
-   * Keeps the instance id and site of a routing key for metric labels (a new object only when they change),
-   * and gives a newly seen instance its per-instance gauges at once: they change only on transitions, so
-   * an instance that never failed would otherwise have no `instance_up` series at all.
-   */
-  private remember(key: string, instance: RouteInstance): void {
-    const known = this.known.get(key);
-    if (known?.instance !== instance.id || known.site !== instance.siteName) {
-      if (known) this.forgetSeries(known);
-      const labels = { instance: instance.id, site: instance.siteName };
-      this.known.set(key, labels);
-      this.metrics.instanceUp.set(labels, this.health.isUp(key) ? 1 : 0);
-      this.metrics.circuitOpen.set(labels, this.breakers.stateOf(key, this.now()) === 'closed' ? 0 : 1);
-    }
-  }
-
-  /** Drops the per-instance gauges of labels no longer in use, so instance churn leaves no series behind. */
-  private forgetSeries(labels: { instance: string; site: string }): void {
-    this.metrics.circuitOpen.remove(labels);
-    this.metrics.instanceUp.remove(labels);
   }
 
   private factsOf(
@@ -403,14 +373,11 @@ export class Router {
     for (const instance of await this.options.targets()) {
       const key = targetKey(instance);
       seen.set(key, { key, url: instance.url, siteName: instance.siteName });
-      this.remember(key, instance);
+      this.series.remember(key, instance);
     }
-    for (const [key, labels] of this.known) {
-      if (seen.has(key)) continue;
-      this.known.delete(key);
-      this.forgetSeries(labels);
-    }
-    this.breakers.retain(new Set(seen.keys()));
+    const keys = new Set(seen.keys());
+    this.series.retain(keys);
+    this.breakers.retain(keys);
     return [...seen.values()];
   }
 }

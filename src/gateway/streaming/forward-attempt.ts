@@ -8,8 +8,7 @@
  */
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { sendError } from '../../http/respond.js';
-import { EdgeFleetError, toOpenAiError } from '../../spec/edgefleet-error.js';
+import { endBrokenAnswer } from './end-broken-answer.js';
 import {
   UpstreamRefusedError,
   type ForwardOptions,
@@ -345,21 +344,12 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
     this.settled = true; // no second verdict while the meter runs
     void this.settle(this.answer(false))
       .then(({ result }) => {
-        const { response } = this;
-        const error = new EdgeFleetError('engine_error', message);
-        if (this.isStream) {
-          if (!response.destroyed) {
-            this.writeHead();
-            // One error event: the engine's own when it sent one (passed on already), else the gateway's.
-            response.end(
-              this.relay?.sawError ? undefined : `data: ${JSON.stringify(toOpenAiError(error).body)}\n\n`,
-            );
-          }
-        } else if (this.held && !response.headersSent) {
-          sendError(response, error);
-        } else {
-          response.destroy();
-        }
+        endBrokenAnswer(this.response, message, {
+          isStream: this.isStream,
+          engineSentError: this.relay?.sawError === true,
+          held: this.held !== undefined,
+          writeHead: () => this.writeHead(),
+        });
         this.done();
         this.resolve(result);
       })
