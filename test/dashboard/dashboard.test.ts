@@ -284,6 +284,38 @@ describe('web dashboard in Chromium against edgefleet up', () => {
 
     const row = page.locator('[data-testid="key-row"][data-key="dashboard-team"]');
     expect(await row.textContent()).toContain('60 rpm');
+
+    // Edited in place: the rpm raised, a token budget and a model list added; the secret stays.
+    await row.getByRole('button', { name: 'Edit dashboard-team…' }).click();
+    const edit = page.getByTestId('key-edit-form');
+    await edit.getByLabel('Requests per minute').fill('abc');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    expect(await edit.getByRole('alert').textContent()).toContain('rpm must be a whole number');
+    await edit.getByLabel('Requests per minute').fill('');
+    await edit.getByLabel('Token budget').fill('5000');
+    await edit.getByLabel('Models (comma list; empty: all)').fill('not-deployed-model');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await page.getByTestId('key-warning').filter({ hasText: 'not-deployed-model' }).waitFor();
+    await waitFor(
+      async () => ((await row.textContent())?.includes('budget 5,000') ? true : undefined),
+      10_000,
+      'the edited limits in the table',
+    );
+    expect(await row.textContent()).not.toContain('rpm');
+    const edited = await admin<{
+      data: Array<{ name: string; rpm: number | null; tokenBudget: number | null; models: string[] | null }>;
+    }>('/api/v1/keys');
+    expect(edited.data.find((k) => k.name === 'dashboard-team')).toMatchObject({
+      rpm: null,
+      tokenBudget: 5000,
+      models: ['not-deployed-model'],
+    });
+    // The same secret still authenticates (a key limited to a model nothing serves sees no models).
+    const models = await fetch(`${server.baseUrl}/v1/models`, {
+      headers: { authorization: `Bearer ${value}` },
+    });
+    expect(models.status).toBe(200);
+
     await row.getByRole('button', { name: 'Revoke dashboard-team…' }).click();
     await row.getByRole('button', { name: 'Revoke dashboard-team', exact: true }).click();
     await page.locator('[data-testid="key-row"][data-key="dashboard-team"][data-revoked="true"]').waitFor();

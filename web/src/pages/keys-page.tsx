@@ -6,6 +6,8 @@ import { PageTitle } from '../components/page-title';
 import { StatusBadge } from '../components/status-badge';
 import { formatAge, formatNumber } from '../format';
 import { usePoll } from '../use-poll';
+import { KeyEditForm } from './key-edit-form';
+import { limitOf, modelsOf } from './key-fields';
 
 interface Draft {
   name: string;
@@ -14,13 +16,26 @@ interface Draft {
   rpm: string;
   tpm: string;
   tokenBudget: string;
+  region: string;
 }
 
-const emptyDraft: Draft = { name: '', role: 'inference', models: '', rpm: '', tpm: '', tokenBudget: '' };
+const emptyDraft: Draft = {
+  name: '',
+  role: 'inference',
+  models: '',
+  rpm: '',
+  tpm: '',
+  tokenBudget: '',
+  region: '',
+};
 
-function limit(value: string): number | undefined {
-  const n = Number(value);
-  return value.trim() === '' || !Number.isFinite(n) ? undefined : Math.floor(n);
+/** A limit field of the create form: empty is no limit, anything else must be a whole number. */
+function limit(draft: Draft, field: 'rpm' | 'tpm' | 'tokenBudget'): number | undefined {
+  const text = draft[field].trim();
+  if (text === '') return undefined;
+  const value = limitOf(text);
+  if (value === undefined) throw new Error(`${field} must be a whole number, or empty for no limit`);
+  return value;
 }
 
 function CreateKey({ onCreated }: { onCreated: (key: CreatedKey) => void }) {
@@ -29,19 +44,19 @@ function CreateKey({ onCreated }: { onCreated: (key: CreatedKey) => void }) {
   const submit = async (event: Event): Promise<void> => {
     event.preventDefault();
     setError(null);
-    const models = draft.models
-      .split(',')
-      .map((m) => m.trim())
-      .filter((m) => m !== '');
-    const body = {
-      name: draft.name.trim(),
-      role: draft.role,
-      ...(models.length > 0 && { models }),
-      ...(limit(draft.rpm) !== undefined && { rpm: limit(draft.rpm) }),
-      ...(limit(draft.tpm) !== undefined && { tpm: limit(draft.tpm) }),
-      ...(limit(draft.tokenBudget) !== undefined && { tokenBudget: limit(draft.tokenBudget) }),
-    };
     try {
+      const models = modelsOf(draft.models);
+      const [rpm, tpm, tokenBudget] = [limit(draft, 'rpm'), limit(draft, 'tpm'), limit(draft, 'tokenBudget')];
+      const region = draft.region.trim();
+      const body = {
+        name: draft.name.trim(),
+        role: draft.role,
+        ...(models.length > 0 && { models }),
+        ...(rpm !== undefined && { rpm }),
+        ...(tpm !== undefined && { tpm }),
+        ...(tokenBudget !== undefined && { tokenBudget }),
+        ...(region !== '' && { region }),
+      };
       onCreated(await api<CreatedKey>('/api/v1/keys', { body }));
       setDraft(emptyDraft);
     } catch (caught) {
@@ -54,7 +69,7 @@ function CreateKey({ onCreated }: { onCreated: (key: CreatedKey) => void }) {
       <input
         name={name}
         value={draft[name]}
-        inputMode={name === 'name' || name === 'models' ? undefined : 'numeric'}
+        inputMode={name === 'rpm' || name === 'tpm' || name === 'tokenBudget' ? 'numeric' : undefined}
         placeholder={placeholder}
         required={name === 'name'}
         onInput={(e) => setDraft({ ...draft, [name]: e.currentTarget.value })}
@@ -82,6 +97,7 @@ function CreateKey({ onCreated }: { onCreated: (key: CreatedKey) => void }) {
         {field('rpm', 'Requests per minute', 'no limit')}
         {field('tpm', 'Tokens per minute', 'no limit')}
         {field('tokenBudget', 'Token budget', 'no limit')}
+        {field('region', 'Home region (optional)', 'none')}
       </div>
       <div class="actions">
         <button type="submit" class="primary">
@@ -97,13 +113,18 @@ function CreateKey({ onCreated }: { onCreated: (key: CreatedKey) => void }) {
   );
 }
 
-function KeyRow({ apiKey, onRevoked }: { apiKey: ApiKey; onRevoked: () => void }) {
+/** How many columns the keys table has: an edit form row spans them all. */
+const columns = 7;
+
+function KeyRow({ apiKey, onChanged }: { apiKey: ApiKey; onChanged: () => void }) {
   const [confirming, setConfirming] = useState(false);
+  const [editing, setEditing] = useState(false);
+  const [warnings, setWarnings] = useState<string[]>([]);
   const [error, setError] = useState<string | null>(null);
   const revoke = async (): Promise<void> => {
     try {
       await api(`/api/v1/keys/${encodeURIComponent(apiKey.id)}`, { method: 'DELETE' });
-      onRevoked();
+      onChanged();
     } catch (caught) {
       setError(caught instanceof Error ? caught.message : String(caught));
     }
@@ -113,44 +134,85 @@ function KeyRow({ apiKey, onRevoked }: { apiKey: ApiKey; onRevoked: () => void }
     apiKey.rpm !== null && `${apiKey.rpm} rpm`,
     apiKey.tpm !== null && `${formatNumber(apiKey.tpm, 0)} tpm`,
     apiKey.tokenBudget !== null && `budget ${formatNumber(apiKey.tokenBudget, 0)}`,
+    apiKey.region !== null && `region ${apiKey.region}`,
   ].filter(Boolean);
+  const revoked = apiKey.revokedAtMs !== null;
   return (
-    <tr data-testid="key-row" data-key={apiKey.name} data-revoked={apiKey.revokedAtMs !== null}>
-      <th scope="row">{apiKey.name}</th>
-      <td>{apiKey.role}</td>
-      <td>{apiKey.models?.join(', ') ?? 'all'}</td>
-      <td>{limits.join(', ') || 'none'}</td>
-      <td>{formatNumber(apiKey.tokensUsed, 0)}</td>
-      <td>{formatAge(apiKey.lastUsedAtMs)}</td>
-      <td>
-        {apiKey.revokedAtMs !== null ? (
-          <StatusBadge status="revoked" />
-        ) : confirming ? (
-          <>
-            <button type="button" class="danger small" onClick={() => void revoke()}>
-              Revoke {apiKey.name}
-            </button>{' '}
-            <button type="button" class="small" onClick={() => setConfirming(false)}>
-              Cancel
-            </button>
-          </>
-        ) : (
-          <button
-            type="button"
-            class="small"
-            onClick={() => setConfirming(true)}
-            aria-label={`Revoke ${apiKey.name}…`}
-          >
-            Revoke…
-          </button>
-        )}
-        {error && <span class="note-error"> {error}</span>}
-      </td>
-    </tr>
+    <>
+      <tr data-testid="key-row" data-key={apiKey.name} data-revoked={revoked}>
+        <th scope="row">{apiKey.name}</th>
+        <td>{apiKey.role}</td>
+        <td>{apiKey.models?.join(', ') ?? 'all'}</td>
+        <td>{limits.join(', ') || 'none'}</td>
+        <td>{formatNumber(apiKey.tokensUsed, 0)}</td>
+        <td>{formatAge(apiKey.lastUsedAtMs)}</td>
+        <td>
+          {revoked ? (
+            <StatusBadge status="revoked" />
+          ) : confirming ? (
+            <>
+              <button type="button" class="danger small" onClick={() => void revoke()}>
+                Revoke {apiKey.name}
+              </button>{' '}
+              <button type="button" class="small" onClick={() => setConfirming(false)}>
+                Cancel
+              </button>
+            </>
+          ) : (
+            <>
+              <button
+                type="button"
+                class="small"
+                onClick={() => setEditing(!editing)}
+                aria-label={`Edit ${apiKey.name}…`}
+                aria-expanded={editing}
+              >
+                Edit…
+              </button>{' '}
+              <button
+                type="button"
+                class="small"
+                onClick={() => setConfirming(true)}
+                aria-label={`Revoke ${apiKey.name}…`}
+              >
+                Revoke…
+              </button>
+            </>
+          )}
+          {error && <span class="note-error"> {error}</span>}
+        </td>
+      </tr>
+      {editing && !revoked && (
+        <tr>
+          <td colSpan={columns}>
+            <KeyEditForm
+              apiKey={apiKey}
+              onCancel={() => setEditing(false)}
+              onSaved={(saved) => {
+                setEditing(false);
+                setWarnings(saved.warnings ?? []);
+                onChanged();
+              }}
+            />
+          </td>
+        </tr>
+      )}
+      {warnings.length > 0 && (
+        <tr>
+          <td colSpan={columns}>
+            {warnings.map((warning) => (
+              <p class="note" data-testid="key-warning" key={warning}>
+                {warning}
+              </p>
+            ))}
+          </td>
+        </tr>
+      )}
+    </>
   );
 }
 
-/** API keys: create one (its secret shown once), see limits and use, revoke. */
+/** API keys: create one (its secret shown once), see limits and use, edit its limits, revoke. */
 export function KeysPage() {
   const { data, error, refresh } = usePoll(
     (signal) => api<ListResponse<ApiKey>>('/api/v1/keys', { signal }),
@@ -219,7 +281,7 @@ export function KeysPage() {
           </thead>
           <tbody>
             {keys.map((key) => (
-              <KeyRow key={key.id} apiKey={key} onRevoked={refresh} />
+              <KeyRow key={key.id} apiKey={key} onChanged={refresh} />
             ))}
           </tbody>
         </table>
