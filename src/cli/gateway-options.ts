@@ -5,11 +5,10 @@
  */
 import { LocalRateLimiter } from '../gateway/auth/local-rate-limiter.js';
 import type { RateLimiter } from '../gateway/auth/rate-limiter.js';
-import { RedisRateLimiter } from '../gateway/auth/redis-rate-limiter.js';
 import { journalSyncModes, type JournalSync } from '../gateway/metering/usage-journal.js';
 import { parseRoutingConfig, type RoutingConfig } from '../gateway/routing/routing-config.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
-import { redact } from '../store/open-store.js';
+import { redact } from '../telemetry/redact-url.js';
 import type { Logger } from '../telemetry/logger.js';
 import { readFlagFile } from './parse-flags.js';
 
@@ -44,6 +43,8 @@ export function redisOption(flag: string | undefined): { redisUrl?: string } {
 /** Key-limit counters: in Redis when a URL is given (waits up to 2 s for it, never fails), else in process. */
 export async function makeLimiter(redisUrl: string | undefined, log: Logger): Promise<RateLimiter> {
   if (!redisUrl) return new LocalRateLimiter();
+  // Loaded only when asked for: the Redis client is most of what a gateway would load at start.
+  const { RedisRateLimiter } = await import('../gateway/auth/redis-rate-limiter.js');
   const limiter = new RedisRateLimiter({ url: redisUrl, log: log.child({ component: 'limits' }) });
   if (!(await limiter.ready(2000))) {
     log.warn(

@@ -5,7 +5,8 @@ import { redisOption, routingFlagsHelp, journalSyncOption, routingOption } from 
 import { joinTokenTtlMs, rotateJoinToken, type BootstrapResult } from '../control/server/secrets.js';
 import { readServerTls, type ServerTls } from '../http/tls-options.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
-import { openStore, redact } from '../store/open-store.js';
+import { openStore } from '../store/open-store.js';
+import { redact } from '../telemetry/redact-url.js';
 import { createLogger } from '../telemetry/logger.js';
 import { resolveHome } from '../worker/models/model-cache.js';
 import { intFlag, parseFlags, portFlag } from './parse-flags.js';

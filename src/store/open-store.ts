@@ -1,10 +1,9 @@
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
+import { redact } from '../telemetry/redact-url.js';
 import { storeMigrations, type Migration } from './migrations.js';
-import { PostgresDriver } from './postgres/postgres-driver.js';
 import { runMigrations } from './run-migrations.js';
 import type { SqlDriver } from './sql-driver.js';
 import { createSqlStore } from './sql-store.js';
-import { SqliteDriver } from './sqlite/sqlite-driver.js';
 import type { Store } from './store.js';
 
 export interface OpenStoreOptions {
@@ -22,7 +21,7 @@ export interface OpenStoreOptions {
  * - `postgres://user@host:port/db` or `postgresql://…`: for several control-plane replicas.
  */
 export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<Store> {
-  const driver = createDriver(url, options);
+  const driver = await createDriver(url, options);
   try {
     await runMigrations(driver, options.migrations ?? storeMigrations);
   } catch (error) {
@@ -32,13 +31,16 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
   return createSqlStore(driver);
 }
 
-function createDriver(url: string, options: OpenStoreOptions): SqlDriver {
+/** The driver of the URL's database, loaded only when used (each pulls in its client library). */
+async function createDriver(url: string, options: OpenStoreOptions): Promise<SqlDriver> {
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
     if (path === '') throw invalidUrl(url);
+    const { SqliteDriver } = await import('./sqlite/sqlite-driver.js');
     return new SqliteDriver(path, { busyTimeoutMs: options.busyTimeoutMs });
   }
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    const { PostgresDriver } = await import('./postgres/postgres-driver.js');
     return new PostgresDriver(url, { poolSize: options.poolSize });
   }
   throw invalidUrl(url);
@@ -50,9 +52,4 @@ function invalidUrl(url: string): EdgeFleetError {
     `unsupported database URL "${redact(url)}": use sqlite:PATH or postgres://user@host:port/database`,
     { param: 'database' },
   );
-}
-
-/** Hides a password in a URL before it reaches a message or a log. */
-export function redact(url: string): string {
-  return url.replace(/(\/\/[^:/@]+):[^@]*@/, '$1:***@');
 }

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { writeToStderr, type Logger } from '../telemetry/logger.js';
-import { LISTENING_MARKER } from '../engines/embedded/run-engine.js';
+import { LISTENING_MARKER } from '../engines/embedded/listening-marker.js';
 import { reachableBaseUrl } from '../spec/route-table.js';
 import { RestartBackoff } from './process-engine/restart-backoff.js';
 import type { LogTail } from './log-tail.js';

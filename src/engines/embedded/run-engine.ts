@@ -3,10 +3,8 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../telemetry/logger.js';
 import { EngineServer } from './engine-server.js';
 import type { EngineOptions } from './engine-options.js';
+import { LISTENING_MARKER } from './listening-marker.js';
 import { LlamaRuntime } from './llama-runtime.js';
-
-/** Line printed on stdout once the engine listens; its supervisor reads the port from it. */
-export const LISTENING_MARKER = 'EDGEFLEET_ENGINE_LISTENING';
 
 /**
  * Runs one embedded engine in this process until SIGTERM/SIGINT or until its parent goes away.
