@@ -35,8 +35,9 @@ control plane and caches both in <home>/gateway-cache, so it keeps serving the r
 the keys it knew while the control plane is unreachable, also across its own restarts. Every request's
 usage is written to <home>/usage-journal before the answer completes and shipped to the control plane.
   --server URL          control-plane URL (required; also $EDGEFLEET_SERVER)
-  --site SITE           the site this gateway serves (required)
-  --region R            the region of the site
+  --site SITE           the site this gateway serves (required; a name the control plane does not
+                        know is warned about in the log and on /health)
+  --region R            the region of the site (default: the site's region as the control plane knows it)
   --port N              port (default 8080)
   --workers N           gateway processes sharing the port, to use N CPU cores (default 1; above 1
                         needs --redis for key limits; each worker keeps its own usage journal)

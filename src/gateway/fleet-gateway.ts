@@ -48,8 +48,11 @@ export interface FleetGatewayOptions {
   maxAttempts?: number;
   /** The routing policy and its settings (default: `defaultRoutingConfig()`). */
   routing?: RoutingConfig;
-  /** This gateway's region: the client's when neither its key, a header nor its address says (the config's wins). */
-  region?: string;
+  /**
+   * This gateway's region: the client's when neither its key, a header nor its address says (the config's
+   * wins). A function when it may change (a room gateway's is its site's, as the control plane says).
+   */
+  region?: string | (() => string | null);
   /** API keys and their limits; absent: no credential needed and requests are metered as `anonymous`. */
   guard?: GatewayGuard;
   /** Writes one request's usage durably (the journal); awaited before the client gets the last bytes. */
@@ -344,7 +347,7 @@ export class FleetGateway {
         : request.socket.remoteAddress;
     const { region, source } = this.router.clientRegion(
       { keyRegion: principal.region, headerRegion: Array.isArray(header) ? header[0] : header, address },
-      this.options.region ?? null,
+      typeof this.options.region === 'function' ? this.options.region() : (this.options.region ?? null),
     );
     return { clientRegion: region, clientRegionSource: source };
   }

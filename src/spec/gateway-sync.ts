@@ -35,6 +35,9 @@ const routeModelSchema = z.looseObject({
 export const gatewayRoutesResponseSchema = z.looseObject({
   builtAtMs: z.number(),
   models: z.array(routeModelSchema),
+  sites: z
+    .array(z.looseObject({ id: z.string(), name: z.string(), region: z.string().nullable() }))
+    .optional(),
 });
 
 /** One key a gateway may accept: the principal and the sha256 hex of its secret, as stored. */

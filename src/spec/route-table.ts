@@ -56,9 +56,21 @@ export interface RouteModel {
   meta?: Record<string, unknown>;
 }
 
+/** A site (machine room) the control plane knows. */
+export interface RouteSite {
+  id: string;
+  name: string;
+  region: string | null;
+}
+
 export interface RouteTable {
   builtAtMs: number;
   models: RouteModel[];
+  /**
+   * Every site the control plane knows (absent from an older control plane): a room gateway checks its
+   * `--site` against them and takes its site's region when it was given none.
+   */
+  sites?: RouteSite[];
 }
 
 /**

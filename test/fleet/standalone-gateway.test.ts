@@ -5,7 +5,7 @@ import OpenAI from 'openai';
 import { afterAll, describe, expect, it } from 'vitest';
 import { scrapeMetrics, waitFor } from '../helpers/edgefleet-process.js';
 import { makeTestModel } from '../helpers/models.js';
-import { rows, runCli, startCli, TestResources, waitForOutput } from './fleet-processes.js';
+import { rows, runCli, startCli, stopTree, TestResources, waitForOutput } from './fleet-processes.js';
 
 /**
  * A per-room gateway (`edgefleet gateway`) beside a server and one worker, as separate processes on
@@ -66,7 +66,8 @@ describe('edgefleet gateway (per room)', () => {
     processes.push(
       startCli([
         'worker',
-        ...['--server', server.url, '--token', token, '--site', 'north', '--name', 'node-north'],
+        ...['--server', server.url, '--token', token, '--site', 'north', '--region', 'cn-east'],
+        ...['--name', 'node-north'],
         ...['--home', workerHome, '--heartbeat-ms', '200', '--threads', '1', '--parallel', '1'],
       ]),
     );
@@ -102,7 +103,8 @@ describe('edgefleet gateway (per room)', () => {
     const gatewayHome = await tempDir('ef-gw-room-');
     const gatewayArgs = [
       'gateway',
-      ...['--server', server.url, '--site', 'north', '--region', 'cn-east'],
+      // No --region: the gateway's is its site's, as the control plane knows it.
+      ...['--server', server.url, '--site', 'north'],
       ...['--home', gatewayHome, '--port', '0', '--api-key', adminKey],
     ];
     const gatewayPattern = /gateway for site north listening on (http:\/\/\S+)/;
@@ -110,11 +112,36 @@ describe('edgefleet gateway (per room)', () => {
     const health = async () =>
       (await (await fetch(`${gateway.url}/health`)).json()) as {
         status: string;
+        siteKnown: boolean | null;
+        region: string | null;
         controlPlane: { reachable: boolean };
         routes: { origin: string; ageMs: number | null; instances: number };
         keys: { count: number };
       };
     await waitFor(async () => ((await health()).routes.instances === 1 ? true : undefined), 10_000, 'routes');
+    expect(await health()).toMatchObject({ siteKnown: true, region: 'cn-east' });
+    // A --site the control plane does not know (a typo) is said once in the log and on /health.
+    const typo = await start(
+      ['gateway', '--server', server.url, '--site', 'nort', '--home', await tempDir('ef-gw-typo-')].concat([
+        '--port',
+        '0',
+        '--api-key',
+        adminKey,
+      ]),
+      /gateway for site nort listening on (http:\/\/\S+)/,
+      'the gateway of an unknown site',
+    );
+    await waitFor(
+      () => Promise.resolve(typo.proc.output().includes('the control plane knows no site') || undefined),
+      5000,
+      'the unknown-site warning',
+    );
+    expect(typo.proc.output()).toContain('known sites: north');
+    expect(await (await fetch(`${typo.url}/health`)).json()).toMatchObject({
+      siteKnown: false,
+      region: null,
+    });
+    await stopTree(typo.proc, 5000);
     // A second gateway on the same home would share its usage journal and lose records: it is refused.
     const twin = await runCli(gatewayArgs);
     expect(twin.code, twin.stderr).toBe(1);

@@ -64,7 +64,11 @@ export async function buildRouteTable(
     });
   }
   addEndpoints(models, endpoints, sitesById, nowMs, loads);
-  return { builtAtMs: nowMs, models: [...models.values()] };
+  return {
+    builtAtMs: nowMs,
+    models: [...models.values()],
+    sites: sites.map(({ id, name, region }) => ({ id, name, region })),
+  };
 }
 
 /**

@@ -32,6 +32,8 @@ export interface HttpRouteSourceOptions {
   refreshWaitMs?: number;
   /** Called when a pull succeeds after a failure (or for the first time): the control plane is back. */
   onReachable?: () => void;
+  /** Called with each table taken into use (pulled, or loaded from the disk cache). */
+  onTable?: (table: RouteTable) => void;
 }
 
 /** Where the current table came from. */
@@ -98,6 +100,7 @@ export class HttpRouteSource {
       this.table = cached.value.table;
       this.fetchedAtMs = cached.value.fetchedAtMs;
       this.origin = 'disk-cache';
+      this.options.onTable?.(this.table);
     } else if (cached.error !== undefined) {
       this.options.log.warn({ err: cached.error, path: this.cache.path }, 'route cache unreadable; ignored');
     }
@@ -158,6 +161,7 @@ export class HttpRouteSource {
       this.fetchedAtMs = Date.now();
       this.origin = 'control-plane';
       this.ok = true;
+      this.options.onTable?.(table);
       if (!wasOk) {
         log.info({ server: client.serverUrl }, 'control plane reachable; route table pulled');
         this.options.onReachable?.();
@@ -180,9 +184,10 @@ export class HttpRouteSource {
 
   /** Saves when the routes changed (instance loads aside), else at most every 30 s. */
   private async save(): Promise<void> {
-    const signature = JSON.stringify(
+    const signature = JSON.stringify([
       this.table.models.map((m) => [m.name, m.status, m.instances.map((i) => [i.id, i.url])]),
-    );
+      this.table.sites?.map((s) => [s.id, s.name, s.region]),
+    ]);
     if (signature === this.savedSignature && Date.now() - this.savedAtMs < 30_000) return;
     try {
       await this.cache.save({ fetchedAtMs: this.fetchedAtMs, table: this.table });

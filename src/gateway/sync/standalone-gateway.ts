@@ -30,6 +30,7 @@ import { UsageShipper } from '../metering/usage-shipper.js';
 import { ControlPlaneClient } from './control-plane-client.js';
 import { HttpKeyLookup } from './http-key-lookup.js';
 import { HttpRouteSource } from './http-route-source.js';
+import { SiteCheck } from './site-check.js';
 import { clusterMetrics } from './gateway-workers.js';
 import { takeConnections } from './connection-handout.js';
 import { journalDirName, shipLeftoverJournals } from './worker-journals.js';
@@ -39,7 +40,10 @@ export interface StandaloneGatewayOptions {
   serverUrl: string;
   /** Admin API key of the control plane. */
   apiKey: string;
-  /** The room this gateway serves (shown in /health), and its region (routing prefers it). */
+  /**
+   * The room this gateway serves (shown in /health, checked against the control plane's sites), and its
+   * region (routing prefers it); without one, the site's region as the control plane knows it.
+   */
   site: string;
   region: string | null;
   /** Holds `gateway-cache/` and `usage-journal/`. */
@@ -157,11 +161,13 @@ async function start(options: StandaloneGatewayOptions, parts: Started): Promise
   });
   /** Ends the wait of the leftover journals' shipping (below) for another try. */
   let leftoversTryNow: (() => void) | undefined;
+  const siteCheck = new SiteCheck(options.site, log.child({ component: 'route-sync' }));
   const routes = (parts.routes = new HttpRouteSource({
     client,
     cachePath: join(cacheDir, 'routes.json'),
     log: log.child({ component: 'route-sync' }),
     pollMs: options.routesPollMs ?? 1000,
+    onTable: (table) => siteCheck.update(table),
     // The control plane is back: ship the journals now rather than at the shippers' backed-off ticks.
     onReachable: () => {
       void shipper.flush().catch(() => undefined);
@@ -175,7 +181,7 @@ async function start(options: StandaloneGatewayOptions, parts: Started): Promise
     maxBodyBytes: options.maxBodyBytes,
     upstreamWaitMs: options.upstreamWaitMs,
     // Clients whose key, header and address say nothing are taken to be in this room's region.
-    ...(options.region !== null && { region: options.region }),
+    region: options.region ?? (() => siteCheck.region),
     guard,
     recordUsage: (event) => journal.append(event),
     // Scale to zero: requests for a deployment that scales down are reported to the control plane.
@@ -193,7 +199,8 @@ async function start(options: StandaloneGatewayOptions, parts: Started): Promise
     return routes.get().then((table) => ({
       status: client.credentialRefused !== null ? 'unauthorized' : routes.reachable ? 'ok' : 'degraded',
       site: options.site,
-      region: options.region,
+      siteKnown: siteCheck.known,
+      region: options.region ?? siteCheck.region,
       controlPlane: {
         url: client.serverUrl,
         reachable: routes.reachable,
