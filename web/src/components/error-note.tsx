@@ -12,3 +12,13 @@ export function ErrorNote({ error, what }: { error: Error | undefined; what?: st
     </p>
   );
 }
+
+/** Why a form's submission was refused (nothing when it was not). */
+export function FormError({ message }: { message: string | null }) {
+  if (message === null) return null;
+  return (
+    <p class="note note-error" role="alert">
+      {message}
+    </p>
+  );
+}

@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, ApiError } from '../api/client';
+import { FormError } from '../components/error-note';
 import type { DeploymentPreview, FleetNode, Site } from '../api/types';
 import { MemoryBar } from '../components/memory-bar';
 import { StatusBadge } from '../components/status-badge';
@@ -189,11 +190,7 @@ export function DeploymentForm({
             : 'Create deployment'}
         </button>
       </div>
-      {error && (
-        <p class="note note-error" role="alert">
-          {error}
-        </p>
-      )}
+      <FormError message={error} />
       {preview === 'unavailable' && (
         <p class="note" data-testid="deployment-preview">
           This server cannot preview the fit; the scheduler will place the deployment after you create it.

@@ -1,7 +1,8 @@
 import { useState } from 'preact/hooks';
 import { api } from '../api/client';
+import { FormError } from '../components/error-note';
 import type { ApiKey } from '../api/types';
-import { limitOf, modelsOf } from './key-fields';
+import { keyField, limitOf, modelsOf } from './key-fields';
 
 interface EditDraft {
   name: string;
@@ -37,9 +38,7 @@ export function keyChanges(key: ApiKey, draft: EditDraft): Record<string, unknow
   if (models.join(',') !== (key.models ?? []).join(','))
     changes['models'] = models.length > 0 ? models : null;
   for (const field of ['rpm', 'tpm', 'tokenBudget'] as const) {
-    const text = draft[field].trim();
-    const value = text === '' ? null : limitOf(text);
-    if (value === undefined) throw new Error(`${field} must be a whole number, or empty for no limit`);
+    const value = limitOf(draft[field], field);
     if (value !== key[field]) changes[field] = value;
   }
   const region = draft.region.trim() || null;
@@ -78,19 +77,7 @@ export function KeyEditForm({
       setError(caught instanceof Error ? caught.message : String(caught));
     }
   };
-  const field = (name: keyof EditDraft, text: string, placeholder = '') => (
-    <label>
-      {text}
-      <input
-        name={name}
-        value={draft[name]}
-        inputMode={name === 'rpm' || name === 'tpm' || name === 'tokenBudget' ? 'numeric' : undefined}
-        placeholder={placeholder}
-        required={name === 'name'}
-        onInput={(e) => setDraft({ ...draft, [name]: e.currentTarget.value })}
-      />
-    </label>
-  );
+  const field = keyField(draft, setDraft);
   const titleId = `edit-key-${apiKey.id}`;
   return (
     <form class="form" onSubmit={submit} data-testid="key-edit-form" aria-labelledby={titleId}>
@@ -112,11 +99,7 @@ export function KeyEditForm({
           Cancel
         </button>
       </div>
-      {error && (
-        <p class="note note-error" role="alert">
-          {error}
-        </p>
-      )}
+      <FormError message={error} />
     </form>
   );
 }

@@ -1,13 +1,13 @@
 import { useState } from 'preact/hooks';
 import { api } from '../api/client';
 import type { ApiKey, CreatedKey, ListResponse } from '../api/types';
-import { ErrorNote } from '../components/error-note';
+import { ErrorNote, FormError } from '../components/error-note';
 import { PageTitle } from '../components/page-title';
 import { StatusBadge } from '../components/status-badge';
 import { formatAge, formatNumber } from '../format';
 import { usePoll } from '../use-poll';
 import { KeyEditForm } from './key-edit-form';
-import { limitOf, modelsOf } from './key-fields';
+import { keyField, limitOf, modelsOf } from './key-fields';
 
 interface Draft {
   name: string;
@@ -29,14 +29,9 @@ const emptyDraft: Draft = {
   region: '',
 };
 
-/** A limit field of the create form: empty is no limit, anything else must be a whole number. */
-function limit(draft: Draft, field: 'rpm' | 'tpm' | 'tokenBudget'): number | undefined {
-  const text = draft[field].trim();
-  if (text === '') return undefined;
-  const value = limitOf(text);
-  if (value === undefined) throw new Error(`${field} must be a whole number, or empty for no limit`);
-  return value;
-}
+/** A limit field of the create form: empty is no limit. */
+const limit = (draft: Draft, field: 'rpm' | 'tpm' | 'tokenBudget') =>
+  limitOf(draft[field], field) ?? undefined;
 
 function CreateKey({ onCreated }: { onCreated: (key: CreatedKey) => void }) {
   const [draft, setDraft] = useState<Draft>(emptyDraft);
@@ -63,19 +58,7 @@ function CreateKey({ onCreated }: { onCreated: (key: CreatedKey) => void }) {
       setError(caught instanceof Error ? caught.message : String(caught));
     }
   };
-  const field = (name: keyof Draft, text: string, placeholder = '') => (
-    <label>
-      {text}
-      <input
-        name={name}
-        value={draft[name]}
-        inputMode={name === 'rpm' || name === 'tpm' || name === 'tokenBudget' ? 'numeric' : undefined}
-        placeholder={placeholder}
-        required={name === 'name'}
-        onInput={(e) => setDraft({ ...draft, [name]: e.currentTarget.value })}
-      />
-    </label>
-  );
+  const field = keyField(draft, setDraft);
   return (
     <form class="card form" onSubmit={submit} data-testid="key-form" aria-labelledby="new-key">
       <h2 id="new-key">New API key</h2>
@@ -104,11 +87,7 @@ function CreateKey({ onCreated }: { onCreated: (key: CreatedKey) => void }) {
           Create key
         </button>
       </div>
-      {error && (
-        <p class="note note-error" role="alert">
-          {error}
-        </p>
-      )}
+      <FormError message={error} />
     </form>
   );
 }

@@ -1,0 +1,37 @@
+/** What the key forms (create and edit) share: their text fields and how a limit or model list is read. */
+
+/** A limit field: null when empty (no limit); anything else must be a number (made whole). */
+export function limitOf(text: string, field: string): number | null {
+  const trimmed = text.trim();
+  if (trimmed === '') return null;
+  const value = Number(trimmed);
+  if (!Number.isFinite(value)) throw new Error(`${field} must be a whole number, or empty for no limit`);
+  return Math.floor(value);
+}
+
+/** The models field: a comma list, empty entries dropped. */
+export function modelsOf(text: string): string[] {
+  return text
+    .split(',')
+    .map((m) => m.trim())
+    .filter((m) => m !== '');
+}
+
+const numeric = new Set(['rpm', 'tpm', 'tokenBudget']);
+
+/** Renders one labelled text field of a form whose draft holds a string per field. */
+export function keyField<D extends { [K in keyof D]: string }>(draft: D, setDraft: (draft: D) => void) {
+  return (name: keyof D & string, text: string, placeholder = '') => (
+    <label>
+      {text}
+      <input
+        name={name}
+        value={draft[name]}
+        inputMode={numeric.has(name) ? 'numeric' : undefined}
+        placeholder={placeholder}
+        required={name === 'name'}
+        onInput={(e) => setDraft({ ...draft, [name]: e.currentTarget.value })}
+      />
+    </label>
+  );
+}
