@@ -28,25 +28,34 @@ afterEach(async () => {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * An engine: `/health` answers `state.healthStatus`; completions answer `state.status` (an error) or
- * stream `tokens` chunks `interTokenMs` apart after `firstTokenMs`, with usage. `hits` counts completions.
+ * An engine: `/health` answers `state.healthStatus`; completions answer `state.status` (an error), a 500
+ * when the body holds `state.poison`, or stream `tokens` chunks `interTokenMs` apart after `firstTokenMs`,
+ * with usage. `hits` counts completions.
  */
 async function engine(
   options: { interTokenMs?: number; firstTokenMs?: number; tokens?: number; promptTokens?: number } = {},
 ) {
   const { interTokenMs = 1, tokens = 8, promptTokens = 5 } = options;
-  const state = { status: 200, healthStatus: 200, hits: 0, firstTokenMs: options.firstTokenMs ?? 0 };
+  const state = {
+    status: 200,
+    healthStatus: 200,
+    hits: 0,
+    firstTokenMs: options.firstTokenMs ?? 0,
+    poison: null as string | null,
+  };
   const url = await listen((request, response) => {
     if (request.url === '/health') {
       response.writeHead(state.healthStatus).end();
       return;
     }
-    request.resume();
+    let body = '';
+    request.setEncoding('utf8').on('data', (text: string) => (body += text));
     request.on('end', () => {
       state.hits += 1;
-      if (state.status !== 200) {
-        response.writeHead(state.status, { 'content-type': 'application/json' });
-        response.end(JSON.stringify({ error: { message: `scripted ${state.status}` } }));
+      const status = state.poison !== null && body.includes(state.poison) ? 500 : state.status;
+      if (status !== 200) {
+        response.writeHead(status, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ error: { message: `scripted ${status}` } }));
         return;
       }
       response.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -469,14 +478,22 @@ describe('FleetGateway routing', () => {
   it('answers at once, with retry-after, when every instance sits out past the wait', async () => {
     const a = await engine();
     a.state.status = 500;
-    const routing = { circuitBreaker: { cooldownMs: 0, failureThreshold: 1, openMs: 30_000 } };
-    const { url } = await startGateway(
+    // Failing its health checks too (else error answers alone do not hold the last instance back, below).
+    a.state.healthStatus = 503;
+    const routing = {
+      circuitBreaker: { cooldownMs: 0, failureThreshold: 1, openMs: 30_000 },
+      healthCheck: { enabled: true, intervalMs: 50, timeoutMs: 1000, unhealthyAfter: 1, healthyAfter: 1 },
+    };
+    const { url, gateway } = await startGateway(
       [instance('a', a.url)],
       routing,
       undefined,
       silentLog,
       undefined,
       10_000,
+    );
+    await until(async () =>
+      /edgefleet_gateway_instance_up\{instance="a",site="north"\} 0/.test(await gateway.registry.metrics()),
     );
     expect((await ask(url)).status).toBe(503); // opens the breaker for 30 s
     const started = Date.now();
@@ -490,6 +507,44 @@ describe('FleetGateway routing', () => {
     expect(Date.now() - started).toBeLessThan(3000);
     expect(Number(response.headers.get('retry-after'))).toBeGreaterThanOrEqual(28);
     expect(await response.text()).toMatch(/every instance of \\"m\\" is failing .*retry after \d+ s/);
+  });
+
+  it("does not let one client's failing request hold the model back from the others", async () => {
+    // A request every engine refuses with a 500 (llama-server does for an image part to a text-only
+    // model), retried on each instance and sent again by the client: every breaker opens on its errors.
+    const engines = [await engine(), await engine()];
+    for (const e of engines) e.state.poison = 'POISON';
+    const { url, gateway } = await startGateway(
+      [instance('a', engines[0]!.url), instance('b', engines[1]!.url)],
+      { circuitBreaker: { cooldownMs: 1000, failureThreshold: 2, openMs: 30_000 } },
+      undefined,
+      silentLog,
+      undefined,
+      10_000,
+    );
+    const poisoned = () =>
+      fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'm', stream: true, messages: [{ role: 'user', content: 'POISON' }] }),
+      }).then((response) => response.status);
+    for (let i = 0; i < 3; i++) expect(await poisoned()).toBeGreaterThanOrEqual(500);
+    expect(await gateway.registry.metrics()).toMatch(
+      /edgefleet_gateway_circuit_open\{instance="a",site="north"\} 1/,
+    );
+    expect(await gateway.registry.metrics()).toMatch(
+      /edgefleet_gateway_circuit_open\{instance="b",site="north"\} 1/,
+    );
+    // Both instances still pass their health checks and serve other requests: those are sent anyway, at
+    // once (not after the 30 s the breakers stay open, nor the 10 s upstream wait), and close the breaker.
+    const started = Date.now();
+    expect((await ask(url)).status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(2000);
+    // Sent as the fallback (counted under its own reason), and its success closed that breaker.
+    const metrics = await gateway.registry.metrics();
+    expect(metrics).toMatch(/reason="breaker_fallback"\} [1-9]/);
+    expect(metrics).toMatch(/edgefleet_gateway_circuit_open\{instance="[ab]",site="north"\} 0/);
+    for (let i = 0; i < 4; i++) expect((await ask(url)).status).toBe(200);
   });
 
   it('spends no retry budget on a refusal when there is no other instance to try', async () => {

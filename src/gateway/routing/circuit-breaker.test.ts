@@ -86,4 +86,19 @@ describe('CircuitBreakers', () => {
     expect(book.allows('a', 350)).toBe(false);
     expect(book.allows('a', 400)).toBe(true);
   });
+
+  it('tells whether the last failure was an error answer, not a busy or unreachable instance', () => {
+    const { book } = breakers();
+    expect(book.heldForAnswers('a')).toBe(false);
+    book.onFailure('a', 0, true);
+    expect(book.heldForAnswers('a')).toBe(true);
+    book.onFailure('a', 10); // unreachable
+    expect(book.heldForAnswers('a')).toBe(false);
+    book.onFailure('a', 20, true);
+    book.onBusy('a', 30);
+    expect(book.heldForAnswers('a')).toBe(false);
+    book.onFailure('b', 0, true);
+    book.onSuccess('b', 10);
+    expect(book.heldForAnswers('b')).toBe(false);
+  });
 });

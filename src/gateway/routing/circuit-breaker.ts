@@ -6,7 +6,8 @@
  * ends: until then every other request would be refused an instance that works), and the breaker then
  * closes on probation: one failure opens it again (the trial's own answer may still break, from an engine
  * that answers and dies), until a request completes. Pure state over an injected clock; the router asks
- * `allows` and reports outcomes.
+ * `allows` and reports outcomes. Each breaker knows whether its last failure was an answer (an error
+ * status: the instance is reachable and serving) or no answer at all (unreachable, broken).
  */
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
@@ -23,6 +24,8 @@ interface Breaker {
   untilMs: number;
   open: boolean;
   trialInFlight: boolean;
+  /** The last failure was an error answer (5xx), not an instance that could not be reached. */
+  answered: boolean;
 }
 
 /** A state change, for metrics and logs. */
@@ -73,9 +76,24 @@ export class CircuitBreakers {
   onBusy(key: string, nowMs: number): void {
     const breaker = this.breakers.get(key);
     if (breaker?.open) return this.onFailure(key, nowMs);
-    const cooling = breaker ?? { consecutiveFailures: 0, untilMs: 0, open: false, trialInFlight: false };
+    const cooling = breaker ?? {
+      consecutiveFailures: 0,
+      untilMs: 0,
+      open: false,
+      trialInFlight: false,
+      answered: false,
+    };
     cooling.untilMs = Math.max(cooling.untilMs, nowMs + this.settings.cooldownMs);
+    cooling.answered = false;
     this.breakers.set(key, cooling);
+  }
+
+  /**
+   * Whether the instance's last failure was an error answer (5xx): it is reachable and serving, and the
+   * errors may be about the requests. Not after a 429 (busy) or no answer at all.
+   */
+  heldForAnswers(key: string): boolean {
+    return this.breakers.get(key)?.answered === true;
   }
 
   /** Whether a half-open breaker's trial is out to the instance now. */
@@ -103,15 +121,18 @@ export class CircuitBreakers {
     if (breaker.open) this.onTransition({ key, from, to: 'closed' });
   }
 
-  onFailure(key: string, nowMs: number): void {
+  /** A failure: `answered` when the instance answered with an error status (it is reachable and serving). */
+  onFailure(key: string, nowMs: number, answered = false): void {
     const breaker = this.breakers.get(key) ?? {
       consecutiveFailures: 0,
       untilMs: 0,
       open: false,
       trialInFlight: false,
+      answered,
     };
     this.breakers.set(key, breaker);
     breaker.consecutiveFailures += 1;
+    breaker.answered = answered;
     const { cooldownMs, failureThreshold, openMs } = this.settings;
     if (breaker.open) {
       // A failed trial (or a late failure of a request sent before the breaker opened).

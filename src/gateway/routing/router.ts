@@ -42,7 +42,7 @@ export interface ChooseRequest {
 
 export interface Choice {
   instance: RouteInstance;
-  kind: ReasonKind | 'unhealthy_fallback';
+  kind: ReasonKind | 'unhealthy_fallback' | 'breaker_fallback';
   /** Why this one, for the debug log (built when called). */
   reason: () => string;
   scores: CandidateScore[];
@@ -176,16 +176,27 @@ export class Router {
     const config = this.config;
     const available: Target[] = [];
     const lacking: Target[] = [];
+    const heldForAnswers: Target[] = [];
     const { path } = request;
     for (const instance of instances) {
       const key = targetKey(instance);
       this.series.remember(key, instance);
-      if (request.exclude.has(key) || !this.breakers.allows(key, nowMs)) continue;
+      if (request.exclude.has(key)) continue;
+      if (!this.breakers.allows(key, nowMs)) {
+        if (this.breakers.heldForAnswers(key)) heldForAnswers.push({ key, instance });
+        continue;
+      }
       const lacks = path !== undefined && this.unsupported.lacks(key, path, nowMs);
       (lacks ? lacking : available).push({ key, instance });
     }
     // Only instances that lately did not serve the path are left: ask one (it may serve it by now).
     if (available.length === 0) available.push(...lacking);
+    // Every instance left sits out for answering with errors while it passes its health checks: the errors
+    // may be about the requests (one client's request that every engine refuses with a 500, retried on each
+    // instance), not the instances. Holding every other client back until the breakers cool down would let
+    // one client stall the model; it goes to them anyway, and a success closes the breaker.
+    const breakerFallback = available.length === 0 && heldForAnswers.some((t) => this.health.isUp(t.key));
+    if (breakerFallback) available.push(...heldForAnswers.filter((t) => this.health.isUp(t.key)));
     const healthy = available.filter((t) => this.health.isUp(t.key));
     // When checks fail everywhere but the control plane says the instances run, trust the control plane.
     const fallback = healthy.length === 0 && available.length > 0;
@@ -220,10 +231,14 @@ export class Router {
     );
     if (!ranking) return undefined;
     const { instance } = pool.find((t) => t.key === ranking.chosen)!;
-    const kind = fallback ? 'unhealthy_fallback' : ranking.kind;
+    const kind = breakerFallback ? 'breaker_fallback' : fallback ? 'unhealthy_fallback' : ranking.kind;
     this.metrics.decisions.inc({ model, site: instance.siteName, reason: kind });
     const { why } = ranking;
-    const reason = fallback ? () => `every instance fails health checks; ${why()}` : why;
+    const reason = breakerFallback
+      ? () => `every instance sits out for error answers and passes its health checks; ${why()}`
+      : fallback
+        ? () => `every instance fails health checks; ${why()}`
+        : why;
     return { instance, kind, reason, scores: ranking.scores };
   }
 
@@ -353,7 +368,7 @@ export class Router {
   onFailure(instance: RouteInstance, kind: FailureKind): void {
     const key = targetKey(instance);
     if (kind === 'busy') this.breakers.onBusy(key, this.now());
-    else this.breakers.onFailure(key, this.now());
+    else this.breakers.onFailure(key, this.now(), kind === 'error_status');
   }
 
   /** Counts a request toward the retry budget. */

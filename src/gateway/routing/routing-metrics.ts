@@ -63,7 +63,7 @@ export class RoutingMetrics {
     });
     this.decisions = new Counter({
       name: 'edgefleet_gateway_routing_decisions_total',
-      help: 'Instances chosen, one per attempt (a retried request counts each attempt), by model, site and reason (single, least_cost, tie, prefix_affinity, round_robin, spillover, unhealthy_fallback)',
+      help: 'Instances chosen, one per attempt (a retried request counts each attempt), by model, site and reason (single, least_cost, tie, prefix_affinity, round_robin, spillover, unhealthy_fallback, breaker_fallback)',
       labelNames: ['model', 'site', 'reason'],
       registers,
     });
