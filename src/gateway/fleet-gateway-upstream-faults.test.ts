@@ -218,6 +218,7 @@ describe('FleetGateway with instances that break the protocol', () => {
     expect(body.error.message).toContain(
       "refused the gateway's credentials (401: Incorrect API key provided)",
     );
+    expect(body.error.message).toContain('edgefleet endpoints add --upstream-key');
     const healthy = await upstream(answersFine);
     const pair = await startGateway(instance('a', wrongKey.url), instance('b', healthy.url));
     const response = await post(pair.url, {});

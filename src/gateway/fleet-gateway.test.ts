@@ -1,5 +1,6 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { connect } from 'node:net';
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -260,6 +261,8 @@ describe('FleetGateway', () => {
     const { message } = ((await refused.json()) as { error: { message: string } }).error;
     expect(message).toMatch(/not reachable \(connection refused\)/);
     expect(message).not.toContain(new URL(dead).port);
+    // When to come back, as for an engine that is starting.
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
   });
 
   it('reads the routes again for a model name they lack, but not more than every 250 ms', async () => {
@@ -375,6 +378,33 @@ describe('FleetGateway', () => {
     expect(Date.now() - started).toBeLessThan(1000);
     // Once, and once more only as a pooled connection the server may have closed (no answer at all).
     expect(received).toBeLessThanOrEqual(2);
+  });
+
+  it('does not wait for an engine that died with the request it had, nor call it unreachable', async () => {
+    // The engine reads the request, drops the connection and is gone: the one send again (as for a pooled
+    // connection the engine had closed) finds nothing listening. That refusal is no reason to wait and
+    // send it a third time: the first send reached the engine.
+    let received = 0;
+    const dying = createServer((req) => {
+      received += 1;
+      req.resume();
+      req.socket.destroy();
+      dying.close();
+    });
+    dying.listen(0, '127.0.0.1');
+    await once(dying, 'listening');
+    const dyingUrl = `http://127.0.0.1:${(dying.address() as AddressInfo).port}`;
+    const { url } = await startGateway(routesOf([instance('only', dyingUrl)]).source, {
+      upstreamWaitMs: 10_000,
+    });
+    const started = Date.now();
+    const response = await post(url, chat());
+    expect(response.status).toBe(503);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(received).toBe(1);
+    expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(
+      /dropped the connection with the request, then was not reachable/,
+    );
   });
 
   it('answers 503 with the deployment status when no instance runs within the wait', async () => {

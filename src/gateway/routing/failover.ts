@@ -253,13 +253,15 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
   }
   if (clientGone) return job.abandoned(undefined);
   if (lastError) {
-    // Waited for an instance that could not be reached, until its breaker opened past the wait: say when.
-    if (backInS !== undefined && lastError.data['retryAfterS'] === undefined) {
+    // Waited for an instance that could not be reached: say when to come back (when its breaker lets it
+    // be tried, or as for an engine that is starting).
+    const retryAfterS = backInS ?? (lastError.notConnected ? noInstanceRetryAfterS : undefined);
+    if (retryAfterS !== undefined && lastError.data['retryAfterS'] === undefined) {
       throw new UpstreamRefusedError(
         lastError.message,
         lastError.upstreamStatus,
         lastError.cause,
-        backInS,
+        retryAfterS,
         lastError.notConnected,
       );
     }

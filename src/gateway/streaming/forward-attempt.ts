@@ -270,8 +270,12 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
         ? `the instance sent no answer within ${this.options.firstByteTimeoutMs} ms`
         : isMalformedAnswer(code)
           ? `the instance sent a malformed HTTP answer (${String(code)})`
-          : `the engine is not reachable (${connectionFailure(code)})`;
-    this.refuse(new UpstreamRefusedError(message, null, error, undefined, isConnectFailure(code)));
+          : this.resent
+            ? `the engine dropped the connection with the request, then was not reachable (${connectionFailure(code)})`
+            : `the engine is not reachable (${connectionFailure(code)})`;
+    // Sent again after a dropped connection: the first send may have reached the engine (and crashed it).
+    const notConnected = !this.resent && isConnectFailure(code);
+    this.refuse(new UpstreamRefusedError(message, null, error, undefined, notConnected));
   }
 
   /**

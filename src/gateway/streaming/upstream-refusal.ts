@@ -42,7 +42,7 @@ export class UpstreamRefusal {
     return new UpstreamRefusedError(
       status === 401 || status === 403
         ? `the instance refused the gateway's credentials (${status}: ${said}); check the API key it was ` +
-            'registered with (edgefleet endpoints add --api-key)'
+            'registered with (edgefleet endpoints add --upstream-key)'
         : `the instance answered ${status}: ${said}`,
       status,
       undefined,
