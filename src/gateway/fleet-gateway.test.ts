@@ -1027,6 +1027,20 @@ describe('FleetGateway', () => {
       expect(events[1]).toMatchObject({ model: 'nope', status: 404, outcome: 'error', instanceId: null });
     });
 
+    it('records a request the instances refused under the instance and site that refused it last', async () => {
+      const failing = await upstream((_req, res) => {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end('{"error":{"message":"scripted"}}');
+      });
+      const events: UsageEvent[] = [];
+      const { url } = await startGateway(routesOf([instance('a', failing.url)]).source, {
+        recordUsage: async (event) => void events.push(event),
+      });
+      expect((await post(url, chat())).status).toBeGreaterThanOrEqual(500);
+      expect(events).toHaveLength(1);
+      expect(events[0]).toMatchObject({ outcome: 'error', instanceId: 'a', siteName: 'north' });
+    });
+
     it('estimates the usage of a JSON answer without one (no tokenizer API) and gives it to the client', async () => {
       const content = 'Hello there! 你好'; // 13 + 6 bytes
       const engine = await upstream((req, res) => {

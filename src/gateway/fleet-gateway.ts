@@ -289,7 +289,8 @@ export class FleetGateway {
         abandoned: (instance, work) => this.meter.abandoned(meterContext, model, instance, work),
       });
     } catch (error) {
-      await this.meter.failed(meterContext, model, toOpenAiError(error).status);
+      // With the instance that refused it last, if one did: its room's errors show under its site.
+      await this.meter.failed(meterContext, model, toOpenAiError(error).status, seen.instance);
       throw principal.allowedModels === null ? error : notFoundFor(principal, error);
     } finally {
       stopWarm();
