@@ -46,8 +46,16 @@ export const createEndpointRequestSchema = z.strictObject({
   site: z.string().trim().min(1).max(128),
   /** The site's region (clients of that region are routed there first); kept when not given. */
   region: z.string().trim().min(1).max(128).optional(),
-  /** Sent upstream as `Authorization: Bearer <apiKey>`; stored, never shown again. */
-  apiKey: z.string().min(1).max(4096).optional(),
+  /**
+   * Sent upstream as `Authorization: Bearer <apiKey>`; stored, never shown again. Printable ASCII without
+   * spaces, as API keys are: anything else could not be sent as a header (and a CR/LF would split it).
+   */
+  apiKey: z
+    .string()
+    .min(1)
+    .max(4096)
+    .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces or line breaks only')
+    .optional(),
 });
 export type CreateEndpointRequest = z.infer<typeof createEndpointRequestSchema>;
 

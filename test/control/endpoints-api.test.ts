@@ -80,6 +80,10 @@ describe.each([
       [{ ...base, region: '' }, 'region'],
       [{ model: 'm', site: 'room-1' }, 'url'],
       [{ ...base, apiKey: '' }, 'apiKey'],
+      // A line break would split the header it is sent in (and its error would quote the key).
+      [{ ...base, apiKey: 'sk-a\r\nX-Injected: 1' }, 'apiKey'],
+      [{ ...base, apiKey: 'sk a' }, 'apiKey'],
+      [{ ...base, apiKey: 'sk-“quoted”' }, 'apiKey'],
     ];
     for (const [body, param] of bad) {
       const answer = await h.call('POST', '/api/v1/endpoints', { body });

@@ -64,7 +64,9 @@ async function checkOnce(
         ? `no answer within ${timeoutMs} ms`
         : (cause?.code ?? cause?.message ?? (error as Error).message);
     const stale = cause?.code !== undefined && staleConnectionCodes.has(cause.code);
-    return { healthy: false, error: `GET /v1/models failed: ${reason}`, stale };
+    // The error is shown to every client of the model: never with the key in it (a header error quotes it).
+    const said = endpoint.apiKey === null ? reason : reason.split(endpoint.apiKey).join('***');
+    return { healthy: false, error: `GET /v1/models failed: ${said}`, stale };
   }
 }
 
