@@ -14,6 +14,7 @@ import {
 } from './management-client.js';
 
 const HELP = `usage: edgefleet endpoints add --model NAME --url URL --site SITE [--region R] [--upstream-key K]
+                               [--upstream-model M]
        edgefleet endpoints list
        edgefleet endpoints rm ID
        (each with [--server URL] [--api-key KEY | --home DIR] [--json])
@@ -28,6 +29,8 @@ deployments and endpoints together.
   --region R           the site's region, for routing clients of that region there first (as a
                        worker's --region sets it; kept when not given)
   --upstream-key K     the key the server wants ("Authorization: Bearer K"); stored, never shown
+  --upstream-model M   the name the server serves the model under (vLLM's --served-model-name), when
+                       clients use --model NAME for it: sent upstream as "model" (default: NAME)
 
 ${CONNECTION_HELP}`;
 
@@ -37,6 +40,7 @@ const addOptions = {
   site: { type: 'string' },
   region: { type: 'string' },
   'upstream-key': { type: 'string' },
+  'upstream-model': { type: 'string' },
 } as const;
 
 function endpointTable(endpoints: Record<string, unknown>[]): string {
@@ -45,7 +49,9 @@ function endpointTable(endpoints: Record<string, unknown>[]): string {
     ['ID', 'MODEL', 'URL', 'SITE', 'KEY', 'HEALTH', 'LAST CHECK', 'LAST ERROR'],
     ...endpoints.map((e) => [
       cell(e['id']),
-      cell(e['model']),
+      typeof e['upstreamModel'] === 'string'
+        ? `${cell(e['model'])} (as ${e['upstreamModel']})`
+        : cell(e['model']),
       cell(e['url']),
       cell(e['site']),
       e['hasApiKey'] === true ? 'set' : '-',
@@ -86,6 +92,9 @@ export async function run(args: string[]): Promise<number> {
         if (region !== undefined) body['region'] = region;
         const upstreamKey = text('upstream-key');
         if (upstreamKey !== undefined) body['apiKey'] = upstreamKey;
+        const upstreamModel = text('upstream-model')?.trim();
+        if (upstreamModel === '') throw new CliFailure('--upstream-model must not be empty', 2);
+        if (upstreamModel !== undefined) body['upstreamModel'] = upstreamModel;
         const created = (await callApi(await connect(), 'POST', 'endpoints', body)) as Record<
           string,
           unknown

@@ -197,6 +197,24 @@ describe('FleetGateway', () => {
     expect(a.seen).toHaveLength(1);
   });
 
+  it('sends an instance with an upstream model name that name as model, and the others the one asked for', async () => {
+    // A vLLM registered as an endpoint under another name refuses any model but its served one.
+    const aliased = await upstream(ok);
+    const plain = await upstream(ok);
+    const { url } = await startGateway(
+      routesOf([{ ...instance('vllm', aliased.url), upstreamModel: 'Qwen/Qwen2.5-7B-Instruct' }]).source,
+    );
+    const response = await post(url, chat());
+    expect(response.status).toBe(200);
+    expect(JSON.parse(aliased.seen[0]!)).toMatchObject({
+      model: 'Qwen/Qwen2.5-7B-Instruct',
+      messages: [{ role: 'user', content: 'hi' }],
+    });
+    const { url: plainUrl } = await startGateway(routesOf([instance('llama', plain.url)]).source);
+    expect((await post(plainUrl, chat())).status).toBe(200);
+    expect(JSON.parse(plain.seen[0]!)).toMatchObject({ model: 'm' });
+  });
+
   it('percent-encodes a site name that is not printable ASCII in x-edgefleet-site', async () => {
     // node:http throws on a header value above U+00FF: a room named 北京 must not end the gateway.
     const a = await upstream(ok);

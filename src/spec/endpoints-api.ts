@@ -56,6 +56,11 @@ export const createEndpointRequestSchema = z.strictObject({
     .max(4096)
     .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces or line breaks only')
     .optional(),
+  /**
+   * The name the upstream serves the model under (vLLM's `--served-model-name`), when clients use
+   * another: the gateway sends it as `model`. Absent: `model` itself.
+   */
+  upstreamModel: z.string().trim().min(1).max(256).optional(),
 });
 export type CreateEndpointRequest = z.infer<typeof createEndpointRequestSchema>;
 
@@ -68,6 +73,8 @@ export interface EndpointView {
   site: string;
   siteId: string;
   hasApiKey: boolean;
+  /** The name sent upstream as `model`, when it differs from `model`; else null. */
+  upstreamModel: string | null;
   health: 'unknown' | 'healthy' | 'unhealthy';
   lastCheckAtMs: number | null;
   lastError: string | null;

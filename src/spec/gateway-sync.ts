@@ -21,6 +21,7 @@ const routeInstanceSchema = z.looseObject({
   siteName: z.string(),
   region: z.string().nullable(),
   url: z.string().min(1),
+  upstreamModel: z.string().min(1).optional(),
 });
 
 const routeModelSchema = z.looseObject({

@@ -20,6 +20,11 @@ export interface RouteInstance {
    * endpoint. Absent for an open upstream.
    */
   apiKey?: string;
+  /**
+   * The name the upstream serves the model under, when clients use another (an external endpoint's
+   * `upstreamModel`): the gateway sends it as the request's `model`.
+   */
+  upstreamModel?: string;
   /** The engine's load as its worker last reported it (from the engine's Prometheus metrics). */
   load?: InstanceLoad;
 }

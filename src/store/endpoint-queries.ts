@@ -16,10 +16,18 @@ export function endpointQueries({ db }: SqlContext): EndpointQueries {
   return {
     async createEndpoint(input) {
       const rows = await db.query(
-        `INSERT INTO endpoints (id, model, url, site_id, api_key, health, last_check_at_ms, last_error,
-           created_at_ms)
-         VALUES ($1, $2, $3, $4, $5, 'unknown', NULL, NULL, $6) RETURNING *`,
-        [input.id ?? randomUUID(), input.model, input.url, input.siteId, input.apiKey ?? null, Date.now()],
+        `INSERT INTO endpoints (id, model, url, site_id, api_key, upstream_model, health, last_check_at_ms,
+           last_error, created_at_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, 'unknown', NULL, NULL, $7) RETURNING *`,
+        [
+          input.id ?? randomUUID(),
+          input.model,
+          input.url,
+          input.siteId,
+          input.apiKey ?? null,
+          input.upstreamModel ?? null,
+          Date.now(),
+        ],
       );
       return toEndpoint(rows[0]);
     },

@@ -170,4 +170,12 @@ export const storeMigrations: readonly Migration[] = [
       'ALTER TABLE instances ADD COLUMN engine_key TEXT',
     ],
   },
+  {
+    version: 7,
+    name: 'endpoint upstream model',
+    statements: [
+      // The name the upstream server serves the model under, when clients use another (NULL: the same).
+      'ALTER TABLE endpoints ADD COLUMN upstream_model TEXT',
+    ],
+  },
 ];

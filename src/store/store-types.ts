@@ -199,6 +199,8 @@ export interface Endpoint {
   siteId: string;
   /** Sent upstream as a bearer token; never shown by the API. */
   apiKey: string | null;
+  /** The name the upstream serves the model under (sent as `model` upstream); null: `model` itself. */
+  upstreamModel: string | null;
   health: EndpointHealth;
   lastCheckAtMs: number | null;
   lastError: string | null;

@@ -141,6 +141,7 @@ export interface NewEndpoint {
   url: string;
   siteId: string;
   apiKey?: string | null;
+  upstreamModel?: string | null;
 }
 
 export interface EndpointCheck {

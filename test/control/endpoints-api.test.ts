@@ -33,7 +33,13 @@ describe.each([
 
   it('adds, lists and removes endpoints; the upstream key is never answered', async () => {
     const created = await h.call('POST', '/api/v1/endpoints', {
-      body: { model: 'team-vllm', url: 'http://10.1.2.3:8000/v1/', site: 'room-9', apiKey: 'sk-team-secret' },
+      body: {
+        model: 'team-vllm',
+        url: 'http://10.1.2.3:8000/v1/',
+        site: 'room-9',
+        apiKey: 'sk-team-secret',
+        upstreamModel: 'Qwen/Qwen2.5-7B-Instruct',
+      },
     });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     expect(created.body).toMatchObject({
@@ -42,6 +48,7 @@ describe.each([
       url: 'http://10.1.2.3:8000',
       site: 'room-9',
       hasApiKey: true,
+      upstreamModel: 'Qwen/Qwen2.5-7B-Instruct',
       health: 'unknown',
       lastCheckAtMs: null,
     });
@@ -104,7 +111,13 @@ describe.each([
       body: { model: 'wrong-key-llm', url: `${upstream.url}/v1`, site: 'room-ext', apiKey: 'sk-wrong' },
     });
     const created = await h.call('POST', '/api/v1/endpoints', {
-      body: { model: 'external-llm', url: `${upstream.url}/`, site: 'room-ext', apiKey: 'sk-upstream' },
+      body: {
+        model: 'external-llm',
+        url: `${upstream.url}/`,
+        site: 'room-ext',
+        apiKey: 'sk-upstream',
+        upstreamModel: 'served-name',
+      },
     });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     const id = created.body['id'] as string;
@@ -133,6 +146,7 @@ describe.each([
         siteName: 'room-ext',
         url: upstream.url,
         apiKey: 'sk-upstream',
+        upstreamModel: 'served-name',
       }),
     ]);
 

@@ -34,6 +34,8 @@ describe('edgefleet endpoints and usage', () => {
       'room-7',
       '--upstream-key',
       'sk-team-upstream',
+      '--upstream-model',
+      'deepseek-ai/DeepSeek-R1',
       '--json',
     ]);
     expect(added.code, added.stderr).toBe(0);
@@ -43,11 +45,12 @@ describe('edgefleet endpoints and usage', () => {
       url: 'http://10.20.30.40:8000',
       site: 'room-7',
       hasApiKey: true,
+      upstreamModel: 'deepseek-ai/DeepSeek-R1',
     });
     const listed = await runCli(['endpoints', 'list', ...connection]);
     expect(listed.code, listed.stderr).toBe(0);
     expect(listed.stdout).toMatch(
-      /team-r1\s+http:\/\/10\.20\.30\.40:8000\s+room-7\s+set\s+(unknown|unhealthy)/,
+      /team-r1 \(as deepseek-ai\/DeepSeek-R1\)\s+http:\/\/10\.20\.30\.40:8000\s+room-7\s+set\s+(unknown|unhealthy)/,
     );
     const listedJson = await runCli(['endpoints', 'list', ...connection, '--json']);
     for (const out of [added.stdout, listed.stdout, listedJson.stdout])

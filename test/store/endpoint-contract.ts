@@ -11,12 +11,14 @@ export function endpointContract(h: ContractHarness): void {
       url: 'http://10.0.0.9:8000',
       siteId: site.id,
       apiKey: 'sk-upstream',
+      upstreamModel: 'deepseek-ai/DeepSeek-R1-Distill-Llama-70B',
     });
     expect(first).toMatchObject({
       model: 'r1-70b',
       url: 'http://10.0.0.9:8000',
       siteId: site.id,
       apiKey: 'sk-upstream',
+      upstreamModel: 'deepseek-ai/DeepSeek-R1-Distill-Llama-70B',
       health: 'unknown',
       lastCheckAtMs: null,
       lastError: null,
@@ -27,6 +29,7 @@ export function endpointContract(h: ContractHarness): void {
       siteId: site.id,
     });
     expect(second.apiKey).toBeNull();
+    expect(second.upstreamModel).toBeNull();
     expect((await store.listEndpoints()).map((e) => e.id)).toEqual([second.id, first.id]);
     expect(await store.getEndpoint(first.id)).toEqual(first);
     await rejectsWithCode(

@@ -15,6 +15,7 @@ describe('checkEndpoint', () => {
         url,
         siteId: 's1',
         apiKey,
+        upstreamModel: null,
         health: 'unknown',
         lastCheckAtMs: null,
         lastError: null,

@@ -29,6 +29,7 @@ export function toEndpointView(endpoint: Endpoint, siteName: string): EndpointVi
     site: siteName,
     siteId: endpoint.siteId,
     hasApiKey: endpoint.apiKey !== null,
+    upstreamModel: endpoint.upstreamModel,
     health: endpoint.health,
     lastCheckAtMs: endpoint.lastCheckAtMs,
     lastError: endpoint.lastError,
@@ -70,6 +71,7 @@ export async function handleEndpoints(
         url: body.url,
         siteId: site.id,
         apiKey: body.apiKey ?? null,
+        upstreamModel: body.upstreamModel ?? null,
       });
     });
     return sendJson(response, 201, toEndpointView(endpoint, body.site));

@@ -121,6 +121,7 @@ function addEndpoints(
       region: site?.region ?? null,
       url: endpoint.url,
       ...(endpoint.apiKey !== null && { apiKey: endpoint.apiKey }),
+      ...(endpoint.upstreamModel !== null && { upstreamModel: endpoint.upstreamModel }),
       ...withLoad(loads?.get(endpoint.id, nowMs)),
     });
   }

@@ -119,7 +119,9 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
     const onAnswered = router.trialVerdict(instance);
     const site = instance.siteName;
     try {
-      const result = await forwardRequest({ request, response }, instance.url, job.body, {
+      const body =
+        instance.upstreamModel === undefined ? job.body : withModel(job.body, instance.upstreamModel);
+      const result = await forwardRequest({ request, response }, instance.url, body, {
         extraHeaders: {
           'x-edgefleet-site': headerValue(instance.siteName),
           'x-edgefleet-instance': instance.id,
@@ -294,6 +296,15 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
     `no running instance of "${modelName}" is available${why}; retry after ${noInstanceRetryAfterS} s`,
     { data: { retryAfterS: noInstanceRetryAfterS } },
   );
+}
+
+/**
+ * The request body with `model` set to the name the instance serves it under (an external endpoint
+ * registered with `upstreamModel`; vLLM refuses any name but its served one). Bodies reach here as
+ * validated JSON objects.
+ */
+function withModel(body: Buffer, model: string): Buffer {
+  return Buffer.from(JSON.stringify({ ...(JSON.parse(body.toString('utf8')) as object), model }));
 }
 
 /** What a refusal's underlying error said (each attempt of a connection to several addresses), or undefined. */
