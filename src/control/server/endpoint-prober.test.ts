@@ -8,7 +8,7 @@ describe('checkEndpoint', () => {
     const url = await listen((_request, response) => response.end('{}'));
     try {
       // Stored before keys were checked at registration: a line break makes it an invalid header value.
-      const apiKey = 'sk-secret\r\nX-Injected: 1';
+      const apiKey = 'sk-secret\r\nX-Injected: 1\n'; // quoted with its ends trimmed
       const endpoint: Endpoint = {
         id: 'e1',
         model: 'm',

@@ -65,7 +65,12 @@ async function checkOnce(
         : (cause?.code ?? cause?.message ?? (error as Error).message);
     const stale = cause?.code !== undefined && staleConnectionCodes.has(cause.code);
     // The error is shown to every client of the model: never with the key in it (a header error quotes it).
-    const said = endpoint.apiKey === null ? reason : reason.split(endpoint.apiKey).join('***');
+    // (undici quotes the value with its ends trimmed.)
+    const key = endpoint.apiKey;
+    const said =
+      key === null || key.trim() === ''
+        ? reason
+        : reason.split(key).join('***').split(key.trim()).join('***');
     return { healthy: false, error: `GET /v1/models failed: ${said}`, stale };
   }
 }

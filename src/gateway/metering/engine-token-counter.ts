@@ -30,7 +30,9 @@ const defaultTimeoutMs = 2000;
 
 /** A token counter that asks each instance's own tokenizer API. */
 export function engineTokenCounter(timeoutMs = defaultTimeoutMs): CountTokens {
-  return async (instance, prompt, completionText) => {
+  return async (instance, asked, completionText) => {
+    // The name the instance serves the model under (an endpoint's upstream name): vLLM knows no other.
+    const prompt = instance.upstreamModel === undefined ? asked : { ...asked, model: instance.upstreamModel };
     const signal = AbortSignal.timeout(timeoutMs);
     const call = (path: string, body: unknown) => postJson(instance, path, body, signal);
     try {

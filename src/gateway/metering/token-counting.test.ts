@@ -105,7 +105,12 @@ async function usagelessEngine(options: { tokenizer: boolean; stall?: boolean | 
   return { url, tokenizeCalls, tokenizeAuth };
 }
 
-async function gatewayTo(engineUrl: string, events: UsageEvent[], upstreamKey?: string) {
+async function gatewayTo(
+  engineUrl: string,
+  events: UsageEvent[],
+  upstreamKey?: string,
+  upstreamModel?: string,
+) {
   const table: RouteTable = {
     builtAtMs: Date.now(),
     models: [
@@ -126,6 +131,7 @@ async function gatewayTo(engineUrl: string, events: UsageEvent[], upstreamKey?: 
             siteName: 'north',
             region: null,
             ...(upstreamKey !== undefined && { apiKey: upstreamKey }),
+            ...(upstreamModel !== undefined && { upstreamModel }),
           },
         ],
       },
@@ -242,7 +248,8 @@ describe('usage counted with the instance tokenizer when the engine reports none
   it("counts each prompt of a text completion, and calls an external endpoint's tokenizer with its own key", async () => {
     const engine = await usagelessEngine({ tokenizer: true });
     const events: UsageEvent[] = [];
-    const client = await gatewayTo(engine.url, events, 'endpoint-secret');
+    // Served upstream under another name (vLLM's tokenizer knows only that one).
+    const client = await gatewayTo(engine.url, events, 'endpoint-secret', 'org/served-name');
     const prompts = ['Hello there, model.', 'And again!'];
     const reply = await client.completions.create({ model: 'm', prompt: prompts });
     const promptTokens = prompts.reduce((n, p) => n + tokenize(`<s>${p}`).length, 0);
@@ -263,6 +270,9 @@ describe('usage counted with the instance tokenizer when the engine reports none
     expect(events.slice(1).map((e) => e.promptTokens)).toEqual([6, 5]);
     expect(engine.tokenizeAuth.length).toBeGreaterThanOrEqual(3);
     expect(new Set(engine.tokenizeAuth)).toEqual(new Set(['Bearer endpoint-secret']));
+    expect(new Set(engine.tokenizeCalls.map((call) => (call as { model: string }).model))).toEqual(
+      new Set(['org/served-name']),
+    );
   });
 
   it('falls back to counting chunks, marked as estimated, when the instance has no tokenizer API', async () => {

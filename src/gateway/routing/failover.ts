@@ -202,8 +202,13 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
         await context.refreshRoutes();
         another = untried(await context.findModel(modelName));
       }
+      // Sent to an instance that sat out for its error answers (every one did): the others sit out for the
+      // same, and the error is likely about this request. Not tried on each: that would spend the retry
+      // budget of every model on one client's request.
+      const heldBack = choice.kind === 'breaker_fallback' && status !== null && status >= 500;
       // A 501 costs no retry budget: trying an instance that serves the route is not extra load.
-      const willRetry = attempt < maxAttempts && !late && another && (status === 501 || router.tryRetry());
+      const willRetry =
+        attempt < maxAttempts && !late && another && !heldBack && (status === 501 || router.tryRetry());
       // None left, and no connection could be made to this one (nothing of the request reached it: an
       // engine that just died): wait for it to come back under its address (a process engine restarts on
       // its port) or for the table to list its successor (the embedded engine comes back on a new port),
@@ -234,10 +239,12 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
                     ? 'time limit spent'
                     : !another
                       ? 'no other instance'
-                      : 'retry budget spent'
+                      : heldBack
+                        ? 'every instance sits out for error answers'
+                        : 'retry budget spent'
               })`,
       );
-      if (!willRetry && !waitForAnother) throw lastError;
+      if (!willRetry && !waitForAnother) throw finalRefusal(lastError, backInS);
       if (waitForAnother) {
         tried.delete(targetKey(instance));
         pauseBeforeNext = true;
@@ -254,21 +261,7 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
     }
   }
   if (clientGone) return job.abandoned(undefined);
-  if (lastError) {
-    // Waited for an instance that could not be reached: say when to come back (when its breaker lets it
-    // be tried, or as for an engine that is starting).
-    const retryAfterS = backInS ?? (lastError.notConnected ? noInstanceRetryAfterS : undefined);
-    if (retryAfterS !== undefined && lastError.data['retryAfterS'] === undefined) {
-      throw new UpstreamRefusedError(
-        lastError.message,
-        lastError.upstreamStatus,
-        lastError.cause,
-        retryAfterS,
-        lastError.notConnected,
-      );
-    }
-    throw lastError;
-  }
+  if (lastError) throw finalRefusal(lastError, backInS);
   const model = await context.findModel(modelName);
   if (model.instances.length > 0) {
     // Breakers cool down within seconds: a client told when to come back does not hammer the room meanwhile.
@@ -295,6 +288,23 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
     'engine_unavailable',
     `no running instance of "${modelName}" is available${why}; retry after ${noInstanceRetryAfterS} s`,
     { data: { retryAfterS: noInstanceRetryAfterS } },
+  );
+}
+
+/**
+ * The refusal the client gets. After waiting for an instance that could not be reached it says when to
+ * come back: when the first breaker lets an instance be tried (`backInS`), else as for an engine that is
+ * starting. An instance's own `retry-after` wins.
+ */
+function finalRefusal(error: UpstreamRefusedError, backInS: number | undefined): UpstreamRefusedError {
+  const retryAfterS = backInS ?? (error.notConnected ? noInstanceRetryAfterS : undefined);
+  if (retryAfterS === undefined || error.data['retryAfterS'] !== undefined) return error;
+  return new UpstreamRefusedError(
+    error.message,
+    error.upstreamStatus,
+    error.cause,
+    retryAfterS,
+    error.notConnected,
   );
 }
 

@@ -128,3 +128,35 @@ describe("Router: another client's long prompt", () => {
     expect(router.isIdle({ ...a, load: { ...load, atMs: nowMs - 60_000 } })).toBe(true); // stale report
   });
 });
+
+describe('Router: instances that sit out for their error answers', () => {
+  const a = instance('a');
+  const b = instance('b');
+  let nowMs = 1_000_000;
+  const router = new Router(
+    defaultRoutingConfig({
+      healthCheck: { enabled: false },
+      circuitBreaker: { cooldownMs: 1000, failureThreshold: 2, openMs: 30_000 },
+    }),
+    { registry: new Registry(), log, targets: async () => [a, b], now: () => nowMs },
+  );
+  const choose = () => router.choose('m', [a, b], { clientRegion: null, exclude: new Set() });
+
+  it('are used when every instance sits out for them, and not while another is only busy', () => {
+    router.onFailure(a, 'error_status');
+    router.onFailure(a, 'error_status'); // open for 30 s
+    router.onFailure(b, 'busy'); // 1 s cooldown
+    // b comes back within a second: waited for, not passed over for a's errors.
+    expect(choose()).toBeUndefined();
+    nowMs += 1001;
+    expect(choose()).toMatchObject({ instance: { id: 'b' } });
+    router.onFailure(b, 'error_status');
+    expect(choose()).toMatchObject({
+      instance: { id: expect.stringMatching(/^[ab]$/) as unknown },
+      kind: 'breaker_fallback',
+    });
+    // An instance that could not be reached is waited for too.
+    router.onFailure(b, 'unreachable');
+    expect(choose()).toBeUndefined();
+  });
+});

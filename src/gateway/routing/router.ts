@@ -177,6 +177,8 @@ export class Router {
     const available: Target[] = [];
     const lacking: Target[] = [];
     const heldForAnswers: Target[] = [];
+    /** Instances sitting out for another reason (busy, unreachable): worth waiting for. */
+    let heldOtherwise = 0;
     const { path } = request;
     for (const instance of instances) {
       const key = targetKey(instance);
@@ -184,6 +186,7 @@ export class Router {
       if (request.exclude.has(key)) continue;
       if (!this.breakers.allows(key, nowMs)) {
         if (this.breakers.heldForAnswers(key)) heldForAnswers.push({ key, instance });
+        else heldOtherwise += 1;
         continue;
       }
       const lacks = path !== undefined && this.unsupported.lacks(key, path, nowMs);
@@ -191,13 +194,16 @@ export class Router {
     }
     // Only instances that lately did not serve the path are left: ask one (it may serve it by now).
     if (available.length === 0) available.push(...lacking);
-    // Every instance left sits out for answering with errors while it passes its health checks: the errors
-    // may be about the requests (one client's request that every engine refuses with a 500, retried on each
-    // instance), not the instances. Holding every other client back until the breakers cool down would let
-    // one client stall the model; it goes to them anyway, and a success closes the breaker.
-    const breakerFallback = available.length === 0 && heldForAnswers.some((t) => this.health.isUp(t.key));
-    if (breakerFallback) available.push(...heldForAnswers.filter((t) => this.health.isUp(t.key)));
-    const healthy = available.filter((t) => this.health.isUp(t.key));
+    let healthy = available.filter((t) => this.health.isUp(t.key));
+    // No instance that passes its health checks is free, and every one that sits out does so for answering
+    // with errors while it passes them: the errors may be about the requests (one client's request that
+    // every engine refuses with a 500, retried on each instance), not the instances. Holding every other
+    // client back until the breakers cool down would let one client stall the model; the request goes to
+    // them anyway, and a success closes the breaker. Not while another sits out busy or unreachable (it is
+    // waited for, as before).
+    const heldUp = heldForAnswers.filter((t) => this.health.isUp(t.key));
+    const breakerFallback = healthy.length === 0 && heldOtherwise === 0 && heldUp.length > 0;
+    if (breakerFallback) healthy = heldUp;
     // When checks fail everywhere but the control plane says the instances run, trust the control plane.
     const fallback = healthy.length === 0 && available.length > 0;
     const pool = fallback ? available : healthy;

@@ -27,22 +27,21 @@ function draftOf(key: ApiKey): EditDraft {
 }
 
 /**
- * The PATCH body: only what the form changed. An emptied field removes the limit, the allow-list (every
- * model) or the region (`null`); a limit field that is not a number is an error, not "no limit".
+ * The PATCH body: only the fields this form changed since it was opened (a change someone else made
+ * meanwhile to another field is not undone). An emptied field removes the limit, the allow-list (every
+ * model) or the region (`null`); a limit field that is not a whole number is an error, not "no limit".
  */
-export function keyChanges(key: ApiKey, draft: EditDraft): Record<string, unknown> {
+export function keyChanges(opened: EditDraft, draft: EditDraft): Record<string, unknown> {
   const changes: Record<string, unknown> = {};
-  const name = draft.name.trim();
-  if (name !== key.name) changes['name'] = name;
+  const changed = (field: keyof EditDraft) => draft[field].trim() !== opened[field].trim();
+  if (changed('name')) changes['name'] = draft.name.trim();
   const models = modelsOf(draft.models);
-  if (models.join(',') !== (key.models ?? []).join(','))
+  if (models.join(',') !== modelsOf(opened.models).join(','))
     changes['models'] = models.length > 0 ? models : null;
   for (const field of ['rpm', 'tpm', 'tokenBudget'] as const) {
-    const value = limitOf(draft[field], field);
-    if (value !== key[field]) changes[field] = value;
+    if (changed(field)) changes[field] = limitOf(draft[field], field);
   }
-  const region = draft.region.trim() || null;
-  if (region !== key.region) changes['region'] = region;
+  if (changed('region')) changes['region'] = draft.region.trim() || null;
   return changes;
 }
 
@@ -59,13 +58,14 @@ export function KeyEditForm({
   onSaved: (saved: ApiKey & { warnings?: string[] }) => void;
   onCancel: () => void;
 }) {
-  const [draft, setDraft] = useState<EditDraft>(() => draftOf(apiKey));
+  const [opened] = useState<EditDraft>(() => draftOf(apiKey));
+  const [draft, setDraft] = useState<EditDraft>(opened);
   const [error, setError] = useState<string | null>(null);
   const submit = async (event: Event): Promise<void> => {
     event.preventDefault();
     setError(null);
     try {
-      const changes = keyChanges(apiKey, draft);
+      const changes = keyChanges(opened, draft);
       if (Object.keys(changes).length === 0) return onCancel();
       onSaved(
         await api<ApiKey & { warnings?: string[] }>(`/api/v1/keys/${encodeURIComponent(apiKey.id)}`, {

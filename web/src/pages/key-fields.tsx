@@ -1,12 +1,12 @@
 /** What the key forms (create and edit) share: their text fields and how a limit or model list is read. */
 
-/** A limit field: null when empty (no limit); anything else must be a number (made whole). */
+/** A limit field: null when empty (no limit); anything else must be a whole number. */
 export function limitOf(text: string, field: string): number | null {
   const trimmed = text.trim();
   if (trimmed === '') return null;
   const value = Number(trimmed);
-  if (!Number.isFinite(value)) throw new Error(`${field} must be a whole number, or empty for no limit`);
-  return Math.floor(value);
+  if (!Number.isSafeInteger(value)) throw new Error(`${field} must be a whole number, or empty for no limit`);
+  return value;
 }
 
 /** The models field: a comma list, empty entries dropped. */
