@@ -13,6 +13,7 @@ import type { Logger } from '../../telemetry/logger.js';
 import { forwardRequest } from '../streaming/forward-request.js';
 import { UpstreamRefusedError, type ForwardMeter } from '../streaming/forward-types.js';
 import type { TokenUsage } from '../streaming/sse-usage-relay.js';
+import { abandonedWork } from './abandoned-work.js';
 import { targetKey, type Router } from './router.js';
 
 export interface FailoverContext {
@@ -168,9 +169,16 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
         context.upstreamAttempts.inc({ model: modelName, site, outcome: 'aborted' });
         // A stream is answered (headers) before the engine schedules it: one left before that cost nothing.
         // Embeddings generate nothing, and their input is not estimated: no charge there.
+        const speeds = router.speedsOf(instance);
         const work =
           !job.stream && sentToIdle && job.path !== '/v1/embeddings'
-            ? router.abandonedWork(instance, router.now() - sentAtMs, job.promptTokens ?? 0, job.maxTokens)
+            ? abandonedWork(
+                router.now() - sentAtMs,
+                job.promptTokens ?? 0,
+                speeds.promptMs,
+                speeds.outputMs,
+                job.maxTokens,
+              )
             : undefined;
         await job.abandoned(instance, work);
         return;

@@ -5,10 +5,8 @@
  * budget. Owns a HealthChecker, started and stopped with the gateway.
  */
 import type { Registry } from 'prom-client';
-import type { TokenUsage } from '../streaming/sse-usage-relay.js';
 import type { InstanceLoad, RouteInstance } from '../../spec/route-table.js';
 import type { Logger } from '../../telemetry/logger.js';
-import { abandonedWork } from './abandoned-work.js';
 import { CircuitBreakers } from './circuit-breaker.js';
 import { RegionMap, resolveClientRegion, type ClientFacts, type RegionSource } from './client-region.js';
 import { HealthChecker, type HealthTarget } from './health-checker.js';
@@ -285,23 +283,15 @@ export class Router {
     };
   }
 
-  /** The work a non-streamed attempt sent to `instance` while it was idle did before its client left. */
-  abandonedWork(
-    instance: RouteInstance,
-    elapsedMs: number,
-    promptTokens: number,
-    maxTokens?: number,
-  ): TokenUsage {
+  /** The instance's measured times per prompt and output token (ms), the configured defaults until measured. */
+  speedsOf(instance: RouteInstance): { promptMs: number; outputMs: number } {
     const { measurement } = this.config;
     const key = targetKey(instance);
     const nowMs = this.now();
-    return abandonedWork(
-      elapsedMs,
-      promptTokens,
-      this.stats.timePerPromptTokenMs(key, 1, nowMs)?.ms ?? measurement.defaultTimePerPromptTokenMs,
-      this.stats.timePerOutputTokenMs(key, 1, nowMs)?.ms ?? measurement.defaultTimePerOutputTokenMs,
-      maxTokens,
-    );
+    return {
+      promptMs: this.stats.timePerPromptTokenMs(key, 1, nowMs)?.ms ?? measurement.defaultTimePerPromptTokenMs,
+      outputMs: this.stats.timePerOutputTokenMs(key, 1, nowMs)?.ms ?? measurement.defaultTimePerOutputTokenMs,
+    };
   }
 
   /**
