@@ -15,6 +15,7 @@ import {
 
 const HELP = `usage: edgefleet endpoints add --model NAME --url URL --site SITE [--region R] [--upstream-key K]
                                [--upstream-model M]
+       edgefleet endpoints update ID [--upstream-key K|none] [--upstream-model M|none]
        edgefleet endpoints list
        edgefleet endpoints rm ID
        (each with [--server URL] [--api-key KEY | --home DIR] [--json])
@@ -31,6 +32,9 @@ deployments and endpoints together.
   --upstream-key K     the key the server wants ("Authorization: Bearer K"); stored, never shown
   --upstream-model M   the name the server serves the model under (vLLM's --served-model-name), when
                        clients use --model NAME for it: sent upstream as "model" (default: NAME)
+
+update changes an endpoint's upstream key (a rotated one) or upstream model in place (none removes
+it); its id, name, URL and site stay.
 
 ${CONNECTION_HELP}`;
 
@@ -62,7 +66,7 @@ function endpointTable(endpoints: Record<string, unknown>[]): string {
   ]);
 }
 
-/** `edgefleet endpoints add|list|rm`. */
+/** `edgefleet endpoints add|update|list|rm`. */
 export async function run(args: string[]): Promise<number> {
   return runManagementCommand(
     'endpoints',
@@ -73,11 +77,15 @@ export async function run(args: string[]): Promise<number> {
     async ({ values, positionals }, connect) => {
       const [action, ...operands] = positionals;
       const text = (key: string) => (typeof values[key] === 'string' ? values[key] : undefined);
-      const addOnly = Object.keys(addOptions).filter((flag) => values[flag] !== undefined);
-      if (action !== 'add' && addOnly.length > 0) {
-        throw new CliFailure(`--${addOnly[0]} is an option of "endpoints add"`, 2);
+      const given = Object.keys(addOptions).filter((flag) => values[flag] !== undefined);
+      const updateFlags = ['upstream-key', 'upstream-model'];
+      const misplaced = given.find(
+        (flag) => action !== 'add' && !(action === 'update' && updateFlags.includes(flag)),
+      );
+      if (misplaced !== undefined) {
+        throw new CliFailure(`--${misplaced} is an option of "endpoints add"`, 2);
       }
-      if (action !== 'rm' && operands.length > 0)
+      if (action !== 'rm' && action !== 'update' && operands.length > 0)
         throw new CliFailure(`unexpected argument "${operands[0]}"`, 2);
       if (action === 'add') {
         const body: Record<string, unknown> = {};
@@ -103,6 +111,28 @@ export async function run(args: string[]): Promise<number> {
         else process.stdout.write(`${endpointTable([created])}\n`);
         return 0;
       }
+      if (action === 'update') {
+        if (operands.length !== 1) {
+          throw new CliFailure(
+            operands.length === 0 ? 'missing the endpoint ID' : 'expected one endpoint ID',
+            2,
+          );
+        }
+        const body: Record<string, unknown> = {};
+        const key = text('upstream-key');
+        if (key !== undefined) body['apiKey'] = key === 'none' ? null : key;
+        const model = text('upstream-model')?.trim();
+        if (model === '') throw new CliFailure('--upstream-model must not be empty', 2);
+        if (model !== undefined) body['upstreamModel'] = model === 'none' ? null : model;
+        if (Object.keys(body).length === 0) {
+          throw new CliFailure('endpoints update needs --upstream-key or --upstream-model', 2);
+        }
+        const path = `endpoints/${encodeURIComponent(operands[0]!)}`;
+        const updated = (await callApi(await connect(), 'PATCH', path, body)) as Record<string, unknown>;
+        if (values.json === true) printJson(updated);
+        else process.stdout.write(`${endpointTable([updated])}\n`);
+        return 0;
+      }
       if (action === 'list') {
         const body = await callApi(await connect(), 'GET', 'endpoints');
         if (values.json === true) printJson(body);
@@ -123,7 +153,7 @@ export async function run(args: string[]): Promise<number> {
         return 0;
       }
       throw new CliFailure(
-        action === undefined ? 'missing the action: add, list or rm' : `unknown action "${action}"`,
+        action === undefined ? 'missing the action: add, update, list or rm' : `unknown action "${action}"`,
         2,
       );
     },

@@ -35,6 +35,22 @@ export const endpointUrlSchema = z
   });
 
 /** `POST /api/v1/endpoints`. The site is created when it does not exist yet. */
+/**
+ * Sent upstream as `Authorization: Bearer <apiKey>`; stored, never shown again. Printable ASCII without
+ * spaces, as API keys are: anything else could not be sent as a header (and a CR/LF would split it).
+ */
+const upstreamKey = z
+  .string()
+  .min(1)
+  .max(4096)
+  .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces or line breaks only');
+
+/**
+ * The name the upstream serves the model under (vLLM's `--served-model-name`), when clients use another:
+ * the gateway sends it as `model`. Absent: `model` itself.
+ */
+const upstreamModel = z.string().trim().min(1).max(256);
+
 export const createEndpointRequestSchema = z.strictObject({
   /** The name clients put in `model`; may also be a deployment's name (both serve it). */
   model: z
@@ -46,23 +62,22 @@ export const createEndpointRequestSchema = z.strictObject({
   site: z.string().trim().min(1).max(128),
   /** The site's region (clients of that region are routed there first); kept when not given. */
   region: z.string().trim().min(1).max(128).optional(),
-  /**
-   * Sent upstream as `Authorization: Bearer <apiKey>`; stored, never shown again. Printable ASCII without
-   * spaces, as API keys are: anything else could not be sent as a header (and a CR/LF would split it).
-   */
-  apiKey: z
-    .string()
-    .min(1)
-    .max(4096)
-    .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces or line breaks only')
-    .optional(),
-  /**
-   * The name the upstream serves the model under (vLLM's `--served-model-name`), when clients use
-   * another: the gateway sends it as `model`. Absent: `model` itself.
-   */
-  upstreamModel: z.string().trim().min(1).max(256).optional(),
+  apiKey: upstreamKey.optional(),
+  upstreamModel: upstreamModel.optional(),
 });
 export type CreateEndpointRequest = z.infer<typeof createEndpointRequestSchema>;
+
+/**
+ * `PATCH /api/v1/endpoints/:id`: a new upstream key (a rotated one) or upstream model name; `null` removes
+ * it; what is not given stays. The model name, URL and site identify the endpoint: remove and add it again.
+ */
+export const updateEndpointRequestSchema = z
+  .strictObject({
+    apiKey: upstreamKey.nullable().optional(),
+    upstreamModel: upstreamModel.nullable().optional(),
+  })
+  .refine((body) => Object.keys(body).length > 0, { message: 'give apiKey or upstreamModel' });
+export type UpdateEndpointRequest = z.infer<typeof updateEndpointRequestSchema>;
 
 /** What the API shows of an endpoint: whether it has an upstream key, never the key. */
 export interface EndpointView {

@@ -9,7 +9,12 @@ import { toEndpoint } from './store-rows.js';
 
 type EndpointQueries = Pick<
   Store,
-  'createEndpoint' | 'getEndpoint' | 'listEndpoints' | 'deleteEndpoint' | 'recordEndpointCheck'
+  | 'createEndpoint'
+  | 'getEndpoint'
+  | 'listEndpoints'
+  | 'updateEndpoint'
+  | 'deleteEndpoint'
+  | 'recordEndpointCheck'
 >;
 
 export function endpointQueries({ db }: SqlContext): EndpointQueries {
@@ -37,6 +42,21 @@ export function endpointQueries({ db }: SqlContext): EndpointQueries {
     },
     async listEndpoints() {
       return (await db.query('SELECT * FROM endpoints ORDER BY model, created_at_ms, id')).map(toEndpoint);
+    },
+    async updateEndpoint(id, changes) {
+      const columns = { apiKey: 'api_key', upstreamModel: 'upstream_model' } as const;
+      const given = (Object.keys(columns) as (keyof typeof columns)[]).filter(
+        (f) => changes[f] !== undefined,
+      );
+      if (given.length > 0) {
+        const set = given.map((field, i) => `${columns[field]} = $${i + 2}`).join(', ');
+        await db.run(`UPDATE endpoints SET ${set} WHERE id = $1`, [
+          id,
+          ...given.map((f) => changes[f] ?? null),
+        ]);
+      }
+      const rows = await db.query('SELECT * FROM endpoints WHERE id = $1', [id]);
+      return rows[0] === undefined ? null : toEndpoint(rows[0]);
     },
     async deleteEndpoint(id) {
       return (await db.run('DELETE FROM endpoints WHERE id = $1', [id])) > 0;

@@ -144,6 +144,11 @@ export interface NewEndpoint {
   upstreamModel?: string | null;
 }
 
+export interface EndpointChanges {
+  apiKey?: string | null;
+  upstreamModel?: string | null;
+}
+
 export interface EndpointCheck {
   healthy: boolean;
   atMs?: number;
@@ -237,6 +242,8 @@ export interface Store {
   getEndpoint(id: string): Promise<Endpoint | null>;
   /** Ordered by model, then creation. */
   listEndpoints(): Promise<Endpoint[]>;
+  /** Sets what `changes` gives (null clears it); the endpoint as it is now, or null when unknown. */
+  updateEndpoint(id: string, changes: EndpointChanges): Promise<Endpoint | null>;
   /** Returns whether it existed. */
   deleteEndpoint(id: string): Promise<boolean>;
   /** Records a health check; an unknown id (deleted meanwhile) is ignored. */

@@ -63,6 +63,27 @@ describe.each([
       expect(JSON.stringify(answer.body)).not.toContain('sk-team-secret');
     // …but it is stored, to be sent upstream.
     expect((await h.store.getEndpoint(id))?.apiKey).toBe('sk-team-secret');
+    // A rotated key, in place: the same id, still never answered.
+    const rotated = await h.call('PATCH', `/api/v1/endpoints/${id}`, { body: { apiKey: 'sk-rotated' } });
+    expect(rotated.status, JSON.stringify(rotated.body)).toBe(200);
+    expect(rotated.body).toMatchObject({ id, hasApiKey: true, upstreamModel: 'Qwen/Qwen2.5-7B-Instruct' });
+    expect(JSON.stringify(rotated.body)).not.toContain('sk-rotated');
+    expect((await h.store.getEndpoint(id))?.apiKey).toBe('sk-rotated');
+    const cleared = await h.call('PATCH', `/api/v1/endpoints/${id}`, { body: { upstreamModel: null } });
+    expect(cleared.body).toMatchObject({ upstreamModel: null, hasApiKey: true });
+    for (const [body, status] of [
+      [{}, 400],
+      [{ apiKey: 'a\nb' }, 400],
+      [{ model: 'renamed' }, 400],
+    ] as const) {
+      expect((await h.call('PATCH', `/api/v1/endpoints/${id}`, { body })).status, JSON.stringify(body)).toBe(
+        status,
+      );
+    }
+    expect((await h.call('PATCH', '/api/v1/endpoints/nope', { body: { apiKey: 'k' } })).status).toBe(404);
+    await h.call('PATCH', `/api/v1/endpoints/${id}`, { body: { upstreamModel: 'Qwen/Qwen2.5-7B-Instruct' } });
+    const restored = await h.call('PATCH', `/api/v1/endpoints/${id}`, { body: { apiKey: 'sk-team-secret' } });
+    expect(restored.status).toBe(200);
 
     const twice = await h.call('POST', '/api/v1/endpoints', {
       body: { model: 'team-vllm', url: 'http://10.1.2.3:8000', site: 'room-9' },

@@ -61,6 +61,25 @@ describe('edgefleet endpoints and usage', () => {
     });
     expect(((await models.json()) as { data: { id: string }[] }).data.map((m) => m.id)).toContain('team-r1');
 
+    // A rotated upstream key and no upstream model, in place: the same id.
+    const updated = await runCli([
+      ...['endpoints', 'update', endpoint['id'] as string, ...connection],
+      ...['--upstream-key', 'sk-rotated', '--upstream-model', 'none', '--json'],
+    ]);
+    expect(updated.code, updated.stderr).toBe(0);
+    expect(JSON.parse(updated.stdout)).toMatchObject({
+      id: endpoint['id'],
+      hasApiKey: true,
+      upstreamModel: null,
+    });
+    expect(updated.stdout).not.toContain('sk-rotated');
+    const nothing = await runCli(['endpoints', 'update', endpoint['id'] as string, ...connection]);
+    expect(nothing.code).toBe(2);
+    expect(nothing.stderr).toMatch(/needs --upstream-key or --upstream-model/);
+    const misplaced = await runCli(['endpoints', 'update', 'x', '--site', 'room-8', ...connection]);
+    expect(misplaced.code).toBe(2);
+    expect(misplaced.stderr).toMatch(/--site is an option of "endpoints add"/);
+
     const removed = await runCli(['endpoints', 'rm', endpoint['id'] as string, ...connection]);
     expect(removed.code, removed.stderr).toBe(0);
     expect(removed.stdout).toBe(`removed endpoint ${endpoint['id'] as string}\n`);

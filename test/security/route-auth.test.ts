@@ -40,6 +40,7 @@ const managementRoutes: [string, string][] = [
   ['GET', '/api/v1/endpoints'],
   ['POST', '/api/v1/endpoints'],
   ['GET', '/api/v1/endpoints/e-1'],
+  ['PATCH', '/api/v1/endpoints/e-1'],
   ['DELETE', '/api/v1/endpoints/e-1'],
   ['GET', '/api/v1/gateway/routes'],
   ['GET', '/api/v1/gateway/keys'],

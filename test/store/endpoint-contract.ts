@@ -36,6 +36,19 @@ export function endpointContract(h: ContractHarness): void {
       store.createEndpoint({ model: 'r1-70b', url: 'http://10.0.0.9:8000', siteId: site.id }),
       'conflict',
     );
+    // A rotated key; the upstream model removed; what is not given stays.
+    const rotated = await store.updateEndpoint(first.id, { apiKey: 'sk-rotated', upstreamModel: null });
+    expect(rotated).toMatchObject({
+      id: first.id,
+      apiKey: 'sk-rotated',
+      upstreamModel: null,
+      model: 'r1-70b',
+    });
+    expect(await store.updateEndpoint(first.id, { upstreamModel: 'served' })).toMatchObject({
+      apiKey: 'sk-rotated',
+      upstreamModel: 'served',
+    });
+    expect(await store.updateEndpoint('no-such-endpoint', { apiKey: 'x' })).toBeNull();
     expect(await store.deleteEndpoint(first.id)).toBe(true);
     expect(await store.deleteEndpoint(first.id)).toBe(false);
     expect(await store.getEndpoint(first.id)).toBeNull();

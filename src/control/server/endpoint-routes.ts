@@ -1,5 +1,5 @@
 /**
- * `/api/v1/endpoints` (admin key): register, list and remove external endpoints (OpenAI-compatible
+ * `/api/v1/endpoints` (admin key): register, list, update (key, upstream model) and remove external endpoints (OpenAI-compatible
  * servers run outside EdgeFleet). The upstream API key is stored but never answered back.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -8,6 +8,7 @@ import { sendJson } from '../../http/respond.js';
 import { clipped, EdgeFleetError, methodNotAllowed } from '../../spec/edgefleet-error.js';
 import {
   createEndpointRequestSchema,
+  updateEndpointRequestSchema,
   type DeleteEndpointResponse,
   type EndpointView,
 } from '../../spec/endpoints-api.js';
@@ -82,6 +83,13 @@ export async function handleEndpoints(
     const site = await store.getSite(endpoint.siteId);
     return sendJson(response, 200, toEndpointView(endpoint, site?.name ?? endpoint.siteId));
   }
+  if (id !== undefined && method === 'PATCH') {
+    const body = parseWith(updateEndpointRequestSchema, await readJsonBody(request, ctx.maxBodyBytes));
+    const endpoint = await store.updateEndpoint(id, body);
+    if (!endpoint) throw new EdgeFleetError('not_found', `no endpoint "${clipped(id)}"`, { param: 'id' });
+    const site = await store.getSite(endpoint.siteId);
+    return sendJson(response, 200, toEndpointView(endpoint, site?.name ?? endpoint.siteId));
+  }
   if (id !== undefined && method === 'DELETE') {
     if (!(await store.deleteEndpoint(id))) {
       throw new EdgeFleetError('not_found', `no endpoint "${clipped(id)}"`, { param: 'id' });
@@ -92,6 +100,6 @@ export async function handleEndpoints(
   throw methodNotAllowed(
     method,
     request.url ?? '/api/v1/endpoints',
-    id === undefined ? ['GET', 'POST'] : ['GET', 'DELETE'],
+    id === undefined ? ['GET', 'POST'] : ['GET', 'PATCH', 'DELETE'],
   );
 }
