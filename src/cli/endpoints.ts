@@ -66,6 +66,19 @@ function endpointTable(endpoints: Record<string, unknown>[]): string {
   ]);
 }
 
+/** The one endpoint ID `update` and `rm` take. */
+function oneId(operands: readonly string[]): string {
+  if (operands.length === 1) return operands[0]!;
+  throw new CliFailure(operands.length === 0 ? 'missing the endpoint ID' : 'expected one endpoint ID', 2);
+}
+
+/** A flag's value trimmed; an empty one is a usage error. */
+function nonEmpty(value: string | undefined, flag: string): string | undefined {
+  const trimmed = value?.trim();
+  if (trimmed === '') throw new CliFailure(`--${flag} must not be empty`, 2);
+  return trimmed;
+}
+
 /** `edgefleet endpoints add|update|list|rm`. */
 export async function run(args: string[]): Promise<number> {
   return runManagementCommand(
@@ -90,18 +103,15 @@ export async function run(args: string[]): Promise<number> {
       if (action === 'add') {
         const body: Record<string, unknown> = {};
         for (const flag of ['model', 'url', 'site'] as const) {
-          const value = text(flag)?.trim();
+          const value = nonEmpty(text(flag), flag);
           if (value === undefined) throw new CliFailure(`endpoints add needs --${flag}`, 2);
-          if (value === '') throw new CliFailure(`--${flag} must not be empty`, 2);
           body[flag] = value;
         }
-        const region = text('region')?.trim();
-        if (region === '') throw new CliFailure('--region must not be empty', 2);
+        const region = nonEmpty(text('region'), 'region');
         if (region !== undefined) body['region'] = region;
         const upstreamKey = text('upstream-key');
         if (upstreamKey !== undefined) body['apiKey'] = upstreamKey;
-        const upstreamModel = text('upstream-model')?.trim();
-        if (upstreamModel === '') throw new CliFailure('--upstream-model must not be empty', 2);
+        const upstreamModel = nonEmpty(text('upstream-model'), 'upstream-model');
         if (upstreamModel !== undefined) body['upstreamModel'] = upstreamModel;
         const created = (await callApi(await connect(), 'POST', 'endpoints', body)) as Record<
           string,
@@ -112,22 +122,16 @@ export async function run(args: string[]): Promise<number> {
         return 0;
       }
       if (action === 'update') {
-        if (operands.length !== 1) {
-          throw new CliFailure(
-            operands.length === 0 ? 'missing the endpoint ID' : 'expected one endpoint ID',
-            2,
-          );
-        }
+        const id = oneId(operands);
         const body: Record<string, unknown> = {};
         const key = text('upstream-key');
         if (key !== undefined) body['apiKey'] = key === 'none' ? null : key;
-        const model = text('upstream-model')?.trim();
-        if (model === '') throw new CliFailure('--upstream-model must not be empty', 2);
+        const model = nonEmpty(text('upstream-model'), 'upstream-model');
         if (model !== undefined) body['upstreamModel'] = model === 'none' ? null : model;
         if (Object.keys(body).length === 0) {
           throw new CliFailure('endpoints update needs --upstream-key or --upstream-model', 2);
         }
-        const path = `endpoints/${encodeURIComponent(operands[0]!)}`;
+        const path = `endpoints/${encodeURIComponent(id)}`;
         const updated = (await callApi(await connect(), 'PATCH', path, body)) as Record<string, unknown>;
         if (values.json === true) printJson(updated);
         else process.stdout.write(`${endpointTable([updated])}\n`);
@@ -140,13 +144,7 @@ export async function run(args: string[]): Promise<number> {
         return 0;
       }
       if (action === 'rm') {
-        if (operands.length !== 1) {
-          throw new CliFailure(
-            operands.length === 0 ? 'missing the endpoint ID' : 'expected one endpoint ID',
-            2,
-          );
-        }
-        const id = operands[0]!;
+        const id = oneId(operands);
         const body = await callApi(await connect(), 'DELETE', `endpoints/${encodeURIComponent(id)}`);
         if (values.json === true) printJson(body);
         else process.stdout.write(`removed endpoint ${id}\n`);
