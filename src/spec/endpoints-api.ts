@@ -34,7 +34,6 @@ export const endpointUrlSchema = z
     return `${url.protocol}//${url.host}${path}`;
   });
 
-/** `POST /api/v1/endpoints`. The site is created when it does not exist yet. */
 /**
  * Sent upstream as `Authorization: Bearer <apiKey>`; stored, never shown again. Printable ASCII without
  * spaces, as API keys are: anything else could not be sent as a header (and a CR/LF would split it).
@@ -51,6 +50,7 @@ const upstreamKey = z
  */
 const upstreamModel = z.string().trim().min(1).max(256);
 
+/** `POST /api/v1/endpoints`. The site is created when it does not exist yet. */
 export const createEndpointRequestSchema = z.strictObject({
   /** The name clients put in `model`; may also be a deployment's name (both serve it). */
   model: z

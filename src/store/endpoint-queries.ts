@@ -18,6 +18,10 @@ type EndpointQueries = Pick<
 >;
 
 export function endpointQueries({ db }: SqlContext): EndpointQueries {
+  const getEndpoint = async (id: string) => {
+    const rows = await db.query('SELECT * FROM endpoints WHERE id = $1', [id]);
+    return rows[0] === undefined ? null : toEndpoint(rows[0]);
+  };
   return {
     async createEndpoint(input) {
       const rows = await db.query(
@@ -36,10 +40,7 @@ export function endpointQueries({ db }: SqlContext): EndpointQueries {
       );
       return toEndpoint(rows[0]);
     },
-    async getEndpoint(id) {
-      const rows = await db.query('SELECT * FROM endpoints WHERE id = $1', [id]);
-      return rows[0] === undefined ? null : toEndpoint(rows[0]);
-    },
+    getEndpoint,
     async listEndpoints() {
       return (await db.query('SELECT * FROM endpoints ORDER BY model, created_at_ms, id')).map(toEndpoint);
     },
@@ -55,8 +56,7 @@ export function endpointQueries({ db }: SqlContext): EndpointQueries {
           ...given.map((f) => changes[f] ?? null),
         ]);
       }
-      const rows = await db.query('SELECT * FROM endpoints WHERE id = $1', [id]);
-      return rows[0] === undefined ? null : toEndpoint(rows[0]);
+      return getEndpoint(id);
     },
     async deleteEndpoint(id) {
       return (await db.run('DELETE FROM endpoints WHERE id = $1', [id])) > 0;

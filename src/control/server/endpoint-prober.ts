@@ -64,13 +64,10 @@ async function checkOnce(
         ? `no answer within ${timeoutMs} ms`
         : (cause?.code ?? cause?.message ?? (error as Error).message);
     const stale = cause?.code !== undefined && staleConnectionCodes.has(cause.code);
-    // The error is shown to every client of the model: never with the key in it (a header error quotes it).
-    // (undici quotes the value with its ends trimmed.)
-    const key = endpoint.apiKey;
-    const said =
-      key === null || key.trim() === ''
-        ? reason
-        : reason.split(key).join('***').split(key.trim()).join('***');
+    // The error is shown to every client of the model: never with the key in it (a header error quotes it,
+    // with its ends trimmed; the trimmed key is inside every copy of the whole one).
+    const key = endpoint.apiKey?.trim();
+    const said = key === undefined || key === '' ? reason : reason.split(key).join('***');
     return { healthy: false, error: `GET /v1/models failed: ${said}`, stale };
   }
 }

@@ -1,6 +1,7 @@
 /**
- * `/api/v1/endpoints` (admin key): register, list, update (key, upstream model) and remove external endpoints (OpenAI-compatible
- * servers run outside EdgeFleet). The upstream API key is stored but never answered back.
+ * `/api/v1/endpoints` (admin key): register, list, update (key, upstream model) and remove external
+ * endpoints (OpenAI-compatible servers run outside EdgeFleet). The upstream API key is stored but never
+ * answered back.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseWith, readJsonBody } from '../../http/read-json-body.js';
@@ -36,6 +37,10 @@ export function toEndpointView(endpoint: Endpoint, siteName: string): EndpointVi
     lastError: endpoint.lastError,
     createdAtMs: endpoint.createdAtMs,
   };
+}
+
+function noEndpoint(id: string): EdgeFleetError {
+  return new EdgeFleetError('not_found', `no endpoint "${clipped(id)}"`, { param: 'id' });
 }
 
 /** Handles `/api/v1/endpoints[/:id]`; `id` and `rest` are the path segments after `endpoints`. */
@@ -77,23 +82,20 @@ export async function handleEndpoints(
     });
     return sendJson(response, 201, toEndpointView(endpoint, body.site));
   }
-  if (id !== undefined && method === 'GET') {
-    const endpoint = await store.getEndpoint(id);
-    if (!endpoint) throw new EdgeFleetError('not_found', `no endpoint "${clipped(id)}"`, { param: 'id' });
-    const site = await store.getSite(endpoint.siteId);
-    return sendJson(response, 200, toEndpointView(endpoint, site?.name ?? endpoint.siteId));
-  }
-  if (id !== undefined && method === 'PATCH') {
-    const body = parseWith(updateEndpointRequestSchema, await readJsonBody(request, ctx.maxBodyBytes));
-    const endpoint = await store.updateEndpoint(id, body);
-    if (!endpoint) throw new EdgeFleetError('not_found', `no endpoint "${clipped(id)}"`, { param: 'id' });
+  if (id !== undefined && (method === 'GET' || method === 'PATCH')) {
+    const endpoint =
+      method === 'GET'
+        ? await store.getEndpoint(id)
+        : await store.updateEndpoint(
+            id,
+            parseWith(updateEndpointRequestSchema, await readJsonBody(request, ctx.maxBodyBytes)),
+          );
+    if (!endpoint) throw noEndpoint(id);
     const site = await store.getSite(endpoint.siteId);
     return sendJson(response, 200, toEndpointView(endpoint, site?.name ?? endpoint.siteId));
   }
   if (id !== undefined && method === 'DELETE') {
-    if (!(await store.deleteEndpoint(id))) {
-      throw new EdgeFleetError('not_found', `no endpoint "${clipped(id)}"`, { param: 'id' });
-    }
+    if (!(await store.deleteEndpoint(id))) throw noEndpoint(id);
     const deleted: DeleteEndpointResponse = { id, object: 'endpoint', deleted: true };
     return sendJson(response, 200, deleted);
   }

@@ -169,17 +169,17 @@ export async function forwardWithFailover(context: FailoverContext, job: Failove
         context.upstreamAttempts.inc({ model: modelName, site, outcome: 'aborted' });
         // A stream is answered (headers) before the engine schedules it: one left before that cost nothing.
         // Embeddings generate nothing, and their input is not estimated: no charge there.
-        const speeds = router.speedsOf(instance);
-        const work =
-          !job.stream && sentToIdle && job.path !== '/v1/embeddings'
-            ? abandonedWork(
-                router.now() - sentAtMs,
-                job.promptTokens ?? 0,
-                speeds.promptMs,
-                speeds.outputMs,
-                job.maxTokens,
-              )
-            : undefined;
+        let work: TokenUsage | undefined;
+        if (!job.stream && sentToIdle && job.path !== '/v1/embeddings') {
+          const { promptMs, outputMs } = router.speedsOf(instance);
+          work = abandonedWork(
+            router.now() - sentAtMs,
+            job.promptTokens ?? 0,
+            promptMs,
+            outputMs,
+            job.maxTokens,
+          );
+        }
         await job.abandoned(instance, work);
         return;
       }
