@@ -140,6 +140,10 @@ export class EngineSupervisor extends EventEmitter<{ state: [EngineState] }> {
       child = spawn(process.execPath, [entry, 'engine', ...this.options.engineArgs], {
         stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
         env: { ...process.env, ...this.options.env },
+        // Its own process group: Ctrl-C in a terminal signals the whole foreground group, and the
+        // engine must hear of it from this supervisor (which drains, then stops it), not at once.
+        // It still exits when this process dies: it stops on the IPC channel's 'disconnect'.
+        detached: true,
       });
     } catch (error) {
       // spawn throws, rather than emitting 'error', for a bad argument or environment (a NUL byte) and

@@ -111,47 +111,60 @@ describe('edgefleet up: engine crash, restart and shutdown', () => {
   });
 });
 
-describe('edgefleet up: SIGTERM while an answer streams', () => {
-  it('lets the stream finish before it stops the engine, then exits 0', async () => {
-    // A model slow enough (about 50 tokens/s here) that the answer is still streaming when SIGTERM comes.
-    const model = await makeTestModel({ hidden: 768, layers: 6 });
-    const server = await startEdgeFleet([
-      '--model',
-      model.path,
-      '--name',
-      'm',
-      '--context',
-      '512',
-      '--offline',
-    ]);
-    try {
-      const response = await fetch(`${server.baseUrl}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          model: 'm',
-          messages: [{ role: 'user', content: 'hi' }],
-          max_tokens: 60,
-          ignore_eos: true,
-          stream: true,
-        }),
-      });
-      expect(response.status).toBe(200);
-      const reader = response.body!.getReader();
-      const decoder = new TextDecoder();
-      let text = decoder.decode((await reader.read()).value);
-      const exited = server.stop(); // SIGTERM, while the answer streams
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        text += decoder.decode(value, { stream: true });
+describe('edgefleet up: stopped while an answer streams', () => {
+  // SIGTERM to the process (a service manager), or Ctrl-C in a terminal: SIGINT to the whole
+  // foreground process group, which must not reach the engine before `up` has drained it.
+  it.each([
+    ['SIGTERM to its PID', false],
+    ['SIGINT to its process group (Ctrl-C)', true],
+  ])(
+    '%s: lets the stream finish before it stops the engine, then exits 0',
+    async (_how, ctrlC) => {
+      // A model slow enough (about 50 tokens/s here) that the answer is still streaming when the signal comes.
+      const model = await makeTestModel({ hidden: 768, layers: 6 });
+      const server = await startEdgeFleet(
+        ['--model', model.path, '--name', 'm', '--context', '512', '--offline'],
+        { ownGroup: ctrlC },
+      );
+      const { engine } = await health(server);
+      try {
+        const response = await fetch(`${server.baseUrl}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            model: 'm',
+            messages: [{ role: 'user', content: 'hi' }],
+            max_tokens: 60,
+            ignore_eos: true,
+            stream: true,
+          }),
+        });
+        expect(response.status).toBe(200);
+        const reader = response.body!.getReader();
+        const decoder = new TextDecoder();
+        let text = decoder.decode((await reader.read()).value);
+        if (ctrlC) process.kill(-server.child.pid!, 'SIGINT');
+        const exited = ctrlC ? server.exited : server.stop(); // SIGTERM, while the answer streams
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          text += decoder.decode(value, { stream: true });
+        }
+        expect(text).not.toContain('"error"');
+        expect(text).toContain('"finish_reason":"length"');
+        expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true);
+        expect((await exited).code).toBe(0);
+        // No error-level (50) line: the engine was not stopped under the worker, which would restart it.
+        expect(server.stdout() + server.stderr()).not.toMatch(/"level":(50|60)/);
+        await waitFor(
+          async () => (isAlive(engine.pid!) ? undefined : true),
+          5000,
+          'the engine process to exit',
+        );
+      } finally {
+        await server.stop();
       }
-      expect(text).not.toContain('"error"');
-      expect(text).toContain('"finish_reason":"length"');
-      expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true);
-      expect((await exited).code).toBe(0);
-    } finally {
-      await server.stop();
-    }
-  }, 120_000);
+    },
+    120_000,
+  );
 });

@@ -12,6 +12,8 @@ export interface RunningEdgeFleet {
   home: string;
   stdout: () => string;
   stderr: () => string;
+  /** Settles when the process exits, however it was stopped. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -21,7 +23,13 @@ export interface RunningEdgeFleet {
  */
 export async function startEdgeFleet(
   args: string[],
-  options: { env?: Record<string, string>; readyTimeoutMs?: number; waitReady?: boolean } = {},
+  options: {
+    env?: Record<string, string>;
+    readyTimeoutMs?: number;
+    waitReady?: boolean;
+    /** Its own process group (as a shell's foreground job), which `process.kill(-pid, sig)` signals. */
+    ownGroup?: boolean;
+  } = {},
 ): Promise<RunningEdgeFleet> {
   const homeAt = args.indexOf('--home');
   const home = homeAt >= 0 ? args[homeAt + 1]! : await mkdtemp(join(tmpdir(), 'ef-home-'));
@@ -29,6 +37,7 @@ export async function startEdgeFleet(
   const child = spawn(process.execPath, [binPath, ...fullArgs], {
     env: { ...process.env, EDGEFLEET_LOG_LEVEL: 'warn', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.ownGroup ?? false,
   });
   let out = '';
   let err = '';
@@ -65,6 +74,7 @@ export async function startEdgeFleet(
     home,
     stdout: () => out,
     stderr: () => err,
+    exited,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       return exited;
