@@ -19,6 +19,7 @@
  */
 import { createClient } from 'redis';
 import type { Logger } from '../../telemetry/logger.js';
+import { redact } from '../../telemetry/redact-url.js';
 import { withinMs } from '../sync/poll-loop.js';
 import { LocalRateLimiter } from './local-rate-limiter.js';
 import type { RateLimiter, TakeResult } from './rate-limiter.js';
@@ -234,19 +235,8 @@ export class RedisRateLimiter implements RateLimiter {
     if (nowMs - this.lastWarnAtMs < this.warnEveryMs) return;
     this.lastWarnAtMs = nowMs;
     this.options.log.warn(
-      { err: error ?? undefined, redis: redactUrl(this.options.url) },
+      { err: error ?? undefined, redis: redact(this.options.url) },
       `${message}; rate limits fall back to this gateway's own counters`,
     );
-  }
-}
-
-/** The URL without its password, for logs. */
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return 'redis://(unparsable URL)';
   }
 }
