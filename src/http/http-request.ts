@@ -18,6 +18,8 @@ export interface HttpRequestInit {
 
 export interface HttpAnswer {
   status: number;
+  /** The reason phrase (`Unauthorized`), empty when the server sent none. */
+  statusText: string;
   ok: boolean;
   text: string;
 }
@@ -102,6 +104,7 @@ export class HttpClient {
           const status = response.statusCode ?? 0;
           resolve({
             status,
+            statusText: response.statusMessage ?? '',
             ok: status >= 200 && status < 300,
             text: Buffer.concat(chunks).toString('utf8'),
           });

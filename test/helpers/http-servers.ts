@@ -20,6 +20,24 @@ export async function listen(
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
+/** Ports fetch refuses ("bad port", as browsers do) where a server may still listen. */
+const fetchBlockedPorts = [6665, 6666, 6667, 6668, 6669, 10080];
+
+/** `listen` on a port that fetch refuses: the first of them free on 127.0.0.1. */
+export async function listenOnFetchBlockedPort(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<string> {
+  for (const port of fetchBlockedPorts) {
+    try {
+      return await listen(handler, port);
+    } catch (error) {
+      servers.pop();
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    }
+  }
+  throw new Error(`ports ${fetchBlockedPorts.join(', ')} are all taken on 127.0.0.1`);
+}
+
 export async function closeServers(): Promise<void> {
   for (const server of servers.splice(0)) {
     server.closeAllConnections();

@@ -6,6 +6,7 @@
  * MindIE, EdgeFleet's engine), its requests running and waiting and KV-cache use go into the route
  * table as a worker's report of its engine would, so the gateway routes by them.
  */
+import { HttpClient, type HttpAnswer } from '../../http/http-request.js';
 import { loadOfAnyEngine, type EngineLoad } from '../../spec/engine-metrics.js';
 import type { Store } from '../../store/store.js';
 import type { Endpoint } from '../../store/store-types.js';
@@ -29,7 +30,7 @@ export interface EndpointCheckResult {
 }
 
 /** Errors of a pooled connection the upstream closed while idle: worth one more try. */
-const staleConnectionCodes = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+const staleConnectionCodes = new Set(['ECONNRESET', 'EPIPE']);
 
 /** One check of one endpoint (retried once on a stale keep-alive connection); never throws. */
 export async function checkEndpoint(endpoint: Endpoint, timeoutMs: number): Promise<EndpointCheckResult> {
@@ -37,11 +38,21 @@ export async function checkEndpoint(endpoint: Endpoint, timeoutMs: number): Prom
   return first.stale ? checkOnce(endpoint, timeoutMs) : first;
 }
 
+/** A metrics page longer than this is not read (vLLM's is ~100 KB with many models and histograms). */
+const maxMetricsBytes = 8 * 1024 * 1024;
+
+/**
+ * node:http rather than fetch: fetch refuses the ports browsers block (6000, 6665–6669, 10080…, "bad
+ * port"), where a team's own server may listen and where the gateway (undici's dispatcher) reaches it.
+ */
+const client = new HttpClient({ maxResponseBytes: maxMetricsBytes });
+
 /** `GET {url}{path}` with the endpoint's key. */
-function getFrom(endpoint: Endpoint, path: string, timeoutMs: number): Promise<Response> {
-  return fetch(`${endpoint.url}${path}`, {
+function getFrom(endpoint: Endpoint, path: string, timeoutMs: number): Promise<HttpAnswer> {
+  return client.request(`${endpoint.url}${path}`, {
+    method: 'GET',
     headers: endpoint.apiKey === null ? {} : { authorization: `Bearer ${endpoint.apiKey}` },
-    signal: AbortSignal.timeout(timeoutMs),
+    timeoutMs,
   });
 }
 
@@ -51,19 +62,17 @@ async function checkOnce(
 ): Promise<EndpointCheckResult & { stale?: boolean }> {
   try {
     const response = await getFrom(endpoint, '/v1/models', timeoutMs);
-    await response.body?.cancel().catch(() => undefined);
     if (response.ok) return { healthy: true, error: null };
     return {
       healthy: false,
       error: `GET /v1/models answered ${response.status} ${response.statusText}`.trim(),
     };
   } catch (error) {
-    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    const reason =
-      (error as Error).name === 'TimeoutError'
-        ? `no answer within ${timeoutMs} ms`
-        : (cause?.code ?? cause?.message ?? (error as Error).message);
-    const stale = cause?.code !== undefined && staleConnectionCodes.has(cause.code);
+    // An HttpRequestError (no answer: its code, or "no answer within N ms"), or what node:http throws for
+    // a header it cannot send.
+    const code = (error as { code?: string }).code;
+    const reason = code === undefined || code === 'ETIMEDOUT' ? (error as Error).message : code;
+    const stale = code !== undefined && staleConnectionCodes.has(code);
     // The error is shown to every client of the model: never with the key in it (a header error quotes it,
     // with its ends trimmed; the trimmed key is inside every copy of the whole one).
     const key = endpoint.apiKey?.trim();
@@ -79,20 +88,12 @@ async function checkOnce(
 export async function readEndpointLoad(endpoint: Endpoint, timeoutMs: number): Promise<EngineLoad | null> {
   try {
     const response = await getFrom(endpoint, '/metrics', timeoutMs);
-    const declared = Number(response.headers.get('content-length') ?? 0);
-    if (!response.ok || declared > maxMetricsBytes) {
-      await response.body?.cancel().catch(() => undefined);
-      return null;
-    }
-    const text = await response.text();
-    return Buffer.byteLength(text) > maxMetricsBytes ? null : loadOfAnyEngine(text);
+    return response.ok ? loadOfAnyEngine(response.text) : null;
   } catch {
+    // No answer, or one over maxMetricsBytes.
     return null;
   }
 }
-
-/** A metrics page longer than this is not read (vLLM's is ~100 KB with many models and histograms). */
-const maxMetricsBytes = 8 * 1024 * 1024;
 
 export class EndpointProber {
   private timer: NodeJS.Timeout | undefined;

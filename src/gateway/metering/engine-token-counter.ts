@@ -8,9 +8,10 @@
  * One `/tokenize` body carries both field sets (each server ignores the other's). Any failure (no such
  * API, a timeout, an implausible answer) gives null, and the caller falls back to an estimate.
  */
+import { request } from 'undici';
 import type { RouteInstance } from '../../spec/route-table.js';
 import { readUsage, type TokenUsage } from '../streaming/sse-usage-relay.js';
-import { upstreamUrl } from '../streaming/upstream-pool.js';
+import { upstreamAgent, upstreamUrl } from '../streaming/upstream-pool.js';
 
 /** What the client asked for: a chat's `messages` or a completion's `prompt`. */
 export interface PromptToCount {
@@ -106,17 +107,20 @@ async function postJson(
 ): Promise<Record<string, unknown> | null> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (instance.apiKey !== undefined) headers['authorization'] = `Bearer ${instance.apiKey}`;
-  const response = await fetch(upstreamUrl(instance.url, path), {
+  // undici's request on the gateway's own pools, not fetch: fetch refuses the ports browsers block
+  // (6000, 6665–6669, …), where an external endpoint may listen.
+  const response = await request(upstreamUrl(instance.url, path), {
+    dispatcher: upstreamAgent,
     method: 'POST',
     headers,
     body: JSON.stringify(body),
     signal,
   });
-  if (!response.ok) {
-    await response.body?.cancel();
+  if (response.statusCode < 200 || response.statusCode >= 300) {
+    await response.body.dump();
     return null;
   }
-  const parsed = (await response.json().catch(() => null)) as unknown;
+  const parsed = (await response.body.json().catch(() => null)) as unknown;
   return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
     ? (parsed as Record<string, unknown>)
     : null;

@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
-import { closeServers, listen } from '../../../test/helpers/http-servers.js';
+import { closeServers, listen, listenOnFetchBlockedPort } from '../../../test/helpers/http-servers.js';
 import { sendError } from '../../http/respond.js';
 import type { RouteTable } from '../../spec/route-table.js';
 import type { UsageEvent } from '../../spec/usage-event.js';
@@ -31,11 +31,16 @@ const answerWords = ['The', ' answer', ' is', ' forty', '-two', '.'];
  * `stall`: a stream sends its first word (`queued`: only a role chunk, no text) and then nothing (the
  * client will leave).
  */
-async function usagelessEngine(options: { tokenizer: boolean; stall?: boolean | 'queued' }) {
+async function usagelessEngine(options: {
+  tokenizer: boolean;
+  stall?: boolean | 'queued';
+  /** On a port fetch refuses ("bad port"), as an external endpoint may be. */
+  blockedPort?: boolean;
+}) {
   const tokenizeCalls: unknown[] = [];
   /** The `authorization` header of each tokenizer call. */
   const tokenizeAuth: (string | undefined)[] = [];
-  const url = await listen((request, response) => {
+  const url = await (options.blockedPort ? listenOnFetchBlockedPort : listen)((request, response) => {
     let raw = '';
     request.setEncoding('utf8').on('data', (chunk: string) => (raw += chunk));
     request.on('end', () => {
@@ -273,6 +278,18 @@ describe('usage counted with the instance tokenizer when the engine reports none
     expect(new Set(engine.tokenizeCalls.map((call) => (call as { model: string }).model))).toEqual(
       new Set(['org/served-name']),
     );
+  });
+
+  it('asks the tokenizer of an instance on a port fetch refuses (6665–6669, 10080…)', async () => {
+    const engine = await usagelessEngine({ tokenizer: true, blockedPort: true });
+    const events: UsageEvent[] = [];
+    const client = await gatewayTo(engine.url, events);
+    const reply = await client.chat.completions.create({ model: 'm', messages });
+    expect(reply.usage).toMatchObject({
+      prompt_tokens: expected.promptTokens,
+      completion_tokens: expected.completionTokens,
+    });
+    expect(events[0]).toMatchObject({ ...expected, usageEstimated: false });
   });
 
   it('falls back to counting chunks, marked as estimated, when the instance has no tokenizer API', async () => {
