@@ -13,7 +13,16 @@ import { startChromium, type RunningBrowser } from './browser.js';
  * EDGEFLEET_DASHBOARD_SCREENSHOTS=DIR also writes a 1280×800 PNG of every page into DIR.
  */
 const screenshotDir = process.env.EDGEFLEET_DASHBOARD_SCREENSHOTS;
-const pages = ['fleet', 'nodes', 'deployments', 'traffic', 'keys', 'planner', 'playground'] as const;
+const pages = [
+  'fleet',
+  'nodes',
+  'deployments',
+  'endpoints',
+  'traffic',
+  'keys',
+  'planner',
+  'playground',
+] as const;
 
 describe('web dashboard in Chromium against edgefleet up', () => {
   let think: TestModel;
@@ -332,6 +341,62 @@ describe('web dashboard in Chromium against edgefleet up', () => {
     );
   });
 
+  it('registers an external endpoint, shows its health check, rotates its key and removes it', async () => {
+    await open('endpoints');
+    await page.getByTestId('endpoints-empty').waitFor();
+    // The "team's own server": this server's /v1, a real OpenAI-compatible upstream that wants a key
+    // (--require-key) and serves the model as "thinker" where clients will ask for "outside-chat".
+    const form = page.getByTestId('endpoint-form');
+    await form.getByLabel('Model (the name clients use)').fill('outside-chat');
+    await form.getByLabel('Base URL').fill(`${server.baseUrl}/v1/`);
+    await form.getByLabel('Site (room)').fill('partner-room');
+    await form.getByLabel('Upstream model name (optional)').fill('thinker');
+    await form.getByRole('button', { name: 'Add endpoint' }).click();
+    const row = page.locator('[data-testid="endpoint-row"][data-model="outside-chat"]');
+    await row.waitFor();
+    expect(await row.textContent()).toContain(server.baseUrl); // stored without the /v1/
+    // Without its key the upstream answers 401: the check fails and says why.
+    await row.and(page.locator('[data-health="unhealthy"]')).waitFor({ timeout: 20_000 });
+    expect(await row.getByTestId('endpoint-error').textContent()).toContain('401');
+
+    await row.getByRole('button', { name: `Edit outside-chat at ${server.baseUrl}…` }).click();
+    const edit = page.getByTestId('endpoint-edit-form');
+    await edit.getByLabel('New upstream API key').fill('two words');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    expect(await edit.getByRole('alert').textContent()).toContain('without spaces');
+    await edit.getByLabel('New upstream API key').fill(adminKey);
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await row.and(page.locator('[data-health="healthy"]')).waitFor({ timeout: 20_000 });
+    expect(await row.textContent()).toContain('upstream: thinker');
+    expect(await row.locator('td').nth(4).textContent()).toBe('set');
+    const listed = await admin<{ data: Array<{ model: string; hasApiKey: boolean }> }>('/api/v1/endpoints');
+    expect(listed.data).toMatchObject([{ model: 'outside-chat', hasApiKey: true }]);
+    expect(JSON.stringify(listed)).not.toContain(adminKey);
+    // The gateway routes the new model name to it (once its route table has the endpoint).
+    const answer = await waitFor(
+      async () => {
+        const response = await fetch(`${server.baseUrl}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            model: 'outside-chat',
+            messages: [{ role: 'user', content: 'hi' }],
+            max_tokens: 4,
+          }),
+        });
+        return response.status === 200 ? response : undefined;
+      },
+      15_000,
+      'an answer through the endpoint',
+    );
+    expect(answer.headers.get('x-edgefleet-site')).toBe('partner-room');
+
+    await row.getByRole('button', { name: `Remove outside-chat at ${server.baseUrl}…` }).click();
+    await row.getByRole('button', { name: 'Remove outside-chat', exact: true }).click();
+    await page.getByTestId('endpoints-empty').waitFor();
+    expect((await admin<{ data: unknown[] }>('/api/v1/endpoints')).data).toEqual([]);
+  }, 60_000);
+
   it('shows the planner estimate with memory per device and a recommend list', async () => {
     await open('planner');
     await page.getByTestId('estimate').waitFor();
@@ -391,6 +456,35 @@ describe('web dashboard in Chromium against edgefleet up', () => {
           await page.getByLabel('Message').fill('Why is the sky blue?');
           await page.getByTestId('chat-send').click();
           await page.locator('[data-testid="chat-answer"][data-done="true"]').waitFor();
+        }
+        if (name === 'endpoints') {
+          // One endpoint that answers (this server, with its key) and one that refuses connections.
+          await admin('/api/v1/endpoints', {
+            body: {
+              model: 'outside-chat',
+              url: server.baseUrl,
+              site: 'partner-room',
+              apiKey: adminKey,
+              upstreamModel: 'thinker',
+            },
+          });
+          await admin('/api/v1/endpoints', {
+            body: { model: 'mindie-qwen', url: 'http://127.0.0.1:9', site: 'edge-b' },
+          });
+          await page
+            .locator('[data-testid="endpoint-row"][data-health="unhealthy"]')
+            .waitFor({ timeout: 20_000 });
+          await page
+            .locator('[data-testid="endpoint-row"][data-health="healthy"]')
+            .waitFor({ timeout: 20_000 });
+        }
+        if (name === 'keys') {
+          // A key with every limit, its edit form open.
+          const limits = { rpm: 60, tpm: 20_000, tokenBudget: 5_000_000, region: 'cn-east' };
+          await admin('/api/v1/keys', { body: { name: 'team-a', models: ['thinker'], ...limits } });
+          await page.locator('[data-testid="key-row"][data-key="team-a"]').waitFor();
+          await page.getByRole('button', { name: 'Edit team-a…' }).click();
+          await page.getByTestId('key-edit-form').getByLabel('Token budget').fill('10000000');
         }
         if (name === 'planner') {
           await page.getByTestId('estimate').waitFor();

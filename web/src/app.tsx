@@ -3,6 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { clearAdminKey, loadAdminKey, saveAdminKey } from './api/admin-key';
 import { setUnauthorizedHandler } from './api/client';
 import { DeploymentsPage } from './pages/deployments-page';
+import { EndpointsPage } from './pages/endpoints-page';
 import { FleetPage } from './pages/fleet-page';
 import { KeysPage } from './pages/keys-page';
 import { LoginPage } from './pages/login-page';
@@ -16,6 +17,7 @@ const pages: Record<Route, { label: string; view: () => JSX.Element }> = {
   fleet: { label: 'Fleet', view: FleetPage },
   nodes: { label: 'Nodes', view: NodesPage },
   deployments: { label: 'Deployments', view: DeploymentsPage },
+  endpoints: { label: 'Endpoints', view: EndpointsPage },
   traffic: { label: 'Traffic', view: TrafficPage },
   keys: { label: 'Keys', view: KeysPage },
   planner: { label: 'Planner', view: PlannerPage },

@@ -1,6 +1,15 @@
 import { useEffect, useState } from 'preact/hooks';
 
-export const routes = ['fleet', 'nodes', 'deployments', 'traffic', 'keys', 'planner', 'playground'] as const;
+export const routes = [
+  'fleet',
+  'nodes',
+  'deployments',
+  'endpoints',
+  'traffic',
+  'keys',
+  'planner',
+  'playground',
+] as const;
 export type Route = (typeof routes)[number];
 
 function parse(hash: string): Route {

@@ -99,6 +99,21 @@ export interface CreatedKey extends ApiKey {
   warnings?: string[];
 }
 
+/** `/api/v1/endpoints`: an OpenAI-compatible server run outside EdgeFleet; its upstream key is never shown. */
+export interface Endpoint {
+  id: string;
+  model: string;
+  url: string;
+  site: string;
+  hasApiKey: boolean;
+  /** The name sent upstream as `model`, when it differs from `model`. */
+  upstreamModel: string | null;
+  health: 'unknown' | 'healthy' | 'unhealthy';
+  lastCheckAtMs: number | null;
+  lastError: string | null;
+  createdAtMs: number;
+}
+
 export interface UsageRow {
   key_id: string | null;
   key_name: string | null;

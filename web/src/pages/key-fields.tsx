@@ -1,4 +1,5 @@
 /** What the key forms (create and edit) share: their text fields and how a limit or model list is read. */
+import { draftField } from '../components/draft-field';
 
 /** A limit field: null when empty (no limit); anything else must be a whole number. */
 export function limitOf(text: string, field: string): number | null {
@@ -17,21 +18,10 @@ export function modelsOf(text: string): string[] {
     .filter((m) => m !== '');
 }
 
-const numeric = new Set(['rpm', 'tpm', 'tokenBudget']);
-
-/** Renders one labelled text field of a form whose draft holds a string per field. */
+/** Renders one labelled text field of a key form (its draft holds a string per field). */
 export function keyField<D extends { [K in keyof D]: string }>(draft: D, setDraft: (draft: D) => void) {
-  return (name: keyof D & string, text: string, placeholder = '') => (
-    <label>
-      {text}
-      <input
-        name={name}
-        value={draft[name]}
-        inputMode={numeric.has(name) ? 'numeric' : undefined}
-        placeholder={placeholder}
-        required={name === 'name'}
-        onInput={(e) => setDraft({ ...draft, [name]: e.currentTarget.value })}
-      />
-    </label>
-  );
+  return draftField(draft, setDraft, {
+    required: ['name' as keyof D],
+    numeric: ['rpm', 'tpm', 'tokenBudget'] as (keyof D)[],
+  });
 }
