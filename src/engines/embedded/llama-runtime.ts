@@ -67,10 +67,7 @@ export class LlamaRuntime {
       _queuedDecodes?: QueuedDecodeView[];
     };
     queuedDecodes = () => internals._queuedDecodes ?? [];
-    // node-llama-cpp keeps the queued decodes in an internal set (pinned version 3.21.1); without it the
-    // gate dispatches at once, which is the library's own behaviour.
-    const queued = (context as unknown as { _queuedDecodeSequenceIds?: Set<number> })
-      ._queuedDecodeSequenceIds;
+    const queued = internals._queuedDecodeSequenceIds;
     gate.bindQueueProbe(() => queued?.size ?? Number.POSITIVE_INFINITY);
     const sequences = Array.from({ length: options.parallel }, () => context.getSequence());
     const metadata = model.fileInfo.metadata as { tokenizer?: { chat_template?: unknown } };
