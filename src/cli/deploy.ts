@@ -2,8 +2,10 @@ import { basename, resolve } from 'node:path';
 import {
   createDeploymentRequestSchema,
   isRelativeModelPath,
+  maxContextTokens,
   maxIdleTimeoutS,
   maxReplicas,
+  minContextTokens,
   type CreateDeploymentRequest,
 } from '../spec/management-api.js';
 import { deploymentTable } from './deployments.js';
@@ -18,7 +20,7 @@ import {
 } from './management-client.js';
 
 const HELP = `usage: edgefleet deploy MODEL [--name NAME] [--quant Q] [--engine E] [--replicas N] [--site S ...]
-                        [--min-replicas N] [--idle-timeout-s N]
+                        [--min-replicas N] [--idle-timeout-s N] [--context N]
                         [--server URL] [--api-key KEY | --home DIR] [--json]
 
 Creates a deployment. MODEL is a catalog id, an absolute GGUF path the server can read, an
@@ -32,6 +34,8 @@ http(s) URL or an hf:user/repo/file.gguf reference.
   --min-replicas N replicas kept while idle, 0..replicas (default: replicas); 0 scales to zero and the
                    next request starts it again
   --idle-timeout-s N  seconds without a request before scaling down to --min-replicas (default 600)
+  --context N      context tokens per stream its instances run with (default: the server's --context);
+                   at most what the model was trained for
 ${CONNECTION_HELP}`;
 
 /**
@@ -73,6 +77,7 @@ export async function run(args: string[]): Promise<number> {
       site: { type: 'string', multiple: true },
       'min-replicas': { type: 'string' },
       'idle-timeout-s': { type: 'string' },
+      context: { type: 'string' },
     },
     true,
     async ({ values, positionals }, connect) => {
@@ -98,6 +103,9 @@ export async function run(args: string[]): Promise<number> {
         }),
         ...(str('idle-timeout-s') !== undefined && {
           idleTimeoutS: intFlag(str('idle-timeout-s'), 'idle-timeout-s', 600, 1, maxIdleTimeoutS),
+        }),
+        ...(str('context') !== undefined && {
+          contextTokens: intFlag(str('context'), 'context', 4096, minContextTokens, maxContextTokens),
         }),
       };
       const checked = createDeploymentRequestSchema.safeParse(request);
@@ -127,4 +135,5 @@ const flagOf: Readonly<Record<string, string>> = {
   engine: '--engine',
   sites: '--site',
   minReplicas: '--min-replicas',
+  contextTokens: '--context',
 };

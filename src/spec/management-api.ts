@@ -8,6 +8,9 @@ import { z } from 'zod';
 export const maxReplicas = 64;
 /** The longest a deployment may stay idle before scaling down: 30 days, in seconds. */
 export const maxIdleTimeoutS = 30 * 86_400;
+/** Bounds of a deployment's context per stream (tokens). */
+export const minContextTokens = 32;
+export const maxContextTokens = 1_048_576;
 
 /** `POST /api/v1/deployments`. `model`: a catalog id, a GGUF path, an http(s) URL or an `hf:` reference. */
 export const createDeploymentRequestSchema = z
@@ -30,6 +33,11 @@ export const createDeploymentRequestSchema = z
     minReplicas: z.number().int().min(0).max(maxReplicas).optional(),
     /** Seconds without a request after which it scales down to `minReplicas` (default 600). */
     idleTimeoutS: z.number().int().min(1).max(maxIdleTimeoutS).optional(),
+    /**
+     * Context tokens per stream its instances run with (vLLM's `--max-model-len`, llama.cpp's `-c` per
+     * slot); default: the control plane's `--context`. At most what the model was trained for.
+     */
+    contextTokens: z.number().int().min(minContextTokens).max(maxContextTokens).optional(),
   })
   .refine((body) => body.minReplicas === undefined || body.minReplicas <= body.replicas, {
     message: 'minReplicas must not exceed replicas',

@@ -49,8 +49,8 @@ export function deploymentQueries({ db }: SqlContext): DeploymentQueries {
       try {
         const rows = await db.query(
           `INSERT INTO deployments (id, name, model_ref, quant, engine, replicas, site_constraints, status,
-             status_reason, created_at_ms, updated_at_ms, min_replicas, idle_timeout_ms)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12)
+             status_reason, created_at_ms, updated_at_ms, min_replicas, idle_timeout_ms, context_tokens)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13)
            RETURNING *`,
           [
             input.id ?? randomUUID(),
@@ -65,6 +65,7 @@ export function deploymentQueries({ db }: SqlContext): DeploymentQueries {
             nowMs,
             input.minReplicas ?? input.replicas,
             input.idleTimeoutMs ?? 600_000,
+            input.contextTokens ?? null,
           ],
         );
         return toDeployment(rows[0]);

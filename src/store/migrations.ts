@@ -178,4 +178,12 @@ export const storeMigrations: readonly Migration[] = [
       'ALTER TABLE endpoints ADD COLUMN upstream_model TEXT',
     ],
   },
+  {
+    version: 8,
+    name: 'deployment context',
+    statements: [
+      // Context tokens per stream its instances run with (NULL: the control plane's --context).
+      'ALTER TABLE deployments ADD COLUMN context_tokens INTEGER',
+    ],
+  },
 ];

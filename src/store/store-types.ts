@@ -60,6 +60,8 @@ export interface Deployment {
   idleTimeoutMs: number;
   /** When the gateway last routed (or tried to route) a request to it; null before the first. */
   lastRequestAtMs: number | null;
+  /** Context tokens per stream its instances run with; null: the control plane's default (`--context`). */
+  contextTokens: number | null;
   /** Site ids the deployment may run in; empty means anywhere. */
   siteConstraints: string[];
   status: DeploymentStatus;

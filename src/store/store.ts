@@ -53,6 +53,8 @@ export interface NewDeployment {
   minReplicas?: number;
   /** Default: 600000 (10 minutes). */
   idleTimeoutMs?: number;
+  /** Default: null (the control plane's `--context`). */
+  contextTokens?: number | null;
   siteConstraints?: string[];
   status?: DeploymentStatus;
   statusReason?: string | null;

@@ -46,6 +46,7 @@ const deployment = (modelRef: string): Deployment => ({
   minReplicas: 1,
   idleTimeoutMs: 600_000,
   lastRequestAtMs: null,
+  contextTokens: null,
   siteConstraints: [],
   status: 'pending',
   statusReason: null,

@@ -169,6 +169,11 @@ describe('web dashboard in Chromium against edgefleet up', () => {
     await form.getByLabel(/^Name/).fill('tiny');
     await form.getByLabel('Model', { exact: true }).fill(plain.path);
     await form.getByRole('checkbox', { name: 'local' }).check();
+    const context = form.getByLabel('Context per stream (tokens)');
+    await context.fill('many');
+    await form.getByRole('button', { name: 'Check fit' }).click();
+    expect(await form.getByRole('alert').textContent()).toContain('context must be a whole number');
+    await context.fill('384');
     const create = page.getByTestId('deployment-create');
     expect(await create.isDisabled()).toBe(true);
     await form.getByRole('button', { name: 'Check fit' }).click();
@@ -182,10 +187,14 @@ describe('web dashboard in Chromium against edgefleet up', () => {
     await card.waitFor();
     await card.locator('[data-testid="instance-row"][data-state="running"]').waitFor({ timeout: 60_000 });
     await page.locator('[data-testid="deployment-card"][data-name="tiny"][data-status="running"]').waitFor();
-    const deployments = await admin<{ data: Array<{ id: string; name: string; status: string }> }>(
-      '/api/v1/deployments',
-    );
-    expect(deployments.data.find((d) => d.name === 'tiny')?.status).toBe('running');
+    const deployments = await admin<{
+      data: Array<{ id: string; name: string; status: string; contextTokens: number | null }>;
+    }>('/api/v1/deployments');
+    expect(deployments.data.find((d) => d.name === 'tiny')).toMatchObject({
+      status: 'running',
+      contextTokens: 384,
+    });
+    expect(await card.textContent()).toContain('context 384');
 
     // The tail of the instance's log opens under it, as the logs API answers (or says the server has none).
     await card.getByTestId('instance-log-toggle').first().click();

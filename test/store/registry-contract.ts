@@ -182,6 +182,21 @@ export function registryContract(h: ContractHarness): void {
     expect((await store.listDeployments()).find((d) => d.id === idle.id)).toEqual(patched);
   });
 
+  it("keeps a deployment's own context, or none (the control plane's default)", async () => {
+    const store = await h.open();
+    const short = await store.createDeployment({
+      name: 'short',
+      modelRef: 'm',
+      replicas: 1,
+      contextTokens: 512,
+    });
+    const plain = await store.createDeployment({ name: 'plain', modelRef: 'm', replicas: 1 });
+    expect(short.contextTokens).toBe(512);
+    expect(plain.contextTokens).toBeNull();
+    expect((await store.getDeployment(short.id))?.contextTokens).toBe(512);
+    expect((await store.listDeployments()).map((d) => d.contextTokens)).toEqual([512, null]);
+  });
+
   it('creates, lists and deletes instances', async () => {
     const store = await h.open();
     const { node } = await seedNode(store);

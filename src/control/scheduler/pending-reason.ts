@@ -13,6 +13,10 @@ function largestFree(ctx: FitContext, group: DeviceGroup, usable: number): { byt
   return best;
 }
 
+/** The planner's reason for a context longer than the model was trained for, and what to do about it. */
+const contextTooLong = /^context \d+ is longer than /;
+const contextHint = ': give the deployment a shorter context (contextTokens; edgefleet deploy --context N)';
+
 /**
  * Why a deployment fits nowhere now, in the planner's terms: no eligible node; the planner's reasons it
  * cannot run on any device there (engine, quantization, dtype, heads, context); or the memory it needs per
@@ -42,7 +46,9 @@ export function pendingReason(
     for (const engine of ctx.probe.engines) {
       const probe = ctx.probe.probe(engine, group.resolved.hardware, 1);
       if (probe.incompatible.length > 0) {
-        probe.incompatible.forEach((r) => incompatible.add(r));
+        probe.incompatible.forEach((r) =>
+          incompatible.add(contextTooLong.test(r) ? `${r}${contextHint}` : r),
+        );
         continue;
       }
       if (probe.hostBytes > 0) {

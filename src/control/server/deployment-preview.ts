@@ -94,6 +94,7 @@ export async function previewDeployment(
     minReplicas: body.minReplicas ?? body.replicas,
     idleTimeoutMs: (body.idleTimeoutS ?? 600) * 1000,
     lastRequestAtMs: null,
+    contextTokens: body.contextTokens ?? null,
     siteConstraints,
     status: 'pending',
     statusReason: null,
@@ -138,7 +139,9 @@ export async function previewDeployment(
     object: 'deployment_preview',
     fits: reasons.length === 0,
     reasons,
-    estimate: first ? estimateOf(resolved.deployment, first, devices, ctx.contextTokens) : null,
+    estimate: first
+      ? estimateOf(resolved.deployment, first, devices, body.contextTokens ?? ctx.contextTokens)
+      : null,
     placements: plan.placements.map((p) => ({
       siteId: siteOf.get(p.nodeId) ?? '',
       nodeId: p.nodeId,

@@ -203,6 +203,7 @@ export async function handleManagement(
       replicas: body.replicas,
       ...(body.minReplicas !== undefined && { minReplicas: body.minReplicas }),
       ...(body.idleTimeoutS !== undefined && { idleTimeoutMs: body.idleTimeoutS * 1000 }),
+      ...(body.contextTokens !== undefined && { contextTokens: body.contextTokens }),
       siteConstraints,
       status: 'pending',
       statusReason: 'waiting for the scheduler',

@@ -78,6 +78,7 @@ export class ModelResolver {
       siteConstraints: deployment.siteConstraints,
       quant: deployment.quant,
       engine: deployment.engine,
+      ...(deployment.contextTokens !== null && { contextTokens: deployment.contextTokens }),
     };
     const ref = deployment.modelRef;
     if (modelCatalog.some((m) => m.id === ref)) return { ok: true, deployment: { ...base, model: ref } };

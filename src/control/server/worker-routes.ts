@@ -167,7 +167,7 @@ export async function desiredInstances(ctx: WorkerContext, nodeId: string): Prom
       engine: instance.engine,
       ...(deployment.quant !== null && { quant: deployment.quant }),
       deviceIndexes: mine.map((a) => a.deviceIndex),
-      contextTokens: ctx.contextTokens,
+      contextTokens: deployment.contextTokens ?? ctx.contextTokens,
       ...(instance.engineKey !== null && { engineKey: instance.engineKey }),
       ...(group.length > 1 && {
         // Tensor parallel inside each node, pipeline parallel across nodes (vLLM's advice for multi-node).

@@ -46,6 +46,8 @@ export interface Deployment {
   engine: string | null;
   replicas: number;
   minReplicas: number;
+  /** Context tokens per stream; null: the server's default. */
+  contextTokens: number | null;
   siteConstraints: string[];
   status: DeploymentStatus;
   statusReason: string | null;

@@ -13,18 +13,27 @@ interface Draft {
   quant: string;
   engine: string;
   replicas: number;
+  /** Empty: the server's default. */
+  context: string;
   sites: string[];
 }
 
-const emptyDraft: Draft = { name: '', model: '', quant: '', engine: '', replicas: 1, sites: [] };
+const emptyDraft: Draft = { name: '', model: '', quant: '', engine: '', replicas: 1, context: '', sites: [] };
 
+/** The request body; throws for a context that is not a whole number. */
 function body(draft: Draft): Record<string, unknown> {
+  const context = draft.context.trim();
+  const contextTokens = Number(context);
+  if (context !== '' && !Number.isSafeInteger(contextTokens)) {
+    throw new Error('context must be a whole number of tokens, or empty for the server default');
+  }
   return {
     name: draft.name.trim(),
     model: draft.model.trim(),
     replicas: draft.replicas,
     ...(draft.quant && { quant: draft.quant }),
     ...(draft.engine && { engine: draft.engine }),
+    ...(context !== '' && { contextTokens }),
     ...(draft.sites.length > 0 && { sites: draft.sites }),
   };
 }
@@ -152,6 +161,16 @@ export function DeploymentForm({
             max={64}
             value={draft.replicas}
             onInput={(e) => change({ replicas: Math.max(1, Number(e.currentTarget.value) || 1) })}
+          />
+        </label>
+        <label>
+          Context per stream (tokens)
+          <input
+            name="context"
+            inputMode="numeric"
+            value={draft.context}
+            onInput={(e) => change({ context: e.currentTarget.value })}
+            placeholder="server default"
           />
         </label>
         <fieldset>

@@ -91,7 +91,9 @@ function DeploymentCard({
       <p class="muted wrap">
         {deployment.modelRef}
         {deployment.quant ? ` · ${deployment.quant}` : ''}
-        {deployment.engine ? ` · ${deployment.engine}` : ''} · {deployment.replicas} replica
+        {deployment.engine ? ` · ${deployment.engine}` : ''}
+        {deployment.contextTokens !== null ? ` · context ${deployment.contextTokens}` : ''} ·{' '}
+        {deployment.replicas} replica
         {deployment.replicas === 1 ? '' : 's'} · {rooms.length > 0 ? `rooms ${rooms.join(', ')}` : 'any room'}
       </p>
       {deployment.statusReason && deployment.status !== 'running' && (
