@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { api } from '../api/client';
 import type { Endpoint } from '../api/types';
 import { draftField } from '../components/draft-field';
-import { FormError } from '../components/error-note';
+import { SaveOrCancel } from '../components/row-editing';
 
 interface EditDraft {
   apiKey: string;
@@ -80,15 +80,7 @@ export function EndpointEditForm({
       <p class="note">
         The model name, URL and site identify the endpoint: to change them, remove it and add it again.
       </p>
-      <div class="actions">
-        <button type="submit" class="primary">
-          Save
-        </button>
-        <button type="button" onClick={onCancel}>
-          Cancel
-        </button>
-      </div>
-      <FormError message={error} />
+      <SaveOrCancel onCancel={onCancel} error={error} />
     </form>
   );
 }

@@ -3,7 +3,9 @@ import { api } from '../api/client';
 import type { Endpoint, ListResponse } from '../api/types';
 import { draftField } from '../components/draft-field';
 import { ErrorNote, FormError } from '../components/error-note';
+import { ListTable } from '../components/list-table';
 import { PageTitle } from '../components/page-title';
+import { RowActions } from '../components/row-editing';
 import { StatusBadge } from '../components/status-badge';
 import { formatAge } from '../format';
 import { usePoll } from '../use-poll';
@@ -67,23 +69,16 @@ function AddEndpoint({ onAdded }: { onAdded: () => void }) {
   );
 }
 
-/** How many columns the endpoints table has: an edit form row spans them all. */
-const columns = 7;
+const headings = ['Model', 'URL', 'Site', 'Health', 'Last check', 'Upstream key'];
+/** How many columns the endpoints table has (the buttons' too): an edit form row spans them all. */
+const columns = headings.length + 1;
 
 function EndpointRow({ endpoint, onChanged }: { endpoint: Endpoint; onChanged: () => void }) {
-  const [confirming, setConfirming] = useState(false);
   const [editing, setEditing] = useState(false);
-  const [error, setError] = useState<string | null>(null);
   const remove = async (): Promise<void> => {
-    try {
-      await api(`/api/v1/endpoints/${encodeURIComponent(endpoint.id)}`, { method: 'DELETE' });
-      onChanged();
-    } catch (caught) {
-      setError(caught instanceof Error ? caught.message : String(caught));
-    }
-    setConfirming(false);
+    await api(`/api/v1/endpoints/${encodeURIComponent(endpoint.id)}`, { method: 'DELETE' });
+    onChanged();
   };
-  const what = `${endpoint.model} at ${endpoint.url}`;
   return (
     <>
       <tr data-testid="endpoint-row" data-model={endpoint.model} data-health={endpoint.health}>
@@ -104,37 +99,14 @@ function EndpointRow({ endpoint, onChanged }: { endpoint: Endpoint; onChanged: (
         <td>{formatAge(endpoint.lastCheckAtMs)}</td>
         <td>{endpoint.hasApiKey ? 'set' : 'none'}</td>
         <td>
-          {confirming ? (
-            <>
-              <button type="button" class="danger small" onClick={() => void remove()}>
-                Remove {endpoint.model}
-              </button>{' '}
-              <button type="button" class="small" onClick={() => setConfirming(false)}>
-                Cancel
-              </button>
-            </>
-          ) : (
-            <>
-              <button
-                type="button"
-                class="small"
-                onClick={() => setEditing(!editing)}
-                aria-label={`Edit ${what}…`}
-                aria-expanded={editing}
-              >
-                Edit…
-              </button>{' '}
-              <button
-                type="button"
-                class="small"
-                onClick={() => setConfirming(true)}
-                aria-label={`Remove ${what}…`}
-              >
-                Remove…
-              </button>
-            </>
-          )}
-          {error && <span class="note-error"> {error}</span>}
+          <RowActions
+            name={endpoint.model}
+            label={`${endpoint.model} at ${endpoint.url}`}
+            verb="Remove"
+            editing={editing}
+            onToggleEdit={() => setEditing(!editing)}
+            onConfirm={remove}
+          />
         </td>
       </tr>
       {editing && (
@@ -175,28 +147,11 @@ export function EndpointsPage() {
       </p>
       <ErrorNote error={error} />
       <AddEndpoint onAdded={refresh} />
-      <div class="table-wrap">
-        <table data-testid="endpoints-table">
-          <thead>
-            <tr>
-              <th scope="col">Model</th>
-              <th scope="col">URL</th>
-              <th scope="col">Site</th>
-              <th scope="col">Health</th>
-              <th scope="col">Last check</th>
-              <th scope="col">Upstream key</th>
-              <th scope="col">
-                <span class="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {endpoints.map((endpoint) => (
-              <EndpointRow key={endpoint.id} endpoint={endpoint} onChanged={refresh} />
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <ListTable testId="endpoints-table" headings={headings}>
+        {endpoints.map((endpoint) => (
+          <EndpointRow key={endpoint.id} endpoint={endpoint} onChanged={refresh} />
+        ))}
+      </ListTable>
       {data && endpoints.length === 0 && (
         <p class="note" data-testid="endpoints-empty">
           None yet. Add one above, or with <code>edgefleet endpoints add</code>.

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api } from '../api/client';
-import { FormError } from '../components/error-note';
+import { SaveOrCancel } from '../components/row-editing';
 import type { ApiKey } from '../api/types';
 import { keyField, limitOf, modelsOf } from './key-fields';
 
@@ -91,15 +91,7 @@ export function KeyEditForm({
         {field('region', 'Region', 'none')}
       </div>
       <p class="note">The secret stays the same; gateways apply the change within 5 s.</p>
-      <div class="actions">
-        <button type="submit" class="primary">
-          Save
-        </button>
-        <button type="button" onClick={onCancel}>
-          Cancel
-        </button>
-      </div>
-      <FormError message={error} />
+      <SaveOrCancel onCancel={onCancel} error={error} />
     </form>
   );
 }

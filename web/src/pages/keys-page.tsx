@@ -2,7 +2,9 @@ import { useState } from 'preact/hooks';
 import { api } from '../api/client';
 import type { ApiKey, CreatedKey, ListResponse } from '../api/types';
 import { ErrorNote, FormError } from '../components/error-note';
+import { ListTable } from '../components/list-table';
 import { PageTitle } from '../components/page-title';
+import { RowActions } from '../components/row-editing';
 import { StatusBadge } from '../components/status-badge';
 import { formatAge, formatNumber } from '../format';
 import { usePoll } from '../use-poll';
@@ -92,22 +94,16 @@ function CreateKey({ onCreated }: { onCreated: (key: CreatedKey) => void }) {
   );
 }
 
-/** How many columns the keys table has: an edit form row spans them all. */
-const columns = 7;
+const headings = ['Name', 'Role', 'Models', 'Limits', 'Tokens used', 'Last used'];
+/** How many columns the keys table has (the buttons' too): an edit form row spans them all. */
+const columns = headings.length + 1;
 
 function KeyRow({ apiKey, onChanged }: { apiKey: ApiKey; onChanged: () => void }) {
-  const [confirming, setConfirming] = useState(false);
   const [editing, setEditing] = useState(false);
   const [warnings, setWarnings] = useState<string[]>([]);
-  const [error, setError] = useState<string | null>(null);
   const revoke = async (): Promise<void> => {
-    try {
-      await api(`/api/v1/keys/${encodeURIComponent(apiKey.id)}`, { method: 'DELETE' });
-      onChanged();
-    } catch (caught) {
-      setError(caught instanceof Error ? caught.message : String(caught));
-    }
-    setConfirming(false);
+    await api(`/api/v1/keys/${encodeURIComponent(apiKey.id)}`, { method: 'DELETE' });
+    onChanged();
   };
   const limits = [
     apiKey.rpm !== null && `${apiKey.rpm} rpm`,
@@ -128,37 +124,15 @@ function KeyRow({ apiKey, onChanged }: { apiKey: ApiKey; onChanged: () => void }
         <td>
           {revoked ? (
             <StatusBadge status="revoked" />
-          ) : confirming ? (
-            <>
-              <button type="button" class="danger small" onClick={() => void revoke()}>
-                Revoke {apiKey.name}
-              </button>{' '}
-              <button type="button" class="small" onClick={() => setConfirming(false)}>
-                Cancel
-              </button>
-            </>
           ) : (
-            <>
-              <button
-                type="button"
-                class="small"
-                onClick={() => setEditing(!editing)}
-                aria-label={`Edit ${apiKey.name}…`}
-                aria-expanded={editing}
-              >
-                Edit…
-              </button>{' '}
-              <button
-                type="button"
-                class="small"
-                onClick={() => setConfirming(true)}
-                aria-label={`Revoke ${apiKey.name}…`}
-              >
-                Revoke…
-              </button>
-            </>
+            <RowActions
+              name={apiKey.name}
+              verb="Revoke"
+              editing={editing}
+              onToggleEdit={() => setEditing(!editing)}
+              onConfirm={revoke}
+            />
           )}
-          {error && <span class="note-error"> {error}</span>}
         </td>
       </tr>
       {editing && !revoked && (
@@ -243,28 +217,11 @@ export function KeysPage() {
           </div>
         </div>
       )}
-      <div class="table-wrap">
-        <table data-testid="keys-table">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Role</th>
-              <th scope="col">Models</th>
-              <th scope="col">Limits</th>
-              <th scope="col">Tokens used</th>
-              <th scope="col">Last used</th>
-              <th scope="col">
-                <span class="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {keys.map((key) => (
-              <KeyRow key={key.id} apiKey={key} onChanged={refresh} />
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <ListTable testId="keys-table" headings={headings}>
+        {keys.map((key) => (
+          <KeyRow key={key.id} apiKey={key} onChanged={refresh} />
+        ))}
+      </ListTable>
     </>
   );
 }
