@@ -11,6 +11,7 @@ import { createLogger } from '../telemetry/logger.js';
 import { WorkerAgent } from '../worker/agent/worker-agent.js';
 import { resolveHome } from '../worker/models/model-cache.js';
 import { resolveModel, type ResolvedModel } from '../worker/resolve-model.js';
+import { readGgufModel } from '../catalog/models/gguf-model.js';
 import { startControlPlane, type ControlPlane } from './control-plane.js';
 import { intFlag, parseFlags, portFlag } from './parse-flags.js';
 import { downloadInterrupted, progressView } from './progress-view.js';
@@ -34,7 +35,8 @@ dies). State lives in SQLite in --home; more workers may join it (edgefleet work
   --home DIR       data directory: database, keys, model cache (default $EDGEFLEET_HOME or ~/.edgefleet)
   --threads N      llama.cpp threads (default ${defaultThreads()} on this machine)
   --parallel N     parallel slots; concurrent requests are batched (default ${engineDefaults.parallel})
-  --context N      context tokens per slot (default ${engineDefaults.contextSize})
+  --context N      context tokens per slot (default ${engineDefaults.contextSize}, or what the model was trained
+                   for when that is less)
   --gpu auto|false compute backend (default auto: a GPU when present, else CPU; false: CPU only)
   --offline        never download (also: HF_HUB_OFFLINE=1)
   --require-key    /v1 needs an API key even on a loopback address (always on for other addresses)
@@ -91,7 +93,7 @@ export async function run(args: string[]): Promise<number> {
   const loopback = host === '127.0.0.1' || host === '::1' || host === 'localhost';
   const threads = intFlag(values.threads, 'threads', defaultThreads());
   const parallel = intFlag(values.parallel, 'parallel', engineDefaults.parallel);
-  const contextTokens = intFlag(values.context, 'context', engineDefaults.contextSize, 16);
+  const contextFlag = values.context === undefined ? undefined : intFlag(values.context, 'context', 0, 16);
   const routing = await routingOption(values['routing-config']);
   const journalSync = journalSyncOption(values['journal-sync']);
   const tls = await readServerTls(values['tls-cert'], values['tls-key']);
@@ -127,6 +129,7 @@ export async function run(args: string[]): Promise<number> {
     return 130;
   }
   const modelId = values.name ?? model.modelId;
+  const contextTokens = contextFlag ?? (await defaultContext(model.path));
 
   const { mkdir } = await import('node:fs/promises');
   await mkdir(home, { recursive: true });
@@ -212,4 +215,17 @@ function localWorkerTls(tls: ServerTls, ca: string[] | undefined) {
     ca: ca ?? [...rootCertificates, tls.cert.toString('utf8')],
     serverFingerprint256: own.fingerprint256,
   };
+}
+
+/**
+ * The context per slot without `--context`: the engine's default, or what the model was trained for when
+ * that is less (the scheduler would not place it with more). The default when the header cannot be read.
+ */
+async function defaultContext(modelPath: string): Promise<number> {
+  try {
+    const trained = (await readGgufModel(modelPath)).model.contextLength;
+    return trained > 0 ? Math.min(engineDefaults.contextSize, trained) : engineDefaults.contextSize;
+  } catch {
+    return engineDefaults.contextSize;
+  }
 }
