@@ -32,6 +32,9 @@ export async function runEngine(options: EngineOptions, log: Logger): Promise<vo
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('disconnect', () => void stop('supervisor gone'));
+  // A supervisor that died while this process started (before the listener above) left no one to hear
+  // its 'disconnect': in its own process group, nothing else would stop this engine.
+  if (process.send !== undefined && !process.connected) void stop('supervisor gone');
 
   try {
     runtime = await LlamaRuntime.load(options, log);
