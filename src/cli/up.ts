@@ -11,7 +11,6 @@ import { createLogger } from '../telemetry/logger.js';
 import { WorkerAgent } from '../worker/agent/worker-agent.js';
 import { resolveHome } from '../worker/models/model-cache.js';
 import { resolveModel, type ResolvedModel } from '../worker/resolve-model.js';
-import { readGgufModel } from '../catalog/models/gguf-model.js';
 import { startControlPlane, type ControlPlane } from './control-plane.js';
 import { intFlag, parseFlags, portFlag } from './parse-flags.js';
 import { downloadInterrupted, progressView } from './progress-view.js';
@@ -129,7 +128,10 @@ export async function run(args: string[]): Promise<number> {
     return 130;
   }
   const modelId = values.name ?? model.modelId;
-  const contextTokens = contextFlag ?? (await defaultContext(model.path));
+  // Without --context: the default, or what the model was trained for when that is less (the scheduler
+  // would not place it with more).
+  const trained = model.contextLength > 0 ? model.contextLength : Infinity;
+  const contextTokens = contextFlag ?? Math.min(engineDefaults.contextSize, trained);
 
   const { mkdir } = await import('node:fs/promises');
   await mkdir(home, { recursive: true });
@@ -215,17 +217,4 @@ function localWorkerTls(tls: ServerTls, ca: string[] | undefined) {
     ca: ca ?? [...rootCertificates, tls.cert.toString('utf8')],
     serverFingerprint256: own.fingerprint256,
   };
-}
-
-/**
- * The context per slot without `--context`: the engine's default, or what the model was trained for when
- * that is less (the scheduler would not place it with more). The default when the header cannot be read.
- */
-async function defaultContext(modelPath: string): Promise<number> {
-  try {
-    const trained = (await readGgufModel(modelPath)).model.contextLength;
-    return trained > 0 ? Math.min(engineDefaults.contextSize, trained) : engineDefaults.contextSize;
-  } catch {
-    return engineDefaults.contextSize;
-  }
 }

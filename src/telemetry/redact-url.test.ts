@@ -24,9 +24,18 @@ describe('redact', () => {
     expect(redact('sqlite:/var/lib/edgefleet/fleet.db')).toBe('sqlite:/var/lib/edgefleet/fleet.db');
   });
 
-  it('still hides what sits between user: and @ in a string that does not parse as a URL', () => {
+  it('still hides what sits between user: and the last @ in a string that does not parse as a URL', () => {
     const unparsable = 'postgres://edge:s3cret@[not-a-host/fleet';
     expect(() => new URL(unparsable)).toThrow();
     expect(redact(unparsable)).toBe('postgres://edge:***@[not-a-host/fleet');
+    // A password holding an @ that was not percent-encoded.
+    expect(redact('redis://:p@ss@[bad')).toBe('redis://:***@[bad');
+  });
+
+  it('changes nothing but the password: other query parameters and non-ASCII paths stay as written', () => {
+    expect(redact('sqlite:/data/我的 文件/fleet.db')).toBe('sqlite:/data/我的 文件/fleet.db');
+    expect(redact('postgres://edge@db/fleet?application_name=a%20b&password=s3cret')).toBe(
+      'postgres://edge@db/fleet?application_name=a%20b&password=***',
+    );
   });
 });

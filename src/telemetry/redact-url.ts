@@ -1,16 +1,18 @@
 /**
  * Hides the password of a URL (`postgres://user:secret@host`, `redis://:secret@host`, or a
- * `?password=` parameter) before it reaches a message or a log. A string that does not parse as a
- * URL still loses anything between `//user:` and `@`.
+ * `?password=` parameter) before it reaches a message or a log. Only the password changes: a string
+ * without `://` (`sqlite:/path`, a file path) is returned as it is, and one that does not parse as a URL
+ * loses everything between `//user:` and its last `@`.
  */
 export function redact(url: string): string {
+  if (!url.includes('://')) return url;
+  const query = (text: string) => text.replace(/([?&]password=)[^&#]*/gi, '$1***');
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    return url.replace(/(\/\/[^:/@]*):[^@]*@/, '$1:***@');
+    return query(url.replace(/(\/\/[^:/@]*):.*@/, '$1:***@'));
   }
   if (parsed.password) parsed.password = '***';
-  if (parsed.searchParams.has('password')) parsed.searchParams.set('password', '***');
-  return parsed.toString();
+  return query(parsed.toString());
 }

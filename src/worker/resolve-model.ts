@@ -23,6 +23,8 @@ export interface ResolvedModel {
   /** True when EdgeFleet fell back to its generated demo model. */
   demo: boolean;
   note?: string;
+  /** The context length the model was trained for (its GGUF header's `context_length`). */
+  contextLength: number;
 }
 
 export interface ResolveModelOptions {
@@ -48,11 +50,10 @@ export async function resolveModel(options: ResolveModelOptions): Promise<Resolv
   const resolved = await locateModel(options);
   // llama.cpp aborts the whole process on a malformed file; refuse it here with a clear message instead.
   const header = await readGgufHeader(resolved.path);
-  ggufArchitecture(header);
-  return resolved;
+  return { ...resolved, contextLength: ggufArchitecture(header).contextLength };
 }
 
-async function locateModel(options: ResolveModelOptions): Promise<ResolvedModel> {
+async function locateModel(options: ResolveModelOptions): Promise<Omit<ResolvedModel, 'contextLength'>> {
   const { model, log } = options;
   if (model === undefined) return resolveDefault(options);
   if (/^(hf:|https?:\/\/)/i.test(model)) {
@@ -73,7 +74,7 @@ async function locateModel(options: ResolveModelOptions): Promise<ResolvedModel>
   );
 }
 
-async function resolveDefault(options: ResolveModelOptions): Promise<ResolvedModel> {
+async function resolveDefault(options: ResolveModelOptions): Promise<Omit<ResolvedModel, 'contextLength'>> {
   const cached = await findCached(options.home, DEFAULT_MODEL_REF);
   if (cached) return { path: cached.path, modelId: DEFAULT_MODEL_ID, source: DEFAULT_MODEL_REF, demo: false };
   let reason = 'offline mode (--offline or HF_HUB_OFFLINE=1)';

@@ -401,7 +401,7 @@ describe('web dashboard in Chromium against edgefleet up', () => {
     expect(answer.headers.get('x-edgefleet-site')).toBe('partner-room');
 
     await row.getByRole('button', { name: `Remove outside-chat at ${server.baseUrl}…` }).click();
-    await row.getByRole('button', { name: 'Remove outside-chat', exact: true }).click();
+    await row.getByRole('button', { name: `Remove outside-chat at ${server.baseUrl}`, exact: true }).click();
     await page.getByTestId('endpoints-empty').waitFor();
     expect((await admin<{ data: unknown[] }>('/api/v1/endpoints')).data).toEqual([]);
   }, 60_000);

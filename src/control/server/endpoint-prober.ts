@@ -63,10 +63,11 @@ async function checkOnce(
   try {
     const response = await getFrom(endpoint, '/v1/models', timeoutMs);
     if (response.ok) return { healthy: true, error: null };
-    return {
-      healthy: false,
-      error: `GET /v1/models answered ${response.status} ${response.statusText}`.trim(),
-    };
+    const answered = `GET /v1/models answered ${response.status} ${response.statusText}`.trim();
+    if (response.status !== 401 && response.status !== 403) return { healthy: false, error: answered };
+    const fix = `edgefleet endpoints update ${endpoint.id} --upstream-key K, or Edit… on the dashboard's Endpoints page`;
+    const why = endpoint.apiKey === null ? 'it wants an API key' : 'it refuses the upstream key';
+    return { healthy: false, error: `${answered}: ${why} (${fix})` };
   } catch (error) {
     // An HttpRequestError (no answer: its code, or "no answer within N ms"), or what node:http throws for
     // a header it cannot send.

@@ -5,7 +5,7 @@ export interface DraftFieldOptions<D> {
   required?: readonly (keyof D)[];
   /** Fields that hold a whole number (a numeric keypad on phones). */
   numeric?: readonly (keyof D)[];
-  /** Fields that hold a secret: not shown as typed, not offered for autofill. */
+  /** Fields that hold a secret: not shown as typed, not filled from (or saved to) the browser's passwords. */
   secret?: readonly (keyof D)[];
 }
 
@@ -28,7 +28,7 @@ export function draftField<D extends { [K in keyof D]: string }>(
       <label>
         {text}
         {options.secret?.includes(name) ? (
-          <input type="password" autoComplete="off" {...common} />
+          <input type="password" autoComplete="new-password" {...common} />
         ) : (
           <input
             type="text"

@@ -22,21 +22,30 @@ export function RowActions({
   onConfirm: () => Promise<void>;
 }) {
   const [confirming, setConfirming] = useState(false);
+  const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const confirm = async (): Promise<void> => {
     setError(null);
+    setBusy(true); // a second click would send the request again
     try {
       await onConfirm();
     } catch (caught) {
       setError(caught instanceof Error ? caught.message : String(caught));
     }
+    setBusy(false);
     setConfirming(false);
   };
   return (
     <>
       {confirming ? (
         <>
-          <button type="button" class="danger small" onClick={() => void confirm()}>
+          <button
+            type="button"
+            class="danger small"
+            disabled={busy}
+            onClick={() => void confirm()}
+            aria-label={`${verb} ${label}`}
+          >
             {verb} {name}
           </button>{' '}
           <button type="button" class="small" onClick={() => setConfirming(false)}>
