@@ -27,6 +27,10 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
   deploy: { summary: 'deploy a model (catalog id, GGUF path, URL, hf:)', load: () => import('./deploy.js') },
   deployments: { summary: 'list the deployments of a server', load: () => import('./deployments.js') },
   instances: { summary: 'list the model instances and their state', load: () => import('./instances.js') },
+  scale: {
+    summary: 'change the replicas (and scale-to-zero settings) of a deployment',
+    load: () => import('./scale.js'),
+  },
   undeploy: { summary: 'delete a deployment and its instances', load: () => import('./undeploy.js') },
   keys: {
     summary: 'create, list, update and revoke API keys (models, rate limits, budgets)',

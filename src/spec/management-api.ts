@@ -45,6 +45,20 @@ export const createDeploymentRequestSchema = z
   });
 export type CreateDeploymentRequest = z.infer<typeof createDeploymentRequestSchema>;
 
+/**
+ * `PATCH /api/v1/deployments/:id`: scale a deployment in place; what is not given stays. `minReplicas`
+ * must not exceed the replicas it will have. Model, engine, sites and context identify what runs:
+ * changing them means a new deployment.
+ */
+export const updateDeploymentRequestSchema = z
+  .strictObject({
+    replicas: z.number().int().min(1).max(maxReplicas).optional(),
+    minReplicas: z.number().int().min(0).max(maxReplicas).optional(),
+    idleTimeoutS: z.number().int().min(1).max(maxIdleTimeoutS).optional(),
+  })
+  .refine((body) => Object.keys(body).length > 0, { message: 'give replicas, minReplicas or idleTimeoutS' });
+export type UpdateDeploymentRequest = z.infer<typeof updateDeploymentRequestSchema>;
+
 /** `GET /api/v1/instances?deployment=ID`. */
 export const listInstancesQuerySchema = z.strictObject({
   deployment: z.string().min(1).optional(),

@@ -8,6 +8,7 @@ import { sendJson } from '../../http/respond.js';
 import { clipped, EdgeFleetError, methodNotAllowed } from '../../spec/edgefleet-error.js';
 import {
   createDeploymentRequestSchema,
+  updateDeploymentRequestSchema,
   isModelReference,
   isRelativeModelPath,
   listInstancesQuerySchema,
@@ -226,11 +227,39 @@ export async function handleManagement(
     return sendJson(response, 200, preview);
   }
   if (resource === 'deployments' && id !== undefined) {
-    allow(['GET', 'DELETE']);
+    allow(['GET', 'PATCH', 'DELETE']);
     if (method === 'GET') {
       const deployment = await store.getDeployment(id);
       if (!deployment) throw new EdgeFleetError('not_found', `no deployment "${clipped(id)}"`);
       return sendJson(response, 200, deployment);
+    }
+    if (method === 'PATCH') {
+      const body = parseWith(updateDeploymentRequestSchema, await readJsonBody(request, ctx.maxBodyBytes));
+      const updated = await store.withTransaction(async (tx) => {
+        const current = await tx.getDeployment(id);
+        if (!current) throw new EdgeFleetError('not_found', `no deployment "${clipped(id)}"`);
+        const replicas = body.replicas ?? current.replicas;
+        // A deployment that never scaled down keeps doing so: its minReplicas follows its replicas.
+        const keptAll = current.minReplicas === current.replicas;
+        const minReplicas =
+          body.minReplicas ?? (keptAll ? replicas : Math.min(current.minReplicas, replicas));
+        if (minReplicas > replicas) {
+          throw new EdgeFleetError(
+            'invalid_request',
+            `minReplicas (${minReplicas}) must not exceed replicas (${replicas})`,
+            {
+              param: 'minReplicas',
+            },
+          );
+        }
+        return tx.updateDeployment(id, {
+          replicas,
+          minReplicas,
+          ...(body.idleTimeoutS !== undefined && { idleTimeoutMs: body.idleTimeoutS * 1000 }),
+        });
+      });
+      ctx.onChange?.();
+      return sendJson(response, 200, updated);
     }
     if (!(await store.deleteDeployment(id)))
       throw new EdgeFleetError('not_found', `no deployment "${clipped(id)}"`);

@@ -1,0 +1,154 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/edgefleet-process.js';
+import { makeTestModel, type TestModel } from '../helpers/models.js';
+import { type FleetServer, rows, runCli, startCli, startServer, TestResources } from './fleet-processes.js';
+
+/**
+ * What a deployment is created and changed with, against a server and a worker running real engines:
+ * its own context (a model trained for 256 tokens cannot run with the server's default 4096, and says so
+ * with what to do; deployed with `--context 256` it runs, and its engine holds prompts to that length),
+ * and scaling in place (`edgefleet scale`).
+ */
+describe('deployment context and scaling', () => {
+  const resources = new TestResources();
+  let server: FleetServer;
+  let connection: string[];
+  let model: TestModel;
+
+  beforeAll(async () => {
+    model = await makeTestModel({ contextLength: 256 });
+    const home = await resources.tempDir('ef-context-server-');
+    server = resources.track(await startServer(home, ['--reconcile-ms', '200']));
+    const token = (await readFile(join(home, 'join-token'), 'utf8')).trim();
+    const workerHome = await resources.tempDir('ef-context-worker-');
+    resources.track(
+      startCli([
+        'worker',
+        ...['--server', server.url, '--token', token, '--site', 'local', '--name', 'node-1'],
+        ...['--home', workerHome, '--heartbeat-ms', '200', '--threads', '1', '--parallel', '1'],
+      ]),
+    );
+    connection = ['--server', server.url, '--home', home];
+  });
+
+  afterAll(async () => {
+    await resources.cleanup();
+  });
+
+  /** The instances of deployment `id` in `state`. */
+  const instancesIn = async (id: string, state: string) =>
+    rows((await server.api('GET', `/api/v1/instances?deployment=${id}`)).body).filter(
+      (i) => i['state'] === state,
+    );
+
+  it('keeps a model trained for less than the default pending with a hint, and runs it with --context', async () => {
+    // The server's default context (4096) is longer than the model's 256 tokens.
+    const plain = await runCli(['deploy', model.path, '--name', 'plain', ...connection, '--json']);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(JSON.parse(plain.stdout)).toMatchObject({ name: 'plain', contextTokens: null });
+    const reason = await resources.explain(
+      waitFor(
+        async () => {
+          const deployments = rows((await server.api('GET', '/api/v1/deployments')).body);
+          const why = deployments.find((d) => d['name'] === 'plain')?.['statusReason'];
+          return typeof why === 'string' && why.includes('context') ? why : undefined;
+        },
+        20_000,
+        'the pending reason',
+      ),
+    );
+    expect(reason).toMatch(/context 4096 is longer than .*'s 256 tokens/);
+    expect(reason).toContain('edgefleet deploy --context N');
+
+    const refused = await runCli(['deploy', model.path, '--name', 'tiny', '--context', '8', ...connection]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('--context must be an integer from 32 to 1048576');
+
+    const short = await runCli([
+      'deploy',
+      model.path,
+      '--name',
+      'short',
+      '--context',
+      '256',
+      ...connection,
+      '--json',
+    ]);
+    expect(short.code, short.stderr).toBe(0);
+    expect(JSON.parse(short.stdout)).toMatchObject({ name: 'short', contextTokens: 256 });
+    await resources.explain(
+      waitFor(
+        async () => {
+          const deployments = rows((await server.api('GET', '/api/v1/deployments')).body);
+          return deployments.find((d) => d['name'] === 'short')?.['status'] === 'running' ? true : undefined;
+        },
+        30_000,
+        'the short-context deployment to run',
+      ),
+    );
+    const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: server.adminKey, maxRetries: 0 });
+    const reply = await resources.explain(
+      waitFor(
+        () => client.completions.create({ model: 'short', prompt: 'hello', max_tokens: 4 }),
+        15_000,
+        'an answer from the short-context deployment',
+      ),
+    );
+    expect(reply.choices[0]?.text.length).toBeGreaterThan(0);
+    // The engine runs with 256 tokens: a longer prompt is refused by its context, not the default's.
+    await expect(
+      client.completions.create({ model: 'short', prompt: 'word '.repeat(400), max_tokens: 4 }),
+    ).rejects.toMatchObject({
+      status: 400,
+      message: expect.stringContaining('maximum context length is 256'),
+    });
+  }, 90_000);
+
+  it('scales a running deployment up and down in place, and refuses a minReplicas above its replicas', async () => {
+    const deployments = rows((await server.api('GET', '/api/v1/deployments')).body);
+    const id = String(deployments.find((d) => d['name'] === 'short')?.['id']);
+    expect(await instancesIn(id, 'running')).toHaveLength(1);
+
+    const up = await runCli(['scale', id, '--replicas', '2', ...connection, '--json']);
+    expect(up.code, up.stderr).toBe(0);
+    // It never scaled down, so it still does not: minReplicas follows replicas.
+    expect(JSON.parse(up.stdout)).toMatchObject({ id, replicas: 2, minReplicas: 2 });
+    const two = await resources.explain(
+      waitFor(
+        async () => ((await instancesIn(id, 'running')).length === 2 ? true : undefined),
+        30_000,
+        'two replicas',
+      ),
+    );
+    expect(two).toBe(true);
+
+    const refused = await runCli(['scale', id, '--min-replicas', '3', ...connection]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('minReplicas (3) must not exceed replicas (2)');
+    expect((await runCli(['scale', id, ...connection])).code).toBe(2);
+    const missing = await server.api('PATCH', '/api/v1/deployments/no-such-id', { replicas: 1 });
+    expect(missing.status).toBe(404);
+
+    const down = await runCli(['scale', id, '--replicas', '1', ...connection]);
+    expect(down.code, down.stderr).toBe(0);
+    expect(down.stdout).toContain('short');
+    await resources.explain(
+      waitFor(
+        async () => {
+          const running = await instancesIn(id, 'running');
+          const all = rows((await server.api('GET', `/api/v1/instances?deployment=${id}`)).body);
+          return running.length === 1 && all.length === 1 ? true : undefined;
+        },
+        30_000,
+        'one replica left',
+      ),
+    );
+    // The one left still answers.
+    const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: server.adminKey, maxRetries: 0 });
+    const reply = await client.completions.create({ model: 'short', prompt: 'hello', max_tokens: 2 });
+    expect(reply.choices).toHaveLength(1);
+  }, 90_000);
+});
