@@ -8,13 +8,13 @@ import {
   minContextTokens,
   type CreateDeploymentRequest,
 } from '../spec/management-api.js';
-import { deploymentTable } from './deployments.js';
+import { printDeployment } from './deployments.js';
 import { intFlag } from './parse-flags.js';
 import {
   CliFailure,
   CONNECTION_HELP,
+  oneOperand,
   callApi,
-  printJson,
   runManagementCommand,
   siteNames,
 } from './management-client.js';
@@ -81,11 +81,9 @@ export async function run(args: string[]): Promise<number> {
     },
     true,
     async ({ values, positionals }, connect) => {
-      if (positionals.length !== 1) {
-        throw new CliFailure(positionals.length === 0 ? 'missing MODEL' : 'expected one MODEL', 2);
-      }
+      const operand = oneOperand(positionals, 'MODEL');
       // A relative file path means the file here: the control plane needs the absolute path.
-      const model = isRelativeModelPath(positionals[0]!) ? resolve(positionals[0]!) : positionals[0]!;
+      const model = isRelativeModelPath(operand) ? resolve(operand) : operand;
       const str = (key: string) => (typeof values[key] === 'string' ? values[key] : undefined);
       const sites = Array.isArray(values.site)
         ? values.site.filter((s): s is string => typeof s === 'string').map((s) => s.trim())
@@ -116,12 +114,9 @@ export async function run(args: string[]): Promise<number> {
       }
       const connection = await connect();
       const body = await callApi(connection, 'POST', 'deployments', checked.data);
-      if (values.json === true) {
-        printJson(body);
-        return 0;
-      }
-      const names = checked.data.sites?.length ? await siteNames(connection) : undefined;
-      process.stdout.write(`${deploymentTable([body as Record<string, unknown>], names)}\n`);
+      await printDeployment(body, values.json === true, async () =>
+        checked.data.sites?.length ? siteNames(connection) : undefined,
+      );
       return 0;
     },
   );

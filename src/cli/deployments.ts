@@ -38,6 +38,16 @@ export function deploymentTable(
   ]);
 }
 
+/** What `deploy` and `scale` print of the deployment the server answered: JSON, or a one-row table. */
+export async function printDeployment(
+  body: unknown,
+  json: boolean,
+  names: () => Promise<Map<string, string> | undefined>,
+): Promise<void> {
+  if (json) printJson(body);
+  else process.stdout.write(`${deploymentTable([body as Record<string, unknown>], await names())}\n`);
+}
+
 /** `edgefleet deployments`: GET /api/v1/deployments. */
 export async function run(args: string[]): Promise<number> {
   return runManagementCommand('deployments', HELP, args, {}, false, async ({ values }, connect) => {

@@ -5,6 +5,7 @@
 import {
   CliFailure,
   CONNECTION_HELP,
+  oneOperand,
   callApi,
   cell,
   formatTable,
@@ -66,12 +67,6 @@ function endpointTable(endpoints: Record<string, unknown>[]): string {
   ]);
 }
 
-/** The one endpoint ID `update` and `rm` take. */
-function oneId(operands: readonly string[]): string {
-  if (operands.length === 1) return operands[0]!;
-  throw new CliFailure(operands.length === 0 ? 'missing the endpoint ID' : 'expected one endpoint ID', 2);
-}
-
 /** A flag's value trimmed; an empty one is a usage error. */
 function nonEmpty(value: string | undefined, flag: string): string | undefined {
   const trimmed = value?.trim();
@@ -122,7 +117,7 @@ export async function run(args: string[]): Promise<number> {
         return 0;
       }
       if (action === 'update') {
-        const id = oneId(operands);
+        const id = oneOperand(operands, 'the endpoint ID');
         const body: Record<string, unknown> = {};
         const key = text('upstream-key');
         if (key !== undefined) body['apiKey'] = key === 'none' ? null : key;
@@ -144,7 +139,7 @@ export async function run(args: string[]): Promise<number> {
         return 0;
       }
       if (action === 'rm') {
-        const id = oneId(operands);
+        const id = oneOperand(operands, 'the endpoint ID');
         const body = await callApi(await connect(), 'DELETE', `endpoints/${encodeURIComponent(id)}`);
         if (values.json === true) printJson(body);
         else process.stdout.write(`removed endpoint ${id}\n`);

@@ -47,6 +47,18 @@ export class CliFailure extends Error {
   }
 }
 
+/**
+ * The one operand a command takes (`what`: "the node ID", "MODEL"); none or several is a usage error
+ * ("missing the node ID", "expected one node ID").
+ */
+export function oneOperand(operands: readonly string[], what: string): string {
+  if (operands.length === 1) return operands[0]!;
+  throw new CliFailure(
+    operands.length === 0 ? `missing ${what}` : `expected one ${what.replace(/^the /, '')}`,
+    2,
+  );
+}
+
 /** Resolves the server URL and admin key from flags, then the environment, then `<home>/admin-key`. */
 export async function resolveConnection(values: {
   server?: string | undefined;

@@ -1,7 +1,7 @@
 import { formatBytes } from './planner-format.js';
 import {
-  CliFailure,
   CONNECTION_HELP,
+  oneOperand,
   callApi,
   cell,
   formatTable,
@@ -42,10 +42,7 @@ function revoke(args: string[]): Promise<number> {
     {},
     true,
     async ({ values, positionals }, connect) => {
-      if (positionals.length !== 1) {
-        throw new CliFailure(positionals.length === 0 ? 'missing the node ID' : 'expected one node ID', 2);
-      }
-      const id = positionals[0]!;
+      const id = oneOperand(positionals, 'the node ID');
       const body = await callApi(await connect(), 'DELETE', `nodes/${encodeURIComponent(id)}`);
       if (values.json === true) {
         printJson(body);

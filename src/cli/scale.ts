@@ -1,11 +1,11 @@
 import { maxIdleTimeoutS, maxReplicas, type UpdateDeploymentRequest } from '../spec/management-api.js';
-import { deploymentTable } from './deployments.js';
+import { printDeployment } from './deployments.js';
 import { intFlag } from './parse-flags.js';
 import {
   CliFailure,
   CONNECTION_HELP,
+  oneOperand,
   callApi,
-  printJson,
   runManagementCommand,
   siteNames,
 } from './management-client.js';
@@ -34,12 +34,7 @@ export async function run(args: string[]): Promise<number> {
     },
     true,
     async ({ values, positionals }, connect) => {
-      if (positionals.length !== 1) {
-        throw new CliFailure(
-          positionals.length === 0 ? 'missing the deployment ID' : 'expected one deployment ID',
-          2,
-        );
-      }
+      const id = encodeURIComponent(oneOperand(positionals, 'the deployment ID'));
       const flag = (name: string, min: number, max: number) => {
         const value = values[name];
         return typeof value === 'string' ? intFlag(value, name, 0, min, max) : undefined;
@@ -56,14 +51,8 @@ export async function run(args: string[]): Promise<number> {
         throw new CliFailure('give --replicas, --min-replicas or --idle-timeout-s', 2);
       }
       const connection = await connect();
-      const id = encodeURIComponent(positionals[0]!);
       const body = await callApi(connection, 'PATCH', `deployments/${id}`, patch);
-      if (values.json === true) {
-        printJson(body);
-        return 0;
-      }
-      const names = await siteNames(connection);
-      process.stdout.write(`${deploymentTable([body as Record<string, unknown>], names)}\n`);
+      await printDeployment(body, values.json === true, () => siteNames(connection));
       return 0;
     },
   );

@@ -1,6 +1,6 @@
 import {
-  CliFailure,
   CONNECTION_HELP,
+  oneOperand,
   callApi,
   printJson,
   runManagementCommand,
@@ -15,13 +15,7 @@ ${CONNECTION_HELP}`;
 /** `edgefleet undeploy ID`: DELETE /api/v1/deployments/:id. */
 export async function run(args: string[]): Promise<number> {
   return runManagementCommand('undeploy', HELP, args, {}, true, async ({ values, positionals }, connect) => {
-    if (positionals.length !== 1) {
-      throw new CliFailure(
-        positionals.length === 0 ? 'missing the deployment ID' : 'expected one deployment ID',
-        2,
-      );
-    }
-    const id = positionals[0]!;
+    const id = oneOperand(positionals, 'the deployment ID');
     const body = await callApi(await connect(), 'DELETE', `deployments/${encodeURIComponent(id)}`);
     if (values.json === true) printJson(body);
     else process.stdout.write(`deleted deployment ${id}\n`);

@@ -196,6 +196,32 @@ describe('web dashboard in Chromium against edgefleet up', () => {
     });
     expect(await card.textContent()).toContain('context 384');
 
+    // Scaled in place to two replicas and back to one.
+    const runningRows = card.locator('[data-testid="instance-row"][data-state="running"]');
+    const scale = async (replicas: string) => {
+      await card.getByRole('button', { name: 'Scale tiny…' }).click();
+      const form = card.getByTestId('deployment-scale-form');
+      await form.getByLabel('Replicas', { exact: true }).fill(replicas);
+      await form.getByRole('button', { name: 'Save' }).click();
+      return form;
+    };
+    const refused = await scale('two');
+    expect(await refused.getByRole('alert').textContent()).toContain('replicas must be a whole number');
+    await refused.getByRole('button', { name: 'Cancel' }).click();
+    await scale('2');
+    await waitFor(async () => ((await runningRows.count()) === 2 ? true : undefined), 60_000, 'two replicas');
+    await scale('1');
+    await waitFor(
+      async () => ((await card.locator('[data-testid="instance-row"]').count()) === 1 ? true : undefined),
+      30_000,
+      'one replica again',
+    );
+    expect(
+      (await admin<{ data: Array<{ name: string; replicas: number }> }>('/api/v1/deployments')).data.find(
+        (d) => d.name === 'tiny',
+      )?.replicas,
+    ).toBe(1);
+
     // The tail of the instance's log opens under it, as the logs API answers (or says the server has none).
     await card.getByTestId('instance-log-toggle').first().click();
     const log = card.getByTestId('instance-log');

@@ -9,6 +9,7 @@ import { type FleetData, loadFleet } from '../fleet-data';
 import { formatBytes } from '../format';
 import { usePoll } from '../use-poll';
 import { DeploymentForm } from './deployment-form';
+import { DeploymentScaleForm } from './deployment-scale-form';
 
 function Download({ instance }: { instance: Instance }) {
   if (instance.downloadedBytes === null) return null;
@@ -66,6 +67,7 @@ function DeploymentCard({
   onChange: () => void;
 }) {
   const [confirming, setConfirming] = useState(false);
+  const [scaling, setScaling] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const instances = data.instances.filter((i) => i.deploymentId === deployment.id);
   const rooms = deployment.siteConstraints.map((id) => data.sites.find((s) => s.id === id)?.name ?? id);
@@ -104,6 +106,16 @@ function DeploymentCard({
           <InstanceRow key={instance.id} instance={instance} data={data} />
         ))}
       </ul>
+      {scaling && (
+        <DeploymentScaleForm
+          deployment={deployment}
+          onCancel={() => setScaling(false)}
+          onSaved={() => {
+            setScaling(false);
+            onChange();
+          }}
+        />
+      )}
       <div class="actions">
         {confirming ? (
           <>
@@ -115,9 +127,19 @@ function DeploymentCard({
             </button>
           </>
         ) : (
-          <button type="button" onClick={() => setConfirming(true)}>
-            Delete…
-          </button>
+          <>
+            <button
+              type="button"
+              onClick={() => setScaling(!scaling)}
+              aria-expanded={scaling}
+              aria-label={`Scale ${deployment.name}…`}
+            >
+              Scale…
+            </button>
+            <button type="button" onClick={() => setConfirming(true)}>
+              Delete…
+            </button>
+          </>
         )}
       </div>
       {error && <p class="note note-error">{error}</p>}

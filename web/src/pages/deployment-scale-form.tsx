@@ -1,0 +1,72 @@
+import { useState } from 'preact/hooks';
+import { api } from '../api/client';
+import type { Deployment } from '../api/types';
+import { draftField } from '../components/draft-field';
+import { SaveOrCancel } from '../components/row-editing';
+
+interface ScaleDraft {
+  replicas: string;
+  minReplicas: string;
+}
+
+/** A whole number of replicas from a field, or an error naming the field. */
+function countOf(text: string, field: string): number {
+  const value = Number(text.trim());
+  if (text.trim() === '' || !Number.isSafeInteger(value)) throw new Error(`${field} must be a whole number`);
+  return value;
+}
+
+/**
+ * Scales a deployment in place (`PATCH /api/v1/deployments/:id`, like `edgefleet scale`): its replicas and
+ * the replicas kept while idle (0: scale to zero). Only what changed is sent.
+ */
+export function DeploymentScaleForm({
+  deployment,
+  onSaved,
+  onCancel,
+}: {
+  deployment: Deployment;
+  onSaved: () => void;
+  onCancel: () => void;
+}) {
+  const [draft, setDraft] = useState<ScaleDraft>({
+    replicas: String(deployment.replicas),
+    minReplicas: String(deployment.minReplicas),
+  });
+  const [error, setError] = useState<string | null>(null);
+  const submit = async (event: Event): Promise<void> => {
+    event.preventDefault();
+    setError(null);
+    try {
+      const replicas = countOf(draft.replicas, 'replicas');
+      const minReplicas = countOf(draft.minReplicas, 'replicas kept while idle');
+      const changes = {
+        ...(replicas !== deployment.replicas && { replicas }),
+        ...(minReplicas !== deployment.minReplicas && { minReplicas }),
+      };
+      if (Object.keys(changes).length === 0) return onCancel();
+      await api(`/api/v1/deployments/${encodeURIComponent(deployment.id)}`, {
+        method: 'PATCH',
+        body: changes,
+      });
+      onSaved();
+    } catch (caught) {
+      setError(caught instanceof Error ? caught.message : String(caught));
+    }
+  };
+  const field = draftField(draft, setDraft, {
+    required: ['replicas', 'minReplicas'],
+    numeric: ['replicas', 'minReplicas'],
+  });
+  const titleId = `scale-${deployment.id}`;
+  return (
+    <form class="form" onSubmit={submit} data-testid="deployment-scale-form" aria-labelledby={titleId}>
+      <h3 id={titleId}>Scale {deployment.name}</h3>
+      <div class="grid">
+        {field('replicas', 'Replicas')}
+        {field('minReplicas', 'Replicas kept while idle (0: scale to zero)')}
+      </div>
+      <SaveOrCancel onCancel={onCancel} error={error} />
+    </form>
+  );
+}
