@@ -7,7 +7,11 @@
  */
 import type { ClientRequest } from 'node:http';
 
+/** The error codes of a connection the peer reset or closed under a request. */
+export function isConnectionResetCode(code: unknown): boolean {
+  return code === 'ECONNRESET' || code === 'EPIPE';
+}
+
 export function isStaleConnectionReset(request: ClientRequest, error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return request.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE');
+  return request.reusedSocket && isConnectionResetCode((error as { code?: unknown } | null)?.code);
 }

@@ -89,13 +89,16 @@ export class DeploymentProbe {
   readonly quant: QuantizationSpec;
   /** The engines to try, in order (one when the deployment names it). */
   readonly engines: readonly EngineSpec[];
+  /** Context per stream: the deployment's own, else the control plane's default. */
+  readonly contextTokens: number;
   private readonly cache = new Map<string, Probe>();
 
   /** Throws EdgeFleetError (listing valid ids) for an unknown model, quant or engine. */
   constructor(
     private readonly deployment: SchedulerDeployment,
-    private readonly defaultContextTokens: number,
+    defaultContextTokens: number,
   ) {
+    this.contextTokens = deployment.contextTokens ?? defaultContextTokens;
     this.model = typeof deployment.model === 'string' ? findModel(deployment.model) : deployment.model;
     const native = this.model.nativeDtype === 'f32' ? 'f16' : this.model.nativeDtype;
     this.quant = findQuantization(deployment.quant ?? native);
@@ -118,7 +121,7 @@ export class DeploymentProbe {
       hardware,
       count,
       batch: this.deployment.batch ?? estimateDefaults.batch,
-      contextTokens: this.deployment.contextTokens ?? this.defaultContextTokens,
+      contextTokens: this.contextTokens,
       promptTokens: estimateDefaults.promptTokens,
       outputTokens: estimateDefaults.outputTokens,
     };

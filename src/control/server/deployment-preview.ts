@@ -48,13 +48,13 @@ function estimateOf(
   deployment: SchedulerDeployment,
   placement: Placement,
   devices: readonly StoredDevice[],
-  contextTokens: number,
+  defaultContextTokens: number,
 ): Estimate | null {
   const device = devices.find((d) => d.nodeId === placement.nodeId && d.index === placement.deviceIndexes[0]);
   if (!device) return null;
   const resolved = resolveDevice(device);
   if (!resolved.known) return null;
-  const probe = new DeploymentProbe(deployment, contextTokens);
+  const probe = new DeploymentProbe(deployment, defaultContextTokens);
   const input: EstimateInput = {
     model: probe.model,
     quant: probe.quant,
@@ -62,7 +62,7 @@ function estimateOf(
     hardware: resolved.hardware,
     count: placement.deviceCount,
     batch: estimateDefaults.batch,
-    contextTokens,
+    contextTokens: probe.contextTokens,
     promptTokens: estimateDefaults.promptTokens,
     outputTokens: estimateDefaults.outputTokens,
   };
@@ -139,9 +139,7 @@ export async function previewDeployment(
     object: 'deployment_preview',
     fits: reasons.length === 0,
     reasons,
-    estimate: first
-      ? estimateOf(resolved.deployment, first, devices, body.contextTokens ?? ctx.contextTokens)
-      : null,
+    estimate: first ? estimateOf(resolved.deployment, first, devices, ctx.contextTokens) : null,
     placements: plan.placements.map((p) => ({
       siteId: siteOf.get(p.nodeId) ?? '',
       nodeId: p.nodeId,

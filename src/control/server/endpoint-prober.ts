@@ -7,6 +7,7 @@
  * table as a worker's report of its engine would, so the gateway routes by them.
  */
 import { HttpClient, type HttpAnswer } from '../../http/http-request.js';
+import { isConnectionResetCode } from '../../http/stale-connection.js';
 import { loadOfAnyEngine, type EngineLoad } from '../../spec/engine-metrics.js';
 import type { Store } from '../../store/store.js';
 import type { Endpoint } from '../../store/store-types.js';
@@ -28,9 +29,6 @@ export interface EndpointCheckResult {
   healthy: boolean;
   error: string | null;
 }
-
-/** Errors of a pooled connection the upstream closed while idle: worth one more try. */
-const staleConnectionCodes = new Set(['ECONNRESET', 'EPIPE']);
 
 /** One check of one endpoint (retried once on a stale keep-alive connection); never throws. */
 export async function checkEndpoint(endpoint: Endpoint, timeoutMs: number): Promise<EndpointCheckResult> {
@@ -73,7 +71,8 @@ async function checkOnce(
     // a header it cannot send.
     const code = (error as { code?: string }).code;
     const reason = code === undefined || code === 'ETIMEDOUT' ? (error as Error).message : code;
-    const stale = code !== undefined && staleConnectionCodes.has(code);
+    // A pooled connection the upstream closed while idle: worth one more try.
+    const stale = isConnectionResetCode(code);
     // The error is shown to every client of the model: never with the key in it (a header error quotes it,
     // with its ends trimmed; the trimmed key is inside every copy of the whole one).
     const key = endpoint.apiKey?.trim();

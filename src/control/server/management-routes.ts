@@ -227,30 +227,26 @@ export async function handleManagement(
     return sendJson(response, 200, preview);
   }
   if (resource === 'deployments' && id !== undefined) {
+    const noDeployment = () => new EdgeFleetError('not_found', `no deployment "${clipped(id)}"`);
     allow(['GET', 'PATCH', 'DELETE']);
     if (method === 'GET') {
       const deployment = await store.getDeployment(id);
-      if (!deployment) throw new EdgeFleetError('not_found', `no deployment "${clipped(id)}"`);
+      if (!deployment) throw noDeployment();
       return sendJson(response, 200, deployment);
     }
     if (method === 'PATCH') {
       const body = parseWith(updateDeploymentRequestSchema, await readJsonBody(request, ctx.maxBodyBytes));
       const updated = await store.withTransaction(async (tx) => {
         const current = await tx.getDeployment(id);
-        if (!current) throw new EdgeFleetError('not_found', `no deployment "${clipped(id)}"`);
+        if (!current) throw noDeployment();
         const replicas = body.replicas ?? current.replicas;
         // A deployment that never scaled down keeps doing so: its minReplicas follows its replicas.
         const keptAll = current.minReplicas === current.replicas;
         const minReplicas =
           body.minReplicas ?? (keptAll ? replicas : Math.min(current.minReplicas, replicas));
         if (minReplicas > replicas) {
-          throw new EdgeFleetError(
-            'invalid_request',
-            `minReplicas (${minReplicas}) must not exceed replicas (${replicas})`,
-            {
-              param: 'minReplicas',
-            },
-          );
+          const message = `minReplicas (${minReplicas}) must not exceed replicas (${replicas})`;
+          throw new EdgeFleetError('invalid_request', message, { param: 'minReplicas' });
         }
         return tx.updateDeployment(id, {
           replicas,
@@ -261,8 +257,7 @@ export async function handleManagement(
       ctx.onChange?.();
       return sendJson(response, 200, updated);
     }
-    if (!(await store.deleteDeployment(id)))
-      throw new EdgeFleetError('not_found', `no deployment "${clipped(id)}"`);
+    if (!(await store.deleteDeployment(id))) throw noDeployment();
     ctx.onChange?.();
     return sendJson(response, 200, { id, object: 'deployment', deleted: true });
   }

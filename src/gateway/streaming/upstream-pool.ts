@@ -4,6 +4,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { Agent } from 'undici';
+import { isConnectionResetCode } from '../../http/stale-connection.js';
 
 /** An instance that accepts no connection within this long is unreachable (the caller may try another). */
 const connectTimeoutMs = 3000;
@@ -13,7 +14,7 @@ export const upstreamAgent = new Agent({ connect: { timeout: connectTimeoutMs },
 
 /** A connection that closed or reset before any answer (a keep-alive connection the server had closed). */
 export function isConnectionLost(code: unknown): boolean {
-  return code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET';
+  return isConnectionResetCode(code) || code === 'UND_ERR_SOCKET';
 }
 
 /** A connection that could not be made: nothing of the request reached the instance. */

@@ -1,5 +1,6 @@
 /** The buttons of a table row that is edited in place and can be removed, and those of its edit form. */
 import { useState } from 'preact/hooks';
+import { messageOf } from '../use-form-submit';
 import { FormError } from './error-note';
 
 /**
@@ -30,7 +31,7 @@ export function RowActions({
     try {
       await onConfirm();
     } catch (caught) {
-      setError(caught instanceof Error ? caught.message : String(caught));
+      setError(messageOf(caught));
     }
     setBusy(false);
     setConfirming(false);

@@ -3,6 +3,7 @@ import { api } from '../api/client';
 import type { Deployment } from '../api/types';
 import { draftField } from '../components/draft-field';
 import { SaveOrCancel } from '../components/row-editing';
+import { useFormSubmit } from '../use-form-submit';
 
 interface ScaleDraft {
   replicas: string;
@@ -33,34 +34,27 @@ export function DeploymentScaleForm({
     replicas: String(deployment.replicas),
     minReplicas: String(deployment.minReplicas),
   });
-  const [error, setError] = useState<string | null>(null);
-  const submit = async (event: Event): Promise<void> => {
-    event.preventDefault();
-    setError(null);
-    try {
-      const replicas = countOf(draft.replicas, 'replicas');
-      const minReplicas = countOf(draft.minReplicas, 'replicas kept while idle');
-      const changes = {
-        ...(replicas !== deployment.replicas && { replicas }),
-        ...(minReplicas !== deployment.minReplicas && { minReplicas }),
-      };
-      if (Object.keys(changes).length === 0) return onCancel();
-      await api(`/api/v1/deployments/${encodeURIComponent(deployment.id)}`, {
-        method: 'PATCH',
-        body: changes,
-      });
-      onSaved();
-    } catch (caught) {
-      setError(caught instanceof Error ? caught.message : String(caught));
-    }
-  };
+  const { error, onSubmit } = useFormSubmit(async () => {
+    const replicas = countOf(draft.replicas, 'replicas');
+    const minReplicas = countOf(draft.minReplicas, 'replicas kept while idle');
+    const changes = {
+      ...(replicas !== deployment.replicas && { replicas }),
+      ...(minReplicas !== deployment.minReplicas && { minReplicas }),
+    };
+    if (Object.keys(changes).length === 0) return onCancel();
+    await api(`/api/v1/deployments/${encodeURIComponent(deployment.id)}`, {
+      method: 'PATCH',
+      body: changes,
+    });
+    onSaved();
+  });
   const field = draftField(draft, setDraft, {
     required: ['replicas', 'minReplicas'],
     numeric: ['replicas', 'minReplicas'],
   });
   const titleId = `scale-${deployment.id}`;
   return (
-    <form class="form" onSubmit={submit} data-testid="deployment-scale-form" aria-labelledby={titleId}>
+    <form class="form" onSubmit={onSubmit} data-testid="deployment-scale-form" aria-labelledby={titleId}>
       <h3 id={titleId}>Scale {deployment.name}</h3>
       <div class="grid">
         {field('replicas', 'Replicas')}

@@ -3,6 +3,7 @@ import { api } from '../api/client';
 import type { Endpoint } from '../api/types';
 import { draftField } from '../components/draft-field';
 import { SaveOrCancel } from '../components/row-editing';
+import { useFormSubmit } from '../use-form-submit';
 
 interface EditDraft {
   apiKey: string;
@@ -42,23 +43,16 @@ export function EndpointEditForm({
 }) {
   const [draft, setDraft] = useState<EditDraft>({ apiKey: '', upstreamModel: endpoint.upstreamModel ?? '' });
   const [removeKey, setRemoveKey] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const submit = async (event: Event): Promise<void> => {
-    event.preventDefault();
-    setError(null);
+  const { error, onSubmit } = useFormSubmit(async () => {
     const changes = endpointChanges(endpoint, draft, removeKey);
     if (Object.keys(changes).length === 0) return onCancel();
-    try {
-      await api(`/api/v1/endpoints/${encodeURIComponent(endpoint.id)}`, { method: 'PATCH', body: changes });
-      onSaved();
-    } catch (caught) {
-      setError(caught instanceof Error ? caught.message : String(caught));
-    }
-  };
+    await api(`/api/v1/endpoints/${encodeURIComponent(endpoint.id)}`, { method: 'PATCH', body: changes });
+    onSaved();
+  });
   const field = draftField(draft, setDraft, { secret: ['apiKey'] });
   const titleId = `edit-endpoint-${endpoint.id}`;
   return (
-    <form class="form" onSubmit={submit} data-testid="endpoint-edit-form" aria-labelledby={titleId}>
+    <form class="form" onSubmit={onSubmit} data-testid="endpoint-edit-form" aria-labelledby={titleId}>
       <h3 id={titleId}>
         Edit {endpoint.model} at {endpoint.url}
       </h3>

@@ -10,6 +10,7 @@ import { StatusBadge } from '../components/status-badge';
 import { formatAge } from '../format';
 import { usePoll } from '../use-poll';
 import { EndpointEditForm } from './endpoint-edit-form';
+import { useFormSubmit } from '../use-form-submit';
 
 interface Draft {
   model: string;
@@ -25,31 +26,24 @@ const emptyDraft: Draft = { model: '', url: '', site: '', region: '', apiKey: ''
 /** `POST /api/v1/endpoints`: the optional fields only when filled in. */
 function AddEndpoint({ onAdded }: { onAdded: () => void }) {
   const [draft, setDraft] = useState<Draft>(emptyDraft);
-  const [error, setError] = useState<string | null>(null);
-  const submit = async (event: Event): Promise<void> => {
-    event.preventDefault();
-    setError(null);
+  const { error, onSubmit } = useFormSubmit(async () => {
     const optional = (value: string) => value.trim() || undefined;
-    try {
-      await api('/api/v1/endpoints', {
-        body: {
-          model: draft.model.trim(),
-          url: draft.url.trim(),
-          site: draft.site.trim(),
-          region: optional(draft.region),
-          apiKey: optional(draft.apiKey),
-          upstreamModel: optional(draft.upstreamModel),
-        },
-      });
-      setDraft(emptyDraft);
-      onAdded();
-    } catch (caught) {
-      setError(caught instanceof Error ? caught.message : String(caught));
-    }
-  };
+    await api('/api/v1/endpoints', {
+      body: {
+        model: draft.model.trim(),
+        url: draft.url.trim(),
+        site: draft.site.trim(),
+        region: optional(draft.region),
+        apiKey: optional(draft.apiKey),
+        upstreamModel: optional(draft.upstreamModel),
+      },
+    });
+    setDraft(emptyDraft);
+    onAdded();
+  });
   const field = draftField(draft, setDraft, { required: ['model', 'url', 'site'], secret: ['apiKey'] });
   return (
-    <form class="card form" onSubmit={submit} data-testid="endpoint-form" aria-labelledby="new-endpoint">
+    <form class="card form" onSubmit={onSubmit} data-testid="endpoint-form" aria-labelledby="new-endpoint">
       <h2 id="new-endpoint">Add an endpoint</h2>
       <div class="grid">
         {field('model', 'Model (the name clients use)', 'qwen-72b')}

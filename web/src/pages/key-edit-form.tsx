@@ -3,6 +3,7 @@ import { api } from '../api/client';
 import { SaveOrCancel } from '../components/row-editing';
 import type { ApiKey } from '../api/types';
 import { keyField, limitOf, modelsOf } from './key-fields';
+import { useFormSubmit } from '../use-form-submit';
 
 interface EditDraft {
   name: string;
@@ -60,27 +61,20 @@ export function KeyEditForm({
 }) {
   const [opened] = useState<EditDraft>(() => draftOf(apiKey));
   const [draft, setDraft] = useState<EditDraft>(opened);
-  const [error, setError] = useState<string | null>(null);
-  const submit = async (event: Event): Promise<void> => {
-    event.preventDefault();
-    setError(null);
-    try {
-      const changes = keyChanges(opened, draft);
-      if (Object.keys(changes).length === 0) return onCancel();
-      onSaved(
-        await api<ApiKey & { warnings?: string[] }>(`/api/v1/keys/${encodeURIComponent(apiKey.id)}`, {
-          method: 'PATCH',
-          body: changes,
-        }),
-      );
-    } catch (caught) {
-      setError(caught instanceof Error ? caught.message : String(caught));
-    }
-  };
+  const { error, onSubmit } = useFormSubmit(async () => {
+    const changes = keyChanges(opened, draft);
+    if (Object.keys(changes).length === 0) return onCancel();
+    onSaved(
+      await api<ApiKey & { warnings?: string[] }>(`/api/v1/keys/${encodeURIComponent(apiKey.id)}`, {
+        method: 'PATCH',
+        body: changes,
+      }),
+    );
+  });
   const field = keyField(draft, setDraft);
   const titleId = `edit-key-${apiKey.id}`;
   return (
-    <form class="form" onSubmit={submit} data-testid="key-edit-form" aria-labelledby={titleId}>
+    <form class="form" onSubmit={onSubmit} data-testid="key-edit-form" aria-labelledby={titleId}>
       <h3 id={titleId}>Edit {apiKey.name}</h3>
       <div class="grid">
         {field('name', 'Name')}

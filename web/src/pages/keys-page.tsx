@@ -10,6 +10,7 @@ import { formatAge, formatNumber } from '../format';
 import { usePoll } from '../use-poll';
 import { KeyEditForm } from './key-edit-form';
 import { keyField, limitOf, modelsOf } from './key-fields';
+import { useFormSubmit } from '../use-form-submit';
 
 interface Draft {
   name: string;
@@ -37,32 +38,25 @@ const limit = (draft: Draft, field: 'rpm' | 'tpm' | 'tokenBudget') =>
 
 function CreateKey({ onCreated }: { onCreated: (key: CreatedKey) => void }) {
   const [draft, setDraft] = useState<Draft>(emptyDraft);
-  const [error, setError] = useState<string | null>(null);
-  const submit = async (event: Event): Promise<void> => {
-    event.preventDefault();
-    setError(null);
-    try {
-      const models = modelsOf(draft.models);
-      const [rpm, tpm, tokenBudget] = [limit(draft, 'rpm'), limit(draft, 'tpm'), limit(draft, 'tokenBudget')];
-      const region = draft.region.trim();
-      const body = {
-        name: draft.name.trim(),
-        role: draft.role,
-        ...(models.length > 0 && { models }),
-        ...(rpm !== undefined && { rpm }),
-        ...(tpm !== undefined && { tpm }),
-        ...(tokenBudget !== undefined && { tokenBudget }),
-        ...(region !== '' && { region }),
-      };
-      onCreated(await api<CreatedKey>('/api/v1/keys', { body }));
-      setDraft(emptyDraft);
-    } catch (caught) {
-      setError(caught instanceof Error ? caught.message : String(caught));
-    }
-  };
+  const { error, onSubmit } = useFormSubmit(async () => {
+    const models = modelsOf(draft.models);
+    const [rpm, tpm, tokenBudget] = [limit(draft, 'rpm'), limit(draft, 'tpm'), limit(draft, 'tokenBudget')];
+    const region = draft.region.trim();
+    const body = {
+      name: draft.name.trim(),
+      role: draft.role,
+      ...(models.length > 0 && { models }),
+      ...(rpm !== undefined && { rpm }),
+      ...(tpm !== undefined && { tpm }),
+      ...(tokenBudget !== undefined && { tokenBudget }),
+      ...(region !== '' && { region }),
+    };
+    onCreated(await api<CreatedKey>('/api/v1/keys', { body }));
+    setDraft(emptyDraft);
+  });
   const field = keyField(draft, setDraft);
   return (
-    <form class="card form" onSubmit={submit} data-testid="key-form" aria-labelledby="new-key">
+    <form class="card form" onSubmit={onSubmit} data-testid="key-form" aria-labelledby="new-key">
       <h2 id="new-key">New API key</h2>
       <div class="grid">
         {field('name', 'Name', 'team-a')}
