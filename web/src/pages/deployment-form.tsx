@@ -6,6 +6,7 @@ import { MemoryBar } from '../components/memory-bar';
 import { StatusBadge } from '../components/status-badge';
 import { formatBytes, formatMs, formatNumber } from '../format';
 import { useCatalog } from '../use-catalog';
+import { wholeNumberOf } from '../whole-number';
 
 interface Draft {
   name: string;
@@ -22,18 +23,17 @@ const emptyDraft: Draft = { name: '', model: '', quant: '', engine: '', replicas
 
 /** The request body; throws for a context that is not a whole number. */
 function body(draft: Draft): Record<string, unknown> {
-  const context = draft.context.trim();
-  const contextTokens = Number(context);
-  if (context !== '' && !Number.isSafeInteger(contextTokens)) {
-    throw new Error('context must be a whole number of tokens, or empty for the server default');
-  }
+  const contextTokens = wholeNumberOf(
+    draft.context,
+    'context must be a whole number of tokens, or empty for the server default',
+  );
   return {
     name: draft.name.trim(),
     model: draft.model.trim(),
     replicas: draft.replicas,
     ...(draft.quant && { quant: draft.quant }),
     ...(draft.engine && { engine: draft.engine }),
-    ...(context !== '' && { contextTokens }),
+    ...(contextTokens !== null && { contextTokens }),
     ...(draft.sites.length > 0 && { sites: draft.sites }),
   };
 }

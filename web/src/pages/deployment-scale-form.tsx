@@ -4,6 +4,7 @@ import type { Deployment } from '../api/types';
 import { draftField } from '../components/draft-field';
 import { SaveOrCancel } from '../components/row-editing';
 import { useFormSubmit } from '../use-form-submit';
+import { wholeNumberOf } from '../whole-number';
 
 interface ScaleDraft {
   replicas: string;
@@ -12,8 +13,9 @@ interface ScaleDraft {
 
 /** A whole number of replicas from a field, or an error naming the field. */
 function countOf(text: string, field: string): number {
-  const value = Number(text.trim());
-  if (text.trim() === '' || !Number.isSafeInteger(value)) throw new Error(`${field} must be a whole number`);
+  const message = `${field} must be a whole number`;
+  const value = wholeNumberOf(text, message);
+  if (value === null) throw new Error(message);
   return value;
 }
 

@@ -1,13 +1,10 @@
 /** What the key forms (create and edit) share: their text fields and how a limit or model list is read. */
 import { draftField } from '../components/draft-field';
+import { wholeNumberOf } from '../whole-number';
 
 /** A limit field: null when empty (no limit); anything else must be a whole number. */
 export function limitOf(text: string, field: string): number | null {
-  const trimmed = text.trim();
-  if (trimmed === '') return null;
-  const value = Number(trimmed);
-  if (!Number.isSafeInteger(value)) throw new Error(`${field} must be a whole number, or empty for no limit`);
-  return value;
+  return wholeNumberOf(text, `${field} must be a whole number, or empty for no limit`);
 }
 
 /** The models field: a comma list, empty entries dropped. */
