@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { writeToStderr, type Logger } from '../telemetry/logger.js';
 import { LISTENING_MARKER } from '../engines/embedded/listening-marker.js';
+import { engineDrainMs } from '../engines/embedded/engine-options.js';
 import { reachableBaseUrl } from '../spec/route-table.js';
 import { RestartBackoff } from './process-engine/restart-backoff.js';
 import type { LogTail } from './log-tail.js';
@@ -108,7 +109,8 @@ export class EngineSupervisor extends EventEmitter<{ state: [EngineState] }> {
     });
   }
 
-  async stop(timeoutMs = 5000): Promise<void> {
+  /** SIGTERM (the engine drains the answers in flight), then SIGKILL after `timeoutMs`. */
+  async stop(timeoutMs = engineDrainMs + 5000): Promise<void> {
     this.stopping = true;
     clearTimeout(this.restartTimer);
     const child = this.child;

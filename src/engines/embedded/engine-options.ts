@@ -42,6 +42,13 @@ export function defaultThreads(logicalCpus = availableParallelism()): number {
   return Math.max(2, Math.floor(logicalCpus / 2));
 }
 
+/**
+ * How long a stopping engine (SIGTERM: its instance retired, scaled down or replaced by a new revision)
+ * lets the answers in flight finish, taking no new ones, before it closes their connections. Its
+ * supervisor waits this long and a little more before SIGKILL.
+ */
+export const engineDrainMs = 30_000;
+
 export const engineDefaults = {
   host: '127.0.0.1',
   port: 0,

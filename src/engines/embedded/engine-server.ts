@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { answerClientErrors } from '../../http/client-errors.js';
+import { trackConnections, type TrackedConnections } from '../../http/graceful-close.js';
 import { parseWith, readJsonBody } from '../../http/read-json-body.js';
 import { requireBearer } from '../../http/bearer-secret.js';
 import { onlyRead, sendError, sendJson } from '../../http/respond.js';
@@ -23,7 +24,8 @@ export type EngineStatus = { state: 'loading' } | { state: 'ready' } | { state: 
 /**
  * The embedded engine's HTTP API: OpenAI's chat and text completions, /v1/models, /health and /metrics.
  * It listens before the model is loaded so that /health can say "loading". With an engine key every
- * route but /health requires it (401 otherwise).
+ * route but /health requires it (401 otherwise). Stopping, it drains: no new generation (503, which a
+ * gateway retries on another instance), the ones in flight finish.
  */
 export class EngineServer {
   readonly server: Server;
@@ -31,6 +33,8 @@ export class EngineServer {
   private status: EngineStatus = { state: 'loading' };
   private runtime: LlamaRuntime | undefined;
   private readonly createdAt = Math.floor(Date.now() / 1000);
+  private readonly connections: TrackedConnections;
+  private draining = false;
 
   constructor(
     private readonly options: EngineOptions,
@@ -46,6 +50,16 @@ export class EngineServer {
     });
     this.server.requestTimeout = 0; // generations may be long; clients and gateways bound them
     answerClientErrors(this.server);
+    this.connections = trackConnections(this.server);
+  }
+
+  /**
+   * Stops taking requests (/health answers 503 "stopping", a new generation 503) and lets those in
+   * flight finish for up to `graceMs`; then every connection is closed. Resolves when none is open.
+   */
+  drain(graceMs: number): Promise<void> {
+    this.draining = true;
+    return this.connections.close(graceMs);
   }
 
   setRuntime(runtime: LlamaRuntime): void {
@@ -129,6 +143,9 @@ export class EngineServer {
   }
 
   private ready(): LlamaRuntime {
+    if (this.draining) {
+      throw new EdgeFleetError('engine_unavailable', 'the engine is stopping; another instance may answer');
+    }
     if (this.runtime) return this.runtime;
     if (this.status.state === 'error') {
       throw new EdgeFleetError('engine_unavailable', `the model failed to load: ${this.status.message}`);
@@ -138,8 +155,8 @@ export class EngineServer {
 
   private health(response: ServerResponse): void {
     const runtime = this.runtime;
-    sendJson(response, this.status.state === 'ready' ? 200 : 503, {
-      status: this.status.state,
+    sendJson(response, this.status.state === 'ready' && !this.draining ? 200 : 503, {
+      status: this.draining ? 'stopping' : this.status.state,
       ...(this.status.state === 'error' && { error: this.status.message }),
       model: this.options.modelId,
       ...(runtime && {

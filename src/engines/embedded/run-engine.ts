@@ -2,12 +2,13 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../telemetry/logger.js';
 import { EngineServer } from './engine-server.js';
-import type { EngineOptions } from './engine-options.js';
+import { engineDrainMs, type EngineOptions } from './engine-options.js';
 import { LISTENING_MARKER } from './listening-marker.js';
 import { LlamaRuntime } from './llama-runtime.js';
 
 /**
- * Runs one embedded engine in this process until SIGTERM/SIGINT or until its parent goes away.
+ * Runs one embedded engine in this process until SIGTERM/SIGINT (then it drains: EngineServer.drain) or
+ * until its parent goes away.
  * The HTTP server comes up first (health says "loading"), then the model loads.
  */
 export async function runEngine(options: EngineOptions, log: Logger): Promise<void> {
@@ -20,21 +21,22 @@ export async function runEngine(options: EngineOptions, log: Logger): Promise<vo
 
   let runtime: LlamaRuntime | undefined;
   let stopping = false;
-  const stop = async (reason: string) => {
+  /** Stops after the answers in flight finish (at most `graceMs`): 0 when the supervisor is gone. */
+  const stop = async (reason: string, graceMs: number) => {
     if (stopping) return;
     stopping = true;
-    log.info({ reason }, 'engine stopping');
-    engine.server.close();
-    engine.server.closeAllConnections();
+    log.info({ reason, graceMs }, 'engine stopping');
+    await engine.drain(graceMs);
     await runtime?.dispose().catch(() => undefined);
     process.exit(0);
   };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
-  process.once('disconnect', () => void stop('supervisor gone'));
+  process.once('SIGTERM', () => void stop('SIGTERM', engineDrainMs));
+  process.once('SIGINT', () => void stop('SIGINT', engineDrainMs));
+  // No one to stop it later, or to restart it: it ends now.
+  process.once('disconnect', () => void stop('supervisor gone', 0));
   // A supervisor that died while this process started (before the listener above) left no one to hear
   // its 'disconnect': in its own process group, nothing else would stop this engine.
-  if (process.send !== undefined && !process.connected) void stop('supervisor gone');
+  if (process.send !== undefined && !process.connected) void stop('supervisor gone', 0);
 
   try {
     runtime = await LlamaRuntime.load(options, log);
