@@ -46,17 +46,26 @@ export const createDeploymentRequestSchema = z
 export type CreateDeploymentRequest = z.infer<typeof createDeploymentRequestSchema>;
 
 /**
- * `PATCH /api/v1/deployments/:id`: scale a deployment in place; what is not given stays. `minReplicas`
- * must not exceed the replicas it will have. Model, engine, sites and context identify what runs:
- * changing them means a new deployment.
+ * `PATCH /api/v1/deployments/:id`: change a deployment in place; what is not given stays. Scaling
+ * (`replicas`, `minReplicas`, `idleTimeoutS`) takes effect at once; `minReplicas` must not exceed the
+ * replicas it will have. A change to what runs (`model`, `quant`, `engine`, `contextTokens`, `sites`)
+ * starts a rolling update: the deployment's `revision` goes up and its instances are replaced one by one.
+ * `null` returns `quant`, `engine` and `contextTokens` to their defaults; `sites: []` means anywhere.
  */
 export const updateDeploymentRequestSchema = z
   .strictObject({
     replicas: z.number().int().min(1).max(maxReplicas).optional(),
     minReplicas: z.number().int().min(0).max(maxReplicas).optional(),
     idleTimeoutS: z.number().int().min(1).max(maxIdleTimeoutS).optional(),
+    model: z.string().min(1).max(2048).optional(),
+    quant: z.string().min(1).max(64).nullable().optional(),
+    engine: z.string().min(1).max(64).nullable().optional(),
+    contextTokens: z.number().int().min(minContextTokens).max(maxContextTokens).nullable().optional(),
+    sites: z.array(z.string().min(1).max(128)).max(64).optional(),
   })
-  .refine((body) => Object.keys(body).length > 0, { message: 'give replicas, minReplicas or idleTimeoutS' });
+  .refine((body) => Object.keys(body).length > 0, {
+    message: 'give replicas, minReplicas, idleTimeoutS, model, quant, engine, contextTokens or sites',
+  });
 export type UpdateDeploymentRequest = z.infer<typeof updateDeploymentRequestSchema>;
 
 /** `GET /api/v1/instances?deployment=ID`. */

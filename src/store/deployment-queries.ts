@@ -26,6 +26,12 @@ const deploymentColumns = {
   idleTimeoutMs: ['idle_timeout_ms', same],
   status: ['status', same],
   statusReason: ['status_reason', same],
+  modelRef: ['model_ref', same],
+  quant: ['quant', same],
+  engine: ['engine', same],
+  contextTokens: ['context_tokens', same],
+  siteConstraints: ['site_constraints', asJson],
+  revision: ['revision', same],
 } as const;
 
 const instanceColumns = {
@@ -111,8 +117,8 @@ export function deploymentQueries({ db }: SqlContext): DeploymentQueries {
       const rows = await db.query(
         `INSERT INTO instances (id, deployment_id, node_id, state, engine, port, allocations, restarts,
            last_error, downloaded_bytes, download_total_bytes, engine_key, version, created_at_ms,
-           updated_at_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, NULL, NULL, NULL, $9, 1, $8, $8)
+           updated_at_ms, revision, launch_spec)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, NULL, NULL, NULL, $9, 1, $8, $8, $10, $11)
          RETURNING *`,
         [
           input.id ?? randomUUID(),
@@ -124,6 +130,8 @@ export function deploymentQueries({ db }: SqlContext): DeploymentQueries {
           JSON.stringify(input.allocations ?? []),
           nowMs,
           input.engineKey ?? null,
+          input.revision ?? 1,
+          input.launchSpec ? JSON.stringify(input.launchSpec) : null,
         ],
       );
       return toInstance(rows[0]);

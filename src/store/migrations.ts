@@ -186,4 +186,16 @@ export const storeMigrations: readonly Migration[] = [
       'ALTER TABLE deployments ADD COLUMN context_tokens INTEGER',
     ],
   },
+  {
+    version: 9,
+    name: 'deployment revisions',
+    statements: [
+      // Bumped when what runs changes (model, quantization, engine, context, sites): a rolling update.
+      'ALTER TABLE deployments ADD COLUMN revision INTEGER NOT NULL DEFAULT 1',
+      // The revision an instance was placed for, and what it was launched with (JSON; NULL: placed
+      // before revisions, it runs what its deployment says).
+      'ALTER TABLE instances ADD COLUMN revision INTEGER NOT NULL DEFAULT 1',
+      'ALTER TABLE instances ADD COLUMN launch_spec TEXT',
+    ],
+  },
 ];

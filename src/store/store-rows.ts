@@ -90,6 +90,7 @@ const deploymentRow = z.object({
   last_request_at_ms: nullableNum,
   context_tokens: nullableNum,
   site_constraints: json(z.array(z.string())),
+  revision: num,
   status: z.enum(['pending', 'running', 'degraded', 'failed', 'deleting']),
   status_reason: nullableText,
   created_at_ms: num,
@@ -110,6 +111,7 @@ export const toDeployment = (row: unknown): Deployment => {
     lastRequestAtMs: r.last_request_at_ms,
     contextTokens: r.context_tokens,
     siteConstraints: r.site_constraints,
+    revision: r.revision,
     status: r.status,
     statusReason: r.status_reason,
     createdAtMs: r.created_at_ms,
@@ -143,6 +145,18 @@ const instanceRow = z.object({
   downloaded_bytes: nullableNum,
   download_total_bytes: nullableNum,
   engine_key: nullableText,
+  revision: num,
+  launch_spec: z
+    .null()
+    .or(
+      json(
+        z.object({
+          modelRef: z.string(),
+          quant: z.string().nullable(),
+          contextTokens: z.number().nullable(),
+        }),
+      ),
+    ),
   version: num,
   created_at_ms: num,
   updated_at_ms: num,
@@ -163,6 +177,8 @@ export const toInstance = (row: unknown): Instance => {
     downloadedBytes: r.downloaded_bytes,
     downloadTotalBytes: r.download_total_bytes,
     engineKey: r.engine_key,
+    revision: r.revision,
+    launchSpec: r.launch_spec,
     version: r.version,
     createdAtMs: r.created_at_ms,
     updatedAtMs: r.updated_at_ms,

@@ -64,6 +64,11 @@ export interface Deployment {
   contextTokens: number | null;
   /** Site ids the deployment may run in; empty means anywhere. */
   siteConstraints: string[];
+  /**
+   * Bumped (from 1) whenever what its instances run changes (model, quant, engine, context, sites): the
+   * reconciler then replaces the instances of older revisions one by one (a rolling update).
+   */
+  revision: number;
   status: DeploymentStatus;
   /** Why the deployment is in its status (e.g. the planner's reason it fits nowhere). */
   statusReason: string | null;
@@ -80,6 +85,14 @@ export interface DeviceAllocation {
   memoryBytes: number;
   /** The node of the device when it is not the instance's own (the other nodes of a multi-node instance). */
   nodeId?: string;
+}
+
+/** The model an instance runs, as its deployment said when it was placed. */
+export interface LaunchSpec {
+  modelRef: string;
+  quant: string | null;
+  /** Null: the control plane's default context. */
+  contextTokens: number | null;
 }
 
 export interface Instance {
@@ -99,6 +112,13 @@ export interface Instance {
    * engine with it, gateways send it. Never shown by the management API. Null: an open engine.
    */
   engineKey: string | null;
+  /** The deployment revision it was placed for; older than its deployment's: it is being replaced. */
+  revision: number;
+  /**
+   * What it was launched with, from its deployment at placement; kept while a newer revision rolls out.
+   * Null for an instance placed before deployments had revisions: it runs what its deployment says.
+   */
+  launchSpec: LaunchSpec | null;
   /** Bumped on every update; writers pass the version they read (optimistic concurrency). */
   version: number;
   createdAtMs: number;

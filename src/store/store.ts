@@ -9,6 +9,7 @@ import type {
   Instance,
   InstanceState,
   JoinToken,
+  LaunchSpec,
   NodeStatus,
   Site,
   StoredDevice,
@@ -61,7 +62,20 @@ export interface NewDeployment {
 }
 
 export type DeploymentPatch = Partial<
-  Pick<Deployment, 'replicas' | 'minReplicas' | 'idleTimeoutMs' | 'status' | 'statusReason'>
+  Pick<
+    Deployment,
+    | 'replicas'
+    | 'minReplicas'
+    | 'idleTimeoutMs'
+    | 'status'
+    | 'statusReason'
+    | 'modelRef'
+    | 'quant'
+    | 'engine'
+    | 'contextTokens'
+    | 'siteConstraints'
+    | 'revision'
+  >
 >;
 
 export interface NewInstance {
@@ -73,6 +87,9 @@ export interface NewInstance {
   port?: number | null;
   allocations?: DeviceAllocation[];
   engineKey?: string | null;
+  /** Default 1. */
+  revision?: number;
+  launchSpec?: LaunchSpec | null;
 }
 
 export type InstancePatch = Partial<

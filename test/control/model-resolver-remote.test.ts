@@ -48,6 +48,7 @@ const deployment = (modelRef: string): Deployment => ({
   lastRequestAtMs: null,
   contextTokens: null,
   siteConstraints: [],
+  revision: 1,
   status: 'pending',
   statusReason: null,
   createdAtMs: 0,

@@ -96,6 +96,7 @@ export async function previewDeployment(
     lastRequestAtMs: null,
     contextTokens: body.contextTokens ?? null,
     siteConstraints,
+    revision: 1,
     status: 'pending',
     statusReason: null,
     createdAtMs: ctx.nowMs,

@@ -71,39 +71,91 @@ function resolveSites(requested: readonly string[], sites: readonly Site[]): str
   });
 }
 
+/**
+ * Refuses now, rather than accepting and staying pending for ever, a model, engine or quantization the
+ * scheduler could never resolve (it resolves them the same way).
+ */
+function checkWhatRuns(body: { model?: string; quant?: string | null; engine?: string | null }): void {
+  const { model } = body;
+  if (body.engine != null) findEngine(body.engine);
+  if (body.quant != null) findQuantization(body.quant);
+  if (model === undefined) return;
+  const scheme = modelUrlScheme(model);
+  if (scheme !== undefined && scheme !== 'http' && scheme !== 'https') {
+    throw new EdgeFleetError(
+      'invalid_request',
+      `model "${model}": ${scheme}:// is not a way to fetch a model; use https://, hf:, an absolute GGUF path or a catalog id`,
+      { param: 'model' },
+    );
+  }
+  if (isRelativeModelPath(model)) {
+    throw new EdgeFleetError(
+      'invalid_request',
+      `model "${model}" is a relative path; give the GGUF file's absolute path (the control plane and the workers do not share the client's working directory)`,
+      { param: 'model' },
+    );
+  }
+  if (!isModelReference(model) && !modelCatalog.some((m) => m.id === model)) {
+    throw new EdgeFleetError(
+      'invalid_request',
+      `unknown model "${model}": use a GGUF path, an https URL, an hf: reference or one of: ${modelCatalog.map((m) => m.id).join(', ')}`,
+      { param: 'model' },
+    );
+  }
+}
+
 /** A create (or preview) body, validated as create does it; sites are resolved to site ids. */
 async function readDeploymentRequest(
   ctx: ManagementContext,
   request: IncomingMessage,
 ): Promise<{ body: CreateDeploymentRequest; siteConstraints: string[] }> {
   const body = parseWith(createDeploymentRequestSchema, await readJsonBody(request, ctx.maxBodyBytes));
-  const scheme = modelUrlScheme(body.model);
-  if (scheme !== undefined && scheme !== 'http' && scheme !== 'https') {
-    throw new EdgeFleetError(
-      'invalid_request',
-      `model "${body.model}": ${scheme}:// is not a way to fetch a model; use https://, hf:, an absolute GGUF path or a catalog id`,
-      { param: 'model' },
-    );
-  }
-  // Refused now rather than accepted and pending for ever: the scheduler resolves these the same way.
-  if (body.engine !== undefined) findEngine(body.engine);
-  if (body.quant !== undefined) findQuantization(body.quant);
-  if (isRelativeModelPath(body.model)) {
-    throw new EdgeFleetError(
-      'invalid_request',
-      `model "${body.model}" is a relative path; give the GGUF file's absolute path (the control plane and the workers do not share the client's working directory)`,
-      { param: 'model' },
-    );
-  }
-  if (!isModelReference(body.model) && !modelCatalog.some((m) => m.id === body.model)) {
-    throw new EdgeFleetError(
-      'invalid_request',
-      `unknown model "${body.model}": use a GGUF path, an https URL, an hf: reference or one of: ${modelCatalog.map((m) => m.id).join(', ')}`,
-      { param: 'model' },
-    );
-  }
+  checkWhatRuns(body);
   return { body, siteConstraints: resolveSites(body.sites ?? [], await ctx.store.listSites()) };
 }
+
+/**
+ * `PATCH /deployments/:id`: scales at once; a change to what runs bumps the revision, and the reconciler
+ * rolls the instances over to it (reconciler.ts). Giving what it already runs changes nothing.
+ */
+async function updateDeployment(ctx: ManagementContext, request: IncomingMessage, id: string) {
+  const body = parseWith(updateDeploymentRequestSchema, await readJsonBody(request, ctx.maxBodyBytes));
+  checkWhatRuns(body);
+  const sites = body.sites && resolveSites(body.sites, await ctx.store.listSites());
+  return ctx.store.withTransaction(async (tx) => {
+    const current = await tx.getDeployment(id);
+    if (!current) throw noDeployment(id);
+    const replicas = body.replicas ?? current.replicas;
+    // A deployment that never scaled down keeps doing so: its minReplicas follows its replicas.
+    const keptAll = current.minReplicas === current.replicas;
+    const minReplicas = body.minReplicas ?? (keptAll ? replicas : Math.min(current.minReplicas, replicas));
+    if (minReplicas > replicas) {
+      const message = `minReplicas (${minReplicas}) must not exceed replicas (${replicas})`;
+      throw new EdgeFleetError('invalid_request', message, { param: 'minReplicas' });
+    }
+    const runs = {
+      modelRef: body.model ?? current.modelRef,
+      quant: body.quant === undefined ? current.quant : body.quant,
+      engine: body.engine === undefined ? current.engine : body.engine,
+      contextTokens: body.contextTokens === undefined ? current.contextTokens : body.contextTokens,
+      siteConstraints: sites ?? current.siteConstraints,
+    };
+    const changed =
+      runs.modelRef !== current.modelRef ||
+      runs.quant !== current.quant ||
+      runs.engine !== current.engine ||
+      runs.contextTokens !== current.contextTokens ||
+      [...runs.siteConstraints].sort().join() !== [...current.siteConstraints].sort().join();
+    return tx.updateDeployment(id, {
+      replicas,
+      minReplicas,
+      ...(body.idleTimeoutS !== undefined && { idleTimeoutMs: body.idleTimeoutS * 1000 }),
+      ...(changed && { ...runs, revision: current.revision + 1 }),
+    });
+  });
+}
+
+const noDeployment = (id: string) => new EdgeFleetError('not_found', `no deployment "${clipped(id)}"`);
 
 /**
  * `GET /instances/:id/logs?lines=N`: the last N lines (default 200, at most 1000) of the log tail its
@@ -227,37 +279,18 @@ export async function handleManagement(
     return sendJson(response, 200, preview);
   }
   if (resource === 'deployments' && id !== undefined) {
-    const noDeployment = () => new EdgeFleetError('not_found', `no deployment "${clipped(id)}"`);
     allow(['GET', 'PATCH', 'DELETE']);
     if (method === 'GET') {
       const deployment = await store.getDeployment(id);
-      if (!deployment) throw noDeployment();
+      if (!deployment) throw noDeployment(id);
       return sendJson(response, 200, deployment);
     }
     if (method === 'PATCH') {
-      const body = parseWith(updateDeploymentRequestSchema, await readJsonBody(request, ctx.maxBodyBytes));
-      const updated = await store.withTransaction(async (tx) => {
-        const current = await tx.getDeployment(id);
-        if (!current) throw noDeployment();
-        const replicas = body.replicas ?? current.replicas;
-        // A deployment that never scaled down keeps doing so: its minReplicas follows its replicas.
-        const keptAll = current.minReplicas === current.replicas;
-        const minReplicas =
-          body.minReplicas ?? (keptAll ? replicas : Math.min(current.minReplicas, replicas));
-        if (minReplicas > replicas) {
-          const message = `minReplicas (${minReplicas}) must not exceed replicas (${replicas})`;
-          throw new EdgeFleetError('invalid_request', message, { param: 'minReplicas' });
-        }
-        return tx.updateDeployment(id, {
-          replicas,
-          minReplicas,
-          ...(body.idleTimeoutS !== undefined && { idleTimeoutMs: body.idleTimeoutS * 1000 }),
-        });
-      });
+      const updated = await updateDeployment(ctx, request, id);
       ctx.onChange?.();
       return sendJson(response, 200, updated);
     }
-    if (!(await store.deleteDeployment(id))) throw noDeployment();
+    if (!(await store.deleteDeployment(id))) throw noDeployment(id);
     ctx.onChange?.();
     return sendJson(response, 200, { id, object: 'deployment', deleted: true });
   }

@@ -5,6 +5,14 @@ import { schedule } from '../scheduler/schedule.js';
 import { replicaStates, type SchedulerDeployment } from '../scheduler/scheduler-types.js';
 import { desiredReplicas, scaledToZeroReason } from './desired-replicas.js';
 import { ModelResolver } from './model-resolver.js';
+import {
+  inPlaceCandidates,
+  isOutdated,
+  launchSpecOf,
+  retiredInstances,
+  schedulerView,
+  updatingReason,
+} from './rolling-update.js';
 import { newSecret } from './secrets.js';
 
 export interface ReconcilerOptions {
@@ -40,13 +48,17 @@ function surplus(mine: readonly Instance[], desired: number): Instance[] {
  *    memory is freed and they stop counting as replicas; a node that comes back stops them because they
  *    are no longer in its desired list);
  * 3. each deployment's desired replicas: all of them, unless it may scale down (`minReplicas` below
- *    `replicas`) and no request came within its `idleTimeoutMs`, then `minReplicas`; instances above the
- *    desired count are deleted (not yet running ones first, then the newest; the worker stops them because
- *    they are no longer in its desired list);
- * 4. `schedule()` places the missing replicas; each placement becomes an instance in state `scheduled`
- *    with its head node's device allocations;
+ *    `replicas`) and no request came within its `idleTimeoutMs`, then `minReplicas`; instances of its
+ *    current revision above the desired count are deleted (not yet running ones first, then the newest;
+ *    the worker stops them because they are no longer in its desired list); instances of older revisions
+ *    are deleted once enough of the current one run (rolling-update.ts);
+ * 4. `schedule()` places the missing replicas of each current revision beside the older instances;
+ *    each placement becomes an instance in state `scheduled` with its head node's device allocations
+ *    and what it runs. Where a replica fits only in the place of an older instance (one GPU that holds
+ *    one copy of the model), that instance is deleted and the replica placed in its room: one at a
+ *    time, once the current revision's other replicas run;
  * 5. each deployment's status and reason are updated (pending: the scheduler's reason; a deployment
- *    scaled to zero is pending with the reason `scaledToZeroReason`).
+ *    scaled to zero is pending with the reason `scaledToZeroReason`; one being updated says how far).
  */
 export class Reconciler {
   /** Reads model headers once per ref; deployment previews share it (and its cache). */
@@ -104,17 +116,25 @@ export class Reconciler {
     }
 
     const deployments = (await store.listDeployments()).filter((d) => d.status !== 'deleting');
+    const byId = new Map(deployments.map((d) => [d.id, d]));
     const desired = new Map(deployments.map((d) => [d.id, desiredReplicas(d, now)]));
+    const remove = async (instance: Instance, fields: Record<string, unknown>, message: string) => {
+      await store.deleteInstance(instance.id);
+      instances.splice(instances.indexOf(instance), 1);
+      result.instancesRemoved.push(instance.id);
+      log.info({ instanceId: instance.id, deploymentId: instance.deploymentId, ...fields }, message);
+    };
     for (const deployment of deployments) {
+      const want = desired.get(deployment.id) ?? deployment.replicas;
       const mine = instances.filter((i) => i.deploymentId === deployment.id);
-      for (const instance of surplus(mine, desired.get(deployment.id) ?? deployment.replicas)) {
-        await store.deleteInstance(instance.id);
-        instances.splice(instances.indexOf(instance), 1);
-        result.instancesRemoved.push(instance.id);
-        log.info(
-          { instanceId: instance.id, deploymentId: deployment.id, desired: desired.get(deployment.id) },
-          'instance removed: deployment idle, scaled down',
-        );
+      const current = mine.filter((i) => !isOutdated(i, deployment));
+      const outdated = mine.filter((i) => isOutdated(i, deployment));
+      for (const instance of surplus(current, want)) {
+        await remove(instance, { desired: want }, 'instance removed: deployment idle, scaled down');
+      }
+      for (const instance of retiredInstances(outdated, current, want)) {
+        const fields = { revision: instance.revision, replacedBy: deployment.revision };
+        await remove(instance, fields, 'instance removed: replaced by the new revision');
       }
     }
     const devices = await store.listDevices();
@@ -128,23 +148,56 @@ export class Reconciler {
       if (resolved.ok) schedulable.push({ ...resolved.deployment, replicas });
       else reasons.set(deployment.id, resolved.reason);
     }
-    const plan = schedule({
-      deployments: schedulable,
-      nodes: nodes.map((n) => ({
-        id: n.id,
-        siteId: n.siteId,
-        status: n.status,
-        devices: devices.filter((d) => d.nodeId === n.id),
-      })),
-      instances,
-      contextTokens: this.options.contextTokens,
-    });
-    for (const placement of plan.placements) {
+    const schedulerNodes = nodes.map((n) => ({
+      id: n.id,
+      siteId: n.siteId,
+      status: n.status,
+      devices: devices.filter((d) => d.nodeId === n.id),
+    }));
+    const plan = (forDeployments: SchedulerDeployment[], among: readonly Instance[]) =>
+      schedule({
+        deployments: forDeployments,
+        nodes: schedulerNodes,
+        instances: schedulerView(among, byId),
+        contextTokens: this.options.contextTokens,
+      });
+    let placed = plan(schedulable, instances);
+    // A new revision with no room beside the old one: replace an older instance in place, if that fits.
+    let madeRoom = false;
+    for (const pending of placed.pending) {
+      const deployment = byId.get(pending.deploymentId);
+      const wanted = schedulable.find((d) => d.id === pending.deploymentId);
+      if (!deployment || !wanted) continue;
+      const mine = instances.filter((i) => i.deploymentId === deployment.id);
+      const outdated = mine.filter((i) => isOutdated(i, deployment));
+      const current = mine.filter((i) => !isOutdated(i, deployment));
+      const room = inPlaceCandidates(outdated, current).find(
+        (old) =>
+          plan(
+            [{ ...wanted, replicas: current.length + 1 }],
+            instances.filter((i) => i !== old),
+          ).placements.length > 0,
+      );
+      if (room === undefined) continue;
+      const fields = { revision: room.revision, replacedBy: deployment.revision };
+      await remove(
+        room,
+        fields,
+        'instance removed: replaced in place by the new revision (no room beside it)',
+      );
+      madeRoom = true;
+    }
+    if (madeRoom) placed = plan(schedulable, instances);
+    for (const placement of placed.placements) {
+      const deployment = byId.get(placement.deploymentId);
+      if (!deployment) continue;
       const instance = await store.createInstance({
         deploymentId: placement.deploymentId,
         nodeId: placement.nodeId,
         state: 'scheduled',
         engine: placement.engine,
+        revision: deployment.revision,
+        launchSpec: launchSpecOf(deployment),
         // The engine requires it; gateways get it in the route table.
         engineKey: newSecret('engine'),
         // The head node's devices, then those of the other nodes of a multi-node instance.
@@ -156,9 +209,12 @@ export class Reconciler {
       });
       instances.push(instance);
       result.instancesCreated.push(instance.id);
-      log.info({ instanceId: instance.id, why: placement.why }, 'instance placed');
+      log.info(
+        { instanceId: instance.id, revision: instance.revision, why: placement.why },
+        'instance placed',
+      );
     }
-    for (const pending of plan.pending) reasons.set(pending.deploymentId, pending.reason);
+    for (const pending of placed.pending) reasons.set(pending.deploymentId, pending.reason);
     for (const deployment of deployments) {
       const replicas = desired.get(deployment.id) ?? deployment.replicas;
       await this.updateStatus(deployment, replicas, instances, reasons.get(deployment.id));
@@ -173,11 +229,20 @@ export class Reconciler {
     pendingReason?: string,
   ) {
     const mine = instances.filter((i) => i.deploymentId === deployment.id);
-    const live = mine.filter((i) => replicaStates.includes(i.state)).length;
-    const running = mine.filter((i) => i.state === 'running').length;
+    const current = mine.filter((i) => !isOutdated(i, deployment));
+    const live = current.filter((i) => replicaStates.includes(i.state)).length;
+    const running = current.filter((i) => i.state === 'running').length;
+    const olderServing = mine.filter((i) => isOutdated(i, deployment) && i.state === 'running').length;
+    const olderLive = mine.length - current.length;
     let status: DeploymentStatus;
     let reason: string | null;
-    if (desired === 0 && live === 0) {
+    if (olderLive > 0) {
+      // Being updated: the older instances serve until the new revision's replace them.
+      const serving = running + olderServing;
+      status = serving >= desired ? 'running' : serving > 0 ? 'degraded' : 'pending';
+      reason = updatingReason(deployment, desired, running, olderServing);
+      if (pendingReason !== undefined) reason += `; ${desired - live} replica(s) unplaced: ${pendingReason}`;
+    } else if (desired === 0 && live === 0) {
       status = 'pending';
       reason = scaledToZeroReason;
     } else if (pendingReason !== undefined) {

@@ -139,7 +139,7 @@ async function heartbeat(
 
 /**
  * What the node should run: the instances it heads and those it serves as another node of a multi-node
- * instance (with its rank and the head's address), not stopped, with their deployment's model.
+ * instance (with its rank and the head's address), not stopped, with the model each was placed to run.
  */
 export async function desiredInstances(ctx: WorkerContext, nodeId: string): Promise<DesiredInstance[]> {
   const [instances, deploymentList, nodes] = await Promise.all([
@@ -159,15 +159,17 @@ export async function desiredInstances(ctx: WorkerContext, nodeId: string): Prom
     if (!deployment || deployment.status === 'deleting') continue;
     if (instance.state === 'stopping' || instance.state === 'stopped') continue;
     const mine = instance.allocations.filter((a) => (a.nodeId ?? instance.nodeId) === nodeId);
+    // What it was placed to run: an older revision's keeps running it while the new one rolls out.
+    const runs = instance.launchSpec ?? deployment;
     desired.push({
       id: instance.id,
       deploymentId: deployment.id,
-      modelRef: deployment.modelRef,
+      modelRef: runs.modelRef,
       servedName: deployment.name,
       engine: instance.engine,
-      ...(deployment.quant !== null && { quant: deployment.quant }),
+      ...(runs.quant !== null && { quant: runs.quant }),
       deviceIndexes: mine.map((a) => a.deviceIndex),
-      contextTokens: deployment.contextTokens ?? ctx.contextTokens,
+      contextTokens: runs.contextTokens ?? ctx.contextTokens,
       ...(instance.engineKey !== null && { engineKey: instance.engineKey }),
       ...(group.length > 1 && {
         // Tensor parallel inside each node, pipeline parallel across nodes (vLLM's advice for multi-node).
