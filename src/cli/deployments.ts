@@ -21,7 +21,7 @@ export function deploymentTable(
   sites = new Map<string, string>(),
 ): string {
   return formatTable([
-    ['ID', 'NAME', 'MODEL', 'QUANT', 'ENGINE', 'REPLICAS', 'SITES', 'STATUS', 'REASON'],
+    ['ID', 'NAME', 'MODEL', 'QUANT', 'ENGINE', 'REPLICAS', 'SITES', 'REV', 'STATUS', 'REASON'],
     ...deployments.map((d) => [
       cell(d.id),
       cell(d.name),
@@ -32,13 +32,14 @@ export function deploymentTable(
       Array.isArray(d.siteConstraints) && d.siteConstraints.length > 0
         ? d.siteConstraints.map((id) => sites.get(String(id)) ?? cell(id)).join(',')
         : 'any',
+      cell(d.revision),
       cell(d.status),
       cell(d.statusReason),
     ]),
   ]);
 }
 
-/** What `deploy` and `scale` print of the deployment the server answered: JSON, or a one-row table. */
+/** What `deploy`, `scale` and `redeploy` print of the deployment the server answered: JSON, or a one-row table. */
 export async function printDeployment(
   body: unknown,
   json: boolean,

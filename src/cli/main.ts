@@ -31,6 +31,10 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'change the replicas (and scale-to-zero settings) of a deployment',
     load: () => import('./scale.js'),
   },
+  redeploy: {
+    summary: 'change what a deployment runs (model, quant, engine, context, sites), instance by instance',
+    load: () => import('./redeploy.js'),
+  },
   undeploy: { summary: 'delete a deployment and its instances', load: () => import('./undeploy.js') },
   keys: {
     summary: 'create, list, update and revoke API keys (models, rate limits, budgets)',

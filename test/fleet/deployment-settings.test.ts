@@ -10,7 +10,7 @@ import { type FleetServer, rows, runCli, startCli, startServer, TestResources } 
  * What a deployment is created and changed with, against a server and a worker running real engines:
  * its own context (a model trained for 256 tokens cannot run with the server's default 4096, and says so
  * with what to do; deployed with `--context 256` it runs, and its engine holds prompts to that length),
- * and scaling in place (`edgefleet scale`).
+ * scaling in place (`edgefleet scale`), and a rolling update to a new context (`edgefleet redeploy`).
  */
 describe('deployment context and scaling', () => {
   const resources = new TestResources();
@@ -151,4 +151,90 @@ describe('deployment context and scaling', () => {
     const reply = await client.completions.create({ model: 'short', prompt: 'hello', max_tokens: 2 });
     expect(reply.choices).toHaveLength(1);
   }, 90_000);
+
+  it('rolls a running deployment over to a new context while its streams keep being answered', async () => {
+    const deployments = rows((await server.api('GET', '/api/v1/deployments')).body);
+    const id = String(deployments.find((d) => d['name'] === 'short')?.['id']);
+    const [old] = await instancesIn(id, 'running');
+    expect(old).toMatchObject({ revision: 1 });
+
+    // Streams one after another through the gateway for the whole update, each long enough (96 tokens,
+    // `ignore_eos`) that some are in flight when the old instance is retired.
+    const openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: server.adminKey, maxRetries: 0 });
+    const answeredBy = new Set<string>();
+    const failures: string[] = [];
+    let complete = 0;
+    let streaming = true;
+    // Three clients at once on engines of one slot each: requests queue, so some are in flight on the
+    // old instance for a while when it is retired.
+    const client = async () => {
+      while (streaming) {
+        try {
+          // `ignore_eos`: vLLM's extension, accepted by EdgeFleet.
+          const request = {
+            model: 'short',
+            prompt: 'hello',
+            max_tokens: 96,
+            stream: true as const,
+            ignore_eos: true,
+          };
+          const { data: stream, response } = await openai.completions.create(request).withResponse();
+          let text = '';
+          let finish: string | null = null;
+          for await (const chunk of stream) {
+            text += chunk.choices[0]?.text ?? '';
+            finish = chunk.choices[0]?.finish_reason ?? finish;
+          }
+          if (finish !== 'length' || text === '') failures.push(`ended with ${String(finish)}: "${text}"`);
+          else complete += 1;
+          answeredBy.add(response.headers.get('x-edgefleet-instance') ?? '?');
+        } catch (error) {
+          failures.push(error instanceof Error ? error.message : String(error));
+        }
+      }
+    };
+    const load = Promise.all([client(), client(), client()]);
+
+    const changed = await runCli(['redeploy', id, '--context', '128', ...connection, '--json']);
+    expect(changed.code, changed.stderr).toBe(0);
+    expect(JSON.parse(changed.stdout)).toMatchObject({ id, revision: 2, contextTokens: 128, replicas: 1 });
+    const replaced = await resources.explain(
+      waitFor(
+        async () => {
+          const all = rows((await server.api('GET', `/api/v1/instances?deployment=${id}`)).body);
+          const deployment = (await server.api('GET', `/api/v1/deployments/${id}`)).body as Record<
+            string,
+            unknown
+          >;
+          return all.length === 1 &&
+            all[0]?.['revision'] === 2 &&
+            all[0]['state'] === 'running' &&
+            deployment['statusReason'] === null
+            ? all[0]
+            : undefined;
+        },
+        60_000,
+        'the new revision to replace the old instance',
+      ),
+    );
+    // Streams answered by the new instance too, then stop.
+    const answeredBefore = complete;
+    await waitFor(async () => (complete >= answeredBefore + 3 ? true : undefined), 20_000, 'more answers');
+    streaming = false;
+    await load;
+    expect(failures).toEqual([]);
+    expect(answeredBy).toEqual(new Set([String(old?.['id']), String(replaced['id'])]));
+
+    // The new instance runs with 128 tokens.
+    await expect(
+      openai.completions.create({ model: 'short', prompt: 'word '.repeat(200), max_tokens: 4 }),
+    ).rejects.toMatchObject({
+      status: 400,
+      message: expect.stringContaining('maximum context length is 128'),
+    });
+    // The same settings again: nothing to roll.
+    const again = await runCli(['redeploy', id, '--context', '128', ...connection, '--json']);
+    expect(JSON.parse(again.stdout)).toMatchObject({ revision: 2 });
+    expect((await runCli(['redeploy', id, ...connection])).code).toBe(2);
+  }, 120_000);
 });
