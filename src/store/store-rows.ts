@@ -146,17 +146,15 @@ const instanceRow = z.object({
   download_total_bytes: nullableNum,
   engine_key: nullableText,
   revision: num,
-  launch_spec: z
-    .null()
-    .or(
-      json(
-        z.object({
-          modelRef: z.string(),
-          quant: z.string().nullable(),
-          contextTokens: z.number().nullable(),
-        }),
-      ),
+  launch_spec: z.null().or(
+    json(
+      z.object({
+        modelRef: z.string(),
+        quant: z.string().nullable(),
+        contextTokens: z.number().nullable(),
+      }),
     ),
+  ),
   version: num,
   created_at_ms: num,
   updated_at_ms: num,

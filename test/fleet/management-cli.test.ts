@@ -143,7 +143,9 @@ describe('edgefleet nodes / deploy / deployments / instances / undeploy', () => 
     ]);
     expect(placed.code, placed.stderr).toBe(0);
     expect(placed.stdout).toMatch(/\bnorth-only\b.* north +1 +pending\b/);
-    expect((await cli(['deployments', ...connection])).stdout).toMatch(/\bnorth-only\b.* north +1 +pending\b/);
+    expect((await cli(['deployments', ...connection])).stdout).toMatch(
+      /\bnorth-only\b.* north +1 +pending\b/,
+    );
     const northOnly = listData((await cli(['deployments', ...connection, '--json'])).stdout).find(
       (d) => d.name === 'north-only',
     )!;
