@@ -16,7 +16,7 @@ function largestFree(ctx: FitContext, group: DeviceGroup, usable: number): { byt
 /** The planner's reason for a context longer than the model was trained for, and what to do about it. */
 const contextTooLong = /^context \d+ is longer than /;
 const contextHint =
-  ': give the deployment a shorter context (contextTokens; edgefleet deploy --context N, or edgefleet up --context N)';
+  ': give the deployment a shorter context (contextTokens; edgefleet deploy --context N, edgefleet redeploy ID --context N, or edgefleet up --context N)';
 
 /**
  * Why a deployment fits nowhere now, in the planner's terms: no eligible node; the planner's reasons it
