@@ -240,7 +240,33 @@ describe('web dashboard in Chromium against edgefleet up', () => {
       expect(logs.status).toBe(404);
       await log.getByText('not available on this server').waitFor();
     }
-  }, 90_000);
+
+    // A new context through Change…: a rolling update to revision 2, whose instance replaces the first.
+    await card.getByRole('button', { name: 'Change tiny…' }).click();
+    const change = card.getByTestId('deployment-change-form');
+    expect(await change.getByLabel('Model', { exact: true }).inputValue()).toBe(plain.path);
+    expect(await change.getByRole('checkbox', { name: 'local' }).isChecked()).toBe(true);
+    await change.getByLabel('Context per stream (tokens)').fill('320');
+    await change.getByRole('button', { name: 'Save' }).click();
+    await change.waitFor({ state: 'detached' });
+    await card.locator('[data-testid="instance-row"][data-revision="2"][data-state="running"]').waitFor({
+      timeout: 60_000,
+    });
+    await waitFor(
+      async () => ((await card.locator('[data-testid="instance-row"]').count()) === 1 ? true : undefined),
+      30_000,
+      'the first instance to be replaced',
+    );
+    expect(await card.textContent()).toContain('context 320');
+    expect(await card.textContent()).toContain('revision 2');
+    expect(
+      (
+        await admin<{ data: Array<{ name: string; revision: number; contextTokens: number }> }>(
+          '/api/v1/deployments',
+        )
+      ).data.find((d) => d.name === 'tiny'),
+    ).toMatchObject({ revision: 2, contextTokens: 320 });
+  }, 120_000);
 
   it('chats in the playground: streamed text, a collapsible reasoning block, routing headers and speed', async () => {
     await open('playground');

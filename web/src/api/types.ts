@@ -49,6 +49,8 @@ export interface Deployment {
   /** Context tokens per stream; null: the server's default. */
   contextTokens: number | null;
   siteConstraints: string[];
+  /** Goes up with every change of what it runs (a rolling update replaces older instances). */
+  revision: number;
   status: DeploymentStatus;
   statusReason: string | null;
   lastRequestAtMs: number | null;
@@ -76,6 +78,8 @@ export interface Instance {
   lastError: string | null;
   downloadedBytes: number | null;
   downloadTotalBytes: number | null;
+  /** The deployment revision it was placed for; older than its deployment's: being replaced. */
+  revision: number;
   updatedAtMs: number;
 }
 

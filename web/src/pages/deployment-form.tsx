@@ -5,28 +5,18 @@ import type { DeploymentPreview, FleetNode, Site } from '../api/types';
 import { MemoryBar } from '../components/memory-bar';
 import { StatusBadge } from '../components/status-badge';
 import { formatBytes, formatMs, formatNumber } from '../format';
-import { useCatalog } from '../use-catalog';
-import { wholeNumberOf } from '../whole-number';
+import { contextTokensOf, WhatRunsFields, type WhatRunsDraft } from './what-runs-fields';
 
-interface Draft {
+interface Draft extends WhatRunsDraft {
   name: string;
-  model: string;
-  quant: string;
-  engine: string;
   replicas: number;
-  /** Empty: the server's default. */
-  context: string;
-  sites: string[];
 }
 
 const emptyDraft: Draft = { name: '', model: '', quant: '', engine: '', replicas: 1, context: '', sites: [] };
 
 /** The request body; throws for a context that is not a whole number. */
 function body(draft: Draft): Record<string, unknown> {
-  const contextTokens = wholeNumberOf(
-    draft.context,
-    'context must be a whole number of tokens, or empty for the server default',
-  );
+  const contextTokens = contextTokensOf(draft);
   return {
     name: draft.name.trim(),
     model: draft.model.trim(),
@@ -51,7 +41,6 @@ export function DeploymentForm({
   nodes: FleetNode[];
   onCreated: () => void;
 }) {
-  const catalog = useCatalog();
   const [draft, setDraft] = useState<Draft>(emptyDraft);
   const [preview, setPreview] = useState<DeploymentPreview | 'unavailable' | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -109,50 +98,6 @@ export function DeploymentForm({
           />
         </label>
         <label>
-          Model
-          <input
-            name="model"
-            required
-            list="catalog-models"
-            value={draft.model}
-            onInput={(e) => change({ model: e.currentTarget.value })}
-            placeholder="catalog id, /path/model.gguf or hf:user/repo/file.gguf"
-          />
-        </label>
-        <datalist id="catalog-models">
-          {catalog.data?.models.map((m) => (
-            <option key={m.id} value={m.id}>
-              {m.name ?? m.id}
-            </option>
-          ))}
-        </datalist>
-        <label>
-          Quantization
-          <select name="quant" value={draft.quant} onChange={(e) => change({ quant: e.currentTarget.value })}>
-            <option value="">automatic</option>
-            {catalog.data?.quantizations.map((q) => (
-              <option key={q.id} value={q.id}>
-                {q.name ?? q.id}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Engine
-          <select
-            name="engine"
-            value={draft.engine}
-            onChange={(e) => change({ engine: e.currentTarget.value })}
-          >
-            <option value="">automatic</option>
-            {catalog.data?.engines.map((engine) => (
-              <option key={engine.id} value={engine.id}>
-                {engine.name ?? engine.id}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
           Replicas
           <input
             name="replicas"
@@ -163,35 +108,7 @@ export function DeploymentForm({
             onInput={(e) => change({ replicas: Math.max(1, Number(e.currentTarget.value) || 1) })}
           />
         </label>
-        <label>
-          Context per stream (tokens)
-          <input
-            name="context"
-            inputMode="numeric"
-            value={draft.context}
-            onInput={(e) => change({ context: e.currentTarget.value })}
-            placeholder="server default"
-          />
-        </label>
-        <fieldset>
-          <legend>Rooms (none: anywhere)</legend>
-          {sites.map((site) => (
-            <label key={site.id} class="check">
-              <input
-                type="checkbox"
-                checked={draft.sites.includes(site.name)}
-                onChange={(e) =>
-                  change({
-                    sites: e.currentTarget.checked
-                      ? [...draft.sites, site.name]
-                      : draft.sites.filter((s) => s !== site.name),
-                  })
-                }
-              />
-              {site.name}
-            </label>
-          ))}
-        </fieldset>
+        <WhatRunsFields draft={draft} change={change} sites={sites} listId="catalog-models" />
       </div>
       <div class="actions">
         <button type="submit" disabled={busy}>

@@ -9,6 +9,7 @@ import { type FleetData, loadFleet } from '../fleet-data';
 import { formatBytes } from '../format';
 import { usePoll } from '../use-poll';
 import { DeploymentForm } from './deployment-form';
+import { DeploymentChangeForm } from './deployment-change-form';
 import { DeploymentScaleForm } from './deployment-scale-form';
 
 function Download({ instance }: { instance: Instance }) {
@@ -27,18 +28,33 @@ function Download({ instance }: { instance: Instance }) {
   );
 }
 
-function InstanceRow({ instance, data }: { instance: Instance; data: FleetData }) {
+function InstanceRow({
+  instance,
+  data,
+  outdated,
+}: {
+  instance: Instance;
+  data: FleetData;
+  /** Placed for an older revision of its deployment: being replaced. */
+  outdated: boolean;
+}) {
   const [showLog, setShowLog] = useState(false);
   const node = data.nodes.find((n) => n.id === instance.nodeId);
   const site = data.sites.find((s) => s.id === node?.siteId);
   return (
-    <li class="instance" data-testid="instance-row" data-state={instance.state}>
+    <li
+      class="instance"
+      data-testid="instance-row"
+      data-state={instance.state}
+      data-revision={instance.revision}
+    >
       <div class="instance-line">
         <code title={instance.id}>{instance.id.slice(0, 12)}</code>
         <StatusBadge status={instance.state} />
         <span class="muted">
           {node ? `${node.name} in ${site?.name ?? node.siteId}` : 'not placed'} · {instance.engine}
           {instance.restarts > 0 ? ` · ${instance.restarts} restarts` : ''}
+          {outdated ? ` · revision ${instance.revision}, being replaced` : ''}
         </span>
         <Download instance={instance} />
         <button
@@ -67,10 +83,16 @@ function DeploymentCard({
   onChange: () => void;
 }) {
   const [confirming, setConfirming] = useState(false);
-  const [scaling, setScaling] = useState(false);
+  /** The form open under the card, if any. */
+  const [editing, setEditing] = useState<'scale' | 'change' | null>(null);
   const [error, setError] = useState<string | null>(null);
   const instances = data.instances.filter((i) => i.deploymentId === deployment.id);
   const rooms = deployment.siteConstraints.map((id) => data.sites.find((s) => s.id === id)?.name ?? id);
+  const close = () => setEditing(null);
+  const saved = () => {
+    setEditing(null);
+    onChange();
+  };
   const remove = async (): Promise<void> => {
     try {
       await api(`/api/v1/deployments/${encodeURIComponent(deployment.id)}`, { method: 'DELETE' });
@@ -97,24 +119,24 @@ function DeploymentCard({
         {deployment.contextTokens !== null ? ` · context ${deployment.contextTokens}` : ''} ·{' '}
         {deployment.replicas} replica
         {deployment.replicas === 1 ? '' : 's'} · {rooms.length > 0 ? `rooms ${rooms.join(', ')}` : 'any room'}
+        {deployment.revision > 1 ? ` · revision ${deployment.revision}` : ''}
       </p>
-      {deployment.statusReason && deployment.status !== 'running' && (
-        <p class="note">{deployment.statusReason}</p>
-      )}
+      {deployment.statusReason && <p class="note">{deployment.statusReason}</p>}
       <ul class="plain">
         {instances.map((instance) => (
-          <InstanceRow key={instance.id} instance={instance} data={data} />
+          <InstanceRow
+            key={instance.id}
+            instance={instance}
+            data={data}
+            outdated={instance.revision < deployment.revision}
+          />
         ))}
       </ul>
-      {scaling && (
-        <DeploymentScaleForm
-          deployment={deployment}
-          onCancel={() => setScaling(false)}
-          onSaved={() => {
-            setScaling(false);
-            onChange();
-          }}
-        />
+      {editing === 'scale' && (
+        <DeploymentScaleForm deployment={deployment} onCancel={close} onSaved={saved} />
+      )}
+      {editing === 'change' && (
+        <DeploymentChangeForm deployment={deployment} sites={data.sites} onCancel={close} onSaved={saved} />
       )}
       <div class="actions">
         {confirming ? (
@@ -130,11 +152,19 @@ function DeploymentCard({
           <>
             <button
               type="button"
-              onClick={() => setScaling(!scaling)}
-              aria-expanded={scaling}
+              onClick={() => setEditing(editing === 'scale' ? null : 'scale')}
+              aria-expanded={editing === 'scale'}
               aria-label={`Scale ${deployment.name}…`}
             >
               Scale…
+            </button>
+            <button
+              type="button"
+              onClick={() => setEditing(editing === 'change' ? null : 'change')}
+              aria-expanded={editing === 'change'}
+              aria-label={`Change ${deployment.name}…`}
+            >
+              Change…
             </button>
             <button type="button" onClick={() => setConfirming(true)}>
               Delete…
