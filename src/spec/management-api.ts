@@ -49,7 +49,7 @@ export type CreateDeploymentRequest = z.infer<typeof createDeploymentRequestSche
  * `PATCH /api/v1/deployments/:id`: change a deployment in place; what is not given stays. Scaling
  * (`replicas`, `minReplicas`, `idleTimeoutS`) takes effect at once; `minReplicas` must not exceed the
  * replicas it will have. A change to what runs (`model`, `quant`, `engine`, `contextTokens`, `sites`)
- * starts a rolling update: the deployment's `revision` goes up and its instances are replaced one by one.
+ * starts a rolling update: the deployment's `revision` goes up and its instances are replaced (reconciler.ts).
  * `null` returns `quant`, `engine` and `contextTokens` to their defaults; `sites: []` means anywhere.
  */
 export const updateDeploymentRequestSchema = z

@@ -66,7 +66,7 @@ export interface Deployment {
   siteConstraints: string[];
   /**
    * Bumped (from 1) whenever what its instances run changes (model, quant, engine, context, sites): the
-   * reconciler then replaces the instances of older revisions one by one (a rolling update).
+   * reconciler then replaces the instances of older revisions (a rolling update).
    */
   revision: number;
   status: DeploymentStatus;

@@ -28,7 +28,7 @@ function changesOf(
 /**
  * Changes what a deployment runs (`PATCH /api/v1/deployments/:id`, like `edgefleet redeploy`): model,
  * quantization, engine, context per stream and rooms. Only what changed is sent; the server then
- * replaces the instances one by one (a rolling update).
+ * replaces the instances (a rolling update).
  */
 export function DeploymentChangeForm({
   deployment,
@@ -59,9 +59,7 @@ export function DeploymentChangeForm({
   return (
     <form class="form" onSubmit={onSubmit} data-testid="deployment-change-form" aria-labelledby={titleId}>
       <h3 id={titleId}>Change what {deployment.name} runs</h3>
-      <p class="muted">
-        Its instances are replaced one by one; the old ones keep answering until the new ones run.
-      </p>
+      <p class="muted">New instances replace the old ones, which keep answering until the new ones run.</p>
       <div class="grid">
         <WhatRunsFields
           draft={draft}
