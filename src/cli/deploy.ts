@@ -1,13 +1,13 @@
-import { basename, resolve } from 'node:path';
+import { basename } from 'node:path';
 import {
   createDeploymentRequestSchema,
-  isRelativeModelPath,
   maxContextTokens,
   maxIdleTimeoutS,
   maxReplicas,
   minContextTokens,
   type CreateDeploymentRequest,
 } from '../spec/management-api.js';
+import { modelArgument, siteFlags } from './deployment-flags.js';
 import { printDeployment } from './deployments.js';
 import { intFlag } from './parse-flags.js';
 import {
@@ -81,14 +81,9 @@ export async function run(args: string[]): Promise<number> {
     },
     true,
     async ({ values, positionals }, connect) => {
-      const operand = oneOperand(positionals, 'MODEL');
-      // A relative file path means the file here: the control plane needs the absolute path.
-      const model = isRelativeModelPath(operand) ? resolve(operand) : operand;
+      const model = modelArgument(oneOperand(positionals, 'MODEL'));
       const str = (key: string) => (typeof values[key] === 'string' ? values[key] : undefined);
-      const sites = Array.isArray(values.site)
-        ? values.site.filter((s): s is string => typeof s === 'string').map((s) => s.trim())
-        : [];
-      if (sites.includes('')) throw new CliFailure('--site must name a site, got ""', 2);
+      const sites = siteFlags(values.site) ?? [];
       const request: CreateDeploymentRequest = {
         name: str('name') ?? defaultDeploymentName(model),
         model,

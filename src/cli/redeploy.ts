@@ -1,10 +1,5 @@
-import { resolve } from 'node:path';
-import {
-  isRelativeModelPath,
-  maxContextTokens,
-  minContextTokens,
-  type UpdateDeploymentRequest,
-} from '../spec/management-api.js';
+import { maxContextTokens, minContextTokens, type UpdateDeploymentRequest } from '../spec/management-api.js';
+import { modelArgument, siteFlags } from './deployment-flags.js';
 import { printDeployment } from './deployments.js';
 import { intFlag } from './parse-flags.js';
 import {
@@ -54,17 +49,13 @@ export async function run(args: string[]): Promise<number> {
       const id = encodeURIComponent(oneOperand(positionals, 'the deployment ID'));
       const str = (key: string) => (typeof values[key] === 'string' ? values[key] : undefined);
       const model = str('model');
-      const sites = Array.isArray(values.site)
-        ? values.site.filter((s): s is string => typeof s === 'string').map((s) => s.trim())
-        : undefined;
-      if (sites?.includes('')) throw new CliFailure('--site must name a site, got ""', 2);
+      const sites = siteFlags(values.site);
       if (sites !== undefined && values['any-site'] === true) {
         throw new CliFailure('give --site or --any-site, not both', 2);
       }
       const context = str('context');
       const patch: UpdateDeploymentRequest = {
-        // A relative file path means the file here: the control plane needs the absolute path.
-        ...(model !== undefined && { model: isRelativeModelPath(model) ? resolve(model) : model }),
+        ...(model !== undefined && { model: modelArgument(model) }),
         ...(str('quant') !== undefined && { quant: str('quant') === 'auto' ? null : str('quant') }),
         ...(str('engine') !== undefined && { engine: str('engine') === 'auto' ? null : str('engine') }),
         ...(context !== undefined && {

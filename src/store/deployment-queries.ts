@@ -10,6 +10,7 @@ type DeploymentQueries = Pick<
   | 'getDeployment'
   | 'getDeploymentByName'
   | 'listDeployments'
+  | 'lockDeployment'
   | 'updateDeployment'
   | 'touchDeployment'
   | 'deleteDeployment'
@@ -31,7 +32,6 @@ const deploymentColumns = {
   engine: ['engine', same],
   contextTokens: ['context_tokens', same],
   siteConstraints: ['site_constraints', asJson],
-  revision: ['revision', same],
 } as const;
 
 const instanceColumns = {
@@ -46,8 +46,11 @@ const instanceColumns = {
 } as const;
 
 /** Deployments (desired state) and their instances (what the scheduler placed). */
-export function deploymentQueries({ db }: SqlContext): DeploymentQueries {
+export function deploymentQueries({ db, namedLockSql }: SqlContext): DeploymentQueries {
   return {
+    async lockDeployment(id) {
+      if (namedLockSql !== null) await db.query(namedLockSql, [`edgefleet:deployment:${id}`]);
+    },
     async createDeployment(input) {
       const nowMs = Date.now();
       const existing = await db.query('SELECT id FROM deployments WHERE name = $1', [input.name]);
@@ -92,13 +95,20 @@ export function deploymentQueries({ db }: SqlContext): DeploymentQueries {
     async listDeployments() {
       return (await db.query('SELECT * FROM deployments ORDER BY created_at_ms, id')).map(toDeployment);
     },
-    async updateDeployment(id, patch) {
+    async updateDeployment(id, patch, newRevision) {
       const set = buildSetClause<DeploymentPatch>(patch, deploymentColumns, 3);
+      const bump = newRevision ? ['revision = revision + 1'] : [];
       const rows = await db.query(
-        `UPDATE deployments SET ${['updated_at_ms = $2', ...set.sql].join(', ')} WHERE id = $1 RETURNING *`,
+        `UPDATE deployments SET ${['updated_at_ms = $2', ...bump, ...set.sql].join(', ')} WHERE id = $1 RETURNING *`,
         [id, Date.now(), ...set.params],
       );
       if (rows[0] === undefined) throw notFound('deployment', id);
+      if (newRevision) {
+        await db.run(
+          'UPDATE instances SET launch_spec = $2 WHERE deployment_id = $1 AND launch_spec IS NULL',
+          [id, JSON.stringify(newRevision.previous)],
+        );
+      }
       return toDeployment(rows[0]);
     },
     async touchDeployment(id, atMs = Date.now()) {

@@ -74,9 +74,14 @@ export type DeploymentPatch = Partial<
     | 'engine'
     | 'contextTokens'
     | 'siteConstraints'
-    | 'revision'
   >
 >;
+
+/** `updateDeployment`'s change of what runs: a new revision (a rolling update). */
+export interface NewRevision {
+  /** What it ran until now: instances placed before revisions were recorded keep running it. */
+  previous: LaunchSpec;
+}
 
 export interface NewInstance {
   id?: string;
@@ -205,7 +210,14 @@ export interface Store {
   getDeployment(id: string): Promise<Deployment | null>;
   getDeploymentByName(name: string): Promise<Deployment | null>;
   listDeployments(): Promise<Deployment[]>;
-  updateDeployment(id: string, patch: DeploymentPatch): Promise<Deployment>;
+  /**
+   * Inside `withTransaction`: other transactions that lock the same deployment wait until this one ends,
+   * so that reading it and writing a change are one step (PostgreSQL: an advisory lock; SQLite's
+   * transactions are serialized already).
+   */
+  lockDeployment(id: string): Promise<void>;
+  /** With `newRevision`, its revision goes up by one. */
+  updateDeployment(id: string, patch: DeploymentPatch, newRevision?: NewRevision): Promise<Deployment>;
   /** Sets `lastRequestAtMs` (never moves it back, leaves `updatedAtMs`); an unknown id is ignored. */
   touchDeployment(id: string, atMs?: number): Promise<void>;
   /** Deletes its instances too. Returns whether it existed. */

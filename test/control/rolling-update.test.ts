@@ -40,6 +40,8 @@ describe.each(stores)('rolling updates of a deployment on %s', (_label, database
     for (const [name, site] of [
       ['a-1', 'site-a'],
       ['b-1', 'site-b'],
+      ['c-1', 'site-c'],
+      ['c-2', 'site-c'],
     ] as const) {
       const registered = await h.call('POST', '/api/v1/worker/register', {
         key: null,
@@ -162,6 +164,104 @@ describe.each(stores)('rolling updates of a deployment on %s', (_label, database
         launchSpec: expect.objectContaining({ contextTokens: 2048 }),
       }),
     ]);
+  });
+
+  it('replaces in place one replica at a time, and not the next while the new one fails', async () => {
+    // Two GPUs that each hold one copy; both replicas run.
+    const created = await h.call('POST', '/api/v1/deployments', {
+      body: {
+        name: 'pair',
+        model: 'deepseek-r1-distill-qwen-14b',
+        quant: 'fp8',
+        engine: 'vllm',
+        replicas: 2,
+        sites: ['site-c'],
+      },
+    });
+    const id = created.body['id'] as string;
+    await h.control.reconcile();
+    const before = await instancesOf(id);
+    expect(before.map((i) => i['nodeId']).sort()).toEqual(
+      [nodes['c-1']!.nodeId, nodes['c-2']!.nodeId].sort(),
+    );
+    await runAll('c-1', id);
+    await runAll('c-2', id);
+
+    expect(
+      (await h.call('PATCH', `/api/v1/deployments/${id}`, { body: { contextTokens: 2048 } })).status,
+    ).toBe(200);
+    const first = await h.control.reconcile();
+    expect(first.instancesRemoved).toHaveLength(1);
+    expect(first.instancesCreated).toHaveLength(1);
+    // The new one is not running yet: the other old one stays.
+    expect((await h.control.reconcile()).instancesRemoved).toEqual([]);
+    const fresh = (await instancesOf(id)).find((i) => i['revision'] === 2)!;
+    const node = fresh['nodeId'] === nodes['c-1']!.nodeId ? 'c-1' : 'c-2';
+    const other = node === 'c-1' ? 'c-2' : 'c-1';
+    expect(await deployment(id)).toMatchObject({ status: 'degraded' });
+
+    // It fails to start: it is removed and placed again, and the old one on the other GPU keeps serving.
+    await heartbeat(node, [{ id: fresh['id'], state: 'failed', error: 'out of memory' }]);
+    const retry = await h.control.reconcile();
+    expect(retry.instancesRemoved).toEqual([fresh['id']]);
+    expect(retry.instancesCreated).toHaveLength(1);
+    const afterRetry = await instancesOf(id);
+    expect(afterRetry.filter((i) => i['revision'] === 1)).toEqual([
+      expect.objectContaining({ nodeId: nodes[other]!.nodeId, state: 'running' }),
+    ]);
+
+    // Once it runs, the second old one makes room for the last new one.
+    await runAll(node, id);
+    const second = await h.control.reconcile();
+    expect(second.instancesRemoved).toHaveLength(1);
+    expect(second.instancesCreated).toHaveLength(1);
+    await runAll(other, id);
+    await h.control.reconcile();
+    expect((await instancesOf(id)).map((i) => [i['revision'], i['state']])).toEqual([
+      [2, 'running'],
+      [2, 'running'],
+    ]);
+    expect(await deployment(id)).toMatchObject({ status: 'running', statusReason: null });
+  });
+
+  it('gives each of two changes at once a revision of its own, and keeps what older instances run', async () => {
+    const id = (
+      await h.call('POST', '/api/v1/deployments', {
+        body: {
+          name: 'solo',
+          model: 'deepseek-r1-distill-qwen-7b',
+          quant: 'q4_k_m',
+          replicas: 1,
+          sites: ['site-a'],
+        },
+      })
+    ).body['id'] as string;
+    // An instance placed before revisions were recorded: it has no launch spec of its own.
+    const legacy = await h.store.createInstance({
+      deploymentId: id,
+      nodeId: nodes['a-1']!.nodeId,
+      engine: 'llama.cpp',
+      state: 'running',
+    });
+    expect(legacy.launchSpec).toBeNull();
+    const [one, two] = await Promise.all([
+      h.call('PATCH', `/api/v1/deployments/${id}`, { body: { contextTokens: 2048 } }),
+      h.call('PATCH', `/api/v1/deployments/${id}`, { body: { sites: ['site-a', 'site-a', 'site-b'] } }),
+    ]);
+    expect([one.body['revision'], two.body['revision']].sort()).toEqual([2, 3]);
+    expect(await deployment(id)).toMatchObject({ revision: 3, contextTokens: 2048 });
+    // It keeps running what the deployment ran when it was placed.
+    expect((await h.store.getInstance(legacy.id))?.launchSpec).toEqual({
+      modelRef: 'deepseek-r1-distill-qwen-7b',
+      quant: 'q4_k_m',
+      contextTokens: null,
+    });
+    // The same sites in another order, repeated: no change.
+    const same = await h.call('PATCH', `/api/v1/deployments/${id}`, {
+      body: { sites: ['site-b', 'site-a', 'site-b'] },
+    });
+    expect(same.body['revision']).toBe(3);
+    await h.call('DELETE', `/api/v1/deployments/${id}`);
   });
 
   it('keeps the old instance serving when the new revision fits nowhere, and says why', async () => {

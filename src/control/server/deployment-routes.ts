@@ -22,6 +22,7 @@ import type { Store } from '../../store/store.js';
 import type { Site } from '../../store/store-types.js';
 import { previewDeployment } from './deployment-preview.js';
 import { ModelResolver } from './model-resolver.js';
+import { launchSpecOf } from './rolling-update.js';
 
 export interface DeploymentRoutesContext {
   store: Store;
@@ -100,8 +101,11 @@ async function readDeploymentRequest(
 async function updateDeployment(ctx: DeploymentRoutesContext, request: IncomingMessage, id: string) {
   const body = parseWith(updateDeploymentRequestSchema, await readJsonBody(request, ctx.maxBodyBytes));
   checkWhatRuns(body);
-  const sites = body.sites && resolveSites(body.sites, await ctx.store.listSites());
+  // Each site once: the same sites in another order or repeated are no change.
+  const sites = body.sites && [...new Set(resolveSites(body.sites, await ctx.store.listSites()))];
   return ctx.store.withTransaction(async (tx) => {
+    // Two changes at once: the second reads what the first wrote.
+    await tx.lockDeployment(id);
     const current = await tx.getDeployment(id);
     if (!current) throw noDeployment(id);
     const replicas = body.replicas ?? current.replicas;
@@ -125,12 +129,16 @@ async function updateDeployment(ctx: DeploymentRoutesContext, request: IncomingM
       runs.engine !== current.engine ||
       runs.contextTokens !== current.contextTokens ||
       [...runs.siteConstraints].sort().join() !== [...current.siteConstraints].sort().join();
-    return tx.updateDeployment(id, {
-      replicas,
-      minReplicas,
-      ...(body.idleTimeoutS !== undefined && { idleTimeoutMs: body.idleTimeoutS * 1000 }),
-      ...(changed && { ...runs, revision: current.revision + 1 }),
-    });
+    return tx.updateDeployment(
+      id,
+      {
+        replicas,
+        minReplicas,
+        ...(body.idleTimeoutS !== undefined && { idleTimeoutMs: body.idleTimeoutS * 1000 }),
+        ...(changed && runs),
+      },
+      changed ? { previous: launchSpecOf(current) } : undefined,
+    );
   });
 }
 

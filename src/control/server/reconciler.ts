@@ -7,10 +7,10 @@ import { desiredReplicas, scaledToZeroReason } from './desired-replicas.js';
 import { ModelResolver } from './model-resolver.js';
 import {
   inPlaceCandidates,
-  isOutdated,
   launchSpecOf,
   retiredInstances,
   schedulerView,
+  splitByRevision,
   updatingReason,
 } from './rolling-update.js';
 import { newSecret } from './secrets.js';
@@ -107,7 +107,12 @@ export class Reconciler {
         await store.deleteInstance(instance.id);
         result.instancesRemoved.push(instance.id);
         log.info(
-          { instanceId: instance.id, nodeId: instance.nodeId, state: instance.state },
+          {
+            instanceId: instance.id,
+            nodeId: instance.nodeId,
+            state: instance.state,
+            ...(instance.lastError !== null && { lastError: instance.lastError }),
+          },
           'instance removed',
         );
       } else {
@@ -126,9 +131,7 @@ export class Reconciler {
     };
     for (const deployment of deployments) {
       const want = desired.get(deployment.id) ?? deployment.replicas;
-      const mine = instances.filter((i) => i.deploymentId === deployment.id);
-      const current = mine.filter((i) => !isOutdated(i, deployment));
-      const outdated = mine.filter((i) => isOutdated(i, deployment));
+      const { current, outdated } = splitByRevision(instances, deployment);
       for (const instance of surplus(current, want)) {
         await remove(instance, { desired: want }, 'instance removed: deployment idle, scaled down');
       }
@@ -162,21 +165,20 @@ export class Reconciler {
         contextTokens: this.options.contextTokens,
       });
     let placed = plan(schedulable, instances);
-    // A new revision with no room beside the old one: replace an older instance in place, if that fits.
+    // A new revision with no room beside the old one: replace an older instance in place, where a replica
+    // would then fit (planned again without it, the other deployments included).
     let madeRoom = false;
     for (const pending of placed.pending) {
       const deployment = byId.get(pending.deploymentId);
       const wanted = schedulable.find((d) => d.id === pending.deploymentId);
       if (!deployment || !wanted) continue;
-      const mine = instances.filter((i) => i.deploymentId === deployment.id);
-      const outdated = mine.filter((i) => isOutdated(i, deployment));
-      const current = mine.filter((i) => !isOutdated(i, deployment));
-      const room = inPlaceCandidates(outdated, current).find(
-        (old) =>
-          plan(
-            [{ ...wanted, replicas: current.length + 1 }],
-            instances.filter((i) => i !== old),
-          ).placements.length > 0,
+      if (placed.placements.some((p) => p.deploymentId === deployment.id)) continue; // room beside them
+      const { current, outdated } = splitByRevision(instances, deployment);
+      const room = inPlaceCandidates(outdated, current, wanted.replicas).find((old) =>
+        plan(
+          schedulable,
+          instances.filter((i) => i !== old),
+        ).placements.some((p) => p.deploymentId === deployment.id),
       );
       if (room === undefined) continue;
       const fields = { revision: room.revision, replacedBy: deployment.revision };
@@ -228,15 +230,13 @@ export class Reconciler {
     instances: Instance[],
     pendingReason?: string,
   ) {
-    const mine = instances.filter((i) => i.deploymentId === deployment.id);
-    const current = mine.filter((i) => !isOutdated(i, deployment));
+    const { current, outdated } = splitByRevision(instances, deployment);
     const live = current.filter((i) => replicaStates.includes(i.state)).length;
     const running = current.filter((i) => i.state === 'running').length;
-    const olderServing = mine.filter((i) => isOutdated(i, deployment) && i.state === 'running').length;
-    const olderLive = mine.length - current.length;
+    const olderServing = outdated.filter((i) => i.state === 'running').length;
     let status: DeploymentStatus;
     let reason: string | null;
-    if (olderLive > 0) {
+    if (outdated.length > 0) {
       // Being updated: the older instances serve until the new revision's replace them.
       const serving = running + olderServing;
       status = serving >= desired ? 'running' : serving > 0 ? 'degraded' : 'pending';

@@ -3,7 +3,7 @@
  * sites changed) keeps the instances of older revisions serving until enough of the new revision run,
  * then retires them. The reconciler (reconciler.ts) calls these each pass.
  */
-import { replicaStates, type SchedulerInstance } from '../scheduler/scheduler-types.js';
+import type { SchedulerInstance } from '../scheduler/scheduler-types.js';
 import type { Deployment, Instance, LaunchSpec } from '../../store/store-types.js';
 
 /** An instance placed for an older revision of its deployment: it is being replaced. */
@@ -22,9 +22,23 @@ export function launchSpecOf(deployment: Deployment): LaunchSpec {
 
 const isRunning = (i: Instance) => i.state === 'running';
 
+/** The deployment's instances of its current revision, and those of older ones (being replaced). */
+export function splitByRevision(
+  instances: readonly Instance[],
+  deployment: Deployment,
+): { current: Instance[]; outdated: Instance[] } {
+  const mine = instances.filter((i) => i.deploymentId === deployment.id);
+  return {
+    current: mine.filter((i) => !isOutdated(i, deployment)),
+    outdated: mine.filter((i) => isOutdated(i, deployment)),
+  };
+}
+
 /**
- * The outdated instances no longer needed: as many are kept as replicas of the current revision are
- * missing from running (`desired` minus those running), running ones first, then the oldest.
+ * The outdated instances no longer needed: of the running ones, as many are kept as replicas of the
+ * current revision are missing from running (`desired` minus those running), the oldest; the others go,
+ * and so do outdated ones not running (nothing is served by them; a model superseded while it downloads
+ * is not fetched to the end).
  */
 export function retiredInstances(
   outdated: readonly Instance[],
@@ -32,9 +46,10 @@ export function retiredInstances(
   desired: number,
 ): Instance[] {
   const keep = Math.max(0, desired - current.filter(isRunning).length);
-  const live = outdated.filter((i) => replicaStates.includes(i.state));
-  const order = (i: Instance) => (isRunning(i) ? 0 : 1);
-  const kept = [...live].sort((a, b) => order(a) - order(b) || a.createdAtMs - b.createdAtMs).slice(0, keep);
+  const kept = outdated
+    .filter(isRunning)
+    .sort((a, b) => a.createdAtMs - b.createdAtMs)
+    .slice(0, keep);
   return outdated.filter((i) => !kept.includes(i));
 }
 
@@ -56,14 +71,20 @@ export function schedulerView(
 }
 
 /**
- * Which outdated instance to stop first when the new revision fits only in its place (one GPU that
- * holds one copy of the model): not running ones first, then the oldest. Only while every instance of
- * the new revision is already running, so at most one replica is missing at a time.
+ * The outdated instances that may make room for a replica of the new revision that fits nowhere beside
+ * them (a GPU that holds one copy of the model), oldest first. None while a new replica is still on its
+ * way (placed, not running yet), or while fewer replicas serve than are desired (one replaced in place
+ * failed): at most one replica is missing at a time, and a new revision that does not run never takes
+ * the old instances down one after another.
  */
-export function inPlaceCandidates(outdated: readonly Instance[], current: readonly Instance[]): Instance[] {
-  if (outdated.length === 0 || !current.every(isRunning)) return [];
-  const order = (i: Instance) => (isRunning(i) ? 1 : 0);
-  return [...outdated].sort((a, b) => order(a) - order(b) || a.createdAtMs - b.createdAtMs);
+export function inPlaceCandidates(
+  outdated: readonly Instance[],
+  current: readonly Instance[],
+  desired: number,
+): Instance[] {
+  const serving = outdated.filter(isRunning).length + current.filter(isRunning).length;
+  if (!current.every(isRunning) || serving < desired) return [];
+  return outdated.filter(isRunning).sort((a, b) => a.createdAtMs - b.createdAtMs);
 }
 
 /** The status reason of a deployment being updated, e.g. "updating to revision 3: 1 of 2 replica(s) on it running; 1 older still serving". */

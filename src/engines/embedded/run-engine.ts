@@ -21,17 +21,27 @@ export async function runEngine(options: EngineOptions, log: Logger): Promise<vo
 
   let runtime: LlamaRuntime | undefined;
   let stopping = false;
-  /** Stops after the answers in flight finish (at most `graceMs`): 0 when the supervisor is gone. */
+  /**
+   * Stops after the answers in flight finish (at most `graceMs`): 0 when the supervisor is gone, which
+   * also ends a drain in progress (the worker died during it: no one would stop this process later).
+   */
   const stop = async (reason: string, graceMs: number) => {
-    if (stopping) return;
+    if (stopping) {
+      if (graceMs === 0) {
+        log.info({ reason }, 'engine stopping now');
+        process.exit(0);
+      }
+      return; // a repeated signal: the drain goes on
+    }
     stopping = true;
     log.info({ reason, graceMs }, 'engine stopping');
     await engine.drain(graceMs);
     await runtime?.dispose().catch(() => undefined);
     process.exit(0);
   };
-  process.once('SIGTERM', () => void stop('SIGTERM', engineDrainMs));
-  process.once('SIGINT', () => void stop('SIGINT', engineDrainMs));
+  // `on`, not `once`: a second signal (systemd's to the whole group, then the worker's) must not end the drain.
+  process.on('SIGTERM', () => void stop('SIGTERM', engineDrainMs));
+  process.on('SIGINT', () => void stop('SIGINT', engineDrainMs));
   // No one to stop it later, or to restart it: it ends now.
   process.once('disconnect', () => void stop('supervisor gone', 0));
   // A supervisor that died while this process started (before the listener above) left no one to hear

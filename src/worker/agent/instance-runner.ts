@@ -53,6 +53,11 @@ export interface InstanceRunnerOptions {
   engineBins?: EngineBins;
   /** Longest wait for an external engine to become ready (vLLM loads for minutes). */
   startTimeoutMs?: number;
+  /**
+   * Settles when an instance this one replaces on the same devices has stopped (a rolling update in
+   * place: the old engine drains its answers first). The model is fetched meanwhile; the engine starts after.
+   */
+  devicesFree?: Promise<unknown>;
   log: Logger;
 }
 
@@ -95,6 +100,11 @@ export class InstanceRunner {
 
   get deploymentId(): string {
     return this.options.instance.deploymentId;
+  }
+
+  /** Whether it runs on any of `deviceIndexes` (this node's device indexes). */
+  usesAnyOf(deviceIndexes: readonly number[]): boolean {
+    return this.options.instance.deviceIndexes.some((i) => deviceIndexes.includes(i));
   }
 
   /** The engine's state, PID, restarts and last exit; undefined before the engine is started. */
@@ -219,6 +229,11 @@ export class InstanceRunner {
       : await checkpointModelArg(instance.modelRef);
     if (this.stopped) return;
     this.progress = undefined;
+    if (this.options.devicesFree) {
+      this.note('waiting for the instance it replaces on these devices to stop');
+      await this.options.devicesFree;
+      if (this.stopped) return;
+    }
     this.stateValue = 'starting';
     this.note(`starting engine ${instance.engine} with model ${model}`);
     if (adapterId === 'embedded') this.startEmbedded(model);

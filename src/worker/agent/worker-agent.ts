@@ -67,6 +67,8 @@ export class WorkerAgent {
   private readonly runners = new Map<string, InstanceRunner>();
   /** Every runner whose stop has not finished, desired or not: what `killEngines` reaches. */
   private readonly unstopped = new Set<InstanceRunner>();
+  /** Runners no longer desired, until their engine has stopped (it drains its answers first). */
+  private readonly draining = new Map<InstanceRunner, Promise<void>>();
   private identity: WorkerIdentity | null = null;
   private tokenUsed = false;
   private rejectedCredential: string | undefined;
@@ -261,13 +263,31 @@ export class WorkerAgent {
     if (!this.closed) await this.sync(desired);
   }
 
-  /** Starts desired instances that are not running here and stops those no longer desired. */
+  /**
+   * Starts desired instances that are not running here and stops those no longer desired. A new
+   * instance on the devices of one still stopping (placed in its memory) starts its engine after it.
+   */
   private async sync(desired: DesiredInstance[]): Promise<void> {
     const wanted = new Set(desired.map((d) => d.id));
+    const devicesFree = (deviceIndexes: readonly number[]) => {
+      const before = [...this.draining].filter(([r]) => r.usesAnyOf(deviceIndexes)).map(([, done]) => done);
+      return before.length === 0 ? {} : { devicesFree: Promise.all(before) };
+    };
     const stale = [...this.runners.values()].filter((r) => !wanted.has(r.id));
     for (const runner of stale) {
       this.runners.delete(runner.id);
       this.options.log.info({ instanceId: runner.id }, 'instance no longer desired; stopping');
+      // In the background: its engine may take its grace period to finish the answers in flight, and
+      // heartbeats go on meanwhile. Its directory is pruned (if at all) after it stopped.
+      const stopped = this.stopRunner(runner)
+        .catch((error: unknown) =>
+          this.options.log.warn({ err: error, instanceId: runner.id }, 'stop failed'),
+        )
+        .finally(() => {
+          this.draining.delete(runner);
+          this.pruned = false;
+        });
+      this.draining.set(runner, stopped);
     }
     for (const instance of desired) {
       if (this.runners.has(instance.id)) continue;
@@ -283,6 +303,7 @@ export class WorkerAgent {
         ...(this.options.engineStartTimeoutMs !== undefined && {
           startTimeoutMs: this.options.engineStartTimeoutMs,
         }),
+        ...devicesFree(instance.deviceIndexes),
         log: this.options.log.child({ instanceId: instance.id, model: instance.servedName }),
       });
       this.runners.set(instance.id, runner);
@@ -290,8 +311,6 @@ export class WorkerAgent {
       this.options.log.info({ instanceId: instance.id, engine: instance.engine }, 'starting instance');
       runner.start();
     }
-    await Promise.all(stale.map((r) => this.stopRunner(r)));
-    if (stale.length > 0) this.pruned = false;
     // After the first answered heartbeat (what an earlier run left) and after each stop.
     if (!this.pruned && !this.closed) {
       this.pruned = true;
@@ -302,7 +321,8 @@ export class WorkerAgent {
   private async pruneInstanceDirs(): Promise<void> {
     const keep = this.options.keepInstanceDirs ?? defaultKeepInstanceDirs;
     try {
-      const removed = await pruneRetiredInstanceDirs(this.options.home, new Set(this.runners.keys()), keep);
+      const live = new Set([...this.runners.keys(), ...[...this.draining.keys()].map((r) => r.id)]);
+      const removed = await pruneRetiredInstanceDirs(this.options.home, live, keep);
       if (removed.length > 0)
         this.options.log.info(
           { removed, kept: keep },

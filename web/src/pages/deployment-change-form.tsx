@@ -41,7 +41,10 @@ export function DeploymentChangeForm({
   onSaved: () => void;
   onCancel: () => void;
 }) {
-  const siteNames = deployment.siteConstraints.map((id) => sites.find((s) => s.id === id)?.name ?? id);
+  // Compared with the deployment as the form opened on it, so that a change made meanwhile elsewhere
+  // (the page polls) is not sent back unless this form changed that field.
+  const [opened] = useState(deployment);
+  const siteNames = opened.siteConstraints.map((id) => sites.find((s) => s.id === id)?.name ?? id);
   const [draft, setDraft] = useState<WhatRunsDraft>({
     model: deployment.modelRef,
     quant: deployment.quant ?? '',
@@ -50,7 +53,7 @@ export function DeploymentChangeForm({
     sites: siteNames,
   });
   const { error, onSubmit } = useFormSubmit(async () => {
-    const changes = changesOf(deployment, draft, siteNames);
+    const changes = changesOf(opened, draft, siteNames);
     if (Object.keys(changes).length === 0) return onCancel();
     await api(`/api/v1/deployments/${encodeURIComponent(deployment.id)}`, { method: 'PATCH', body: changes });
     onSaved();

@@ -1,0 +1,113 @@
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import OpenAI from 'openai';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { DesiredInstance, HeartbeatRequest } from '../../src/spec/worker-protocol.js';
+import { waitFor } from '../helpers/edgefleet-process.js';
+import { makeTestModel } from '../helpers/models.js';
+import { startCli, TestResources } from './fleet-processes.js';
+
+/**
+ * A rolling update in place, as a real `edgefleet worker` sees it: one heartbeat answer drops instance A
+ * and adds instance B on the same device (the control plane placed B in A's memory). A's engine drains
+ * the stream it is answering; meanwhile the worker goes on heartbeating (a drain must not make the node
+ * look dead) and starts B's engine only once A's has exited. The control plane here answers the worker
+ * protocol from the test, which decides the desired instances: a real server places in place only where
+ * a GPU holds one copy of a model, which this machine has not.
+ */
+describe('worker replacing an instance in place', () => {
+  const resources = new TestResources();
+  let control: Server | undefined;
+  afterAll(async () => {
+    await resources.cleanup();
+    control?.closeAllConnections();
+    control?.close();
+  });
+
+  it('keeps heartbeating while the old engine drains, and starts the new one after it exits', async () => {
+    const model = await makeTestModel({ contextLength: 1024 });
+    const home = await resources.tempDir('ef-replace-');
+    const instance = (id: string): DesiredInstance => ({
+      id,
+      deploymentId: 'd-1',
+      modelRef: model.path,
+      servedName: 'chat',
+      engine: 'llama.cpp',
+      deviceIndexes: [0], // the CPU, the only device here
+      contextTokens: 1024,
+    });
+    let desired = [instance('a')];
+    const beats: { atMs: number; reports: HeartbeatRequest['instances'] }[] = [];
+    const readJson = async (request: IncomingMessage) => {
+      let text = '';
+      for await (const chunk of request) text += String(chunk);
+      return JSON.parse(text) as Record<string, unknown>;
+    };
+    control = createServer((request, response) => {
+      void readJson(request).then((body) => {
+        const answer =
+          request.url === '/api/v1/worker/register'
+            ? { nodeId: 'n-1', siteId: 's-1', credential: 'ef_node_test' }
+            : (beats.push({ atMs: Date.now(), reports: (body as HeartbeatRequest).instances }),
+              { nodeId: 'n-1', instances: desired });
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(JSON.stringify(answer));
+      });
+    });
+    control.listen(0, '127.0.0.1');
+    await once(control, 'listening');
+    const url = `http://127.0.0.1:${(control.address() as AddressInfo).port}`;
+    resources.track(
+      startCli([
+        ...['worker', '--server', url, '--token', 'ef_join_test', '--site', 'local', '--name', 'n-1'],
+        ...['--home', home, '--heartbeat-ms', '200', '--threads', '1', '--parallel', '1'],
+      ]),
+    );
+    const report = (id: string) => beats.at(-1)?.reports.find((r) => r.id === id);
+    const port = await resources.explain(
+      waitFor(
+        async () => (report('a')?.state === 'running' ? report('a')?.port : undefined),
+        60_000,
+        'instance a to run',
+      ),
+    );
+
+    // A stream on a's engine, long enough to be in flight when a is dropped.
+    const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'none', maxRetries: 0 });
+    const request = {
+      model: 'chat',
+      prompt: 'hello',
+      max_tokens: 900,
+      stream: true as const,
+      ignore_eos: true,
+    };
+    const stream = await client.completions.create(request);
+    let chunks = 0;
+    let finish: string | null = null;
+    let droppedAtMs = 0;
+    for await (const chunk of stream) {
+      chunks += 1;
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+      if (chunks === 5) {
+        desired = [instance('b')];
+        droppedAtMs = Date.now();
+      }
+    }
+    const finishedAtMs = Date.now();
+    expect(finish).toBe('length');
+    expect(chunks).toBeGreaterThan(800);
+
+    await resources.explain(
+      waitFor(async () => (report('b')?.state === 'running' ? true : undefined), 60_000, 'instance b to run'),
+    );
+    const drainMs = finishedAtMs - droppedAtMs;
+    // The drain took a while, and heartbeats went on through it (every 200 ms, not one blocked stop).
+    expect(drainMs).toBeGreaterThan(1000);
+    const during = beats.filter((b) => b.atMs > droppedAtMs + 300 && b.atMs < finishedAtMs);
+    expect(during.length).toBeGreaterThan(drainMs / 200 / 2);
+    // b fetched its model meanwhile but did not start its engine before a's stream had ended.
+    const bStarting = beats.find((b) => b.reports.some((r) => r.id === 'b' && r.state === 'starting'));
+    expect(bStarting?.atMs ?? Infinity).toBeGreaterThan(finishedAtMs - 250);
+  }, 120_000);
+});
