@@ -1,27 +1,19 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { PostgresTestDatabases } from '../store/postgres-test-databases.js';
-import { errorCode, listOf, registerBody, startHarness, type Harness } from './server-harness.js';
+import {
+  errorCode,
+  listOf,
+  registerBody,
+  startHarness,
+  type Harness,
+  harnessStores,
+} from './server-harness.js';
 
 /**
  * `DELETE /api/v1/nodes/:id` over HTTP on SQLite and PostgreSQL: admin key required, unknown ids are 404,
  * the revoked node's credential stops working (heartbeat and re-register), it leaves the node list and the
  * scheduler, and its instances are placed on another node by the next reconcile pass.
  */
-const postgres = new PostgresTestDatabases();
-afterAll(async () => {
-  await postgres.dropAll();
-});
-
-const stores: [string, () => Promise<string | undefined>][] = [
-  ['SQLite', async () => undefined],
-  [
-    'PostgreSQL',
-    async () => {
-      await postgres.connect();
-      return postgres.fresh();
-    },
-  ],
-];
+const stores = harnessStores();
 
 async function register(h: Harness, name: string, site: string, joinToken?: string) {
   const response = await h.call('POST', '/api/v1/worker/register', {

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PostgresTestDatabases } from '../store/postgres-test-databases.js';
 import {
   errorCode,
   listOf,
@@ -7,6 +6,7 @@ import {
   startHarness,
   type Harness,
   type JsonObject,
+  harnessStores,
 } from './server-harness.js';
 
 /**
@@ -15,21 +15,7 @@ import {
  * the new revision is placed beside the old one where there is room, the old one keeps serving until the
  * new one runs, and where there is room for only one copy the old one is replaced in place.
  */
-const postgres = new PostgresTestDatabases();
-afterAll(async () => {
-  await postgres.dropAll();
-});
-
-const stores: [string, () => Promise<string | undefined>][] = [
-  ['SQLite', async () => undefined],
-  [
-    'PostgreSQL',
-    async () => {
-      await postgres.connect();
-      return postgres.fresh();
-    },
-  ],
-];
+const stores = harnessStores();
 
 describe.each(stores)('rolling updates of a deployment on %s', (_label, databaseUrl) => {
   let h: Harness;

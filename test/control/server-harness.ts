@@ -1,3 +1,4 @@
+import { afterAll } from 'vitest';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -9,6 +10,7 @@ import { bootstrapSecrets, newSecret, rotateJoinToken } from '../../src/control/
 import { hashSecret } from '../../src/http/bearer-secret.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { Store } from '../../src/store/store.js';
+import { PostgresTestDatabases } from '../store/postgres-test-databases.js';
 
 export type JsonObject = Record<string, unknown>;
 
@@ -116,4 +118,25 @@ export function registerBody(joinToken: string, name: string, site: string, coun
     })),
     cpu: { cores: 16, memoryBytes: 64 * 1024 ** 3 },
   };
+}
+
+/**
+ * The stores a harness test runs on, for `describe.each`: SQLite, and a fresh PostgreSQL database each
+ * (all dropped after the file's tests). Each entry gives the `databaseUrl` for `startHarness`.
+ */
+export function harnessStores(): [string, () => Promise<string | undefined>][] {
+  const postgres = new PostgresTestDatabases();
+  afterAll(async () => {
+    await postgres.dropAll();
+  });
+  return [
+    ['SQLite', async () => undefined],
+    [
+      'PostgreSQL',
+      async () => {
+        await postgres.connect();
+        return postgres.fresh();
+      },
+    ],
+  ];
 }

@@ -1,6 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeTestModel } from '../helpers/models.js';
-import { PostgresTestDatabases } from '../store/postgres-test-databases.js';
 import {
   errorCode,
   listOf,
@@ -8,23 +7,10 @@ import {
   startHarness,
   type Harness,
   type JsonObject,
+  harnessStores,
 } from './server-harness.js';
 
-const postgres = new PostgresTestDatabases();
-afterAll(async () => {
-  await postgres.dropAll();
-});
-
-const stores: [string, () => Promise<string | undefined>][] = [
-  ['SQLite', async () => undefined],
-  [
-    'PostgreSQL',
-    async () => {
-      await postgres.connect();
-      return postgres.fresh();
-    },
-  ],
-];
+const stores = harnessStores();
 
 async function register(h: Harness, name: string, site: string) {
   const response = await h.call('POST', '/api/v1/worker/register', {
