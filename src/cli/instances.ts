@@ -11,7 +11,8 @@ import {
 
 const HELP = `usage: edgefleet instances [--deployment ID] [--server URL] [--api-key KEY | --home DIR] [--json]
 
-Lists the model instances (one per placed replica): node, state, port and download progress.
+Lists the model instances (one per placed replica): the deployment revision each was placed for (older
+than its deployment's while a rolling update replaces it), node, state, port and download progress.
 
   --deployment ID  only this deployment's instances
 ${CONNECTION_HELP}`;
@@ -48,10 +49,11 @@ export async function run(args: string[]): Promise<number> {
         return 0;
       }
       const table = [
-        ['ID', 'DEPLOYMENT', 'NODE', 'STATE', 'ENGINE', 'PORT', 'RESTARTS', 'DOWNLOAD', 'LAST ERROR'],
+        ['ID', 'DEPLOYMENT', 'REV', 'NODE', 'STATE', 'ENGINE', 'PORT', 'RESTARTS', 'DOWNLOAD', 'LAST ERROR'],
         ...instances.map((i) => [
           cell(i.id),
           cell(i.deploymentId),
+          cell(i.revision),
           cell(i.nodeId),
           cell(i.state),
           cell(i.engine),

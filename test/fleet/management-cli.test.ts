@@ -164,7 +164,8 @@ describe('edgefleet nodes / deploy / deployments / instances / undeploy', () => 
     expect(instances).toHaveLength(1);
     expect(instances[0]).toMatchObject({ deploymentId: deployment.id });
     expect(['pending', 'scheduled', 'downloading', 'starting']).toContain(instances[0]!.state);
-    expect((await cli(['instances', ...connection])).stdout).toContain(deployment.id);
+    // The table: the deployment, then the revision the instance was placed for.
+    expect((await cli(['instances', ...connection])).stdout).toMatch(new RegExp(`${deployment.id} +1 `));
 
     const undeployed = await cli(['undeploy', deployment.id, ...connection]);
     expect(undeployed.code, undeployed.stderr).toBe(0);
