@@ -8,6 +8,7 @@ import {
   type JsonObject,
   harnessStores,
 } from './server-harness.js';
+import { settleMs } from '../../src/control/server/rolling-update.js';
 
 /**
  * Changing what a deployment runs (PATCH /api/v1/deployments/:id with a model, quant, engine, context or
@@ -53,6 +54,15 @@ describe.each(stores)('rolling updates of a deployment on %s', (_label, database
   const instancesOf = async (id: string) =>
     listOf((await h.call('GET', `/api/v1/instances?deployment=${id}`)).body);
   const deployment = async (id: string) => (await h.call('GET', `/api/v1/deployments/${id}`)).body;
+  /**
+   * Lets the instances that run now settle (run for as long as gateways take to learn of them), every
+   * node heard from meanwhile, then reconciles.
+   */
+  const settle = async () => {
+    h.clock.now += settleMs;
+    for (const name of Object.keys(nodes)) await heartbeat(name);
+    return h.control.reconcile();
+  };
   /** Reports every instance of the deployment on `node` as running. */
   const runAll = async (node: string, id: string) => {
     const mine = (await instancesOf(id)).filter((i) => i['nodeId'] === nodes[node]!.nodeId);
@@ -113,7 +123,9 @@ describe.each(stores)('rolling updates of a deployment on %s', (_label, database
     ]);
 
     await runAll('a-1', id);
-    const done = await h.control.reconcile();
+    // Retired only once the new one has run long enough for every gateway to know it.
+    expect((await h.control.reconcile()).instancesRemoved).toEqual([]);
+    const done = await settle();
     expect(done.instancesRemoved).toEqual([first?.['id']]);
     expect(await instancesOf(id)).toEqual([expect.objectContaining({ revision: 2, state: 'running' })]);
     expect(await deployment(id)).toMatchObject({ status: 'running', statusReason: null });
@@ -198,7 +210,8 @@ describe.each(stores)('rolling updates of a deployment on %s', (_label, database
 
     // Once it runs, the second old one makes room for the last new one.
     await runAll(node, id);
-    const second = await h.control.reconcile();
+    expect((await h.control.reconcile()).instancesRemoved).toEqual([]);
+    const second = await settle();
     expect(second.instancesRemoved).toHaveLength(1);
     expect(second.instancesCreated).toHaveLength(1);
     await runAll(other, id);
@@ -242,6 +255,20 @@ describe.each(stores)('rolling updates of a deployment on %s', (_label, database
       quant: 'q4_k_m',
       contextTokens: null,
     });
+    // What makes the two one after the other: a transaction that locks the deployment waits for another
+    // that holds it, and then reads what that one wrote.
+    const holding = h.store.withTransaction(async (tx) => {
+      await tx.lockDeployment(id);
+      await tx.updateDeployment(id, { contextTokens: 4000 });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const seen = await h.store.withTransaction(async (tx) => {
+      await tx.lockDeployment(id);
+      return (await tx.getDeployment(id))?.contextTokens;
+    });
+    await holding;
+    expect(seen).toBe(4000);
     // The same sites in another order, repeated: no change.
     const same = await h.call('PATCH', `/api/v1/deployments/${id}`, {
       body: { sites: ['site-b', 'site-a', 'site-b'] },
@@ -279,6 +306,27 @@ describe.each(stores)('rolling updates of a deployment on %s', (_label, database
     expect((await h.control.reconcile()).instancesCreated).toHaveLength(1);
   });
 
+  it('drops an old instance that never served, and keeps one whose engine is restarting', async () => {
+    const created = await h.call('POST', '/api/v1/deployments', {
+      body: { name: 'fresh', model: 'deepseek-r1-distill-qwen-1.5b', replicas: 2, sites: ['site-a'] },
+    });
+    const id = created.body['id'] as string;
+    await h.control.reconcile();
+    const [restarting, downloading] = await instancesOf(id);
+    // One served and its engine died: the worker starts it again. The other still downloads its model.
+    await heartbeat('a-1', [
+      { id: restarting?.['id'], state: 'starting', restarts: 1 },
+      { id: downloading?.['id'], state: 'downloading' },
+    ]);
+    await h.call('PATCH', `/api/v1/deployments/${id}`, { body: { contextTokens: 2048 } });
+    const pass = await h.control.reconcile();
+    expect(pass.instancesRemoved).toEqual([downloading?.['id']]);
+    expect((await instancesOf(id)).filter((i) => i['revision'] === 1)).toEqual([
+      expect.objectContaining({ id: restarting?.['id'] }),
+    ]);
+    await h.call('DELETE', `/api/v1/deployments/${id}`);
+  });
+
   it('refuses a change it could never run with a clear 4xx', async () => {
     const id = listOf((await h.call('GET', '/api/v1/deployments')).body)[0]?.['id'] as string;
     const cases: [JsonObject, RegExp][] = [
@@ -296,5 +344,43 @@ describe.each(stores)('rolling updates of a deployment on %s', (_label, database
       expect((answer.body['error'] as { message: string }).message).toMatch(message);
     }
     expect((await deployment(id))['revision']).toBe(4);
+  });
+
+  it('takes no old instance down while fewer replicas serve than it has (a new one failed, its node went down)', async () => {
+    await h.call(
+      'DELETE',
+      `/api/v1/deployments/${listOf((await h.call('GET', '/api/v1/deployments')).body).find((d) => d['name'] === 'pair')?.['id'] as string}`,
+    );
+    const created = await h.call('POST', '/api/v1/deployments', {
+      body: {
+        name: 'duo',
+        model: 'deepseek-r1-distill-qwen-14b',
+        quant: 'fp8',
+        engine: 'vllm',
+        replicas: 2,
+        sites: ['site-c'],
+      },
+    });
+    const id = created.body['id'] as string;
+    await h.control.reconcile();
+    await runAll('c-1', id);
+    await runAll('c-2', id);
+    await h.call('PATCH', `/api/v1/deployments/${id}`, { body: { contextTokens: 2048 } });
+    await h.control.reconcile(); // one old instance replaced in place
+    const fresh = (await instancesOf(id)).find((i) => i['revision'] === 2)!;
+    const node = fresh['nodeId'] === nodes['c-1']!.nodeId ? 'c-1' : 'c-2';
+    const other = node === 'c-1' ? 'c-2' : 'c-1';
+    const [survivor] = (await instancesOf(id)).filter((i) => i['revision'] === 1);
+    // The new one fails, and its node goes silent: no room left but the survivor's.
+    await heartbeat(node, [{ id: fresh['id'], state: 'failed', error: 'out of memory' }]);
+    h.clock.now += 20_000;
+    for (const name of ['a-1', 'b-1', other]) await heartbeat(name);
+    const pass = await h.control.reconcile();
+    expect(pass.nodesMarkedDown).toContain(nodes[node]!.nodeId);
+    expect(pass.instancesRemoved).not.toContain(survivor?.['id']);
+    expect(await instancesOf(id)).toEqual([expect.objectContaining({ id: survivor?.['id'], revision: 1 })]);
+    expect((await deployment(id))['statusReason']).toMatch(
+      /^updating to revision 2: 0 of 2 replica\(s\) on it running; 1 older still serving/,
+    );
   });
 });

@@ -34,7 +34,7 @@ describe('worker replacing an instance in place', () => {
       modelRef: model.path,
       servedName: 'chat',
       engine: 'llama.cpp',
-      deviceIndexes: [0], // the CPU, the only device here
+      deviceIndexes: [0], // the CPU: the only device of a machine without accelerators
       contextTokens: 1024,
     });
     let desired = [instance('a')];
@@ -102,12 +102,17 @@ describe('worker replacing an instance in place', () => {
       waitFor(async () => (report('b')?.state === 'running' ? true : undefined), 60_000, 'instance b to run'),
     );
     const drainMs = finishedAtMs - droppedAtMs;
-    // The drain took a while, and heartbeats went on through it (every 200 ms, not one blocked stop).
-    expect(drainMs).toBeGreaterThan(1000);
+    // The drain took a while (the rest of a 900-token answer), and heartbeats went on through it (every
+    // 200 ms, not one blocked stop).
+    expect(drainMs).toBeGreaterThan(600);
     const during = beats.filter((b) => b.atMs > droppedAtMs + 300 && b.atMs < finishedAtMs);
     expect(during.length).toBeGreaterThan(drainMs / 200 / 2);
-    // b fetched its model meanwhile but did not start its engine before a's stream had ended.
-    const bStarting = beats.find((b) => b.reports.some((r) => r.id === 'b' && r.state === 'starting'));
-    expect(bStarting?.atMs ?? Infinity).toBeGreaterThan(finishedAtMs - 250);
+    // b fetched its model meanwhile and said it waits, but started its engine only after a's stream ended.
+    const logOf = (beat: (typeof beats)[number]) =>
+      beat.reports.find((r) => r.id === 'b')?.logTail?.join('\n') ?? '';
+    const waiting = beats.find((b) => logOf(b).includes('waiting for the instance it replaces'));
+    expect(waiting?.atMs).toBeLessThan(finishedAtMs);
+    const engineStart = beats.find((b) => logOf(b).includes('starting engine llama.cpp'));
+    expect(engineStart?.atMs).toBeGreaterThan(finishedAtMs - 250);
   }, 120_000);
 });

@@ -37,9 +37,9 @@ export interface DeploymentRoutesContext {
   contextTokens?: number;
 }
 
-/** Site names or ids → site ids; an unknown site is a 400 listing the known ones. */
+/** Site names or ids → site ids, each once; an unknown site is a 400 listing the known ones. */
 function resolveSites(requested: readonly string[], sites: readonly Site[]): string[] {
-  return requested.map((wanted) => {
+  const ids = requested.map((wanted) => {
     const site = sites.find((s) => s.id === wanted || s.name === wanted);
     if (!site) {
       const known = sites.map((s) => s.name).join(', ') || '(none registered yet)';
@@ -49,6 +49,7 @@ function resolveSites(requested: readonly string[], sites: readonly Site[]): str
     }
     return site.id;
   });
+  return [...new Set(ids)];
 }
 
 /**
@@ -101,8 +102,8 @@ async function readDeploymentRequest(
 async function updateDeployment(ctx: DeploymentRoutesContext, request: IncomingMessage, id: string) {
   const body = parseWith(updateDeploymentRequestSchema, await readJsonBody(request, ctx.maxBodyBytes));
   checkWhatRuns(body);
-  // Each site once: the same sites in another order or repeated are no change.
-  const sites = body.sites && [...new Set(resolveSites(body.sites, await ctx.store.listSites()))];
+  // The same sites in another order, or repeated, are no change (compared sorted, each once).
+  const sites = body.sites && resolveSites(body.sites, await ctx.store.listSites());
   return ctx.store.withTransaction(async (tx) => {
     // Two changes at once: the second reads what the first wrote.
     await tx.lockDeployment(id);

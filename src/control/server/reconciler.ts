@@ -9,6 +9,7 @@ import {
   inPlaceCandidates,
   launchSpecOf,
   retiredInstances,
+  RunningSince,
   schedulerView,
   splitByRevision,
   updatingReason,
@@ -63,6 +64,8 @@ function surplus(mine: readonly Instance[], desired: number): Instance[] {
 export class Reconciler {
   /** Reads model headers once per ref; deployment previews share it (and its cache). */
   readonly resolver = new ModelResolver();
+  /** When instances were first seen running: a rolling update retires old ones only for settled new ones. */
+  private readonly runningSince = new RunningSince();
   private running: Promise<ReconcileResult> | undefined;
 
   constructor(private readonly options: ReconcilerOptions) {}
@@ -120,6 +123,8 @@ export class Reconciler {
       }
     }
 
+    this.runningSince.observe(instances, now);
+    const serving = this.runningSince.settled(now);
     const deployments = (await store.listDeployments()).filter((d) => d.status !== 'deleting');
     const byId = new Map(deployments.map((d) => [d.id, d]));
     const desired = new Map(deployments.map((d) => [d.id, desiredReplicas(d, now)]));
@@ -135,7 +140,7 @@ export class Reconciler {
       for (const instance of surplus(current, want)) {
         await remove(instance, { desired: want }, 'instance removed: deployment idle, scaled down');
       }
-      for (const instance of retiredInstances(outdated, current, want)) {
+      for (const instance of retiredInstances(outdated, current, want, serving)) {
         const fields = { revision: instance.revision, replacedBy: deployment.revision };
         await remove(instance, fields, 'instance removed: replaced by the new revision');
       }
@@ -174,7 +179,7 @@ export class Reconciler {
       if (!deployment || !wanted) continue;
       if (placed.placements.some((p) => p.deploymentId === deployment.id)) continue; // room beside them
       const { current, outdated } = splitByRevision(instances, deployment);
-      const room = inPlaceCandidates(outdated, current, wanted.replicas).find((old) =>
+      const room = inPlaceCandidates(outdated, current, wanted.replicas, serving).find((old) =>
         plan(
           schedulable,
           instances.filter((i) => i !== old),

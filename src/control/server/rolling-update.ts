@@ -22,6 +22,37 @@ export function launchSpecOf(deployment: Deployment): LaunchSpec {
 
 const isRunning = (i: Instance) => i.state === 'running';
 
+/**
+ * How long a new instance runs before older ones are retired for it (or the next one replaced in place):
+ * longer than a gateway takes to learn of it (the server's route table is at most 500 ms old, a room
+ * gateway polls every second), so no request meets a retired instance while the new one is unknown.
+ */
+export const settleMs = 2500;
+
+/**
+ * When each instance was first seen running (the leader's memory; a new leader starts counting again),
+ * and whether it has run for `settleMs` by `nowMs`.
+ */
+export class RunningSince {
+  private readonly since = new Map<string, number>();
+
+  /** Records the instances running now; forgets the others. */
+  observe(instances: readonly Instance[], nowMs: number): void {
+    const running = new Set<string>();
+    for (const i of instances) {
+      if (!isRunning(i)) continue;
+      running.add(i.id);
+      if (!this.since.has(i.id)) this.since.set(i.id, nowMs);
+    }
+    for (const id of this.since.keys()) if (!running.has(id)) this.since.delete(id);
+  }
+
+  /** A predicate: running for at least `settleMs` (gateways route to it). */
+  settled(nowMs: number): (i: Instance) => boolean {
+    return (i) => isRunning(i) && nowMs - (this.since.get(i.id) ?? nowMs) >= settleMs;
+  }
+}
+
 /** The deployment's instances of its current revision, and those of older ones (being replaced). */
 export function splitByRevision(
   instances: readonly Instance[],
@@ -34,21 +65,26 @@ export function splitByRevision(
   };
 }
 
+/** An instance that has served: running, or started again after its engine died (it comes back). */
+const hasServed = (i: Instance) => isRunning(i) || (i.state === 'starting' && i.restarts > 0);
+
 /**
- * The outdated instances no longer needed: of the running ones, as many are kept as replicas of the
- * current revision are missing from running (`desired` minus those running), the oldest; the others go,
- * and so do outdated ones not running (nothing is served by them; a model superseded while it downloads
- * is not fetched to the end).
+ * The outdated instances no longer needed: of those that have served, as many are kept as replicas of
+ * the current revision are missing from serving (`desired` minus those `serving`: settled, see
+ * RunningSince), running ones first, then the oldest; the others go, and so do outdated ones that never
+ * served (a model superseded while it downloads is not fetched to the end).
  */
 export function retiredInstances(
   outdated: readonly Instance[],
   current: readonly Instance[],
   desired: number,
+  serving: (i: Instance) => boolean,
 ): Instance[] {
-  const keep = Math.max(0, desired - current.filter(isRunning).length);
+  const keep = Math.max(0, desired - current.filter(serving).length);
+  const order = (i: Instance) => (isRunning(i) ? 0 : 1);
   const kept = outdated
-    .filter(isRunning)
-    .sort((a, b) => a.createdAtMs - b.createdAtMs)
+    .filter(hasServed)
+    .sort((a, b) => order(a) - order(b) || a.createdAtMs - b.createdAtMs)
     .slice(0, keep);
   return outdated.filter((i) => !kept.includes(i));
 }
@@ -73,7 +109,7 @@ export function schedulerView(
 /**
  * The outdated instances that may make room for a replica of the new revision that fits nowhere beside
  * them (a GPU that holds one copy of the model), oldest first. None while a new replica is still on its
- * way (placed, not running yet), or while fewer replicas serve than are desired (one replaced in place
+ * way (placed, not `serving` yet), or while fewer replicas serve than are desired (one replaced in place
  * failed): at most one replica is missing at a time, and a new revision that does not run never takes
  * the old instances down one after another.
  */
@@ -81,9 +117,10 @@ export function inPlaceCandidates(
   outdated: readonly Instance[],
   current: readonly Instance[],
   desired: number,
+  serving: (i: Instance) => boolean,
 ): Instance[] {
-  const serving = outdated.filter(isRunning).length + current.filter(isRunning).length;
-  if (!current.every(isRunning) || serving < desired) return [];
+  const served = outdated.filter(isRunning).length + current.filter(serving).length;
+  if (!current.every(serving) || served < desired) return [];
   return outdated.filter(isRunning).sort((a, b) => a.createdAtMs - b.createdAtMs);
 }
 

@@ -39,7 +39,8 @@ export async function runEngine(options: EngineOptions, log: Logger): Promise<vo
     await runtime?.dispose().catch(() => undefined);
     process.exit(0);
   };
-  // `on`, not `once`: a second signal (systemd's to the whole group, then the worker's) must not end the drain.
+  // `on`, not `once`: a second signal (a shell's Ctrl-C twice, a service manager's signal to every
+  // process of the unit besides the worker's) must not end the drain.
   process.on('SIGTERM', () => void stop('SIGTERM', engineDrainMs));
   process.on('SIGINT', () => void stop('SIGINT', engineDrainMs));
   // No one to stop it later, or to restart it: it ends now.

@@ -229,12 +229,12 @@ export class InstanceRunner {
       : await checkpointModelArg(instance.modelRef);
     if (this.stopped) return;
     this.progress = undefined;
+    this.stateValue = 'starting';
     if (this.options.devicesFree) {
       this.note('waiting for the instance it replaces on these devices to stop');
       await this.options.devicesFree;
       if (this.stopped) return;
     }
-    this.stateValue = 'starting';
     this.note(`starting engine ${instance.engine} with model ${model}`);
     if (adapterId === 'embedded') this.startEmbedded(model);
     else this.startProcess(adapter, adapterId, model, executable);
