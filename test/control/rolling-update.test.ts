@@ -207,6 +207,10 @@ describe.each(stores)('rolling updates of a deployment on %s', (_label, database
     expect(afterRetry.filter((i) => i['revision'] === 1)).toEqual([
       expect.objectContaining({ nodeId: nodes[other]!.nodeId, state: 'running' }),
     ]);
+    // Why the update does not progress, until a new instance runs.
+    expect((await deployment(id))['statusReason']).toMatch(/; a new instance failed: out of memory$/);
+    await h.control.reconcile();
+    expect((await deployment(id))['statusReason']).toMatch(/; a new instance failed: out of memory$/);
 
     // Once it runs, the second old one makes room for the last new one.
     await runAll(node, id);

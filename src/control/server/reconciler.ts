@@ -66,6 +66,11 @@ export class Reconciler {
   readonly resolver = new ModelResolver();
   /** When instances were first seen running: a rolling update retires old ones only for settled new ones. */
   private readonly runningSince = new RunningSince();
+  /**
+   * The last error of a failed instance per deployment, with its revision: shown in the status of an
+   * update whose new instances fail (they are removed and placed again each pass).
+   */
+  private readonly lastFailure = new Map<string, { revision: number; error: string }>();
   private running: Promise<ReconcileResult> | undefined;
 
   constructor(private readonly options: ReconcilerOptions) {}
@@ -107,6 +112,10 @@ export class Reconciler {
       const instanceNodes = [instance.nodeId, ...instance.allocations.map((a) => a.nodeId)];
       const lost = instanceNodes.some((id) => id !== null && id !== undefined && !upNodes.has(id));
       if (lost || instance.state === 'failed' || instance.state === 'stopped') {
+        if (instance.state === 'failed' && instance.lastError !== null) {
+          const failure = { revision: instance.revision, error: instance.lastError };
+          this.lastFailure.set(instance.deploymentId, failure);
+        }
         await store.deleteInstance(instance.id);
         result.instancesRemoved.push(instance.id);
         log.info(
@@ -127,6 +136,7 @@ export class Reconciler {
     const serving = this.runningSince.settled(now);
     const deployments = (await store.listDeployments()).filter((d) => d.status !== 'deleting');
     const byId = new Map(deployments.map((d) => [d.id, d]));
+    for (const id of this.lastFailure.keys()) if (!byId.has(id)) this.lastFailure.delete(id);
     const desired = new Map(deployments.map((d) => [d.id, desiredReplicas(d, now)]));
     const remove = async (instance: Instance, fields: Record<string, unknown>, message: string) => {
       await store.deleteInstance(instance.id);
@@ -241,12 +251,17 @@ export class Reconciler {
     const olderServing = outdated.filter((i) => i.state === 'running').length;
     let status: DeploymentStatus;
     let reason: string | null;
+    if (outdated.length === 0) this.lastFailure.delete(deployment.id); // no update in progress
     if (outdated.length > 0) {
       // Being updated: the older instances serve until the new revision's replace them.
       const serving = running + olderServing;
       status = serving >= desired ? 'running' : serving > 0 ? 'degraded' : 'pending';
       reason = updatingReason(deployment, desired, running, olderServing);
       if (pendingReason !== undefined) reason += `; ${desired - live} replica(s) unplaced: ${pendingReason}`;
+      const failure = this.lastFailure.get(deployment.id);
+      if (failure?.revision === deployment.revision && running < desired) {
+        reason += `; a new instance failed: ${failure.error.slice(0, 300)}`;
+      }
     } else if (desired === 0 && live === 0) {
       status = 'pending';
       reason = scaledToZeroReason;
