@@ -63,6 +63,36 @@ describe.each(stores)('rolling updates of a deployment on %s', (_label, database
     for (const name of Object.keys(nodes)) await heartbeat(name);
     return h.control.reconcile();
   };
+  /** The id of the deployment named `name`. */
+  const idOf = async (name: string) =>
+    listOf((await h.call('GET', '/api/v1/deployments')).body).find((d) => d['name'] === name)?.[
+      'id'
+    ] as string;
+  /**
+   * Deploys `name` as two replicas on site-c, whose two GPUs each hold one copy (14B in FP8 on vLLM), and
+   * reports both running; returns its id.
+   */
+  const deployOneCopyPerGpu = async (name: string) => {
+    const created = await h.call('POST', '/api/v1/deployments', {
+      body: {
+        name,
+        model: 'deepseek-r1-distill-qwen-14b',
+        quant: 'fp8',
+        engine: 'vllm',
+        replicas: 2,
+        sites: ['site-c'],
+      },
+    });
+    const id = created.body['id'] as string;
+    await h.control.reconcile();
+    const placed = await instancesOf(id);
+    expect(placed.map((i) => i['nodeId']).sort()).toEqual(
+      [nodes['c-1']!.nodeId, nodes['c-2']!.nodeId].sort(),
+    );
+    await runAll('c-1', id);
+    await runAll('c-2', id);
+    return id;
+  };
   /** Reports every instance of the deployment on `node` as running. */
   const runAll = async (node: string, id: string) => {
     const mine = (await instancesOf(id)).filter((i) => i['nodeId'] === nodes[node]!.nodeId);
@@ -166,24 +196,7 @@ describe.each(stores)('rolling updates of a deployment on %s', (_label, database
 
   it('replaces in place one replica at a time, and not the next while the new one fails', async () => {
     // Two GPUs that each hold one copy; both replicas run.
-    const created = await h.call('POST', '/api/v1/deployments', {
-      body: {
-        name: 'pair',
-        model: 'deepseek-r1-distill-qwen-14b',
-        quant: 'fp8',
-        engine: 'vllm',
-        replicas: 2,
-        sites: ['site-c'],
-      },
-    });
-    const id = created.body['id'] as string;
-    await h.control.reconcile();
-    const before = await instancesOf(id);
-    expect(before.map((i) => i['nodeId']).sort()).toEqual(
-      [nodes['c-1']!.nodeId, nodes['c-2']!.nodeId].sort(),
-    );
-    await runAll('c-1', id);
-    await runAll('c-2', id);
+    const id = await deployOneCopyPerGpu('pair');
 
     expect(
       (await h.call('PATCH', `/api/v1/deployments/${id}`, { body: { contextTokens: 2048 } })).status,
@@ -282,9 +295,7 @@ describe.each(stores)('rolling updates of a deployment on %s', (_label, database
   });
 
   it('keeps the old instance serving when the new revision fits nowhere, and says why', async () => {
-    const id = listOf((await h.call('GET', '/api/v1/deployments')).body).find((d) => d['name'] === 'chat')?.[
-      'id'
-    ] as string;
+    const id = await idOf('chat');
     const [serving] = await instancesOf(id);
     // The full DeepSeek-R1 fits on no 24 GB GPU, not even in the place of the running one.
     const updated = await h.call('PATCH', `/api/v1/deployments/${id}`, {
@@ -351,24 +362,8 @@ describe.each(stores)('rolling updates of a deployment on %s', (_label, database
   });
 
   it('takes no old instance down while fewer replicas serve than it has (a new one failed, its node went down)', async () => {
-    await h.call(
-      'DELETE',
-      `/api/v1/deployments/${listOf((await h.call('GET', '/api/v1/deployments')).body).find((d) => d['name'] === 'pair')?.['id'] as string}`,
-    );
-    const created = await h.call('POST', '/api/v1/deployments', {
-      body: {
-        name: 'duo',
-        model: 'deepseek-r1-distill-qwen-14b',
-        quant: 'fp8',
-        engine: 'vllm',
-        replicas: 2,
-        sites: ['site-c'],
-      },
-    });
-    const id = created.body['id'] as string;
-    await h.control.reconcile();
-    await runAll('c-1', id);
-    await runAll('c-2', id);
+    await h.call('DELETE', `/api/v1/deployments/${await idOf('pair')}`);
+    const id = await deployOneCopyPerGpu('duo');
     await h.call('PATCH', `/api/v1/deployments/${id}`, { body: { contextTokens: 2048 } });
     await h.control.reconcile(); // one old instance replaced in place
     const fresh = (await instancesOf(id)).find((i) => i['revision'] === 2)!;
