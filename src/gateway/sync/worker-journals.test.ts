@@ -165,4 +165,23 @@ describe('worker journals', () => {
     const left = await readdir(join(home, 'usage-journal-2'));
     expect(left.some((name) => name.endsWith('.jsonl'))).toBe(true);
   });
+
+  it('stops at once when the gateway closes while a shipment is under way', async () => {
+    const home = await homeOfThreeWorkers();
+    const stop = new AbortController();
+    const started = Date.now();
+    await shipLeftoverJournals({
+      home,
+      workers: 2,
+      ship: async () => {
+        stop.abort();
+        throw new Error('control plane unreachable');
+      },
+      log,
+      signal: stop.signal,
+      retryMs: 60_000,
+    });
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect((await readdir(home)).sort()).toEqual(['usage-journal', 'usage-journal-1', 'usage-journal-2']);
+  }, 10_000);
 });

@@ -51,6 +51,8 @@ export async function shipLeftoverJournals(options: LeftoverJournalsOptions): Pr
         );
         break;
       }
+      // Closed while that attempt ran: an abort listener added now would never fire.
+      if (signal.aborted) return;
       const waited = new AbortController();
       const tryNow = () => waited.abort();
       signal.addEventListener('abort', tryNow, { once: true });
