@@ -51,11 +51,16 @@ describe('a vLLM instance run by edgefleet worker (test double for vllm)', () =>
     const token = (await readFile(join(serverHome, 'join-token'), 'utf8')).trim();
     const path = process.env['PATH'];
     process.env['PATH'] = `${tools}${delimiter}${path ?? ''}`; // the worker inherits it at spawn
-    const worker = startCli([
-      'worker',
-      ...['--server', server.url, '--token', token, '--site', 'gpu-room', '--name', 'node-gpu'],
-      ...['--home', workerHome, '--heartbeat-ms', '200', '--engine-bin', `vllm=${fakeVllm}`],
-    ]);
+    // The double reports its real load (idle), not the captured busy one: the undeploy below would
+    // otherwise wait out the worker's drain of the answers in flight.
+    const worker = startCli(
+      [
+        'worker',
+        ...['--server', server.url, '--token', token, '--site', 'gpu-room', '--name', 'node-gpu'],
+        ...['--home', workerHome, '--heartbeat-ms', '200', '--engine-bin', `vllm=${fakeVllm}`],
+      ],
+      { env: { FAKE_VLLM_REPLY_MS: '0' } },
+    );
     process.env['PATH'] = path;
     processes.push(worker);
     const diagnostics = () => `\nworker:\n${worker.output()}\nserver:\n${server.output()}`;

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DesiredInstance, HeartbeatRequest } from '../../src/spec/worker-protocol.js';
@@ -18,12 +19,47 @@ import { startCli, TestResources } from './fleet-processes.js';
  */
 describe('worker replacing an instance in place', () => {
   const resources = new TestResources();
-  let control: Server | undefined;
+  const controls: Server[] = [];
   afterAll(async () => {
     await resources.cleanup();
-    control?.closeAllConnections();
-    control?.close();
+    for (const control of controls) {
+      control.closeAllConnections();
+      control.close();
+    }
   });
+
+  /** The worker protocol answered from the test: every heartbeat is recorded and told `desired()`. */
+  const controlPlane = async (desired: () => DesiredInstance[]) => {
+    const beats: { atMs: number; reports: HeartbeatRequest['instances'] }[] = [];
+    const readJson = async (request: IncomingMessage) => {
+      let text = '';
+      for await (const chunk of request) text += String(chunk);
+      return JSON.parse(text) as Record<string, unknown>;
+    };
+    const control = createServer((request, response) => {
+      void readJson(request).then((body) => {
+        const answer =
+          request.url === '/api/v1/worker/register'
+            ? { nodeId: 'n-1', siteId: 's-1', credential: 'ef_node_test' }
+            : (beats.push({ atMs: Date.now(), reports: (body as HeartbeatRequest).instances }),
+              { nodeId: 'n-1', instances: desired() });
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(JSON.stringify(answer));
+      });
+    });
+    controls.push(control);
+    control.listen(0, '127.0.0.1');
+    await once(control, 'listening');
+    const url = `http://127.0.0.1:${(control.address() as AddressInfo).port}`;
+    const report = (id: string) => beats.at(-1)?.reports.find((r) => r.id === id);
+    const logOf = (beat: (typeof beats)[number], id: string) =>
+      beat.reports.find((r) => r.id === id)?.logTail?.join('\n') ?? '';
+    return { url, beats, report, logOf };
+  };
+  const workerArgs = (url: string, home: string) => [
+    ...['worker', '--server', url, '--token', 'ef_join_test', '--site', 'local', '--name', 'n-1'],
+    ...['--home', home, '--heartbeat-ms', '200', '--threads', '1', '--parallel', '1'],
+  ];
 
   it('keeps heartbeating while the old engine drains, and starts the new one after it exits', async () => {
     const model = await makeTestModel({ contextLength: 1024 });
@@ -38,33 +74,8 @@ describe('worker replacing an instance in place', () => {
       contextTokens: 1024,
     });
     let desired = [instance('a')];
-    const beats: { atMs: number; reports: HeartbeatRequest['instances'] }[] = [];
-    const readJson = async (request: IncomingMessage) => {
-      let text = '';
-      for await (const chunk of request) text += String(chunk);
-      return JSON.parse(text) as Record<string, unknown>;
-    };
-    control = createServer((request, response) => {
-      void readJson(request).then((body) => {
-        const answer =
-          request.url === '/api/v1/worker/register'
-            ? { nodeId: 'n-1', siteId: 's-1', credential: 'ef_node_test' }
-            : (beats.push({ atMs: Date.now(), reports: (body as HeartbeatRequest).instances }),
-              { nodeId: 'n-1', instances: desired });
-        response.writeHead(200, { 'content-type': 'application/json' });
-        response.end(JSON.stringify(answer));
-      });
-    });
-    control.listen(0, '127.0.0.1');
-    await once(control, 'listening');
-    const url = `http://127.0.0.1:${(control.address() as AddressInfo).port}`;
-    resources.track(
-      startCli([
-        ...['worker', '--server', url, '--token', 'ef_join_test', '--site', 'local', '--name', 'n-1'],
-        ...['--home', home, '--heartbeat-ms', '200', '--threads', '1', '--parallel', '1'],
-      ]),
-    );
-    const report = (id: string) => beats.at(-1)?.reports.find((r) => r.id === id);
+    const { url, beats, report, logOf } = await controlPlane(() => desired);
+    resources.track(startCli(workerArgs(url, home)));
     const port = await resources.explain(
       waitFor(
         async () => (report('a')?.state === 'running' ? report('a')?.port : undefined),
@@ -108,11 +119,55 @@ describe('worker replacing an instance in place', () => {
     const during = beats.filter((b) => b.atMs > droppedAtMs + 300 && b.atMs < finishedAtMs);
     expect(during.length).toBeGreaterThan(drainMs / 200 / 2);
     // b fetched its model meanwhile and said it waits, but started its engine only after a's stream ended.
-    const logOf = (beat: (typeof beats)[number]) =>
-      beat.reports.find((r) => r.id === 'b')?.logTail?.join('\n') ?? '';
-    const waiting = beats.find((b) => logOf(b).includes('waiting for the instance it replaces'));
+    const waiting = beats.find((b) => logOf(b, 'b').includes('waiting for the instance it replaces'));
     expect(waiting?.atMs).toBeLessThan(finishedAtMs);
-    const engineStart = beats.find((b) => logOf(b).includes('starting engine llama.cpp'));
+    const engineStart = beats.find((b) => logOf(b, 'b').includes('starting engine llama.cpp'));
+    expect(engineStart?.atMs).toBeGreaterThan(finishedAtMs - 250);
+  }, 120_000);
+
+  // vLLM (by default) and llama-server abort the answers in flight on SIGTERM: the worker waits for them
+  // first, reading the engine's own metrics (a test double for vllm that speaks its API and metric names).
+  it('lets a process engine finish the answer in flight before stopping it', async () => {
+    const home = await resources.tempDir('ef-replace-vllm-');
+    const instance = (id: string): DesiredInstance => ({
+      id,
+      deploymentId: 'd-1',
+      modelRef: 'org/model',
+      servedName: 'chat',
+      engine: 'vllm',
+      deviceIndexes: [0],
+      contextTokens: 1024,
+    });
+    let desired = [instance('a')];
+    const { url, beats, report, logOf } = await controlPlane(() => desired);
+    const fakeVllm = fileURLToPath(new URL('../fixtures/engines/fake-vllm.mjs', import.meta.url));
+    const worker = resources.track(
+      startCli([...workerArgs(url, home), '--engine-bin', `vllm=${fakeVllm}`], {
+        env: { FAKE_VLLM_REPLY_MS: '3000', EDGEFLEET_LOG_LEVEL: 'info' },
+      }),
+    );
+    const port = await resources.explain(
+      waitFor(
+        async () => (report('a')?.state === 'running' ? report('a')?.port : undefined),
+        60_000,
+        'instance a to run',
+      ),
+    );
+    const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'none', maxRetries: 0 });
+    const answer = client.chat.completions.create({
+      model: 'chat',
+      messages: [{ role: 'user', content: 'hello' }],
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    desired = [instance('b')];
+    const completion = await answer; // rejects when the engine was stopped under it
+    const finishedAtMs = Date.now();
+    expect(completion.choices[0]?.message.content).toBe('Hello from the fake vLLM.');
+    await resources.explain(
+      waitFor(async () => (report('b')?.state === 'running' ? true : undefined), 60_000, 'instance b to run'),
+    );
+    expect(worker.output()).toMatch(/"instanceId":"a","drainMs":\d+,"msg":"engine drained"/);
+    const engineStart = beats.find((b) => logOf(b, 'b').includes('starting engine vllm'));
     expect(engineStart?.atMs).toBeGreaterThan(finishedAtMs - 250);
   }, 120_000);
 });

@@ -11,7 +11,7 @@ import { EngineSupervisor, type EngineExit, type EngineState } from '../engine-s
 import { LogTail, readableLogLine } from '../log-tail.js';
 import { resolveModel } from '../resolve-model.js';
 import { findEngineExecutable, type EngineBins } from '../process-engine/engine-executables.js';
-import { ProcessEngineSupervisor } from '../process-engine/process-engine-supervisor.js';
+import { ProcessEngineSupervisor, type DrainOptions } from '../process-engine/process-engine-supervisor.js';
 import {
   adapterIdFor,
   checkpointModelArg,
@@ -87,6 +87,8 @@ export class InstanceRunner {
   private progress: InstanceReport['downloadProgress'];
   private engine: Supervisor | undefined;
   private readonly abort = new AbortController();
+  /** Aborted by a stop() that must not wait for a drain (the worker is closing). */
+  private readonly drainCut = new AbortController();
   private stopped = false;
   private stopping: Promise<void> | undefined;
   /** The engine's output (pino records made readable) and the worker's notes, for the heartbeat. */
@@ -169,18 +171,36 @@ export class InstanceRunner {
     if (this.engine?.kind === 'process') this.engine.supervisor.killNow();
   }
 
-  /** Stops the engine; every call resolves when it is stopped (the worker's close waits for a stop in progress). */
-  stop(): Promise<void> {
+  /**
+   * Stops the engine; every call resolves when it is stopped (the worker's close waits for a stop in
+   * progress). With `drain` (an instance the control plane removed), a process engine first finishes the
+   * answers in flight (ProcessEngineSupervisor.drain): llama-server and vLLM abort them on SIGTERM. The
+   * embedded engine drains on SIGTERM by itself. A later stop() without `drain` cuts a drain short.
+   */
+  stop(drain?: Omit<DrainOptions, 'signal'>): Promise<void> {
+    if (!drain) this.drainCut.abort();
     this.stopping ??= (async () => {
       // A flag of its own: `stopping` is assigned only once this function's synchronous part (abort()
       // and its listeners) has run, and those must already see the runner as stopped.
       this.stopped = true;
       this.stateValue = 'stopping';
       this.abort.abort();
+      if (drain && this.engine?.kind === 'process') await this.drain(this.engine.supervisor, drain);
       await this.engine?.supervisor.stop();
       this.stateValue = 'stopped';
     })();
     return this.stopping;
+  }
+
+  private async drain(supervisor: ProcessEngineSupervisor, drain: Omit<DrainOptions, 'signal'>) {
+    this.options.log.info({ instanceId: this.id }, 'draining the engine before stopping it');
+    const startedAt = Date.now();
+    const left = await supervisor.drain({ ...drain, signal: this.drainCut.signal });
+    const fields = { instanceId: this.id, drainMs: Date.now() - startedAt };
+    if (left === 0) this.options.log.info(fields, 'engine drained');
+    else if (left === undefined)
+      this.options.log.warn(fields, 'engine drain ended: its metrics do not say what is in flight');
+    else this.options.log.warn({ ...fields, inFlight: left }, 'engine drain ended with answers in flight');
   }
 
   private port(): number | undefined {

@@ -7,6 +7,8 @@ import { detectAccelerators } from '../accelerators/detect-accelerators.js';
 import { ControlClient, ControlRequestError } from './control-client.js';
 import type { EngineBins } from '../process-engine/engine-executables.js';
 import { killStaleEngine } from '../process-engine/stale-engine.js';
+import type { DrainOptions } from '../process-engine/process-engine-supervisor.js';
+import { engineDrainMs } from '../../engines/embedded/engine-options.js';
 import type { NodeDevice } from './engine-launch-spec.js';
 import { InstanceRunner } from './instance-runner.js';
 import { defaultKeepInstanceDirs, pruneRetiredInstanceDirs } from './retired-instance-dirs.js';
@@ -56,6 +58,13 @@ class CannotJoin extends EdgeFleetError {
 
 /** Every this many heartbeats, each instance's log tail is sent even when unchanged. */
 const fullLogEveryBeats = 12;
+
+/**
+ * The drain of a process engine the control plane removed: gateways may route to it for up to about a
+ * second after (the server's route table is at most 0.5 s old, room gateways poll every second), and it
+ * finishes the answers in flight for up to as long as the embedded engine does on SIGTERM.
+ */
+const retireDrain: DrainOptions = { routeDelayMs: 2000, timeoutMs: engineDrainMs };
 
 /**
  * The worker agent: registers the node (or re-uses its saved credential), heartbeats its instances'
@@ -151,8 +160,8 @@ export class WorkerAgent {
     for (const runner of this.unstopped) runner.killNow();
   }
 
-  private async stopRunner(runner: InstanceRunner): Promise<void> {
-    await runner.stop();
+  private async stopRunner(runner: InstanceRunner, drain?: DrainOptions): Promise<void> {
+    await runner.stop(drain);
     this.unstopped.delete(runner);
   }
 
@@ -279,7 +288,7 @@ export class WorkerAgent {
       this.options.log.info({ instanceId: runner.id }, 'instance no longer desired; stopping');
       // In the background: its engine may take its grace period to finish the answers in flight, and
       // heartbeats go on meanwhile. Its directory is pruned (if at all) after it stopped.
-      const stopped = this.stopRunner(runner)
+      const stopped = this.stopRunner(runner, retireDrain)
         .catch((error: unknown) =>
           this.options.log.warn({ err: error, instanceId: runner.id }, 'stop failed'),
         )

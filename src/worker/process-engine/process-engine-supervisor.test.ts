@@ -228,6 +228,56 @@ describe('ProcessEngineSupervisor (fake vLLM process)', () => {
     await until('the forked worker to exit', () => !isAlive(workerPid) || undefined, 2000);
   });
 
+  describe('drain', () => {
+    /** A chat completion sent to the engine; resolves to its status, or the error that ended it. */
+    const ask = (supervisor: ProcessEngineSupervisor) =>
+      fetch(`http://127.0.0.1:${supervisor.port!}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'r1', messages: [{ role: 'user', content: 'hi' }] }),
+      }).then(
+        async (response) => ({ status: response.status, body: await response.text() }),
+        (error: Error) => ({ status: 0, body: error.message }),
+      );
+    const slowEngine = async (name: string, replyMs: number) => {
+      const supervisor = supervise(name, {}, { FAKE_VLLM_REPLY_MS: String(replyMs) });
+      supervisor.start();
+      await supervisor.waitUntilReady(10_000);
+      const answer = ask(supervisor);
+      await until('the answer in flight', () => (supervisor.load?.requestsRunning ?? 0) > 0 || undefined);
+      return { supervisor, answer };
+    };
+
+    it('lets the answer in flight finish, which a plain stop aborts', async () => {
+      const drained = await slowEngine('drain-finish', 1500);
+      const left = await drained.supervisor.drain({ routeDelayMs: 100, timeoutMs: 10_000, pollMs: 50 });
+      expect(left).toBe(0);
+      const answer = await drained.answer;
+      expect(answer.status).toBe(200);
+      expect(answer.body).toContain('Hello from the fake vLLM.');
+      await drained.supervisor.stop();
+
+      // Without the drain the engine's SIGTERM ends the same answer unfinished.
+      const cut = await slowEngine('drain-none', 1500);
+      await cut.supervisor.stop();
+      expect((await cut.answer).status).toBe(0);
+    });
+
+    it('ends after its time limit, or at once when its signal aborts, saying what is still in flight', async () => {
+      const { supervisor } = await slowEngine('drain-limit', 5000);
+      let started = Date.now();
+      expect(await supervisor.drain({ routeDelayMs: 100, timeoutMs: 400, pollMs: 50 })).toBe(1);
+      expect(Date.now() - started).toBeLessThan(2000);
+      const cut = new AbortController();
+      setTimeout(() => cut.abort(), 200);
+      started = Date.now();
+      expect(
+        await supervisor.drain({ routeDelayMs: 100, timeoutMs: 10_000, pollMs: 50, signal: cut.signal }),
+      ).toBe(1);
+      expect(Date.now() - started).toBeLessThan(2000);
+    });
+  });
+
   it('kills the engine an earlier (SIGKILLed) worker left in the work dir before starting', async () => {
     const workDir = join(dir, 'orphan');
     await mkdir(workDir, { recursive: true });

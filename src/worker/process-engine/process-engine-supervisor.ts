@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve as resolvePath, sep } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { EngineAdapter, EngineLoad, LaunchPlan } from '../../engines/adapter/engine-adapter.js';
 import type { EngineLaunchInput } from '../../engines/adapter/launch-spec.js';
 import type { Logger } from '../../telemetry/logger.js';
@@ -36,6 +37,16 @@ export interface ProcessEngineOptions extends BackoffOptions {
   stopGraceMs?: number;
   /** Also receives what the engine writes to engine.log, for the heartbeat. */
   logTail?: LogTail;
+}
+
+export interface DrainOptions {
+  /** How long gateways may still send it new requests (they learn of a removed instance within ~1 s). */
+  routeDelayMs: number;
+  /** The longest drain, route delay included. */
+  timeoutMs: number;
+  pollMs?: number;
+  /** Ends the drain early (the worker is closing). */
+  signal?: AbortSignal;
 }
 
 /** Ports reserved per engine: MindIE uses port, port + 1 (management) and port + 2 (metrics). */
@@ -128,6 +139,32 @@ export class ProcessEngineSupervisor extends EventEmitter<{ state: [EngineState]
       };
       this.on('state', onState);
     });
+  }
+
+  /**
+   * Lets the answers in flight finish before a stop, for engines that abort them on SIGTERM (llama-server,
+   * vLLM without `--shutdown-timeout`, SGLang): waits `routeDelayMs`, the time gateways take to stop
+   * sending it new requests, then scrapes /metrics every `pollMs` until the engine reports no request
+   * running or waiting, for at most `timeoutMs` in all, or until `signal` aborts. Resolves to the
+   * requests still in flight then (0: drained), or undefined when its metrics cannot tell.
+   */
+  async drain(options: DrainOptions): Promise<number | undefined> {
+    const { routeDelayMs, timeoutMs, pollMs = 250, signal } = options;
+    const child = this.child;
+    const plan = this.planValue;
+    if (!child || !plan || this.stateValue !== 'ready') return 0;
+    const deadline = Date.now() + timeoutMs;
+    const pause = (ms: number) =>
+      sleep(Math.max(0, Math.min(ms, deadline - Date.now())), undefined, { signal }).catch(() => undefined);
+    await pause(routeDelayMs);
+    for (;;) {
+      if (this.child !== child) return 0;
+      const load = await this.scrape(child, plan);
+      if (load === undefined) return this.child === child ? undefined : 0;
+      const inFlight = load.requestsRunning + load.requestsWaiting;
+      if (inFlight === 0 || Date.now() >= deadline || signal?.aborted) return inFlight;
+      await pause(pollMs);
+    }
   }
 
   /** SIGTERM to the engine's process group, SIGKILL after the grace period; resolves when it is gone. */
@@ -329,7 +366,8 @@ export class ProcessEngineSupervisor extends EventEmitter<{ state: [EngineState]
     });
   }
 
-  private async scrape(child: ChildProcess, plan: LaunchPlan): Promise<void> {
+  /** One /metrics scrape into `load`; undefined when it failed. */
+  private async scrape(child: ChildProcess, plan: LaunchPlan): Promise<EngineLoad | undefined> {
     try {
       const { apiKey } = this.options.spec;
       const response = await fetch(`${this.baseUrl(plan.metricsPort)}${plan.metricsPath}`, {
@@ -340,8 +378,10 @@ export class ProcessEngineSupervisor extends EventEmitter<{ state: [EngineState]
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const load = this.options.adapter.parseMetrics(await response.text());
       if (this.child === child) this.loadValue = load;
+      return load;
     } catch (error) {
       this.options.log.debug({ err: errorMessage(error) }, 'metrics scrape failed');
+      return undefined;
     }
   }
 
