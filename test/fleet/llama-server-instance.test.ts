@@ -31,7 +31,8 @@ async function llamaServerPids(worker: FleetProcess): Promise<number[]> {
 /**
  * A server and one worker as processes on 127.0.0.1; a generated GGUF deployed with engine llama-server runs
  * as a real llama-server under the worker (found through the default lookup of the bundled build), answers
- * the openai client with the model's exact text, is restarted after `kill -9`, and is gone after undeploy.
+ * the openai client with the model's exact text, is restarted after `kill -9`, and is gone after undeploy,
+ * once the answer it was streaming has finished.
  */
 describe.skipIf(!existsSync(llamaServer))('a llama-server instance run by edgefleet worker', () => {
   const resources = new TestResources();
@@ -44,17 +45,21 @@ describe.skipIf(!existsSync(llamaServer))('a llama-server instance run by edgefl
   const tempDir = (prefix: string) => resources.tempDir(prefix);
 
   it('deploys, chats, survives kill -9 of llama-server and stops it on undeploy', async () => {
-    const model = await makeTestModel({});
+    // A model slow enough (about 70 tokens/s here) that an answer is still streaming at the undeploy.
+    const model = await makeTestModel({ hidden: 768, layers: 6 });
     const serverHome = await tempDir('ef-ls-server-');
     const server: FleetServer = await startServer(serverHome, ['--reconcile-ms', '200', '--context', '512']);
     processes.push(server);
     const workerHome = await tempDir('ef-ls-worker-');
     const token = (await readFile(join(serverHome, 'join-token'), 'utf8')).trim();
-    const worker = startCli([
-      'worker',
-      ...['--server', server.url, '--token', token, '--site', 'north', '--name', 'node-ls'],
-      ...['--home', workerHome, '--heartbeat-ms', '200', '--threads', '1', '--parallel', '1'],
-    ]);
+    const worker = startCli(
+      [
+        'worker',
+        ...['--server', server.url, '--token', token, '--site', 'north', '--name', 'node-ls'],
+        ...['--home', workerHome, '--heartbeat-ms', '200', '--threads', '1', '--parallel', '1'],
+      ],
+      { env: { EDGEFLEET_LOG_LEVEL: 'info' } },
+    );
     processes.push(worker);
     const diagnostics = () => `\nworker:\n${worker.output()}\nserver:\n${server.output()}`;
 
@@ -126,9 +131,41 @@ describe.skipIf(!existsSync(llamaServer))('a llama-server instance run by edgefl
     expect(worker.output()).toMatch(/"restarts":1\b/);
     expect(worker.output()).toMatch(/"signal":"SIGKILL"/);
 
-    // Undeploy: the worker stops llama-server.
-    const deleted = await server.api('DELETE', `/api/v1/deployments/${deploymentId}`);
-    expect(deleted.status).toBe(200);
+    // Undeploy while a stream is in flight: llama-server would abort it on SIGTERM, so the worker waits
+    // until the engine's metrics say it finished, then stops llama-server.
+    const client = new OpenAI({
+      baseURL: `http://127.0.0.1:${String(again['port'])}/v1`,
+      apiKey: key,
+      maxRetries: 0,
+    });
+    const stream = await client.completions.create({
+      model: 'tiny-ls',
+      prompt: 'hi',
+      max_tokens: 240,
+      stream: true,
+      ignore_eos: true,
+    } as OpenAI.CompletionCreateParamsStreaming);
+    let chunks = 0;
+    let finish: string | null = null;
+    let deletedAtMs = 0;
+    for await (const chunk of stream) {
+      chunks += 1;
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+      if (chunks === 3) {
+        deletedAtMs = Date.now();
+        const deleted = await server.api('DELETE', `/api/v1/deployments/${deploymentId}`);
+        expect(deleted.status).toBe(200);
+      }
+    }
+    expect(finish, diagnostics()).toBe('length');
+    expect(chunks).toBeGreaterThan(240);
+    // The answer outlasted the 2 s the worker gives gateways before it reads the engine's load.
+    expect(Date.now() - deletedAtMs).toBeGreaterThan(2500);
+    await waitFor(
+      async () => (worker.output().includes('"msg":"engine drained"') ? true : undefined),
+      5000,
+      'the worker to see the engine drained',
+    );
     await waitFor(
       async () => (isAlive(restartedPid) || (await llamaServerPids(worker)).length > 0 ? undefined : true),
       15_000,

@@ -54,7 +54,16 @@ describe('worker replacing an instance in place', () => {
     const report = (id: string) => beats.at(-1)?.reports.find((r) => r.id === id);
     const logOf = (beat: (typeof beats)[number], id: string) =>
       beat.reports.find((r) => r.id === id)?.logTail?.join('\n') ?? '';
-    return { url, beats, report, logOf };
+    /** Resolves to the instance's port once the worker reports it running. */
+    const runningPort = (id: string) =>
+      resources.explain(
+        waitFor(
+          async () => (report(id)?.state === 'running' ? report(id)?.port : undefined),
+          60_000,
+          `instance ${id} to run`,
+        ),
+      );
+    return { url, beats, logOf, runningPort };
   };
   const workerArgs = (url: string, home: string) => [
     ...['worker', '--server', url, '--token', 'ef_join_test', '--site', 'local', '--name', 'n-1'],
@@ -74,15 +83,9 @@ describe('worker replacing an instance in place', () => {
       contextTokens: 1024,
     });
     let desired = [instance('a')];
-    const { url, beats, report, logOf } = await controlPlane(() => desired);
+    const { url, beats, logOf, runningPort } = await controlPlane(() => desired);
     resources.track(startCli(workerArgs(url, home)));
-    const port = await resources.explain(
-      waitFor(
-        async () => (report('a')?.state === 'running' ? report('a')?.port : undefined),
-        60_000,
-        'instance a to run',
-      ),
-    );
+    const port = await runningPort('a');
 
     // A stream on a's engine, long enough to be in flight when a is dropped.
     const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'none', maxRetries: 0 });
@@ -109,9 +112,7 @@ describe('worker replacing an instance in place', () => {
     expect(finish).toBe('length');
     expect(chunks).toBeGreaterThan(800);
 
-    await resources.explain(
-      waitFor(async () => (report('b')?.state === 'running' ? true : undefined), 60_000, 'instance b to run'),
-    );
+    await runningPort('b');
     const drainMs = finishedAtMs - droppedAtMs;
     // The drain took a while (the rest of a 900-token answer), and heartbeats went on through it (every
     // 200 ms, not one blocked stop).
@@ -139,20 +140,14 @@ describe('worker replacing an instance in place', () => {
       contextTokens: 1024,
     });
     let desired = [instance('a')];
-    const { url, beats, report, logOf } = await controlPlane(() => desired);
+    const { url, beats, logOf, runningPort } = await controlPlane(() => desired);
     const fakeVllm = fileURLToPath(new URL('../fixtures/engines/fake-vllm.mjs', import.meta.url));
     const worker = resources.track(
       startCli([...workerArgs(url, home), '--engine-bin', `vllm=${fakeVllm}`], {
         env: { FAKE_VLLM_REPLY_MS: '3000', EDGEFLEET_LOG_LEVEL: 'info' },
       }),
     );
-    const port = await resources.explain(
-      waitFor(
-        async () => (report('a')?.state === 'running' ? report('a')?.port : undefined),
-        60_000,
-        'instance a to run',
-      ),
-    );
+    const port = await runningPort('a');
     const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'none', maxRetries: 0 });
     const answer = client.chat.completions.create({
       model: 'chat',
@@ -163,9 +158,7 @@ describe('worker replacing an instance in place', () => {
     const completion = await answer; // rejects when the engine was stopped under it
     const finishedAtMs = Date.now();
     expect(completion.choices[0]?.message.content).toBe('Hello from the fake vLLM.');
-    await resources.explain(
-      waitFor(async () => (report('b')?.state === 'running' ? true : undefined), 60_000, 'instance b to run'),
-    );
+    await runningPort('b');
     expect(worker.output()).toMatch(/"instanceId":"a","drainMs":\d+,"msg":"engine drained"/);
     const engineStart = beats.find((b) => logOf(b, 'b').includes('starting engine vllm'));
     expect(engineStart?.atMs).toBeGreaterThan(finishedAtMs - 250);
