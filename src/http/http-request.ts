@@ -3,11 +3,14 @@
  * server), on node:http and node:https rather than the global fetch because Node 20's fetch cannot be
  * given a CA: with `ca` a TLS server is verified against those certificates (see tls-options.ts).
  * Connections are kept alive per client. The whole exchange (connect, send, read the answer) is bounded
- * by `timeoutMs`; an answer body over `maxResponseBytes` is an error.
+ * by `timeoutMs`; an answer body over `maxResponseBytes` is an error. A GET that meets a kept-alive
+ * connection the server had already closed is sent once more on a new one (stale-connection.ts); a POST
+ * is not, since it may not be safe to repeat.
  */
 import { Agent as PlainAgent, request as plainRequest, type IncomingMessage } from 'node:http';
 import { Agent as TlsAgent, request as tlsRequest } from 'node:https';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import { isStaleConnectionReset } from './stale-connection.js';
 
 export interface HttpRequestInit {
   method: 'GET' | 'POST';
@@ -34,6 +37,9 @@ export class HttpRequestError extends Error {
     this.name = 'HttpRequestError';
   }
 }
+
+/** The request went out on a kept-alive connection the server had closed: it never read it. */
+class StaleConnectionError extends HttpRequestError {}
 
 export interface HttpClientOptions {
   /** Certificates to trust for https URLs (default: the system's, plus NODE_EXTRA_CA_CERTS). */
@@ -74,9 +80,19 @@ export class HttpClient {
     if (!secure && target.protocol !== 'http:') {
       throw new HttpRequestError(`unsupported URL scheme ${target.protocol}`, undefined);
     }
+    try {
+      return await this.send(target, secure, init);
+    } catch (error) {
+      if (!(error instanceof StaleConnectionError) || init.method !== 'GET') throw error;
+      return this.send(target, secure, init);
+    }
+  }
+
+  private send(target: URL, secure: boolean, init: HttpRequestInit): Promise<HttpAnswer> {
     const body = init.body === undefined ? undefined : Buffer.from(init.body, 'utf8');
     const headers = { ...init.headers, ...(body && { 'content-length': String(body.length) }) };
     return new Promise<HttpAnswer>((resolve, reject) => {
+      let answered = false;
       let settled = false;
       const fail = (error: Error & { code?: string }) => {
         if (settled) return;
@@ -85,6 +101,7 @@ export class HttpClient {
         reject(error instanceof HttpRequestError ? error : new HttpRequestError(error.message, error.code));
       };
       const onAnswer = (response: IncomingMessage) => {
+        answered = true;
         const chunks: Buffer[] = [];
         let size = 0;
         response.on('data', (chunk: Buffer) => {
@@ -115,7 +132,13 @@ export class HttpClient {
       const timer = setTimeout(() => {
         req.destroy(new HttpRequestError(`no answer within ${init.timeoutMs} ms`, 'ETIMEDOUT'));
       }, init.timeoutMs);
-      req.on('error', fail);
+      req.on('error', (error: Error & { code?: string }) =>
+        fail(
+          !answered && isStaleConnectionReset(req, error)
+            ? new StaleConnectionError(error.message, error.code)
+            : error,
+        ),
+      );
       req.end(body);
     });
   }
