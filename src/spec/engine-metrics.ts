@@ -13,6 +13,8 @@ export interface EngineLoad {
   kvCacheUsage: number | null;
   promptTokensTotal?: number;
   generationTokensTotal?: number;
+  /** True when the scrape held neither a running nor a waiting gauge: the zeros above are not counts. */
+  queueUnknown?: true;
 }
 
 /** Which metric names carry each EngineLoad field; the first name present wins. */
@@ -115,6 +117,7 @@ function readScrape(
   };
   const prompt = first(names.promptTokens, sum);
   const generation = first(names.generationTokens, sum);
+  if (running === null && waiting === null) load.queueUnknown = true;
   if (prompt !== null) load.promptTokensTotal = prompt;
   if (generation !== null) load.generationTokensTotal = generation;
   return { load, found: running !== null || waiting !== null || kv !== null };

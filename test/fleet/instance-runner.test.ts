@@ -1,6 +1,7 @@
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DesiredInstance } from '../../src/spec/worker-protocol.js';
 import { createLogger } from '../../src/telemetry/logger.js';
@@ -73,6 +74,54 @@ describe('InstanceRunner failures (no engine started)', () => {
     expect(report.error).toMatch(reason);
     await r.stop();
     expect(r.report().state).toBe('stopped');
+  });
+});
+
+describe('InstanceRunner draining a process engine (test double for vllm)', () => {
+  const fakeVllm = fileURLToPath(new URL('../fixtures/engines/fake-vllm.mjs', import.meta.url));
+
+  it('cuts the drain short when it is stopped again without one (the worker closing)', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'ef-runner-drain-'));
+    process.env['FAKE_VLLM_REPLY_MS'] = '10000'; // the engine inherits the worker's environment
+    try {
+      const runner = new InstanceRunner({
+        instance: desired({ engine: 'vllm', modelRef: 'org/model' }),
+        home,
+        bindHost: '127.0.0.1',
+        threads: 1,
+        parallel: 1,
+        cpuOnly: true,
+        engineBins: { vllm: fakeVllm },
+        log,
+      });
+      runner.start();
+      let port: number | undefined;
+      for (let i = 0; i < 500 && port === undefined; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        port = runner.report().state === 'running' ? runner.report().port : undefined;
+      }
+      const answer = fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }] }),
+      }).then(
+        (response) => response.status,
+        () => 'cut',
+      );
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const retiring = runner.stop({ routeDelayMs: 100, timeoutMs: 30_000 });
+      await new Promise((resolve) => setTimeout(resolve, 600)); // draining: the answer is in flight
+      expect(runner.report().state).toBe('stopping');
+      const started = Date.now();
+      await runner.stop();
+      await retiring;
+      expect(Date.now() - started).toBeLessThan(3000); // not the 9 s the answer still needed
+      expect(runner.report().state).toBe('stopped');
+      expect(await answer).toBe('cut');
+    } finally {
+      delete process.env['FAKE_VLLM_REPLY_MS'];
+      await rm(home, { recursive: true, force: true });
+    }
   });
 });
 

@@ -144,7 +144,7 @@ describe('worker replacing an instance in place', () => {
     const fakeVllm = fileURLToPath(new URL('../fixtures/engines/fake-vllm.mjs', import.meta.url));
     const worker = resources.track(
       startCli([...workerArgs(url, home), '--engine-bin', `vllm=${fakeVllm}`], {
-        env: { FAKE_VLLM_REPLY_MS: '3000', EDGEFLEET_LOG_LEVEL: 'info' },
+        env: { FAKE_VLLM_REPLY_MS: '6000', EDGEFLEET_LOG_LEVEL: 'info' },
       }),
     );
     const port = await runningPort('a');
@@ -159,7 +159,8 @@ describe('worker replacing an instance in place', () => {
     const finishedAtMs = Date.now();
     expect(completion.choices[0]?.message.content).toBe('Hello from the fake vLLM.');
     await runningPort('b');
-    expect(worker.output()).toMatch(/"instanceId":"a","drainMs":\d+,"msg":"engine drained"/);
+    // The worker read the answer in flight (after its 2 s wait for gateways) and waited for it.
+    expect(worker.output()).toMatch(/"instanceId":"a".*"maxInFlight":1,"msg":"engine drained"/);
     const engineStart = beats.find((b) => logOf(b, 'b').includes('starting engine vllm'));
     expect(engineStart?.atMs).toBeGreaterThan(finishedAtMs - 250);
   }, 120_000);

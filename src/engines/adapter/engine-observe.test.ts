@@ -192,11 +192,12 @@ describe('metrics parsing on recorded outputs', () => {
     expect(registry.get(id).parseMetrics(fixture(file))).toMatchObject(expected);
   });
 
-  it('a scrape without the engine metrics reads as idle with unknown KV use', () => {
+  it('a scrape without the engine metrics reads as idle with unknown KV use, saying the queue is unknown', () => {
     expect(registry.get('vllm').parseMetrics('# nothing yet\n')).toEqual({
       requestsRunning: 0,
       requestsWaiting: 0,
       kvCacheUsage: null,
+      queueUnknown: true,
     });
   });
 });

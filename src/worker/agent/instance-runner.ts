@@ -11,7 +11,8 @@ import { EngineSupervisor, type EngineExit, type EngineState } from '../engine-s
 import { LogTail, readableLogLine } from '../log-tail.js';
 import { resolveModel } from '../resolve-model.js';
 import { findEngineExecutable, type EngineBins } from '../process-engine/engine-executables.js';
-import { ProcessEngineSupervisor, type DrainOptions } from '../process-engine/process-engine-supervisor.js';
+import type { DrainOptions } from '../process-engine/engine-drain.js';
+import { ProcessEngineSupervisor } from '../process-engine/process-engine-supervisor.js';
 import {
   adapterIdFor,
   checkpointModelArg,
@@ -193,14 +194,19 @@ export class InstanceRunner {
   }
 
   private async drain(supervisor: ProcessEngineSupervisor, drain: Omit<DrainOptions, 'signal'>) {
-    this.options.log.info({ instanceId: this.id }, 'draining the engine before stopping it');
+    const { log } = this.options;
+    log.info('draining the engine before stopping it');
     const startedAt = Date.now();
-    const left = await supervisor.drain({ ...drain, signal: this.drainCut.signal });
-    const fields = { instanceId: this.id, drainMs: Date.now() - startedAt };
-    if (left === 0) this.options.log.info(fields, 'engine drained');
-    else if (left === undefined)
-      this.options.log.warn(fields, 'engine drain ended: its metrics do not say what is in flight');
-    else this.options.log.warn({ ...fields, inFlight: left }, 'engine drain ended with answers in flight');
+    const { end, maxInFlight, inFlight } = await supervisor.drain({ ...drain, signal: this.drainCut.signal });
+    const fields = { drainMs: Date.now() - startedAt, maxInFlight };
+    if (end === 'idle' || end === 'follower') log.info(fields, 'engine drained');
+    else if (end === 'time limit')
+      log.warn({ ...fields, inFlight }, 'engine drain ended with answers in flight');
+    else if (end === 'exited') log.warn(fields, 'engine exited during its drain');
+    else if (end === 'metrics unreadable')
+      log.warn(fields, 'engine drain ended: its metrics do not say what is in flight');
+    else if (end === 'cut short')
+      log.info({ ...fields, inFlight }, 'engine drain cut short: the worker stops');
   }
 
   private port(): number | undefined {

@@ -7,7 +7,7 @@ import { detectAccelerators } from '../accelerators/detect-accelerators.js';
 import { ControlClient, ControlRequestError } from './control-client.js';
 import type { EngineBins } from '../process-engine/engine-executables.js';
 import { killStaleEngine } from '../process-engine/stale-engine.js';
-import type { DrainOptions } from '../process-engine/process-engine-supervisor.js';
+import type { DrainOptions } from '../process-engine/engine-drain.js';
 import { engineDrainMs } from '../../engines/embedded/engine-options.js';
 import type { NodeDevice } from './engine-launch-spec.js';
 import { InstanceRunner } from './instance-runner.js';

@@ -250,12 +250,12 @@ describe('ProcessEngineSupervisor (fake vLLM process)', () => {
 
     it('lets the answer in flight finish, which a plain stop aborts', async () => {
       const drained = await slowEngine('drain-finish', 1500);
-      const left = await drained.supervisor.drain({ routeDelayMs: 100, timeoutMs: 10_000, pollMs: 50 });
-      expect(left).toBe(0);
+      const result = await drained.supervisor.drain({ routeDelayMs: 100, timeoutMs: 10_000, pollMs: 50 });
+      expect(result).toEqual({ end: 'idle', maxInFlight: 1, inFlight: 0 });
+      await drained.supervisor.stop(); // at once: nothing is cut
       const answer = await drained.answer;
       expect(answer.status).toBe(200);
       expect(answer.body).toContain('Hello from the fake vLLM.');
-      await drained.supervisor.stop();
 
       // Without the drain the engine's SIGTERM ends the same answer unfinished.
       const cut = await slowEngine('drain-none', 1500);
@@ -266,15 +266,32 @@ describe('ProcessEngineSupervisor (fake vLLM process)', () => {
     it('ends after its time limit, or at once when its signal aborts, saying what is still in flight', async () => {
       const { supervisor } = await slowEngine('drain-limit', 5000);
       let started = Date.now();
-      expect(await supervisor.drain({ routeDelayMs: 100, timeoutMs: 400, pollMs: 50 })).toBe(1);
+      expect(await supervisor.drain({ routeDelayMs: 100, timeoutMs: 400, pollMs: 50 })).toEqual({
+        end: 'time limit',
+        maxInFlight: 1,
+        inFlight: 1,
+      });
       expect(Date.now() - started).toBeLessThan(2000);
       const cut = new AbortController();
       setTimeout(() => cut.abort(), 200);
       started = Date.now();
-      expect(
-        await supervisor.drain({ routeDelayMs: 100, timeoutMs: 10_000, pollMs: 50, signal: cut.signal }),
-      ).toBe(1);
+      const drain = { routeDelayMs: 100, timeoutMs: 10_000, pollMs: 50, signal: cut.signal };
+      expect((await supervisor.drain(drain)).end).toBe('cut short');
       expect(Date.now() - started).toBeLessThan(2000);
+    });
+
+    it('does not restart an engine that exits while it drains', async () => {
+      const { supervisor } = await slowEngine('drain-exit', 5000);
+      const states: EngineState[] = [];
+      supervisor.on('state', (s) => states.push(s));
+      const drained = supervisor.drain({ routeDelayMs: 100, timeoutMs: 10_000, pollMs: 50 });
+      process.kill(supervisor.pid!, 'SIGKILL');
+      expect((await drained).end).toBe('exited');
+      await new Promise((resolve) => setTimeout(resolve, 300)); // past the first restart's backoff (50 ms)
+      expect(supervisor.pid).toBeUndefined();
+      expect(states).toEqual([]);
+      await supervisor.stop();
+      expect(supervisor.state).toBe('stopped');
     });
   });
 

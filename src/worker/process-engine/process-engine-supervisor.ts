@@ -2,13 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve as resolvePath, sep } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { EngineAdapter, EngineLoad, LaunchPlan } from '../../engines/adapter/engine-adapter.js';
 import type { EngineLaunchInput } from '../../engines/adapter/launch-spec.js';
 import type { Logger } from '../../telemetry/logger.js';
 import type { EngineExit, EngineState } from '../engine-supervisor.js';
 import type { LogTail } from '../log-tail.js';
 import { TailBuffer } from '../tail-buffer.js';
+import { drainEngine, type DrainOptions, type DrainResult } from './engine-drain.js';
 import { EngineLogFile } from './engine-log-file.js';
 import { freePortBlock } from './free-ports.js';
 import { RestartBackoff, type BackoffOptions } from './restart-backoff.js';
@@ -39,16 +39,6 @@ export interface ProcessEngineOptions extends BackoffOptions {
   logTail?: LogTail;
 }
 
-export interface DrainOptions {
-  /** How long gateways may still send it new requests (they learn of a removed instance within ~1 s). */
-  routeDelayMs: number;
-  /** The longest drain, route delay included. */
-  timeoutMs: number;
-  pollMs?: number;
-  /** Ends the drain early (the worker is closing). */
-  signal?: AbortSignal;
-}
-
 /** Ports reserved per engine: MindIE uses port, port + 1 (management) and port + 2 (metrics). */
 const PORT_BLOCK = 3;
 
@@ -69,6 +59,8 @@ export class ProcessEngineSupervisor extends EventEmitter<{ state: [EngineState]
   private loadValue: EngineLoad | undefined;
   private failure: string | undefined;
   private stopping = false;
+  /** Draining before a stop: an exit is not restarted. */
+  private retiring = false;
   private generation = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly backoff: RestartBackoff;
@@ -118,6 +110,7 @@ export class ProcessEngineSupervisor extends EventEmitter<{ state: [EngineState]
 
   start(): void {
     this.stopping = false;
+    this.retiring = false;
     void this.launch();
   }
 
@@ -142,29 +135,22 @@ export class ProcessEngineSupervisor extends EventEmitter<{ state: [EngineState]
   }
 
   /**
-   * Lets the answers in flight finish before a stop, for engines that abort them on SIGTERM (llama-server,
-   * vLLM without `--shutdown-timeout`, SGLang): waits `routeDelayMs`, the time gateways take to stop
-   * sending it new requests, then scrapes /metrics every `pollMs` until the engine reports no request
-   * running or waiting, for at most `timeoutMs` in all, or until `signal` aborts. Resolves to the
-   * requests still in flight then (0: drained), or undefined when its metrics cannot tell.
+   * Lets the answers in flight finish before a stop (engine-drain.ts). From now on an exit of the engine
+   * is not restarted: a stop follows.
    */
-  async drain(options: DrainOptions): Promise<number | undefined> {
-    const { routeDelayMs, timeoutMs, pollMs = 250, signal } = options;
+  async drain(options: DrainOptions): Promise<DrainResult> {
     const child = this.child;
     const plan = this.planValue;
-    if (!child || !plan || this.stateValue !== 'ready') return 0;
-    const deadline = Date.now() + timeoutMs;
-    const pause = (ms: number) =>
-      sleep(Math.max(0, Math.min(ms, deadline - Date.now())), undefined, { signal }).catch(() => undefined);
-    await pause(routeDelayMs);
-    for (;;) {
-      if (this.child !== child) return 0;
-      const load = await this.scrape(child, plan);
-      if (load === undefined) return this.child === child ? undefined : 0;
-      const inFlight = load.requestsRunning + load.requestsWaiting;
-      if (inFlight === 0 || Date.now() >= deadline || signal?.aborted) return inFlight;
-      await pause(pollMs);
-    }
+    if (!child || !plan || this.stateValue !== 'ready')
+      return { end: 'not serving', maxInFlight: 0, inFlight: null };
+    this.retiring = true;
+    return drainEngine(
+      {
+        running: () => this.child === child,
+        readLoad: plan.openAiBaseUrl === null ? null : (signal) => this.scrape(child, plan, signal),
+      },
+      options,
+    );
   }
 
   /** SIGTERM to the engine's process group, SIGKILL after the grace period; resolves when it is gone. */
@@ -367,11 +353,15 @@ export class ProcessEngineSupervisor extends EventEmitter<{ state: [EngineState]
   }
 
   /** One /metrics scrape into `load`; undefined when it failed. */
-  private async scrape(child: ChildProcess, plan: LaunchPlan): Promise<EngineLoad | undefined> {
+  private async scrape(
+    child: ChildProcess,
+    plan: LaunchPlan,
+    signal: AbortSignal = AbortSignal.timeout(5000),
+  ): Promise<EngineLoad | undefined> {
     try {
       const { apiKey } = this.options.spec;
       const response = await fetch(`${this.baseUrl(plan.metricsPort)}${plan.metricsPath}`, {
-        signal: AbortSignal.timeout(5000),
+        signal,
         // llama-server guards /metrics with its key.
         ...(apiKey !== undefined && { headers: { authorization: `Bearer ${apiKey}` } }),
       });
@@ -398,7 +388,7 @@ export class ProcessEngineSupervisor extends EventEmitter<{ state: [EngineState]
     this.lastExitValue = exit;
     this.child = undefined;
     this.loadValue = undefined;
-    if (this.stopping) return;
+    if (this.stopping || this.retiring) return;
     const delayMs = this.backoff.nextDelayMs();
     this.options.log.error(
       { ...exit, restartInMs: delayMs, restarts: this.backoff.restarts },
