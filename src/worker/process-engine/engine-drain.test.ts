@@ -56,4 +56,16 @@ describe('drainEngine', () => {
     const exited = await drainEngine({ running: () => alive, readLoad: async () => load(1) }, quick);
     expect(exited.end).toBe('exited');
   });
+
+  it('is cut short by its signal, also in the middle of the first read', async () => {
+    const cut = new AbortController();
+    const target: DrainTarget = {
+      running: () => true,
+      readLoad: (signal) =>
+        new Promise((resolve) => signal.addEventListener('abort', () => resolve(undefined), { once: true })),
+    };
+    setTimeout(() => cut.abort(), 50);
+    const result = await drainEngine(target, { ...quick, signal: cut.signal });
+    expect(result).toEqual({ end: 'cut short', maxInFlight: 0, inFlight: null });
+  });
 });

@@ -62,6 +62,7 @@ export async function drainEngine(target: DrainTarget, options: DrainOptions): P
       const timeout = AbortSignal.timeout(Math.max(1, Math.min(5000, left())));
       const load = await target.readLoad(signal ? AbortSignal.any([timeout, signal]) : timeout);
       if (!target.running()) return end('exited');
+      if (signal?.aborted) return end('cut short');
       if (load !== undefined && load.queueUnknown !== true) {
         inFlight = load.requestsRunning + load.requestsWaiting;
         maxInFlight = Math.max(maxInFlight, inFlight);
@@ -71,7 +72,7 @@ export async function drainEngine(target: DrainTarget, options: DrainOptions): P
       } else if (inFlight === null) {
         return end('metrics unreadable'); // one failed read after good ones is waited out
       }
-      if (left() === 0) return end(signal?.aborted ? 'cut short' : 'time limit');
+      if (left() === 0) return end('time limit');
     }
     await pause(pollMs);
   }
