@@ -1,8 +1,8 @@
 /**
- * Draining a process engine before it is stopped. llama-server, SGLang and vLLM (without
- * `--shutdown-timeout`) abort the answers in flight on SIGTERM, so a worker that retires an instance first
- * waits for them, reading the engine's own load from its /metrics, as llm-d and KServe wait before they
- * let Kubernetes send SIGTERM to a model server.
+ * Draining a process engine before it is stopped. llama-server and vLLM (without `--shutdown-timeout`)
+ * abort the answers in flight on SIGTERM (SGLang's HTTP server waits for them itself), so a worker that
+ * retires an instance first waits for them, reading the engine's own load from its /metrics, as llm-d and
+ * KServe wait before they let Kubernetes send SIGTERM to a model server.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EngineLoad } from '../../spec/engine-metrics.js';
