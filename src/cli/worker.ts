@@ -7,7 +7,7 @@ import { defaultKeepInstanceDirs } from '../worker/agent/retired-instance-dirs.j
 import { WorkerAgent } from '../worker/agent/worker-agent.js';
 import { resolveHome } from '../worker/models/model-cache.js';
 import { parseEngineBins } from '../worker/process-engine/engine-executables.js';
-import { DEFAULT_START_TIMEOUT_MS } from '../worker/process-engine/process-engine-supervisor.js';
+import { DEFAULT_START_TIMEOUT_MS } from '../worker/process-engine/process-engine-options.js';
 import { intFlag, parseFlags, serverUrlFlag } from './parse-flags.js';
 
 const help = `usage: edgefleet worker --server URL --token JOIN_TOKEN --site SITE [options]

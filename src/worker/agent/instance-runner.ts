@@ -11,7 +11,7 @@ import { EngineSupervisor, type EngineExit, type EngineState } from '../engine-s
 import { LogTail, readableLogLine } from '../log-tail.js';
 import { resolveModel } from '../resolve-model.js';
 import { findEngineExecutable, type EngineBins } from '../process-engine/engine-executables.js';
-import type { DrainOptions } from '../process-engine/engine-drain.js';
+import { logDrainEnd, type DrainOptions } from '../process-engine/engine-drain.js';
 import { ProcessEngineSupervisor } from '../process-engine/process-engine-supervisor.js';
 import {
   adapterIdFor,
@@ -194,19 +194,10 @@ export class InstanceRunner {
   }
 
   private async drain(supervisor: ProcessEngineSupervisor, drain: Omit<DrainOptions, 'signal'>) {
-    const { log } = this.options;
-    log.info('draining the engine before stopping it');
+    this.options.log.info('draining the engine before stopping it');
     const startedAt = Date.now();
-    const { end, maxInFlight, inFlight } = await supervisor.drain({ ...drain, signal: this.drainCut.signal });
-    const fields = { drainMs: Date.now() - startedAt, maxInFlight };
-    if (end === 'idle' || end === 'follower') log.info(fields, 'engine drained');
-    else if (end === 'time limit')
-      log.warn({ ...fields, inFlight }, 'engine drain ended with answers in flight');
-    else if (end === 'exited') log.warn(fields, 'engine exited during its drain');
-    else if (end === 'metrics unreadable')
-      log.warn(fields, 'engine drain ended: its metrics do not say what is in flight');
-    else if (end === 'cut short')
-      log.info({ ...fields, inFlight }, 'engine drain cut short: the worker stops');
+    const result = await supervisor.drain({ ...drain, signal: this.drainCut.signal });
+    logDrainEnd(this.options.log, result, Date.now() - startedAt);
   }
 
   private port(): number | undefined {

@@ -6,6 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EngineLoad } from '../../spec/engine-metrics.js';
+import type { Logger } from '../../telemetry/logger.js';
 
 export interface DrainOptions {
   /** How long gateways may still send it new requests (they learn of a removed instance within ~1 s). */
@@ -76,4 +77,17 @@ export async function drainEngine(target: DrainTarget, options: DrainOptions): P
     }
     await pause(pollMs);
   }
+}
+
+/** The worker's log line for how a drain that took `drainMs` ended (nothing for an engine not serving). */
+export function logDrainEnd(log: Logger, result: DrainResult, drainMs: number): void {
+  const { end, maxInFlight, inFlight } = result;
+  const fields = { drainMs, maxInFlight };
+  if (end === 'idle' || end === 'follower') log.info(fields, 'engine drained');
+  else if (end === 'time limit')
+    log.warn({ ...fields, inFlight }, 'engine drain ended with answers in flight');
+  else if (end === 'exited') log.warn(fields, 'engine exited during its drain');
+  else if (end === 'metrics unreadable')
+    log.warn(fields, 'engine drain ended: its metrics do not say what is in flight');
+  else if (end === 'cut short') log.info({ ...fields, inFlight }, 'engine drain cut short: the worker stops');
 }

@@ -8,7 +8,8 @@ import { loadFromMetrics } from '../../spec/engine-metrics.js';
 import { createVllmAdapter, vllmMetricNames } from '../../engines/vllm/vllm-adapter.js';
 import { createLogger } from '../../telemetry/logger.js';
 import type { EngineState } from '../engine-supervisor.js';
-import { ProcessEngineSupervisor, type ProcessEngineOptions } from './process-engine-supervisor.js';
+import type { ProcessEngineOptions } from './process-engine-options.js';
+import { ProcessEngineSupervisor } from './process-engine-supervisor.js';
 
 const fakeVllm = fileURLToPath(new URL('../../../test/fixtures/engines/fake-vllm.mjs', import.meta.url));
 const metricsFixture = fileURLToPath(

@@ -2,42 +2,19 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve as resolvePath, sep } from 'node:path';
-import type { EngineAdapter, EngineLoad, LaunchPlan } from '../../engines/adapter/engine-adapter.js';
+import type { EngineLoad, LaunchPlan } from '../../engines/adapter/engine-adapter.js';
 import type { EngineLaunchInput } from '../../engines/adapter/launch-spec.js';
-import type { Logger } from '../../telemetry/logger.js';
 import type { EngineExit, EngineState } from '../engine-supervisor.js';
-import type { LogTail } from '../log-tail.js';
 import { TailBuffer } from '../tail-buffer.js';
 import { drainEngine, type DrainOptions, type DrainResult } from './engine-drain.js';
 import { EngineLogFile } from './engine-log-file.js';
 import { freePortBlock } from './free-ports.js';
-import { RestartBackoff, type BackoffOptions } from './restart-backoff.js';
+import { DEFAULT_START_TIMEOUT_MS, type ProcessEngineOptions } from './process-engine-options.js';
+import { RestartBackoff } from './restart-backoff.js';
+import { signalGroup } from './signal-group.js';
 import { forgetEngine, killStaleEngine, recordEngine } from './stale-engine.js';
-import { watchLiveness, type LivenessOptions } from '../liveness-watch.js';
+import { watchLiveness } from '../liveness-watch.js';
 import { reachableBaseUrl } from '../../spec/route-table.js';
-
-/** Default wait for an engine's first "ready": vLLM and SGLang load and compile for minutes. */
-export const DEFAULT_START_TIMEOUT_MS = 20 * 60_000;
-
-export interface ProcessEngineOptions extends BackoffOptions {
-  adapter: EngineAdapter;
-  /** The launch input without `port`: the supervisor picks a free one before every start. */
-  spec: Omit<EngineLaunchInput, 'port'>;
-  /** The instance's working directory: the plan's files are written here and the engine runs here. */
-  workDir: string;
-  log: Logger;
-  /** How long a start may take to become ready before the process is killed and restarted. */
-  startTimeoutMs?: number;
-  healthPollMs?: number;
-  /** Interval of /metrics scrapes while ready. */
-  metricsPollMs?: number;
-  /** Health checks of the ready engine: one that stops answering is killed and started again. */
-  liveness?: LivenessOptions;
-  /** SIGTERM, then SIGKILL to the whole process group after this long. */
-  stopGraceMs?: number;
-  /** Also receives what the engine writes to engine.log, for the heartbeat. */
-  logTail?: LogTail;
-}
 
 /** Ports reserved per engine: MindIE uses port, port + 1 (management) and port + 2 (metrics). */
 const PORT_BLOCK = 3;
@@ -401,20 +378,6 @@ export class ProcessEngineSupervisor extends EventEmitter<{ state: [EngineState]
   private closeLog(): void {
     this.logFile?.close();
     this.logFile = undefined;
-  }
-}
-
-/** Signals the process group led by `child` (spawned detached); falls back to the process alone. */
-function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    try {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-    } catch {
-      // already gone
-    }
   }
 }
 
