@@ -179,20 +179,38 @@ describe('kill -9 of an engine under 50 concurrent streams', () => {
       return result;
     };
     const all = Promise.all(Array.from({ length: streams }, (_, n) => one(n)));
+    // Both engines are read at once, each read bounded, and what the reads saw is kept for the failure
+    // message (a run on a loaded machine once missed the whole window with no trace of why).
+    const seen = new Map<string, { reads: number; mostWaiting: number; errors: number; lastError?: string }>(
+      engines.map((engine) => [engine.id, { reads: 0, mostWaiting: 0, errors: 0 }]),
+    );
+    const readWaiting = async (engine: (typeof engines)[number]): Promise<number> => {
+      const record = seen.get(engine.id)!;
+      try {
+        const metrics = await scrapeMetrics(engine.url, engine.key, AbortSignal.timeout(2_000));
+        const waiting = metricValue(metrics, 'edgefleet_engine_requests_waiting') ?? 0;
+        record.reads += 1;
+        record.mostWaiting = Math.max(record.mostWaiting, waiting);
+        return waiting;
+      } catch (error) {
+        record.errors += 1;
+        record.lastError = error instanceof Error ? error.message : String(error);
+        return 0;
+      }
+    };
     armedFor = await waitFor(
       async () => {
-        let most: { id: string; waiting: number } | undefined;
-        for (const engine of engines) {
-          const metrics = await scrapeMetrics(engine.url, engine.key);
-          const waiting = metricValue(metrics, 'edgefleet_engine_requests_waiting') ?? 0;
-          if (waiting > (most?.waiting ?? 0)) most = { id: engine.id, waiting };
-        }
-        return most !== undefined && most.waiting > parallel ? most.id : undefined;
+        const waiting = await Promise.all(engines.map(readWaiting));
+        const most = Math.max(...waiting);
+        return most > parallel ? engines[waiting.indexOf(most)]!.id : undefined;
       },
       60_000,
       `more than ${parallel} requests waiting on an engine`,
     ).catch((error: Error) => {
-      throw new Error(`${error.message}: ${JSON.stringify([...startedOn])}${diagnostics()}`);
+      throw new Error(
+        `${error.message}: started ${JSON.stringify([...startedOn])}, engine reads ${JSON.stringify([...seen])}` +
+          diagnostics(),
+      );
     });
     await waitFor(
       async () => victimId,

@@ -165,6 +165,9 @@ describe('deployment context and scaling', () => {
     const failures: string[] = [];
     let complete = 0;
     let streaming = true;
+    // The instance of each stream that has relayed its first chunk, so the update starts only once one
+    // is in flight on the old instance.
+    const streamingOn = new Set<string>();
     // Three clients at once on engines of one slot each: requests queue, so some are in flight on the
     // old instance for a while when it is retired.
     const client = async () => {
@@ -179,21 +182,30 @@ describe('deployment context and scaling', () => {
             ignore_eos: true,
           };
           const { data: stream, response } = await openai.completions.create(request).withResponse();
+          const instance = response.headers.get('x-edgefleet-instance') ?? '?';
           let text = '';
           let finish: string | null = null;
           for await (const chunk of stream) {
+            streamingOn.add(instance);
             text += chunk.choices[0]?.text ?? '';
             finish = chunk.choices[0]?.finish_reason ?? finish;
           }
           if (finish !== 'length' || text === '') failures.push(`ended with ${String(finish)}: "${text}"`);
           else complete += 1;
-          answeredBy.add(response.headers.get('x-edgefleet-instance') ?? '?');
+          answeredBy.add(instance);
         } catch (error) {
           failures.push(error instanceof Error ? error.message : String(error));
         }
       }
     };
     const load = Promise.all([client(), client(), client()]);
+    await resources.explain(
+      waitFor(
+        async () => (streamingOn.has(String(old?.['id'])) ? true : undefined),
+        20_000,
+        'a stream in flight on the old instance',
+      ),
+    );
 
     const changed = await runCli(['redeploy', id, '--context', '128', ...connection, '--json']);
     expect(changed.code, changed.stderr).toBe(0);
@@ -223,7 +235,7 @@ describe('deployment context and scaling', () => {
     streaming = false;
     await load;
     expect(failures).toEqual([]);
-    expect(answeredBy).toEqual(new Set([String(old?.['id']), String(replaced['id'])]));
+    expect(answeredBy, resources.logs()).toEqual(new Set([String(old?.['id']), String(replaced['id'])]));
 
     // The new instance runs with 128 tokens.
     await expect(

@@ -103,10 +103,14 @@ export function metricValue(text: string, prefix: string): number | undefined {
   return line === undefined ? undefined : Number(line.split(' ').at(-1));
 }
 
-/** The Prometheus text of `${baseUrl}/metrics`, sent with `key` (an admin or metrics key) when given. */
-export async function scrapeMetrics(baseUrl: string, key?: string): Promise<string> {
+/**
+ * The Prometheus text of `${baseUrl}/metrics`, sent with `key` (an admin or metrics key) when given; `signal`
+ * bounds the read.
+ */
+export async function scrapeMetrics(baseUrl: string, key?: string, signal?: AbortSignal): Promise<string> {
   const response = await fetch(`${baseUrl}/metrics`, {
     ...(key !== undefined && { headers: { authorization: `Bearer ${key}` } }),
+    ...(signal !== undefined && { signal }),
   });
   const text = await response.text();
   if (!response.ok) throw new Error(`GET ${baseUrl}/metrics answered ${response.status}: ${text}`);
