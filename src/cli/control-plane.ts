@@ -133,9 +133,12 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     ...(options.routing && { routing: options.routing }),
     ...(options.region !== undefined && { region: options.region }),
   });
+  // Constructed before the control server, which tells it of new and changed endpoints; started below.
+  const prober = new EndpointProber({ store, loads, log: log.child({ component: 'endpoint-prober' }) });
   const control = new ControlServer({
     store,
     log,
+    endpointsChanged: () => void prober.checkNow(),
     reconcileMs: options.reconcileMs,
     nodeTimeoutMs: options.nodeTimeoutMs,
     contextTokens: options.contextTokens,
@@ -171,7 +174,6 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   control.start();
   gateway.start();
   shipper.start();
-  const prober = new EndpointProber({ store, loads, log: log.child({ component: 'endpoint-prober' }) });
   prober.start();
   const address = control.server.address() as AddressInfo;
   const url = listeningUrl(options.host, address.port, options.tls !== undefined);

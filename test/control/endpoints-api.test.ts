@@ -5,6 +5,7 @@ import { EndpointProber } from '../../src/control/server/endpoint-prober.js';
 import { InstanceLoads } from '../../src/control/server/instance-loads.js';
 import { buildRouteTable } from '../../src/control/server/route-table.js';
 import { PostgresTestDatabases } from '../store/postgres-test-databases.js';
+import { closeServers, listen } from '../helpers/http-servers.js';
 import { startOpenAiUpstream, type OpenAiUpstream } from './openai-upstream.js';
 import { errorCode, listOf, startHarness, type Harness } from './server-harness.js';
 
@@ -253,5 +254,74 @@ describe.each([
       expect.objectContaining({ id: endpoint.id, deploymentId: deployment.id, nodeId: 'external' }),
     ]);
     expect(models[0]?.instances[0]).not.toHaveProperty('apiKey');
+  });
+});
+
+describe('health checks of a registered or changed endpoint', () => {
+  it('checks an endpoint at once when it is added or its key changes, not at the next round', async () => {
+    const upstream = await startOpenAiUpstream('sk-upstream', 'prompt-llm');
+    const wired: { prober?: EndpointProber } = {};
+    const h = await startHarness(undefined, { endpointsChanged: () => void wired.prober?.checkNow() });
+    // Rounds a minute apart: after the first (an empty store), only the changes can start a check.
+    const prober = new EndpointProber({ store: h.store, log: pino({ level: 'silent' }), intervalMs: 60_000 });
+    wired.prober = prober;
+    try {
+      prober.start();
+      await prober.probeOnce();
+      const healthOf = async (id: string) =>
+        listOf((await h.call('GET', '/api/v1/endpoints')).body).find((e) => e['id'] === id)?.['health'];
+      const becomes = async (id: string, health: string) => {
+        const deadline = Date.now() + 5000;
+        while ((await healthOf(id)) !== health) {
+          if (Date.now() > deadline) throw new Error(`${id} never became ${health}`);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      };
+      const created = await h.call('POST', '/api/v1/endpoints', {
+        body: { model: 'prompt-llm', url: upstream.url, site: 'room-now', apiKey: 'sk-wrong' },
+      });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      const id = created.body['id'] as string;
+      await becomes(id, 'unhealthy');
+      const fixed = await h.call('PATCH', `/api/v1/endpoints/${id}`, { body: { apiKey: 'sk-upstream' } });
+      expect(fixed.status).toBe(200);
+      await becomes(id, 'healthy');
+      expect(upstream.authorizations.filter((a) => a === 'Bearer sk-upstream').length).toBeGreaterThan(0);
+    } finally {
+      await prober.stop();
+      await h.close();
+      await upstream.close();
+    }
+  });
+
+  it('checks once more after a check in flight, which may have read the endpoints before the change', async () => {
+    // /v1/models answers after 300 ms, so the first check is still running when the key changes.
+    const keys: (string | undefined)[] = [];
+    const slow = await listen((request, response) => {
+      keys.push(request.headers.authorization);
+      setTimeout(() => {
+        response.statusCode = request.headers.authorization === 'Bearer right' ? 200 : 401;
+        response.end('{}');
+      }, 300);
+    });
+    const h = await startHarness();
+    const prober = new EndpointProber({ store: h.store, log: pino({ level: 'silent' }), intervalMs: 60_000 });
+    try {
+      const created = await h.call('POST', '/api/v1/endpoints', {
+        body: { model: 'slow-llm', url: slow, site: 'room-slow', apiKey: 'wrong' },
+      });
+      const id = created.body['id'] as string;
+      prober.start(); // its first round starts now and reads the wrong key
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(keys).toEqual(['Bearer wrong']);
+      await h.store.updateEndpoint(id, { apiKey: 'right' });
+      await Promise.all([prober.checkNow(), prober.checkNow()]); // two changes, one more check
+      expect(keys).toEqual(['Bearer wrong', 'Bearer right']);
+      expect((await h.store.getEndpoint(id))?.health).toBe('healthy');
+    } finally {
+      await prober.stop();
+      await h.close();
+      await closeServers();
+    }
   });
 });

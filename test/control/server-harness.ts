@@ -42,8 +42,14 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** A control server on 127.0.0.1:0 over a real store (SQLite in a temp dir unless `databaseUrl`). */
-export async function startHarness(databaseUrl?: string): Promise<Harness> {
+/**
+ * A control server on 127.0.0.1:0 over a real store (SQLite in a temp dir unless `databaseUrl`);
+ * `endpointsChanged` as ControlServerOptions has it.
+ */
+export async function startHarness(
+  databaseUrl?: string,
+  options: { endpointsChanged?: () => void } = {},
+): Promise<Harness> {
   const home = await mkdtemp(join(tmpdir(), 'ef-server-'));
   const store = await openStore(databaseUrl ?? `sqlite:${join(home, 'edgefleet.db')}`);
   let { created } = await bootstrapSecrets(store, home);
@@ -63,6 +69,7 @@ export async function startHarness(databaseUrl?: string): Promise<Harness> {
     log: pino({ level: 'silent' }),
     nodeTimeoutMs: 15_000,
     now: () => clock.now,
+    ...(options.endpointsChanged && { endpointsChanged: options.endpointsChanged }),
   });
   control.server.listen(0, '127.0.0.1');
   await once(control.server, 'listening');

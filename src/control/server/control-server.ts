@@ -64,6 +64,8 @@ export interface ControlServerOptions {
    * needs no key for `/v1` (`edgefleet up` on loopback). Default false.
    */
   localOnly?: boolean;
+  /** An external endpoint was registered or changed: the caller's health checks look at it now. */
+  endpointsChanged?: () => void;
 }
 
 /** Management paths a room gateway calls (a `gateway` key may); the rest of `/api/v1` is admin only. */
@@ -261,6 +263,7 @@ export class ControlServer {
           onChange,
           loads: this.loads,
           logs: this.logs,
+          ...(this.options.endpointsChanged && { endpointsChanged: this.options.endpointsChanged }),
           now: this.options.now ?? Date.now,
           resolver: this.reconciler.resolver,
           contextTokens: this.options.contextTokens ?? 4096,

@@ -98,6 +98,8 @@ export async function readEndpointLoad(endpoint: Endpoint, timeoutMs: number): P
 export class EndpointProber {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  /** A checkNow() waiting for the check in flight to end. */
+  private next: Promise<void> | undefined;
   private readonly intervalMs: number;
   private readonly timeoutMs: number;
 
@@ -121,6 +123,21 @@ export class EndpointProber {
     clearTimeout(this.timer);
     this.timer = undefined;
     await this.running;
+  }
+
+  /**
+   * An endpoint was registered or changed: checks every endpoint now rather than at the next tick, so a new
+   * endpoint is routed to (and a fixed key seen) within one check. A check in flight may have read the
+   * endpoints before the change: then one more runs after it. Calls while one waits share it. Does nothing
+   * before start() or after stop().
+   */
+  checkNow(): Promise<void> {
+    if (this.timer === undefined) return Promise.resolve();
+    this.next ??= (this.running ?? Promise.resolve()).then(() => {
+      this.next = undefined;
+      return this.timer === undefined ? undefined : this.probeOnce();
+    });
+    return this.next;
   }
 
   /** Checks every endpoint once (concurrently) and records the results; never throws. */

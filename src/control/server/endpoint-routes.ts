@@ -19,6 +19,8 @@ import type { Endpoint } from '../../store/store-types.js';
 export interface EndpointRoutesContext {
   store: Store;
   maxBodyBytes: number;
+  /** An endpoint was registered or changed: its health is checked at once (EndpointProber.checkNow). */
+  endpointsChanged?: () => void;
 }
 
 /** The public view of a stored endpoint. */
@@ -80,6 +82,7 @@ export async function handleEndpoints(
         upstreamModel: body.upstreamModel ?? null,
       });
     });
+    ctx.endpointsChanged?.();
     return sendJson(response, 201, toEndpointView(endpoint, body.site));
   }
   if (id !== undefined && (method === 'GET' || method === 'PATCH')) {
@@ -91,6 +94,7 @@ export async function handleEndpoints(
             parseWith(updateEndpointRequestSchema, await readJsonBody(request, ctx.maxBodyBytes)),
           );
     if (!endpoint) throw noEndpoint(id);
+    if (method === 'PATCH') ctx.endpointsChanged?.();
     const site = await store.getSite(endpoint.siteId);
     return sendJson(response, 200, toEndpointView(endpoint, site?.name ?? endpoint.siteId));
   }

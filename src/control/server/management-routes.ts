@@ -20,6 +20,8 @@ export interface ManagementContext extends DeploymentRoutesContext {
   loads?: InstanceLoads;
   /** Engine log tails from heartbeats. */
   logs?: InstanceLogs;
+  /** An external endpoint was registered or changed (endpoint-routes.ts). */
+  endpointsChanged?: () => void;
 }
 
 const list = <T>(data: T[]) => ({ object: 'list' as const, data });
