@@ -151,8 +151,9 @@ describe('no SSRF through the gateway', () => {
     const deployment = { name: 'evil', model: `${trapUrl}/model.gguf`, replicas: 1 };
     expect((await asUser('POST', '/api/v1/deployments', deployment)).status).toBe(403);
     expect((await asUser('POST', '/api/v1/deployments/preview', deployment)).status).toBe(403);
-    // The endpoint prober runs every 5 s and the reconciler every 200 ms: give both a chance to misbehave.
-    await new Promise((resolve) => setTimeout(resolve, 6000));
+    // The endpoint prober checks an endpoint as soon as it is registered, and the reconciler runs every
+    // 200 ms: give both a chance to misbehave.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
     expect(trap.connections()).toBe(0);
   });
 });
