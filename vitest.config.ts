@@ -8,8 +8,8 @@ import { configDefaults, defineConfig } from 'vitest/config';
  * - `system`: files that start real llama.cpp engines, servers and databases, two at a time (each mostly
  *   waits on its processes: run one at a time they kept about one of the 2 cores busy);
  * - `system-alone`: files that assert how long something took, measure speed, or hold something the whole
- *   machine shares (network namespaces at fixed addresses, the PostgreSQL server itself), one at a time, so
- *   their timings stay honest and nothing else runs beside them.
+ *   machine shares (network namespaces at fixed addresses, the PostgreSQL server itself, a port a server
+ *   restarts on), one at a time, so their timings stay honest and nothing else runs beside them.
  * A new file in one of the in-process directories runs in `in-process`: list it in `notInProcess` when it
  * starts a server or a process, or checks a duration. A new system file runs in `system`: list it in
  * `alone` when it checks a duration or a speed, or holds something shared.
@@ -50,7 +50,7 @@ const alone = [
   /^test\/control\/(store-outage|model-resolver-remote)\.test\.ts$/,
   /^test\/e2e\/up-chat\.test\.ts$/,
   /^test\/faults\/(engine-drain|engine-kill|fuzz|redis-limiter-close|server-shutdown-stalled-store|stalled-engine)\.test\.ts$/,
-  /^test\/fleet\/instance-runner\.test\.ts$/,
+  /^test\/fleet\/(instance-runner|worker-replace-in-place)\.test\.ts$/,
   /^test\/planner\/(memory-accuracy|plan-scale)\.test\.ts$/,
   /^test\/properties\//,
   /^test\/pull\.test\.ts$/,
@@ -61,6 +61,9 @@ const alone = [
   /^test\/faults\/worker-and-room\.test\.ts$/,
   // stops and starts the PostgreSQL server every other PostgreSQL test uses
   /^test\/faults\/postgres-restart\.test\.ts$/,
+  // restart a server on the port it had, which a file running beside could take meanwhile
+  /^test\/faults\/control-plane-restart\.test\.ts$/,
+  /^test\/fleet\/standalone-gateway\.test\.ts$/,
 ];
 const root = fileURLToPath(new URL('.', import.meta.url));
 const testFiles = (dir: string) =>

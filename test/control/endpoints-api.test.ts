@@ -312,7 +312,7 @@ describe('health checks of a registered or changed endpoint', () => {
       });
       const id = created.body['id'] as string;
       prober.start(); // its first round starts now and reads the wrong key
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      while (keys.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
       expect(keys).toEqual(['Bearer wrong']);
       await h.store.updateEndpoint(id, { apiKey: 'right' });
       await Promise.all([prober.checkNow(), prober.checkNow()]); // two changes, one more check

@@ -263,7 +263,7 @@ describe('edgefleet up: bad input and client disconnects', () => {
           ? text
           : undefined;
       },
-      3000,
+      10_000,
       'slots to be freed',
     );
     expect(metricValue(metrics, 'edgefleet_engine_requests_waiting')).toBe(0);

@@ -199,41 +199,46 @@ describe('deployment context and scaling', () => {
       }
     };
     const load = Promise.all([client(), client(), client()]);
-    await resources.explain(
-      waitFor(
-        async () => (streamingOn.has(String(old?.['id'])) ? true : undefined),
-        20_000,
-        'a stream in flight on the old instance',
-      ),
-    );
+    // The clients stop however this ends (a failed wait must not leave them looping).
+    let replaced: Record<string, unknown>;
+    try {
+      await resources.explain(
+        waitFor(
+          async () => (streamingOn.has(String(old?.['id'])) ? true : undefined),
+          20_000,
+          'a stream in flight on the old instance',
+        ),
+      );
 
-    const changed = await runCli(['redeploy', id, '--context', '128', ...connection, '--json']);
-    expect(changed.code, changed.stderr).toBe(0);
-    expect(JSON.parse(changed.stdout)).toMatchObject({ id, revision: 2, contextTokens: 128, replicas: 1 });
-    const replaced = await resources.explain(
-      waitFor(
-        async () => {
-          const all = rows((await server.api('GET', `/api/v1/instances?deployment=${id}`)).body);
-          const deployment = (await server.api('GET', `/api/v1/deployments/${id}`)).body as Record<
-            string,
-            unknown
-          >;
-          return all.length === 1 &&
-            all[0]?.['revision'] === 2 &&
-            all[0]['state'] === 'running' &&
-            deployment['statusReason'] === null
-            ? all[0]
-            : undefined;
-        },
-        60_000,
-        'the new revision to replace the old instance',
-      ),
-    );
-    // Streams answered by the new instance too, then stop.
-    const answeredBefore = complete;
-    await waitFor(async () => (complete >= answeredBefore + 3 ? true : undefined), 20_000, 'more answers');
-    streaming = false;
-    await load;
+      const changed = await runCli(['redeploy', id, '--context', '128', ...connection, '--json']);
+      expect(changed.code, changed.stderr).toBe(0);
+      expect(JSON.parse(changed.stdout)).toMatchObject({ id, revision: 2, contextTokens: 128, replicas: 1 });
+      replaced = await resources.explain(
+        waitFor(
+          async () => {
+            const all = rows((await server.api('GET', `/api/v1/instances?deployment=${id}`)).body);
+            const deployment = (await server.api('GET', `/api/v1/deployments/${id}`)).body as Record<
+              string,
+              unknown
+            >;
+            return all.length === 1 &&
+              all[0]?.['revision'] === 2 &&
+              all[0]['state'] === 'running' &&
+              deployment['statusReason'] === null
+              ? all[0]
+              : undefined;
+          },
+          60_000,
+          'the new revision to replace the old instance',
+        ),
+      );
+      // Streams answered by the new instance too, then stop.
+      const answeredBefore = complete;
+      await waitFor(async () => (complete >= answeredBefore + 3 ? true : undefined), 20_000, 'more answers');
+    } finally {
+      streaming = false;
+      await load;
+    }
     expect(failures).toEqual([]);
     expect(answeredBy, resources.logs()).toEqual(new Set([String(old?.['id']), String(replaced['id'])]));
 
