@@ -287,6 +287,12 @@ describe('health checks of a registered or changed endpoint', () => {
       expect(fixed.status).toBe(200);
       await becomes(id, 'healthy');
       expect(upstream.authorizations.filter((a) => a === 'Bearer sk-upstream').length).toBeGreaterThan(0);
+      // The control plane's metrics count endpoints by health.
+      const metrics = await (
+        await fetch(`${h.baseUrl}/metrics`, { headers: { authorization: `Bearer ${h.adminKey}` } })
+      ).text();
+      expect(metrics).toContain('edgefleet_endpoints{health="healthy"} 1');
+      expect(metrics).toContain('edgefleet_endpoints{health="unhealthy"} 0');
     } finally {
       await prober.stop();
       await h.close();

@@ -57,5 +57,16 @@ export class ServerMetrics {
         for (const deployment of await store.listDeployments()) this.inc({ status: deployment.status });
       },
     });
+    new Gauge({
+      name: 'edgefleet_endpoints',
+      help: 'Registered external endpoints by health as last checked (unknown: not checked yet)',
+      labelNames: ['health'] as const,
+      registers: [this.registry],
+      async collect() {
+        const endpoints = await store.listEndpoints();
+        for (const health of ['healthy', 'unhealthy', 'unknown'] as const)
+          this.set({ health }, endpoints.filter((e) => e.health === health).length);
+      },
+    });
   }
 }
