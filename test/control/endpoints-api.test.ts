@@ -5,6 +5,7 @@ import { EndpointProber } from '../../src/control/server/endpoint-prober.js';
 import { InstanceLoads } from '../../src/control/server/instance-loads.js';
 import { buildRouteTable } from '../../src/control/server/route-table.js';
 import { PostgresTestDatabases } from '../store/postgres-test-databases.js';
+import { waitFor } from '../helpers/edgefleet-process.js';
 import { closeServers, listen } from '../helpers/http-servers.js';
 import { startOpenAiUpstream, type OpenAiUpstream } from './openai-upstream.js';
 import { errorCode, listOf, startHarness, type Harness } from './server-harness.js';
@@ -270,13 +271,12 @@ describe('health checks of a registered or changed endpoint', () => {
       await prober.probeOnce();
       const healthOf = async (id: string) =>
         listOf((await h.call('GET', '/api/v1/endpoints')).body).find((e) => e['id'] === id)?.['health'];
-      const becomes = async (id: string, health: string) => {
-        const deadline = Date.now() + 5000;
-        while ((await healthOf(id)) !== health) {
-          if (Date.now() > deadline) throw new Error(`${id} never became ${health}`);
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
-      };
+      const becomes = (id: string, health: string) =>
+        waitFor(
+          async () => ((await healthOf(id)) === health ? true : undefined),
+          5000,
+          `${id} to be ${health}`,
+        );
       const created = await h.call('POST', '/api/v1/endpoints', {
         body: { model: 'prompt-llm', url: upstream.url, site: 'room-now', apiKey: 'sk-wrong' },
       });
@@ -318,7 +318,7 @@ describe('health checks of a registered or changed endpoint', () => {
       });
       const id = created.body['id'] as string;
       prober.start(); // its first round starts now and reads the wrong key
-      while (keys.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      await waitFor(async () => (keys.length > 0 ? true : undefined), 5000, 'the first check');
       expect(keys).toEqual(['Bearer wrong']);
       await h.store.updateEndpoint(id, { apiKey: 'right' });
       await Promise.all([prober.checkNow(), prober.checkNow()]); // two changes, one more check
