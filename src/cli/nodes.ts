@@ -1,4 +1,5 @@
 import { formatBytes } from './planner-format.js';
+import { runMaintenance } from './node-maintenance.js';
 import {
   CONNECTION_HELP,
   oneOperand,
@@ -11,10 +12,25 @@ import {
   siteNames,
 } from './management-client.js';
 
-const HELP = `usage: edgefleet nodes [--server URL] [--api-key KEY | --home DIR] [--json]
-       edgefleet nodes revoke ID [--server URL] [--api-key KEY | --home DIR] [--json]
+const HELP = `usage: edgefleet nodes
+       edgefleet nodes cordon NODE
+       edgefleet nodes drain NODE [--wait] [--timeout S]
+       edgefleet nodes uncordon NODE
+       edgefleet nodes revoke ID
+       (each with [--server URL] [--api-key KEY | --home DIR] [--json])
 
-Lists the worker nodes registered with the control plane and their devices.
+Lists the worker nodes registered with the control plane and their devices. NODE is a node's ID or its
+name.
+
+cordon NODE places nothing new on the node; what runs there keeps running (a replica that fails there is
+placed on another node).
+
+drain NODE cordons it and moves its instances to other nodes: each keeps serving until its replacement
+runs and gateways know it, then it is stopped (a llama-server or vLLM engine finishes the answers in
+flight first). An instance that fits on no other node stays and serves; its deployment's status says why.
+With --wait the command returns once nothing runs on the node (progress on stderr), or fails after
+--timeout S seconds (default 600) naming what is left. A node stays cordoned or draining when its worker
+restarts, until uncordon NODE returns it to scheduling (instances that moved off stay where they are).
 
 revoke ID removes a node: its credential stops working (the worker gets 401), it is no longer listed or
 scheduled, and its instances are placed on other nodes. The machine can join again only with a new join
@@ -58,9 +74,12 @@ function revoke(args: string[]): Promise<number> {
   );
 }
 
-/** `edgefleet nodes`: GET /api/v1/nodes; `edgefleet nodes revoke ID`. */
+/** `edgefleet nodes`: GET /api/v1/nodes; `edgefleet nodes revoke|cordon|drain|uncordon …`. */
 export async function run(args: string[]): Promise<number> {
   if (args[0] === 'revoke') return revoke(args.slice(1));
+  if (args[0] === 'cordon' || args[0] === 'drain' || args[0] === 'uncordon') {
+    return runMaintenance(args[0], HELP, args.slice(1));
+  }
   return runManagementCommand('nodes', HELP, args, {}, false, async ({ values }, connect) => {
     const connection = await connect();
     const body = await callApi(connection, 'GET', 'nodes');
@@ -82,7 +101,9 @@ export async function run(args: string[]): Promise<number> {
         cell(node.id),
         cell(node.name),
         sites.get(String(node.siteId)) ?? cell(node.siteId),
-        node.revokedAtMs ? 'revoked' : cell(node.status),
+        node.revokedAtMs
+          ? 'revoked'
+          : `${cell(node.status)}${typeof node.maintenance === 'string' ? `, ${node.maintenance}` : ''}`,
         cell(node.address),
         devicesCell(node.devices),
       ]),

@@ -79,6 +79,15 @@ export interface ListResponse<T> {
   data: T[];
 }
 
+/**
+ * `PATCH /api/v1/nodes/:id`: `cordoned` places nothing new on the node; `draining` also moves its instances
+ * to other nodes (each retired once its replacement serves); null returns it to scheduling.
+ */
+export const updateNodeRequestSchema = z.strictObject({
+  maintenance: z.enum(['cordoned', 'draining']).nullable(),
+});
+export type UpdateNodeRequest = z.infer<typeof updateNodeRequestSchema>;
+
 /** `DELETE /api/v1/nodes/:id`: the node's credential is revoked and its instances are removed. */
 export interface RevokeNodeResponse {
   id: string;

@@ -16,6 +16,7 @@ type FleetQueries = Pick<
   | 'recordHeartbeat'
   | 'listNodesNotSeenSince'
   | 'setNodeStatus'
+  | 'setNodeMaintenance'
   | 'revokeNode'
 >;
 
@@ -127,6 +128,13 @@ export function fleetQueries({ db, atomically }: SqlContext): FleetQueries {
     },
     async setNodeStatus(nodeId, status) {
       requireChanged(await db.run('UPDATE nodes SET status = $2 WHERE id = $1', [nodeId, status]), nodeId);
+    },
+    async setNodeMaintenance(nodeId, maintenance) {
+      const changed = await db.run(
+        'UPDATE nodes SET maintenance = $2 WHERE id = $1 AND revoked_at_ms IS NULL',
+        [nodeId, maintenance],
+      );
+      requireChanged(changed, nodeId);
     },
     async revokeNode(nodeId, atMs = Date.now()) {
       const changed = await db.run(

@@ -198,4 +198,12 @@ export const storeMigrations: readonly Migration[] = [
       'ALTER TABLE instances ADD COLUMN launch_spec TEXT',
     ],
   },
+  {
+    version: 10,
+    name: 'node maintenance',
+    statements: [
+      // NULL: schedulable; 'cordoned': nothing new is placed on it; 'draining': its instances move too.
+      'ALTER TABLE nodes ADD COLUMN maintenance TEXT',
+    ],
+  },
 ];

@@ -44,6 +44,7 @@ const nodeRow = z.object({
   labels: json(z.record(z.string(), z.string())),
   created_at_ms: num,
   revoked_at_ms: nullableNum,
+  maintenance: z.enum(['cordoned', 'draining']).nullable(),
 });
 
 export const toNode = (row: unknown): StoredNode => {
@@ -59,6 +60,7 @@ export const toNode = (row: unknown): StoredNode => {
     labels: r.labels,
     createdAtMs: r.created_at_ms,
     revokedAtMs: r.revoked_at_ms,
+    maintenance: r.maintenance,
   };
 };
 

@@ -13,6 +13,12 @@ export interface Site {
 
 export type NodeStatus = 'up' | 'down';
 
+/**
+ * A node taken out of scheduling by its operator: `cordoned`, nothing new is placed on it (what runs there
+ * stays); `draining`, its instances also move to other nodes, each retired once its replacement serves.
+ */
+export type NodeMaintenance = 'cordoned' | 'draining';
+
 export interface StoredNode {
   id: string;
   siteId: string;
@@ -27,6 +33,8 @@ export interface StoredNode {
   createdAtMs: number;
   /** A revoked node is never found by its credential again. */
   revokedAtMs: number | null;
+  /** null: schedulable. Kept when the worker registers again. */
+  maintenance: NodeMaintenance | null;
 }
 
 export interface StoredDevice {

@@ -10,6 +10,7 @@ import type {
   InstanceState,
   JoinToken,
   LaunchSpec,
+  NodeMaintenance,
   NodeStatus,
   Site,
   StoredDevice,
@@ -203,6 +204,8 @@ export interface Store {
   /** Nodes marked up whose last heartbeat is older than `atMs` (or that never sent one). */
   listNodesNotSeenSince(atMs: number): Promise<StoredNode[]>;
   setNodeStatus(nodeId: string, status: NodeStatus): Promise<void>;
+  /** Cordons, drains or (null) returns a node to scheduling; an unknown node is a not_found error. */
+  setNodeMaintenance(nodeId: string, maintenance: NodeMaintenance | null): Promise<void>;
   revokeNode(nodeId: string, atMs?: number): Promise<void>;
 
   /** A taken name throws `conflict`. */

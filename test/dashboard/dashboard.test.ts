@@ -336,6 +336,28 @@ describe('web dashboard in Chromium against edgefleet up', () => {
     );
   }, 40_000);
 
+  it('cordons, drains and returns a node to service from its card', async () => {
+    await open('nodes');
+    const node = page.getByTestId('node-card').filter({ hasText: 'gpu-1' });
+    await node.waitFor();
+    const maintenance = async () =>
+      (await admin<{ data: { name: string; maintenance: string | null }[] }>('/api/v1/nodes')).data.find(
+        (n) => n.name === 'gpu-1',
+      )?.maintenance;
+    expect(await node.locator('.badge').allTextContents()).not.toContain('cordoned');
+    await node.getByRole('button', { name: 'Cordon gpu-1' }).click();
+    await node.locator('.badge', { hasText: 'cordoned' }).waitFor();
+    expect(await maintenance()).toBe('cordoned');
+    expect(await node.getByRole('button', { name: 'Cordon gpu-1' }).count()).toBe(0);
+    await node.getByRole('button', { name: 'Drain gpu-1' }).click();
+    await node.locator('.badge', { hasText: 'draining' }).waitFor();
+    expect(await maintenance()).toBe('draining');
+    await node.getByRole('button', { name: 'Return to service gpu-1' }).click();
+    await node.getByRole('button', { name: 'Cordon gpu-1' }).waitFor();
+    expect(await maintenance()).toBeNull();
+    expect(await node.locator('.badge').allTextContents()).not.toContain('draining');
+  });
+
   it('creates a key whose secret is shown once, then revokes it', async () => {
     await open('keys');
     const form = page.getByTestId('key-form');

@@ -101,6 +101,30 @@ export function registryContract(h: ContractHarness): void {
     await rejectsWithCode(store.setNodeStatus('nope', 'down'), 'not_found');
   });
 
+  it('cordons and drains a node, keeping it when the worker registers again', async () => {
+    const store = await h.open();
+    const { site, node } = await seedNode(store);
+    expect(node.maintenance).toBeNull();
+    await store.setNodeMaintenance(node.id, 'cordoned');
+    expect((await store.getNode(node.id))?.maintenance).toBe('cordoned');
+    await store.setNodeMaintenance(node.id, 'draining');
+    const again = await store.registerNode({
+      id: node.id,
+      siteId: site.id,
+      name: node.name,
+      address: node.address,
+      credentialHash: node.credentialHash,
+      devices: [gpu(0)],
+    });
+    expect(again.maintenance).toBe('draining');
+    expect((await store.listNodes())[0]?.maintenance).toBe('draining');
+    await store.setNodeMaintenance(node.id, null);
+    expect((await store.getNode(node.id))?.maintenance).toBeNull();
+    await rejectsWithCode(store.setNodeMaintenance('nope', 'cordoned'), 'not_found');
+    await store.revokeNode(node.id);
+    await rejectsWithCode(store.setNodeMaintenance(node.id, 'cordoned'), 'not_found');
+  });
+
   it('revokes a node: its credential and heartbeats stop working', async () => {
     const store = await h.open();
     const { node } = await seedNode(store);

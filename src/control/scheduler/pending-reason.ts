@@ -19,7 +19,8 @@ const contextHint =
   ': give the deployment a shorter context (contextTokens; edgefleet deploy --context N, edgefleet redeploy ID --context N, or edgefleet up --context N)';
 
 /**
- * Why a deployment fits nowhere now, in the planner's terms: no eligible node; the planner's reasons it
+ * Why a deployment fits nowhere now, in the planner's terms: no eligible node (none up, or the up ones
+ * cordoned or draining); the planner's reasons it
  * cannot run on any device there (engine, quantization, dtype, heads, context); or the memory it needs per
  * device against the largest free device, what each device of the biggest node would need, and the host
  * memory an expert-offloading engine would need against the most free on a node.
@@ -28,11 +29,13 @@ export function pendingReason(
   ctx: FitContext,
   eligibleNodes: number,
   siteConstraints: readonly string[],
+  unschedulableNodes = 0,
 ): string {
   if (eligibleNodes === 0) {
-    return siteConstraints.length > 0
-      ? `no node is up in the allowed sites (${siteConstraints.join(', ')})`
-      : 'no node is up';
+    const where = siteConstraints.length > 0 ? ` in the allowed sites (${siteConstraints.join(', ')})` : '';
+    return unschedulableNodes > 0
+      ? `no node is up and schedulable${where}: ${unschedulableNodes} cordoned or draining`
+      : `no node is up${where}`;
   }
   const incompatible = new Set<string>();
   let onDevice: {

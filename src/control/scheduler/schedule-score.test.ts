@@ -168,6 +168,29 @@ describe('schedule: score', () => {
     expect(plan.placements.map((p) => p.nodeId)).toEqual(['b']);
   });
 
+  it('a cordoned node takes no new replica, but the one it runs still counts', () => {
+    const nodes = [
+      fixtureNode('a', 's1', 'rtx-4090', 2, { schedulable: false }),
+      fixtureNode('b', 's1', 'rtx-4090', 1),
+    ];
+    const onA: SchedulerInstance = {
+      deploymentId: 'd',
+      nodeId: 'a',
+      state: 'running',
+      allocations: [{ deviceIndex: 0, memoryBytes: 11e9 }],
+    };
+    const plan = schedule({ deployments: [small({ replicas: 2 })], nodes, instances: [onA] });
+    expect(plan.placements.map((p) => p.nodeId)).toEqual(['b']);
+    expect(plan.pending).toEqual([]);
+    // More than b holds: the rest stay pending though a has a free device.
+    const full = schedule({ deployments: [small({ replicas: 10 })], nodes, instances: [onA] });
+    expect(full.placements.length).toBeGreaterThan(0);
+    expect(full.placements.every((p) => p.nodeId === 'b')).toBe(true);
+    expect(full.pending[0]?.replicasMissing).toBe(9 - full.placements.length);
+    const onlyCordoned = schedule({ deployments: [small()], nodes: [nodes[0]!], instances: [] });
+    expect(onlyCordoned.pending[0]?.reason).toBe('no node is up and schedulable: 1 cordoned or draining');
+  });
+
   it('never oversubscribes a device over 20 placements', () => {
     const nodes = [
       fixtureNode('a', 's1', 'rtx-4090', 2),

@@ -78,9 +78,10 @@ export function schedule(input: ScheduleInput): SchedulePlan {
       continue;
     }
     const sites = deployment.siteConstraints ?? [];
-    const eligible = input.nodes.filter(
+    const upInSites = input.nodes.filter(
       (n) => n.status === 'up' && (sites.length === 0 || sites.includes(n.siteId)),
     );
+    const eligible = upInSites.filter((n) => n.schedulable !== false);
     const ctx: FitContext = {
       deploymentId: deployment.id,
       probe,
@@ -98,7 +99,7 @@ export function schedule(input: ScheduleInput): SchedulePlan {
         pending.push({
           deploymentId: deployment.id,
           replicasMissing: missing - placed,
-          reason: pendingReason(ctx, eligible.length, sites),
+          reason: pendingReason(ctx, eligible.length, sites, upInSites.length - eligible.length),
         });
         break;
       }

@@ -22,6 +22,8 @@ export interface SchedulerNode {
   id: string;
   siteId: string;
   status: NodeStatus;
+  /** false: cordoned or draining, nothing new is placed on it (what runs there still counts). Default true. */
+  schedulable?: boolean;
   devices: readonly SchedulerDevice[];
   /** Host RAM for offloaded MoE experts; default: the memory of the node's cpu devices, else 0. */
   hostMemoryBytes?: number;

@@ -10,8 +10,8 @@ import type { InstanceLoads } from './instance-loads.js';
 import type { InstanceLogs } from './instance-logs.js';
 import { handleEndpoints } from './endpoint-routes.js';
 import { handleKeys } from './key-routes.js';
+import { handleNodes } from './node-routes.js';
 import { handlePlanner } from './planner-routes.js';
-import { revokeNode } from './revoke-node.js';
 import { handleTraffic } from './traffic-routes.js';
 import { handleUsage } from './usage-routes.js';
 
@@ -56,8 +56,8 @@ async function instanceLog(ctx: ManagementContext, id: string, query: URLSearchP
 /**
  * Handles `/api/v1/{sites,nodes,deployments,instances,keys,usage,endpoints}` and the dashboard's
  * `catalog`, `planner/…` (planner-routes.ts), `traffic` (traffic-routes.ts) and `instances/:id/logs`
- * after the admin key was checked. Deployments (and their preview) are in deployment-routes.ts; revoking
- * a node (`DELETE /nodes/:id`) is in revoke-node.ts; API keys are in key-routes.ts, the usage ledger in
+ * after the admin key was checked. Deployments (and their preview) are in deployment-routes.ts; nodes
+ * (list, cordon and drain, revoke) in node-routes.ts; API keys are in key-routes.ts, the usage ledger in
  * usage-routes.ts, external endpoints in endpoint-routes.ts.
  * `path` is the part after `/api/v1/`.
  */
@@ -91,24 +91,7 @@ export async function handleManagement(
     allow(['GET']);
     return sendJson(response, 200, list(await store.listSites()));
   }
-  if (resource === 'nodes' && id === undefined) {
-    allow(['GET']);
-    const [nodes, devices] = await Promise.all([store.listNodes(), store.listDevices()]);
-    // Revoked nodes are gone for the user (DELETE /nodes/:id); their rows stay only as a record.
-    const data = nodes
-      .filter((n) => n.revokedAtMs === null)
-      .map(({ credentialHash: _hidden, ...node }) => ({
-        ...node,
-        devices: devices.filter((d) => d.nodeId === node.id),
-      }));
-    return sendJson(response, 200, list(data));
-  }
-  if (resource === 'nodes' && id !== undefined) {
-    allow(['DELETE']);
-    const removed = await revokeNode(store, id);
-    ctx.onChange?.();
-    return sendJson(response, 200, removed);
-  }
+  if (resource === 'nodes') return handleNodes(ctx, request, response, id, rest);
   if (resource === 'instances' && id === undefined) {
     allow(['GET']);
     const filter = parseWith(listInstancesQuerySchema, Object.fromEntries(query));

@@ -7,6 +7,7 @@ import { desiredReplicas, scaledToZeroReason } from './desired-replicas.js';
 import { ModelResolver } from './model-resolver.js';
 import {
   inPlaceCandidates,
+  instanceNodes,
   launchSpecOf,
   retiredInstances,
   RunningSince,
@@ -51,9 +52,11 @@ function surplus(mine: readonly Instance[], desired: number): Instance[] {
  * 3. each deployment's desired replicas: all of them, unless it may scale down (`minReplicas` below
  *    `replicas`) and no request came within its `idleTimeoutMs`, then `minReplicas`; instances of its
  *    current revision above the desired count are deleted (not yet running ones first, then the newest;
- *    the worker stops them because they are no longer in its desired list); instances of older revisions
- *    are deleted once enough of the current one run (rolling-update.ts);
- * 4. `schedule()` places the missing replicas of each current revision beside the older instances;
+ *    the worker stops them because they are no longer in its desired list); instances of older revisions,
+ *    and those on draining nodes, are deleted once enough of the current one run elsewhere
+ *    (rolling-update.ts);
+ * 4. `schedule()` places the missing replicas of each current revision beside the older instances, on
+ *    nodes that are neither cordoned nor draining;
  *    each placement becomes an instance in state `scheduled` with its head node's device allocations
  *    and what it runs. Where a replica fits only in the place of an older instance (one GPU that holds
  *    one copy of the model), that instance is deleted and the replica placed in its room: one at a
@@ -107,10 +110,10 @@ export class Reconciler {
     }
     const nodes = (await store.listNodes()).filter((n) => n.revokedAtMs === null);
     const upNodes = new Set(nodes.filter((n) => n.status === 'up').map((n) => n.id));
+    const draining = new Set(nodes.filter((n) => n.maintenance === 'draining').map((n) => n.id));
     const instances: Instance[] = [];
     for (const instance of await store.listInstances()) {
-      const instanceNodes = [instance.nodeId, ...instance.allocations.map((a) => a.nodeId)];
-      const lost = instanceNodes.some((id) => id !== null && id !== undefined && !upNodes.has(id));
+      const lost = instanceNodes(instance).some((id) => !upNodes.has(id));
       if (lost || instance.state === 'failed' || instance.state === 'stopped') {
         if (instance.state === 'failed' && instance.lastError !== null) {
           const failure = { revision: instance.revision, error: instance.lastError };
@@ -146,11 +149,15 @@ export class Reconciler {
     };
     for (const deployment of deployments) {
       const want = desired.get(deployment.id) ?? deployment.replicas;
-      const { current, outdated } = splitByRevision(instances, deployment);
+      const { current, outdated } = splitByRevision(instances, deployment, draining);
       for (const instance of surplus(current, want)) {
         await remove(instance, { desired: want }, 'instance removed: deployment idle, scaled down');
       }
       for (const instance of retiredInstances(outdated, current, want, serving)) {
+        if (instance.revision >= deployment.revision) {
+          await remove(instance, { nodeId: instance.nodeId }, 'instance removed: moved off a draining node');
+          continue;
+        }
         const fields = { revision: instance.revision, replacedBy: deployment.revision };
         await remove(instance, fields, 'instance removed: replaced by the new revision');
       }
@@ -170,13 +177,14 @@ export class Reconciler {
       id: n.id,
       siteId: n.siteId,
       status: n.status,
+      schedulable: n.maintenance === null,
       devices: devices.filter((d) => d.nodeId === n.id),
     }));
     const plan = (forDeployments: SchedulerDeployment[], among: readonly Instance[]) =>
       schedule({
         deployments: forDeployments,
         nodes: schedulerNodes,
-        instances: schedulerView(among, byId),
+        instances: schedulerView(among, byId, draining),
         contextTokens: this.options.contextTokens,
       });
     let placed = plan(schedulable, instances);
@@ -188,7 +196,7 @@ export class Reconciler {
       const wanted = schedulable.find((d) => d.id === pending.deploymentId);
       if (!deployment || !wanted) continue;
       if (placed.placements.some((p) => p.deploymentId === deployment.id)) continue; // room beside them
-      const { current, outdated } = splitByRevision(instances, deployment);
+      const { current, outdated } = splitByRevision(instances, deployment, draining);
       const room = inPlaceCandidates(outdated, current, wanted.replicas, serving).find((old) =>
         plan(
           schedulable,
@@ -234,7 +242,7 @@ export class Reconciler {
     for (const pending of placed.pending) reasons.set(pending.deploymentId, pending.reason);
     for (const deployment of deployments) {
       const replicas = desired.get(deployment.id) ?? deployment.replicas;
-      await this.updateStatus(deployment, replicas, instances, reasons.get(deployment.id));
+      await this.updateStatus(deployment, replicas, instances, draining, reasons.get(deployment.id));
     }
     return result;
   }
@@ -243,9 +251,10 @@ export class Reconciler {
     deployment: Deployment,
     desired: number,
     instances: Instance[],
+    draining: ReadonlySet<string>,
     pendingReason?: string,
   ) {
-    const { current, outdated } = splitByRevision(instances, deployment);
+    const { current, outdated } = splitByRevision(instances, deployment, draining);
     const live = current.filter((i) => replicaStates.includes(i.state)).length;
     const running = current.filter((i) => i.state === 'running').length;
     const olderServing = outdated.filter((i) => i.state === 'running').length;
@@ -256,7 +265,7 @@ export class Reconciler {
       // Being updated: the older instances serve until the new revision's replace them.
       const serving = running + olderServing;
       status = serving >= desired ? 'running' : serving > 0 ? 'degraded' : 'pending';
-      reason = updatingReason(deployment, desired, running, olderServing);
+      reason = updatingReason(deployment, outdated, desired, running, olderServing);
       if (pendingReason !== undefined) reason += `; ${desired - live} replica(s) unplaced: ${pendingReason}`;
       const failure = this.lastFailure.get(deployment.id);
       if (failure?.revision === deployment.revision && running < desired) {

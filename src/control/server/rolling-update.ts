@@ -6,9 +6,24 @@
 import type { SchedulerInstance } from '../scheduler/scheduler-types.js';
 import type { Deployment, Instance, LaunchSpec } from '../../store/store-types.js';
 
-/** An instance placed for an older revision of its deployment: it is being replaced. */
-export function isOutdated(instance: Instance, deployment: Deployment): boolean {
-  return instance.revision < deployment.revision;
+/** The nodes an instance runs on: its head node, then those of its other allocations (multi-node). */
+export function instanceNodes(instance: Instance): string[] {
+  const ids = [instance.nodeId, ...instance.allocations.map((a) => a.nodeId)];
+  return ids.filter((id): id is string => id !== null && id !== undefined);
+}
+
+const noNodes: ReadonlySet<string> = new Set();
+
+/**
+ * An instance being replaced: placed for an older revision of its deployment, or running on a node that
+ * is draining (`draining`: node ids). Either way it serves until a replacement does, then it is retired.
+ */
+export function isOutdated(
+  instance: Instance,
+  deployment: Deployment,
+  draining: ReadonlySet<string> = noNodes,
+): boolean {
+  return instance.revision < deployment.revision || instanceNodes(instance).some((id) => draining.has(id));
 }
 
 /** What a new instance of the deployment is launched with (kept on the instance while later revisions roll out). */
@@ -53,15 +68,19 @@ export class RunningSince {
   }
 }
 
-/** The deployment's instances of its current revision, and those of older ones (being replaced). */
+/**
+ * The deployment's instances of its current revision, and those being replaced (of older revisions, or on
+ * draining nodes).
+ */
 export function splitByRevision(
   instances: readonly Instance[],
   deployment: Deployment,
+  draining: ReadonlySet<string> = noNodes,
 ): { current: Instance[]; outdated: Instance[] } {
   const mine = instances.filter((i) => i.deploymentId === deployment.id);
   return {
-    current: mine.filter((i) => !isOutdated(i, deployment)),
-    outdated: mine.filter((i) => isOutdated(i, deployment)),
+    current: mine.filter((i) => !isOutdated(i, deployment, draining)),
+    outdated: mine.filter((i) => isOutdated(i, deployment, draining)),
   };
 }
 
@@ -90,17 +109,18 @@ export function retiredInstances(
 }
 
 /**
- * Instances as the scheduler sees them: an outdated one still holds its memory but is not a replica of
- * its deployment (it is counted under a name of its own), so the scheduler places the new revision's
+ * Instances as the scheduler sees them: an outdated one (or one on a draining node) still holds its memory
+ * but is not a replica of its deployment (it is counted under a name of its own), so the scheduler places the new revision's
  * replicas beside it.
  */
 export function schedulerView(
   instances: readonly Instance[],
   deployments: ReadonlyMap<string, Deployment>,
+  draining: ReadonlySet<string> = noNodes,
 ): SchedulerInstance[] {
   return instances.map((instance) => {
     const deployment = deployments.get(instance.deploymentId);
-    return deployment && isOutdated(instance, deployment)
+    return deployment && isOutdated(instance, deployment, draining)
       ? { ...instance, deploymentId: `${instance.deploymentId}@revision-${instance.revision}` }
       : instance;
   });
@@ -124,13 +144,24 @@ export function inPlaceCandidates(
   return outdated.filter(isRunning).sort((a, b) => a.createdAtMs - b.createdAtMs);
 }
 
-/** The status reason of a deployment being updated, e.g. "updating to revision 3: 1 of 2 replica(s) on it running; 1 older still serving". */
+/**
+ * The status reason of a deployment being updated, e.g. "updating to revision 3: 1 of 2 replica(s) on it
+ * running; 1 older still serving", or, when only draining nodes make it move, "moving off draining
+ * node(s): 1 of 2 replica(s) elsewhere running; 1 still serving there".
+ */
 export function updatingReason(
   deployment: Deployment,
+  outdated: readonly Instance[],
   desired: number,
   running: number,
   olderServing: number,
 ): string {
+  if (outdated.every((i) => i.revision >= deployment.revision)) {
+    return (
+      `moving off draining node(s): ${running} of ${desired} replica(s) elsewhere running; ` +
+      `${olderServing} still serving there`
+    );
+  }
   return (
     `updating to revision ${deployment.revision}: ${running} of ${desired} replica(s) on it running; ` +
     `${olderServing} older still serving`

@@ -38,6 +38,18 @@ export class ServerMetrics {
       },
     });
     new Gauge({
+      name: 'edgefleet_nodes_maintenance',
+      help: 'Registered, not revoked nodes taken out of scheduling: cordoned, or draining their instances',
+      labelNames: ['maintenance'] as const,
+      registers: [this.registry],
+      async collect() {
+        const nodes = (await store.listNodes()).filter((n) => n.revokedAtMs === null);
+        for (const maintenance of ['cordoned', 'draining'] as const) {
+          this.set({ maintenance }, nodes.filter((n) => n.maintenance === maintenance).length);
+        }
+      },
+    });
+    new Gauge({
       name: 'edgefleet_instances',
       help: 'Model instances by state',
       labelNames: ['state'] as const,

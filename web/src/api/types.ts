@@ -25,12 +25,16 @@ export interface Device {
   hardwareId: string | null;
 }
 
+/** Cordoned: nothing new is placed on the node; draining: its instances move to other nodes too. */
+export type NodeMaintenance = 'cordoned' | 'draining';
+
 export interface FleetNode {
   id: string;
   siteId: string;
   name: string;
   address: string;
   status: 'up' | 'down';
+  maintenance: NodeMaintenance | null;
   lastHeartbeatAtMs: number | null;
   labels: Record<string, string>;
   devices: Device[];

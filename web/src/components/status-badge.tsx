@@ -7,6 +7,8 @@ const tones: Record<string, Tone> = {
   healthy: 'good',
   active: 'good',
   degraded: 'warn',
+  cordoned: 'warn',
+  draining: 'warn',
   pending: 'warn',
   scheduled: 'warn',
   downloading: 'warn',

@@ -1,4 +1,5 @@
 import { ErrorNote } from '../components/error-note';
+import { NodeMaintenanceActions } from '../components/node-maintenance';
 import { Meter } from '../components/meter';
 import { PageTitle } from '../components/page-title';
 import { StatusBadge } from '../components/status-badge';
@@ -6,9 +7,12 @@ import { loadFleet, reservedByDevice } from '../fleet-data';
 import { formatAge, formatBytes } from '../format';
 import { usePoll } from '../use-poll';
 
-/** Per node: its accelerators with reserved/total memory, the engines it runs, its last heartbeat. */
+/**
+ * Per node: its accelerators with reserved/total memory, the engines it runs, its last heartbeat, and
+ * buttons to cordon, drain or return it to service.
+ */
 export function NodesPage() {
-  const { data, error } = usePoll((signal) => loadFleet(signal), 3000, []);
+  const { data, error, refresh } = usePoll((signal) => loadFleet(signal), 3000, []);
   const reserved = data ? reservedByDevice(data.instances) : new Map<string, number>();
   const siteName = (id: string): string => data?.sites.find((s) => s.id === id)?.name ?? id;
   const deploymentName = (id: string): string => data?.deployments.find((d) => d.id === id)?.name ?? id;
@@ -28,11 +32,13 @@ export function NodesPage() {
               <div class="card-head">
                 <h2>{node.name}</h2>
                 <StatusBadge status={node.status} />
+                {node.maintenance && <StatusBadge status={node.maintenance} />}
               </div>
               <p class="muted">
                 room {siteName(node.siteId)} · {node.address} · last heartbeat{' '}
                 <span data-testid="node-heartbeat">{formatAge(node.lastHeartbeatAtMs)}</span>
               </p>
+              <NodeMaintenanceActions node={node} onChanged={refresh} />
               <h3>Accelerators</h3>
               <div class="table-wrap">
                 <table>

@@ -1,0 +1,51 @@
+/** A node card's maintenance buttons: cordon, drain, return to service (PATCH /api/v1/nodes/:id). */
+import { useState } from 'preact/hooks';
+import { api } from '../api/client';
+import type { FleetNode, NodeMaintenance } from '../api/types';
+import { messageOf } from '../use-form-submit';
+import { FormError } from './error-note';
+
+const actions: { to: NodeMaintenance | null; label: string; shownWhen: (NodeMaintenance | null)[] }[] = [
+  { to: 'cordoned', label: 'Cordon', shownWhen: [null] },
+  { to: 'draining', label: 'Drain', shownWhen: [null, 'cordoned'] },
+  { to: null, label: 'Return to service', shownWhen: ['cordoned', 'draining'] },
+];
+
+/**
+ * Cordon: nothing new is placed on the node. Drain: its instances also move to other nodes, each stopped
+ * once its replacement serves. Return to service: the node is schedulable again.
+ */
+export function NodeMaintenanceActions({ node, onChanged }: { node: FleetNode; onChanged: () => void }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const set = async (maintenance: NodeMaintenance | null): Promise<void> => {
+    setError(null);
+    setBusy(true);
+    try {
+      await api(`/api/v1/nodes/${encodeURIComponent(node.id)}`, { method: 'PATCH', body: { maintenance } });
+      onChanged();
+    } catch (caught) {
+      setError(messageOf(caught));
+    }
+    setBusy(false);
+  };
+  return (
+    <div class="actions" data-testid="node-maintenance">
+      {actions
+        .filter((action) => action.shownWhen.includes(node.maintenance))
+        .map((action) => (
+          <button
+            key={action.label}
+            type="button"
+            class="small"
+            disabled={busy}
+            aria-label={`${action.label} ${node.name}`}
+            onClick={() => void set(action.to)}
+          >
+            {action.label}
+          </button>
+        ))}
+      <FormError message={error} />
+    </div>
+  );
+}
