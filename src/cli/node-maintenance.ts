@@ -41,18 +41,37 @@ async function instancesOn(connection: Connection, nodeId: string) {
   );
 }
 
-/** Waits until no instance is left on the node; progress on stderr, a failure naming what is stuck. */
+/**
+ * Engines the node's worker still runs: those of removed instances finishing their answers. 0 when the
+ * node is down, or when the control plane has not heard from it since it started (it cannot know).
+ */
+async function enginesOn(connection: Connection, nodeId: string): Promise<number> {
+  const node = listRows(await callApi(connection, 'GET', 'nodes')).find((n) => n['id'] === nodeId);
+  if (node?.['status'] !== 'up' || typeof node['engines'] !== 'number') return 0;
+  return node['engines'];
+}
+
+/**
+ * Waits until no instance is left on the node and its worker runs no engine (each finishes its answers
+ * first); progress on stderr, a failure naming what is stuck.
+ */
 async function waitDrained(connection: Connection, node: { id: string; name: string }, timeoutS: number) {
   const deadline = Date.now() + timeoutS * 1000;
-  let last = -1;
+  let last = '';
   for (;;) {
     const left = await instancesOn(connection, node.id);
-    if (left.length === 0) return;
-    if (left.length !== last) {
-      process.stderr.write(`draining ${node.name}: ${left.length} instance(s) left\n`);
-      last = left.length;
-    }
+    const engines = left.length === 0 ? await enginesOn(connection, node.id) : 0;
+    if (left.length === 0 && engines === 0) return;
+    const progress =
+      left.length > 0
+        ? `${left.length} instance(s) left`
+        : `${engines} engine(s) finishing their answers before they stop`;
+    if (progress !== last) process.stderr.write(`draining ${node.name}: ${progress}\n`);
+    last = progress;
     if (Date.now() >= deadline) {
+      if (left.length === 0) {
+        throw new CliFailure(`node ${node.name} still runs ${engines} engine(s) after ${timeoutS} s`);
+      }
       const deployments = listRows(await callApi(connection, 'GET', 'deployments'));
       const stuck = [...new Set(left.map((i) => i['deploymentId']))].map((id) => {
         const d = deployments.find((x) => x['id'] === id);
@@ -78,6 +97,9 @@ export function runMaintenance(action: Action, help: string, args: string[]): Pr
     true,
     async ({ values, positionals }, connect) => {
       const operand = oneOperand(positionals, 'the node ID or name');
+      if (values.timeout !== undefined && values.wait !== true) {
+        throw new CliFailure('--timeout applies to --wait: give both', 2);
+      }
       const timeoutS = intFlag(values.timeout as string | undefined, 'timeout', 600);
       const connection = await connect();
       const found = await findNode(connection, operand);
@@ -94,7 +116,7 @@ export function runMaintenance(action: Action, help: string, args: string[]): Pr
       if (values.json !== true) {
         const what = {
           cordon: `cordoned node ${node.name}: nothing new is placed on it; its ${count} instance(s) keep running`,
-          drain: `draining node ${node.name}: ${count} instance(s) move to other nodes, each stopped once its replacement serves`,
+          drain: `draining node ${node.name}: ${count} instance(s) move to other nodes where they fit, each stopped once its replacement serves`,
           uncordon: `node ${node.name} is schedulable again`,
         }[action];
         process.stdout.write(`${what}\n`);

@@ -28,7 +28,8 @@ placed on another node).
 drain NODE cordons it and moves its instances to other nodes: each keeps serving until its replacement
 runs and gateways know it, then it is stopped (a llama-server or vLLM engine finishes the answers in
 flight first). An instance that fits on no other node stays and serves; its deployment's status says why.
-With --wait the command returns once nothing runs on the node (progress on stderr), or fails after
+With --wait the command returns once nothing runs on the node: no instance is placed there and its worker
+has stopped their engines (each after finishing its answers); progress on stderr. It fails after
 --timeout S seconds (default 600) naming what is left. A node stays cordoned or draining when its worker
 restarts, until uncordon NODE returns it to scheduling (instances that moved off stay where they are).
 

@@ -83,8 +83,10 @@ export interface ListResponse<T> {
  * `PATCH /api/v1/nodes/:id`: `cordoned` places nothing new on the node; `draining` also moves its instances
  * to other nodes (each retired once its replacement serves); null returns it to scheduling.
  */
+export const nodeMaintenanceSchema = z.enum(['cordoned', 'draining']);
+export type NodeMaintenance = z.infer<typeof nodeMaintenanceSchema>;
 export const updateNodeRequestSchema = z.strictObject({
-  maintenance: z.enum(['cordoned', 'draining']).nullable(),
+  maintenance: nodeMaintenanceSchema.nullable(),
 });
 export type UpdateNodeRequest = z.infer<typeof updateNodeRequestSchema>;
 

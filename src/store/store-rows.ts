@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { apiKeyRoles } from '../spec/api-keys.js';
+import { nodeMaintenanceSchema } from '../spec/management-api.js';
 import type {
   ApiKey,
   Deployment,
@@ -44,7 +45,7 @@ const nodeRow = z.object({
   labels: json(z.record(z.string(), z.string())),
   created_at_ms: num,
   revoked_at_ms: nullableNum,
-  maintenance: z.enum(['cordoned', 'draining']).nullable(),
+  maintenance: nodeMaintenanceSchema.nullable(),
 });
 
 export const toNode = (row: unknown): StoredNode => {

@@ -3,6 +3,7 @@
  * wire-facing (the management API returns most of them) and may later move to src/spec.
  */
 import type { ApiKeyRoleName } from '../spec/api-keys.js';
+import type { NodeMaintenance } from '../spec/management-api.js';
 
 export interface Site {
   id: string;
@@ -17,7 +18,7 @@ export type NodeStatus = 'up' | 'down';
  * A node taken out of scheduling by its operator: `cordoned`, nothing new is placed on it (what runs there
  * stays); `draining`, its instances also move to other nodes, each retired once its replacement serves.
  */
-export type NodeMaintenance = 'cordoned' | 'draining';
+export type { NodeMaintenance };
 
 export interface StoredNode {
   id: string;

@@ -116,3 +116,62 @@ describe('multi-node instances', () => {
     expect(left.find((i) => i['id'] === instance?.['id'])).toBeUndefined();
   });
 });
+
+describe('draining a node of a multi-node instance', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it('keeps the instance serving while its replacement has no room, though removing it would make room', async () => {
+    const nodes = new Map<string, { nodeId: string; credential: string }>();
+    for (const name of ['m1', 'm2', 'm3']) {
+      const body = registerBody(await h.newJoinToken(), name, 'hall', 1);
+      body.devices = [{ ...body.devices[0]!, name: 'NVIDIA A100-SXM4-40GB', hardwareId: 'a100-40gb' }];
+      body.devices[0]!.memoryBytes = 42_949_672_960;
+      const response = await h.call('POST', '/api/v1/worker/register', { key: null, body });
+      expect(response.status).toBe(200);
+      nodes.set(name, response.body as { nodeId: string; credential: string });
+    }
+    const created = await h.call('POST', '/api/v1/deployments', {
+      body: {
+        name: 'big',
+        model: 'deepseek-r1-distill-qwen-32b',
+        quant: 'bf16',
+        engine: 'vllm',
+        replicas: 1,
+      },
+    });
+    const id = created.body['id'] as string;
+    await h.control.reconcile();
+    const [instance] = listOf((await h.call('GET', '/api/v1/instances')).body);
+    const allocations = instance?.['allocations'] as { nodeId?: string }[];
+    const follower = allocations.map((a) => a.nodeId).find((n) => n !== undefined);
+    const head = [...nodes.values()].find((n) => n.nodeId === instance?.['nodeId'])!;
+    const beat = await h.call('POST', '/api/v1/worker/heartbeat', {
+      key: head.credential,
+      body: { instances: [{ id: instance?.['id'], state: 'running', port: 8000 }] },
+    });
+    expect(beat.status).toBe(200);
+    await h.control.reconcile();
+
+    // A replica needs two free nodes: with the follower draining only the third is free.
+    expect(
+      (await h.call('PATCH', `/api/v1/nodes/${follower}`, { body: { maintenance: 'draining' } })).status,
+    ).toBe(200);
+    const pass = await h.control.reconcile();
+    expect(pass.instancesRemoved).toEqual([]);
+    expect(pass.instancesCreated).toEqual([]);
+    expect(listOf((await h.call('GET', '/api/v1/instances')).body).map((i) => i['id'])).toEqual([
+      instance?.['id'],
+    ]);
+    const deployment = (await h.call('GET', `/api/v1/deployments/${id}`)).body;
+    expect(deployment['status']).toBe('running');
+    expect(deployment['statusReason']).toMatch(
+      /^moving off draining node\(s\): 0 of 1 .*1 replica\(s\) unplaced/,
+    );
+  });
+});

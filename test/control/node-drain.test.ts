@@ -156,8 +156,15 @@ describe.each(stores)('cordoning and draining nodes on %s', (_label, databaseUrl
     await heartbeat('a-1', [{ id: old?.['id'], state: 'running', port: 8100 }]);
     await runAll('b-1', id);
     expect((await h.control.reconcile()).instancesRemoved).toEqual([old?.['id']]);
-    // The worker is told to stop it (it drains its answers first); nothing is placed there again.
+    // The worker is told to stop it (it drains its answers first), and reports it until it has stopped;
+    // nothing is placed there again.
+    const enginesOnA = async () =>
+      listOf((await h.call('GET', '/api/v1/nodes')).body).find((n) => n['name'] === 'a-1')?.['engines'];
+    expect(await enginesOnA()).toBe(1);
+    expect(await heartbeat('a-1', [{ id: old?.['id'], state: 'stopping' }])).toEqual([]);
+    expect(await enginesOnA()).toBe(1);
     expect(await heartbeat('a-1')).toEqual([]);
+    expect(await enginesOnA()).toBe(0);
     expect(await nodeIdsOf(id)).toEqual([nodes['b-1']!.nodeId, nodes['b-1']!.nodeId]);
     expect((await h.control.reconcile()).instancesCreated).toEqual([]);
     expect(await deployment(id)).toMatchObject({ status: 'running', statusReason: null });
@@ -179,6 +186,13 @@ describe.each(stores)('cordoning and draining nodes on %s', (_label, databaseUrl
     expect(statusReason).toContain(
       '2 replica(s) unplaced: no node is up and schedulable: 2 cordoned or draining',
     );
+
+    // The preview plans as the reconciler does.
+    const preview = await h.call('POST', '/api/v1/deployments/preview', {
+      body: { name: 'more', model: 'deepseek-r1-distill-qwen-1.5b', quant: 'q4_k_m', replicas: 1 },
+    });
+    expect(preview.body).toMatchObject({ fits: false, placements: [] });
+    expect(JSON.stringify(preview.body['reasons'])).toContain('no node is up and schedulable');
 
     // Back in service: a-1 takes the replicas, then b-1's are retired.
     const back = await patch(nodes['a-1']!.nodeId, { maintenance: null });

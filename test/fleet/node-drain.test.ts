@@ -4,7 +4,16 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/edgefleet-process.js';
 import { makeTestModel, type TestModel } from '../helpers/models.js';
-import { type FleetServer, rows, runCli, startCli, startServer, TestResources } from './fleet-processes.js';
+import {
+  descendantPids,
+  type FleetProcess,
+  type FleetServer,
+  rows,
+  runCli,
+  startCli,
+  startServer,
+  TestResources,
+} from './fleet-processes.js';
 
 /**
  * Taking a server out of service with `edgefleet nodes drain NODE --wait`, against a server and two real
@@ -17,6 +26,7 @@ describe('edgefleet nodes drain', () => {
   let server: FleetServer;
   let connection: string[];
   let model: TestModel;
+  const workers = new Map<string, FleetProcess>();
 
   beforeAll(async () => {
     model = await makeTestModel();
@@ -29,11 +39,14 @@ describe('edgefleet nodes drain', () => {
         name === 'node-1'
           ? (await readFile(join(home, 'join-token'), 'utf8')).trim()
           : (await runCli(['server', 'token', '--home', home])).stdout.trim();
-      resources.track(
-        startCli([
-          ...['worker', '--server', server.url, '--token', token, '--site', 'local', '--name', name],
-          ...['--home', workerHome, '--heartbeat-ms', '200', '--threads', '1', '--parallel', '1'],
-        ]),
+      workers.set(
+        name,
+        resources.track(
+          startCli([
+            ...['worker', '--server', server.url, '--token', token, '--site', 'local', '--name', name],
+            ...['--home', workerHome, '--heartbeat-ms', '200', '--threads', '1', '--parallel', '1'],
+          ]),
+        ),
       );
     }
     connection = ['--server', server.url, '--home', home];
@@ -114,7 +127,11 @@ describe('edgefleet nodes drain', () => {
       await load;
     }
     expect(drained.code, `${drained.stderr}\n${resources.logs()}`).toBe(0);
-    expect(drained.stdout).toContain(`draining node ${owner}: 1 instance(s) move to other nodes`);
+    // It returned once the worker had stopped the engine too (after the answers in flight).
+    expect(await descendantPids(workers.get(owner)!.child.pid!)).toEqual([]);
+    expect(drained.stdout).toContain(
+      `draining node ${owner}: 1 instance(s) move to other nodes where they fit`,
+    );
     expect(drained.stdout).toContain(`node ${owner} is drained: nothing runs on it`);
     expect(drained.stderr).toContain(`draining ${owner}: 1 instance(s) left`);
 
@@ -158,6 +175,9 @@ describe('edgefleet nodes drain', () => {
     }
     const listed = await runCli(['nodes', ...connection, '--json']);
     expect(rows(JSON.parse(listed.stdout)).map((n) => n['maintenance'])).toEqual([null, null]);
+    const usage = await runCli(['nodes', 'drain', 'node-1', '--timeout', '5', ...connection]);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('--timeout applies to --wait');
     const unknown = await runCli(['nodes', 'cordon', 'no-such-node', ...connection]);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('no node "no-such-node"');

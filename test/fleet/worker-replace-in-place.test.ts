@@ -119,6 +119,10 @@ describe('worker replacing an instance in place', () => {
     expect(drainMs).toBeGreaterThan(600);
     const during = beats.filter((b) => b.atMs > droppedAtMs + 300 && b.atMs < finishedAtMs);
     expect(during.length).toBeGreaterThan(drainMs / 200 / 2);
+    // a is reported as stopping while it drains (so a node being drained is not taken for empty), and
+    // no more once it has stopped.
+    expect(during.some((b) => b.reports.some((r) => r.id === 'a' && r.state === 'stopping'))).toBe(true);
+    expect(beats.at(-1)?.reports.some((r) => r.id === 'a')).toBe(false);
     // b fetched its model meanwhile and said it waits, but started its engine only after a's stream ended.
     const waiting = beats.find((b) => logOf(b, 'b').includes('waiting for the instance it replaces'));
     expect(waiting?.atMs).toBeLessThan(finishedAtMs);

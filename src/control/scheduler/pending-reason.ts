@@ -98,5 +98,9 @@ export function pendingReason(
       `with its experts in host memory (${offload.engine}) it needs ${formatBytes(offload.need)} per device and ${formatBytes(offload.host)} of host memory, the most free on a node is ${formatBytes(hostFree)}`,
     );
   }
-  return parts.join('; ') || [...incompatible].slice(0, 3).join('; ') || 'no device on the eligible nodes';
+  const reason =
+    parts.join('; ') || [...incompatible].slice(0, 3).join('; ') || 'no device on the eligible nodes';
+  return unschedulableNodes > 0
+    ? `${reason}; ${unschedulableNodes} cordoned or draining node(s) not considered`
+    : reason;
 }

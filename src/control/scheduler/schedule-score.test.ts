@@ -187,6 +187,7 @@ describe('schedule: score', () => {
     expect(full.placements.length).toBeGreaterThan(0);
     expect(full.placements.every((p) => p.nodeId === 'b')).toBe(true);
     expect(full.pending[0]?.replicasMissing).toBe(9 - full.placements.length);
+    expect(full.pending[0]?.reason).toMatch(/; 1 cordoned or draining node\(s\) not considered$/);
     const onlyCordoned = schedule({ deployments: [small()], nodes: [nodes[0]!], instances: [] });
     expect(onlyCordoned.pending[0]?.reason).toBe('no node is up and schedulable: 1 cordoned or draining');
   });

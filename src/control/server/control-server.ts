@@ -14,6 +14,7 @@ import { requireAdmin, requireRole } from './authenticate.js';
 import { DashboardFiles, defaultWebDir } from './dashboard-files.js';
 import { handleManagement } from './management-routes.js';
 import { InstanceLoads } from './instance-loads.js';
+import { NodeEngines } from './node-engines.js';
 import { InstanceLogs } from './instance-logs.js';
 import { Reconciler, type ReconcileResult } from './reconciler.js';
 import { ServerMetrics } from './server-metrics.js';
@@ -90,6 +91,8 @@ export class ControlServer {
   readonly loads: InstanceLoads;
   /** Engine log tails from worker heartbeats, for the dashboard. */
   readonly logs = new InstanceLogs();
+  /** How many engines each node's worker last reported (a drained node runs none). */
+  private readonly nodeEngines = new NodeEngines();
   private timer: NodeJS.Timeout | undefined;
   private readonly reconcileMs: number;
   private readonly dashboard: DashboardFiles;
@@ -247,6 +250,7 @@ export class ControlServer {
         onChange,
         loads: this.loads,
         logs: this.logs,
+        nodeEngines: this.nodeEngines,
       };
       return handleWorker(ctx, request, response, path.slice('/api/v1/worker/'.length));
     }
@@ -263,6 +267,7 @@ export class ControlServer {
           onChange,
           loads: this.loads,
           logs: this.logs,
+          nodeEngines: this.nodeEngines,
           ...(this.options.endpointsChanged && { endpointsChanged: this.options.endpointsChanged }),
           now: this.options.now ?? Date.now,
           resolver: this.reconciler.resolver,

@@ -14,6 +14,7 @@ import { DeploymentProbe, resolveDevice } from '../scheduler/planner-probe.js';
 import { schedule } from '../scheduler/schedule.js';
 import type { Placement, SchedulerDeployment } from '../scheduler/scheduler-types.js';
 import type { ModelResolver } from './model-resolver.js';
+import { schedulerNodes } from './scheduler-input.js';
 
 export interface DeploymentPreview {
   object: 'deployment_preview';
@@ -117,15 +118,10 @@ export async function previewDeployment(
     store.listDevices(),
     store.listInstances(),
   ]);
-  const live = nodes.filter((n) => n.revokedAtMs === null);
+  const fleet = schedulerNodes(nodes, devices);
   const plan = schedule({
     deployments: [resolved.deployment],
-    nodes: live.map((n) => ({
-      id: n.id,
-      siteId: n.siteId,
-      status: n.status,
-      devices: devices.filter((d) => d.nodeId === n.id),
-    })),
+    nodes: fleet,
     instances: instances.filter((i) => i.state !== 'failed' && i.state !== 'stopped'),
     contextTokens: ctx.contextTokens,
   });
@@ -134,7 +130,7 @@ export async function previewDeployment(
       `${pending.replicasMissing} of ${body.replicas} replica(s) cannot be placed now: ${pending.reason}`,
     );
   }
-  const siteOf = new Map(live.map((n) => [n.id, n.siteId]));
+  const siteOf = new Map(fleet.map((n) => [n.id, n.siteId]));
   const first = plan.placements[0];
   return {
     object: 'deployment_preview',

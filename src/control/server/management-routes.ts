@@ -8,6 +8,7 @@ import { handleDeployments, type DeploymentRoutesContext } from './deployment-ro
 import { handleGatewaySync } from './gateway-sync-routes.js';
 import type { InstanceLoads } from './instance-loads.js';
 import type { InstanceLogs } from './instance-logs.js';
+import type { NodeEngines } from './node-engines.js';
 import { handleEndpoints } from './endpoint-routes.js';
 import { handleKeys } from './key-routes.js';
 import { handleNodes } from './node-routes.js';
@@ -20,6 +21,8 @@ export interface ManagementContext extends DeploymentRoutesContext {
   loads?: InstanceLoads;
   /** Engine log tails from heartbeats. */
   logs?: InstanceLogs;
+  /** How many engines each node's worker last reported (node-routes.ts). */
+  nodeEngines?: NodeEngines;
   /** An external endpoint was registered or changed (endpoint-routes.ts). */
   endpointsChanged?: () => void;
 }

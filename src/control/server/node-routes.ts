@@ -10,7 +10,8 @@ import { clipped, EdgeFleetError, methodNotAllowed } from '../../spec/edgefleet-
 import { updateNodeRequestSchema } from '../../spec/management-api.js';
 import type { Store } from '../../store/store.js';
 import type { StoredDevice, StoredNode } from '../../store/store-types.js';
-import { instanceNodes } from './rolling-update.js';
+import type { NodeEngines } from './node-engines.js';
+import { instanceNodes } from './scheduler-input.js';
 import { revokeNode } from './revoke-node.js';
 
 export interface NodeRoutesContext {
@@ -18,12 +19,21 @@ export interface NodeRoutesContext {
   maxBodyBytes: number;
   /** The fleet changed: the reconciler runs at once. */
   onChange?: () => void;
+  nodeEngines?: NodeEngines;
 }
 
-/** What the API shows of a node: everything but its credential's hash, with its devices. */
-function toNodeView(node: StoredNode, devices: readonly StoredDevice[]) {
+/**
+ * What the API shows of a node: everything but its credential's hash, with its devices and the engines
+ * its worker reported in its last heartbeat (starting, running or still stopping; null: not heard from
+ * since this control plane started).
+ */
+function toNodeView(ctx: NodeRoutesContext, node: StoredNode, devices: readonly StoredDevice[]) {
   const { credentialHash: _hidden, ...view } = node;
-  return { ...view, devices: devices.filter((d) => d.nodeId === node.id) };
+  return {
+    ...view,
+    devices: devices.filter((d) => d.nodeId === node.id),
+    engines: ctx.nodeEngines?.get(node.id) ?? null,
+  };
 }
 
 export async function handleNodes(
@@ -43,7 +53,7 @@ export async function handleNodes(
   if (id === undefined) {
     const [nodes, devices] = await Promise.all([store.listNodes(), store.listDevices()]);
     // Revoked nodes are gone for the user (DELETE /nodes/:id); their rows stay only as a record.
-    const data = nodes.filter((n) => n.revokedAtMs === null).map((n) => toNodeView(n, devices));
+    const data = nodes.filter((n) => n.revokedAtMs === null).map((n) => toNodeView(ctx, n, devices));
     return sendJson(response, 200, { object: 'list', data });
   }
   if (method === 'DELETE') {
@@ -58,7 +68,7 @@ export async function handleNodes(
   ctx.onChange?.();
   const instances = (await store.listInstances()).filter((i) => instanceNodes(i).includes(id));
   return sendJson(response, 200, {
-    ...toNodeView({ ...node, maintenance }, await store.listDevices(id)),
+    ...toNodeView(ctx, { ...node, maintenance }, await store.listDevices(id)),
     // What runs on it now: a draining node is drained once this is empty.
     instances: instances.map((i) => i.id),
   });

@@ -7,7 +7,6 @@ import { desiredReplicas, scaledToZeroReason } from './desired-replicas.js';
 import { ModelResolver } from './model-resolver.js';
 import {
   inPlaceCandidates,
-  instanceNodes,
   launchSpecOf,
   retiredInstances,
   RunningSince,
@@ -15,6 +14,7 @@ import {
   splitByRevision,
   updatingReason,
 } from './rolling-update.js';
+import { instanceNodes, schedulerNodes } from './scheduler-input.js';
 import { newSecret } from './secrets.js';
 
 export interface ReconcilerOptions {
@@ -155,7 +155,9 @@ export class Reconciler {
       }
       for (const instance of retiredInstances(outdated, current, want, serving)) {
         if (instance.revision >= deployment.revision) {
-          await remove(instance, { nodeId: instance.nodeId }, 'instance removed: moved off a draining node');
+          // On a draining node: replaced elsewhere, or no longer needed (scaled down).
+          const why = want === 0 ? 'deployment idle, scaled down' : 'moved off a draining node';
+          await remove(instance, { nodeId: instance.nodeId }, `instance removed: ${why}`);
           continue;
         }
         const fields = { revision: instance.revision, replacedBy: deployment.revision };
@@ -173,17 +175,11 @@ export class Reconciler {
       if (resolved.ok) schedulable.push({ ...resolved.deployment, replicas });
       else reasons.set(deployment.id, resolved.reason);
     }
-    const schedulerNodes = nodes.map((n) => ({
-      id: n.id,
-      siteId: n.siteId,
-      status: n.status,
-      schedulable: n.maintenance === null,
-      devices: devices.filter((d) => d.nodeId === n.id),
-    }));
+    const fleet = schedulerNodes(nodes, devices);
     const plan = (forDeployments: SchedulerDeployment[], among: readonly Instance[]) =>
       schedule({
         deployments: forDeployments,
-        nodes: schedulerNodes,
+        nodes: fleet,
         instances: schedulerView(among, byId, draining),
         contextTokens: this.options.contextTokens,
       });
@@ -197,7 +193,12 @@ export class Reconciler {
       if (!deployment || !wanted) continue;
       if (placed.placements.some((p) => p.deploymentId === deployment.id)) continue; // room beside them
       const { current, outdated } = splitByRevision(instances, deployment, draining);
-      const room = inPlaceCandidates(outdated, current, wanted.replicas, serving).find((old) =>
+      // Only an older revision is replaced in place: one on a draining node stays until a replica runs
+      // elsewhere (taking it down first would free its other nodes for a replica with no room beside it).
+      const candidates = inPlaceCandidates(outdated, current, wanted.replicas, serving).filter(
+        (old) => old.revision < deployment.revision,
+      );
+      const room = candidates.find((old) =>
         plan(
           schedulable,
           instances.filter((i) => i !== old),

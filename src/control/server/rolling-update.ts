@@ -5,12 +5,7 @@
  */
 import type { SchedulerInstance } from '../scheduler/scheduler-types.js';
 import type { Deployment, Instance, LaunchSpec } from '../../store/store-types.js';
-
-/** The nodes an instance runs on: its head node, then those of its other allocations (multi-node). */
-export function instanceNodes(instance: Instance): string[] {
-  const ids = [instance.nodeId, ...instance.allocations.map((a) => a.nodeId)];
-  return ids.filter((id): id is string => id !== null && id !== undefined);
-}
+import { instanceNodes } from './scheduler-input.js';
 
 const noNodes: ReadonlySet<string> = new Set();
 

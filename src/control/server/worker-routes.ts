@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { instanceBaseUrl } from '../../spec/route-table.js';
-import type { DeviceAllocation } from '../../store/store-types.js';
 import type { Logger } from '../../telemetry/logger.js';
 import type { InstanceLoads } from './instance-loads.js';
 import type { InstanceLogs } from './instance-logs.js';
+import type { NodeEngines } from './node-engines.js';
 import { parseWith, readJsonBody } from '../../http/read-json-body.js';
 import { sendJson } from '../../http/respond.js';
 import { clipped, EdgeFleetError, methodNotAllowed } from '../../spec/edgefleet-error.js';
@@ -18,6 +18,7 @@ import {
 import type { Store } from '../../store/store.js';
 import type { StoredNode } from '../../store/store-types.js';
 import { requireNode } from './authenticate.js';
+import { instanceNodes } from './scheduler-input.js';
 import { newSecret } from './secrets.js';
 import { hashSecret } from '../../http/bearer-secret.js';
 
@@ -33,6 +34,8 @@ export interface WorkerContext {
   loads?: InstanceLoads;
   /** Where reported engine log tails go (for `GET /api/v1/instances/:id/logs`). */
   logs?: InstanceLogs;
+  /** Where the number of engines each node reports goes (for `edgefleet nodes drain --wait`). */
+  nodeEngines?: NodeEngines;
 }
 
 /** Handles `/api/v1/worker/{register,heartbeat}`; `path` is the part after `/api/v1/worker/`. */
@@ -110,6 +113,8 @@ async function heartbeat(
     ctx.log.info({ nodeId: node.id }, 'node is back up');
     ctx.onChange?.();
   }
+  const engines = body.instances.filter((r) => r.state !== 'failed' && r.state !== 'stopped').length;
+  ctx.nodeEngines?.record(node.id, engines);
   for (const report of body.instances) {
     // Up to 3 tries: a concurrent writer (the reconciler) may have bumped the version.
     for (let attempt = 0; attempt < 3; attempt += 1) {
@@ -152,7 +157,7 @@ export async function desiredInstances(ctx: WorkerContext, nodeId: string): Prom
   const desired: DesiredInstance[] = [];
   for (const instance of instances) {
     if (instance.nodeId === null) continue;
-    const group = instanceNodes(instance.nodeId, instance.allocations);
+    const group = instanceNodes(instance);
     const rank = group.indexOf(nodeId);
     if (rank < 0) continue;
     const deployment = deployments.get(instance.deploymentId);
@@ -185,11 +190,6 @@ export async function desiredInstances(ctx: WorkerContext, nodeId: string): Prom
     });
   }
   return desired;
-}
-
-/** The nodes of an instance: its head node first, then the others in allocation order. */
-export function instanceNodes(headNodeId: string, allocations: readonly DeviceAllocation[]): string[] {
-  return [...new Set([headNodeId, ...allocations.map((a) => a.nodeId ?? headNodeId)])];
 }
 
 /** A stable port in 29500–29999 for the ranks of one multi-node instance to meet at on the head node. */

@@ -254,6 +254,11 @@ export class WorkerAgent {
     const reports = runners.map((r) =>
       r.report(r.logTail.version > 0 && (full || this.sentLogVersions.get(r.id) !== r.logTail.version)),
     );
+    // Engines of removed instances still finishing their answers: the control plane counts them (a
+    // drained node runs none) and ignores the ids it no longer has.
+    for (const runner of this.draining.keys()) {
+      if (!this.runners.has(runner.id)) reports.push({ id: runner.id, state: 'stopping' });
+    }
     let desired: DesiredInstance[];
     try {
       desired = await this.client.heartbeat(identity.credential, { instances: reports });
