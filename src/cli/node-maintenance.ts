@@ -123,7 +123,7 @@ export function runMaintenance(action: Action, help: string, args: string[]): Pr
       }
       if (values.wait === true) {
         await waitDrained(connection, node, timeoutS);
-        if (values.json === true) printJson({ ...(body as object), instances: [] });
+        if (values.json === true) printJson({ ...(body as object), instances: [], engines: 0 });
         else process.stdout.write(`node ${node.name} is drained: nothing runs on it\n`);
       }
       return 0;

@@ -105,8 +105,8 @@ export function retiredInstances(
 
 /**
  * Instances as the scheduler sees them: an outdated one (or one on a draining node) still holds its memory
- * but is not a replica of its deployment (it is counted under a name of its own), so the scheduler places the new revision's
- * replicas beside it.
+ * but is not a replica of its deployment (it is counted under a name of its own), so the scheduler places
+ * the new revision's replicas beside it (or on other nodes).
  */
 export function schedulerView(
   instances: readonly Instance[],
