@@ -349,7 +349,12 @@ describe('web dashboard in Chromium against edgefleet up', () => {
     await node.locator('.badge', { hasText: 'cordoned' }).waitFor();
     expect(await maintenance()).toBe('cordoned');
     expect(await node.getByRole('button', { name: 'Cordon gpu-1' }).count()).toBe(0);
+    // Draining is asked once more; Cancel changes nothing.
     await node.getByRole('button', { name: 'Drain gpu-1' }).click();
+    await node.getByRole('button', { name: 'Cancel' }).click();
+    expect(await maintenance()).toBe('cordoned');
+    await node.getByRole('button', { name: 'Drain gpu-1' }).click();
+    await node.getByRole('button', { name: 'Confirm drain of gpu-1' }).click();
     await node.locator('.badge', { hasText: 'draining' }).waitFor();
     expect(await maintenance()).toBe('draining');
     await node.getByRole('button', { name: 'Return to service gpu-1' }).click();

@@ -12,15 +12,16 @@ const actions: { to: NodeMaintenance | null; label: string; shownWhen: (NodeMain
 ];
 
 /**
- * Cordon: nothing new is placed on the node. Drain: its instances also move to other nodes, each stopped
- * once its replacement serves. Return to service: the node is schedulable again.
+ * Cordon: nothing new is placed on the node. Drain (asked once more): its instances also move to other
+ * nodes, each stopped once its replacement serves. Return to service: the node is schedulable again.
  */
 export function NodeMaintenanceActions({ node, onChanged }: { node: FleetNode; onChanged: () => void }) {
   const [busy, setBusy] = useState(false);
+  const [confirmingDrain, setConfirmingDrain] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const set = async (maintenance: NodeMaintenance | null): Promise<void> => {
     setError(null);
-    setBusy(true);
+    setBusy(true); // a second click would send the request again
     try {
       await api(`/api/v1/nodes/${encodeURIComponent(node.id)}`, { method: 'PATCH', body: { maintenance } });
       onChanged();
@@ -28,7 +29,29 @@ export function NodeMaintenanceActions({ node, onChanged }: { node: FleetNode; o
       setError(messageOf(caught));
     }
     setBusy(false);
+    setConfirmingDrain(false);
   };
+  if (confirmingDrain) {
+    // Draining moves every instance off the node: asked once more, as removing is elsewhere.
+    return (
+      <div class="actions" data-testid="node-maintenance">
+        <span>Move every instance on {node.name} to other nodes?</span>{' '}
+        <button
+          type="button"
+          class="danger small"
+          disabled={busy}
+          aria-label={`Confirm drain of ${node.name}`}
+          onClick={() => void set('draining')}
+        >
+          Drain {node.name}
+        </button>{' '}
+        <button type="button" class="small" onClick={() => setConfirmingDrain(false)}>
+          Cancel
+        </button>
+        <FormError message={error} />
+      </div>
+    );
+  }
   return (
     <div class="actions" data-testid="node-maintenance">
       {actions
@@ -40,7 +63,7 @@ export function NodeMaintenanceActions({ node, onChanged }: { node: FleetNode; o
             class="small"
             disabled={busy}
             aria-label={`${action.label} ${node.name}`}
-            onClick={() => void set(action.to)}
+            onClick={() => (action.to === 'draining' ? setConfirmingDrain(true) : void set(action.to))}
           >
             {action.label}
           </button>
