@@ -82,8 +82,9 @@ export async function run(args: string[]): Promise<number> {
     keepInstanceDirs: intFlag(values['keep-instance-dirs'], 'keep-instance-dirs', defaultKeepInstanceDirs, 0),
     log,
   });
-  // The first SIGINT or SIGTERM stops the engines gracefully (SIGTERM; the embedded engine finishes the
-  // answers in flight, SIGKILL after 35 s, other engines after 10 s); a second one
+  // The first SIGINT or SIGTERM makes the node leave (the control plane routes around it and places its
+  // instances elsewhere) and stops the engines gracefully (they finish the answers in flight; SIGKILL
+  // after 35 s for the embedded engine, 10 s after SIGTERM for the others); a second one
   // while that runs kills them at once and exits, since engines in process groups of their own would
   // outlive a worker that simply died.
   let signals = 0;

@@ -81,6 +81,12 @@ export const heartbeatRequestSchema = z.strictObject({
       }),
     )
     .max(1024),
+  /**
+   * The worker is shutting down (SIGTERM, Ctrl-C): the control plane marks the node down at once instead
+   * of after its heartbeat timeout, so gateways stop sending to its engines and its instances are placed
+   * elsewhere while those engines finish the answers in flight. Its answer then lists no instances.
+   */
+  leaving: z.boolean().optional(),
 });
 export type HeartbeatRequest = z.infer<typeof heartbeatRequestSchema>;
 

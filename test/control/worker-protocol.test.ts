@@ -176,6 +176,49 @@ describe.each(stores)('worker protocol and reconciler on %s', (label, databaseUr
     ]);
   });
 
+  it('takes a leaving node down at once: its instance is placed elsewhere and leaves the route table', async () => {
+    const d1 = await register(h, 'd-1', 'site-d');
+    const d2 = await register(h, 'd-2', 'site-d');
+    const created = await h.call('POST', '/api/v1/deployments', {
+      body: { name: 'leave', model: 'deepseek-r1-distill-qwen-7b', replicas: 1, sites: ['site-d'] },
+    });
+    const deploymentId = created.body['id'] as string;
+    await h.control.reconcile();
+    const list = async () =>
+      listOf((await h.call('GET', `/api/v1/instances?deployment=${deploymentId}`)).body);
+    const [first] = await list();
+    const owner = first?.['nodeId'] === d1.nodeId ? d1 : d2;
+    const other = owner === d1 ? d2 : d1;
+    await heartbeat(h, owner.credential, [{ id: first?.['id'], state: 'running', port: 8101 }]);
+    const routes = async () => JSON.stringify((await h.call('GET', '/api/v1/gateway/routes')).body);
+    expect(await routes()).toContain(String(first?.['id']));
+
+    // No clock advance: without `leaving` the node would stay up for the heartbeat timeout.
+    const left = await h.call('POST', '/api/v1/worker/heartbeat', {
+      key: owner.credential,
+      body: { instances: [{ id: first?.['id'], state: 'stopping' }], leaving: true },
+    });
+    expect(left.status).toBe(200);
+    expect(left.body['instances']).toEqual([]);
+    const nodes = listOf((await h.call('GET', '/api/v1/nodes')).body);
+    expect(nodes.find((n) => n['id'] === owner.nodeId)).toMatchObject({ status: 'down', engines: 1 });
+    expect(await routes()).not.toContain(String(first?.['id']));
+    const pass = await h.control.reconcile();
+    expect(pass.instancesRemoved).toEqual([first?.['id']]);
+    const [moved] = await list();
+    expect(moved?.['nodeId']).toBe(other.nodeId);
+
+    // The worker starts again: its next heartbeat brings the node back up.
+    await heartbeat(h, owner.credential);
+    const back = listOf((await h.call('GET', '/api/v1/nodes')).body);
+    expect(back.find((n) => n['id'] === owner.nodeId)?.['status']).toBe('up');
+    const bad = await h.call('POST', '/api/v1/worker/heartbeat', {
+      key: owner.credential,
+      body: { instances: [], leaving: 'yes' },
+    });
+    expect(bad.status).toBe(400);
+  });
+
   it.runIf(label === 'PostgreSQL')(
     'lets only one of two servers on one database run the scheduler',
     async () => {

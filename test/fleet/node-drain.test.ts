@@ -7,6 +7,7 @@ import { makeTestModel, type TestModel } from '../helpers/models.js';
 import {
   descendantPids,
   type FleetProcess,
+  isAlive,
   type FleetServer,
   rows,
   runCli,
@@ -19,7 +20,8 @@ import {
  * Taking a server out of service with `edgefleet nodes drain NODE --wait`, against a server and two real
  * workers running real engines: the instance moves to the other worker while clients stream through the
  * gateway, no stream fails, and the command returns once nothing runs on the node. Draining the last node
- * fails after --timeout and says why; `uncordon` returns the nodes.
+ * fails after --timeout and says why; `uncordon` returns the nodes. A worker stopped with SIGTERM leaves:
+ * its node is down at once (not after the heartbeat timeout) and its engine finishes the answer in flight.
  */
 describe('edgefleet nodes drain', () => {
   const resources = new TestResources();
@@ -182,4 +184,53 @@ describe('edgefleet nodes drain', () => {
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('no node "no-such-node"');
   }, 60_000);
+
+  it('a worker stopped with SIGTERM leaves: its node is down at once and its answer in flight completes', async () => {
+    const [running] = await instances();
+    const names = await nodeNames();
+    const owner = String(names.get(running?.['nodeId']));
+    const other = owner === 'node-1' ? 'node-2' : 'node-1';
+    const worker = workers.get(owner)!;
+    const engines = await descendantPids(worker.child.pid!);
+    expect(engines.length).toBeGreaterThan(0);
+
+    const openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: server.adminKey, maxRetries: 0 });
+    const request = { model: 'chat', prompt: 'hello', max_tokens: 200, stream: true as const };
+    const stream = await openai.completions.create({ ...request, ignore_eos: true } as typeof request);
+    const chunks = stream[Symbol.asyncIterator]();
+    expect((await chunks.next()).done).toBe(false);
+    const stoppedAt = Date.now();
+    const exited = worker.stop('SIGTERM');
+    // The server's heartbeat timeout is 15 s; the leave makes the node down well before.
+    const down = await resources.explain(
+      waitFor(
+        async () => {
+          const nodes = rows((await server.api('GET', '/api/v1/nodes')).body);
+          return nodes.find((n) => n['name'] === owner)?.['status'] === 'down' ? Date.now() : undefined;
+        },
+        5_000,
+        'the node to be down',
+      ),
+    );
+    expect(down - stoppedAt).toBeLessThan(5_000);
+    let finish: string | null = null;
+    for (let next = await chunks.next(); next.done !== true; next = await chunks.next()) {
+      finish = next.value.choices[0]?.finish_reason ?? finish;
+    }
+    expect(finish, resources.logs()).toBe('length');
+    expect(await exited).toEqual({ code: 0, signal: null });
+    expect(engines.filter(isAlive)).toEqual([]);
+
+    // Placed on the other node, which answers.
+    const moved = await resources.explain(
+      waitFor(
+        async () => (await instances()).find((i) => i['state'] === 'running'),
+        60_000,
+        'the instance to run on the other node',
+      ),
+    );
+    expect(names.get(moved['nodeId'])).toBe(other);
+    const reply = await openai.completions.create({ model: 'chat', prompt: 'hi', max_tokens: 2 });
+    expect(reply.choices).toHaveLength(1);
+  }, 90_000);
 });

@@ -30,7 +30,7 @@ describe('worker replacing an instance in place', () => {
 
   /** The worker protocol answered from the test: every heartbeat is recorded and told `desired()`. */
   const controlPlane = async (desired: () => DesiredInstance[]) => {
-    const beats: { atMs: number; reports: HeartbeatRequest['instances'] }[] = [];
+    const beats: { atMs: number; reports: HeartbeatRequest['instances']; leaving: boolean }[] = [];
     const readJson = async (request: IncomingMessage) => {
       let text = '';
       for await (const chunk of request) text += String(chunk);
@@ -41,7 +41,11 @@ describe('worker replacing an instance in place', () => {
         const answer =
           request.url === '/api/v1/worker/register'
             ? { nodeId: 'n-1', siteId: 's-1', credential: 'ef_node_test' }
-            : (beats.push({ atMs: Date.now(), reports: (body as HeartbeatRequest).instances }),
+            : (beats.push({
+                atMs: Date.now(),
+                reports: (body as HeartbeatRequest).instances,
+                leaving: body['leaving'] === true,
+              }),
               { nodeId: 'n-1', instances: desired() });
         response.writeHead(200, { 'content-type': 'application/json' });
         response.end(JSON.stringify(answer));
@@ -168,4 +172,34 @@ describe('worker replacing an instance in place', () => {
     const engineStart = beats.find((b) => logOf(b, 'b').includes('starting engine vllm'));
     expect(engineStart?.atMs).toBeGreaterThan(finishedAtMs - 250);
   }, 120_000);
+
+  it('leaves on SIGTERM, then lets its process engine finish the answer in flight', async () => {
+    const home = await resources.tempDir('ef-leave-vllm-');
+    const desired: DesiredInstance = {
+      ...{ id: 'a', deploymentId: 'd-1', modelRef: 'org/model', servedName: 'chat', engine: 'vllm' },
+      ...{ deviceIndexes: [0], contextTokens: 1024 },
+    };
+    const { url, beats, runningPort } = await controlPlane(() => [desired]);
+    const fakeVllm = fileURLToPath(new URL('../fixtures/engines/fake-vllm.mjs', import.meta.url));
+    const worker = resources.track(
+      startCli([...workerArgs(url, home), '--engine-bin', `vllm=${fakeVllm}`], {
+        env: { FAKE_VLLM_REPLY_MS: '4000', EDGEFLEET_LOG_LEVEL: 'info' },
+      }),
+    );
+    const port = await runningPort('a');
+    const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'none', maxRetries: 0 });
+    const answer = client.chat.completions.create({
+      model: 'chat',
+      messages: [{ role: 'user', content: 'hello' }],
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const exited = worker.stop('SIGTERM');
+    const completion = await answer; // rejects when the engine was stopped under it
+    expect(completion.choices[0]?.message.content).toBe('Hello from the fake vLLM.');
+    expect(await exited).toEqual({ code: 0, signal: null });
+    // The last heartbeat said the node leaves, with its instance stopping, and nothing came after it.
+    expect(beats.at(-1)).toMatchObject({ leaving: true, reports: [{ id: 'a', state: 'stopping' }] });
+    expect(beats.filter((b) => b.leaving)).toHaveLength(1);
+    expect(worker.output()).toMatch(/"instanceId":"a".*"maxInFlight":1,"msg":"engine drained"/);
+  }, 60_000);
 });

@@ -107,14 +107,22 @@ async function heartbeat(
   body: HeartbeatRequest,
 ): Promise<HeartbeatResponse> {
   const { store } = ctx;
+  const engines = body.instances.filter((r) => r.state !== 'failed' && r.state !== 'stopped').length;
+  ctx.nodeEngines?.record(node.id, engines);
+  if (body.leaving === true) {
+    // Down now, not after the heartbeat timeout: the reconciler places its instances elsewhere and the
+    // route table drops them; the worker's engines finish what they are answering meanwhile.
+    await store.setNodeStatus(node.id, 'down');
+    ctx.log.info({ nodeId: node.id, name: node.name, engines }, 'node left: its worker is shutting down');
+    ctx.onChange?.();
+    return { nodeId: node.id, instances: [] };
+  }
   const wasDown = node.status === 'down';
   await store.recordHeartbeat(node.id, ctx.now());
   if (wasDown) {
     ctx.log.info({ nodeId: node.id }, 'node is back up');
     ctx.onChange?.();
   }
-  const engines = body.instances.filter((r) => r.state !== 'failed' && r.state !== 'stopped').length;
-  ctx.nodeEngines?.record(node.id, engines);
   for (const report of body.instances) {
     // Up to 3 tries: a concurrent writer (the reconciler) may have bumped the version.
     for (let attempt = 0; attempt < 3; attempt += 1) {

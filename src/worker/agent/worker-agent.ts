@@ -1,4 +1,5 @@
 import { readdir } from 'node:fs/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 import type { DesiredInstance, RegisterRequest } from '../../spec/worker-protocol.js';
@@ -11,6 +12,7 @@ import type { DrainOptions } from '../process-engine/engine-drain.js';
 import { engineDrainMs } from '../../engines/embedded/engine-options.js';
 import type { NodeDevice } from './engine-launch-spec.js';
 import { InstanceRunner } from './instance-runner.js';
+import { announceLeave, leaveTimeoutMs } from './node-leave.js';
 import { defaultKeepInstanceDirs, pruneRetiredInstanceDirs } from './retired-instance-dirs.js';
 import { loadWorkerIdentity, saveWorkerIdentity, type WorkerIdentity } from './worker-state-file.js';
 
@@ -85,6 +87,8 @@ export class WorkerAgent {
   private devices: NodeDevice[] = [];
   private closed = false;
   private closing: Promise<void> | undefined;
+  /** The heartbeat in flight, which a leaving close() waits for. */
+  private beating: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   /** Log-tail version each instance last sent in an answered heartbeat. */
   private readonly sentLogVersions = new Map<string, number>();
@@ -116,7 +120,8 @@ export class WorkerAgent {
     let failures = 0;
     while (!this.closed) {
       try {
-        await this.beat(registration);
+        this.beating = this.beat(registration);
+        await this.beating;
         if (failures > 0) log.info({ failures }, 'control plane reachable again; re-synced');
         failures = 0;
         delayMs = heartbeatMs;
@@ -140,16 +145,32 @@ export class WorkerAgent {
     return runner?.engineStatus();
   }
 
-  /** Stops the loop and every engine. */
+  /**
+   * Stops the loop and every engine. The node leaves first (a last heartbeat, `leaving`): the control
+   * plane marks it down at once, so gateways stop sending to its engines and its instances are placed
+   * elsewhere; then its process engines drain as a removed instance's do. When the control plane cannot
+   * be told, the engines are stopped at once (it marks the node down after its heartbeat timeout).
+   */
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.closed = true;
       this.wake?.();
+      const left = await this.leave();
       this.runners.clear();
-      await Promise.all([...this.unstopped].map((r) => this.stopRunner(r)));
+      await Promise.all([...this.unstopped].map((r) => this.stopRunner(r, left ? retireDrain : undefined)));
       this.client.close();
     })();
     return this.closing;
+  }
+
+  /** Tells the control plane this node leaves (node-leave.ts); whether it answered. */
+  private async leave(): Promise<boolean> {
+    // A heartbeat in flight first (a bounded wait): answered after the leave, it would mark the node up again.
+    await Promise.race([this.beating?.catch(() => undefined), delay(leaveTimeoutMs)]);
+    if (this.identity === null) return false;
+    const { serverUrl, controlTls, log } = this.options;
+    const instanceIds = [...this.unstopped].map((r) => r.id);
+    return announceLeave({ serverUrl, controlTls, credential: this.identity.credential, instanceIds, log });
   }
 
   /**
