@@ -42,13 +42,13 @@ async function instancesOn(connection: Connection, nodeId: string) {
 }
 
 /**
- * Engines the node's worker still runs: those of removed instances finishing their answers. 0 when the
- * node is down, or when the control plane has not heard from it since it started (it cannot know).
+ * Engines the node's worker still runs: those of removed instances finishing their answers, or all of
+ * them while a worker that shuts down stops them. 0 when the control plane cannot know (`engines` null:
+ * not heard from since it started, or down without having left).
  */
 async function enginesOn(connection: Connection, nodeId: string): Promise<number> {
   const node = listRows(await callApi(connection, 'GET', 'nodes')).find((n) => n['id'] === nodeId);
-  if (node?.['status'] !== 'up' || typeof node['engines'] !== 'number') return 0;
-  return node['engines'];
+  return typeof node?.['engines'] === 'number' ? node['engines'] : 0;
 }
 
 /**

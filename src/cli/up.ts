@@ -174,6 +174,8 @@ export async function run(args: string[]): Promise<number> {
       ...(gpu === 'false' && { cpuOnly: true }),
       ...(controlTls && { controlTls }),
       log: log.child({ component: 'worker' }),
+      // Its control plane stops with it (and stops listening first): there is nowhere to leave to.
+      leaveOnClose: false,
     });
     // The local worker ends by itself only when it can never join (its node revoked from the dashboard):
     // then `up` stops too, with the reason.

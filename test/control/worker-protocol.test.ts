@@ -207,6 +207,23 @@ describe.each(stores)('worker protocol and reconciler on %s', (label, databaseUr
     expect(pass.instancesRemoved).toEqual([first?.['id']]);
     const [moved] = await list();
     expect(moved?.['nodeId']).toBe(other.nodeId);
+    // Its engines stopped: the last leaving heartbeat says so; the node stays down.
+    const stopped = await h.call('POST', '/api/v1/worker/heartbeat', {
+      key: owner.credential,
+      body: { instances: [], leaving: true },
+    });
+    expect(stopped.body['instances']).toEqual([]);
+    const nodeView = async () =>
+      listOf((await h.call('GET', '/api/v1/nodes')).body).find((n) => n['id'] === owner.nodeId);
+    expect(await nodeView()).toMatchObject({ status: 'down', engines: 0 });
+    // A left node's count is believed only for as long as a worker takes to stop its engines.
+    await h.call('POST', '/api/v1/worker/heartbeat', {
+      key: owner.credential,
+      body: { instances: [{ id: 'still-stopping', state: 'stopping' }], leaving: true },
+    });
+    expect(await nodeView()).toMatchObject({ status: 'down', engines: 1 });
+    h.clock.now += 61_000;
+    expect(await nodeView()).toMatchObject({ status: 'down', engines: null });
 
     // The worker starts again: its next heartbeat brings the node back up.
     await heartbeat(h, owner.credential);

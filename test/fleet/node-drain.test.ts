@@ -220,6 +220,9 @@ describe('edgefleet nodes drain', () => {
     expect(finish, resources.logs()).toBe('length');
     expect(await exited).toEqual({ code: 0, signal: null });
     expect(engines.filter(isAlive)).toEqual([]);
+    // Its last heartbeat said no engine is left.
+    const gone = rows((await server.api('GET', '/api/v1/nodes')).body).find((n) => n['name'] === owner);
+    expect(gone).toMatchObject({ status: 'down', engines: 0 });
 
     // Placed on the other node, which answers.
     const moved = await resources.explain(

@@ -92,7 +92,7 @@ export class ControlServer {
   /** Engine log tails from worker heartbeats, for the dashboard. */
   readonly logs = new InstanceLogs();
   /** How many engines each node's worker last reported (a drained node runs none). */
-  private readonly nodeEngines = new NodeEngines();
+  private readonly nodeEngines: NodeEngines;
   private timer: NodeJS.Timeout | undefined;
   private readonly reconcileMs: number;
   private readonly dashboard: DashboardFiles;
@@ -100,6 +100,7 @@ export class ControlServer {
   constructor(private readonly options: ControlServerOptions) {
     this.metrics = new ServerMetrics(options.store);
     this.loads = options.loads ?? new InstanceLoads();
+    this.nodeEngines = new NodeEngines(options.now);
     this.reconcileMs = options.reconcileMs ?? 2000;
     this.dashboard = new DashboardFiles(options.webDir ?? defaultWebDir());
     this.reconciler = new Reconciler({

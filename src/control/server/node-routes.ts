@@ -25,14 +25,14 @@ export interface NodeRoutesContext {
 /**
  * What the API shows of a node: everything but its credential's hash, with its devices and the engines
  * its worker reported in its last heartbeat (starting, running or still stopping; null: not heard from
- * since this control plane started).
+ * since this control plane started, or down without having left: node-engines.ts).
  */
 function toNodeView(ctx: NodeRoutesContext, node: StoredNode, devices: readonly StoredDevice[]) {
   const { credentialHash: _hidden, ...view } = node;
   return {
     ...view,
     devices: devices.filter((d) => d.nodeId === node.id),
-    engines: ctx.nodeEngines?.get(node.id) ?? null,
+    engines: ctx.nodeEngines?.get(node.id, node.status === 'up') ?? null,
   };
 }
 

@@ -108,13 +108,16 @@ async function heartbeat(
 ): Promise<HeartbeatResponse> {
   const { store } = ctx;
   const engines = body.instances.filter((r) => r.state !== 'failed' && r.state !== 'stopped').length;
-  ctx.nodeEngines?.record(node.id, engines);
+  ctx.nodeEngines?.record(node.id, engines, body.leaving === true);
   if (body.leaving === true) {
     // Down now, not after the heartbeat timeout: the reconciler places its instances elsewhere and the
-    // route table drops them; the worker's engines finish what they are answering meanwhile.
+    // route table drops them; the worker's engines finish what they are answering meanwhile, and its
+    // last leaving heartbeat, once they stopped, reports none.
     await store.setNodeStatus(node.id, 'down');
-    ctx.log.info({ nodeId: node.id, name: node.name, engines }, 'node left: its worker is shutting down');
-    ctx.onChange?.();
+    if (node.status === 'up') {
+      ctx.log.info({ nodeId: node.id, name: node.name, engines }, 'node left: its worker is shutting down');
+      ctx.onChange?.();
+    }
     return { nodeId: node.id, instances: [] };
   }
   const wasDown = node.status === 'down';

@@ -1,5 +1,4 @@
 import { readdir } from 'node:fs/promises';
-import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
 import { EdgeFleetError } from '../../spec/edgefleet-error.js';
 import type { DesiredInstance, RegisterRequest } from '../../spec/worker-protocol.js';
@@ -12,7 +11,7 @@ import type { DrainOptions } from '../process-engine/engine-drain.js';
 import { engineDrainMs } from '../../engines/embedded/engine-options.js';
 import type { NodeDevice } from './engine-launch-spec.js';
 import { InstanceRunner } from './instance-runner.js';
-import { announceLeave, leaveTimeoutMs } from './node-leave.js';
+import { NodeLeave } from './node-leave.js';
 import { defaultKeepInstanceDirs, pruneRetiredInstanceDirs } from './retired-instance-dirs.js';
 import { loadWorkerIdentity, saveWorkerIdentity, type WorkerIdentity } from './worker-state-file.js';
 
@@ -49,6 +48,11 @@ export interface WorkerAgentOptions {
    * most recently active first, for their engine logs (default 8; `--keep-instance-dirs`).
    */
   keepInstanceDirs?: number;
+  /**
+   * Whether `close()` tells the control plane this node leaves (node-leave.ts; default true). `edgefleet
+   * up` does not: its one node's control plane stops with it.
+   */
+  leaveOnClose?: boolean;
 }
 
 /** The control plane refused this node for good (a refused join token, a revoked node): the worker stops. */
@@ -87,8 +91,10 @@ export class WorkerAgent {
   private devices: NodeDevice[] = [];
   private closed = false;
   private closing: Promise<void> | undefined;
-  /** The heartbeat in flight, which a leaving close() waits for. */
-  private beating: Promise<void> | undefined;
+  /** The last heartbeat request sent, which a leaving close() waits for. */
+  private heartbeatSent: Promise<unknown> | undefined;
+  /** How the node leaves when the worker closes (null: `leaveOnClose` false). */
+  private readonly leave: NodeLeave | null;
   private wake: (() => void) | undefined;
   /** Log-tail version each instance last sent in an answered heartbeat. */
   private readonly sentLogVersions = new Map<string, number>();
@@ -98,6 +104,10 @@ export class WorkerAgent {
 
   constructor(private readonly options: WorkerAgentOptions) {
     this.client = new ControlClient(options.serverUrl, undefined, options.controlTls);
+    this.leave =
+      options.leaveOnClose === false
+        ? null
+        : new NodeLeave(options.serverUrl, options.controlTls, options.log);
   }
 
   /**
@@ -120,8 +130,7 @@ export class WorkerAgent {
     let failures = 0;
     while (!this.closed) {
       try {
-        this.beating = this.beat(registration);
-        await this.beating;
+        await this.beat(registration);
         if (failures > 0) log.info({ failures }, 'control plane reachable again; re-synced');
         failures = 0;
         delayMs = heartbeatMs;
@@ -148,29 +157,24 @@ export class WorkerAgent {
   /**
    * Stops the loop and every engine. The node leaves first (a last heartbeat, `leaving`): the control
    * plane marks it down at once, so gateways stop sending to its engines and its instances are placed
-   * elsewhere; then its process engines drain as a removed instance's do. When the control plane cannot
-   * be told, the engines are stopped at once (it marks the node down after its heartbeat timeout).
+   * elsewhere; then its process engines drain as a removed instance's do, and a last leaving heartbeat
+   * says none is left. When the control plane cannot be told, the engines are stopped at once (it marks
+   * the node down after its heartbeat timeout).
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.closed = true;
       this.wake?.();
-      const left = await this.leave();
+      const credential = () => this.identity?.credential ?? null;
+      const ids = [...this.unstopped].map((r) => r.id);
+      const left = this.leave !== null && (await this.leave.announce(credential, ids, this.heartbeatSent));
       this.runners.clear();
       await Promise.all([...this.unstopped].map((r) => this.stopRunner(r, left ? retireDrain : undefined)));
+      if (left) await this.leave?.stopped(credential);
+      this.leave?.close();
       this.client.close();
     })();
     return this.closing;
-  }
-
-  /** Tells the control plane this node leaves (node-leave.ts); whether it answered. */
-  private async leave(): Promise<boolean> {
-    // A heartbeat in flight first (a bounded wait): answered after the leave, it would mark the node up again.
-    await Promise.race([this.beating?.catch(() => undefined), delay(leaveTimeoutMs)]);
-    if (this.identity === null) return false;
-    const { serverUrl, controlTls, log } = this.options;
-    const instanceIds = [...this.unstopped].map((r) => r.id);
-    return announceLeave({ serverUrl, controlTls, credential: this.identity.credential, instanceIds, log });
   }
 
   /**
@@ -282,7 +286,9 @@ export class WorkerAgent {
     }
     let desired: DesiredInstance[];
     try {
-      desired = await this.client.heartbeat(identity.credential, { instances: reports });
+      const sent = this.client.heartbeat(identity.credential, { instances: reports });
+      this.heartbeatSent = sent;
+      desired = await sent;
       this.sentLogVersions.clear();
       for (const [id, version] of versions) this.sentLogVersions.set(id, version);
     } catch (error) {
