@@ -1,6 +1,7 @@
 /**
  * `edgefleet usage`: the usage ledger through `GET /api/v1/usage` (admin key) — requests, errors,
- * tokens and mean timings grouped by key, model, site and time bucket, as a table or JSON.
+ * tokens and mean timings grouped by key, model, site, the gateway's room and time bucket, as a table
+ * or JSON.
  */
 import {
   CliFailure,
@@ -12,22 +13,25 @@ import {
   printJson,
   runManagementCommand,
 } from './management-client.js';
-import { parseInstant } from '../spec/usage-api.js';
+import { parseInstant, usageGroupFields } from '../spec/usage-api.js';
 
-const HELP = `usage: edgefleet usage [--group-by key,model,site] [--bucket minute|hour|day]
-                      [--since 24h] [--until TIME] [--key K] [--model M] [--site S]
+const HELP = `usage: edgefleet usage [--group-by key,model,site,gateway] [--bucket minute|hour|day]
+                      [--since 24h] [--until TIME] [--key K] [--model M] [--site S] [--gateway S]
                       [--server URL] [--api-key KEY | --home DIR] [--json]
 
 Shows the usage ledger: requests, errors (status >= 400 or a broken stream; not a client that left),
 prompt and completion tokens, mean time to first token and mean duration, per group.
 
-  --group-by FIELDS    any of key, model, site, comma-separated (default key,model; "" for one total)
+  --group-by FIELDS    any of key, model, site, gateway, comma-separated (default key,model; "" for
+                       one total); site: the room that answered, gateway: the room whose gateway
+                       took the request (- for the server's own gateway)
   --bucket SIZE        also per minute, hour or day (UTC)
   --since AGE|TIME     start: an age like 30m, 24h, 7d, or an ISO time (default 24h)
   --until TIME         end, exclusive: an ISO time (default now)
   --key K              only this API key (id or name)
   --model M            only this model
   --site S             only this site (id or name)
+  --gateway S          only requests taken by this room's gateway (id or name)
 
 ${CONNECTION_HELP}`;
 
@@ -39,6 +43,7 @@ const usageOptions = {
   key: { type: 'string' },
   model: { type: 'string' },
   site: { type: 'string' },
+  gateway: { type: 'string' },
 } as const;
 
 const unitMs: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -75,9 +80,9 @@ export function usageQuery(values: Record<string, unknown>, nowMs: number): URLS
       .split(',')
       .map((f) => f.trim())
       .filter((f) => f !== '');
-    const unknown = fields.find((f) => !['key', 'model', 'site'].includes(f));
+    const unknown = fields.find((f) => !(usageGroupFields as readonly string[]).includes(f));
     if (unknown !== undefined)
-      throw new CliFailure(`--group-by takes key, model and site, got "${unknown}"`, 2);
+      throw new CliFailure(`--group-by takes ${usageGroupFields.join(', ')}, got "${unknown}"`, 2);
     query.set('group_by', fields.join(','));
   }
   const bucket = text('bucket');
@@ -102,7 +107,7 @@ export function usageQuery(values: Record<string, unknown>, nowMs: number): URLS
   }
   query.set('from', String(fromMs));
   query.set('to', String(toMs));
-  for (const filter of ['key', 'model', 'site']) {
+  for (const filter of ['key', 'model', 'site', 'gateway']) {
     const value = text(filter);
     if (value !== undefined) query.set(filter, value);
   }
@@ -119,6 +124,7 @@ function usageTable(body: Record<string, unknown>, rows: Record<string, unknown>
     columns.push(['KEY ID', (r) => cell(r['key_id'])], ['KEY', (r) => cell(r['key_name'])]);
   }
   if (groups.includes('model')) columns.push(['MODEL', (r) => cell(r['model'])]);
+  if (groups.includes('gateway')) columns.push(['GATEWAY', (r) => cell(r['gateway'])]);
   if (groups.includes('site')) columns.push(['SITE', (r) => cell(r['site'])]);
   columns.push(
     ['REQUESTS', (r) => cell(r['requests'])],

@@ -53,6 +53,8 @@ export interface FleetGatewayOptions {
    * wins). A function when it may change (a room gateway's is its site's, as the control plane says).
    */
   region?: string | (() => string | null);
+  /** The room this gateway serves (`edgefleet gateway --site`), kept in each usage record; none at the server's. */
+  site?: string;
   /** API keys and their limits; absent: no credential needed and requests are metered as `anonymous`. */
   guard?: GatewayGuard;
   /** Writes one request's usage durably (the journal); awaited before the client gets the last bytes. */
@@ -159,6 +161,7 @@ export class FleetGateway {
       options.recordUsage,
       (model, instance, seen) => this.learn(model, instance, seen),
       options.countTokens ?? engineTokenCounter(),
+      options.site ?? null,
     );
     this.failover = {
       router: this.router,

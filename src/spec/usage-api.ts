@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { usageEventSchema } from './usage-event.js';
 
-export const usageGroupFields = ['key', 'model', 'site'] as const;
+export const usageGroupFields = ['key', 'model', 'site', 'gateway'] as const;
 export const usageBuckets = ['minute', 'hour', 'day'] as const;
 export const defaultUsageWindowMs = 24 * 3_600_000;
 
@@ -74,6 +74,7 @@ export const usageQuerySchema = z
     key: optionalName,
     model: optionalName,
     site: optionalName,
+    gateway: optionalName,
   })
   .transform((q, ctx) => {
     const toMs = q.to ?? Date.now();
@@ -82,7 +83,8 @@ export const usageQuerySchema = z
       ctx.addIssue({ code: 'custom', path: ['from'], message: '"from" must be before "to"' });
       return z.NEVER;
     }
-    return { groupBy: q.group_by, bucket: q.bucket, fromMs, toMs, key: q.key, model: q.model, site: q.site };
+    const { key, model, site, gateway } = q;
+    return { groupBy: q.group_by, bucket: q.bucket, fromMs, toMs, key, model, site, gateway };
   });
 export type UsageQuery = z.infer<typeof usageQuerySchema>;
 
@@ -92,6 +94,8 @@ export interface UsageRowView {
   key_name: string | null;
   model: string | null;
   site: string | null;
+  /** The room of the gateway that took the requests; null: the control plane's own gateway. */
+  gateway: string | null;
   bucket_start: string | null;
   requests: number;
   /** Requests answered with status ≥ 400 or whose stream broke; a client that left is none. */

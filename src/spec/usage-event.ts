@@ -18,7 +18,13 @@ export const usageEventSchema = z.strictObject({
   /** API key id, or `anonymous` where `/v1` needs no key (`edgefleet up` on loopback). */
   keyId: z.string().min(1).max(128),
   model: z.string().min(1).max(256),
+  /** The room whose instance answered; null when none was reached (refused, no instance). */
   siteName: z.string().max(256).nullable(),
+  /**
+   * The room of the gateway that took the request (`edgefleet gateway --site`); null at the control
+   * plane's own gateway. Absent in journals written before it was kept.
+   */
+  gatewaySite: z.string().max(256).nullable().optional(),
   instanceId: z.string().max(128).nullable(),
   route: z.string().max(64),
   promptTokens: z.number().int().min(0).max(maxUsageTokens),

@@ -206,4 +206,13 @@ export const storeMigrations: readonly Migration[] = [
       'ALTER TABLE nodes ADD COLUMN maintenance TEXT',
     ],
   },
+  {
+    version: 11,
+    name: 'usage gateway site',
+    statements: [
+      // The room of the gateway that took the request (NULL: the control plane's own, or a record from
+      // before it was kept), beside site_name, the room whose instance answered.
+      'ALTER TABLE usage_records ADD COLUMN gateway_site TEXT',
+    ],
+  },
 ];

@@ -178,6 +178,8 @@ export interface UsageRecord {
   atMs: number;
   /** The site the request was served in; null when none was reached. */
   siteName: string | null;
+  /** The room of the gateway that took the request; null: the control plane's own gateway. */
+  gatewaySite: string | null;
   instanceId: string | null;
   /** The gateway route, e.g. `chat.completions`; empty for records from before it was kept. */
   route: string;
@@ -198,7 +200,7 @@ export interface UsageSummary {
   completionTokens: number;
 }
 
-export type UsageGroupField = 'key' | 'model' | 'site';
+export type UsageGroupField = 'key' | 'model' | 'site' | 'gateway';
 export type UsageBucket = 'minute' | 'hour' | 'day';
 
 /** One group of the usage ledger; the fields not grouped by are null. */
@@ -206,6 +208,7 @@ export interface UsageAggregate {
   keyId: string | null;
   model: string | null;
   siteName: string | null;
+  gatewaySite: string | null;
   /** Start of the time bucket (epoch ms, UTC), when grouped by one. */
   bucketStartMs: number | null;
   requests: number;

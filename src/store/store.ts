@@ -156,6 +156,8 @@ export interface UsageAggregateQuery {
   keyIds?: readonly string[] | undefined;
   model?: string | undefined;
   siteName?: string | undefined;
+  /** Only requests taken by the gateway of this room. */
+  gatewaySite?: string | undefined;
   /** At most this many rows (the first ones in the answer's order). */
   limit?: number | undefined;
 }

@@ -25,6 +25,7 @@ const usageColumns = [
   'completion_tokens',
   'at_ms',
   'site_name',
+  'gateway_site',
   'instance_id',
   'route',
   'ttft_ms',
@@ -34,7 +35,7 @@ const usageColumns = [
   'usage_estimated',
 ] as const;
 
-/** Rows per INSERT: 14 values each stays far below SQLite's and PostgreSQL's parameter limits. */
+/** Rows per INSERT: 15 values each stays far below SQLite's and PostgreSQL's parameter limits. */
 const usageBatchRows = 100;
 
 export const usageBucketMs: Readonly<Record<UsageBucket, number>> = {
@@ -48,6 +49,7 @@ const groupColumns: Readonly<Record<UsageGroupField, string>> = {
   key: 'key_id',
   model: 'model',
   site: 'site_name',
+  gateway: 'gateway_site',
 };
 
 export function usageQueries({ db, atomically }: SqlContext): UsageQueries {
@@ -74,6 +76,7 @@ export function usageQueries({ db, atomically }: SqlContext): UsageQueries {
               r.completionTokens,
               r.atMs,
               r.siteName ?? null,
+              r.gatewaySite ?? null,
               r.instanceId ?? null,
               r.route ?? '',
               r.ttftMs ?? null,
@@ -126,6 +129,7 @@ export function usageQueries({ db, atomically }: SqlContext): UsageQueries {
       const filters: [string, string | undefined][] = [
         ['model', query.model],
         ['site_name', query.siteName],
+        ['gateway_site', query.gatewaySite],
       ];
       for (const [column, value] of filters) {
         if (value === undefined) continue;
@@ -143,7 +147,7 @@ export function usageQueries({ db, atomically }: SqlContext): UsageQueries {
         groups.push(`at_ms - (at_ms % ${bucketMs})`);
         order.push(`at_ms - (at_ms % ${bucketMs})`);
       }
-      for (const field of ['key', 'model', 'site'] as const) {
+      for (const field of ['key', 'model', 'gateway', 'site'] as const) {
         if (!query.groupBy.includes(field)) continue;
         const column = groupColumns[field];
         selected.push(column);

@@ -47,8 +47,14 @@ describe.each([
       usageEvent('e1', { keyId: appKeyId }),
       usageEvent('e2', { keyId: appKeyId, atMs: t0 + 10 * 60_000, ttftMs: 150, durationMs: 600 }),
       usageEvent('e3', { keyId: appKeyId, model: 'qwen', siteName: 'room-2', status: 503, outcome: 'error' }),
-      usageEvent('e4', { atMs: t0 + hourMs + 5, ttftMs: null }),
-      usageEvent('e5', { atMs: t0 + 2 * hourMs, siteName: null, instanceId: null, status: 429 }),
+      // Taken by room-1's own gateway; the others by the control plane's, or from journals of before
+      // `gatewaySite` was kept (no such field).
+      usageEvent('e4', { atMs: t0 + hourMs + 5, ttftMs: null, gatewaySite: 'room-1' }),
+      // Refused at room-3's gateway (a limit): no room answered.
+      usageEvent('e5', {
+        ...{ atMs: t0 + 2 * hourMs, siteName: null, instanceId: null, status: 429 },
+        gatewaySite: 'room-3',
+      }),
     ];
     const posted = await h.call('POST', '/api/v1/usage/events', { body: { events } });
     expect(posted).toEqual({ status: 200, body: { object: 'usage_events', received: 5, stored: 5 } });
@@ -80,6 +86,7 @@ describe.each([
       key_name: 'app',
       model: 'r1-7b',
       site: null,
+      gateway: null,
       bucket_start: null,
       requests: 2,
       errors: 0,
@@ -124,6 +131,24 @@ describe.each([
     // [from, to): the event at exactly `to` is left out.
     const upToTwo = listOf(await report(`from=${t0}&to=${t0 + 2 * hourMs}&group_by=`));
     expect(upToTwo[0]?.['requests']).toBe(4);
+  });
+
+  it('groups and filters by the room of the gateway that took the request', async () => {
+    const rows = listOf(await report(`${range}&group_by=gateway,site`));
+    expect(rows.map((r) => [r['gateway'], r['site'], r['requests'], r['errors']])).toEqual([
+      ['room-1', 'room-1', 1, 0],
+      ['room-3', null, 1, 1],
+      [null, 'room-1', 2, 0],
+      [null, 'room-2', 1, 1],
+    ]);
+    const room3 = await h.store.upsertSite({ name: 'room-3' });
+    for (const gateway of ['room-3', room3.id]) {
+      expect(listOf(await report(`${range}&group_by=&gateway=${gateway}`))).toEqual([
+        expect.objectContaining({ gateway: null, site: null, requests: 1, errors: 1 }),
+      ]);
+    }
+    const bad = await h.call('GET', `/api/v1/usage?${range}&group_by=gateways`);
+    expect(bad.status).toBe(400);
   });
 
   it('takes ISO times with an offset, counts every key of a name, and bounds the rows', async () => {

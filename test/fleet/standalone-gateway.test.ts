@@ -234,6 +234,12 @@ describe('edgefleet gateway (per room)', () => {
     await waitFor(async () => ((await health()).status === 'ok' ? true : undefined), 5000, 'healthy');
     await new Promise((resolve) => setTimeout(resolve, 1500));
     expect(await usageCount()).toBe(sent);
+    // Every record names the room whose gateway took it; those refused (the budget) no answering room.
+    const byRoom = await api('GET', `/api/v1/usage?group_by=gateway,site&key=${String(budgeted.body['id'])}`);
+    expect(rows(byRoom.body).map((r) => [r['gateway'], r['site'], r['requests']])).toEqual([
+      ['north', 'north', 2],
+      ['north', null, 2],
+    ]);
 
     // A key revoked on the control plane stops working at the gateway's next key pull.
     const asKey = () =>

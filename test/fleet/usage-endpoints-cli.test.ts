@@ -145,7 +145,12 @@ describe('edgefleet endpoints and usage', () => {
     const events = [
       event('u1', {}),
       event('u2', { status: 502, outcome: 'error', ttftMs: null, durationMs: 100 }),
-      event('u3', { model: 'qwen', siteName: 'room-8', atMs: hourStart - 3_600_000 + 5 }),
+      event('u3', {
+        model: 'qwen',
+        siteName: 'room-8',
+        atMs: hourStart - 3_600_000 + 5,
+        gatewaySite: 'room-7',
+      }),
       event('u4', { atMs: now - 3 * 86_400_000 }),
     ];
     const posted = await server.api('POST', '/api/v1/usage/events', { events });
@@ -173,6 +178,20 @@ describe('edgefleet endpoints and usage', () => {
     expect(perSite.code, perSite.stderr).toBe(0);
     expect(perSite.stdout).toContain(`${new Date(hourStart).toISOString()}  room-7`);
     expect(perSite.stdout).toContain(`${new Date(hourStart - 3_600_000).toISOString()}  room-8`);
+
+    // Taken by room-7's gateway, answered in room-8 (the others came through the server's own gateway).
+    const spilled = await runCli([
+      'usage',
+      ...connection,
+      '--group-by',
+      'gateway,site',
+      '--gateway',
+      'room-7',
+    ]);
+    expect(spilled.code, spilled.stderr).toBe(0);
+    expect(spilled.stdout).toMatch(/^GATEWAY\s+SITE\s+REQUESTS/m);
+    const spilledRows = spilled.stdout.split('\n').filter((line) => line.startsWith('room-'));
+    expect(spilledRows).toEqual([expect.stringMatching(/^room-7\s+room-8\s+1\s/)]);
 
     const week = await runCli(['usage', ...connection, '--since', '7d', '--model', 'r1-7b', '--json']);
     const body = JSON.parse(week.stdout) as { data: Record<string, unknown>[] };

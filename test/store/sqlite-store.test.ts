@@ -81,6 +81,7 @@ describe('SQLite store specifics', () => {
           keyId: 'k',
           model: null,
           siteName: null,
+          gatewaySite: null,
           bucketStartMs: null,
           requests: 1,
           errors: 0,

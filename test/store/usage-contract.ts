@@ -58,6 +58,7 @@ export function usageContract(h: ContractHarness): void {
         keyId: 'key-a',
         model: 'qwen',
         siteName: null,
+        gatewaySite: null,
         bucketStartMs: null,
         requests: 1,
         errors: 0,
@@ -70,6 +71,7 @@ export function usageContract(h: ContractHarness): void {
         keyId: 'key-a',
         model: 'r1-7b',
         siteName: null,
+        gatewaySite: null,
         bucketStartMs: null,
         requests: 2,
         errors: 1,
@@ -82,6 +84,7 @@ export function usageContract(h: ContractHarness): void {
         keyId: 'key-b',
         model: 'r1-7b',
         siteName: null,
+        gatewaySite: null,
         bucketStartMs: null,
         requests: 1,
         errors: 1,
@@ -112,6 +115,28 @@ export function usageContract(h: ContractHarness): void {
     expect(first).toHaveLength(1);
     expect(first[0]!.keyId).toBe('key-a');
     expect(await store.aggregateUsage({ fromMs: 0, toMs: 1, groupBy: ['key'] })).toEqual([]);
+  });
+
+  it("groups and filters by the gateway's room beside the room that answered", async () => {
+    const store = await h.open();
+    await store.appendUsage([
+      event('north-1', { gatewaySite: 'north' }),
+      // Spilled: taken in the north, answered in the south.
+      event('north-2', { gatewaySite: 'north', siteName: 'south' }),
+      // Refused at the north's gateway (a limit): no room answered.
+      event('north-3', { gatewaySite: 'north', siteName: null, instanceId: null, status: 429 }),
+      event('central', { siteName: 'south' }), // the control plane's own gateway
+    ]);
+    const range = { fromMs: t0, toMs: t0 + hourMs };
+    const rows = await store.aggregateUsage({ ...range, groupBy: ['gateway', 'site'] });
+    expect(rows.map((r) => [r.gatewaySite, r.siteName, r.requests, r.errors])).toEqual([
+      ['north', 'room-1', 1, 0],
+      ['north', 'south', 1, 0],
+      ['north', null, 1, 1],
+      [null, 'south', 1, 0],
+    ]);
+    const north = await store.aggregateUsage({ ...range, groupBy: [], gatewaySite: 'north' });
+    expect(north.map((r) => [r.gatewaySite, r.requests])).toEqual([[null, 3]]);
   });
 
   it('counts error answers and broken streams as errors, clients that left as none', async () => {

@@ -1,5 +1,6 @@
 /**
- * `/api/v1/usage` (admin key): the usage report (`GET`, grouped by key, model, site and time bucket)
+ * `/api/v1/usage` (admin key): the usage report (`GET`, grouped by key, model, site, the gateway's room
+ * and time bucket)
  * and `POST /api/v1/usage/events`, where a standalone gateway ships its journaled usage events.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -84,6 +85,7 @@ async function usageReport(store: Store, params: URLSearchParams): Promise<Usage
     keyIds,
     model: q.model,
     siteName: await ledgerSiteName(store, q.site),
+    gatewaySite: await ledgerSiteName(store, q.gateway),
     limit: maxUsageRows + 1,
   });
   if (rows.length > maxUsageRows) {
@@ -100,6 +102,7 @@ async function usageReport(store: Store, params: URLSearchParams): Promise<Usage
       key_name: r.keyId === null ? null : (names.get(r.keyId) ?? null),
       model: r.model,
       site: r.siteName,
+      gateway: r.gatewaySite,
       bucket_start: r.bucketStartMs === null ? null : new Date(r.bucketStartMs).toISOString(),
       requests: r.requests,
       errors: r.errors,

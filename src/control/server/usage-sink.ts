@@ -15,6 +15,7 @@ export function toUsageRecord(event: UsageEvent): NewUsageRecord {
     completionTokens: event.completionTokens,
     atMs: event.atMs,
     siteName: event.siteName,
+    gatewaySite: event.gatewaySite ?? null,
     instanceId: event.instanceId,
     route: event.route,
     ttftMs: event.ttftMs,

@@ -72,6 +72,8 @@ export class RequestMeter {
     private readonly record?: RecordUsage,
     private readonly observe?: ObserveAnswer,
     private readonly countTokens?: CountTokens,
+    /** The room of this gateway (a room gateway's `--site`); null for the control plane's own. */
+    private readonly gatewaySite: string | null = null,
   ) {
     const registers = [registry];
     this.tokens = new Counter({
@@ -270,6 +272,7 @@ export class RequestMeter {
       // The name the client sent (an unknown model's too), cut to what a usage record holds.
       model: model.length > maxModelChars ? model.slice(0, maxModelChars) : model,
       siteName: instance?.siteName ?? null,
+      gatewaySite: this.gatewaySite,
       instanceId: instance?.id ?? null,
       route: context.route,
       durationMs: Math.max(0, Date.now() - context.arrivedAtMs),

@@ -182,6 +182,7 @@ async function start(options: StandaloneGatewayOptions, parts: Started): Promise
     upstreamWaitMs: options.upstreamWaitMs,
     // Clients whose key, header and address say nothing are taken to be in this room's region.
     region: options.region ?? (() => siteCheck.region),
+    site: options.site,
     guard,
     recordUsage: (event) => journal.append(event),
     // Scale to zero: requests for a deployment that scales down are reported to the control plane.

@@ -129,6 +129,7 @@ export interface UsageRow {
   key_name: string | null;
   model: string | null;
   site: string | null;
+  gateway: string | null;
   bucket_start: string | null;
   requests: number;
   errors: number;
