@@ -1,6 +1,7 @@
 /**
  * How the `edgefleet` launcher and commands end on mistakes that no other test makes: a tool-less `dev`,
- * `engine --meta` that is not a JSON object, an engine `--model` that is not there, and output piped into a reader that has gone away.
+ * `engine --meta` that is not a JSON object, an engine `--model` that is not there, a gateway `--site` too
+ * long, and output piped into a reader that has gone away.
  */
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
@@ -49,6 +50,12 @@ describe('edgefleet on mistakes', () => {
         `edgefleet engine: --model ${model}: ${why}\nRun \`edgefleet engine --help\` for its options.\n`,
       );
     }
+  });
+
+  it('refuses a gateway --site longer than a site name can be (every usage record carries it)', async () => {
+    const result = await run(['gateway', '--server', 'http://127.0.0.1:9', '--site', 'x'.repeat(129)]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('edgefleet gateway: --site is longer than 128 characters');
   });
 
   it('ends quietly when its reader has gone (`| head`)', async () => {

@@ -85,6 +85,8 @@ export async function run(args: string[]): Promise<number> {
   const serverUrl = serverUrlFlag(rawServer);
   const site = values.site?.trim();
   if (!site) throw new EdgeFleetError('invalid_argument', `--site is required\n\n${help}`);
+  // As long as a site's name can be (a worker's --site): every usage record carries it.
+  if (site.length > 128) throw new EdgeFleetError('invalid_argument', '--site is longer than 128 characters');
   const tls = await readServerTls(values['tls-cert'], values['tls-key']);
   const tlsCa = await readTrustedCas(values['tls-ca']);
   const home = resolveHome(values.home);

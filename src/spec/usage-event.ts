@@ -12,7 +12,11 @@ import { z } from 'zod';
  */
 export const maxUsageTokens = 100_000_000;
 
-export const usageEventSchema = z.strictObject({
+/**
+ * Fields this version does not know are dropped, not refused: a room gateway newer than its control plane
+ * (a field added since) still ships its journal, and an older gateway still reads a newer one's journal.
+ */
+export const usageEventSchema = z.object({
   id: z.string().min(1).max(64),
   atMs: z.number().int().min(0),
   /** API key id, or `anonymous` where `/v1` needs no key (`edgefleet up` on loopback). */

@@ -35,7 +35,14 @@ export async function handleUsage(
     return sendJson(response, 200, await usageReport(ctx.store, query));
   if (rest.length === 1 && rest[0] === 'events' && method === 'POST') {
     const body = parseWith(postUsageEventsRequestSchema, await readJsonBody(request, ctx.maxBodyBytes));
-    const stored = await ctx.store.appendUsage(body.events.map(toUsageRecord));
+    // A gateway started with its site's id (`--site` takes either) records the id: the ledger keeps names.
+    const names = new Map((await ctx.store.listSites()).map((s) => [s.id, s.name]));
+    const records = body.events.map((event) => {
+      const record = toUsageRecord(event);
+      const site = record.gatewaySite;
+      return site == null ? record : { ...record, gatewaySite: names.get(site) ?? site };
+    });
+    const stored = await ctx.store.appendUsage(records);
     // A key used only through room gateways is never looked up here: its use is known by its records
     // (not later than now: a gateway's clock running ahead must not set it in the future for good).
     const lastUse = new Map<string, number>();
