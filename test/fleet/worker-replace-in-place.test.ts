@@ -134,35 +134,37 @@ describe('worker replacing an instance in place', () => {
     expect(engineStart?.atMs).toBeGreaterThan(finishedAtMs - 250);
   }, 120_000);
 
-  // vLLM (by default) and llama-server abort the answers in flight on SIGTERM: the worker waits for them
-  // first, reading the engine's own metrics (a test double for vllm that speaks its API and metric names).
-  it('lets a process engine finish the answer in flight before stopping it', async () => {
-    const home = await resources.tempDir('ef-replace-vllm-');
-    const instance = (id: string): DesiredInstance => ({
-      id,
-      deploymentId: 'd-1',
-      modelRef: 'org/model',
-      servedName: 'chat',
-      engine: 'vllm',
-      deviceIndexes: [0],
-      contextTokens: 1024,
-    });
-    let desired = [instance('a')];
-    const { url, beats, logOf, runningPort } = await controlPlane(() => desired);
+  /** An instance of the vLLM test double (it speaks vLLM's API and metric names). */
+  const vllmInstance = (id: string): DesiredInstance => ({
+    ...{ id, deploymentId: 'd-1', modelRef: 'org/model', servedName: 'chat', engine: 'vllm' },
+    ...{ deviceIndexes: [0], contextTokens: 1024 },
+  });
+  /** A worker running instance `a` on the vLLM double, which answers after `replyMs`; one chat in flight. */
+  const vllmAnswerInFlight = async (desired: () => DesiredInstance[], replyMs: number) => {
+    const home = await resources.tempDir('ef-vllm-worker-');
+    const control = await controlPlane(desired);
     const fakeVllm = fileURLToPath(new URL('../fixtures/engines/fake-vllm.mjs', import.meta.url));
     const worker = resources.track(
-      startCli([...workerArgs(url, home), '--engine-bin', `vllm=${fakeVllm}`], {
-        env: { FAKE_VLLM_REPLY_MS: '6000', EDGEFLEET_LOG_LEVEL: 'info' },
+      startCli([...workerArgs(control.url, home), '--engine-bin', `vllm=${fakeVllm}`], {
+        env: { FAKE_VLLM_REPLY_MS: String(replyMs), EDGEFLEET_LOG_LEVEL: 'info' },
       }),
     );
-    const port = await runningPort('a');
+    const port = await control.runningPort('a');
     const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'none', maxRetries: 0 });
     const answer = client.chat.completions.create({
       model: 'chat',
       messages: [{ role: 'user', content: 'hello' }],
     });
     await new Promise((resolve) => setTimeout(resolve, 300));
-    desired = [instance('b')];
+    return { ...control, worker, answer };
+  };
+
+  // vLLM (by default) and llama-server abort the answers in flight on SIGTERM: the worker waits for them
+  // first, reading the engine's own metrics.
+  it('lets a process engine finish the answer in flight before stopping it', async () => {
+    let desired = [vllmInstance('a')];
+    const { beats, logOf, runningPort, worker, answer } = await vllmAnswerInFlight(() => desired, 6000);
+    desired = [vllmInstance('b')];
     const completion = await answer; // rejects when the engine was stopped under it
     const finishedAtMs = Date.now();
     expect(completion.choices[0]?.message.content).toBe('Hello from the fake vLLM.');
@@ -174,25 +176,7 @@ describe('worker replacing an instance in place', () => {
   }, 120_000);
 
   it('leaves on SIGTERM, then lets its process engine finish the answer in flight', async () => {
-    const home = await resources.tempDir('ef-leave-vllm-');
-    const desired: DesiredInstance = {
-      ...{ id: 'a', deploymentId: 'd-1', modelRef: 'org/model', servedName: 'chat', engine: 'vllm' },
-      ...{ deviceIndexes: [0], contextTokens: 1024 },
-    };
-    const { url, beats, runningPort } = await controlPlane(() => [desired]);
-    const fakeVllm = fileURLToPath(new URL('../fixtures/engines/fake-vllm.mjs', import.meta.url));
-    const worker = resources.track(
-      startCli([...workerArgs(url, home), '--engine-bin', `vllm=${fakeVllm}`], {
-        env: { FAKE_VLLM_REPLY_MS: '4000', EDGEFLEET_LOG_LEVEL: 'info' },
-      }),
-    );
-    const port = await runningPort('a');
-    const client = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'none', maxRetries: 0 });
-    const answer = client.chat.completions.create({
-      model: 'chat',
-      messages: [{ role: 'user', content: 'hello' }],
-    });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    const { beats, worker, answer } = await vllmAnswerInFlight(() => [vllmInstance('a')], 4000);
     const exited = worker.stop('SIGTERM');
     const completion = await answer; // rejects when the engine was stopped under it
     expect(completion.choices[0]?.message.content).toBe('Hello from the fake vLLM.');
