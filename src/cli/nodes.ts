@@ -20,7 +20,8 @@ const HELP = `usage: edgefleet nodes
        (each with [--server URL] [--api-key KEY | --home DIR] [--json])
 
 Lists the worker nodes registered with the control plane and their devices. NODE is a node's ID or its
-name.
+name. A node that is down says why: "left" (its worker shut down and said so: a stopped service, a reboot)
+or "no heartbeat" (silent past the control plane's node timeout: killed, crashed or cut off).
 
 cordon NODE places nothing new on the node; what runs there keeps running (a replica that fails there is
 placed on another node).
@@ -48,6 +49,12 @@ function devicesCell(devices: unknown): string {
       return `${cell(d.kind)}:${cell(d.name)}${memory}`;
     })
     .join(', ');
+}
+
+/** `up`, `down (left)`, `down (no heartbeat)`, then the maintenance: `up, draining`. */
+function statusCell(node: Record<string, unknown>): string {
+  const reason = typeof node.downReason === 'string' ? ` (${node.downReason.replace('_', ' ')})` : '';
+  return `${cell(node.status)}${reason}${typeof node.maintenance === 'string' ? `, ${node.maintenance}` : ''}`;
 }
 
 /** `edgefleet nodes revoke ID`: DELETE /api/v1/nodes/:id. */
@@ -102,9 +109,7 @@ export async function run(args: string[]): Promise<number> {
         cell(node.id),
         cell(node.name),
         sites.get(String(node.siteId)) ?? cell(node.siteId),
-        node.revokedAtMs
-          ? 'revoked'
-          : `${cell(node.status)}${typeof node.maintenance === 'string' ? `, ${node.maintenance}` : ''}`,
+        node.revokedAtMs ? 'revoked' : statusCell(node),
         cell(node.address),
         devicesCell(node.devices),
       ]),

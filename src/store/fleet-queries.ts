@@ -51,7 +51,8 @@ export function fleetQueries({ db, atomically }: SqlContext): FleetQueries {
              labels, created_at_ms, revoked_at_ms)
            VALUES ($1, $2, $3, $4, 'up', $5, $6, $7, $6, NULL)
            ON CONFLICT (id) DO UPDATE SET site_id = excluded.site_id, name = excluded.name,
-             address = excluded.address, status = 'up', credential_hash = excluded.credential_hash,
+             address = excluded.address, status = 'up', down_reason = NULL,
+             credential_hash = excluded.credential_hash,
              last_heartbeat_at_ms = excluded.last_heartbeat_at_ms, labels = excluded.labels,
              revoked_at_ms = NULL
            RETURNING *`,
@@ -112,7 +113,8 @@ export function fleetQueries({ db, atomically }: SqlContext): FleetQueries {
     },
     async recordHeartbeat(nodeId, atMs = Date.now()) {
       const changed = await db.run(
-        `UPDATE nodes SET last_heartbeat_at_ms = $2, status = 'up' WHERE id = $1 AND revoked_at_ms IS NULL`,
+        `UPDATE nodes SET last_heartbeat_at_ms = $2, status = 'up', down_reason = NULL
+           WHERE id = $1 AND revoked_at_ms IS NULL`,
         [nodeId, atMs],
       );
       requireChanged(changed, nodeId);
@@ -126,8 +128,14 @@ export function fleetQueries({ db, atomically }: SqlContext): FleetQueries {
       );
       return rows.map(toNode);
     },
-    async setNodeStatus(nodeId, status) {
-      requireChanged(await db.run('UPDATE nodes SET status = $2 WHERE id = $1', [nodeId, status]), nodeId);
+    async setNodeStatus(nodeId, status, downReason) {
+      const reason = status === 'down' ? (downReason ?? null) : null;
+      const changed = await db.run('UPDATE nodes SET status = $2, down_reason = $3 WHERE id = $1', [
+        nodeId,
+        status,
+        reason,
+      ]);
+      requireChanged(changed, nodeId);
     },
     async setNodeMaintenance(nodeId, maintenance) {
       const changed = await db.run(
@@ -138,7 +146,8 @@ export function fleetQueries({ db, atomically }: SqlContext): FleetQueries {
     },
     async revokeNode(nodeId, atMs = Date.now()) {
       const changed = await db.run(
-        `UPDATE nodes SET revoked_at_ms = COALESCE(revoked_at_ms, $2), status = 'down' WHERE id = $1`,
+        `UPDATE nodes SET revoked_at_ms = COALESCE(revoked_at_ms, $2), status = 'down', down_reason = 'revoked'
+         WHERE id = $1`,
         [nodeId, atMs],
       );
       requireChanged(changed, nodeId);

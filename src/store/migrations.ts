@@ -215,4 +215,13 @@ export const storeMigrations: readonly Migration[] = [
       'ALTER TABLE usage_records ADD COLUMN gateway_site TEXT',
     ],
   },
+  {
+    version: 12,
+    name: 'node down reason',
+    statements: [
+      // Why a node is down (NULL while up): 'left' (its worker shut down and said so), 'no_heartbeat'
+      // (silent past the timeout: killed, crashed, cut off) or 'revoked'.
+      'ALTER TABLE nodes ADD COLUMN down_reason TEXT',
+    ],
+  },
 ];

@@ -46,6 +46,8 @@ const nodeRow = z.object({
   created_at_ms: num,
   revoked_at_ms: nullableNum,
   maintenance: nodeMaintenanceSchema.nullable(),
+  // A reason a newer version wrote and this one does not know reads as none.
+  down_reason: z.enum(['left', 'no_heartbeat', 'revoked']).nullable().catch(null),
 });
 
 export const toNode = (row: unknown): StoredNode => {
@@ -56,6 +58,7 @@ export const toNode = (row: unknown): StoredNode => {
     name: r.name,
     address: r.address,
     status: r.status,
+    downReason: r.status === 'down' ? r.down_reason : null,
     credentialHash: r.credential_hash,
     lastHeartbeatAtMs: r.last_heartbeat_at_ms,
     labels: r.labels,

@@ -15,6 +15,12 @@ export interface Site {
 export type NodeStatus = 'up' | 'down';
 
 /**
+ * Why a node is down: `left`, its worker shut down and said so (a stopped service, a reboot); `no_heartbeat`,
+ * it fell silent past the node timeout (killed, crashed, cut off from the control plane); `revoked`.
+ */
+export type NodeDownReason = 'left' | 'no_heartbeat' | 'revoked';
+
+/**
  * A node taken out of scheduling by its operator: `cordoned`, nothing new is placed on it (what runs there
  * stays); `draining`, its instances also move to other nodes, each retired once its replacement serves.
  */
@@ -27,6 +33,8 @@ export interface StoredNode {
   /** Host or host:port the control plane and gateway reach the node's agent at. */
   address: string;
   status: NodeStatus;
+  /** Why it is down; null while it is up (and for a node marked down before the reason was kept). */
+  downReason: NodeDownReason | null;
   /** Hash of the per-node credential handed out when the join token was exchanged. */
   credentialHash: string;
   lastHeartbeatAtMs: number | null;

@@ -10,6 +10,7 @@ import type {
   InstanceState,
   JoinToken,
   LaunchSpec,
+  NodeDownReason,
   NodeMaintenance,
   NodeStatus,
   Site,
@@ -205,7 +206,8 @@ export interface Store {
   recordHeartbeat(nodeId: string, atMs?: number): Promise<void>;
   /** Nodes marked up whose last heartbeat is older than `atMs` (or that never sent one). */
   listNodesNotSeenSince(atMs: number): Promise<StoredNode[]>;
-  setNodeStatus(nodeId: string, status: NodeStatus): Promise<void>;
+  /** Marks a node up or down; `downReason` says why it is down (recorded only with `down`). */
+  setNodeStatus(nodeId: string, status: NodeStatus, downReason?: NodeDownReason): Promise<void>;
   /** Cordons, drains or (null) returns a node to scheduling; an unknown node is a not_found error. */
   setNodeMaintenance(nodeId: string, maintenance: NodeMaintenance | null): Promise<void>;
   revokeNode(nodeId: string, atMs?: number): Promise<void>;

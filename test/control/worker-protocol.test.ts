@@ -126,7 +126,11 @@ describe.each(stores)('worker protocol and reconciler on %s', (label, databaseUr
     expect(replaced).toHaveLength(1);
     expect(replaced[0]?.['nodeId']).toBe(other.nodeId);
     const nodes = listOf((await h.call('GET', '/api/v1/nodes')).body);
-    expect(nodes.find((n) => n['id'] === owner.nodeId)?.['status']).toBe('down');
+    expect(nodes.find((n) => n['id'] === owner.nodeId)).toMatchObject({
+      status: 'down',
+      downReason: 'no_heartbeat',
+    });
+    expect(nodes.find((n) => n['id'] === other.nodeId)).toMatchObject({ status: 'up', downReason: null });
 
     // Running everywhere → deployment running.
     await heartbeat(h, other.credential, [{ id: replaced[0]?.['id'], state: 'running', port: 8101 }]);
@@ -201,7 +205,11 @@ describe.each(stores)('worker protocol and reconciler on %s', (label, databaseUr
     expect(left.status).toBe(200);
     expect(left.body['instances']).toEqual([]);
     const nodes = listOf((await h.call('GET', '/api/v1/nodes')).body);
-    expect(nodes.find((n) => n['id'] === owner.nodeId)).toMatchObject({ status: 'down', engines: 1 });
+    expect(nodes.find((n) => n['id'] === owner.nodeId)).toMatchObject({
+      status: 'down',
+      downReason: 'left',
+      engines: 1,
+    });
     expect(await routes()).not.toContain(String(first?.['id']));
     const pass = await h.control.reconcile();
     expect(pass.instancesRemoved).toEqual([first?.['id']]);
@@ -228,7 +236,7 @@ describe.each(stores)('worker protocol and reconciler on %s', (label, databaseUr
     // The worker starts again: its next heartbeat brings the node back up.
     await heartbeat(h, owner.credential);
     const back = listOf((await h.call('GET', '/api/v1/nodes')).body);
-    expect(back.find((n) => n['id'] === owner.nodeId)?.['status']).toBe('up');
+    expect(back.find((n) => n['id'] === owner.nodeId)).toMatchObject({ status: 'up', downReason: null });
     const bad = await h.call('POST', '/api/v1/worker/heartbeat', {
       key: owner.credential,
       body: { instances: [], leaving: 'yes' },

@@ -4,6 +4,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEdgeFleet, waitFor, type RunningEdgeFleet } from '../helpers/edgefleet-process.js';
 import { makeTestModel, type TestModel } from '../helpers/models.js';
+import { runCli } from '../fleet/fleet-processes.js';
 import { startChromium, type RunningBrowser } from './browser.js';
 
 /**
@@ -71,30 +72,54 @@ describe('web dashboard in Chromium against edgefleet up', () => {
     adminKey = (await readFile(join(server.home, 'admin-key'), 'utf8')).trim();
     // A second room whose only node registers through the worker protocol and then goes silent: after
     // `up`'s node timeout (15 s) the control plane marks it down, as for a room cut off from it.
-    const joinToken = (await readFile(join(server.home, 'join-token'), 'utf8')).trim();
-    const registered = await fetch(`${server.baseUrl}/api/v1/worker/register`, {
+    const register = async (
+      joinToken: string,
+      name: string,
+      site: string,
+      region: string,
+    ): Promise<{ credential: string }> => {
+      const registered = await fetch(`${server.baseUrl}/api/v1/worker/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          joinToken,
+          name,
+          site,
+          region,
+          address: '127.0.0.1:9',
+          devices: [
+            {
+              index: 0,
+              vendor: 'nvidia',
+              kind: 'gpu',
+              name: 'NVIDIA H20',
+              memoryBytes: 96 * 2 ** 30,
+              hardwareId: 'h20',
+            },
+          ],
+          cpu: { cores: 32, memoryBytes: 256 * 2 ** 30 },
+        }),
+      });
+      expect(registered.status).toBe(200);
+      return (await registered.json()) as { credential: string };
+    };
+    await register(
+      (await readFile(join(server.home, 'join-token'), 'utf8')).trim(),
+      'gpu-1',
+      'edge-b',
+      'south',
+    );
+    // A third room whose node's worker shut down and said so (its last heartbeat: `leaving`). A join
+    // token registers one worker: this one gets a new one.
+    const minted = await runCli(['server', 'token', '--home', server.home]);
+    expect(minted.code, minted.stderr).toBe(0);
+    const leaver = await register(minted.stdout.trim(), 'gpu-2', 'edge-c', 'west');
+    const left = await fetch(`${server.baseUrl}/api/v1/worker/heartbeat`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        joinToken,
-        name: 'gpu-1',
-        site: 'edge-b',
-        region: 'south',
-        address: '127.0.0.1:9',
-        devices: [
-          {
-            index: 0,
-            vendor: 'nvidia',
-            kind: 'gpu',
-            name: 'NVIDIA H20',
-            memoryBytes: 96 * 2 ** 30,
-            hardwareId: 'h20',
-          },
-        ],
-        cpu: { cores: 32, memoryBytes: 256 * 2 ** 30 },
-      }),
+      headers: { authorization: `Bearer ${leaver.credential}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ instances: [], leaving: true }),
     });
-    expect(registered.status).toBe(200);
+    expect(left.status).toBe(200);
     chromium = await startChromium();
     context = await chromium.browser.newContext({ viewport: { width: 1280, height: 800 } });
     page = await context.newPage();
@@ -323,7 +348,10 @@ describe('web dashboard in Chromium against edgefleet up', () => {
     await room.waitFor({ timeout: 30_000 });
     // Down rooms come first, with a banner that names them.
     expect(await page.getByTestId('room-card').first().locator('h2').textContent()).toBe('edge-b');
-    expect(await page.getByTestId('fleet-alert').textContent()).toContain('edge-b is down');
+    // Down rooms say whether their nodes fell silent or their workers shut down.
+    const alert = await page.getByTestId('fleet-alert').textContent();
+    expect(alert).toContain('edge-b is down (cut off)');
+    expect(alert).toContain('edge-c is down (its workers shut down)');
     expect(await room.textContent()).toMatch(/last heartbeat \d+ s ago/);
     expect(await roomCard('local').locator('.badge').textContent()).toBe('up');
 
@@ -331,6 +359,11 @@ describe('web dashboard in Chromium against edgefleet up', () => {
     const node = page.getByTestId('node-card').filter({ hasText: 'gpu-1' });
     await node.waitFor();
     expect(await node.getAttribute('class')).toContain('node-down');
+    expect(await node.getByTestId('node-down-reason').textContent()).toMatch(/^No heartbeat/);
+    const leftNode = page.getByTestId('node-card').filter({ hasText: 'gpu-2' });
+    expect(await leftNode.getByTestId('node-down-reason').textContent()).toMatch(
+      /^Left: its worker shut down/,
+    );
     expect(await node.getByTestId('device-row').filter({ hasText: 'NVIDIA H20' }).textContent()).toContain(
       'h20',
     );

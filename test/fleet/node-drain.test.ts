@@ -222,7 +222,10 @@ describe('edgefleet nodes drain', () => {
     expect(engines.filter(isAlive)).toEqual([]);
     // Its last heartbeat said no engine is left.
     const gone = rows((await server.api('GET', '/api/v1/nodes')).body).find((n) => n['name'] === owner);
-    expect(gone).toMatchObject({ status: 'down', engines: 0 });
+    expect(gone).toMatchObject({ status: 'down', downReason: 'left', engines: 0 });
+    // The table tells it from a node that fell silent.
+    const listed = await runCli(['nodes', ...connection]);
+    expect(listed.stdout).toMatch(new RegExp(`${owner}\\s.*down \\(left\\)`));
 
     // Placed on the other node, which answers.
     const moved = await resources.explain(

@@ -48,6 +48,7 @@ export function registryContract(h: ContractHarness): void {
     expect(node).toMatchObject({
       siteId: site.id,
       status: 'up',
+      downReason: null,
       lastHeartbeatAtMs: 1_000,
       labels: { rack: '7' },
       revokedAtMs: null,
@@ -57,6 +58,7 @@ export function registryContract(h: ContractHarness): void {
       { nodeId: node.id, ...gpu(0) },
       { nodeId: node.id, ...gpu(1) },
     ]);
+    await store.setNodeStatus(node.id, 'down', 'left');
     const again = await store.registerNode({
       id: node.id,
       siteId: site.id,
@@ -66,7 +68,14 @@ export function registryContract(h: ContractHarness): void {
       devices: [gpu(0, 96 * 2 ** 30)],
       atMs: 2_000,
     });
-    expect(again).toMatchObject({ id: node.id, name: 'node-a2', labels: {}, createdAtMs: 1_000 });
+    expect(again).toMatchObject({
+      id: node.id,
+      name: 'node-a2',
+      labels: {},
+      createdAtMs: 1_000,
+      status: 'up',
+      downReason: null,
+    });
     expect((await store.listDevices(node.id)).map((d) => d.memoryBytes)).toEqual([96 * 2 ** 30]);
     expect(await store.listDevices()).toHaveLength(1);
     await rejectsWithCode(
@@ -92,11 +101,18 @@ export function registryContract(h: ContractHarness): void {
     await store.recordHeartbeat(a.id, 5_000);
     expect((await store.getNode(a.id))?.lastHeartbeatAtMs).toBe(5_000);
     expect((await store.listNodesNotSeenSince(4_000)).map((n) => n.id)).toEqual([b.id]);
-    await store.setNodeStatus(b.id, 'down');
+    expect((await store.getNode(b.id))?.downReason).toBeNull();
+    await store.setNodeStatus(b.id, 'down', 'no_heartbeat');
     expect(await store.listNodesNotSeenSince(4_000)).toEqual([]);
-    expect((await store.getNode(b.id))?.status).toBe('down');
+    expect(await store.getNode(b.id)).toMatchObject({ status: 'down', downReason: 'no_heartbeat' });
+    await store.setNodeStatus(b.id, 'down', 'left');
+    expect((await store.getNode(b.id))?.downReason).toBe('left');
+    // A heartbeat brings it back up and clears the reason; so does marking it up.
     await store.recordHeartbeat(b.id, 6_000);
-    expect((await store.getNode(b.id))?.status).toBe('up');
+    expect(await store.getNode(b.id)).toMatchObject({ status: 'up', downReason: null });
+    await store.setNodeStatus(a.id, 'down', 'left');
+    await store.setNodeStatus(a.id, 'up', 'left');
+    expect(await store.getNode(a.id)).toMatchObject({ status: 'up', downReason: null });
     await rejectsWithCode(store.recordHeartbeat('nope'), 'not_found');
     await rejectsWithCode(store.setNodeStatus('nope', 'down'), 'not_found');
   });
@@ -129,7 +145,11 @@ export function registryContract(h: ContractHarness): void {
     const store = await h.open();
     const { node } = await seedNode(store);
     await store.revokeNode(node.id, 9_000);
-    expect(await store.getNode(node.id)).toMatchObject({ revokedAtMs: 9_000, status: 'down' });
+    expect(await store.getNode(node.id)).toMatchObject({
+      revokedAtMs: 9_000,
+      status: 'down',
+      downReason: 'revoked',
+    });
     expect(await store.findNodeByCredentialHash(node.credentialHash)).toBeNull();
     await rejectsWithCode(store.recordHeartbeat(node.id), 'not_found');
     expect(await store.listNodesNotSeenSince(Number.MAX_SAFE_INTEGER)).toEqual([]);

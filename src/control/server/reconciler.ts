@@ -104,7 +104,7 @@ export class Reconciler {
     result.leader = true;
 
     for (const node of await store.listNodesNotSeenSince(now - this.options.nodeTimeoutMs)) {
-      await store.setNodeStatus(node.id, 'down');
+      await store.setNodeStatus(node.id, 'down', 'no_heartbeat');
       result.nodesMarkedDown.push(node.id);
       log.warn({ nodeId: node.id, name: node.name, lastHeartbeatAtMs: node.lastHeartbeatAtMs }, 'node down');
     }

@@ -113,7 +113,7 @@ async function heartbeat(
     // Down now, not after the heartbeat timeout: the reconciler places its instances elsewhere and the
     // route table drops them; the worker's engines finish what they are answering meanwhile, and its
     // last leaving heartbeat, once they stopped, reports none.
-    await store.setNodeStatus(node.id, 'down');
+    await store.setNodeStatus(node.id, 'down', 'left');
     if (node.status === 'up') {
       ctx.log.info({ nodeId: node.id, name: node.name, engines }, 'node left: its worker is shutting down');
       ctx.onChange?.();

@@ -34,6 +34,8 @@ export interface FleetNode {
   name: string;
   address: string;
   status: 'up' | 'down';
+  /** Why it is down (null while up): its worker shut down, it fell silent, or it was revoked. */
+  downReason: 'left' | 'no_heartbeat' | 'revoked' | null;
   maintenance: NodeMaintenance | null;
   lastHeartbeatAtMs: number | null;
   labels: Record<string, string>;

@@ -12,6 +12,8 @@ type RoomState = 'up' | 'degraded' | 'down' | 'empty';
 interface Room {
   site: Site;
   state: RoomState;
+  /** Every node that is down left on purpose (its worker shut down and said so). */
+  downNodesLeft: boolean;
   nodesUp: number;
   nodes: number;
   devices: Record<string, number>;
@@ -45,6 +47,7 @@ function rooms(data: FleetData): Room[] {
     return {
       site,
       state,
+      downNodesLeft: nodes.every((n) => n.status === 'up' || n.downReason === 'left'),
       nodesUp: up,
       nodes: nodes.length,
       devices,
@@ -62,6 +65,12 @@ function rooms(data: FleetData): Room[] {
   });
   const order: Record<RoomState, number> = { down: 0, degraded: 1, up: 2, empty: 3 };
   return list.sort((a, b) => order[a.state] - order[b.state] || a.site.name.localeCompare(b.site.name));
+}
+
+/** What the banner says of a room that is down or degraded. */
+function roomTrouble(room: Room): string {
+  if (room.state === 'degraded') return 'degraded';
+  return room.downNodesLeft ? 'down (its workers shut down)' : 'down (cut off)';
 }
 
 /** Every room (site) at a glance: health, nodes, devices, reserved memory, instances and load. */
@@ -108,9 +117,7 @@ export function FleetPage() {
           </dl>
           {troubled.length > 0 && (
             <p class="note note-error" role="alert" data-testid="fleet-alert">
-              {troubled
-                .map((r) => `${r.site.name} is ${r.state === 'down' ? 'down (cut off)' : 'degraded'}`)
-                .join('; ')}
+              {troubled.map((r) => `${r.site.name} is ${roomTrouble(r)}`).join('; ')}
             </p>
           )}
           {list.length === 0 && <p class="muted">No rooms yet: start a worker (docs/deploy.md).</p>}

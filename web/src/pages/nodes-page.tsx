@@ -1,3 +1,4 @@
+import type { FleetNode } from '../api/types';
 import { ErrorNote } from '../components/error-note';
 import { NodeMaintenanceActions } from '../components/node-maintenance';
 import { Meter } from '../components/meter';
@@ -6,6 +7,13 @@ import { StatusBadge } from '../components/status-badge';
 import { loadFleet, reservedByDevice } from '../fleet-data';
 import { formatAge, formatBytes } from '../format';
 import { usePoll } from '../use-poll';
+
+/** What a down node's `downReason` means, for its card. */
+const downReasons: Record<NonNullable<FleetNode['downReason']>, string> = {
+  left: 'Left: its worker shut down (a stopped service, a reboot). It is back up at its next start.',
+  no_heartbeat: 'No heartbeat past the node timeout: its worker was killed, crashed or is cut off.',
+  revoked: 'Revoked.',
+};
 
 /**
  * Per node: its accelerators with reserved/total memory, the engines it runs, its last heartbeat, and
@@ -34,6 +42,11 @@ export function NodesPage() {
                 <StatusBadge status={node.status} />
                 {node.maintenance && <StatusBadge status={node.maintenance} />}
               </div>
+              {node.status === 'down' && node.downReason && (
+                <p class="note note-error" data-testid="node-down-reason">
+                  {downReasons[node.downReason]}
+                </p>
+              )}
               <p class="muted">
                 room {siteName(node.siteId)} · {node.address} · last heartbeat{' '}
                 <span data-testid="node-heartbeat">{formatAge(node.lastHeartbeatAtMs)}</span>
