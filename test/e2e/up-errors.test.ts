@@ -16,7 +16,7 @@ describe('edgefleet up: bad input and client disconnects', () => {
       '--name',
       'm',
       '--context',
-      '256',
+      '4096',
       '--max-body-bytes',
       '65536',
       '--offline',
@@ -246,7 +246,15 @@ describe('edgefleet up: bad input and client disconnects', () => {
         const response = await fetch(`${server.baseUrl}/v1/completions`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ model: 'm', prompt: 'hi', max_tokens: 240, ignore_eos: true, stream: true }),
+          // Long enough (about a second or more of generation) that no stream can end before its client
+          // leaves, even on a loaded machine: each must end as an abort.
+          body: JSON.stringify({
+            model: 'm',
+            prompt: 'hi',
+            max_tokens: 4000,
+            ignore_eos: true,
+            stream: true,
+          }),
           signal: abort.signal,
         });
         const reader = response.body!.getReader();
@@ -254,18 +262,21 @@ describe('edgefleet up: bad input and client disconnects', () => {
         abort.abort();
       }),
     );
+    let last = '';
+    const ended = (reason: string) =>
+      metricValue(last, `edgefleet_engine_requests_total{endpoint="completion",finish_reason="${reason}"`);
+    const running = () => metricValue(last, 'edgefleet_engine_requests_running');
     const metrics = await waitFor(
       async () => {
-        const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
-        return metricValue(text, 'edgefleet_engine_requests_running') === 0 &&
-          (metricValue(text, 'edgefleet_engine_requests_total{endpoint="completion",finish_reason="abort"') ??
-            0) >= 4
-          ? text
-          : undefined;
+        last = await (await fetch(`${server.baseUrl}/metrics`)).text();
+        return running() === 0 && (ended('abort') ?? 0) >= 4 ? last : undefined;
       },
       10_000,
       'slots to be freed',
-    );
+    ).catch((error: unknown) => {
+      const seen = `running ${running()}, aborted ${ended('abort')}, ended at max_tokens ${ended('length')}`;
+      throw new Error(`${String(error)}; the engine's metrics last showed ${seen}`);
+    });
     expect(metricValue(metrics, 'edgefleet_engine_requests_waiting')).toBe(0);
   });
 
