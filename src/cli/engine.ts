@@ -10,6 +10,7 @@ import { runEngine } from '../engines/embedded/run-engine.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import { createLogger } from '../telemetry/logger.js';
 import { intFlag, parseFlags, portFlag, whyUnreadable } from './parse-flags.js';
+import { prefillChunkFlag, prefillChunkHelp } from './prefill-chunk-flag.js';
 
 const help = `usage: edgefleet engine --model FILE.gguf [options]
 
@@ -22,6 +23,8 @@ Runs one embedded llama.cpp engine (normally started and supervised by \`edgefle
   --parallel N        parallel slots (default ${engineDefaults.parallel})
   --context N         context tokens per slot (default ${engineDefaults.contextSize})
   --batch N           batch size in tokens (default ${engineDefaults.batchSize})
+  --prefill-chunk N|auto
+                      ${prefillChunkHelp.replaceAll('\n', '\n                      ')}
   --gpu auto|cuda|vulkan|metal|false   compute backend (default auto)
   --max-body-bytes N  request body limit (default ${engineDefaults.maxBodyBytes})
   --meta JSON         extra facts for /v1/models
@@ -40,6 +43,7 @@ export async function run(args: string[]): Promise<number> {
     parallel: { type: 'string' },
     context: { type: 'string' },
     batch: { type: 'string' },
+    'prefill-chunk': { type: 'string' },
     gpu: { type: 'string' },
     'max-body-bytes': { type: 'string' },
     meta: { type: 'string' },
@@ -66,6 +70,7 @@ export async function run(args: string[]): Promise<number> {
     parallel: intFlag(values.parallel, 'parallel', engineDefaults.parallel),
     contextSize: intFlag(values.context, 'context', engineDefaults.contextSize, 16),
     batchSize: intFlag(values.batch, 'batch', engineDefaults.batchSize),
+    prefillChunk: prefillChunkFlag(values['prefill-chunk']),
     gpu: gpu === 'false' ? false : (gpu as EngineOptions['gpu']),
     maxBodyBytes: intFlag(values['max-body-bytes'], 'max-body-bytes', engineDefaults.maxBodyBytes, 1024),
     maxQueue: engineDefaults.maxQueue,

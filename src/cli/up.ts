@@ -18,6 +18,7 @@ import { redisOption, routingFlagsHelp, journalSyncOption, routingOption } from 
 import { printCreatedSecrets } from './server.js';
 import { ensureUpDeployment } from './up-deployment.js';
 import { mintLocalJoinToken, upHealth, upMetrics, withUpModelMeta } from './up-local.js';
+import { prefillChunkFlag, prefillChunkHelp } from './prefill-chunk-flag.js';
 
 const help = `usage: edgefleet up [options]
 
@@ -34,6 +35,8 @@ dies). State lives in SQLite in --home; more workers may join it (edgefleet work
   --home DIR       data directory: database, keys, model cache (default $EDGEFLEET_HOME or ~/.edgefleet)
   --threads N      llama.cpp threads (default ${defaultThreads()} on this machine)
   --parallel N     parallel slots; concurrent requests are batched (default ${engineDefaults.parallel})
+  --prefill-chunk N|auto
+                   ${prefillChunkHelp.replaceAll('\n', '\n                   ')}
   --context N      context tokens per slot (default ${engineDefaults.contextSize}, or what the model was trained
                    for when that is less)
   --gpu auto|false compute backend (default auto: a GPU when present, else CPU; false: CPU only)
@@ -60,6 +63,7 @@ export async function run(args: string[]): Promise<number> {
     home: { type: 'string' },
     threads: { type: 'string' },
     parallel: { type: 'string' },
+    'prefill-chunk': { type: 'string' },
     context: { type: 'string' },
     gpu: { type: 'string' },
     offline: { type: 'boolean' },
@@ -92,6 +96,7 @@ export async function run(args: string[]): Promise<number> {
   const loopback = host === '127.0.0.1' || host === '::1' || host === 'localhost';
   const threads = intFlag(values.threads, 'threads', defaultThreads());
   const parallel = intFlag(values.parallel, 'parallel', engineDefaults.parallel);
+  const prefillChunk = prefillChunkFlag(values['prefill-chunk']);
   const contextFlag = values.context === undefined ? undefined : intFlag(values.context, 'context', 0, 16);
   const routing = await routingOption(values['routing-config']);
   const journalSync = journalSyncOption(values['journal-sync']);
@@ -171,6 +176,7 @@ export async function run(args: string[]): Promise<number> {
       heartbeatMs: 500,
       threads,
       parallel,
+      prefillChunk,
       ...(gpu === 'false' && { cpuOnly: true }),
       ...(controlTls && { controlTls }),
       log: log.child({ component: 'worker' }),

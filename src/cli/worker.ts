@@ -9,6 +9,7 @@ import { resolveHome } from '../worker/models/model-cache.js';
 import { parseEngineBins } from '../worker/process-engine/engine-executables.js';
 import { DEFAULT_START_TIMEOUT_MS } from '../worker/process-engine/process-engine-options.js';
 import { intFlag, parseFlags, serverUrlFlag } from './parse-flags.js';
+import { prefillChunkFlag, prefillChunkHelp } from './prefill-chunk-flag.js';
 
 const help = `usage: edgefleet worker --server URL --token JOIN_TOKEN --site SITE [options]
 
@@ -27,6 +28,8 @@ token), heartbeats, and runs the instances the control plane assigns: llama.cpp 
   --heartbeat-ms N      heartbeat interval (default 2000)
   --threads N           llama.cpp threads per engine (default ${defaultThreads()} on this machine)
   --parallel N          parallel slots per engine (default ${engineDefaults.parallel})
+  --prefill-chunk N|auto
+                        embedded engines: ${prefillChunkHelp.replaceAll('\n', '\n                        ')}
   --engine-bin E=PATH   executable of engine E, repeatable: llama-server=PATH, vllm=PATH (the vllm launcher),
                         sglang=PATH (the python that has sglang), mindie=PATH (mindieservice_daemon),
                         vllm-ascend=PATH. Default: the engine's command on PATH (llama-server also
@@ -48,6 +51,7 @@ export async function run(args: string[]): Promise<number> {
     'heartbeat-ms': { type: 'string' },
     threads: { type: 'string' },
     parallel: { type: 'string' },
+    'prefill-chunk': { type: 'string' },
     'engine-bin': { type: 'string', multiple: true },
     'engine-start-timeout-s': { type: 'string' },
     'tls-ca': { type: 'string' },
@@ -74,6 +78,7 @@ export async function run(args: string[]): Promise<number> {
     heartbeatMs: intFlag(values['heartbeat-ms'], 'heartbeat-ms', 2000, 50),
     threads: intFlag(values.threads, 'threads', defaultThreads()),
     parallel: intFlag(values.parallel, 'parallel', engineDefaults.parallel),
+    prefillChunk: prefillChunkFlag(values['prefill-chunk']),
     engineBins: parseEngineBins(values['engine-bin'] ?? []),
     engineStartTimeoutMs:
       intFlag(values['engine-start-timeout-s'], 'engine-start-timeout-s', DEFAULT_START_TIMEOUT_MS / 1000) *

@@ -195,7 +195,7 @@ describe('instance logs end to end (built `edgefleet up`, embedded engine)', () 
     await writeFile(join(web, 'index.html'), '<!doctype html><title>EdgeFleet</title>');
     await writeFile(join(web, 'assets', 'main-0a1b2c3d.css'), 'body{}');
     server = await startEdgeFleet(
-      ['--model', model.path, '--name', 'plain', '--context', '512', '--offline'],
+      ['--model', model.path, '--name', 'plain', '--context', '512', '--prefill-chunk', '8', '--offline'],
       {
         env: { EDGEFLEET_LOG_LEVEL: 'info', EDGEFLEET_WEB_DIR: web },
       },
@@ -221,7 +221,7 @@ describe('instance logs end to end (built `edgefleet up`, embedded engine)', () 
       async () => {
         const { body } = await get(`/api/v1/instances/${id}/logs`);
         const got = body['lines'] as string[];
-        return got.some((l) => l.includes('engine ready')) && got.some((l) => l.includes('loading model'))
+        return got.some((l) => l.includes('engine ready')) && got.some((l) => l.includes('model loaded'))
           ? got
           : undefined;
       },
@@ -233,6 +233,8 @@ describe('instance logs end to end (built `edgefleet up`, embedded engine)', () 
     expect(lines.find((l) => l.includes('loading model'))).toMatch(
       /^\d{4}-\d\d-\d\dT[\d:.]+Z INFO loading model/,
     );
+    // `up --prefill-chunk` reached the engine (chunked prefill itself: text-generator.test.ts).
+    expect(lines.find((l) => l.includes('model loaded'))).toContain('"prefillChunk":8');
     expect(lines.length).toBeLessThanOrEqual(50);
     const bytes = lines.reduce((sum, line) => sum + Buffer.byteLength(line), 0);
     expect(bytes).toBeLessThanOrEqual(16 * 1024);

@@ -105,3 +105,18 @@ describe('BatchGate exclusive work', () => {
     expect(held.done).toBe(true);
   });
 });
+
+describe('BatchGate prompt parts', () => {
+  it('gives a prompt parts of the prefill chunk while any stream generates, else whole batches', () => {
+    const gate = new BatchGate(1000, 64);
+    expect(gate.promptPart(512)).toBe(512);
+    const stream = gate.join();
+    expect(gate.promptPart(512)).toBe(64);
+    expect(gate.promptPart(32)).toBe(32); // never more than a batch
+    stream.leave();
+    expect(gate.promptPart(512)).toBe(512);
+    const unchunked = new BatchGate(1000);
+    unchunked.join();
+    expect(unchunked.promptPart(512)).toBe(512);
+  });
+});

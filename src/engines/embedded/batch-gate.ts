@@ -42,7 +42,24 @@ export class BatchGate {
   private exclusiveDone: Promise<void> = Promise.resolve();
   private releaseExclusive: () => void = () => undefined;
 
-  constructor(private readonly maxWaitMs = 2) {}
+  /**
+   * `prefillChunk`: how many prompt tokens a prompt queues at a time while any stream is generating
+   * (chunked prefill; see `promptPart`).
+   */
+  constructor(
+    private readonly maxWaitMs = 2,
+    private readonly prefillChunk = Number.POSITIVE_INFINITY,
+  ) {}
+
+  /**
+   * How many prompt tokens a prompt evaluated in parts queues next: the prefill chunk while any stream is
+   * generating, so that each decode step holds their next tokens back by that much prompt at most (a
+   * whole part is decoded before the library's loop lets a stream that just sampled join again); alone,
+   * `batchSize`.
+   */
+  promptPart(batchSize: number): number {
+    return this.streams.size > 0 ? Math.max(1, Math.min(batchSize, this.prefillChunk)) : batchSize;
+  }
 
   /** Tells the gate how many sequences have a decode queued right now. */
   bindQueueProbe(probe: () => number): void {

@@ -9,7 +9,7 @@ import { readGgufHeader } from '../../catalog/gguf/read-gguf-header.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { ChatPrompt } from './chat-prompt.js';
 import { BatchGate } from './batch-gate.js';
-import type { EngineOptions } from './engine-options.js';
+import { cpuPrefillChunk, type EngineOptions } from './engine-options.js';
 import { sequenceOrderedStrategy, type QueuedDecodeView } from './sequence-order.js';
 import { SlotPool } from './slot-pool.js';
 
@@ -48,7 +48,13 @@ export class LlamaRuntime {
       gpuLayers: llama.gpu === false ? 0 : 'auto',
       onLoadProgress: (progress) => log.debug({ progress }, 'model load progress'),
     });
-    const gate = new BatchGate();
+    const prefillChunk =
+      options.prefillChunk !== 'auto'
+        ? options.prefillChunk
+        : llama.gpu === false
+          ? cpuPrefillChunk
+          : options.batchSize;
+    const gate = new BatchGate(undefined, prefillChunk);
     let queuedDecodes: () => readonly QueuedDecodeView[] = () => [];
     const context = await model.createContext({
       sequences: options.parallel,
@@ -57,7 +63,7 @@ export class LlamaRuntime {
       threads: { ideal: options.threads, min: options.threads },
       batching: {
         dispatchSchedule: (dispatch) => gate.schedule(dispatch),
-        itemPrioritizationStrategy: sequenceOrderedStrategy(() => queuedDecodes()),
+        itemPrioritizationStrategy: sequenceOrderedStrategy(() => queuedDecodes(), prefillChunk),
       },
     });
     // node-llama-cpp keeps its queue in internal fields (pinned version 3.21.1). Without them the gate
@@ -82,6 +88,8 @@ export class LlamaRuntime {
         loadMs: Math.round(performance.now() - startedAt),
         contextSize: context.contextSize,
         parallel: options.parallel,
+        batchSize: context.batchSize,
+        prefillChunk,
         ramBytes: model.memoryUsage.ram,
         vramBytes: model.memoryUsage.vram,
       },

@@ -35,6 +35,23 @@ describe('sequenceOrderedStrategy', () => {
     expect(plan.map((entry) => entry.processAmount)).toEqual([1, 3]);
   });
 
+  it('gives a prompt at most the prefill chunk while other streams decode, the whole batch alone', () => {
+    const [s1, p0] = [item([7]), item(Array.from({ length: 40 }, (_, i) => i))];
+    const queued = [
+      { sequenceId: 1, tokens: s1.tokens },
+      { sequenceId: 0, tokens: p0.tokens },
+    ];
+    const strategy = sequenceOrderedStrategy(() => queued, 8);
+    const mixed = strategy({ items: [p0, s1], size: 32 });
+    expect(mixed.map((entry) => entry.item)).toEqual([s1, p0]);
+    expect(mixed.map((entry) => entry.processAmount)).toEqual([1, 8]);
+    // No one else is decoding: the prompt takes what the batch holds.
+    expect(strategy({ items: [p0], size: 32 }).map((entry) => entry.processAmount)).toEqual([32]);
+    // Without a chunk (the default), the batch's rest.
+    const whole = sequenceOrderedStrategy(() => queued)({ items: [p0, s1], size: 32 });
+    expect(whole.map((entry) => entry.processAmount)).toEqual([1, 31]);
+  });
+
   it('never exceeds the batch size', () => {
     const items = [item([1, 2, 3]), item([4, 5, 6])];
     const plan = sequenceOrderedStrategy(() => [])({ items, size: 1 });

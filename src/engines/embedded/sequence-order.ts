@@ -25,7 +25,15 @@ export interface QueuedDecodeView {
  * nothing is reordered: a prompt gets at most one token per micro-batch while any single is left, so its
  * last token, the only one with an output, is always decoded after them.
  */
-export function sequenceOrderedStrategy(queued: () => readonly QueuedDecodeView[]) {
+/**
+ * `prefillChunk`: the most prompt tokens a decode step takes while other streams are decoding (chunked
+ * prefill, as vLLM's and SGLang's token budgets): a long prompt then holds the others back by a step of
+ * at most this many tokens at a time, not a whole batch. Alone, a prompt takes the whole batch.
+ */
+export function sequenceOrderedStrategy(
+  queued: () => readonly QueuedDecodeView[],
+  prefillChunk = Number.POSITIVE_INFINITY,
+) {
   return ({ items, size }: { items: readonly BatchItem[]; size: number }): PrioritizedBatchItem[] => {
     const sequenceOf = new Map<readonly number[], number>();
     for (const decode of queued()) sequenceOf.set(decode.tokens, decode.sequenceId);
@@ -41,7 +49,8 @@ export function sequenceOrderedStrategy(queued: () => readonly QueuedDecodeView[
       left--;
     }
     if (prompt !== undefined && left > 0) {
-      result.push({ item: prompt, processAmount: Math.min(prompt.tokens.length, left) });
+      const budget = result.length > 0 ? Math.max(1, prefillChunk) : left;
+      result.push({ item: prompt, processAmount: Math.min(prompt.tokens.length, left, budget) });
     }
     return result;
   };

@@ -162,4 +162,55 @@ describe('generateText', () => {
     expect(quick).toBe(made.fullChainText);
     expect(quickEnd).toBeLessThan(Math.min(...longEnds));
   });
+
+  it('evaluates a long prompt in prefill chunks while another stream generates, which keeps getting tokens', async () => {
+    const chunkedGate = new BatchGate(undefined, 16);
+    const chunked = await model.createContext({
+      sequences: 2,
+      contextSize: 4096,
+      threads: { ideal: 1, min: 1 },
+      batching: { dispatchSchedule: (dispatch) => chunkedGate.schedule(dispatch) },
+    });
+    try {
+      const stop = new AbortController();
+      let generated = 0;
+      let started: () => void = () => undefined;
+      const generating = new Promise<void>((resolve) => (started = resolve));
+      const other = generateText(
+        model,
+        chunked.getSequence(),
+        chunkedGate,
+        prompt('hello'),
+        { ...greedy, maxTokens: 3000, ignoreEos: true },
+        {
+          onText: () => undefined,
+          onToken: () => {
+            if (++generated === 3) started();
+          },
+          signal: stop.signal,
+        },
+      );
+      await generating;
+      const long = prompt(' hello'.repeat(100));
+      expect(long.length).toBeGreaterThan(chunked.batchSize);
+      const before = generated;
+      const result = await generateText(
+        model,
+        chunked.getSequence(),
+        chunkedGate,
+        long,
+        { ...greedy, maxTokens: 1 },
+        { onText: () => undefined, signal: new AbortController().signal },
+      );
+      const during = generated - before;
+      stop.abort();
+      await other;
+      expect(result.completionTokens).toBe(1);
+      // A part of 16 prompt tokens per decode: the other stream gets a token with most of them. Parts of a
+      // whole batch (no prefill chunk) let it have about one per batch.
+      expect(during).toBeGreaterThanOrEqual(long.length / 16 / 4);
+    } finally {
+      await chunked.dispose();
+    }
+  });
 });

@@ -59,17 +59,22 @@ export async function generateText(
   let hitStopString = false;
   const penalize =
     params.presencePenalty !== 0 || params.frequencyPenalty !== 0 || params.repetitionPenalty !== 1;
-  // A long prompt is evaluated a batch at a time before sampling starts, so that a client that leaves
-  // during it frees its slot after at most one batch rather than after the whole prompt.
+  // A long prompt is evaluated a part at a time before sampling starts, so that a client that leaves
+  // during it frees its slot after at most one part rather than after the whole prompt; a part is a
+  // batch, or the prefill chunk while other streams are generating (gate.promptPart).
   const uncached = promptTokens.slice(cachedPromptTokens) as Token[];
-  const chunk = Math.max(1, sequence.context.batchSize);
+  const batchSize = Math.max(1, sequence.context.batchSize);
   let at = 0;
-  while (uncached.length - at > chunk) {
+  for (
+    let part = gate.promptPart(batchSize);
+    uncached.length - at > part;
+    part = gate.promptPart(batchSize)
+  ) {
     // Between parts, work that needs the context lock (another slot erasing its cache) goes first.
     for (let wait = gate.exclusiveSettled(); wait; wait = gate.exclusiveSettled()) await wait;
     if (signal.aborted) return { finishReason, completionTokens: 0, cachedPromptTokens };
-    await sequence.evaluateWithoutGeneratingNewTokens(uncached.slice(at, at + chunk));
-    at += chunk;
+    await sequence.evaluateWithoutGeneratingNewTokens(uncached.slice(at, at + part));
+    at += part;
   }
   if (signal.aborted) return { finishReason, completionTokens: 0, cachedPromptTokens };
   const iterator = sequence.evaluate(uncached.slice(at), {

@@ -46,6 +46,8 @@ export interface InstanceRunnerOptions {
   bindHost: string;
   threads: number;
   parallel: number;
+  /** The embedded engine's `--prefill-chunk` (undefined: its default). */
+  prefillChunk?: number | 'auto';
   /** True when the instance was placed on the node's CPU device only: start the engine without a GPU. */
   cpuOnly: boolean;
   /** The node's detected accelerators (vendor per device index), to pin the engine to its devices. */
@@ -346,7 +348,7 @@ export class InstanceRunner {
   }
 
   private engineArgs(modelPath: string): string[] {
-    const { instance, bindHost, threads, parallel, cpuOnly } = this.options;
+    const { instance, bindHost, threads, parallel, prefillChunk, cpuOnly } = this.options;
     return [
       '--model',
       modelPath,
@@ -362,6 +364,7 @@ export class InstanceRunner {
       String(parallel),
       '--context',
       String(instance.contextTokens),
+      ...(prefillChunk !== undefined ? ['--prefill-chunk', String(prefillChunk)] : []),
       ...(cpuOnly ? ['--gpu', 'false'] : []),
     ];
   }

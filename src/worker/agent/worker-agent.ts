@@ -28,6 +28,8 @@ export interface WorkerAgentOptions {
   heartbeatMs: number;
   threads: number;
   parallel: number;
+  /** Embedded engines' `--prefill-chunk` (undefined: the engine's default, auto). */
+  prefillChunk?: number | 'auto';
   log: Logger;
   /**
    * Longest wait between heartbeats while the control plane is unreachable (default 5 s, or the heartbeat
@@ -338,6 +340,7 @@ export class WorkerAgent {
         bindHost: this.options.advertiseHost,
         threads: this.options.threads,
         parallel: this.options.parallel,
+        ...(this.options.prefillChunk !== undefined && { prefillChunk: this.options.prefillChunk }),
         cpuOnly: instance.deviceIndexes.every((i) => i === this.cpuIndex),
         devices: this.devices,
         ...(this.options.engineBins && { engineBins: this.options.engineBins }),
