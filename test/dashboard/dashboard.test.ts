@@ -390,6 +390,14 @@ describe('web dashboard in Chromium against edgefleet up', () => {
     await node.getByRole('button', { name: 'Confirm drain of gpu-1' }).click();
     await node.locator('.badge', { hasText: 'draining' }).waitFor();
     expect(await maintenance()).toBe('draining');
+    // Stopping a drain keeps the node cordoned.
+    await node.getByRole('button', { name: 'Stop draining gpu-1' }).click();
+    await node.locator('.badge', { hasText: 'cordoned' }).waitFor();
+    expect(await maintenance()).toBe('cordoned');
+    expect(await node.getByRole('button', { name: 'Stop draining gpu-1' }).count()).toBe(0);
+    await node.getByRole('button', { name: 'Drain gpu-1' }).click();
+    await node.getByRole('button', { name: 'Confirm drain of gpu-1' }).click();
+    await node.locator('.badge', { hasText: 'draining' }).waitFor();
     await node.getByRole('button', { name: 'Return to service gpu-1' }).click();
     await node.getByRole('button', { name: 'Cordon gpu-1' }).waitFor();
     expect(await maintenance()).toBeNull();

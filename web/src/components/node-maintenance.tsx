@@ -8,12 +8,15 @@ import { FormError } from './error-note';
 const actions: { to: NodeMaintenance | null; label: string; shownWhen: (NodeMaintenance | null)[] }[] = [
   { to: 'cordoned', label: 'Cordon', shownWhen: [null] },
   { to: 'draining', label: 'Drain', shownWhen: [null, 'cordoned'] },
+  // What moved off stays where it is; what is still there stays too, and nothing new is placed.
+  { to: 'cordoned', label: 'Stop draining', shownWhen: ['draining'] },
   { to: null, label: 'Return to service', shownWhen: ['cordoned', 'draining'] },
 ];
 
 /**
  * Cordon: nothing new is placed on the node. Drain (asked once more): its instances also move to other
- * nodes, each stopped once its replacement serves. Return to service: the node is schedulable again.
+ * nodes, each stopped once its replacement serves. Stop draining: back to cordoned, what is left stays.
+ * Return to service: the node is schedulable again.
  */
 export function NodeMaintenanceActions({ node, onChanged }: { node: FleetNode; onChanged: () => void }) {
   const [busy, setBusy] = useState(false);
