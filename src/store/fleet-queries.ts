@@ -130,11 +130,13 @@ export function fleetQueries({ db, atomically }: SqlContext): FleetQueries {
     },
     async setNodeStatus(nodeId, status, downReason) {
       const reason = status === 'down' ? (downReason ?? null) : null;
-      const changed = await db.run('UPDATE nodes SET status = $2, down_reason = $3 WHERE id = $1', [
-        nodeId,
-        status,
-        reason,
-      ]);
+      // A revoked node stays revoked, whatever a heartbeat or the reconciler in flight says.
+      const changed = await db.run(
+        `UPDATE nodes SET status = $2,
+           down_reason = CASE WHEN revoked_at_ms IS NULL THEN $3 ELSE 'revoked' END
+         WHERE id = $1`,
+        [nodeId, status, reason],
+      );
       requireChanged(changed, nodeId);
     },
     async setNodeMaintenance(nodeId, maintenance) {

@@ -222,6 +222,7 @@ export const storeMigrations: readonly Migration[] = [
       // Why a node is down (NULL while up): 'left' (its worker shut down and said so), 'no_heartbeat'
       // (silent past the timeout: killed, crashed, cut off) or 'revoked'.
       'ALTER TABLE nodes ADD COLUMN down_reason TEXT',
+      "UPDATE nodes SET down_reason = 'revoked' WHERE revoked_at_ms IS NOT NULL",
     ],
   },
 ];

@@ -58,7 +58,7 @@ export const toNode = (row: unknown): StoredNode => {
     name: r.name,
     address: r.address,
     status: r.status,
-    downReason: r.status === 'down' ? r.down_reason : null,
+    downReason: r.down_reason,
     credentialHash: r.credential_hash,
     lastHeartbeatAtMs: r.last_heartbeat_at_ms,
     labels: r.labels,

@@ -90,7 +90,8 @@ describe('edgefleet up: bad input and client disconnects', () => {
     [
       'a prompt longer than the context',
       '/v1/completions',
-      JSON.stringify({ model: 'm', prompt: 'word '.repeat(2000) }),
+      // Over 4096 tokens with any vocabulary that gives "word " a token of its own.
+      JSON.stringify({ model: 'm', prompt: 'word '.repeat(5000) }),
       400,
       'context_length_exceeded',
     ],

@@ -150,6 +150,9 @@ export function registryContract(h: ContractHarness): void {
       status: 'down',
       downReason: 'revoked',
     });
+    // A leaving heartbeat or a reconciler pass that read the node before it was revoked changes nothing.
+    await store.setNodeStatus(node.id, 'down', 'left');
+    expect((await store.getNode(node.id))?.downReason).toBe('revoked');
     expect(await store.findNodeByCredentialHash(node.credentialHash)).toBeNull();
     await rejectsWithCode(store.recordHeartbeat(node.id), 'not_found');
     expect(await store.listNodesNotSeenSince(Number.MAX_SAFE_INTEGER)).toEqual([]);

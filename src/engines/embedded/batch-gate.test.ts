@@ -111,12 +111,16 @@ describe('BatchGate prompt parts', () => {
     const gate = new BatchGate(1000, 64);
     expect(gate.promptPart(512)).toBe(512);
     const stream = gate.join();
+    // Still evaluating its own prompt: not generating yet.
+    expect(gate.promptPart(512)).toBe(512);
+    expect(stream.beforeNext()).toBeUndefined();
+    stream.afterNext(); // its first token: generating
     expect(gate.promptPart(512)).toBe(64);
     expect(gate.promptPart(32)).toBe(32); // never more than a batch
     stream.leave();
     expect(gate.promptPart(512)).toBe(512);
     const unchunked = new BatchGate(1000);
-    unchunked.join();
+    unchunked.join().afterNext();
     expect(unchunked.promptPart(512)).toBe(512);
   });
 });

@@ -54,11 +54,14 @@ export class BatchGate {
   /**
    * How many prompt tokens a prompt evaluated in parts queues next: the prefill chunk while any stream is
    * generating, so that each decode step holds their next tokens back by that much prompt at most (a
-   * whole part is decoded before the library's loop lets a stream that just sampled join again); alone,
-   * `batchSize`.
+   * whole part is decoded before the library's loop lets a stream that just sampled join again); while
+   * none is (other prompts do not count), `batchSize`.
    */
   promptPart(batchSize: number): number {
-    return this.streams.size > 0 ? Math.max(1, Math.min(batchSize, this.prefillChunk)) : batchSize;
+    for (const stream of this.streams) {
+      if (stream.state !== 'prefill') return Math.max(1, Math.min(batchSize, this.prefillChunk));
+    }
+    return batchSize;
   }
 
   /** Tells the gate how many sequences have a decode queued right now. */

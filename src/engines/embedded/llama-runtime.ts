@@ -48,12 +48,11 @@ export class LlamaRuntime {
       gpuLayers: llama.gpu === false ? 0 : 'auto',
       onLoadProgress: (progress) => log.debug({ progress }, 'model load progress'),
     });
+    // 'auto': chunks where prompts are evaluated on the CPU (no GPU, or a model none of whose layers fit
+    // on it); a model offloaded to a GPU, even in part, evaluates a whole batch in milliseconds there.
+    const onCpu = llama.gpu === false || model.gpuLayers === 0;
     const prefillChunk =
-      options.prefillChunk !== 'auto'
-        ? options.prefillChunk
-        : llama.gpu === false
-          ? cpuPrefillChunk
-          : options.batchSize;
+      options.prefillChunk !== 'auto' ? options.prefillChunk : onCpu ? cpuPrefillChunk : options.batchSize;
     const gate = new BatchGate(undefined, prefillChunk);
     let queuedDecodes: () => readonly QueuedDecodeView[] = () => [];
     const context = await model.createContext({

@@ -13,8 +13,11 @@ export interface QueuedDecodeView {
  * step is split into several decodes that each read all the weights.
  *
  * Every single-token item (a stream's next step) goes first, in sequence-id order; then at most one
- * multi-token item (a prompt), the one queued first, takes what is left of the batch size, last. Other
- * prompts wait for the next decode, which node-llama-cpp runs at once.
+ * multi-token item (a prompt), the one queued first, takes what is left of the batch size, last, but at
+ * most `prefillChunk` tokens when single tokens are in the batch (chunked prefill, as vLLM's and SGLang's
+ * per-step token budgets: a long prompt then holds the others back by that much at a time, not a whole
+ * batch; alone, it takes the whole batch). Other prompts wait for the next decode, which node-llama-cpp
+ * runs at once.
  *
  * Why one prompt, last: split_equal puts the same number of tokens of every sequence in a micro-batch, so
  * a short item ahead of a longer one finishes in an earlier micro-batch, and llama.cpp then has to put its
@@ -23,12 +26,8 @@ export interface QueuedDecodeView {
  * at once can swap rows and get each other's token (seen as one request answering "HelloHello! …" and the
  * other "! …"). With single tokens first and one prompt last, every output comes out in batch order and
  * nothing is reordered: a prompt gets at most one token per micro-batch while any single is left, so its
- * last token, the only one with an output, is always decoded after them.
- */
-/**
- * `prefillChunk`: the most prompt tokens a decode step takes while other streams are decoding (chunked
- * prefill, as vLLM's and SGLang's token budgets): a long prompt then holds the others back by a step of
- * at most this many tokens at a time, not a whole batch. Alone, a prompt takes the whole batch.
+ * last token, the only one with an output, is always decoded after them (capped, the prompt's part in a
+ * batch holds no output token, or it is still last).
  */
 export function sequenceOrderedStrategy(
   queued: () => readonly QueuedDecodeView[],

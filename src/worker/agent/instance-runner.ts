@@ -46,7 +46,7 @@ export interface InstanceRunnerOptions {
   bindHost: string;
   threads: number;
   parallel: number;
-  /** The embedded engine's `--prefill-chunk` (undefined: its default). */
+  /** The embedded engine's `--prefill-chunk` (undefined: not passed, the engine's default). */
   prefillChunk?: number | 'auto';
   /** True when the instance was placed on the node's CPU device only: start the engine without a GPU. */
   cpuOnly: boolean;
@@ -350,20 +350,9 @@ export class InstanceRunner {
   private engineArgs(modelPath: string): string[] {
     const { instance, bindHost, threads, parallel, prefillChunk, cpuOnly } = this.options;
     return [
-      '--model',
-      modelPath,
-      '--model-id',
-      instance.servedName,
-      '--host',
-      bindHost,
-      '--port',
-      '0',
-      '--threads',
-      String(threads),
-      '--parallel',
-      String(parallel),
-      '--context',
-      String(instance.contextTokens),
+      ...['--model', modelPath, '--model-id', instance.servedName, '--host', bindHost, '--port', '0'],
+      ...['--threads', String(threads), '--parallel', String(parallel)],
+      ...['--context', String(instance.contextTokens)],
       ...(prefillChunk !== undefined ? ['--prefill-chunk', String(prefillChunk)] : []),
       ...(cpuOnly ? ['--gpu', 'false'] : []),
     ];

@@ -8,14 +8,14 @@ import { FormError } from './error-note';
 const actions: { to: NodeMaintenance | null; label: string; shownWhen: (NodeMaintenance | null)[] }[] = [
   { to: 'cordoned', label: 'Cordon', shownWhen: [null] },
   { to: 'draining', label: 'Drain', shownWhen: [null, 'cordoned'] },
-  // What moved off stays where it is; what is still there stays too, and nothing new is placed.
+  // What moved off stays moved; a move not finished yet is undone (its replacement removed).
   { to: 'cordoned', label: 'Stop draining', shownWhen: ['draining'] },
   { to: null, label: 'Return to service', shownWhen: ['cordoned', 'draining'] },
 ];
 
 /**
  * Cordon: nothing new is placed on the node. Drain (asked once more): its instances also move to other
- * nodes, each stopped once its replacement serves. Stop draining: back to cordoned, what is left stays.
+ * nodes, each stopped once its replacement serves. Stop draining: back to cordoned, unfinished moves undone.
  * Return to service: the node is schedulable again.
  */
 export function NodeMaintenanceActions({ node, onChanged }: { node: FleetNode; onChanged: () => void }) {
