@@ -82,8 +82,10 @@ describe('edgefleet bench against a scripted upstream', () => {
         total_input_tokens: 800,
         total_output_tokens: 128,
       });
-      within(step.mean_ttft_ms, TTFT_MS, 0.05);
-      // The slowest of 8 requests: one stall of this shared 2-core machine (10 ms) is 5 % of 200 ms.
+      within(step.median_ttft_ms, TTFT_MS, 0.05);
+      // One stall of this shared 2-core machine in one of 8 requests moves the mean and the slowest: a
+      // clean-clone CI run measured the p99 5.2 % off and another the mean 6.8 % off (a ~110 ms stall).
+      within(step.mean_ttft_ms, TTFT_MS, 0.1);
       within(step.p99_ttft_ms, TTFT_MS, 0.1);
       within(step.mean_tpot_ms, GAP_MS, 0.05);
       within(step.mean_itl_ms, GAP_MS, 0.05);
