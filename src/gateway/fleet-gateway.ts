@@ -25,6 +25,7 @@ import { estimatePromptTokens } from './metering/estimate-tokens.js';
 import { forwardWithFailover, type FailoverContext } from './routing/failover.js';
 import { Router } from './routing/router.js';
 import { defaultRoutingConfig, type RoutingConfig } from './routing/routing-config.js';
+import { coldRetryAfterS, DeploymentWaker, notWaking } from './deployment-waker.js';
 import { modelNotFound, modelsAnswer, notFoundFor } from './visible-models.js';
 
 /** Where the gateway reads its routes; `refresh()` rebuilds now (used while waiting for an instance). */
@@ -70,15 +71,6 @@ export interface FleetGatewayOptions {
   countTokens?: CountTokens;
 }
 
-/** The longest interval between two `activate` calls for a deployment while requests for it are in flight. */
-const touchEveryMs = 5000;
-/** A deployment scaled to zero is activated again (whatever the interval above) at most this often. */
-const activateEveryMs = 2000;
-/** A deployment started from zero this recently is still taken as starting (its 503s carry `retry-after`). */
-const startingForMs = 5 * 60_000;
-/** The `retry-after` of a 503 for a deployment starting from zero. */
-const coldRetryAfterS = 5;
-
 /** What the gateway asks of API keys per request (KeyGuard implements it). */
 export interface GatewayGuard {
   /** The caller of an `Authorization` header value; throws 401. */
@@ -102,9 +94,6 @@ const anonymous: KeyPrincipal = {
   tokensUsed: 0,
 };
 
-/** `wake` for a deployment that does not scale to zero (or a gateway that cannot start one). */
-const notWaking = { cold: false, stop: () => undefined };
-
 const inferencePaths = new Set(['/v1/chat/completions', '/v1/completions', '/v1/embeddings']);
 
 /** The least time between two reads of the route table for model names it lacks. */
@@ -120,8 +109,8 @@ export class FleetGateway {
   private readonly meter: RequestMeter;
   /** What every request's failover needs of this gateway (made once). */
   private readonly failover: FailoverContext;
-  private readonly touchedAtMs = new Map<string, number>();
-  private readonly activatedAtMs = new Map<string, number>();
+  /** Scale to zero: present when the gateway can start deployments (`activate`). */
+  private readonly waker: DeploymentWaker | undefined;
 
   constructor(private readonly options: FleetGatewayOptions) {
     const registers = [this.registry];
@@ -163,6 +152,7 @@ export class FleetGateway {
       options.countTokens ?? engineTokenCounter(),
       options.site ?? null,
     );
+    this.waker = options.activate ? new DeploymentWaker(options.activate, options.log) : undefined;
     this.failover = {
       router: this.router,
       log: options.log,
@@ -263,7 +253,7 @@ export class FleetGateway {
         }
         await guard.admit(principal, model);
       }
-      const { cold, stop } = this.options.activate ? await this.wake(model) : notWaking;
+      const { cold, stop } = this.waker ? this.waker.wake(await this.findModel(model)) : notWaking;
       stopWarm = stop;
       const { router } = this;
       await forwardWithFailover(cold ? { ...this.failover, retryAfterS: coldRetryAfterS } : this.failover, {
@@ -298,44 +288,6 @@ export class FleetGateway {
     } finally {
       stopWarm();
     }
-  }
-
-  /**
-   * Scale to zero, for a deployment that scales down while idle: calls `activate` now and every
-   * `min(5 s, idleTimeoutMs / 4)` while the request is in flight (throttled per deployment, not awaited),
-   * so a busy deployment is never scaled down and one scaled to zero is started. `cold`: the deployment
-   * is starting from zero (scaled to zero now, or started from zero lately and still without an instance).
-   */
-  private async wake(name: string): Promise<{ cold: boolean; stop: () => void }> {
-    const { activate, log } = this.options;
-    if (!activate) return notWaking;
-    const model = await this.findModel(name);
-    if (model.idleTimeoutMs === undefined) return notWaking;
-    const id = model.deploymentId;
-    const everyMs = Math.max(100, Math.min(touchEveryMs, model.idleTimeoutMs / 4));
-    const nowMs = Date.now();
-    const empty = model.instances.length === 0;
-    const zero = empty && model.scaledToZero === true;
-    const activated = this.activatedAtMs.get(id);
-    const starting = empty && activated !== undefined && nowMs - activated < startingForMs;
-    if (zero && (activated === undefined || nowMs - activated >= activateEveryMs)) {
-      this.activatedAtMs.set(id, nowMs);
-      this.touchedAtMs.delete(id);
-      log.info({ model: name, deploymentId: id }, 'starting a deployment scaled to zero');
-    }
-    const touch = () => {
-      const atMs = Date.now();
-      const last = this.touchedAtMs.get(id);
-      if (last !== undefined && atMs - last < everyMs) return;
-      this.touchedAtMs.set(id, atMs);
-      activate(id).catch((error: unknown) => {
-        log.warn({ err: error, model: name, deploymentId: id }, 'activate failed');
-      });
-    };
-    touch();
-    const timer = setInterval(touch, everyMs);
-    timer.unref();
-    return { cold: zero || starting, stop: () => clearInterval(timer) };
   }
 
   /** The client's region, and what said it (for the debug line: key, header, address, gateway). */
