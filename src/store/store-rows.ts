@@ -13,6 +13,7 @@ import type {
   UsageAggregate,
   UsageSummary,
 } from './store-types.js';
+import { nodeDownReasons } from './store-types.js';
 
 /**
  * Row → record mappers, validated with zod. Numbers are coerced because PostgreSQL returns BIGINT,
@@ -47,7 +48,7 @@ const nodeRow = z.object({
   revoked_at_ms: nullableNum,
   maintenance: nodeMaintenanceSchema.nullable(),
   // A reason a newer version wrote and this one does not know reads as none.
-  down_reason: z.enum(['left', 'no_heartbeat', 'revoked']).nullable().catch(null),
+  down_reason: z.enum(nodeDownReasons).nullable().catch(null),
 });
 
 export const toNode = (row: unknown): StoredNode => {

@@ -18,7 +18,8 @@ export type NodeStatus = 'up' | 'down';
  * Why a node is down: `left`, its worker shut down and said so (a stopped service, a reboot); `no_heartbeat`,
  * it fell silent past the node timeout (killed, crashed, cut off from the control plane); `revoked`.
  */
-export type NodeDownReason = 'left' | 'no_heartbeat' | 'revoked';
+export const nodeDownReasons = ['left', 'no_heartbeat', 'revoked'] as const;
+export type NodeDownReason = (typeof nodeDownReasons)[number];
 
 /**
  * A node taken out of scheduling by its operator: `cordoned`, nothing new is placed on it (what runs there
