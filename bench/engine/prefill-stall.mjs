@@ -19,7 +19,8 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { freePort, runCommand, startProcess, stopProcess, waitForHealth } from './processes.mjs';
-import { sseData } from './sse-client.mjs';
+import { benchModelArgs } from './bench-model.mjs';
+import { streamCompletion } from './sse-client.mjs';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const { values: flags } = parseArgs({
@@ -53,39 +54,20 @@ async function benchModel() {
   const out = path.join(root, '.cache', 'bench-114m.gguf');
   if (existsSync(out)) return out;
   mkdirSync(path.dirname(out), { recursive: true });
-  const args = ['dev', 'make-model', '--out', out, '--layers', '12', '--hidden', '768', '--heads', '12'];
-  args.push('--ffn', '3072', '--type', 'q8_0');
+  const args = benchModelArgs(out);
   say(`generating the model: edgefleet ${args.join(' ')}`);
   await runCommand(process.execPath, [cli, ...args], { logFile: path.join(work, 'make-model.log') });
   return out;
 }
 
-/** POST /v1/completions, streamed; the time of every content chunk (ms from the start). */
-async function stream(baseUrl, body, signal, onChunk = () => undefined) {
-  const start = performance.now();
-  const response = await fetch(`${baseUrl}/v1/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'bench', temperature: 0, stream: true, ignore_eos: true, ...body }),
-    signal,
-  });
-  if (!response.ok) throw new Error(`${response.status} ${await response.text()}`);
-  const times = [];
-  try {
-    for await (const data of sseData(response.body)) {
-      if (data === '[DONE]') break;
-      const event = JSON.parse(data);
-      if (event.error) throw new Error(`stream error: ${JSON.stringify(event.error)}`);
-      if (event.choices?.[0]?.text) {
-        times.push(performance.now() - start);
-        onChunk(times.length);
-      }
-    }
-  } catch (error) {
-    if (!signal?.aborted) throw error;
-  }
-  return { start, times };
-}
+/** A streamed completion of `maxTokens` tokens for `prompt` (streamCompletion's options). */
+const request = (baseUrl, prompt, maxTokens) => ({
+  baseUrl,
+  model: 'bench',
+  prompt,
+  maxTokens,
+  timeoutMs: 600_000,
+});
 
 /** A prompt of about `tokens` tokens, counted by the engine's own tokenizer. */
 async function longPrompt(baseUrl, tokens) {
@@ -106,16 +88,23 @@ async function measure(baseUrl, prompt) {
   const stopA = new AbortController();
   let startB;
   const bStarted = new Promise((resolve) => (startB = resolve));
-  const a = stream(baseUrl, { prompt: 'hello', max_tokens: 3000 }, stopA.signal, (n) => {
-    if (n === 20) startB();
+  const at = []; // when each of A's tokens arrived
+  const a = streamCompletion({
+    ...request(baseUrl, 'hello', 3000),
+    signal: stopA.signal,
+    onToken: () => {
+      if (at.push(performance.now()) === 20) startB();
+    },
+  }).catch((error) => {
+    if (!stopA.signal.aborted) throw error;
   });
   await bStarted;
-  const b = await stream(baseUrl, { prompt: `${performance.now()} ${prompt}`, max_tokens: 1 });
-  const bEnd = b.start + (b.times.at(-1) ?? 0);
+  const bStart = performance.now();
+  const b = await streamCompletion(request(baseUrl, `${performance.now()} ${prompt}`, 1));
+  const bEnd = bStart + b.lastTokenMs;
   await new Promise((resolve) => setTimeout(resolve, 300));
   stopA.abort();
-  const { start, times } = await a;
-  const at = times.map((t) => start + t);
+  await a;
   const gaps = (from, to) => {
     const inside = at.filter((t) => t >= from && t <= to);
     const before = at.filter((t) => t < from).at(-1);
@@ -123,14 +112,14 @@ async function measure(baseUrl, prompt) {
     const points = [before, ...inside, after].filter((t) => t !== undefined);
     return points.slice(1).map((t, i) => t - points[i]);
   };
-  const alone = gaps(at[0], b.start).sort((x, y) => x - y);
-  const during = gaps(b.start, bEnd);
+  const alone = gaps(at[0], bStart).sort((x, y) => x - y);
+  const during = gaps(bStart, bEnd);
   return {
     aloneGapMs: alone[Math.floor(alone.length / 2)],
     maxGapMs: Math.max(...during),
     meanGapMs: during.reduce((s, g) => s + g, 0) / during.length,
-    tokensDuringB: at.filter((t) => t >= b.start && t <= bEnd).length,
-    bMs: bEnd - b.start,
+    tokensDuringB: at.filter((t) => t >= bStart && t <= bEnd).length,
+    bMs: bEnd - bStart,
   };
 }
 
@@ -153,7 +142,7 @@ async function main() {
         const baseUrl = `http://127.0.0.1:${port}`;
         await waitForHealth(`${baseUrl}/health`, proc, 120_000);
         prompt ??= await longPrompt(baseUrl, promptTokens);
-        await stream(baseUrl, { prompt: 'warm up', max_tokens: 8 });
+        await streamCompletion(request(baseUrl, 'warm up', 8));
         const result = await measure(baseUrl, prompt);
         results.get(chunk).push(result);
         say(

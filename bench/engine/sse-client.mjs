@@ -36,12 +36,23 @@ export async function* sseData(body) {
 }
 
 /**
- * One streamed completion. Times are milliseconds from the request start.
- * @param {{ baseUrl: string, model: string, prompt: string, maxTokens: number, timeoutMs: number }} options
+ * One streamed completion. Times are milliseconds from the request start. `signal` stops it early (the
+ * promise then rejects); `onToken` is called at each content chunk, as it arrives.
+ * @param {{ baseUrl: string, model: string, prompt: string, maxTokens: number, timeoutMs: number,
+ *           signal?: AbortSignal, onToken?: () => void }} options
  */
-export async function streamCompletion({ baseUrl, model, prompt, maxTokens, timeoutMs }) {
+export async function streamCompletion({
+  baseUrl,
+  model,
+  prompt,
+  maxTokens,
+  timeoutMs,
+  signal: stop,
+  onToken,
+}) {
   const start = performance.now();
-  const signal = AbortSignal.timeout(timeoutMs);
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const signal = stop ? AbortSignal.any([timeout, stop]) : timeout;
   const body = JSON.stringify({
     model,
     prompt,
@@ -98,6 +109,7 @@ export async function streamCompletion({ baseUrl, model, prompt, maxTokens, time
         firstTokenAt ??= now;
         lastTokenAt = now;
         chunks += 1;
+        onToken?.();
       }
       if (choice.finish_reason) finishReason = choice.finish_reason;
     }
