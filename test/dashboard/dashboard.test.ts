@@ -377,6 +377,12 @@ describe('web dashboard in Chromium against edgefleet up', () => {
       (await admin<{ data: { name: string; maintenance: string | null }[] }>('/api/v1/nodes')).data.find(
         (n) => n.name === 'gpu-1',
       )?.maintenance;
+    /** Drain, confirmed, until its card says so. */
+    const drain = async () => {
+      await node.getByRole('button', { name: 'Drain gpu-1' }).click();
+      await node.getByRole('button', { name: 'Confirm drain of gpu-1' }).click();
+      await node.locator('.badge', { hasText: 'draining' }).waitFor();
+    };
     expect(await node.locator('.badge').allTextContents()).not.toContain('cordoned');
     await node.getByRole('button', { name: 'Cordon gpu-1' }).click();
     await node.locator('.badge', { hasText: 'cordoned' }).waitFor();
@@ -386,18 +392,14 @@ describe('web dashboard in Chromium against edgefleet up', () => {
     await node.getByRole('button', { name: 'Drain gpu-1' }).click();
     await node.getByRole('button', { name: 'Cancel' }).click();
     expect(await maintenance()).toBe('cordoned');
-    await node.getByRole('button', { name: 'Drain gpu-1' }).click();
-    await node.getByRole('button', { name: 'Confirm drain of gpu-1' }).click();
-    await node.locator('.badge', { hasText: 'draining' }).waitFor();
+    await drain();
     expect(await maintenance()).toBe('draining');
     // Stopping a drain keeps the node cordoned.
     await node.getByRole('button', { name: 'Stop draining gpu-1' }).click();
     await node.locator('.badge', { hasText: 'cordoned' }).waitFor();
     expect(await maintenance()).toBe('cordoned');
     expect(await node.getByRole('button', { name: 'Stop draining gpu-1' }).count()).toBe(0);
-    await node.getByRole('button', { name: 'Drain gpu-1' }).click();
-    await node.getByRole('button', { name: 'Confirm drain of gpu-1' }).click();
-    await node.locator('.badge', { hasText: 'draining' }).waitFor();
+    await drain();
     await node.getByRole('button', { name: 'Return to service gpu-1' }).click();
     await node.getByRole('button', { name: 'Cordon gpu-1' }).waitFor();
     expect(await maintenance()).toBeNull();
