@@ -28,7 +28,7 @@ import { benchModelArgs, benchModelDescription } from './bench-model.mjs';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const help = `usage: node bench/engine/run.mjs [options]
 
-Measures one generated ~134M-parameter Q8_0 model with llama-bench, llama-server and \`edgefleet up\`, at
+Measures one generated ~114M-parameter Q8_0 model with llama-bench, llama-server and \`edgefleet up\`, at
 each thread count, at 1 and 4 concurrent streams.
   --model FILE        use this GGUF instead of generating bench-100m.gguf
   --requests N        measured requests per (engine, threads, streams) run (default 16)

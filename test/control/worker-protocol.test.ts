@@ -25,6 +25,24 @@ async function heartbeat(h: Harness, credential: string, instances: JsonObject[]
   return h.call('POST', '/api/v1/worker/heartbeat', { key: credential, body: { instances } });
 }
 
+/** `edgefleet_nodes_down{reason}` as /metrics reports it, with what the node list says it must be. */
+async function downMetrics(h: Harness) {
+  const text = await (
+    await fetch(`${h.baseUrl}/metrics`, { headers: { authorization: `Bearer ${h.adminKey}` } })
+  ).text();
+  const nodes = listOf((await h.call('GET', '/api/v1/nodes')).body); // revoked nodes are not listed
+  const reasons = ['left', 'no_heartbeat', 'unknown'];
+  const reported = reasons.map((reason) => {
+    const line = text.split('\n').find((l) => l.startsWith(`edgefleet_nodes_down{reason="${reason}"} `));
+    return Number(line?.split(' ')[1]);
+  });
+  const expected = reasons.map(
+    (reason) =>
+      nodes.filter((n) => n['status'] === 'down' && (n['downReason'] ?? 'unknown') === reason).length,
+  );
+  return { reported, expected };
+}
+
 describe.each(stores)('worker protocol and reconciler on %s', (label, databaseUrl) => {
   let h: Harness;
   let url: string | undefined;
@@ -131,6 +149,9 @@ describe.each(stores)('worker protocol and reconciler on %s', (label, databaseUr
       downReason: 'no_heartbeat',
     });
     expect(nodes.find((n) => n['id'] === other.nodeId)).toMatchObject({ status: 'up', downReason: null });
+    const silent = await downMetrics(h);
+    expect(silent.reported).toEqual(silent.expected);
+    expect(silent.reported[1]).toBeGreaterThanOrEqual(1);
 
     // Running everywhere → deployment running.
     await heartbeat(h, other.credential, [{ id: replaced[0]?.['id'], state: 'running', port: 8101 }]);
@@ -210,6 +231,9 @@ describe.each(stores)('worker protocol and reconciler on %s', (label, databaseUr
       downReason: 'left',
       engines: 1,
     });
+    const leftMetrics = await downMetrics(h);
+    expect(leftMetrics.reported).toEqual(leftMetrics.expected);
+    expect(leftMetrics.reported[0]).toBeGreaterThanOrEqual(1);
     expect(await routes()).not.toContain(String(first?.['id']));
     const pass = await h.control.reconcile();
     expect(pass.instancesRemoved).toEqual([first?.['id']]);

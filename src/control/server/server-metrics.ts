@@ -38,6 +38,20 @@ export class ServerMetrics {
       },
     });
     new Gauge({
+      name: 'edgefleet_nodes_down',
+      help:
+        'Registered, not revoked nodes that are down, by why: left (their worker shut down and said so), ' +
+        'no_heartbeat (silent past the node timeout), unknown (down before reasons were recorded)',
+      labelNames: ['reason'] as const,
+      registers: [this.registry],
+      async collect() {
+        const down = (await store.listNodes()).filter((n) => n.revokedAtMs === null && n.status === 'down');
+        for (const reason of ['left', 'no_heartbeat', 'unknown'] as const) {
+          this.set({ reason }, down.filter((n) => (n.downReason ?? 'unknown') === reason).length);
+        }
+      },
+    });
+    new Gauge({
       name: 'edgefleet_nodes_maintenance',
       help: 'Registered, not revoked nodes taken out of scheduling: cordoned, or draining their instances',
       labelNames: ['maintenance'] as const,
