@@ -21,6 +21,7 @@ import { UsageJournal, type JournalSync } from '../gateway/metering/usage-journa
 import { UsageShipper } from '../gateway/metering/usage-shipper.js';
 import { withinMs } from '../gateway/sync/poll-loop.js';
 import { listeningUrl } from '../http/create-http-server.js';
+import type { CorsOrigins } from '../http/cors.js';
 import type { ServerTls } from '../http/tls-options.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
 import type { Store } from '../store/store.js';
@@ -56,6 +57,8 @@ export interface ControlPlaneOptions {
   region?: string;
   /** When the usage journal is fsynced (`--journal-sync`); default `always`. */
   journalSync?: JournalSync;
+  /** Web origins whose pages may call `/v1` (`--cors-origins`); default none. */
+  cors?: CorsOrigins;
   /** Listen with HTTPS (`--tls-cert`, `--tls-key`). */
   tls?: ServerTls;
   /**
@@ -132,6 +135,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     recordUsage: (event) => journal.append(event),
     ...(options.routing && { routing: options.routing }),
     ...(options.region !== undefined && { region: options.region }),
+    ...(options.cors && { cors: options.cors }),
   });
   // Constructed before the control server, which tells it of new and changed endpoints; started below.
   const prober = new EndpointProber({ store, loads, log: log.child({ component: 'endpoint-prober' }) });
@@ -148,6 +152,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       handle: (request, response, path) => gateway.handle(request, response, path),
       metrics: async () =>
         [await gateway.registry.metrics(), (await options.extraMetrics?.()) ?? ''].filter(Boolean).join('\n'),
+      ...(options.cors && { cors: options.cors }),
     },
     ...(options.health && { health: options.health }),
     ...(options.tls && { tls: options.tls }),

@@ -21,6 +21,7 @@ import {
   routingFlagsHelp,
   journalSyncOption,
   routingOption,
+  corsOption,
 } from './gateway-options.js';
 import { intFlag, parseFlags, portFlag, serverUrlFlag } from './parse-flags.js';
 
@@ -66,6 +67,7 @@ export async function run(args: string[]): Promise<number> {
     'api-key': { type: 'string' },
     redis: { type: 'string' },
     'routing-config': { type: 'string' },
+    'cors-origins': { type: 'string' },
     'journal-sync': { type: 'string' },
     'max-body-bytes': { type: 'string' },
     'upstream-wait-ms': { type: 'string' },
@@ -118,6 +120,7 @@ export async function run(args: string[]): Promise<number> {
     upstreamWaitMs: intFlag(values['upstream-wait-ms'], 'upstream-wait-ms', 10_000, 0),
     ...(await routingOption(values['routing-config'])),
     ...journalSyncOption(values['journal-sync']),
+    ...corsOption(values['cors-origins']),
   };
   const host = values.host ?? '127.0.0.1';
   const worker = workers > 1 ? gatewayWorker() : null;

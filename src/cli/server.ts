@@ -1,7 +1,13 @@
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { startControlPlane } from './control-plane.js';
-import { redisOption, routingFlagsHelp, journalSyncOption, routingOption } from './gateway-options.js';
+import {
+  redisOption,
+  routingFlagsHelp,
+  journalSyncOption,
+  routingOption,
+  corsOption,
+} from './gateway-options.js';
 import { joinTokenTtlMs, rotateJoinToken, type BootstrapResult } from '../control/server/secrets.js';
 import { readServerTls, type ServerTls } from '../http/tls-options.js';
 import { EdgeFleetError } from '../spec/edgefleet-error.js';
@@ -55,6 +61,7 @@ export async function run(args: string[]): Promise<number> {
       'shutdown-timeout-ms': { type: 'string' },
       redis: { type: 'string' },
       'routing-config': { type: 'string' },
+      'cors-origins': { type: 'string' },
       'journal-sync': { type: 'string' },
       region: { type: 'string' },
       'tls-cert': { type: 'string' },
@@ -130,6 +137,7 @@ async function serve(
     ...redisOption(str('redis')),
     ...(await routingOption(str('routing-config'))),
     ...journalSyncOption(str('journal-sync')),
+    ...corsOption(str('cors-origins')),
     ...(str('region') !== undefined && { region: str('region')! }),
     ...(tls && { tls }),
   });

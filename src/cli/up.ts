@@ -14,7 +14,13 @@ import { resolveModel, type ResolvedModel } from '../worker/resolve-model.js';
 import { startControlPlane, type ControlPlane } from './control-plane.js';
 import { intFlag, parseFlags, portFlag } from './parse-flags.js';
 import { downloadInterrupted, progressView } from './progress-view.js';
-import { redisOption, routingFlagsHelp, journalSyncOption, routingOption } from './gateway-options.js';
+import {
+  redisOption,
+  routingFlagsHelp,
+  journalSyncOption,
+  routingOption,
+  corsOption,
+} from './gateway-options.js';
 import { printCreatedSecrets } from './server.js';
 import { ensureUpDeployment } from './up-deployment.js';
 import { mintLocalJoinToken, upHealth, upMetrics, withUpModelMeta } from './up-local.js';
@@ -72,6 +78,7 @@ export async function run(args: string[]): Promise<number> {
     'require-key': { type: 'boolean' },
     redis: { type: 'string' },
     'routing-config': { type: 'string' },
+    'cors-origins': { type: 'string' },
     'journal-sync': { type: 'string' },
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
@@ -100,6 +107,7 @@ export async function run(args: string[]): Promise<number> {
   const contextFlag = values.context === undefined ? undefined : intFlag(values.context, 'context', 0, 16);
   const routing = await routingOption(values['routing-config']);
   const journalSync = journalSyncOption(values['journal-sync']);
+  const cors = corsOption(values['cors-origins']);
   const tls = await readServerTls(values['tls-cert'], values['tls-key']);
   if (!tls && values['tls-ca'] !== undefined) {
     throw new EdgeFleetError('invalid_argument', '--tls-ca goes with --tls-cert and --tls-key');
@@ -160,6 +168,7 @@ export async function run(args: string[]): Promise<number> {
       ...redisOption(values.redis),
       ...routing,
       ...journalSync,
+      ...cors,
       health: () => upHealth(plane!.routes, () => agent, deployment, model),
       extraMetrics: () => upMetrics(plane!.routes, deployment.id),
       decorateRoutes: (routes) => withUpModelMeta(routes, deployment.id, model),

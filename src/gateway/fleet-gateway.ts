@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Histogram, Registry } from 'prom-client';
+import { answerCors, type CorsOrigins } from '../http/cors.js';
 import { parseJsonBuffer, readBody } from '../http/read-json-body.js';
 import { onlyRead, sendJson } from '../http/respond.js';
 import type { KeyPrincipal } from '../spec/api-keys.js';
@@ -69,6 +70,8 @@ export interface FleetGatewayOptions {
   activate?: (deploymentId: string) => Promise<void>;
   /** Counts an answer's tokens when its engine reported none (default: the instance's tokenizer API). */
   countTokens?: CountTokens;
+  /** The web origins whose pages may call `/v1` (`--cors-origins`); absent: no CORS headers. */
+  cors?: CorsOrigins;
 }
 
 /** What the gateway asks of API keys per request (KeyGuard implements it). */
@@ -217,7 +220,8 @@ export class FleetGateway {
         'request',
       );
     });
-    const { guard } = this.options;
+    const { guard, cors } = this.options;
+    if (cors !== undefined && answerCors(request, response, cors)) return; // a preflight, answered
     const principal = guard ? await guard.authenticate(request.headers.authorization) : anonymous;
     seen.keyId = principal.keyId;
     if (path === '/v1/models' || path.startsWith('/v1/models/')) {

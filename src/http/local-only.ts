@@ -17,6 +17,7 @@
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import { clipped, EdgeFleetError } from '../spec/edgefleet-error.js';
+import { corsAllows, type CorsOrigins } from './cors.js';
 
 /** Whether a `Host` header value names a loopback address (with a port or without). */
 export function isLoopbackHost(host: string): boolean {
@@ -48,10 +49,15 @@ function originOf(header: string): string | undefined {
 
 /**
  * Throws 403 `forbidden` for a request a web page may have sent against the user's will: one addressed
- * to a `Host` that is not loopback, or with an `Origin` other than this server's own. `tls`: the server
- * listens with HTTPS. A request without `Host` (HTTP/1.0) is no browser's and is judged by `Origin`.
+ * to a `Host` that is not loopback, or with an `Origin` other than this server's own and not among
+ * `allowed` (the `--cors-origins` the user gave for this route). `tls`: the server listens with HTTPS. A
+ * request without `Host` (HTTP/1.0) is no browser's and is judged by `Origin`.
  */
-export function refuseForeignBrowserRequest(request: IncomingMessage, tls: boolean): void {
+export function refuseForeignBrowserRequest(
+  request: IncomingMessage,
+  tls: boolean,
+  allowed?: CorsOrigins,
+): void {
   const { host, origin } = request.headers;
   if (host !== undefined && !isLoopbackHost(host)) {
     throw new EdgeFleetError(
@@ -61,7 +67,7 @@ export function refuseForeignBrowserRequest(request: IncomingMessage, tls: boole
         'reach it under another name, by DNS rebinding); to serve other names, start it with --require-key',
     );
   }
-  if (origin === undefined) return;
+  if (origin === undefined || (allowed !== undefined && corsAllows(allowed, origin))) return;
   const own = host === undefined ? undefined : ownOrigin(host, tls);
   if (own !== undefined && originOf(origin) === own) return;
   throw new EdgeFleetError(
@@ -69,6 +75,7 @@ export function refuseForeignBrowserRequest(request: IncomingMessage, tls: boole
     `cross-origin request refused: Origin "${clipped(origin, 100)}" is not this server` +
       `${own === undefined ? '' : ` (${own})`}. This server needs no API key, so it answers web pages ` +
       'of its own origin only (its dashboard), not other sites open in a browser; programs that send no ' +
-      'Origin header (curl, the openai SDKs) are served',
+      'Origin header (curl, the openai SDKs) are served; to serve pages of other origins under /v1, start ' +
+      'it with --cors-origins',
   );
 }

@@ -106,6 +106,7 @@ describe('edgefleet gateway (per room)', () => {
       // No --region: the gateway's is its site's, as the control plane knows it.
       ...['--server', server.url, '--site', 'north'],
       ...['--home', gatewayHome, '--port', '0', '--api-key', adminKey],
+      ...['--cors-origins', 'https://chat.example'],
     ];
     const gatewayPattern = /gateway for site north listening on (http:\/\/\S+)/;
     let gateway = await start(gatewayArgs, gatewayPattern, 'the gateway');
@@ -173,6 +174,22 @@ describe('edgefleet gateway (per room)', () => {
     };
 
     const perRequest = await chat();
+    // --cors-origins: the listed web app's preflight is answered without a key, its answers carry CORS headers.
+    const preflight = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'https://chat.example',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization,content-type',
+      },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('https://chat.example');
+    const fromApp = await fetch(`${gateway.url}/v1/models`, {
+      headers: { origin: 'https://chat.example', authorization: `Bearer ${secret}` },
+    });
+    expect(fromApp.status).toBe(200);
+    expect(fromApp.headers.get('access-control-allow-origin')).toBe('https://chat.example');
     // A key whose budget allows two answers, known to the gateway (a lookup pulls it) before the outage.
     const budgeted = await api('POST', '/api/v1/keys', { name: 'budgeted', tokenBudget: perRequest + 1 });
     const budgetSecret = budgeted.body['key'] as string;

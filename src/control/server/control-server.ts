@@ -4,6 +4,7 @@ import { createHttpServer } from '../../http/create-http-server.js';
 import { trackConnections, type TrackedConnections } from '../../http/graceful-close.js';
 import { refuseForeignBrowserRequest } from '../../http/local-only.js';
 import type { ServerTls } from '../../http/tls-options.js';
+import type { CorsOrigins } from '../../http/cors.js';
 import { onlyRead, sendError, sendJson } from '../../http/respond.js';
 import { logRequestFailure } from '../../http/log-request-failure.js';
 import { gatewaySyncRoles, metricsRoles } from '../../spec/api-keys.js';
@@ -27,6 +28,8 @@ export interface MountedRoutes {
   prefixes: readonly string[];
   /** Prometheus text appended to `/metrics`. */
   metrics(): Promise<string>;
+  /** Web origins whose pages may call these routes (`--cors-origins`): `localOnly` lets their requests in. */
+  cors?: CorsOrigins;
 }
 
 export interface ControlServerOptions {
@@ -220,7 +223,10 @@ export class ControlServer {
     query: URLSearchParams,
   ): Promise<void> {
     const { store, log } = this.options;
-    if (this.options.localOnly === true) refuseForeignBrowserRequest(request, this.options.tls !== undefined);
+    if (this.options.localOnly === true) {
+      const allowed = this.mountedPath(path) ? this.options.mounted?.cors : undefined;
+      refuseForeignBrowserRequest(request, this.options.tls !== undefined, allowed);
+    }
     const maxBodyBytes = this.options.maxBodyBytes ?? 1024 * 1024;
     // With the loop running, a change is acted on at once rather than at the next tick.
     const onChange = () => {

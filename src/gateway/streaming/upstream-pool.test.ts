@@ -16,6 +16,7 @@ describe('endToEndRequestHeaders', () => {
       'x-trace', 'b',
       'TE', 'trailers',
       'Expect', '100-continue',
+      'Origin', 'https://chat.example',
       'User-Agent', 'OpenAI/JS 5',
     ]; // prettier-ignore
     expect(endToEndRequestHeaders(raw)).toEqual([
@@ -34,6 +35,21 @@ describe('endToEndRequestHeaders', () => {
     const fromRaw = endToEndRequestHeaders(raw).filter((_, i) => i % 2 === 0);
     expect(fromRaw).toEqual(fromObject);
     expect(fromRaw).toEqual(['content-type', 'x-a']);
+  });
+
+  it("does not relay an instance's CORS headers (the gateway's --cors-origins decides)", () => {
+    const answer = {
+      'content-type': 'text/event-stream',
+      'access-control-allow-origin': '*',
+      'access-control-allow-credentials': 'true',
+      'x-request-id': 'r1',
+      'content-length': '5',
+    };
+    expect(copyEndToEndHeaders(answer, {}, 'content-length')).toEqual({
+      'content-type': 'text/event-stream',
+      'x-request-id': 'r1',
+      'content-length': '5',
+    });
   });
 });
 

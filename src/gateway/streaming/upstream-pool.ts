@@ -70,9 +70,15 @@ const hopByHop = new Set([
   'expect',
   // The gateway asks instances for `identity` (forward-request.ts): it reads every answer.
   'accept-encoding',
+  // CORS ends at the gateway (src/http/cors.ts): an instance that checks `Origin` must not refuse a page
+  // the gateway allows, and its `access-control-*` answer headers are not relayed (copyEndToEndHeaders).
+  'origin',
 ]);
 
-/** Copies the end-to-end headers of `from` into `into` (with `keep`: that hop-by-hop one too). */
+/**
+ * Copies the end-to-end headers of an instance's answer `from` into `into` (with `keep`: that hop-by-hop one
+ * too), without its CORS headers: which pages may read the answer is the gateway's to say.
+ */
 export function copyEndToEndHeaders(
   from: IncomingHttpHeaders,
   into: Record<string, string | string[]>,
@@ -80,7 +86,9 @@ export function copyEndToEndHeaders(
 ): Record<string, string | string[]> {
   for (const name in from) {
     const value = from[name];
-    if (value !== undefined && (!hopByHop.has(name) || name === keep)) into[name] = value;
+    if (value === undefined || (hopByHop.has(name) && name !== keep)) continue;
+    if (name.charCodeAt(0) === 97 && name.startsWith('access-control-')) continue;
+    into[name] = value;
   }
   return into;
 }

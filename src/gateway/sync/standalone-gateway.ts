@@ -30,6 +30,7 @@ import { UsageShipper } from '../metering/usage-shipper.js';
 import { ControlPlaneClient } from './control-plane-client.js';
 import { HttpKeyLookup } from './http-key-lookup.js';
 import { HttpRouteSource } from './http-route-source.js';
+import type { CorsOrigins } from '../../http/cors.js';
 import { SiteCheck } from './site-check.js';
 import { clusterMetrics } from './gateway-workers.js';
 import { takeConnections } from './connection-handout.js';
@@ -65,6 +66,8 @@ export interface StandaloneGatewayOptions {
   shipIntervalMs?: number;
   /** When the usage journal is fsynced; default `always`. */
   journalSync?: JournalSync;
+  /** Web origins whose pages may call `/v1` (`--cors-origins`); default none. */
+  cors?: CorsOrigins;
   /** Listen with HTTPS (`--tls-cert`, `--tls-key`). */
   tls?: ServerTls;
   /** Certificates an https control plane is checked against (`--tls-ca`); default: the system's. */
@@ -188,6 +191,7 @@ async function start(options: StandaloneGatewayOptions, parts: Started): Promise
     // Scale to zero: requests for a deployment that scales down are reported to the control plane.
     activate: client.activate,
     ...(options.routing && { routing: options.routing }),
+    ...(options.cors && { cors: options.cors }),
   });
   // The process's CPU, memory and event-loop lag (with --workers, every worker's, added up).
   collectDefaultMetrics({ register: gateway.registry, prefix: 'edgefleet_gateway_' });
