@@ -8,7 +8,7 @@
  * tokens A got meanwhile, and B's time to its answer (its prefill, slowed by sharing steps with A).
  * Rounds alternate the chunk values so that the machine's drift falls on all of them alike.
  *
- *   npm run build && node bench/engine/prefill-stall.mjs [--chunks 512,64,16] [--prompt-tokens 3000]
+ *   npm run build && node bench/engine/prefill-stall.mjs [--chunks 512,64,16,auto] [--prompt-tokens 3000]
  *     [--rounds 3] [--threads 1] [--model FILE.gguf]
  *
  * Without --model it generates the engine benchmark's ~114M-parameter model (run.mjs) into .cache/.
@@ -35,15 +35,19 @@ const { values: flags } = parseArgs({
 });
 if (flags.help) {
   process.stdout.write(
-    'usage: node bench/engine/prefill-stall.mjs [--chunks 512,64,16] [--prompt-tokens N] [--rounds N] [--threads N] [--model FILE]\n',
+    'usage: node bench/engine/prefill-stall.mjs [--chunks 512,64,16,auto] [--prompt-tokens N] [--rounds N] [--threads N] [--model FILE]\n',
   );
   process.exit(0);
 }
-const chunks = flags.chunks.split(',').map(Number);
+const chunks = flags.chunks.split(',').map((c) => (c === 'auto' ? c : Number(c)));
 const promptTokens = Number(flags['prompt-tokens']);
 const rounds = Number(flags.rounds);
-if (chunks.some((c) => !Number.isInteger(c) || c < 1) || !(promptTokens > 0) || !(rounds > 0)) {
-  throw new Error('--chunks takes integers ≥ 1; --prompt-tokens and --rounds numbers > 0');
+if (
+  chunks.some((c) => c !== 'auto' && (!Number.isInteger(c) || c < 1)) ||
+  !(promptTokens > 0) ||
+  !(rounds > 0)
+) {
+  throw new Error('--chunks takes integers ≥ 1 and auto; --prompt-tokens and --rounds numbers > 0');
 }
 const work = mkdtempSync(path.join(os.tmpdir(), 'edgefleet-prefill-'));
 const say = (text) => process.stderr.write(`[prefill ${new Date().toISOString().slice(11, 19)}] ${text}\n`);

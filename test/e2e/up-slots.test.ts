@@ -64,6 +64,8 @@ describe('edgefleet up: the prompt cache', () => {
       metricValue(metrics, 'edgefleet_engine_requests_total{endpoint="completion",finish_reason="length"'),
     ).toBe(3);
     expect(metricValue(metrics, 'edgefleet_engine_kv_cache_usage_ratio')).toBe(0);
+    // --prefill-chunk auto on the CPU.
+    expect(metricValue(metrics, 'edgefleet_engine_prefill_chunk_tokens')).toBe(64);
     expect(metricValue(metrics, 'edgefleet_engine_requests_running')).toBe(0);
     expect(
       metricValue(

@@ -48,7 +48,7 @@ export class BatchGate {
    */
   constructor(
     private readonly maxWaitMs = 2,
-    private readonly prefillChunk = Number.POSITIVE_INFINITY,
+    readonly prefillChunk = Number.POSITIVE_INFINITY,
   ) {}
 
   /**

@@ -21,7 +21,7 @@ export class EngineMetrics {
   readonly interTokenLatency: Histogram;
   readonly requestDuration: Histogram;
 
-  private kvUsageProbe: () => number = () => 0;
+  private probes: RuntimeProbes = { kvUsage: () => 0, prefillChunk: () => 0 };
 
   constructor(modelId: string) {
     this.registry.setDefaultLabels({ model: modelId });
@@ -37,13 +37,21 @@ export class EngineMetrics {
       help: 'Requests waiting for a free slot',
       registers,
     });
-    const readKvUsage = () => this.kvUsageProbe();
+    const probes = () => this.probes;
     this.kvCacheUsage = new Gauge({
       name: 'edgefleet_engine_kv_cache_usage_ratio',
       help: 'Share of KV-cache cells held by running requests (0-1)',
       registers,
       collect() {
-        this.set(readKvUsage());
+        this.set(probes().kvUsage());
+      },
+    });
+    new Gauge({
+      name: 'edgefleet_engine_prefill_chunk_tokens',
+      help: 'Prompt tokens per decode step while other requests generate (chunked prefill: --prefill-chunk, or auto)',
+      registers,
+      collect() {
+        this.set(probes().prefillChunk());
       },
     });
     this.promptTokens = new Counter({
@@ -93,8 +101,14 @@ export class EngineMetrics {
     });
   }
 
-  /** Sets how KV-cache use is read when metrics are scraped. */
-  setKvUsageProbe(probe: () => number): void {
-    this.kvUsageProbe = probe;
+  /** Sets how the runtime's state (KV-cache use, the prefill chunk) is read when metrics are scraped. */
+  setRuntimeProbes(probes: RuntimeProbes): void {
+    this.probes = probes;
   }
+}
+
+/** What the metrics read from the loaded model's runtime at each scrape. */
+export interface RuntimeProbes {
+  kvUsage: () => number;
+  prefillChunk: () => number;
 }

@@ -65,12 +65,15 @@ export class EngineServer {
   setRuntime(runtime: LlamaRuntime): void {
     this.runtime = runtime;
     this.status = { state: 'ready' };
-    this.metrics.setKvUsageProbe(() => {
-      const used = runtime.sequences.reduce(
-        (sum, sequence) => sum + (runtime.slots.isBusy(sequence) ? sequence.nextTokenIndex : 0),
-        0,
-      );
-      return used / (runtime.contextSize * runtime.sequences.length);
+    this.metrics.setRuntimeProbes({
+      kvUsage: () => {
+        const used = runtime.sequences.reduce(
+          (sum, sequence) => sum + (runtime.slots.isBusy(sequence) ? sequence.nextTokenIndex : 0),
+          0,
+        );
+        return used / (runtime.contextSize * runtime.sequences.length);
+      },
+      prefillChunk: () => runtime.gate.prefillChunk,
     });
   }
 
