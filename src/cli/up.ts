@@ -108,6 +108,14 @@ export async function run(args: string[]): Promise<number> {
   const routing = await routingOption(values['routing-config']);
   const journalSync = journalSyncOption(values['journal-sync']);
   const cors = corsOption(values['cors-origins']);
+  const keyless = loopback && values['require-key'] !== true;
+  if (keyless && cors.cors === '*') {
+    // The user's choice, but an easy one to make by accident: said once, where they are looking.
+    process.stderr.write(
+      'edgefleet up: --cors-origins * without --require-key lets every web page open in your browser use ' +
+        "this model; list your app's origin instead (or add --require-key)\n",
+    );
+  }
   const tls = await readServerTls(values['tls-cert'], values['tls-key']);
   if (!tls && values['tls-ca'] !== undefined) {
     throw new EdgeFleetError('invalid_argument', '--tls-ca goes with --tls-cert and --tls-key');
@@ -163,7 +171,7 @@ export async function run(args: string[]): Promise<number> {
       nodeTimeoutMs: 15_000,
       contextTokens,
       maxBodyBytes,
-      inferenceAuth: loopback && values['require-key'] !== true ? 'none' : 'key',
+      inferenceAuth: keyless ? 'none' : 'key',
       upstreamWaitMs,
       ...redisOption(values.redis),
       ...routing,

@@ -190,6 +190,9 @@ export class FleetGateway {
 
   /** Handles one request under `/v1/`; errors are thrown for the caller's error responder. */
   async handle(request: IncomingMessage, response: ServerResponse, path: string): Promise<void> {
+    const { cors } = this.options;
+    // A preflight is answered here, and neither counted nor logged as a request of its route.
+    if (cors !== undefined && answerCors(request, response, cors)) return;
     const startedAt = performance.now();
     const route = inferencePaths.has(path) || path === '/v1/models' ? path : 'other';
     // Filled in as the request goes: what the metrics and the access log line say about it.
@@ -220,8 +223,7 @@ export class FleetGateway {
         'request',
       );
     });
-    const { guard, cors } = this.options;
-    if (cors !== undefined && answerCors(request, response, cors)) return; // a preflight, answered
+    const { guard } = this.options;
     const principal = guard ? await guard.authenticate(request.headers.authorization) : anonymous;
     seen.keyId = principal.keyId;
     if (path === '/v1/models' || path.startsWith('/v1/models/')) {

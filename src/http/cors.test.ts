@@ -121,11 +121,13 @@ describe('answerCors on a node:http server', () => {
     });
     expect(other.status).toBe(200); // not a browser's: a program may send any Origin and has the key
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    expect(other.headers.get('vary')).toBe('Origin'); // every answer: a cache must not mix origins
     const program = await fetch(listed, { method: 'POST', headers: { authorization: 'Bearer k' } });
     expect(program.headers.get('access-control-allow-origin')).toBeNull();
+    expect(program.headers.get('vary')).toBe('Origin');
   });
 
-  it('with *: any origin, answered with * and no Vary on answers', async () => {
+  it('with *: any origin and every answer, with * and no Vary', async () => {
     const answer = await preflight(any, 'https://anywhere.example');
     expect(answer.status).toBe(204);
     expect(answer.headers.get('access-control-allow-origin')).toBe('*');
@@ -135,5 +137,8 @@ describe('answerCors on a node:http server', () => {
     });
     expect(ok.headers.get('access-control-allow-origin')).toBe('*');
     expect(ok.headers.get('vary')).toBeNull();
+    // Public: said to every answer, Origin or not.
+    const program = await fetch(any, { method: 'POST', headers: { authorization: 'Bearer k' } });
+    expect(program.headers.get('access-control-allow-origin')).toBe('*');
   });
 });

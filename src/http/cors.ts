@@ -25,8 +25,8 @@ const headerList = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:[ \t]*,[ \t]*[!#$%&'*+\-.^_`
 
 /**
  * `--cors-origins`: `*`, or origins separated by commas (`https://chat.example.com,http://localhost:3000`).
- * Each must be an origin exactly (a scheme, a host, a port when not the default; no path, no trailing
- * slash), so that what is allowed is what the browser sends in `Origin`.
+ * Each must be an origin (a scheme, a host, a port when not the default; no path: a trailing slash is
+ * dropped), so that what is allowed is what the browser sends in `Origin`.
  */
 export function parseCorsOrigins(value: string): CorsOrigins {
   const items = value
@@ -74,10 +74,13 @@ export function corsAllows(origins: CorsOrigins, origin: string): boolean {
 }
 
 /**
- * Applies the CORS policy to one request under `/v1`: sets the answer's CORS headers when its `Origin` is
- * allowed, and answers a preflight. True when the request was a preflight and has been answered (204 for an
- * allowed origin; 403 `forbidden` is thrown for another, so the refusal is logged and counted like others).
- * A request without `Origin` (programs, same-origin GETs) is left alone.
+ * Applies the CORS policy to one request under `/v1`: sets the answer's CORS headers, and answers a
+ * preflight. True when the request was a preflight and has been answered (204 for an allowed origin; 403
+ * `forbidden` is thrown for another, so the refusal is logged like other errors).
+ *
+ * With `*` every answer says so, `Origin` or not; with a list, an allowed origin is named in
+ * `access-control-allow-origin` and every answer carries `vary: Origin`, so that a cache never hands one
+ * origin's answer to another (the Fetch standard's "CORS protocol and HTTP caches").
  */
 export function answerCors(
   request: IncomingMessage,
@@ -85,18 +88,20 @@ export function answerCors(
   origins: CorsOrigins,
 ): boolean {
   const { origin } = request.headers;
-  if (origin === undefined) return false;
+  if (origins !== '*') response.setHeader('vary', 'Origin');
   const preflight =
-    request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined;
-  if (!corsAllows(origins, origin)) {
-    if (!preflight) return false; // answered as usual, without CORS headers: the browser keeps it from the page
+    origin !== undefined &&
+    request.method === 'OPTIONS' &&
+    request.headers['access-control-request-method'] !== undefined;
+  const allowed = origins === '*' ? '*' : origin !== undefined && origins.has(origin) ? origin : undefined;
+  if (allowed === undefined) {
+    if (!preflight) return false; // answered as usual, without CORS headers: a browser keeps it from the page
     throw new EdgeFleetError(
       'forbidden',
-      `cross-origin request refused: Origin "${clipped(origin, 100)}" is not one of this gateway's --cors-origins`,
+      `cross-origin request refused: Origin "${clipped(origin!, 100)}" is not one of this gateway's --cors-origins`,
     );
   }
-  response.setHeader('access-control-allow-origin', origins === '*' ? '*' : origin);
-  if (origins !== '*') response.setHeader('vary', 'Origin');
+  response.setHeader('access-control-allow-origin', allowed);
   if (!preflight) {
     response.setHeader('access-control-expose-headers', exposed);
     return false;

@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
@@ -6,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startChromium, type RunningBrowser } from '../dashboard/browser.js';
 import { closeServers, listen } from '../helpers/http-servers.js';
 import {
+  binPath,
   metricValue,
   scrapeMetrics,
   startEdgeFleet,
@@ -163,6 +166,21 @@ describe('--cors-origins: a web app of another origin uses the gateway from the 
     // The management API is not opened by --cors-origins: its Origin check still refuses the app.
     const management = await fetch(`${keyless.baseUrl}/api/v1/nodes`, { headers: { origin: app } });
     expect(management.status).toBe(403);
+  });
+
+  it('up says at start what * opens without a key, and refuses what is not an origin', () => {
+    const up = (...flags: string[]) =>
+      spawnSync(process.execPath, [binPath, 'up', '--model', '/nonexistent.gguf', '--port', '0', ...flags], {
+        encoding: 'utf8',
+        env: { ...process.env, EDGEFLEET_HOME: join(tmpdir(), 'ef-cors-flags-unused') },
+      });
+    expect(up('--cors-origins', '*').stderr).toContain('lets every web page open in your browser use');
+    expect(up('--cors-origins', '*', '--require-key').stderr).not.toContain('every web page');
+    const bad = up('--cors-origins', 'https://chat.example/app');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain(
+      'is not an origin (http(s)://host[:port], no path); did you mean https://chat.example?',
+    );
   });
 
   async function gatewayRefusalsOf(server: RunningEdgeFleet): Promise<number> {

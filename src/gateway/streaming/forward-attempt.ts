@@ -284,8 +284,14 @@ export class ForwardAttempt implements Dispatcher.DispatchHandler {
    */
   private writeHead(length?: number): void {
     if (this.response.headersSent) return;
-    if (length !== undefined) this.replyHeaders['content-length'] = String(length);
-    this.response.writeHead(this.status, this.replyHeaders);
+    const { replyHeaders, response } = this;
+    if (length !== undefined) replyHeaders['content-length'] = String(length);
+    // The gateway's own `vary` (CORS: Origin) and the instance's both hold: writeHead would replace it.
+    const vary = response.getHeader('vary');
+    if (vary !== undefined && replyHeaders['vary'] !== undefined) {
+      replyHeaders['vary'] = `${String(vary)}, ${String(replyHeaders['vary'])}`;
+    }
+    response.writeHead(this.status, replyHeaders);
     // The instance's answer is reaching the client: a breaker's trial has passed.
     if (this.status < 500 && this.status !== 429) this.options.onAnswered?.();
   }
